@@ -1,0 +1,83 @@
+// `weir run FILE.lua [ARGS...]` and `weir run -e CODE [ARGS...]`: run a script with a `db`
+// global connected to the target database and the script's arguments in `arg` and `...`.
+#include <cstdio>
+#include <cstdlib>
+
+#include "cli/commands.hpp"
+#include "lua/runtime.hpp"
+#include "pg/cluster.hpp"
+#include "pg/connection.hpp"
+
+namespace weir::cli {
+
+namespace {
+
+const char* const kHelp =
+    "Usage: weir run [OPTIONS] FILE.lua [ARGS...]\n"
+    "       weir run [OPTIONS] -e CODE [ARGS...]\n"
+    "\n"
+    "Runs a Lua script with `db` connected to the database and the script's arguments in\n"
+    "`arg` (arg[0] is the script) and `...`. Options come before FILE; everything after FILE\n"
+    "goes to the script.\n"
+    "\n"
+    "  -e CODE               run CODE instead of a file\n"
+    "  -h, --help            show this help\n"
+    "\n";
+
+}  // namespace
+
+int cmd_run(Args& args) {
+  ConnectionOptions opts;
+  std::string file, code;
+  bool have_code = false;
+  while (!args.done()) {
+    std::string a = args.next();
+    if (a == "-h" || a == "--help") {
+      std::printf("%s%s", kHelp, kConnectionHelp);
+      return kExitOk;
+    }
+    if (a == "-e") {
+      code = args.value("-e", a);
+      have_code = true;
+      break;
+    }
+    if (a == "--") {
+      if (args.done()) throw UsageError("run: missing FILE.lua after --");
+      file = args.next();
+      break;
+    }
+    if (parse_connection_option(args, a, opts)) continue;
+    if (a.size() > 1 && a[0] == '-') throw UsageError("run: unknown option '" + a + "'");
+    file = a;
+    break;
+  }
+  if (file.empty() && !have_code) throw UsageError("run: missing FILE.lua (or -e CODE)");
+  std::vector<std::string> script_args = args.rest();
+
+  if (opts.stdlib_dir.empty()) {
+    if (const char* d = std::getenv("WEIR_STDLIB_DIR"); d && *d) opts.stdlib_dir = d;
+  }
+
+  Target target;
+  try {
+    target = resolve_target(opts);
+  } catch (const pg::ClusterError& e) {
+    std::fprintf(stderr, "weir: %s\n", e.what());
+    return kExitError;
+  }
+
+  lua::Host host;
+  host.unsafe = opts.unsafe;
+  host.verbose = opts.verbose;
+  host.stdlib_dir = opts.stdlib_dir;
+  host.default_target = target.url;
+  host.default_eager = target.explicit_url;
+  host.named_targets = opts.connects;
+
+  lua::Runtime runtime(host);
+  if (!runtime.ok()) return kExitError;
+  lua::install_interrupt_handlers(runtime.L());
+  return have_code ? runtime.run_code(code, script_args) : runtime.run_file(file, script_args);
+}
+
+}  // namespace weir::cli

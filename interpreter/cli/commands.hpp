@@ -1,0 +1,22 @@
+// The weir commands. Each takes the arguments after its name and returns the exit code
+// (0 success, 1 script/SQL/connection error, 2 usage error); usage errors may also be thrown
+// as UsageError.
+#pragma once
+
+#include "cli/options.hpp"
+
+namespace weir::cli {
+
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(Args& args);
+};
+
+int cmd_run(Args& args);
+int cmd_pg(Args& args);
+
+// All commands, in the order `weir --help` lists them.
+const Command* commands();
+
+}  // namespace weir::cli

@@ -1,0 +1,79 @@
+// Shared command-line options (see options.hpp).
+#include "cli/options.hpp"
+
+#include <cstdlib>
+
+#include "pg/cluster.hpp"
+
+namespace weir::cli {
+
+const char* const kConnectionHelp =
+    "Connection options:\n"
+    "  --db URL              database to use (default: $DATABASE_URL, else libpq's PG* variables\n"
+    "                        and ~/.pgpass)\n"
+    "  --connect NAME=URL    a further named connection, weir.connection(\"NAME\") in scripts\n"
+    "                        (repeatable)\n"
+    "  --ephemeral           start a throwaway PostgreSQL for this command and use it\n"
+    "  --unsafe              allow os.execute, io.popen, package.loadlib, debug and C modules\n"
+    "  --stdlib-dir DIR      load stdlib/*.lua from DIR instead of the embedded copy\n"
+    "                        (for weir developers; also $WEIR_STDLIB_DIR)\n"
+    "  -v, --verbose         show server NOTICE messages\n";
+
+std::string Args::value(const std::string& option, const std::string& arg) {
+  auto eq = arg.find('=');
+  if (arg.rfind("--", 0) == 0 && eq != std::string::npos) return arg.substr(eq + 1);
+  if (done()) throw UsageError("option " + option + " needs a value");
+  return next();
+}
+
+bool parse_connection_option(Args& args, const std::string& arg, ConnectionOptions& out) {
+  auto is = [&arg](const char* name) {
+    std::string n(name);
+    return arg == n || arg.rfind(n + "=", 0) == 0;
+  };
+  if (is("--db")) {
+    out.db = args.value("--db", arg);
+  } else if (is("--connect")) {
+    std::string spec = args.value("--connect", arg);
+    auto eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
+      throw UsageError("--connect expects NAME=URL, got '" + spec.substr(0, eq) + "'");
+    }
+    out.connects[spec.substr(0, eq)] = spec.substr(eq + 1);
+  } else if (arg == "--ephemeral") {
+    out.ephemeral = true;
+  } else if (arg == "--unsafe") {
+    out.unsafe = true;
+  } else if (arg == "-v" || arg == "--verbose") {
+    out.verbose = true;
+  } else if (is("--stdlib-dir")) {
+    out.stdlib_dir = args.value("--stdlib-dir", arg);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+Target::Target() = default;
+Target::~Target() = default;
+Target::Target(Target&&) noexcept = default;
+Target& Target::operator=(Target&&) noexcept = default;
+
+Target resolve_target(const ConnectionOptions& opts) {
+  Target t;
+  if (opts.ephemeral) {
+    if (opts.db) throw UsageError("--ephemeral and --db cannot be used together");
+    t.cluster = std::make_unique<pg::Cluster>(pg::ClusterOptions{});
+    t.url = t.cluster->url();
+    t.explicit_url = true;
+  } else if (opts.db) {
+    t.url = *opts.db;
+    t.explicit_url = true;
+  } else if (const char* env = std::getenv("DATABASE_URL"); env && *env) {
+    t.url = env;
+    t.explicit_url = true;
+  }
+  return t;
+}
+
+}  // namespace weir::cli

@@ -1,0 +1,27 @@
+// Error values crossing into Lua, and turning any Lua error back into text for people.
+// SQL errors are tables with metatable weir.Error: fields sqlstate, message, detail, hint,
+// position, context, severity, query, where; tostring gives one line.
+#pragma once
+
+#include <lua.hpp>
+
+#include <string>
+
+#include "pg/connection.hpp"
+
+namespace weir::lua {
+
+// Pushes a weir.Error table for `e`, with `where` set to the calling script's FILE:LINE.
+void push_sql_error(lua_State* L, const pg::SqlError& e);
+// Registers the weir.Error metatable (idempotent).
+void register_error_type(lua_State* L);
+// Text of the error value at `idx` (uses __tostring; non-string values are described).
+std::string error_text(lua_State* L, int idx);
+// A message handler for lua_pcall: turns the error into "message\nstack traceback:…".
+// Leaves the os.exit sentinel untouched so the runner can recognise it.
+int traceback_handler(lua_State* L);
+// The os.exit sentinel: a unique value raised by the sandboxed os.exit.
+void push_exit_sentinel(lua_State* L);
+bool is_exit_sentinel(lua_State* L, int idx);
+
+}  // namespace weir::lua

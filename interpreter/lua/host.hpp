@@ -1,0 +1,30 @@
+// What the Lua runtime needs to know about the command that hosts it: safety mode, where the
+// stdlib comes from, which connections exist. One Host per lua_State, reachable from any
+// binding through host(L) (stored in the state's extra space, never in a global).
+#pragma once
+
+#include <map>
+#include <string>
+
+struct lua_State;
+
+namespace weir::lua {
+
+struct Host {
+  bool unsafe = false;     // --unsafe: keep os.execute, io.popen, package.loadlib, debug, C modules
+  bool verbose = false;    // -v: echo server NOTICEs to stderr (WARNINGs are always shown)
+  std::string stdlib_dir;  // non-empty: load stdlib/*.lua from this directory (developer flag)
+
+  // The connection behind the `db` global: a URL or conninfo, "" for libpq's defaults.
+  std::string default_target;
+  bool default_eager = true;  // connect before the script starts (else on first use)
+  // --connect NAME=URL connections, opened on first weir.connection(NAME).
+  std::map<std::string, std::string> named_targets;
+
+  // Set by os.exit() so the runner can unwind (closing transactions and clusters) and exit.
+  int exit_code = -1;
+};
+
+Host& host(lua_State* L);
+
+}  // namespace weir::lua

@@ -1,0 +1,42 @@
+// The single list of weir's Lua modules (see modules.hpp).
+#include "lua/modules.hpp"
+
+#include "lua/convert.hpp"
+#include "lua/error.hpp"
+#include "lua/stdlib_embedded.hpp"
+#include "modules/modules.hpp"
+
+namespace weir::lua {
+
+namespace {
+
+struct Module {
+  const char* name;
+  lua_CFunction open;
+};
+
+const Module kModules[] = {
+    {"db.core", modules::luaopen_db_core},
+    {"weir", modules::luaopen_weir},
+};
+
+const char* const kNames[] = {"db.core", "weir", nullptr};
+
+}  // namespace
+
+void open_weir_libraries(lua_State* L) {
+  luaL_openlibs(L);
+  register_value_types(L);
+  register_error_type(L);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  for (const Module& m : kModules) {
+    lua_pushcfunction(L, m.open);
+    lua_setfield(L, -2, m.name);
+  }
+  lua_pop(L, 1);
+  preload_stdlib(L);
+}
+
+const char* const* module_names() { return kNames; }
+
+}  // namespace weir::lua

@@ -1,0 +1,148 @@
+// Script runtime (see runtime.hpp).
+#include "lua/runtime.hpp"
+
+#include <csignal>
+#include <cstdio>
+
+#include "lua/error.hpp"
+#include "lua/guarded.hpp"
+#include "lua/modules.hpp"
+#include "lua/sandbox.hpp"
+#include "modules/modules.hpp"
+
+namespace weir::lua {
+
+namespace {
+
+volatile std::sig_atomic_t g_signal = 0;
+lua_State* g_interrupt_state = nullptr;
+
+void interrupted_hook(lua_State* L, lua_Debug*) {
+  lua_sethook(L, nullptr, 0, 0);
+  luaL_error(L, "interrupted");
+}
+
+void on_signal(int sig) {
+  if (g_signal) {  // second signal: give up on a clean stop
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+    return;
+  }
+  g_signal = sig;
+  if (g_interrupt_state) {
+    lua_sethook(g_interrupt_state, interrupted_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+  }
+}
+
+// Protected setup: require the modules and create the globals scripts rely on.
+int setup_globals(lua_State* L) {
+  Host& h = host(L);
+  luaL_requiref(L, "db", [](lua_State* S) -> int {
+    lua_getglobal(S, "require");
+    lua_pushliteral(S, "db");
+    lua_call(S, 1, 1);
+    return 1;
+  }, 0);
+  lua_pop(L, 1);
+  luaL_requiref(L, "weir", modules::luaopen_weir, 1);
+  lua_pop(L, 1);
+  modules::push_connection(L, h.default_target, h.default_eager);
+  lua_setglobal(L, "db");
+  return 0;
+}
+
+void set_arg_table(lua_State* L, const std::string& script, const std::vector<std::string>& args) {
+  lua_createtable(L, static_cast<int>(args.size()), 1);
+  lua_pushstring(L, script.c_str());
+  lua_rawseti(L, -2, 0);
+  for (size_t i = 0; i < args.size(); ++i) {
+    lua_pushstring(L, args[i].c_str());
+    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
+  }
+  lua_setglobal(L, "arg");
+}
+
+void prepend_package_path(lua_State* L, const std::string& script) {
+  auto slash = script.find_last_of('/');
+  std::string dir = slash == std::string::npos ? "." : script.substr(0, slash);
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "path");
+  std::string path = dir + "/?.lua;" + dir + "/?/init.lua;" + lua_tostring(L, -1);
+  lua_pop(L, 1);
+  lua_pushstring(L, path.c_str());
+  lua_setfield(L, -2, "path");
+  lua_pop(L, 1);
+}
+
+}  // namespace
+
+Runtime::Runtime(Host& h) : host_(h), state_(&h) {
+  lua_State* L = state_.get();
+  open_weir_libraries(L);
+  lua_pushcfunction(L, traceback_handler);
+  lua_pushcfunction(L, guarded<setup_globals>);
+  if (lua_pcall(L, 0, 0, -2) != LUA_OK) {
+    std::fprintf(stderr, "weir: %s\n", error_text(L, -1).c_str());
+    lua_pop(L, 2);
+    return;
+  }
+  lua_pop(L, 1);
+  apply_sandbox(L, h.unsafe);
+  make_globals_strict(L);
+  ok_ = true;
+}
+
+int Runtime::run_loaded(const std::string& script, const std::vector<std::string>& args) {
+  lua_State* L = state_.get();
+  // stack: chunk
+  set_arg_table(L, script, args);
+  for (const auto& a : args) lua_pushstring(L, a.c_str());
+  lua_pushcfunction(L, traceback_handler);
+  int base = lua_gettop(L) - static_cast<int>(args.size()) - 1;
+  lua_insert(L, base);  // handler below the chunk
+  g_interrupt_state = L;
+  int status = lua_pcall(L, static_cast<int>(args.size()), 0, base);
+  g_interrupt_state = nullptr;
+  int code = 0;
+  if (status != LUA_OK) {
+    if (is_exit_sentinel(L, -1)) {
+      code = host_.exit_code;
+    } else {
+      std::fprintf(stderr, "%s\n", error_text(L, -1).c_str());
+      code = g_signal ? 128 + g_signal : 1;
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);  // handler
+  // Close every to-be-closed connection and cursor now, while the cluster still runs.
+  lua_gc(L, LUA_GCCOLLECT);
+  return code;
+}
+
+int Runtime::run_file(const std::string& path, const std::vector<std::string>& args) {
+  lua_State* L = state_.get();
+  prepend_package_path(L, path);
+  if (luaL_loadfilex(L, path.c_str(), "t") != LUA_OK) {
+    std::fprintf(stderr, "%s\n", error_text(L, -1).c_str());
+    lua_pop(L, 1);
+    return 1;
+  }
+  return run_loaded(path, args);
+}
+
+int Runtime::run_code(const std::string& code, const std::vector<std::string>& args) {
+  lua_State* L = state_.get();
+  if (luaL_loadbufferx(L, code.data(), code.size(), "=(command line)", "t") != LUA_OK) {
+    std::fprintf(stderr, "%s\n", error_text(L, -1).c_str());
+    lua_pop(L, 1);
+    return 1;
+  }
+  return run_loaded("-e", args);
+}
+
+void install_interrupt_handlers(lua_State*) {
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+}
+
+}  // namespace weir::lua

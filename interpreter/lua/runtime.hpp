@@ -1,0 +1,39 @@
+// A ready-to-run Lua state for a script: weir's libraries, the sandbox, strict globals, the
+// `db` and `weir` globals. Runs a file or a chunk inside one protected call and reports any
+// error as "FILE:LINE: message" plus a traceback on stderr.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "lua/host.hpp"
+#include "lua/state.hpp"
+
+namespace weir::lua {
+
+class Runtime {
+ public:
+  // Builds the state. A connection failure of an eagerly connected `db` is reported on stderr
+  // and leaves ok() false.
+  explicit Runtime(Host& host);
+  bool ok() const { return ok_; }
+  lua_State* L() const { return state_.get(); }
+
+  // Both return the process exit code: 0 success, 1 error (already printed), or os.exit's code.
+  int run_file(const std::string& path, const std::vector<std::string>& args);
+  int run_code(const std::string& code, const std::vector<std::string>& args);
+
+ private:
+  int run_loaded(const std::string& script, const std::vector<std::string>& args);
+
+  Host& host_;
+  State state_;
+  bool ok_ = false;
+};
+
+// Installs SIGINT/SIGTERM handlers that stop the running script at its next Lua instruction
+// (raising "interrupted"), so transactions roll back and clusters are removed; a second signal
+// ends the process at once.
+void install_interrupt_handlers(lua_State* L);
+
+}  // namespace weir::lua

@@ -1,0 +1,471 @@
+// Lua module "db.core": the Connection type behind the `db` global and weir.connect(),
+// plus the value helpers (db.NULL, db.isnull, db.json, db.array, db.bytea).
+// stdlib/db.lua adds the conveniences written in Lua (db:tx).
+//
+// Connection methods: query, one, value, exec, rows, close, info, in_transaction,
+// transaction_status, quote_ident, quote_literal. A Cursor (from db:rows) keeps its
+// Connection alive through its user value. Both types are "born closed"-safe: using a closed
+// one raises "attempt to use a closed connection", closing twice is harmless, and __gc and
+// __close share one noexcept function.
+#include <cstdio>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "lua/convert.hpp"
+#include "lua/guarded.hpp"
+#include "lua/host.hpp"
+#include "modules/modules.hpp"
+#include "pg/connection.hpp"
+
+namespace weir::modules {
+
+namespace {
+
+using lua::guarded;
+
+const char* const kConnection = "weir.Connection";
+const char* const kCursor = "weir.Cursor";
+constexpr int kFetchSize = 1000;
+
+// Argument positions of the methods (self is 1).
+constexpr int kSelf = 1, kSql = 2, kFirstParam = 3;
+
+struct ConnBox {
+  std::unique_ptr<pg::Connection> conn;
+  std::string target;  // where a lazy connection connects on first use
+  bool closed = false;
+  int next_cursor = 0;
+};
+
+struct CursorBox {
+  std::string name;
+  bool own_tx = false;  // db:rows opened the transaction and ends it
+  bool closed = false;
+  pg::Result batch;
+  int index = 0;
+  std::vector<const pg::TypeDesc*> types;
+};
+
+void notice_to_stderr(void* ctx, const std::string& severity, const std::string& message) {
+  bool verbose = static_cast<lua::Host*>(ctx)->verbose;
+  if (verbose || (severity != "NOTICE" && severity != "INFO" && severity != "DEBUG" &&
+                  severity != "LOG")) {
+    std::fprintf(stderr, "%s:  %s\n", severity.c_str(), message.c_str());
+  }
+}
+
+ConnBox* check_box(lua_State* L, int idx) {
+  return static_cast<ConnBox*>(luaL_checkudata(L, idx, kConnection));
+}
+
+// The live connection of the box at `idx`, connecting a lazy one now. Raises on a closed one.
+pg::Connection& live(lua_State* L, int idx) {
+  ConnBox* box = check_box(L, idx);
+  if (box->closed) luaL_error(L, "attempt to use a closed connection");
+  if (!box->conn) {
+    box->conn = std::make_unique<pg::Connection>(box->target);
+    box->conn->set_notice_sink(notice_to_stderr, &lua::host(L));
+  }
+  return *box->conn;
+}
+
+// Collects arguments first..top as bound parameters. Throws on a value that cannot be bound.
+std::vector<pg::Param> collect_params(lua_State* L, int first, const char* fn) {
+  std::vector<pg::Param> params;
+  int top = lua_gettop(L);
+  for (int i = first; i <= top; ++i) {
+    pg::Param p;
+    std::string error;
+    if (!lua::to_param(L, i, p, error)) {
+      throw std::invalid_argument(std::string(fn) + ": parameter $" +
+                                  std::to_string(i - first + 1) + ": " + error);
+    }
+    params.push_back(std::move(p));
+  }
+  return params;
+}
+
+pg::Result run(lua_State* L, const char* fn) {
+  luaL_checkstring(L, kSql);
+  std::string sql = lua_tostring(L, kSql);
+  std::vector<pg::Param> params = collect_params(L, kFirstParam, fn);
+  return live(L, kSelf).exec_params(sql, params);
+}
+
+// Pushes row `row` of `r` as a table keyed by column name. Throws on a conversion failure.
+void push_row(lua_State* L, const pg::Result& r, int row,
+              const std::vector<const pg::TypeDesc*>& types) {
+  int ncols = r.columns();
+  lua_createtable(L, 0, ncols);
+  for (int c = 0; c < ncols; ++c) {
+    std::string error;
+    if (r.is_null(row, c)) {
+      lua::push_null(L);
+    } else if (!lua::push_value(L, *types[c], r.value(row, c), r.length(row, c), error)) {
+      lua_pop(L, 1);
+      throw std::runtime_error(std::string("column \"") + r.column_name(c) + "\": " + error);
+    }
+    lua_setfield(L, -2, r.column_name(c));
+  }
+}
+
+void push_columns(lua_State* L, const pg::Result& r,
+                  const std::vector<const pg::TypeDesc*>& types) {
+  lua_createtable(L, r.columns(), 0);
+  for (int c = 0; c < r.columns(); ++c) {
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, r.column_name(c));
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, types[c]->name.c_str());
+    lua_setfield(L, -2, "type");
+    lua_rawseti(L, -2, c + 1);
+  }
+}
+
+// db:query(sql, ...) -> rows, columns
+int db_query(lua_State* L) {
+  pg::Result r = run(L, "db:query");
+  auto types = live(L, kSelf).describe_columns(r);
+  lua_createtable(L, r.rows(), 0);
+  for (int i = 0; i < r.rows(); ++i) {
+    push_row(L, r, i, types);
+    lua_rawseti(L, -2, i + 1);
+  }
+  push_columns(L, r, types);
+  return 2;
+}
+
+// db:one(sql, ...) -> first row or nil
+int db_one(lua_State* L) {
+  pg::Result r = run(L, "db:one");
+  if (r.rows() == 0) {
+    lua_pushnil(L);
+    return 1;
+  }
+  auto types = live(L, kSelf).describe_columns(r);
+  push_row(L, r, 0, types);
+  return 1;
+}
+
+// db:value(sql, ...) -> first column of the first row, or nil when there is no row
+int db_value(lua_State* L) {
+  pg::Result r = run(L, "db:value");
+  if (r.rows() == 0 || r.columns() == 0) {
+    lua_pushnil(L);
+    return 1;
+  }
+  if (r.is_null(0, 0)) {
+    lua::push_null(L);
+    return 1;
+  }
+  const pg::TypeDesc& type = live(L, kSelf).describe_type(r.column_type(0));
+  std::string error;
+  if (!lua::push_value(L, type, r.value(0, 0), r.length(0, 0), error)) {
+    throw std::runtime_error("db:value: " + error);
+  }
+  return 1;
+}
+
+// db:exec(sql, ...) -> affected rows. Without parameters the SQL may hold several statements.
+int db_exec(lua_State* L) {
+  luaL_checkstring(L, kSql);
+  if (lua_gettop(L) < kFirstParam) {
+    std::string sql = lua_tostring(L, kSql);
+    pg::Result r = live(L, kSelf).exec(sql);
+    lua_pushinteger(L, r.affected());
+    return 1;
+  }
+  pg::Result r = run(L, "db:exec");
+  lua_pushinteger(L, r.affected());
+  return 1;
+}
+
+// ---- cursors (db:rows) ----------------------------------------------------------------
+
+CursorBox* check_cursor(lua_State* L, int idx) {
+  return static_cast<CursorBox*>(luaL_checkudata(L, idx, kCursor));
+}
+
+// Ends the cursor: CLOSE it and, when db:rows began the transaction, COMMIT (or ROLLBACK when
+// the loop ended by an error). Never raises: a failure here is reported on stderr.
+void finish_cursor(lua_State* L, CursorBox* cur, ConnBox* box, bool failed) noexcept {
+  if (cur->closed) return;
+  cur->closed = true;
+  cur->batch = pg::Result();
+  if (!box || box->closed || !box->conn) return;
+  try {
+    if (cur->own_tx) {
+      box->conn->exec(failed ? "ROLLBACK" : "COMMIT");
+    } else if (!failed) {
+      box->conn->exec("CLOSE " + cur->name);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "weir: db:rows: closing %s: %s\n", cur->name.c_str(), e.what());
+  }
+  (void)L;
+}
+
+ConnBox* cursor_parent(lua_State* L, int idx) {
+  lua_getiuservalue(L, idx, 1);
+  auto* box = static_cast<ConnBox*>(luaL_testudata(L, -1, kConnection));
+  lua_pop(L, 1);
+  return box;
+}
+
+// iterator: cursor_next(cursor) -> row | nil
+int cursor_next(lua_State* L) {
+  CursorBox* cur = check_cursor(L, 1);
+  if (cur->closed) return 0;
+  ConnBox* box = cursor_parent(L, 1);
+  if (!box || box->closed || !box->conn) luaL_error(L, "attempt to use a closed connection");
+  if (cur->index >= cur->batch.rows()) {
+    cur->batch = box->conn->exec("FETCH FORWARD " + std::to_string(kFetchSize) + " FROM " + cur->name);
+    cur->index = 0;
+    if (cur->types.empty()) cur->types = box->conn->describe_columns(cur->batch);
+    if (cur->batch.rows() == 0) {
+      finish_cursor(L, cur, box, false);
+      return 0;
+    }
+  }
+  push_row(L, cur->batch, cur->index++, cur->types);
+  return 1;
+}
+
+// __close(cursor, err) and __gc(cursor)
+int cursor_close(lua_State* L) noexcept {
+  auto* cur = static_cast<CursorBox*>(luaL_testudata(L, 1, kCursor));
+  if (!cur) return 0;
+  bool failed = lua_gettop(L) >= 2 && !lua_isnil(L, 2);
+  finish_cursor(L, cur, cursor_parent(L, 1), failed);
+  return 0;
+}
+
+int cursor_gc(lua_State* L) noexcept {
+  auto* cur = static_cast<CursorBox*>(luaL_testudata(L, 1, kCursor));
+  if (!cur) return 0;
+  finish_cursor(L, cur, cursor_parent(L, 1), true);
+  cur->~CursorBox();
+  return 0;
+}
+
+// db:rows(sql, ...) -> iterator, cursor, nil, cursor   (for the generic for, with closing value)
+int db_rows(lua_State* L) {
+  luaL_checkstring(L, kSql);
+  std::string sql = lua_tostring(L, kSql);
+  std::vector<pg::Param> params = collect_params(L, kFirstParam, "db:rows");
+  ConnBox* box = check_box(L, kSelf);
+  pg::Connection& conn = live(L, kSelf);
+  std::string name = "weir_cursor_" + std::to_string(++box->next_cursor);
+  bool own_tx = !conn.in_transaction();
+  if (own_tx) conn.exec("BEGIN");
+  try {
+    conn.exec_params("DECLARE " + name + " NO SCROLL CURSOR FOR " + sql, params);
+  } catch (const pg::SqlError& e) {
+    if (own_tx) conn.exec("ROLLBACK");
+    pg::SqlError shown = e;  // name the statement the script wrote, not our DECLARE
+    shown.query = sql;
+    if (shown.position > 0) shown.position -= static_cast<int>(name.size() + 30);
+    if (shown.position < 0) shown.position = 0;
+    throw shown;
+  }
+  lua_pushcfunction(L, guarded<cursor_next>);
+  void* mem = lua_newuserdatauv(L, sizeof(CursorBox), 1);
+  auto* cur = new (mem) CursorBox();
+  cur->name = name;
+  cur->own_tx = own_tx;
+  luaL_setmetatable(L, kCursor);
+  lua_pushvalue(L, kSelf);
+  lua_setiuservalue(L, -2, 1);
+  lua_pushnil(L);
+  lua_pushvalue(L, -2);
+  return 4;
+}
+
+// ---- connection lifecycle and facts ---------------------------------------------------
+
+// __close, __gc's first half and db:close(): idempotent.
+int conn_close(lua_State* L) noexcept {
+  auto* box = static_cast<ConnBox*>(luaL_testudata(L, 1, kConnection));
+  if (!box) return 0;
+  box->conn.reset();
+  box->closed = true;
+  return 0;
+}
+
+int conn_gc(lua_State* L) noexcept {
+  auto* box = static_cast<ConnBox*>(luaL_testudata(L, 1, kConnection));
+  if (!box) return 0;
+  conn_close(L);
+  box->~ConnBox();
+  return 0;
+}
+
+int conn_tostring(lua_State* L) {
+  ConnBox* box = check_box(L, 1);
+  std::string what = box->closed ? "closed" : box->conn ? box->conn->safe_url() : "not yet connected";
+  lua_pushfstring(L, "weir.Connection (%s)", what.c_str());
+  return 1;
+}
+
+int db_close(lua_State* L) {
+  check_box(L, kSelf);
+  return conn_close(L);
+}
+
+int db_in_transaction(lua_State* L) {
+  ConnBox* box = check_box(L, kSelf);
+  lua_pushboolean(L, box->conn && box->conn->in_transaction());
+  return 1;
+}
+
+// db:transaction_status() -> "idle" | "active" | "open" | "failed" | "closed"
+int db_transaction_status(lua_State* L) {
+  ConnBox* box = check_box(L, kSelf);
+  const char* s = "idle";
+  if (box->closed) {
+    s = "closed";
+  } else if (box->conn) {
+    switch (PQtransactionStatus(box->conn->raw())) {
+      case PQTRANS_ACTIVE:
+        s = "active";
+        break;
+      case PQTRANS_INTRANS:
+        s = "open";
+        break;
+      case PQTRANS_INERROR:
+        s = "failed";
+        break;
+      case PQTRANS_UNKNOWN:
+        s = "closed";
+        break;
+      default:
+        break;
+    }
+  }
+  lua_pushstring(L, s);
+  return 1;
+}
+
+int db_info(lua_State* L) {
+  pg::ConnInfo i = live(L, kSelf).info();
+  lua_createtable(L, 0, 6);
+  auto set = [L](const char* k, const std::string& v) {
+    lua_pushstring(L, v.c_str());
+    lua_setfield(L, -2, k);
+  };
+  set("database", i.database);
+  set("user", i.user);
+  set("host", i.host);
+  set("port", i.port);
+  set("server_version", i.server_version);
+  set("url", i.url);
+  return 1;
+}
+
+int db_quote_ident(lua_State* L) {
+  std::string name = luaL_checkstring(L, 2);
+  std::string q = live(L, kSelf).quote_ident(name);
+  lua_pushstring(L, q.c_str());
+  return 1;
+}
+
+int db_quote_literal(lua_State* L) {
+  size_t len;
+  const char* s = luaL_checklstring(L, 2, &len);
+  std::string q = live(L, kSelf).quote_literal(std::string(s, len));
+  lua_pushlstring(L, q.data(), q.size());
+  return 1;
+}
+
+// ---- value helpers (called as db.json(t), not db:json) -------------------------------
+
+int db_isnull(lua_State* L) {
+  luaL_checkany(L, 1);
+  lua_pushboolean(L, lua::is_null(L, 1));
+  return 1;
+}
+
+int db_json(lua_State* L) {
+  luaL_checkany(L, 1);
+  lua::push_wrapper(L, lua::kJsonWrapper, 1);
+  return 1;
+}
+
+int db_array(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua::push_wrapper(L, lua::kArrayWrapper, 1);
+  return 1;
+}
+
+int db_bytea(lua_State* L) {
+  luaL_checkstring(L, 1);
+  lua::push_wrapper(L, lua::kByteaWrapper, 1);
+  return 1;
+}
+
+const luaL_Reg kMethods[] = {
+    {"query", guarded<db_query>},
+    {"one", guarded<db_one>},
+    {"value", guarded<db_value>},
+    {"exec", guarded<db_exec>},
+    {"rows", guarded<db_rows>},
+    {"close", guarded<db_close>},
+    {"info", guarded<db_info>},
+    {"in_transaction", guarded<db_in_transaction>},
+    {"transaction_status", guarded<db_transaction_status>},
+    {"quote_ident", guarded<db_quote_ident>},
+    {"quote_literal", guarded<db_quote_literal>},
+    {"isnull", guarded<db_isnull>},
+    {"json", guarded<db_json>},
+    {"array", guarded<db_array>},
+    {"bytea", guarded<db_bytea>},
+    {nullptr, nullptr},
+};
+
+const luaL_Reg kConnectionMeta[] = {
+    {"__gc", conn_gc},
+    {"__close", conn_close},
+    {"__tostring", guarded<conn_tostring>},
+    {nullptr, nullptr},
+};
+
+const luaL_Reg kCursorMeta[] = {
+    {"__gc", cursor_gc},
+    {"__close", cursor_close},
+    {nullptr, nullptr},
+};
+
+}  // namespace
+
+void push_connection(lua_State* L, const std::string& target, bool eager) {
+  std::unique_ptr<pg::Connection> conn;
+  if (eager) {
+    conn = std::make_unique<pg::Connection>(target);
+    conn->set_notice_sink(notice_to_stderr, &lua::host(L));
+  }
+  void* mem = lua_newuserdatauv(L, sizeof(ConnBox), 0);
+  auto* box = new (mem) ConnBox();
+  box->target = target;
+  box->conn = std::move(conn);
+  luaL_setmetatable(L, kConnection);
+}
+
+int luaopen_db_core(lua_State* L) {
+  luaL_newmetatable(L, kCursor);
+  luaL_setfuncs(L, kCursorMeta, 0);
+  lua_pop(L, 1);
+
+  luaL_newmetatable(L, kConnection);
+  luaL_setfuncs(L, kConnectionMeta, 0);
+  luaL_newlib(L, kMethods);
+  lua::push_null(L);
+  lua_setfield(L, -2, "NULL");
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "__index");
+  lua_remove(L, -2);  // the metatable; leave the methods table as the module
+  return 1;
+}
+
+}  // namespace weir::modules

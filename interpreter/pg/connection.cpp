@@ -1,0 +1,375 @@
+// libpq connection wrapper (see connection.hpp).
+#include "pg/connection.hpp"
+
+#include <cctype>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <set>
+
+namespace weir::pg {
+
+namespace {
+
+std::string field(const PGresult* r, int code) {
+  const char* v = PQresultErrorField(r, code);
+  return v ? v : "";
+}
+
+// libpq messages span lines ("…failed: x\n\tIs the server running…"): fold them into one.
+std::string one_line(std::string s) {
+  std::string out;
+  bool space = false;
+  for (char c : s) {
+    if (c == '\n' || c == '\r' || c == '\t') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) {
+      if (out.back() != ' ' && out.back() != ':') out += ";";
+      out += ' ';
+      space = false;
+    }
+    out.push_back(c);
+  }
+  while (!out.empty() && (out.back() == ' ' || out.back() == ';')) out.pop_back();
+  return out;
+}
+
+std::string percent_decode(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+bool is_url(const std::string& t) {
+  return t.rfind("postgresql://", 0) == 0 || t.rfind("postgres://", 0) == 0;
+}
+
+// Locates the password inside a URL's authority or query, or a conninfo's password=…;
+// returns [begin, end) offsets into `t`, or npos when there is none.
+std::pair<size_t, size_t> find_password(const std::string& t) {
+  const auto none = std::make_pair(std::string::npos, std::string::npos);
+  if (is_url(t)) {
+    size_t start = t.find("://") + 3;
+    size_t end = t.find_first_of("/?", start);
+    if (end == std::string::npos) end = t.size();
+    size_t at = t.rfind('@', end);
+    if (at != std::string::npos && at >= start) {
+      size_t colon = t.find(':', start);
+      if (colon != std::string::npos && colon < at) return {colon + 1, at};
+    }
+    size_t q = t.find('?');
+    while (q != std::string::npos) {
+      size_t key = q + 1;
+      if (t.compare(key, 9, "password=") == 0) {
+        size_t vend = t.find('&', key);
+        return {key + 9, vend == std::string::npos ? t.size() : vend};
+      }
+      q = t.find('&', key);
+    }
+    return none;
+  }
+  // conninfo: password = value | password='quoted value'
+  size_t p = 0;
+  while ((p = t.find("password", p)) != std::string::npos) {
+    bool word_start = p == 0 || std::isspace(static_cast<unsigned char>(t[p - 1]));
+    size_t i = p + 8;
+    while (i < t.size() && std::isspace(static_cast<unsigned char>(t[i]))) ++i;
+    if (!word_start || i >= t.size() || t[i] != '=') {
+      p += 8;
+      continue;
+    }
+    ++i;
+    while (i < t.size() && std::isspace(static_cast<unsigned char>(t[i]))) ++i;
+    if (i < t.size() && t[i] == '\'') {
+      size_t j = i + 1;
+      while (j < t.size() && t[j] != '\'') j += (t[j] == '\\') ? 2 : 1;
+      return {i + 1, std::min(j, t.size())};
+    }
+    size_t j = i;
+    while (j < t.size() && !std::isspace(static_cast<unsigned char>(t[j]))) ++j;
+    return {i, j};
+  }
+  return none;
+}
+
+}  // namespace
+
+// ---- SqlError ------------------------------------------------------------------
+
+SqlError::SqlError(std::string state, std::string msg, std::string q)
+    : std::runtime_error(state + " " + msg),
+      sqlstate(std::move(state)),
+      message(std::move(msg)),
+      query(std::move(q)) {}
+
+std::string SqlError::line() const {
+  std::string out = sqlstate + " " + message;
+  std::string extra;
+  if (!detail.empty()) extra += "detail: " + one_line(detail);
+  if (!hint.empty()) extra += (extra.empty() ? "" : "; ") + std::string("hint: ") + one_line(hint);
+  if (!extra.empty()) out += " (" + extra + ")";
+  if (!query.empty()) {
+    std::string q = one_line(query);
+    if (q.size() > 120) q = q.substr(0, 117) + "...";
+    out += " in: " + q;
+  }
+  return out;
+}
+
+// ---- Result ----------------------------------------------------------------------
+
+long long Result::affected() const {
+  if (!r_) return 0;
+  const char* n = PQcmdTuples(r_.get());
+  return (n && *n) ? std::atoll(n) : 0;
+}
+
+// ---- password handling -----------------------------------------------------------
+
+std::string password_of(const std::string& target) {
+  auto [b, e] = find_password(target);
+  if (b == std::string::npos) return "";
+  std::string raw = target.substr(b, e - b);
+  return is_url(target) ? percent_decode(raw) : raw;
+}
+
+std::string mask_password(const std::string& target) {
+  auto [b, e] = find_password(target);
+  if (b == std::string::npos) return target;
+  return target.substr(0, b) + "***" + target.substr(e);
+}
+
+std::string scrub(std::string message, const std::string& secret) {
+  if (secret.empty()) return message;
+  size_t p = 0;
+  while ((p = message.find(secret, p)) != std::string::npos) {
+    message.replace(p, secret.size(), "***");
+    p += 3;
+  }
+  return message;
+}
+
+// ---- Connection --------------------------------------------------------------------
+
+Connection::Connection(const std::string& target) {
+  password_ = password_of(target);
+  std::string raw_password;
+  if (auto [b, e] = find_password(target); b != std::string::npos) raw_password = target.substr(b, e - b);
+  safe_url_ = target.empty() ? "(libpq defaults)" : mask_password(target);
+
+  const char* keys[] = {"dbname", "fallback_application_name", "client_encoding", nullptr};
+  const char* values[] = {target.empty() ? nullptr : target.c_str(), "weir", "UTF8", nullptr};
+  conn_ = PQconnectdbParams(keys, values, 1);
+  if (!conn_) throw ConnectionError("cannot connect: out of memory");
+  if (PQstatus(conn_) != CONNECTION_OK) {
+    std::string msg = one_line(PQerrorMessage(conn_));
+    msg = scrub(scrub(msg, password_), raw_password);
+    PQfinish(conn_);
+    conn_ = nullptr;
+    throw ConnectionError("cannot connect to " + safe_url_ + ": " + msg);
+  }
+  PQsetNoticeReceiver(conn_, &Connection::on_notice, this);
+}
+
+Connection::~Connection() {
+  if (conn_) PQfinish(conn_);
+}
+
+void Connection::on_notice(void* self, const PGresult* r) {
+  auto* c = static_cast<Connection*>(self);
+  std::string severity = field(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+  std::string message = field(r, PG_DIAG_MESSAGE_PRIMARY);
+  if (c->sink_) c->sink_(c->sink_ctx_, severity, message);
+}
+
+Result Connection::check(PGresult* r, const std::string& sql) {
+  Result result(r);
+  if (!r) {
+    throw ConnectionError("connection lost: " + one_line(PQerrorMessage(conn_)));
+  }
+  switch (PQresultStatus(r)) {
+    case PGRES_COMMAND_OK:
+    case PGRES_TUPLES_OK:
+    case PGRES_EMPTY_QUERY:
+    case PGRES_COPY_IN:
+    case PGRES_COPY_OUT:
+      return result;
+    default:
+      break;
+  }
+  std::string state = field(r, PG_DIAG_SQLSTATE);
+  if (state.empty() && PQstatus(conn_) != CONNECTION_OK) {
+    throw ConnectionError("connection lost: " + one_line(PQerrorMessage(conn_)));
+  }
+  SqlError e(state.empty() ? "XX000" : state, field(r, PG_DIAG_MESSAGE_PRIMARY), sql);
+  if (e.message.empty()) e.message = one_line(PQresultErrorMessage(r));
+  e.severity = field(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+  e.detail = field(r, PG_DIAG_MESSAGE_DETAIL);
+  e.hint = field(r, PG_DIAG_MESSAGE_HINT);
+  e.context = field(r, PG_DIAG_CONTEXT);
+  std::string pos = field(r, PG_DIAG_STATEMENT_POSITION);
+  e.position = pos.empty() ? 0 : std::atoi(pos.c_str());
+  throw e;
+}
+
+Result Connection::exec(const std::string& sql) {
+  if (!conn_) throw ConnectionError("connection is closed");
+  return check(PQexec(conn_, sql.c_str()), sql);
+}
+
+Result Connection::exec_params(const std::string& sql, const std::vector<Param>& params) {
+  if (!conn_) throw ConnectionError("connection is closed");
+  std::vector<Oid> types(params.size());
+  std::vector<const char*> values(params.size());
+  std::vector<int> lengths(params.size()), formats(params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    const Param& p = params[i];
+    types[i] = p.type;
+    values[i] = p.null ? nullptr : p.value.data();
+    lengths[i] = static_cast<int>(p.value.size());
+    formats[i] = p.binary ? 1 : 0;
+  }
+  return check(PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), types.data(),
+                            values.data(), lengths.data(), formats.data(), 0),
+               sql);
+}
+
+bool Connection::in_transaction() const {
+  if (!conn_) return false;
+  PGTransactionStatusType s = PQtransactionStatus(conn_);
+  return s == PQTRANS_INTRANS || s == PQTRANS_INERROR || s == PQTRANS_ACTIVE;
+}
+
+const TypeDesc& Connection::describe_type(Oid type) {
+  if (const TypeDesc* b = builtin_type(type)) return *b;
+  auto it = types_.find(type);
+  if (it == types_.end()) {
+    resolve_types({type});
+    it = types_.find(type);
+  }
+  return it->second;
+}
+
+std::vector<const TypeDesc*> Connection::describe_columns(const Result& r) {
+  std::vector<Oid> unknown;
+  for (int c = 0; c < r.columns(); ++c) {
+    Oid t = r.column_type(c);
+    if (!builtin_type(t) && !types_.count(t)) unknown.push_back(t);
+  }
+  if (!unknown.empty()) resolve_types(unknown);
+  std::vector<const TypeDesc*> out;
+  for (int c = 0; c < r.columns(); ++c) out.push_back(&describe_type(r.column_type(c)));
+  return out;
+}
+
+// Looks types up in pg_type, following domains to their base type and arrays to their
+// element type, until every referenced type is known. One query per level of indirection.
+void Connection::resolve_types(const std::vector<Oid>& oids) {
+  struct Row {
+    std::string name;
+    char category;
+    char delim;
+    Oid elem, base;
+  };
+  std::map<Oid, Row> rows;
+  std::set<Oid> pending(oids.begin(), oids.end());
+  const std::string sql =
+      "SELECT t.oid, t.typname, t.typcategory, t.typdelim, t.typelem, t.typbasetype\n"
+      "  FROM pg_catalog.pg_type t\n"
+      " WHERE t.oid = ANY ($1::pg_catalog.oid[])";
+  for (int level = 0; level < 8 && !pending.empty(); ++level) {
+    std::string list = "{";
+    for (Oid o : pending) list += (list.size() > 1 ? "," : "") + std::to_string(o);
+    list += "}";
+    Param p;
+    p.value = list;
+    Result r = exec_params(sql, {p});
+    pending.clear();
+    for (int i = 0; i < r.rows(); ++i) {
+      Row row{r.value(i, 1), r.value(i, 2)[0], r.value(i, 3)[0],
+              static_cast<Oid>(std::strtoul(r.value(i, 4), nullptr, 10)),
+              static_cast<Oid>(std::strtoul(r.value(i, 5), nullptr, 10))};
+      Oid self = static_cast<Oid>(std::strtoul(r.value(i, 0), nullptr, 10));
+      rows[self] = row;
+      for (Oid ref : {row.elem, row.base}) {
+        if (ref && !builtin_type(ref) && !types_.count(ref) && !rows.count(ref)) pending.insert(ref);
+      }
+    }
+  }
+  // Resolve in an order where references come first: a simple fixpoint over the small map.
+  std::function<TypeDesc(Oid, int)> build = [&](Oid o, int depth) -> TypeDesc {
+    if (const TypeDesc* b = builtin_type(o)) return *b;
+    if (auto it = types_.find(o); it != types_.end()) return it->second;
+    auto it = rows.find(o);
+    if (it == rows.end() || depth > 8) return TypeDesc{};
+    const Row& row = it->second;
+    TypeDesc d;
+    if (row.base) {
+      d = build(row.base, depth + 1);
+    } else if (row.category == 'A' && row.elem) {
+      TypeDesc e = build(row.elem, depth + 1);
+      d.kind = Kind::Array;
+      d.elem = e.kind == Kind::Array ? Kind::Text : e.kind;
+      d.delim = rows.count(row.elem) ? rows[row.elem].delim : ',';
+    } else {
+      d.kind = kind_for_category(row.category) == Kind::Bool ? Kind::Bool : Kind::Text;
+    }
+    d.name = row.name;
+    types_[o] = d;
+    return d;
+  };
+  for (Oid o : oids) {
+    if (!types_.count(o)) types_[o] = build(o, 0);
+  }
+}
+
+std::string Connection::quote_ident(const std::string& name) const {
+  char* q = PQescapeIdentifier(conn_, name.data(), name.size());
+  if (!q) throw ConnectionError("quote_ident: " + one_line(PQerrorMessage(conn_)));
+  std::string out(q);
+  PQfreemem(q);
+  return out;
+}
+
+std::string Connection::quote_literal(const std::string& text) const {
+  char* q = PQescapeLiteral(conn_, text.data(), text.size());
+  if (!q) throw ConnectionError("quote_literal: " + one_line(PQerrorMessage(conn_)));
+  std::string out(q);
+  PQfreemem(q);
+  return out;
+}
+
+ConnInfo Connection::info() const {
+  ConnInfo i;
+  if (!conn_) return i;
+  auto s = [](const char* v) { return std::string(v ? v : ""); };
+  i.database = s(PQdb(conn_));
+  i.user = s(PQuser(conn_));
+  i.host = s(PQhost(conn_));
+  i.port = s(PQport(conn_));
+  i.server_version = s(PQparameterStatus(conn_, "server_version"));
+  i.url = safe_url_;
+  return i;
+}
+
+void Connection::cancel() const {
+  if (!conn_) return;
+  PGcancel* c = PQgetCancel(conn_);
+  if (!c) return;
+  char buf[256];
+  PQcancel(c, buf, sizeof buf);
+  PQfreeCancel(c);
+}
+
+}  // namespace weir::pg

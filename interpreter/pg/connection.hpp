@@ -1,0 +1,129 @@
+// A PostgreSQL connection over libpq, in plain C++ (no Lua): connect, run statements with bound
+// parameters, report errors with every field the server sent, describe result types.
+//
+// weir talks to libpq directly rather than through libpqxx 6.4: that version's sql_error keeps
+// only the message and SQLSTATE (DETAIL, HINT and POSITION are lost), and its COPY streams are
+// text-only. libpq gives every error field, binary parameters, COPY passthrough and cancel.
+//
+// Contract: every failure throws — SqlError for a statement the server rejected,
+// ConnectionError for anything about reaching the server. Messages are one line and never
+// contain a password.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "pg/types.hpp"
+
+namespace weir::pg {
+
+// A statement the server rejected, with the fields of its ErrorResponse.
+struct SqlError : std::runtime_error {
+  std::string severity, sqlstate, message, detail, hint, context, query;
+  int position = 0;  // 1-based character offset into `query`, 0 when the server gave none
+  SqlError(std::string sqlstate, std::string message, std::string query);
+  // One readable line: `42P01 relation "x" does not exist (hint: …) in: SELECT …`
+  std::string line() const;
+};
+
+// The server could not be reached, the connection was lost, or the URL is unusable.
+struct ConnectionError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// An owned PGresult.
+class Result {
+ public:
+  Result() = default;
+  explicit Result(PGresult* r) : r_(r, &PQclear) {}
+  PGresult* get() const { return r_.get(); }
+  int rows() const { return r_ ? PQntuples(r_.get()) : 0; }
+  int columns() const { return r_ ? PQnfields(r_.get()) : 0; }
+  const char* column_name(int c) const { return PQfname(r_.get(), c); }
+  Oid column_type(int c) const { return PQftype(r_.get(), c); }
+  bool is_null(int row, int c) const { return PQgetisnull(r_.get(), row, c) != 0; }
+  const char* value(int row, int c) const { return PQgetvalue(r_.get(), row, c); }
+  int length(int row, int c) const { return PQgetlength(r_.get(), row, c); }
+  // Rows affected by INSERT/UPDATE/DELETE/MERGE/SELECT/COPY…, 0 for other commands.
+  long long affected() const;
+  std::string command() const { return r_ ? PQcmdStatus(r_.get()) : ""; }
+
+ private:
+  std::shared_ptr<PGresult> r_;
+};
+
+// One bound parameter. Text-format values are passed as they are; binary ones as raw bytes.
+struct Param {
+  bool null = false;
+  bool binary = false;
+  Oid type = 0;  // 0 lets the server infer the type from context
+  std::string value;
+};
+
+// Connection facts for banners and messages (never the password).
+struct ConnInfo {
+  std::string database, user, host, port, server_version, url;
+};
+
+// What to do with server notices (RAISE NOTICE, "relation already exists, skipping" …).
+using NoticeSink = void (*)(void* ctx, const std::string& severity, const std::string& message);
+
+class Connection {
+ public:
+  // `target` is a URL (postgresql://…), a key=value conninfo string, or empty for libpq's
+  // defaults (PG* variables, .pgpass). Throws ConnectionError with a redacted one-line message.
+  explicit Connection(const std::string& target);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Runs one or more statements with the simple protocol (no parameters); the last result wins.
+  Result exec(const std::string& sql);
+  // Runs one statement with bound parameters (extended protocol, text results).
+  Result exec_params(const std::string& sql, const std::vector<Param>& params);
+
+  // True inside a transaction block (also when the block is aborted and awaits ROLLBACK).
+  bool in_transaction() const;
+  // Describes each column's type, asking pg_catalog.pg_type once for types it does not know.
+  std::vector<const TypeDesc*> describe_columns(const Result& r);
+  const TypeDesc& describe_type(Oid type);
+
+  std::string quote_ident(const std::string& name) const;
+  std::string quote_literal(const std::string& text) const;
+  ConnInfo info() const;
+  // A URL for this connection with the password masked.
+  const std::string& safe_url() const { return safe_url_; }
+  PGconn* raw() const { return conn_; }
+  // Asks the server to cancel the running statement; safe to call from another thread.
+  void cancel() const;
+  void set_notice_sink(NoticeSink sink, void* ctx) {
+    sink_ = sink;
+    sink_ctx_ = ctx;
+  }
+
+ private:
+  Result check(PGresult* r, const std::string& sql);
+  void resolve_types(const std::vector<Oid>& oids);
+  static void on_notice(void* self, const PGresult* r);
+
+  PGconn* conn_ = nullptr;
+  std::string safe_url_;
+  std::string password_;  // kept only to scrub it from messages
+  std::unordered_map<Oid, TypeDesc> types_;
+  NoticeSink sink_ = nullptr;
+  void* sink_ctx_ = nullptr;
+};
+
+// Replaces the password of a URL or conninfo string with "***" (for display).
+std::string mask_password(const std::string& target);
+// The password written in a URL or conninfo string ("" when none).
+std::string password_of(const std::string& target);
+// Removes every occurrence of `secret` (and its percent-encoded form) from `message`.
+std::string scrub(std::string message, const std::string& secret);
+
+}  // namespace weir::pg

@@ -1,0 +1,54 @@
+--- db: the Connection type (from the C++ module "db.core") plus conveniences written in Lua.
+--- db:tx(fn) runs fn(db) in a transaction: COMMIT when fn returns, ROLLBACK when it raises
+--- (the error is re-raised unchanged). Nested calls use savepoints.
+local core = require "db.core"
+
+local depth = setmetatable({}, { __mode = "k" })  -- connection -> open db:tx levels
+
+local function settle(self, ok, ...)
+  return ok, select("#", ...), { ... }
+end
+
+---Runs `fn(db)` inside a transaction (or a savepoint when one is already open).
+---@param fn fun(db: weir.Connection): ...
+---@return ... the values fn returned
+function core.tx(self, fn)
+  if type(fn) ~= "function" then
+    error("db:tx: expected a function, got " .. type(fn), 2)
+  end
+  local level = (depth[self] or 0) + 1
+  local savepoint
+  if self:in_transaction() then
+    savepoint = "weir_tx_" .. level
+    self:exec("SAVEPOINT " .. savepoint)
+  else
+    self:exec("BEGIN")
+  end
+  depth[self] = level
+  local ok, n, results = settle(self, pcall(fn, self))
+  depth[self] = level - 1
+
+  if ok and self:transaction_status() == "failed" then
+    -- fn swallowed an SQL error: COMMIT would silently turn into ROLLBACK. Say so instead.
+    ok, n, results = false, 1, { "db:tx: a statement failed inside the transaction and the error was caught; rolled back" }
+  end
+  if ok then
+    if savepoint then
+      self:exec("RELEASE SAVEPOINT " .. savepoint)
+    else
+      self:exec("COMMIT")
+    end
+    return table.unpack(results, 1, n)
+  end
+  if self:transaction_status() ~= "closed" then
+    if savepoint then
+      pcall(self.exec, self, "ROLLBACK TO SAVEPOINT " .. savepoint)
+      pcall(self.exec, self, "RELEASE SAVEPOINT " .. savepoint)
+    else
+      pcall(self.exec, self, "ROLLBACK")
+    end
+  end
+  error(results[1], 0)
+end
+
+return core
