@@ -79,14 +79,12 @@ void prepend_package_path(lua_State* L, const std::string& script) {
 Runtime::Runtime(Host& h) : host_(h), state_(&h) {
   lua_State* L = state_.get();
   open_weir_libraries(L);
-  lua_pushcfunction(L, traceback_handler);
   lua_pushcfunction(L, guarded<setup_globals>);
-  if (lua_pcall(L, 0, 0, -2) != LUA_OK) {
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK) {  // a connection failure: one line, no traceback
     std::fprintf(stderr, "weir: %s\n", error_text(L, -1).c_str());
-    lua_pop(L, 2);
+    lua_pop(L, 1);
     return;
   }
-  lua_pop(L, 1);
   apply_sandbox(L, h.unsafe);
   make_globals_strict(L);
   ok_ = true;

@@ -120,7 +120,16 @@ std::string SqlError::line() const {
   if (!hint.empty()) extra += (extra.empty() ? "" : "; ") + std::string("hint: ") + one_line(hint);
   if (!extra.empty()) out += " (" + extra + ")";
   if (!query.empty()) {
-    std::string q = one_line(query);
+    std::string q;  // the query with every run of whitespace folded into one space
+    for (char c : query) {
+      bool space = c == ' ' || c == '\n' || c == '\r' || c == '\t';
+      if (!space) {
+        q.push_back(c);
+      } else if (!q.empty() && q.back() != ' ') {
+        q.push_back(' ');
+      }
+    }
+    while (!q.empty() && q.back() == ' ') q.pop_back();
     if (q.size() > 120) q = q.substr(0, 117) + "...";
     out += " in: " + q;
   }
@@ -321,9 +330,10 @@ void Connection::resolve_types(const std::vector<Oid>& oids) {
       TypeDesc e = build(row.elem, depth + 1);
       d.kind = Kind::Array;
       d.elem = e.kind == Kind::Array ? Kind::Text : e.kind;
-      d.delim = rows.count(row.elem) ? rows[row.elem].delim : ',';
+      d.delim = e.delim;  // arrays use their element type's delimiter (';' for box)
     } else {
       d.kind = kind_for_category(row.category) == Kind::Bool ? Kind::Bool : Kind::Text;
+      d.delim = row.delim;
     }
     d.name = row.name;
     types_[o] = d;

@@ -24,7 +24,7 @@ enum class Kind {
 struct TypeDesc {
   Kind kind = Kind::Text;
   Kind elem = Kind::Text;  // element kind when kind == Array (never Array itself)
-  char delim = ',';        // array element delimiter (';' for box)
+  char delim = ',';        // array element delimiter: the element type's typdelim (';' for box)
   std::string name;        // type name as the catalog spells it, e.g. "int4", "_text", "mood"
 };
 

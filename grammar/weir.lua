@@ -1,0 +1,27 @@
+---@meta
+-- LuaLS definitions of the `weir` global (checked against the binary by
+-- tests/lua/api_surface_test.lua).
+
+---@class weir
+weir = {}
+
+---The weir version, e.g. "0.1.0".
+---@type string
+weir.version = nil
+
+---Opens a new connection to `url` (a postgresql:// URL or a key=value conninfo string).
+---Close it with :close() or hold it in a `<close>` local. Raises one line without the
+---password when the server cannot be reached.
+---@param url string
+---@return weir.Connection
+function weir.connect(url) end
+
+---The connection given on the command line as --connect NAME=URL, opened on first use and
+---the same object on every call.
+---@param name string
+---@return weir.Connection
+function weir.connection(name) end
+
+---The script's command-line arguments: arg[0] is the script, arg[1..n] what followed it.
+---@type table<integer, string>
+arg = nil

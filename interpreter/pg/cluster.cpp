@@ -1,0 +1,802 @@
+// Throwaway PostgreSQL clusters: initdb, a postmaster started directly (no pg_ctl, so we know its
+// pid at once and see it die during startup), a watchdog process that removes everything when
+// the owner goes away, and a marker file that lets other processes find or clean up a cluster.
+//
+// Layout of a cluster directory DIR:
+//   DIR/weir-cluster.json  the marker: owner pid, port, persistent, bindir, server user
+//   DIR/data               the data directory
+//   DIR/.s.PGSQL.<port>    the Unix socket
+//   DIR/initdb.log, DIR/server.log
+//
+// Code that runs in a forked child before exec (spawn, the watchdog) sticks to system calls and
+// malloc (which glibc keeps usable after fork); it never throws.
+#include "pg/cluster.hpp"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <system_error>
+#include <thread>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace weir::pg {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr const char* kMarker = "weir-cluster.json";
+constexpr const char* kTempPrefix = "weir-pg-";
+// sizeof(sockaddr_un::sun_path) is 108 and PostgreSQL needs the terminating NUL.
+constexpr std::size_t kMaxSocketPath = 107;
+constexpr std::size_t kSocketName = sizeof("/.s.PGSQL.65535") - 1;
+constexpr int kStartTimeoutSeconds = 30;
+constexpr int kStartAttempts = 3;  // a free port can be taken between probing and binding
+
+std::string one_line(std::string s) {
+  for (char& c : s)
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  auto first = s.find_first_not_of(' ');
+  if (first == std::string::npos) return "";
+  s = s.substr(first, s.find_last_not_of(' ') - first + 1);
+  if (s.size() > 400) s = s.substr(0, 400) + "...";
+  return s;
+}
+
+[[noreturn]] void fail(const std::string& what) {
+  throw ClusterError("pg cluster: " + one_line(what));
+}
+
+std::string errtext(int err) {
+  return std::generic_category().message(err);
+}
+
+void sleep_briefly() {
+  std::this_thread::sleep_for(5ms);
+}
+
+// --- files -----------------------------------------------------------------------------------
+
+std::optional<std::string> read_small(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  close(fd);
+  return text;
+}
+
+bool exists(const std::string& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0;
+}
+
+off_t file_size(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 ? st.st_size : 0;
+}
+
+// The last non-empty line of a log from byte `from` on: what the user needs to see when a
+// PostgreSQL program fails.
+std::string last_line(const std::string& path, off_t from = 0) {
+  auto text = read_small(path);
+  if (!text || static_cast<std::size_t>(from) >= text->size()) return "(no output)";
+  std::string tail = text->substr(static_cast<std::size_t>(from));
+  auto end = tail.find_last_not_of(" \t\r\n");
+  if (end == std::string::npos) return "(no output)";
+  auto start = tail.rfind('\n', end);
+  return one_line(tail.substr(start == std::string::npos ? 0 : start + 1, end + 1));
+}
+
+std::string realpath_of(const std::string& path) {
+  char buf[PATH_MAX];
+  return realpath(path.c_str(), buf) ? std::string(buf) : std::string();
+}
+
+// Removes dir_fd/name and everything below it without following symlinks; returns 0 or the
+// first errno met.
+int remove_tree_at(int dir_fd, const char* name) noexcept {
+  int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return 0;
+    if (errno != ENOTDIR && errno != ELOOP) return errno;
+    return unlinkat(dir_fd, name, 0) == 0 || errno == ENOENT ? 0 : errno;
+  }
+  DIR* d = fdopendir(fd);
+  if (!d) {
+    int err = errno;
+    close(fd);
+    return err;
+  }
+  int err = 0;
+  while (dirent* e = readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    int sub = remove_tree_at(fd, e->d_name);
+    if (!err) err = sub;
+  }
+  closedir(d);
+  if (unlinkat(dir_fd, name, AT_REMOVEDIR) != 0 && errno != ENOENT && !err) err = errno;
+  return err;
+}
+
+int remove_tree(const std::string& path) noexcept {
+  return remove_tree_at(AT_FDCWD, path.c_str());
+}
+
+// --- processes -------------------------------------------------------------------------------
+
+// Fields of /proc/PID/stat after the command name: [0] is the state, [19] the start time.
+std::vector<std::string> proc_stat(pid_t pid) {
+  auto text = read_small("/proc/" + std::to_string(pid) + "/stat");
+  std::vector<std::string> fields;
+  if (!text) return fields;
+  auto paren = text->rfind(')');
+  if (paren == std::string::npos) return fields;
+  std::string field;
+  for (std::size_t i = paren + 1; i < text->size(); ++i) {
+    char c = (*text)[i];
+    if (c == ' ' || c == '\n') {
+      if (!field.empty()) fields.push_back(field);
+      field.clear();
+    } else {
+      field += c;
+    }
+  }
+  if (!field.empty()) fields.push_back(field);
+  return fields;
+}
+
+long long start_time(pid_t pid) {
+  auto fields = proc_stat(pid);
+  return fields.size() > 19 ? std::atoll(fields[19].c_str()) : 0;
+}
+
+// A zombie counts as gone: its sockets are closed and, if it is not our child, nobody may
+// ever reap it (PID 1 in a container often doesn't). Our own children are reaped here.
+bool process_gone(pid_t pid) noexcept {
+  if (pid <= 0) return true;
+  int status;
+  if (waitpid(pid, &status, WNOHANG) == pid) return true;
+  if (kill(pid, 0) != 0 && errno == ESRCH) return true;
+  auto fields = proc_stat(pid);
+  return !fields.empty() && fields[0] == "Z";
+}
+
+// Whether the process that wrote a marker still runs; the start time tells a reused pid apart.
+// When unsure, say alive: a leftover costs disk space, removing a live cluster costs a user's work.
+bool owner_alive(long long pid, long long started) {
+  if (pid <= 0 || pid > INT_MAX) return false;
+  if (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return false;
+  auto fields = proc_stat(static_cast<pid_t>(pid));
+  if (fields.empty()) return true;
+  if (fields[0] == "Z") return false;
+  return !(started > 0 && fields.size() > 19 && std::atoll(fields[19].c_str()) != started);
+}
+
+bool wait_gone(pid_t pid, Clock::duration limit) noexcept {
+  auto deadline = Clock::now() + limit;
+  while (!process_gone(pid)) {
+    if (Clock::now() > deadline) return false;
+    sleep_briefly();
+  }
+  return true;
+}
+
+// Immediate shutdown: the data is about to be thrown away, so there is nothing to flush.
+void stop_server(pid_t pid) noexcept {
+  if (process_gone(pid)) return;
+  if (kill(pid, SIGQUIT) != 0) return;  // not ours to stop (EPERM)
+  if (wait_gone(pid, 10s)) return;
+  // The postmaster leads its own process group (spawn calls setsid), so this takes the
+  // backends with it.
+  if (getpgid(pid) == pid) kill(-pid, SIGKILL);
+  kill(pid, SIGKILL);
+  wait_gone(pid, 5s);
+}
+
+// The postmaster serving datadir, or 0. Checked through /proc/PID/cwd (the postmaster chdirs
+// into its data directory) so that a stale postmaster.pid never gets an unrelated process
+// killed.
+pid_t running_postmaster(const std::string& datadir) noexcept {
+  auto text = read_small(datadir + "/postmaster.pid");
+  if (!text) return 0;
+  long pid = std::strtol(text->c_str(), nullptr, 10);
+  if (pid <= 0 || pid > INT_MAX || process_gone(static_cast<pid_t>(pid))) return 0;
+  char cwd[PATH_MAX];
+  std::string link = "/proc/" + std::to_string(pid) + "/cwd";
+  ssize_t n = readlink(link.c_str(), cwd, sizeof cwd - 1);
+  if (n <= 0) return 0;
+  std::string real = realpath_of(datadir);
+  return !real.empty() && real == std::string(cwd, static_cast<std::size_t>(n))
+             ? static_cast<pid_t>(pid)
+             : 0;
+}
+
+// Returns 0 when dir is gone, else the errno that kept it.
+int stop_and_remove(const std::string& dir, pid_t known_server) noexcept {
+  if (known_server > 0) stop_server(known_server);
+  if (pid_t pid = running_postmaster(dir + "/data")) stop_server(pid);
+  int err = remove_tree(dir);
+  // A process we could not stop in time may still be adding files.
+  for (int retry = 0; err == ENOTEMPTY && retry < 20; ++retry) {
+    std::this_thread::sleep_for(50ms);
+    err = remove_tree(dir);
+  }
+  return err;
+}
+
+int wait_child(pid_t pid) noexcept {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return status;
+}
+
+// Closes every descriptor from 3 up except `keep`, so that children hold nothing of ours: a
+// watchdog holding another cluster's socket would keep that cluster alive.
+void close_fds_except(int keep, long max_fd) noexcept {
+#ifdef SYS_close_range
+  bool ok = true;
+  if (keep > 3) ok = syscall(SYS_close_range, 3u, static_cast<unsigned>(keep - 1), 0u) == 0;
+  if (ok && syscall(SYS_close_range, static_cast<unsigned>(keep + 1), ~0u, 0u) == 0) return;
+#endif
+  for (long fd = 3; fd < max_fd; ++fd)
+    if (fd != keep) close(static_cast<int>(fd));
+}
+
+// Moves fd out of 0..2, which a child is about to point at /dev/null or a log.
+int above_stdio(int fd) noexcept {
+  return fd >= 3 ? fd : fcntl(fd, F_DUPFD, 3);
+}
+
+void stdio_to(int in, int out) noexcept {
+  dup2(in, 0);
+  dup2(out, 1);
+  dup2(out, 2);
+}
+
+// Who runs initdb and postgres: they refuse to run as root, so root hands them to `postgres`.
+struct ServerUser {
+  bool switch_to = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+  std::string name;
+};
+
+ServerUser server_user() {
+  ServerUser user;
+  std::vector<char> buf(16384);
+  passwd pw;
+  passwd* found = nullptr;
+  if (geteuid() != 0) {
+    getpwuid_r(geteuid(), &pw, buf.data(), buf.size(), &found);
+    user.name = found ? found->pw_name : std::to_string(geteuid());
+    return user;
+  }
+  getpwnam_r("postgres", &pw, buf.data(), buf.size(), &found);
+  if (!found)
+    fail(
+        "running as root, but there is no `postgres` OS user to run the server as (PostgreSQL "
+        "refuses to run as root); create that user or run weir as an ordinary user");
+  user.switch_to = true;
+  user.uid = found->pw_uid;
+  user.gid = found->pw_gid;
+  user.name = found->pw_name;
+  int count = 32;
+  user.groups.resize(static_cast<std::size_t>(count));
+  while (getgrouplist(found->pw_name, found->pw_gid, user.groups.data(), &count) < 0) {
+    user.groups.resize(static_cast<std::size_t>(count) + 32);
+    count = static_cast<int>(user.groups.size());
+  }
+  user.groups.resize(static_cast<std::size_t>(count));
+  return user;
+}
+
+// Runs argv[0] as `user`, in cwd, with stdout and stderr appended to `log`. A new session keeps
+// the server out of the terminal's process group, so Ctrl-C in a REPL doesn't stop it.
+pid_t spawn(const std::vector<std::string>& args, const ServerUser& user, const std::string& cwd,
+            const std::string& log, bool new_session) {
+  std::vector<char*> argv;
+  for (const auto& a : args)
+    argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  long max_fd = sysconf(_SC_OPEN_MAX);
+  std::string name = args[0].substr(args[0].rfind('/') + 1);
+
+  // The child reports a failure before exec (which step, errno) on this pipe; EOF means exec ran.
+  int report[2];
+  if (pipe2(report, O_CLOEXEC) != 0) fail("cannot run " + name + ": " + errtext(errno));
+  pid_t pid = fork();
+  if (pid < 0) {
+    int err = errno;
+    close(report[0]);
+    close(report[1]);
+    fail("cannot run " + name + ": " + errtext(err));
+  }
+  if (pid == 0) {
+    int out_fd = above_stdio(report[1]);
+    int step = 0;
+    auto failed = [&]() {
+      int msg[2] = {step, errno};
+      ssize_t ignored = write(out_fd, msg, sizeof msg);
+      (void)ignored;
+      _exit(127);
+    };
+    if (new_session) setsid();
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (int sig : {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGPIPE, SIGCHLD})
+      signal(sig, SIG_DFL);
+    step = 1;
+    if (user.switch_to && (setgroups(user.groups.size(), user.groups.data()) != 0 ||
+                           setgid(user.gid) != 0 || setuid(user.uid) != 0))
+      failed();
+    step = 2;
+    int in = open("/dev/null", O_RDONLY);
+    int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (in < 0 || out < 0) failed();
+    stdio_to(in, out);
+    close_fds_except(out_fd, max_fd);
+    step = 3;
+    if (chdir(cwd.c_str()) != 0) failed();
+    step = 4;
+    execv(argv[0], argv.data());
+    failed();
+  }
+  close(report[1]);
+  int msg[2];
+  ssize_t n;
+  do {
+    n = read(report[0], msg, sizeof msg);
+  } while (n < 0 && errno == EINTR);
+  close(report[0]);
+  if (n != static_cast<ssize_t>(sizeof msg)) return pid;
+  wait_child(pid);
+  std::string what = msg[0] == 1   ? "cannot switch to OS user " + user.name
+                     : msg[0] == 2 ? "cannot open " + log
+                     : msg[0] == 3 ? "cannot enter " + cwd + " as OS user " + user.name
+                                   : "cannot run " + args[0];
+  fail(what + ": " + errtext(msg[1]));
+}
+
+int free_port() {
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) fail("cannot find a free TCP port: " + errtext(errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    int err = errno;
+    close(s);
+    fail("cannot find a free TCP port on 127.0.0.1: " + errtext(err));
+  }
+  close(s);
+  return ntohs(addr.sin_port);
+}
+
+// --- the watchdog ----------------------------------------------------------------------------
+
+// Waits for EOF on fd (the owner closed it or died), then stops the server and removes dir.
+// The owner sends the pid of the child working in dir (initdb, then the postmaster; 0 once it
+// is reaped), so that a child with no postmaster.pid yet is stopped too.
+[[noreturn]] void run_watchdog(int fd, const std::string& dir, long max_fd) noexcept {
+  // Ctrl-C and a closing terminal signal the owner's whole process group; we must outlive
+  // the owner to clean up after it.
+  setsid();
+  prctl(PR_SET_NAME, "weir-watchdog");  // so that ps (and pkill -x <owner>) tell it apart
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU})
+    signal(sig, SIG_IGN);
+  signal(SIGCHLD, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  int keep = above_stdio(fd);
+  int null_fd = open("/dev/null", O_RDWR);
+  if (null_fd >= 0) stdio_to(null_fd, null_fd);
+  close_fds_except(keep, max_fd);
+  if (chdir("/") != 0) {
+    // only keeps us from pinning the owner's working directory
+  }
+  pid_t server = 0;
+  for (;;) {
+    std::int32_t msg;
+    ssize_t n = read(keep, &msg, sizeof msg);
+    if (n == static_cast<ssize_t>(sizeof msg)) {
+      server = msg;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    break;
+  }
+  stop_and_remove(dir, server);
+  _exit(0);
+}
+
+// Returns the watchdog's pid and the descriptor whose closing sets it off.
+std::pair<pid_t, int> start_watchdog(const std::string& dir) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    fail("cannot start the watchdog: " + errtext(errno));
+  long max_fd = sysconf(_SC_OPEN_MAX);
+  pid_t pid = fork();
+  if (pid < 0) {
+    int err = errno;
+    close(sv[0]);
+    close(sv[1]);
+    fail("cannot start the watchdog: " + errtext(err));
+  }
+  if (pid == 0) {
+    close(sv[0]);
+    run_watchdog(sv[1], dir, max_fd);
+  }
+  close(sv[1]);
+  return {pid, sv[0]};
+}
+
+void tell_watchdog(int fd, pid_t server) noexcept {
+  if (fd < 0) return;
+  std::int32_t msg = server;
+  // MSG_NOSIGNAL: a killed watchdog must not take the owner down with SIGPIPE.
+  ssize_t ignored = send(fd, &msg, sizeof msg, MSG_NOSIGNAL);
+  (void)ignored;
+}
+
+// --- directories and the marker ----------------------------------------------------------------
+
+std::string tmp_base() {
+  const char* env = std::getenv("TMPDIR");
+  std::string base = env && *env ? env : "/tmp";
+  while (base.size() > 1 && base.back() == '/')
+    base.pop_back();
+  return base;
+}
+
+std::string absolute(const std::string& path) {
+  if (!path.empty() && path[0] == '/') return path;
+  char cwd[PATH_MAX];
+  if (!getcwd(cwd, sizeof cwd)) fail("cannot resolve " + path + ": " + errtext(errno));
+  return std::string(cwd) + "/" + path;
+}
+
+void check_usable_path(const std::string& dir) {
+  if (dir.size() + kSocketName > kMaxSocketPath)
+    fail(dir + " is too long for a Unix socket directory (" + std::to_string(dir.size()) +
+         " bytes, at most " + std::to_string(kMaxSocketPath - kSocketName) +
+         "); use a shorter directory or TMPDIR");
+  for (unsigned char c : dir)
+    if (c < 0x20 || c == '"' || c == 0x7f)
+      fail(one_line(dir) + " contains a character PostgreSQL cannot take in a socket directory");
+}
+
+bool dir_is_empty(const std::string& dir) {
+  DIR* d = opendir(dir.c_str());
+  if (!d) fail("cannot read " + dir + ": " + errtext(errno));
+  bool empty = true;
+  while (dirent* e = readdir(d)) {
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+      empty = false;
+      break;
+    }
+  }
+  closedir(d);
+  return empty;
+}
+
+void make_dirs(const std::string& path) {
+  for (std::size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
+    std::string part = path.substr(0, slash);
+    bool last = slash == std::string::npos;
+    if (mkdir(part.c_str(), last ? 0700 : 0755) != 0 && errno != EEXIST)
+      fail("cannot create " + part + ": " + errtext(errno));
+    if (last) return;
+  }
+}
+
+// Creates the cluster directory; returns its real absolute path.
+std::string prepare_dir(const std::string& requested) {
+  if (requested.empty()) {
+    std::string base = tmp_base();
+    std::string templ = absolute(base) + "/" + kTempPrefix + "XXXXXX";
+    check_usable_path(templ);
+    std::vector<char> buf(templ.begin(), templ.end());
+    buf.push_back('\0');
+    if (!mkdtemp(buf.data())) fail("cannot create a directory in " + base + ": " + errtext(errno));
+    return realpath_of(buf.data());
+  }
+  std::string path = absolute(requested);
+  check_usable_path(path);
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) fail(requested + " exists and is not a directory");
+    if (!dir_is_empty(path))
+      fail(requested + " is not empty; give a new or an empty directory for the cluster");
+  } else if (errno == ENOENT) {
+    make_dirs(path);
+  } else {
+    fail("cannot use " + requested + ": " + errtext(errno));
+  }
+  std::string real = realpath_of(path);
+  if (real.empty()) fail("cannot resolve " + requested + ": " + errtext(errno));
+  return real;
+}
+
+std::optional<nlohmann::json> read_marker(const std::string& dir) {
+  auto text = read_small(dir + "/" + kMarker);
+  if (!text) return std::nullopt;
+  auto marker = nlohmann::json::parse(*text, nullptr, false);
+  if (marker.is_discarded() || !marker.is_object()) return std::nullopt;
+  return marker;
+}
+
+void write_marker(const std::string& dir, const nlohmann::json& marker) {
+  // Written aside and renamed, so a reader never sees half a file.
+  std::string path = dir + "/" + kMarker;
+  std::string temp = path + ".tmp";
+  std::string text = marker.dump(2) + "\n";
+  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  bool ok = fd >= 0 && write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  int err = errno;
+  if (fd >= 0 && close(fd) != 0) ok = false;
+  if (!ok || rename(temp.c_str(), path.c_str()) != 0)
+    fail("cannot write " + path + ": " + errtext(ok ? errno : err));
+}
+
+std::string make_url(const std::string& socket_dir, int port) {
+  std::string host;
+  for (unsigned char c : socket_dir) {
+    if (std::isalnum(c) || std::strchr("-._~/", c)) {
+      host += static_cast<char>(c);
+    } else {
+      char hex[4];
+      std::snprintf(hex, sizeof hex, "%%%02X", c);
+      host += hex;
+    }
+  }
+  return "postgresql://postgres@/postgres?host=" + host + "&port=" + std::to_string(port);
+}
+
+// Waits until the server at url accepts connections (true) or the postmaster exits (false).
+bool wait_until_ready(pid_t postmaster, const std::string& url, const std::string& log,
+                      off_t log_start) {
+  auto deadline = Clock::now() + std::chrono::seconds(kStartTimeoutSeconds);
+  for (;;) {
+    int status;
+    if (waitpid(postmaster, &status, WNOHANG) == postmaster) return false;
+    if (PQping(url.c_str()) == PQPING_OK) return true;
+    if (Clock::now() > deadline)
+      fail("the server did not accept connections within " + std::to_string(kStartTimeoutSeconds) +
+           " s: " + last_line(log, log_start));
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+bool usable_bindir(const std::string& dir) {
+  return !dir.empty() && access((dir + "/initdb").c_str(), X_OK) == 0 &&
+         access((dir + "/postgres").c_str(), X_OK) == 0;
+}
+
+// Stops and removes one $TMPDIR/weir-pg-* directory if it is a non-persistent weir cluster
+// whose owner is gone.
+bool remove_leftover(const std::string& path) noexcept {
+  try {
+    struct stat st;
+    if (lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return false;
+    // An ordinary user could not remove another user's cluster anyway.
+    if (geteuid() != 0 && st.st_uid != geteuid()) return false;
+    auto marker = read_marker(path);
+    if (!marker || !marker->contains("pid")) return false;
+    if (marker->value("persistent", true)) return false;
+    if (owner_alive(marker->value("pid", 0LL), marker->value("pid_start", 0LL))) return false;
+    return stop_and_remove(path, 0) == 0;
+  } catch (const std::exception&) {
+    return false;  // a damaged marker: not provably ours, leave it
+  }
+}
+
+}  // namespace
+
+// --- Cluster ---------------------------------------------------------------------------------
+
+Cluster::Cluster(const ClusterOptions& options) : persistent_(options.persistent) {
+  cleanup_leftovers();
+  bindir_ = options.bindir.empty() ? find_bindir() : options.bindir;
+  if (!usable_bindir(bindir_)) fail("no initdb and postgres programs in " + bindir_);
+  ServerUser user = server_user();
+  dir_ = prepare_dir(options.dir);
+  try {
+    if (user.switch_to && chown(dir_.c_str(), user.uid, user.gid) != 0)
+      fail("cannot hand " + dir_ + " to OS user " + user.name + ": " + errtext(errno));
+    if (chmod(dir_.c_str(), 0700) != 0) fail("cannot chmod " + dir_ + ": " + errtext(errno));
+    nlohmann::json marker = {{"pid", getpid()},     {"pid_start", start_time(getpid())},
+                             {"persistent", false}, {"port", 0},
+                             {"bindir", bindir_},   {"user", user.name},
+                             {"socket_dir", dir_},  {"data", dir_ + "/data"}};
+    // Written before anything slow, so that cleanup_leftovers can recognise a run killed
+    // mid-start; marked persistent only once the server is up, for the same reason.
+    write_marker(dir_, marker);
+
+    if (!persistent_) std::tie(watchdog_pid_, watchdog_fd_) = start_watchdog(dir_);
+
+    std::string initdb_log = dir_ + "/initdb.log";
+    pid_t initdb =
+        spawn({bindir_ + "/initdb", "-D", dir_ + "/data", "-U", "postgres", "--auth=trust", "-E",
+               "UTF8", "--no-locale", "--no-sync", "--no-instructions"},
+              user, dir_, initdb_log, false);
+    // initdb goes on writing if we die; the watchdog must stop it before removing dir_.
+    tell_watchdog(watchdog_fd_, initdb);
+    int status = wait_child(initdb);
+    tell_watchdog(watchdog_fd_, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      fail("initdb failed: " + last_line(initdb_log));
+
+    std::string log = dir_ + "/server.log";
+    for (int attempt = 1;; ++attempt) {
+      port_ = free_port();
+      off_t log_start = file_size(log);
+      server_pid_ =
+          spawn({bindir_ + "/postgres", "-D", dir_ + "/data", "-p", std::to_string(port_), "-c",
+                 "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=\"" + dir_ + "\"",
+                 "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"},
+                user, dir_, log, true);
+      tell_watchdog(watchdog_fd_, server_pid_);
+      if (wait_until_ready(server_pid_, url(), log, log_start)) break;
+      server_pid_ = 0;
+      tell_watchdog(watchdog_fd_, 0);
+      std::string tail = read_small(log).value_or("");
+      tail = tail.substr(std::min(tail.size(), static_cast<std::size_t>(log_start)));
+      bool port_taken = tail.find("could not bind") != std::string::npos ||
+                        tail.find("Address already in use") != std::string::npos;
+      if (!port_taken || attempt == kStartAttempts)
+        fail("the server exited during startup: " + last_line(log, log_start));
+    }
+
+    marker["port"] = port_;
+    marker["persistent"] = persistent_;
+    write_marker(dir_, marker);
+  } catch (const std::exception&) {
+    shutdown();
+    throw;
+  }
+}
+
+Cluster::~Cluster() {
+  if (!persistent_) shutdown();
+}
+
+void Cluster::shutdown() noexcept {
+  if (watchdog_fd_ >= 0) {
+    close(watchdog_fd_);  // EOF: the watchdog stops the server and removes dir_
+    watchdog_fd_ = -1;
+    wait_child(watchdog_pid_);
+    watchdog_pid_ = 0;
+  }
+  // Also covers a watchdog someone killed and a persistent cluster that failed to start; and
+  // reaps the postmaster, which is our child.
+  if (server_pid_ > 0) {
+    stop_server(server_pid_);
+    server_pid_ = 0;
+  }
+  if (!dir_.empty() && exists(dir_)) stop_and_remove(dir_, 0);
+}
+
+std::string Cluster::url() const {
+  return make_url(dir_, port_);
+}
+
+std::string Cluster::url_for(const std::string& dir) {
+  std::string real = realpath_of(dir);
+  if (real.empty()) fail("no weir cluster in " + dir + ": " + errtext(errno));
+  auto marker = read_marker(real);
+  if (!marker) fail("no weir cluster in " + dir + " (no readable " + kMarker + ")");
+  std::string url;
+  try {
+    int port = marker->value("port", 0);
+    if (port <= 0) fail("the weir cluster in " + dir + " has not finished starting");
+    url = make_url(marker->value("socket_dir", real), port);
+  } catch (const nlohmann::json::exception&) {
+    fail("no weir cluster in " + dir + " (" + kMarker + " is damaged)");
+  }
+  if (PQping(url.c_str()) != PQPING_OK) fail("the weir cluster in " + dir + " is not running");
+  return url;
+}
+
+void Cluster::stop(const std::string& dir) {
+  std::string real = realpath_of(dir);
+  if (real.empty()) fail("cannot stop a cluster in " + dir + ": " + errtext(errno));
+  if (!read_marker(real))
+    fail(dir + " is not a weir cluster (no " + kMarker + "); refusing to remove it");
+  if (int err = stop_and_remove(real, 0)) fail("cannot remove " + dir + ": " + errtext(err));
+}
+
+std::string Cluster::find_bindir() {
+  // Debian's pg_config --bindir is /usr/bin, which has client programs but no initdb.
+  if (FILE* p = popen("pg_config --bindir 2>/dev/null", "r")) {
+    char buf[PATH_MAX];
+    std::string out;
+    while (std::fgets(buf, sizeof buf, p))
+      out += buf;
+    pclose(p);
+    while (!out.empty() && std::isspace(static_cast<unsigned char>(out.back())))
+      out.pop_back();
+    if (usable_bindir(out)) return out;
+  }
+  std::string best;
+  int best_major = -1, best_minor = -1;
+  if (DIR* d = opendir("/usr/lib/postgresql")) {
+    while (dirent* e = readdir(d)) {
+      int major = -1, minor = 0;
+      if (std::sscanf(e->d_name, "%d.%d", &major, &minor) < 1) continue;
+      std::string bin = std::string("/usr/lib/postgresql/") + e->d_name + "/bin";
+      if (!usable_bindir(bin)) continue;
+      if (major > best_major || (major == best_major && minor > best_minor)) {
+        best = bin;
+        best_major = major;
+        best_minor = minor;
+      }
+    }
+    closedir(d);
+  }
+  if (best.empty())
+    fail(
+        "no PostgreSQL server binaries found (looked in `pg_config --bindir` and "
+        "/usr/lib/postgresql/*/bin); install postgresql-15");
+  return best;
+}
+
+int Cluster::cleanup_leftovers() {
+  int removed = 0;
+  try {
+    std::string base = tmp_base();
+    std::vector<std::string> candidates;
+    if (DIR* d = opendir(base.c_str())) {
+      std::size_t prefix = std::strlen(kTempPrefix);
+      while (dirent* e = readdir(d))
+        if (std::strncmp(e->d_name, kTempPrefix, prefix) == 0)
+          candidates.push_back(base + "/" + e->d_name);
+      closedir(d);
+    }
+    for (const auto& path : candidates) {
+      if (remove_leftover(path)) ++removed;
+    }
+  } catch (const std::exception&) {
+    // Out of memory listing $TMPDIR: nothing to clean this time.
+  }
+  return removed;
+}
+
+}  // namespace weir::pg

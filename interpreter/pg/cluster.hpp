@@ -1,0 +1,69 @@
+// Throwaway PostgreSQL clusters, in plain C++ (no Lua): initdb into a directory, start a server
+// on a Unix socket in that directory and on a free TCP port of 127.0.0.1, hand out its URL.
+//
+// Contract: a non-persistent cluster is stopped and its directory removed when the Cluster is
+// destroyed or the owning process ends in any way, SIGKILL included (a watchdog process does
+// it). A persistent one (`weir pg start`) outlives the process; a marker file in its directory
+// lets url_for() and stop() find it again. Leftovers of killed runs under $TMPDIR are removed
+// the next time a cluster starts. Every failure throws ClusterError with one line that starts
+// with `pg cluster:`. Linux only (it reads /proc to tell live processes from reused pids).
+#pragma once
+
+#include <sys/types.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace weir::pg {
+
+struct ClusterError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct ClusterOptions {
+  // Empty: a fresh directory $TMPDIR/weir-pg-XXXXXX (TMPDIR defaults to /tmp).
+  // Otherwise it must not exist (it is created, parents too) or be an empty directory.
+  std::string dir;
+  // The server outlives this object and the process; stop it with Cluster::stop(dir).
+  bool persistent = false;
+  // Where initdb and postgres live; empty: find_bindir().
+  std::string bindir;
+};
+
+class Cluster {
+ public:
+  // initdb, start the server, wait until it accepts connections.
+  explicit Cluster(const ClusterOptions& options = {});
+  // Unless persistent: stop the server and remove the whole directory before returning.
+  ~Cluster();
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  const std::string& dir() const { return dir_; }  // absolute
+  int port() const { return port_; }               // TCP port on 127.0.0.1
+  // libpq URL over the Unix socket: postgresql://postgres@/postgres?host=<dir>&port=<port>
+  std::string url() const;
+
+  // URL of a running cluster that weir made in dir.
+  static std::string url_for(const std::string& dir);
+  // Stop the weir cluster in dir (running or not) and remove dir; refuses any other directory.
+  static void stop(const std::string& dir);
+  // `pg_config --bindir` if it holds initdb, else the highest /usr/lib/postgresql/*/bin.
+  static std::string find_bindir();
+  // Stop and remove $TMPDIR/weir-pg-* clusters whose owning process is gone (never persistent
+  // ones, never directories without weir's marker). Returns how many were removed. Never throws.
+  static int cleanup_leftovers();
+
+ private:
+  void shutdown() noexcept;
+
+  std::string dir_;
+  std::string bindir_;
+  int port_ = 0;
+  bool persistent_ = false;
+  pid_t server_pid_ = 0;    // the postmaster, a child of this process
+  pid_t watchdog_pid_ = 0;  // non-persistent only
+  int watchdog_fd_ = -1;    // closing it tells the watchdog to clean up
+};
+
+}  // namespace weir::pg

@@ -1,0 +1,57 @@
+-- The API exported to Lua must be exactly what grammar/ declares: a function exported but not
+-- declared, or declared but not exported, fails here.
+local T = require "testing"
+
+local src = assert(os.getenv "WEIR_SOURCE_DIR", "WEIR_SOURCE_DIR")
+
+local function read(path)
+  local f = assert(io.open(path))
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+-- Declarations: `function Owner:name(`, `function Owner.name(`, `Owner.name =`.
+local function declared(file, owner)
+  local names = {}
+  for line in read(src .. "/grammar/" .. file):gmatch("[^\n]+") do
+    local o, n = line:match("^function ([%w_]+)[:.]([%w_]+)%(")
+    if not o then o, n = line:match("^([%w_]+)%.([%w_]+) =") end
+    if o == owner then names[n] = true end
+  end
+  return names
+end
+
+local function exported(t)
+  local names = {}
+  for k in pairs(t) do names[k] = true end
+  return names
+end
+
+local function compare(kind, actual, declared_names)
+  local missing, stale = {}, {}
+  for n in pairs(actual) do if not declared_names[n] then missing[#missing + 1] = n end end
+  for n in pairs(declared_names) do if not actual[n] then stale[#stale + 1] = n end end
+  table.sort(missing)
+  table.sort(stale)
+  T.eq(missing, {}, kind .. " exported but not declared in grammar/")
+  T.eq(stale, {}, kind .. " declared in grammar/ but not exported")
+end
+
+T.case("db: every Connection method and helper is declared", function()
+  local methods = getmetatable(db).__index
+  compare("db", exported(methods), declared("db.lua", "Connection"))
+end)
+
+T.case("weir: every function and field is declared", function()
+  compare("weir", exported(weir), declared("weir.lua", "weir"))
+end)
+
+T.case("the globals weir adds are declared", function()
+  local text = read(src .. "/grammar/db.lua") .. read(src .. "/grammar/weir.lua")
+  for _, g in ipairs { "db", "weir", "arg" } do
+    T.ok(text:find("\n" .. g .. " = ", 1, true), "global " .. g .. " declared")
+  end
+end)
+
+T.done()

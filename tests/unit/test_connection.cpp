@@ -1,0 +1,85 @@
+// The libpq layer: password masking and scrubbing, and error fields from a real server.
+#include <catch2/catch.hpp>
+
+#include "pg/cluster.hpp"
+#include "pg/connection.hpp"
+
+using namespace weir::pg;
+
+TEST_CASE("connection: passwords are masked in URLs and conninfo strings") {
+  CHECK(mask_password("postgresql://u:secret@host:5432/db") == "postgresql://u:***@host:5432/db");
+  CHECK(mask_password("postgres://u:p%40ss@host/db?sslmode=require") ==
+        "postgres://u:***@host/db?sslmode=require");
+  CHECK(mask_password("postgresql://host/db?user=u&password=secret&x=1") ==
+        "postgresql://host/db?user=u&password=***&x=1");
+  CHECK(mask_password("host=h password=secret user=u") == "host=h password=*** user=u");
+  CHECK(mask_password("host=h password = 'se cret' user=u") == "host=h password = '***' user=u");
+  CHECK(mask_password("postgresql://u@host/db") == "postgresql://u@host/db");
+  CHECK(password_of("postgres://u:p%40ss@host/db") == "p@ss");
+  CHECK(scrub("failed for p@ss and again p@ss", "p@ss") == "failed for *** and again ***");
+}
+
+TEST_CASE("connection: a refused connection is one redacted line") {
+  try {
+    Connection c("postgresql://u:topsecret@127.0.0.1:1/db");
+    FAIL("connected to port 1");
+  } catch (const ConnectionError& e) {
+    std::string m = e.what();
+    CHECK(m.find("topsecret") == std::string::npos);
+    CHECK(m.find("postgresql://u:***@127.0.0.1:1/db") != std::string::npos);
+    CHECK(m.find('\n') == std::string::npos);
+  }
+}
+
+TEST_CASE("connection: SqlError carries sqlstate, detail, hint, position and query") {
+  Cluster cluster;
+  Connection c(cluster.url());
+  c.exec("CREATE TABLE t (id int PRIMARY KEY)");
+  c.exec("INSERT INTO t VALUES (1)");
+  try {
+    c.exec_params("INSERT INTO t VALUES ($1)", {Param{false, false, 0, "1"}});
+    FAIL("duplicate accepted");
+  } catch (const SqlError& e) {
+    CHECK(e.sqlstate == "23505");
+    CHECK(e.detail == "Key (id)=(1) already exists.");
+    CHECK(e.query == "INSERT INTO t VALUES ($1)");
+    CHECK(e.severity == "ERROR");
+  }
+  try {
+    c.exec("SELECT 1 FROM nowhere");
+    FAIL("missing table accepted");
+  } catch (const SqlError& e) {
+    CHECK(e.sqlstate == "42P01");
+    CHECK(e.position == 15);
+  }
+  try {
+    c.exec("SELECT lower(1, 2, 3)");
+    FAIL("bad call accepted");
+  } catch (const SqlError& e) {
+    CHECK(e.sqlstate == "42883");
+    CHECK(e.hint.find("No function matches") != std::string::npos);
+  }
+  CHECK_FALSE(c.in_transaction());
+  c.exec("BEGIN");
+  CHECK(c.in_transaction());
+  CHECK_THROWS_AS(c.exec("SELECT 1/0"), SqlError);
+  CHECK(c.in_transaction());  // aborted, awaiting ROLLBACK
+  c.exec("ROLLBACK");
+  CHECK_FALSE(c.in_transaction());
+}
+
+TEST_CASE("connection: describe_columns resolves domains, enums and their arrays") {
+  Cluster cluster;
+  Connection c(cluster.url());
+  c.exec("CREATE DOMAIN d_int AS int8; CREATE TYPE e AS ENUM ('a'); CREATE DOMAIN d_dom AS d_int");
+  Result r = c.exec("SELECT 1::d_int, 'a'::e, ARRAY['a']::e[], 2::d_dom, ARRAY[1]::d_int[], '(1,1),(0,0)'::box");
+  auto types = c.describe_columns(r);
+  CHECK(types[0]->kind == Kind::Integer);
+  CHECK(types[1]->kind == Kind::Text);
+  CHECK(types[2]->kind == Kind::Array);
+  CHECK(types[2]->elem == Kind::Text);
+  CHECK(types[3]->kind == Kind::Integer);
+  CHECK(types[4]->kind == Kind::Array);
+  CHECK(types[4]->elem == Kind::Integer);
+  CHECK(types[5]->delim == ';');
+}
