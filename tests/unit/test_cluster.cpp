@@ -362,3 +362,50 @@ TEST_CASE("cluster: a failed start is one line and leaves nothing behind") {
   CHECK(msg == "pg cluster: the server exited during startup: FATAL:  bad setting");
   CHECK_FALSE(fs::exists(options.dir));
 }
+
+TEST_CASE("cluster: a port taken between probing and binding is retried") {
+  TempDir base;
+  std::string real = Cluster::find_bindir();
+  std::string bindir = base.path + "/bin";
+  fs::create_directory(bindir);
+  auto script = [&](const std::string& name, const std::string& body) {
+    write_file(bindir + "/" + name, "#!/bin/sh\n" + body);
+    chmod((bindir + "/" + name).c_str(), 0755);
+  };
+  script("initdb", "exec " + real + "/initdb \"$@\"\n");
+  // Fails like a lost race for the port until the `attempts` count (kept in its working
+  // directory, the cluster directory) reaches `limit`.
+  auto fake_postgres = [&](int limit) {
+    script("postgres",
+           "n=$(($(cat attempts 2>/dev/null || echo 0) + 1)); echo $n > attempts\n"
+           "if [ $n -lt " +
+               std::to_string(limit) +
+               " ]; then\n"
+               "  echo 'LOG:  could not bind IPv4 address \"127.0.0.1\": Address already in use'\n"
+               "  echo 'FATAL:  could not create any TCP/IP sockets'\n"
+               "  exit 1\n"
+               "fi\n"
+               "exec " +
+               real + "/postgres \"$@\"\n");
+  };
+  ClusterOptions options;
+  options.bindir = bindir;
+  options.dir = base.path + "/cluster";
+
+  fake_postgres(3);
+  {
+    Cluster cluster(options);
+    CHECK(query(cluster.url(), "SELECT 1") == "1");
+    std::ifstream attempts(cluster.dir() + "/attempts");
+    int n = 0;
+    attempts >> n;
+    CHECK(n == 3);
+  }
+  CHECK_FALSE(fs::exists(options.dir));
+
+  fake_postgres(4);
+  CHECK(cluster_error([&] { Cluster c(options); }) ==
+        "pg cluster: the server exited during startup: FATAL:  could not create any TCP/IP "
+        "sockets");
+  CHECK_FALSE(fs::exists(options.dir));
+}
