@@ -24,7 +24,8 @@ void print_help() {
       "\n"
       "Commands:\n",
       WEIR_VERSION);
-  for (const Command* c = kCommands; c->name; ++c) std::printf("  %-8s %s\n", c->name, c->summary);
+  for (const Command* c = kCommands; c->name; ++c)
+    std::printf("  %-8s %s\n", c->name, c->summary);
   std::printf(
       "\n"
       "Run `weir COMMAND --help` for a command's options.\n"
@@ -36,7 +37,9 @@ void print_help() {
 
 }  // namespace
 
-const Command* commands() { return kCommands; }
+const Command* commands() {
+  return kCommands;
+}
 
 }  // namespace weir::cli
 

@@ -53,7 +53,8 @@ int cmd_pg(Args& args) {
     if (sub == "url" || sub == "stop") {
       if (args.done()) throw UsageError("pg " + sub + ": missing DIR");
       std::string dir = args.next();
-      if (!args.done()) throw UsageError("pg " + sub + ": unexpected argument '" + args.peek() + "'");
+      if (!args.done())
+        throw UsageError("pg " + sub + ": unexpected argument '" + args.peek() + "'");
       if (sub == "url") {
         std::printf("%s\n", pg::Cluster::url_for(dir).c_str());
       } else {

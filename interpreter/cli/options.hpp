@@ -23,12 +23,12 @@ struct UsageError : std::runtime_error {
 
 // Options understood by every command that talks to a database.
 struct ConnectionOptions {
-  std::optional<std::string> db;                  // --db URL
-  std::map<std::string, std::string> connects;    // --connect NAME=URL
-  bool ephemeral = false;                         // --ephemeral
-  bool unsafe = false;                            // --unsafe
-  bool verbose = false;                           // -v / --verbose
-  std::string stdlib_dir;                         // --stdlib-dir DIR (or $WEIR_STDLIB_DIR)
+  std::optional<std::string> db;                // --db URL
+  std::map<std::string, std::string> connects;  // --connect NAME=URL
+  bool ephemeral = false;                       // --ephemeral
+  bool unsafe = false;                          // --unsafe
+  bool verbose = false;                         // -v / --verbose
+  std::string stdlib_dir;                       // --stdlib-dir DIR (or $WEIR_STDLIB_DIR)
 };
 
 // A cursor over argv that commands consume from.
@@ -63,7 +63,7 @@ extern const char* const kConnectionHelp;
 // PG* defaults.
 struct Target {
   std::unique_ptr<pg::Cluster> cluster;
-  std::string url;     // "" means libpq defaults
+  std::string url;  // "" means libpq defaults
   bool explicit_url = false;
   Target();
   ~Target();

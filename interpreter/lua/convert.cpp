@@ -37,7 +37,9 @@ bool has_metatable(lua_State* L, int idx, const char* name) {
 }
 
 // The wrapped value of a db.json/db.array/db.bytea wrapper, pushed on the stack.
-void push_wrapped(lua_State* L, int idx) { lua_getfield(L, idx, "value"); }
+void push_wrapped(lua_State* L, int idx) {
+  lua_getfield(L, idx, "value");
+}
 
 int hexval(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -316,14 +318,16 @@ void register_value_types(lua_State* L) {
   }
   lua_setmetatable(L, -2);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &kNullKey);
-  for (const char* name : {kJsonWrapper, kArrayWrapper, kByteaWrapper, kJsonArrayMarker,
-                           kJsonObjectMarker}) {
+  for (const char* name :
+       {kJsonWrapper, kArrayWrapper, kByteaWrapper, kJsonArrayMarker, kJsonObjectMarker}) {
     luaL_newmetatable(L, name);
     lua_pop(L, 1);
   }
 }
 
-void push_null(lua_State* L) { lua_rawgetp(L, LUA_REGISTRYINDEX, &kNullKey); }
+void push_null(lua_State* L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kNullKey);
+}
 
 bool is_null(lua_State* L, int idx) {
   if (lua_type(L, idx) != LUA_TUSERDATA) return false;

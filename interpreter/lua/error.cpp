@@ -75,7 +75,9 @@ int traceback_handler(lua_State* L) {
   return 1;
 }
 
-void push_exit_sentinel(lua_State* L) { lua_pushlightuserdata(L, const_cast<char*>(&kExitKey)); }
+void push_exit_sentinel(lua_State* L) {
+  lua_pushlightuserdata(L, const_cast<char*>(&kExitKey));
+}
 
 bool is_exit_sentinel(lua_State* L, int idx) {
   return lua_islightuserdata(L, idx) && lua_touserdata(L, idx) == &kExitKey;

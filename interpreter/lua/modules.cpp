@@ -37,6 +37,8 @@ void open_weir_libraries(lua_State* L) {
   preload_stdlib(L);
 }
 
-const char* const* module_names() { return kNames; }
+const char* const* module_names() {
+  return kNames;
+}
 
 }  // namespace weir::lua

@@ -37,12 +37,15 @@ void on_signal(int sig) {
 // Protected setup: require the modules and create the globals scripts rely on.
 int setup_globals(lua_State* L) {
   Host& h = host(L);
-  luaL_requiref(L, "db", [](lua_State* S) -> int {
-    lua_getglobal(S, "require");
-    lua_pushliteral(S, "db");
-    lua_call(S, 1, 1);
-    return 1;
-  }, 0);
+  luaL_requiref(
+      L, "db",
+      [](lua_State* S) -> int {
+        lua_getglobal(S, "require");
+        lua_pushliteral(S, "db");
+        lua_call(S, 1, 1);
+        return 1;
+      },
+      0);
   lua_pop(L, 1);
   luaL_requiref(L, "weir", modules::luaopen_weir, 1);
   lua_pop(L, 1);
@@ -94,7 +97,8 @@ int Runtime::run_loaded(const std::string& script, const std::vector<std::string
   lua_State* L = state_.get();
   // stack: chunk
   set_arg_table(L, script, args);
-  for (const auto& a : args) lua_pushstring(L, a.c_str());
+  for (const auto& a : args)
+    lua_pushstring(L, a.c_str());
   lua_pushcfunction(L, traceback_handler);
   int base = lua_gettop(L) - static_cast<int>(args.size()) - 1;
   lua_insert(L, base);  // handler below the chunk

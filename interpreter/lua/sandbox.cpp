@@ -28,8 +28,9 @@ int strict_newindex(lua_State* L) {
       top_level = ar.what[0] == 'm' || ar.what[0] == 'C';  // "main" chunk or C code
     }
     if (!top_level) {
-      return luaL_error(L, "assignment to undeclared global '%s' (declare it at the top level "
-                           "of the script, or use a local)",
+      return luaL_error(L,
+                        "assignment to undeclared global '%s' (declare it at the top level "
+                        "of the script, or use a local)",
                         lua_tostring(L, 2));
     }
     lua_rawgetp(L, LUA_REGISTRYINDEX, &kDeclaredKey);

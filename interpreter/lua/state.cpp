@@ -13,7 +13,9 @@ State::State(Host* h) : L_(luaL_newstate()) {
   std::memcpy(lua_getextraspace(L_), &h, sizeof h);
 }
 
-State::~State() { lua_close(L_); }
+State::~State() {
+  lua_close(L_);
+}
 
 Host& host(lua_State* L) {
   Host* h;

@@ -50,8 +50,8 @@ struct CursorBox {
 
 void notice_to_stderr(void* ctx, const std::string& severity, const std::string& message) {
   bool verbose = static_cast<lua::Host*>(ctx)->verbose;
-  if (verbose || (severity != "NOTICE" && severity != "INFO" && severity != "DEBUG" &&
-                  severity != "LOG")) {
+  if (verbose ||
+      (severity != "NOTICE" && severity != "INFO" && severity != "DEBUG" && severity != "LOG")) {
     std::fprintf(stderr, "%s:  %s\n", severity.c_str(), message.c_str());
   }
 }
@@ -221,7 +221,8 @@ int cursor_next(lua_State* L) {
   ConnBox* box = cursor_parent(L, 1);
   if (!box || box->closed || !box->conn) luaL_error(L, "attempt to use a closed connection");
   if (cur->index >= cur->batch.rows()) {
-    cur->batch = box->conn->exec("FETCH FORWARD " + std::to_string(kFetchSize) + " FROM " + cur->name);
+    cur->batch =
+        box->conn->exec("FETCH FORWARD " + std::to_string(kFetchSize) + " FROM " + cur->name);
     cur->index = 0;
     if (cur->types.empty()) cur->types = box->conn->describe_columns(cur->batch);
     if (cur->batch.rows() == 0) {
@@ -304,7 +305,9 @@ int conn_gc(lua_State* L) noexcept {
 
 int conn_tostring(lua_State* L) {
   ConnBox* box = check_box(L, 1);
-  std::string what = box->closed ? "closed" : box->conn ? box->conn->safe_url() : "not yet connected";
+  std::string what = box->closed ? "closed"
+                     : box->conn ? box->conn->safe_url()
+                                 : "not yet connected";
   lua_pushfstring(L, "weir.Connection (%s)", what.c_str());
   return 1;
 }

@@ -15,7 +15,6 @@ namespace {
 
 using lua::guarded;
 
-
 int weir_connect(lua_State* L) {
   std::string url = luaL_checkstring(L, 1);
   push_connection(L, url, true);
@@ -28,10 +27,10 @@ int weir_connection(lua_State* L) {
   auto it = named.find(name);
   if (it == named.end()) {
     std::string known;
-    for (const auto& [k, v] : named) known += (known.empty() ? "" : ", ") + k;
-    throw std::invalid_argument("weir.connection: no connection named '" + name +
-                                "' (known: " + (known.empty() ? "none; pass --connect NAME=URL" : known) +
-                                ")");
+    for (const auto& [k, v] : named)
+      known += (known.empty() ? "" : ", ") + k;
+    throw std::invalid_argument("weir.connection: no connection named '" + name + "' (known: " +
+                                (known.empty() ? "none; pass --connect NAME=URL" : known) + ")");
   }
   luaL_getsubtable(L, LUA_REGISTRYINDEX, "weir.named_connections");
   if (lua_getfield(L, -1, name.c_str()) != LUA_TNIL) return 1;

@@ -31,7 +31,8 @@ class Parser {
  private:
   char peek() const { return pos_ < s_.size() ? s_[pos_] : '\0'; }
   void skip_space() {
-    while (pos_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[pos_]))) ++pos_;
+    while (pos_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[pos_])))
+      ++pos_;
   }
   bool fail(const char* what, std::string& error) {
     error = std::string("malformed array literal: ") + what + " at offset " + std::to_string(pos_);
@@ -101,7 +102,8 @@ class Parser {
       text.push_back(c);
       ++pos_;
     }
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+      text.pop_back();
     if (text.empty()) return fail("empty element", error);
     if (text.size() == 4 && strncasecmp(text.c_str(), "NULL", 4) == 0) {
       out = ArrayNode::null();

@@ -33,7 +33,8 @@ std::string one_line(std::string s) {
     }
     out.push_back(c);
   }
-  while (!out.empty() && (out.back() == ' ' || out.back() == ';')) out.pop_back();
+  while (!out.empty() && (out.back() == ' ' || out.back() == ';'))
+    out.pop_back();
   return out;
 }
 
@@ -84,20 +85,24 @@ std::pair<size_t, size_t> find_password(const std::string& t) {
   while ((p = t.find("password", p)) != std::string::npos) {
     bool word_start = p == 0 || std::isspace(static_cast<unsigned char>(t[p - 1]));
     size_t i = p + 8;
-    while (i < t.size() && std::isspace(static_cast<unsigned char>(t[i]))) ++i;
+    while (i < t.size() && std::isspace(static_cast<unsigned char>(t[i])))
+      ++i;
     if (!word_start || i >= t.size() || t[i] != '=') {
       p += 8;
       continue;
     }
     ++i;
-    while (i < t.size() && std::isspace(static_cast<unsigned char>(t[i]))) ++i;
+    while (i < t.size() && std::isspace(static_cast<unsigned char>(t[i])))
+      ++i;
     if (i < t.size() && t[i] == '\'') {
       size_t j = i + 1;
-      while (j < t.size() && t[j] != '\'') j += (t[j] == '\\') ? 2 : 1;
+      while (j < t.size() && t[j] != '\'')
+        j += (t[j] == '\\') ? 2 : 1;
       return {i + 1, std::min(j, t.size())};
     }
     size_t j = i;
-    while (j < t.size() && !std::isspace(static_cast<unsigned char>(t[j]))) ++j;
+    while (j < t.size() && !std::isspace(static_cast<unsigned char>(t[j])))
+      ++j;
     return {i, j};
   }
   return none;
@@ -129,7 +134,8 @@ std::string SqlError::line() const {
         q.push_back(' ');
       }
     }
-    while (!q.empty() && q.back() == ' ') q.pop_back();
+    while (!q.empty() && q.back() == ' ')
+      q.pop_back();
     if (q.size() > 120) q = q.substr(0, 117) + "...";
     out += " in: " + q;
   }
@@ -174,7 +180,8 @@ std::string scrub(std::string message, const std::string& secret) {
 Connection::Connection(const std::string& target) {
   password_ = password_of(target);
   std::string raw_password;
-  if (auto [b, e] = find_password(target); b != std::string::npos) raw_password = target.substr(b, e - b);
+  if (auto [b, e] = find_password(target); b != std::string::npos)
+    raw_password = target.substr(b, e - b);
   safe_url_ = target.empty() ? "(libpq defaults)" : mask_password(target);
 
   const char* keys[] = {"dbname", "fallback_application_name", "client_encoding", nullptr};
@@ -278,7 +285,8 @@ std::vector<const TypeDesc*> Connection::describe_columns(const Result& r) {
   }
   if (!unknown.empty()) resolve_types(unknown);
   std::vector<const TypeDesc*> out;
-  for (int c = 0; c < r.columns(); ++c) out.push_back(&describe_type(r.column_type(c)));
+  for (int c = 0; c < r.columns(); ++c)
+    out.push_back(&describe_type(r.column_type(c)));
   return out;
 }
 
@@ -299,7 +307,8 @@ void Connection::resolve_types(const std::vector<Oid>& oids) {
       " WHERE t.oid = ANY ($1::pg_catalog.oid[])";
   for (int level = 0; level < 8 && !pending.empty(); ++level) {
     std::string list = "{";
-    for (Oid o : pending) list += (list.size() > 1 ? "," : "") + std::to_string(o);
+    for (Oid o : pending)
+      list += (list.size() > 1 ? "," : "") + std::to_string(o);
     list += "}";
     Param p;
     p.value = list;
@@ -312,7 +321,8 @@ void Connection::resolve_types(const std::vector<Oid>& oids) {
       Oid self = static_cast<Oid>(std::strtoul(r.value(i, 0), nullptr, 10));
       rows[self] = row;
       for (Oid ref : {row.elem, row.base}) {
-        if (ref && !builtin_type(ref) && !types_.count(ref) && !rows.count(ref)) pending.insert(ref);
+        if (ref && !builtin_type(ref) && !types_.count(ref) && !rows.count(ref))
+          pending.insert(ref);
       }
     }
   }

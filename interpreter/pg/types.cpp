@@ -10,7 +10,9 @@ namespace {
 const std::unordered_map<Oid, TypeDesc>& builtin_table() {
   static const std::unordered_map<Oid, TypeDesc> table = [] {
     std::unordered_map<Oid, TypeDesc> t;
-    auto scalar = [&t](Oid o, Kind k, const char* name) { t[o] = TypeDesc{k, Kind::Text, ',', name}; };
+    auto scalar = [&t](Oid o, Kind k, const char* name) {
+      t[o] = TypeDesc{k, Kind::Text, ',', name};
+    };
     auto array = [&t](Oid o, Kind elem, const char* name) {
       t[o] = TypeDesc{Kind::Array, elem, ',', name};
     };

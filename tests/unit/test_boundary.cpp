@@ -25,7 +25,9 @@ int raise_with_live_object(lua_State* L) {
   return luaL_error(L, "raised while a C++ object was alive");
 }
 
-int throw_runtime_error(lua_State*) { throw std::runtime_error("boom from C++"); }
+int throw_runtime_error(lua_State*) {
+  throw std::runtime_error("boom from C++");
+}
 
 int throw_sql_error(lua_State*) {
   weir::pg::SqlError e("23505", "duplicate key value violates unique constraint \"t_pkey\"",
@@ -77,7 +79,9 @@ TEST_CASE("boundary: pcall in Lua catches a guarded C++ exception and the state 
   weir::lua::Host host;
   weir::lua::State L(&host);
   luaL_openlibs(L);
-  REQUIRE(run(L, "local ok, e = pcall(throw_runtime_error); return tostring(ok) .. ' ' .. e .. ' ' .. double(21)") == LUA_OK);
+  REQUIRE(run(L,
+              "local ok, e = pcall(throw_runtime_error); return tostring(ok) .. ' ' .. e .. ' ' .. "
+              "double(21)") == LUA_OK);
   CHECK(std::string(lua_tostring(L, -1)) == "false boom from C++ 42");
 }
 
@@ -86,7 +90,8 @@ TEST_CASE("boundary: Lua's own argument errors pass through guarded untouched") 
   weir::lua::State L(&host);
   luaL_openlibs(L);
   REQUIRE(run(L, "double('x')") == LUA_ERRRUN);
-  CHECK(std::string(lua_tostring(L, -1)).find("bad argument #1 to 'double' (number expected, got string)") !=
+  CHECK(std::string(lua_tostring(L, -1))
+            .find("bad argument #1 to 'double' (number expected, got string)") !=
         std::string::npos);
 }
 
@@ -105,8 +110,9 @@ TEST_CASE("boundary: an SqlError becomes a weir.Error table with every field") {
   lua_getfield(L, -1, "position");
   CHECK(lua_tointeger(L, -1) == 3);
   lua_pop(L, 1);
-  CHECK(weir::lua::error_text(L, -1) ==
-        "[string \"local ok, e = pcall(function() throw_sql_erro...\"]:1: 23505 duplicate key value "
-        "violates unique constraint \"t_pkey\" (detail: Key (id)=(1) already exists.) in: INSERT "
-        "INTO t VALUES (1)");
+  CHECK(
+      weir::lua::error_text(L, -1) ==
+      "[string \"local ok, e = pcall(function() throw_sql_erro...\"]:1: 23505 duplicate key value "
+      "violates unique constraint \"t_pkey\" (detail: Key (id)=(1) already exists.) in: INSERT "
+      "INTO t VALUES (1)");
 }

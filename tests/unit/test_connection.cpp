@@ -72,7 +72,8 @@ TEST_CASE("connection: describe_columns resolves domains, enums and their arrays
   Cluster cluster;
   Connection c(cluster.url());
   c.exec("CREATE DOMAIN d_int AS int8; CREATE TYPE e AS ENUM ('a'); CREATE DOMAIN d_dom AS d_int");
-  Result r = c.exec("SELECT 1::d_int, 'a'::e, ARRAY['a']::e[], 2::d_dom, ARRAY[1]::d_int[], '(1,1),(0,0)'::box");
+  Result r = c.exec(
+      "SELECT 1::d_int, 'a'::e, ARRAY['a']::e[], 2::d_dom, ARRAY[1]::d_int[], '(1,1),(0,0)'::box");
   auto types = c.describe_columns(r);
   CHECK(types[0]->kind == Kind::Integer);
   CHECK(types[1]->kind == Kind::Text);
