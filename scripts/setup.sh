@@ -16,6 +16,7 @@ packages=(
   json-schema-test-suite
   clang-format
   tmux
+  bc
 )
 
 missing=()

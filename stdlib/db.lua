@@ -28,9 +28,10 @@ function core.tx(self, fn)
   local ok, n, results = settle(self, pcall(fn, self))
   depth[self] = level - 1
 
-  if ok and self:transaction_status() == "failed" then
-    -- fn swallowed an SQL error: COMMIT would silently turn into ROLLBACK. Say so instead.
-    ok, n, results = false, 1, { "db:tx: a statement failed inside the transaction and the error was caught; rolled back" }
+  local swallowed = ok and self:transaction_status() == "failed"
+  if swallowed then
+    -- fn caught an SQL error itself: COMMIT would silently turn into ROLLBACK. Say so instead.
+    ok = false
   end
   if ok then
     if savepoint then
@@ -47,6 +48,9 @@ function core.tx(self, fn)
     else
       pcall(self.exec, self, "ROLLBACK")
     end
+  end
+  if swallowed then
+    error("db:tx: a statement failed inside the transaction and the error was caught; rolled back", 2)
   end
   error(results[1], 0)
 end
