@@ -11,6 +11,12 @@ namespace weir::cli {
 namespace {
 
 const Command kCommands[] = {
+    {"up", "run pending migration phases", cmd_up},
+    {"down", "roll back applied phases", cmd_down},
+    {"status", "show migrations, phases and drift", cmd_status},
+    {"new", "write a new migration from a template", cmd_new},
+    {"baseline", "record migrations as applied without running them", cmd_baseline},
+    {"repair", "accept changed scripts and clear failed records", cmd_repair},
     {"run", "run a Lua script against a database", cmd_run},
     {"pg", "start, stop or locate a throwaway PostgreSQL", cmd_pg},
     {nullptr, nullptr, nullptr},

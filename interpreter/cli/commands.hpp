@@ -15,6 +15,12 @@ struct Command {
 
 int cmd_run(Args& args);
 int cmd_pg(Args& args);
+int cmd_up(Args& args);
+int cmd_down(Args& args);
+int cmd_status(Args& args);
+int cmd_repair(Args& args);
+int cmd_baseline(Args& args);
+int cmd_new(Args& args);
 
 // All commands, in the order `weir --help` lists them.
 const Command* commands();

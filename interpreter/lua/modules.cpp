@@ -17,10 +17,11 @@ struct Module {
 
 const Module kModules[] = {
     {"db.core", modules::luaopen_db_core},
-    {"weir", modules::luaopen_weir},
+    {"weir.core", modules::luaopen_weir},
+    {"json", modules::luaopen_json},
 };
 
-const char* const kNames[] = {"db.core", "weir", nullptr};
+const char* const kNames[] = {"db.core", "weir.core", "json", nullptr};
 
 }  // namespace
 

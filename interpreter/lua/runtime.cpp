@@ -34,20 +34,30 @@ void on_signal(int sig) {
   }
 }
 
-// Protected setup: require the modules and create the globals scripts rely on.
+// Requires a module and stores it in global `name` (protected: called inside setup_globals).
+void require_global(lua_State* L, const char* module, const char* name) {
+  lua_getglobal(L, "require");
+  lua_pushstring(L, module);
+  lua_call(L, 1, 1);
+  lua_setglobal(L, name);
+}
+
+// Protected setup: require the modules and create the globals scripts rely on. Runs before
+// the sandbox, so stdlib modules loaded here may keep references to what it removes.
 int setup_globals(lua_State* L) {
   Host& h = host(L);
-  luaL_requiref(
-      L, "db",
-      [](lua_State* S) -> int {
-        lua_getglobal(S, "require");
-        lua_pushliteral(S, "db");
-        lua_call(S, 1, 1);
-        return 1;
-      },
-      0);
-  lua_pop(L, 1);
-  luaL_requiref(L, "weir", modules::luaopen_weir, 1);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "db");
+  lua_call(L, 1, 0);
+  require_global(L, "weir", "weir");
+  require_global(L, "json", "json");
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "migration");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "migration");
+  lua_setglobal(L, "migration");
+  lua_getfield(L, -1, "phase");
+  lua_setglobal(L, "phase");
   lua_pop(L, 1);
   modules::push_connection(L, h.default_target, h.default_eager);
   lua_setglobal(L, "db");
@@ -140,6 +150,42 @@ int Runtime::run_code(const std::string& code, const std::vector<std::string>& a
     return 1;
   }
   return run_loaded("-e", args);
+}
+
+int Runtime::run_main(const std::string& module,
+                      const std::vector<std::pair<std::string, std::string>>& opts) {
+  lua_State* L = state_.get();
+  int base = lua_gettop(L);
+  lua_getglobal(L, "require");
+  lua_pushstring(L, module.c_str());
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    std::fprintf(stderr, "weir: %s\n", error_text(L, -1).c_str());
+    lua_settop(L, base);
+    return 1;
+  }
+  lua_getfield(L, -1, "main");
+  lua_createtable(L, 0, static_cast<int>(opts.size()));
+  for (const auto& [k, v] : opts) {
+    lua_pushstring(L, v.c_str());
+    lua_setfield(L, -2, k.c_str());
+  }
+  g_interrupt_state = L;
+  // No traceback: phase errors are caught and reported by the runner with the script's
+  // FILE:LINE; what escapes is a one-line message about the command itself.
+  int status = lua_pcall(L, 1, 1, 0);
+  g_interrupt_state = nullptr;
+  int code = 1;
+  if (status == LUA_OK) {
+    code = lua_isinteger(L, -1) ? static_cast<int>(lua_tointeger(L, -1)) : 0;
+  } else if (is_exit_sentinel(L, -1)) {
+    code = host_.exit_code;
+  } else {
+    std::fprintf(stderr, "weir: %s\n", error_text(L, -1).c_str());
+    code = g_signal ? 128 + g_signal : 1;
+  }
+  lua_settop(L, base);
+  lua_gc(L, LUA_GCCOLLECT);
+  return code;
 }
 
 void install_interrupt_handlers(lua_State*) {

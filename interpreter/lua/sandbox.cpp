@@ -64,27 +64,27 @@ int sandboxed_exit(lua_State* L) {
   return lua_error(L);
 }
 
-// load(chunk [, name [, mode [, env]]]) with mode forced to "t".
-int text_only_load(lua_State* L) {
-  lua_settop(L, 4);
+// Calls the original function (upvalue 1) with argument `mode_pos` forced to "t". The
+// argument count is kept: load/loadfile treat an explicit nil env differently from none.
+int call_text_only(lua_State* L, int mode_pos) {
+  int n = lua_gettop(L);
+  if (n < mode_pos) {
+    lua_settop(L, mode_pos);
+    n = mode_pos;
+  }
   lua_pushliteral(L, "t");
-  lua_replace(L, 3);
+  lua_replace(L, mode_pos);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
-  lua_call(L, 4, LUA_MULTRET);
+  lua_call(L, n, LUA_MULTRET);
   return lua_gettop(L);
 }
 
+// load(chunk [, name [, mode [, env]]]) with mode forced to "t".
+int text_only_load(lua_State* L) { return call_text_only(L, 3); }
+
 // loadfile(name [, mode [, env]]) with mode forced to "t".
-int text_only_loadfile(lua_State* L) {
-  lua_settop(L, 3);
-  lua_pushliteral(L, "t");
-  lua_replace(L, 2);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_insert(L, 1);
-  lua_call(L, 3, LUA_MULTRET);
-  return lua_gettop(L);
-}
+int text_only_loadfile(lua_State* L) { return call_text_only(L, 2); }
 
 // dofile(name): loadfile in text mode, then call.
 int text_only_dofile(lua_State* L) {

@@ -1,9 +1,22 @@
-// Lua module "weir": the engine's own functions for scripts.
+// Lua module "weir.core": the engine's own functions for scripts (stdlib/weir.lua adds the
+// ones written in Lua and is what `weir` refers to).
 //   weir.version            the weir version string
+//   weir.sleep(seconds)     pauses the script (backoff, polling)
+//   weir.clock()            monotonic seconds, for measuring durations
+//   weir.list_dir(path)     sorted names in a directory (nil, message when it cannot be read)
 //   weir.connect(url)       opens a new Connection (close it with :close() or a <close> local)
 //   weir.connection(name)   the connection named on the command line with --connect NAME=URL
 //                           (opened on first use, then the same object every time)
+#include <dirent.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <vector>
+#include <cmath>
 #include <string>
+#include <thread>
 
 #include "lua/guarded.hpp"
 #include "lua/host.hpp"
@@ -41,7 +54,46 @@ int weir_connection(lua_State* L) {
   return 1;
 }
 
+int weir_sleep(lua_State* L) {
+  lua_Number seconds = luaL_checknumber(L, 1);
+  luaL_argcheck(L, seconds >= 0 && std::isfinite(seconds), 1, "expected a non-negative number");
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  return 0;
+}
+
+int weir_clock(lua_State* L) {
+  auto now = std::chrono::steady_clock::now().time_since_epoch();
+  lua_pushnumber(L, std::chrono::duration<double>(now).count());
+  return 1;
+}
+
+int weir_list_dir(lua_State* L) {
+  std::string path = luaL_checkstring(L, 1);
+  std::vector<std::string> names;
+  DIR* d = opendir(path.c_str());
+  if (!d) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", path.c_str(), std::strerror(errno));
+    return 2;
+  }
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  closedir(d);
+  std::sort(names.begin(), names.end());
+  lua_createtable(L, static_cast<int>(names.size()), 0);
+  for (size_t i = 0; i < names.size(); ++i) {
+    lua_pushstring(L, names[i].c_str());
+    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
+  }
+  return 1;
+}
+
 const luaL_Reg kFunctions[] = {
+    {"list_dir", guarded<weir_list_dir>},
+    {"sleep", guarded<weir_sleep>},
+    {"clock", guarded<weir_clock>},
     {"connect", guarded<weir_connect>},
     {"connection", guarded<weir_connection>},
     {nullptr, nullptr},

@@ -1,0 +1,143 @@
+// The migration commands: up, down, status, repair, baseline, new. Argument parsing lives
+// here; the work is done by stdlib/runner.lua (require("runner").main(opts)).
+#include <cstdio>
+#include <cstdlib>
+#include <utility>
+#include <vector>
+
+#include "cli/commands.hpp"
+#include "lua/runtime.hpp"
+#include "pg/cluster.hpp"
+
+namespace weir::cli {
+
+namespace {
+
+const char* const kMigrateHelp =
+    "Migration options:\n"
+    "  --dir DIR               migrations directory (default: migrations)\n"
+    "  --schema NAME           schema holding weir's state (default: weir)\n"
+    "  --events FILE|-         append one JSON object per event to FILE (- for stdout)\n"
+    "  --lock-wait SECONDS     how long to wait for another runner's lock (default 60)\n"
+    "  --lock-timeout MS       lock_timeout of every statement (default 2000)\n"
+    "  --statement-timeout MS  statement_timeout of every statement (default 0: none)\n"
+    "  --retries N             retries of a phase that hit lock_timeout (55P03) (default 5)\n"
+    "\n";
+
+struct Spec {
+  const char* name;
+  const char* usage;
+  int positional;  // 0: none, 1: one required, 2: one optional
+  const char* positional_key;
+};
+
+const Spec kSpecs[] = {
+    {"up", "weir up [--to ID[:PHASE]] [OPTIONS]\n\nRuns pending phases in order.\n", 0, nullptr},
+    {"down", "weir down ID[:PHASE] | --steps N [OPTIONS]\n\nRolls back applied phases in reverse order, down to and including ID[:PHASE].\n", 2, "target"},
+    {"status", "weir status [--json] [OPTIONS]\n\nShows every migration and phase with its state; exit 1 when an applied script changed or is missing.\n", 0, nullptr},
+    {"repair", "weir repair [OPTIONS]\n\nAccepts the current scripts' checksums (after review) and clears failed phase records.\n", 0, nullptr},
+    {"baseline", "weir baseline ID [OPTIONS]\n\nRecords the migrations up to ID as applied without running them.\n", 1, "target"},
+    {"new", "weir new NAME [--dir DIR]\n\nWrites migrations/NNN_NAME.lua from a commented template.\n", 1, "name"},
+};
+
+int run_migrate_command(const Spec& spec, Args& args) {
+  ConnectionOptions conn;
+  std::vector<std::pair<std::string, std::string>> opts{{"command", spec.name},
+                                                        {"dir", "migrations"}};
+  bool have_positional = false;
+  auto set = [&opts](const std::string& k, const std::string& v) { opts.emplace_back(k, v); };
+  while (!args.done()) {
+    std::string a = args.next();
+    auto is = [&a](const char* n) { return a == n || a.rfind(std::string(n) + "=", 0) == 0; };
+    if (a == "-h" || a == "--help") {
+      std::printf("Usage: %s\n%s%s", spec.usage, kMigrateHelp, kConnectionHelp);
+      return kExitOk;
+    }
+    if (is("--dir")) {
+      set("dir", args.value("--dir", a));
+    } else if (is("--schema")) {
+      set("schema", args.value("--schema", a));
+    } else if (is("--events")) {
+      set("events", args.value("--events", a));
+    } else if (is("--lock-wait")) {
+      set("lock_wait", args.value("--lock-wait", a));
+    } else if (is("--lock-timeout")) {
+      set("lock_timeout_ms", args.value("--lock-timeout", a));
+    } else if (is("--statement-timeout")) {
+      set("statement_timeout_ms", args.value("--statement-timeout", a));
+    } else if (is("--retries")) {
+      set("retries", args.value("--retries", a));
+    } else if (is("--to") && std::string(spec.name) == "up") {
+      set("to", args.value("--to", a));
+    } else if (is("--steps") && std::string(spec.name) == "down") {
+      std::string n = args.value("--steps", a);
+      if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos || std::atoi(n.c_str()) < 1) {
+        throw UsageError(std::string(spec.name) + ": --steps expects a positive number, got '" + n + "'");
+      }
+      set("steps", n);
+    } else if (a == "--json" && std::string(spec.name) == "status") {
+      set("json", "1");
+    } else if (parse_connection_option(args, a, conn)) {
+      continue;
+    } else if (a.size() > 1 && a[0] == '-') {
+      throw UsageError(std::string(spec.name) + ": unknown option '" + a + "'");
+    } else if (spec.positional && !have_positional) {
+      set(spec.positional_key, a);
+      have_positional = true;
+    } else {
+      throw UsageError(std::string(spec.name) + ": unexpected argument '" + a + "'");
+    }
+  }
+  bool has_steps = false;
+  for (const auto& [k, v] : opts) has_steps = has_steps || k == "steps";
+  if (spec.positional == 1 && !have_positional) {
+    throw UsageError(std::string(spec.name) + ": missing " + spec.positional_key);
+  }
+  if (std::string(spec.name) == "down" && have_positional == has_steps) {
+    throw UsageError("down: give either ID[:PHASE] or --steps N");
+  }
+
+  if (const char* d = std::getenv("WEIR_STDLIB_DIR"); d && *d && conn.stdlib_dir.empty()) {
+    conn.stdlib_dir = d;
+  }
+  bool needs_db = std::string(spec.name) != "new";
+  Target target;
+  if (needs_db) {
+    try {
+      target = resolve_target(conn);
+    } catch (const pg::ClusterError& e) {
+      std::fprintf(stderr, "weir: %s\n", e.what());
+      return kExitError;
+    }
+    set("url", target.url);
+  }
+  lua::Host host;
+  host.unsafe = conn.unsafe;
+  host.verbose = conn.verbose;
+  host.stdlib_dir = conn.stdlib_dir;
+  host.default_target = target.url;
+  host.default_eager = needs_db;
+  host.named_targets = conn.connects;
+  lua::Runtime runtime(host);
+  if (!runtime.ok()) return kExitError;
+  lua::install_interrupt_handlers(runtime.L());
+  return runtime.run_main("runner", opts);
+}
+
+}  // namespace
+
+int cmd_migrate(const char* name, Args& args) {
+  for (const Spec& s : kSpecs) {
+    if (std::string(s.name) == name) return run_migrate_command(s, args);
+  }
+  throw UsageError(std::string("unknown command ") + name);
+}
+
+int cmd_up(Args& a) { return cmd_migrate("up", a); }
+int cmd_down(Args& a) { return cmd_migrate("down", a); }
+int cmd_status(Args& a) { return cmd_migrate("status", a); }
+int cmd_repair(Args& a) { return cmd_migrate("repair", a); }
+int cmd_baseline(Args& a) { return cmd_migrate("baseline", a); }
+int cmd_new(Args& a) { return cmd_migrate("new", a); }
+
+}  // namespace weir::cli

@@ -1,0 +1,126 @@
+--- history: weir's state in the database (schema `weir` by default), created on first use and
+--- versioned so later releases can upgrade it. All SQL about applied migrations lives here.
+local H = {}
+
+H.VERSION = 1
+
+-- Each entry upgrades the state schema from version i-1 to i. Never edit a released entry:
+-- append a new one.
+local UPGRADES = {
+  [[
+  CREATE TABLE %s.migrations (
+    id          text PRIMARY KEY,
+    checksum    text NOT NULL,
+    description text,
+    applied_at  timestamptz,
+    applied_by  text,
+    duration    interval,
+    baseline    boolean NOT NULL DEFAULT false
+  );
+  CREATE TABLE %s.phases (
+    migration   text NOT NULL,
+    phase       text NOT NULL,
+    position    int NOT NULL,
+    state       text NOT NULL CHECK (state IN ('pending', 'running', 'done', 'failed', 'rolled_back')),
+    started_at  timestamptz,
+    finished_at timestamptz,
+    error       text,
+    attempts    int NOT NULL DEFAULT 0,
+    PRIMARY KEY (migration, phase)
+  );
+  CREATE TABLE %s.checkpoints (
+    key        text PRIMARY KEY,
+    value      jsonb,
+    updated_at timestamptz NOT NULL DEFAULT now()
+  );
+  CREATE TABLE %s.events (
+    id        bigserial PRIMARY KEY,
+    seq       bigint NOT NULL,
+    ts        timestamptz NOT NULL DEFAULT clock_timestamp(),
+    type      text NOT NULL,
+    migration text,
+    phase     text,
+    payload   jsonb NOT NULL DEFAULT '{}'
+  );
+  CREATE INDEX ON %s.events (migration, seq);
+  ]],
+}
+
+---Creates or upgrades the state schema. Call with the migration lock held.
+function H.ensure(conn, schema)
+  local s = conn:quote_ident(schema)
+  conn:tx(function()
+    conn:exec("CREATE SCHEMA IF NOT EXISTS " .. s)
+    conn:exec("CREATE TABLE IF NOT EXISTS " .. s .. ".state_version (version int NOT NULL)")
+    local v = conn:value("SELECT max(version) FROM " .. s .. ".state_version")
+    v = (v == nil or db.isnull(v)) and 0 or v
+    if v > H.VERSION then
+      error(string.format("the state schema %s is at version %d, newer than this weir understands (%d): upgrade weir",
+        schema, v, H.VERSION), 0)
+    end
+    for i = v + 1, H.VERSION do
+      conn:exec((UPGRADES[i]:gsub("%%s", s)))
+      conn:exec("INSERT INTO " .. s .. ".state_version VALUES ($1)", i)
+    end
+  end)
+end
+
+---Everything recorded: migrations[id] = row, phases[id][phase] = row.
+function H.load(conn, schema)
+  local s = conn:quote_ident(schema)
+  local migrations, phases = {}, {}
+  for _, r in ipairs(conn:query("SELECT id, checksum, description, applied_at::text AS applied_at, applied_by, duration::text AS duration, baseline FROM " .. s .. ".migrations")) do
+    migrations[r.id] = r
+  end
+  for _, r in ipairs(conn:query("SELECT migration, phase, position, state, started_at::text AS started_at, finished_at::text AS finished_at, error, attempts FROM " .. s .. ".phases ORDER BY migration, position")) do
+    phases[r.migration] = phases[r.migration] or {}
+    phases[r.migration][r.phase] = r
+  end
+  return migrations, phases
+end
+
+---Records the migration row (first phase run, or a repaired checksum).
+function H.touch_migration(conn, schema, mig, checksum)
+  conn:exec("INSERT INTO " .. conn:quote_ident(schema) .. [[.migrations (id, checksum, description)
+    VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET checksum = excluded.checksum,
+    description = excluded.description]], mig.id, checksum, mig.description)
+end
+
+---Sets a phase's state (and error), creating its row when needed.
+function H.set_phase(conn, schema, mig_id, phase, state, err)
+  local s = conn:quote_ident(schema)
+  conn:exec("INSERT INTO " .. s .. [[.phases AS p (migration, phase, position, state, started_at, finished_at, error, attempts)
+    VALUES ($1, $2, $3, $4, now(), CASE WHEN $4 IN ('done', 'failed', 'rolled_back') THEN now() END, $5,
+            CASE WHEN $4 = 'running' THEN 1 ELSE 0 END)
+    ON CONFLICT (migration, phase) DO UPDATE SET
+      state = excluded.state, position = excluded.position, error = excluded.error,
+      started_at = CASE WHEN excluded.state = 'running' THEN now() ELSE coalesce(p.started_at, now()) END,
+      finished_at = excluded.finished_at,
+      attempts = p.attempts + CASE WHEN excluded.state = 'running' THEN 1 ELSE 0 END]],
+    mig_id, phase.name, phase.index, state, err)
+end
+
+---Marks a migration applied when every phase is done, unapplied otherwise.
+function H.settle_migration(conn, schema, mig)
+  local s = conn:quote_ident(schema)
+  conn:exec("UPDATE " .. s .. [[.migrations m SET
+      applied_at = CASE WHEN d.all_done THEN coalesce(m.applied_at, now()) END,
+      applied_by = CASE WHEN d.all_done THEN coalesce(m.applied_by, current_user) END,
+      duration   = CASE WHEN d.all_done THEN d.took END
+    FROM (SELECT count(*) FILTER (WHERE state = 'done') = $2 AS all_done,
+                 max(finished_at) - min(started_at) AS took
+            FROM ]] .. s .. [[.phases WHERE migration = $1) d
+    WHERE m.id = $1]], mig.id, #mig.phases)
+end
+
+---Appends an event; returns its seq (monotonic per migration) and timestamp.
+function H.event(conn, schema, type_, mig_id, phase_name, payload)
+  local s = conn:quote_ident(schema)
+  local row = conn:one("INSERT INTO " .. s .. [[.events (seq, type, migration, phase, payload)
+      SELECT coalesce(max(seq), 0) + 1, $1, $2, $3, $4 FROM ]] .. s .. [[.events
+       WHERE migration IS NOT DISTINCT FROM $2
+    RETURNING seq, ts::text AS ts]], type_, mig_id, phase_name, db.json(payload or {}))
+  return row.seq, row.ts
+end
+
+return H

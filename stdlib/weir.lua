@@ -1,0 +1,34 @@
+--- weir: the engine's functions for scripts. The C++ module "weir.core" gives connect,
+--- connection, sleep, clock and version; this file adds what is written in Lua.
+local core = require "weir.core"
+
+---Stores (two arguments) or reads (one argument) a resumable progress value for the running
+---migration phase. A stored value is written in the phase's transaction, so it commits or
+---rolls back with the phase's work. Keys are per migration.
+---@param key string
+---@param value? any JSON-compatible value (nil reads)
+---@return any
+function core.checkpoint(key, ...)
+  if type(key) ~= "string" or key == "" then
+    error("weir.checkpoint: expected a non-empty string key, got " .. type(key), 2)
+  end
+  local ctx = require("runner").current()
+  if not ctx then
+    error("weir.checkpoint: only available while a migration phase runs", 2)
+  end
+  local full = ctx.migration .. "/" .. key
+  if select("#", ...) == 0 then
+    local v = ctx.db:value("SELECT value FROM " .. ctx.schema .. ".checkpoints WHERE key = $1", full)
+    if v == nil or db.isnull(v) then return nil end
+    return v
+  end
+  local value = ...
+  ctx.db:exec("INSERT INTO " .. ctx.schema .. [[.checkpoints (key, value, updated_at)
+                VALUES ($1, $2, now())
+                ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()]],
+    full, db.json(value == nil and db.NULL or value))
+  ctx.emit("checkpoint", { key = key })
+  return value
+end
+
+return core
