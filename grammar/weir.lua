@@ -25,3 +25,25 @@ function weir.connection(name) end
 ---The script's command-line arguments: arg[0] is the script, arg[1..n] what followed it.
 ---@type table<integer, string>
 arg = nil
+
+---Pauses the script for `seconds` (fractions allowed).
+---@param seconds number
+function weir.sleep(seconds) end
+
+---Monotonic seconds since an arbitrary point, for measuring durations.
+---@return number
+function weir.clock() end
+
+---The names in a directory, sorted (without "." and ".."); nil and a message when it cannot be read.
+---@param path string
+---@return string[]|nil names
+---@return string? error
+function weir.list_dir(path) end
+
+---Inside a running migration phase: stores (two arguments) or reads (one argument) a
+---resumable progress value. Stored values are written in the phase's transaction, so they
+---commit or roll back with its work. Keys are per migration. Outside a phase it raises.
+---@param key string
+---@param value? any JSON-compatible value
+---@return any
+function weir.checkpoint(key, value) end

@@ -190,7 +190,7 @@ end
 
 local function backoff(attempt)
   local base = 0.2 * 2 ^ (attempt - 1)
-  return math.min(base, 10) * (0.5 + math.random())
+  return math.min(base, 5) * (0.5 + math.random())
 end
 
 -- Runs one phase in `direction` ("up" or "down"). Returns true, or false and the error text.
@@ -248,7 +248,7 @@ local function run_phase(ctx, mig, ph, direction)
     else
       local text = error_text(err)
       local where = type(err) == "table" and err.where or ""
-      local full = string.format("%s: %s failed: %s%s", label, direction, where ~= "" and (where .. " ") or "", text)
+      local full = string.format("%s: %s failed: %s%s", label, direction, where, text)
       if direction == "up" then
         pcall(history.set_phase, ctx.state, ctx.schema, mig.id, ph, "failed", text)
       else

@@ -3,7 +3,7 @@
 # running in parallel cannot see each other's tables.
 #   run_lua_test.sh WEIR CLUSTER_DIR SCRIPT [weir run options...]
 set -euo pipefail
-weir=$1 cluster=$2 script=$3
+weir=$(readlink -f "$1") cluster=$2 script=$3
 shift 3
 base_url=$("$weir" pg url "$cluster")
 dbname="t_$(basename "$script" .lua)"

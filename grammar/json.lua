@@ -1,0 +1,22 @@
+---@meta
+-- LuaLS definitions of the `json` global (nlohmann/json underneath).
+
+---@class json
+json = {}
+
+---JSON null: the same value as db.NULL.
+---@type weir.NULL
+json.null = nil
+
+---Encodes a Lua value as JSON text. Tables that are non-empty sequences become arrays, other
+---tables objects; decoded tables keep what they were. Raises on functions, NaN, cycles and
+---invalid UTF-8.
+---@param value any
+---@return string
+function json.encode(value) end
+
+---Decodes JSON text; null becomes json.null (db.NULL). Raises "json.decode: invalid JSON at
+---byte N: …" on bad input.
+---@param text string
+---@return any
+function json.decode(text) end

@@ -1,0 +1,426 @@
+-- The migration runner end to end: weir up/down/status/repair/baseline/new against real
+-- databases, including the failure cases (kill -9, terminated sessions, concurrent runners).
+local T = require "testing"
+
+local weir_bin = assert(os.getenv "WEIR")
+local base_url = assert(os.getenv "WEIR_TEST_BASE_URL")
+local tmp = os.tmpname()
+os.remove(tmp)
+assert(os.execute("mkdir -p " .. tmp))
+
+local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+local function sh(cmd)
+  local errfile = tmp .. "/stderr"
+  local p = io.popen(cmd .. " 2>" .. errfile .. "; echo \"__rc=$?\"")
+  local out = p:read("a")
+  p:close()
+  local f = io.open(errfile)
+  local err = f:read("a")
+  f:close()
+  return tonumber(out:match("__rc=(%d+)\n$")), out:gsub("__rc=%d+\n$", ""), err
+end
+
+local n_db = 0
+-- A fresh database and migrations directory for one case: returns a project table.
+local function project(files)
+  n_db = n_db + 1
+  local name = "mig_" .. n_db
+  db:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
+  db:exec("CREATE DATABASE " .. name)
+  local url = base_url:gsub("/postgres%?", "/" .. name .. "?")
+  local dir = tmp .. "/" .. name
+  assert(os.execute("mkdir -p " .. dir .. "/migrations"))
+  local p = { url = url, dir = dir, conn = weir.connect(url) }
+  function p.write(file, text)
+    local f = assert(io.open(dir .. "/migrations/" .. file, "w"))
+    f:write(text)
+    f:close()
+  end
+  function p.weir(args) return sh("cd " .. q(dir) .. " && " .. q(weir_bin) .. " " .. args .. " --db " .. q(url)) end
+  function p.value(sql, ...) return p.conn:value(sql, ...) end
+  function p.phase_state(mig, ph)
+    return p.conn:value("SELECT state FROM weir.phases WHERE migration = $1 AND phase = $2", mig, ph)
+  end
+  for file, text in pairs(files or {}) do p.write(file, text) end
+  return p
+end
+
+local THINGS = [[
+return migration "001_things" {
+  description = "a table, an index, some rows",
+  phase "expand" {
+    up = function(db) db:exec "CREATE TABLE things (id int PRIMARY KEY, name text)" end,
+    down = function(db) db:exec "DROP TABLE things" end,
+    verify = function(db) assert(db:value "SELECT to_regclass('things') IS NOT NULL", "things missing") end,
+  },
+  phase "index" {
+    transaction = false,
+    up = function(db) db:exec "CREATE INDEX CONCURRENTLY IF NOT EXISTS things_name_idx ON things (name)" end,
+    down = function(db) db:exec "DROP INDEX CONCURRENTLY IF EXISTS things_name_idx" end,
+  },
+  phase "fill" {
+    requires = { "index" },
+    up = function(db)
+      db:exec "INSERT INTO things SELECT g, 'n' || g FROM generate_series(1, 10) g"
+      weir.checkpoint("filled", 10)
+    end,
+    down = function(db) db:exec "DELETE FROM things" end,
+    verify = function(db) return db:value "SELECT count(*) FROM things" == 10, "expected 10 rows" end,
+  },
+}
+]]
+
+T.case("up applies every phase in order; status shows them; down reverses them", function()
+  local p = project { ["001_things.lua"] = THINGS }
+  local rc, _, err = p.weir("up --events " .. q(p.dir .. "/events.jsonl"))
+  T.eq(rc, 0, err)
+  T.contains(err, "001_things:expand done")
+  T.eq(p.value "SELECT count(*) FROM things", 10)
+  T.eq(p.value "SELECT to_regclass('things_name_idx') IS NOT NULL", true)
+  T.eq(p.value "SELECT value FROM weir.checkpoints WHERE key = '001_things/filled'", 10)
+  T.eq(p.value "SELECT applied_at IS NOT NULL FROM weir.migrations WHERE id = '001_things'", true)
+  local rc2, out = p.weir("status")
+  T.eq(rc2, 0)
+  T.contains(out, "applied  001_things")
+  T.contains(out, "done         index (non-transactional)")
+  local rc3, json_out = p.weir("status --json")
+  T.eq(rc3, 0)
+  local st = json.decode(json_out)
+  T.eq(st.migrations[1].phases[3].state, "done")
+  -- events: one JSON object per line, seq increasing per migration
+  local seqs = {}
+  for line in io.lines(p.dir .. "/events.jsonl") do
+    local e = json.decode(line)
+    if e.migration == "001_things" then seqs[#seqs + 1] = e.seq end
+  end
+  T.eq(#seqs, 6, "start and done for three phases")
+  for i = 2, #seqs do T.ok(seqs[i] > seqs[i - 1], "seq increases") end
+  T.eq(p.value "SELECT count(*) FROM weir.events WHERE type = 'phase_done'", 3)
+  -- again: nothing to do
+  local rc4, _, err4 = p.weir("up")
+  T.eq(rc4, 0)
+  T.contains(err4, "nothing to do")
+  -- down one phase, then everything
+  T.eq((p.weir("down 001_things:fill")), 0)
+  T.eq(p.value "SELECT count(*) FROM things", 0)
+  T.eq(p.phase_state("001_things", "fill"), "rolled_back")
+  T.eq(p.value "SELECT applied_at IS NULL FROM weir.migrations WHERE id = '001_things'", true)
+  T.eq((p.weir("down --steps 2")), 0)
+  T.eq(p.value "SELECT to_regclass('things')", db.NULL)
+  -- and up again
+  T.eq((p.weir("up")), 0)
+  T.eq(p.value "SELECT count(*) FROM things", 10)
+end)
+
+T.case("up --to stops after the named phase", function()
+  local p = project { ["001_things.lua"] = THINGS }
+  T.eq((p.weir("up --to 001_things:index")), 0)
+  T.eq(p.phase_state("001_things", "index"), "done")
+  T.eq(p.phase_state("001_things", "fill"), nil)
+  local rc, _, err = p.weir("up --to 009_nope")
+  T.eq(rc, 1)
+  T.contains(err, "--to: no migration '009_nope'")
+end)
+
+T.case("a failing phase leaves no trace but a failed record naming statement and SQLSTATE", function()
+  local p = project { ["001_bad.lua"] = [[
+return migration "001_bad" {
+  phase "half" {
+    up = function(db)
+      db:exec "CREATE TABLE half_done (x int)"
+      db:exec "INSERT INTO half_done VALUES ('not a number')"
+    end,
+  },
+}
+]] }
+  local rc, _, err = p.weir("up")
+  T.eq(rc, 1)
+  T.contains(err, "001_bad:half: up failed: migrations/001_bad.lua:5:")
+  T.contains(err, "22P02 invalid input syntax for type integer")
+  T.contains(err, "in: INSERT INTO half_done VALUES ('not a number')")
+  T.eq(p.value "SELECT to_regclass('half_done')", db.NULL, "nothing of the phase remains")
+  T.eq(p.phase_state("001_bad", "half"), "failed")
+  T.contains(p.value "SELECT error FROM weir.phases WHERE phase = 'half'", "22P02")
+  local _, out = p.weir("status")
+  T.contains(out, "failed       half")
+  T.contains(out, "error: 22P02")
+end)
+
+T.case("a failing verify rolls its transactional phase back", function()
+  local p = project { ["001_v.lua"] = [[
+return migration "001_v" {
+  phase "make" {
+    up = function(db) db:exec "CREATE TABLE v (x int)" end,
+    verify = function(db) return db:value "SELECT count(*) FROM v" > 0, "v is empty" end,
+  },
+}
+]] }
+  local rc, _, err = p.weir("up")
+  T.eq(rc, 1)
+  T.contains(err, "verify failed: v is empty")
+  T.eq(p.value "SELECT to_regclass('v')", db.NULL)
+  T.eq(p.phase_state("001_v", "make"), "failed")
+end)
+
+T.case("malformed scripts are rejected at load time with FILE:LINE, before anything runs", function()
+  local cases = {
+    { [[return migration "001_x" { }]], "has no phases" },
+    { 'return migration "001_x" {\n  phase "a" { up = function() end },\n  phase "a" { up = function() end },\n}', "001_x.lua:3: migration '001_x': duplicate phase name 'a'" },
+    { 'return migration "001_x" {\n  phase "a" { down = function() end },\n}', "001_x.lua:2: phase 'a': has no up function" },
+    { 'return migration "001_x" {\n  phase "a" { up = function() end, upp = 1 },\n}', "001_x.lua:2: phase 'a': unknown key 'upp'" },
+    { 'return migration "001_y" {\n  phase "a" { up = function() end },\n}', "does not match its file name" },
+    { 'return migration "001_x" {\n  phase "a" { up = function() end \n}', "001_x.lua:" },
+    { 'return 42', "must return migration" },
+  }
+  for _, c in ipairs(cases) do
+    local p = project { ["001_x.lua"] = c[1], ["000_first.lua"] = [[
+return migration "000_first" { phase "p" { up = function(db) db:exec "CREATE TABLE first_ran (x int)" end } }
+]] }
+    local rc, _, err = p.weir("up")
+    T.eq(rc, 1, c[2])
+    T.contains(err, c[2])
+    T.eq(p.value "SELECT to_regclass('first_ran')", db.NULL, "nothing ran: " .. c[2])
+  end
+  local p = project { ["001_x.lua"] = 'return migration "001_x" {\n  phase "a" { down = function() end },\n}' }
+  local _, _, err = p.weir("up")
+  T.contains(err, "phase 'a': has no up function")
+end)
+
+T.case("an unmet requirement stops the run before the phase, naming what is missing", function()
+  local p = project { ["001_r.lua"] = [[
+return migration "001_r" {
+  phase "a" { up = function(db) db:exec "CREATE TABLE ra (x int)" end },
+  phase "b" { requires = { sql = "SELECT false" }, up = function(db) db:exec "CREATE TABLE rb (x int)" end },
+}
+]], ["002_s.lua"] = [[
+return migration "002_s" {
+  phase "c" { requires = { "001_r:b" }, up = function(db) end },
+}
+]] }
+  local rc, _, err = p.weir("up")
+  T.eq(rc, 1)
+  T.contains(err, "001_r:b cannot run: requires (SELECT false) to be true")
+  T.eq(p.phase_state("001_r", "a"), "done")
+  T.eq(p.value "SELECT to_regclass('rb')", db.NULL)
+end)
+
+T.case("a changed applied script stops up; status shows it; repair accepts it", function()
+  local p = project { ["001_things.lua"] = THINGS }
+  T.eq((p.weir("up")), 0)
+  p.write("001_things.lua", THINGS .. "-- edited after applying\n")
+  local rc, _, err = p.weir("up")
+  T.eq(rc, 1)
+  T.contains(err, "migrations/001_things.lua was changed after it was applied")
+  local rc2, out = p.weir("status")
+  T.eq(rc2, 1)
+  T.contains(out, "[CHANGED since applied]")
+  T.eq((p.weir("repair")), 0)
+  T.eq((p.weir("up")), 0)
+  T.eq((p.weir("status")), 0)
+end)
+
+T.case("down refuses to start when a phase has no down", function()
+  local p = project { ["001_nd.lua"] = [[
+return migration "001_nd" {
+  phase "a" { up = function(db) db:exec "CREATE TABLE nd_a (x int)" end, down = function(db) db:exec "DROP TABLE nd_a" end },
+  phase "b" { up = function(db) db:exec "CREATE TABLE nd_b (x int)" end },
+}
+]] }
+  T.eq((p.weir("up")), 0)
+  local rc, _, err = p.weir("down 001_nd")
+  T.eq(rc, 1)
+  T.contains(err, "001_nd:b has no down function: nothing was rolled back")
+  T.eq(p.value "SELECT to_regclass('nd_a') IS NOT NULL", true)
+  T.eq(p.phase_state("001_nd", "a"), "done")
+end)
+
+T.case("baseline records migrations as applied without running them", function()
+  local p = project { ["001_things.lua"] = THINGS, ["002_more.lua"] = [[
+return migration "002_more" { phase "p" { up = function(db) db:exec "CREATE TABLE more (x int)" end } }
+]] }
+  T.eq((p.weir("baseline 001_things")), 0)
+  T.eq(p.value "SELECT to_regclass('things')", db.NULL, "baseline did not run it")
+  T.eq(p.value "SELECT baseline FROM weir.migrations WHERE id = '001_things'", true)
+  T.eq((p.weir("up")), 0)
+  T.eq(p.value "SELECT to_regclass('more') IS NOT NULL", true)
+  T.eq(p.value "SELECT to_regclass('things')", db.NULL)
+end)
+
+T.case("new writes the next numbered template, which loads", function()
+  local p = project { ["007_seven.lua"] = [[
+return migration "007_seven" { phase "p" { up = function() end } }
+]] }
+  local rc, out = sh("cd " .. q(p.dir) .. " && " .. q(weir_bin) .. " new add_due_date")
+  T.eq(rc, 0)
+  T.eq(out, "migrations/008_add_due_date.lua\n")
+  T.eq((p.weir("up")), 0)
+  T.eq(p.phase_state("008_add_due_date", "expand"), "done")
+  local rc2, _, err2 = sh("cd " .. q(p.dir) .. " && " .. q(weir_bin) .. " new 'bad name'")
+  T.eq(rc2, 1)
+  T.contains(err2, "NAME must be letters")
+end)
+
+T.case("a statement blocked by a lock is retried with backoff and then succeeds", function()
+  local p = project { ["001_lk.lua"] = [[
+return migration "001_lk" {
+  phase "alter" { up = function(db) db:exec "ALTER TABLE busy ADD COLUMN y int" end },
+}
+]] }
+  p.conn:exec "CREATE TABLE busy (x int)"
+  local holder = weir.connect(p.url)
+  holder:exec "BEGIN"
+  holder:exec "LOCK TABLE busy IN ACCESS SHARE MODE"
+  -- release the lock a little after weir's first lock_timeout (200 ms here)
+  local rc, _, err = sh("( sleep 1.0; " .. q(weir_bin) .. " run --db " .. q(p.url) ..
+    " -e 'db:exec(\"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = $$idle in transaction$$ AND pid <> pg_backend_pid()\")' ) & " ..
+    "cd " .. q(p.dir) .. " && " .. q(weir_bin) .. " up --lock-timeout 200 --retries 8 --db " .. q(p.url) .. " --events " .. q(p.dir .. "/ev.jsonl"))
+  T.eq(rc, 0, err)
+  T.contains(err, "lock not available (55P03), retry 1/8")
+  T.eq(p.value "SELECT count(*) FROM information_schema.columns WHERE table_name = 'busy' AND column_name = 'y'", 1)
+  T.ok(p.value "SELECT count(*) FROM weir.events WHERE type = 'retry'" >= 1, "retry events recorded")
+end)
+
+T.case("lock_timeout retries are bounded: the phase fails after the last one", function()
+  local p = project { ["001_lk.lua"] = [[
+return migration "001_lk" { phase "alter" { up = function(db) db:exec "ALTER TABLE busy ADD COLUMN y int" end } }
+]] }
+  p.conn:exec "CREATE TABLE busy (x int)"
+  local holder <close> = weir.connect(p.url)
+  holder:exec "BEGIN; LOCK TABLE busy IN ACCESS SHARE MODE"
+  local rc, _, err = p.weir("up --lock-timeout 100 --retries 2")
+  T.eq(rc, 1)
+  T.contains(err, "retry 2/2")
+  T.contains(err, "55P03")
+  T.eq(p.phase_state("001_lk", "alter"), "failed")
+end)
+
+local SLOW = [[
+return migration "001_slow" {
+  phase "tx" {
+    up = function(db)
+      db:exec "CREATE TABLE slow_made (x int)"
+      db:exec "SELECT pg_sleep(%s)"
+    end,
+  },
+  phase "notx" {
+    transaction = false,
+    up = function(db)
+      db:exec "CREATE TABLE IF NOT EXISTS notx_made (x int)"
+      db:exec "SELECT pg_sleep(%s)"
+    end,
+  },
+}
+]]
+
+-- Starts `weir up` in the background, waits until `ready_sql` is true, kills it with SIGKILL.
+local function kill_during(p, ready_sql)
+  local pidfile = p.dir .. "/pid"
+  sh("cd " .. q(p.dir) .. " && (" .. q(weir_bin) .. " up --db " .. q(p.url) .. " >/dev/null 2>&1 & echo $! > " .. q(pidfile) .. ")")
+  local pid = io.open(pidfile):read("l")
+  local deadline = weir.clock() + 20
+  while not p.value(ready_sql) do
+    assert(weir.clock() < deadline, "the phase never started")
+    weir.sleep(0.05)
+  end
+  sh("kill -9 " .. pid)
+  weir.sleep(0.3)
+end
+
+T.case("kill -9 during a transactional phase leaves nothing; the next up completes it", function()
+  local p = project()
+  p.write("001_slow.lua", SLOW:format("30", "0"))
+  kill_during(p, "SELECT count(*) > 0 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%'")
+  -- the server notices the dead client (client_connection_check_interval) and rolls back
+  local deadline = weir.clock() + 10
+  while p.value "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%'" > 0 do
+    assert(weir.clock() < deadline, "the orphaned statement kept running")
+    weir.sleep(0.1)
+  end
+  T.eq(p.value "SELECT to_regclass('slow_made')", db.NULL, "no object of the phase exists")
+  T.eq(p.value "SELECT count(*) FROM weir.phases WHERE phase = 'tx'", 0)
+  p.write("001_slow.lua", SLOW:format("0", "0"))
+  local rc, _, err = p.weir("repair")
+  T.eq(rc, 0, err)
+  T.eq((p.weir("up")), 0)
+  T.eq(p.phase_state("001_slow", "tx"), "done")
+end)
+
+T.case("kill -9 during a non-transactional phase shows it interrupted; the next up completes it", function()
+  local p = project()
+  p.write("001_slow.lua", SLOW:format("0", "30"))
+  kill_during(p, "SELECT count(*) > 0 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%'")
+  local _, out = p.weir("status")
+  T.contains(out, "interrupted  notx")
+  p.write("001_slow.lua", SLOW:format("0", "0"))
+  T.eq((p.weir("repair")), 0)
+  local rc, _, err = p.weir("up")
+  T.eq(rc, 0, err)
+  T.contains(err, "001_slow:notx was interrupted; running it again")
+  T.eq(p.phase_state("001_slow", "notx"), "done")
+  T.eq(p.value "SELECT attempts FROM weir.phases WHERE phase = 'notx'", 2)
+end)
+
+T.case("pg_terminate_backend of weir's session mid-phase: failed, nothing partial, next up succeeds", function()
+  local p = project()
+  p.write("001_slow.lua", SLOW:format("30", "0"))
+  local bg = "cd " .. q(p.dir) .. " && " .. q(weir_bin) .. " up --db " .. q(p.url)
+  local rc, _, err = sh("( sleep 1.5; " .. q(weir_bin) .. " run --db " .. q(p.url) ..
+    " -e 'db:exec(\"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE $$SELECT pg_sleep(30)%%$$\")' ) & " .. bg)
+  T.eq(rc, 1)
+  T.contains(err, "001_slow:tx: up failed")
+  T.eq(p.phase_state("001_slow", "tx"), "failed")
+  T.eq(p.value "SELECT to_regclass('slow_made')", db.NULL)
+  p.write("001_slow.lua", SLOW:format("0", "0"))
+  T.eq((p.weir("repair")), 0)
+  T.eq((p.weir("up")), 0)
+  T.eq(p.phase_state("001_slow", "tx"), "done")
+end)
+
+T.case("two weir up started together apply every phase exactly once", function()
+  local p = project { ["001_once.lua"] = [[
+return migration "001_once" {
+  phase "a" { up = function(db)
+    db:exec "CREATE TABLE IF NOT EXISTS runs (phase text)"
+    db:exec "INSERT INTO runs VALUES ('a')"
+    db:exec "SELECT pg_sleep(0.5)"
+  end },
+  phase "b" { transaction = false, up = function(db) db:exec "INSERT INTO runs VALUES ('b')" end },
+}
+]] }
+  local cmd = "cd " .. q(p.dir) .. " && " .. q(weir_bin) .. " up --db " .. q(p.url)
+  local rc, out = sh("(" .. cmd .. " 2>" .. q(p.dir .. "/one") .. "; echo \"one=$?\") & (" .. cmd ..
+    " 2>" .. q(p.dir .. "/two") .. "; echo \"two=$?\") & wait")
+  T.eq(rc, 0)
+  T.contains(out, "one=0")
+  T.contains(out, "two=0")
+  T.eq(p.value "SELECT string_agg(phase, ',' ORDER BY phase) FROM runs", "a,b")
+  local both = io.open(p.dir .. "/one"):read("a") .. io.open(p.dir .. "/two"):read("a")
+  T.contains(both, "waiting for the migration lock")
+end)
+
+T.case("a second runner gives up after --lock-wait, naming the holder", function()
+  local p = project { ["001_things.lua"] = THINGS }
+  local holder <close> = weir.connect(p.url)
+  holder:exec "SET application_name = 'someone else'"
+  holder:value("SELECT pg_advisory_lock($1, hashtext('weir'))", 0x77656972)
+  local rc, _, err = p.weir("up --lock-wait 0.5")
+  T.eq(rc, 1)
+  T.contains(err, "another weir holds the migration lock on schema weir")
+  T.contains(err, "'someone else'")
+  T.eq(select(2, err:gsub("weir: another", "")), 1)
+end)
+
+T.case("usage errors of the migration commands exit 2", function()
+  local p = project { ["001_things.lua"] = THINGS }
+  for _, args in ipairs { "down", "down 001_things --steps 1", "down --steps x", "baseline", "up --bogus", "status extra" } do
+    local rc = p.weir(args)
+    T.eq(rc, 2, args)
+  end
+  local rc, _, err = sh("cd " .. q(tmp) .. " && " .. q(weir_bin) .. " status --dir nowhere --db " .. q(p.url))
+  T.eq(rc, 1)
+  T.contains(err, "migrations directory nowhere does not exist")
+end)
+
+os.execute("rm -rf " .. q(tmp))
+T.done()
