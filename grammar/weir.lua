@@ -42,7 +42,8 @@ function weir.list_dir(path) end
 
 ---Inside a running migration phase: stores (two arguments) or reads (one argument) a
 ---resumable progress value. Stored values are written in the phase's transaction, so they
----commit or roll back with its work. Keys are per migration. Outside a phase it raises.
+---commit or roll back with its work. Keys are per phase; rolling the phase back clears them.
+---Outside a phase it raises.
 ---@param key string
 ---@param value? any JSON-compatible value
 ---@return any

@@ -100,6 +100,12 @@ function H.set_phase(conn, schema, mig_id, phase, state, err)
     mig_id, phase.name, phase.index, state, err)
 end
 
+---Forgets the checkpoints of a phase (when it is rolled back, its progress means nothing).
+function H.clear_checkpoints(conn, schema, mig_id, phase_name)
+  local prefix = mig_id .. "/" .. phase_name .. "/"
+  conn:exec("DELETE FROM " .. conn:quote_ident(schema) .. ".checkpoints WHERE left(key, length($1)) = $1", prefix)
+end
+
 ---Marks a migration applied when every phase is done, unapplied otherwise.
 function H.settle_migration(conn, schema, mig)
   local s = conn:quote_ident(schema)

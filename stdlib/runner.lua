@@ -214,6 +214,7 @@ local function run_phase(ctx, mig, ph, direction)
         end
         history.touch_migration(db, ctx.schema, mig, mig.checksum)
         history.set_phase(db, ctx.schema, mig.id, ph, direction == "up" and "done" or "rolled_back")
+        if direction == "down" then history.clear_checkpoints(db, ctx.schema, mig.id, ph.name) end
       end)
     else
       history.touch_migration(ctx.state, ctx.schema, mig, mig.checksum)
@@ -228,6 +229,7 @@ local function run_phase(ctx, mig, ph, direction)
       end)
       if ok then
         history.set_phase(ctx.state, ctx.schema, mig.id, ph, direction == "up" and "done" or "rolled_back")
+        if direction == "down" then history.clear_checkpoints(ctx.state, ctx.schema, mig.id, ph.name) end
       end
     end
     current_ctx = nil

@@ -16,7 +16,7 @@ function core.checkpoint(key, ...)
   if not ctx then
     error("weir.checkpoint: only available while a migration phase runs", 2)
   end
-  local full = ctx.migration .. "/" .. key
+  local full = ctx.migration .. "/" .. ctx.phase .. "/" .. key
   if select("#", ...) == 0 then
     local v = ctx.db:value("SELECT value FROM " .. ctx.schema .. ".checkpoints WHERE key = $1", full)
     if v == nil or db.isnull(v) then return nil end

@@ -33,11 +33,25 @@ struct Spec {
 
 const Spec kSpecs[] = {
     {"up", "weir up [--to ID[:PHASE]] [OPTIONS]\n\nRuns pending phases in order.\n", 0, nullptr},
-    {"down", "weir down ID[:PHASE] | --steps N [OPTIONS]\n\nRolls back applied phases in reverse order, down to and including ID[:PHASE].\n", 2, "target"},
-    {"status", "weir status [--json] [OPTIONS]\n\nShows every migration and phase with its state; exit 1 when an applied script changed or is missing.\n", 0, nullptr},
-    {"repair", "weir repair [OPTIONS]\n\nAccepts the current scripts' checksums (after review) and clears failed phase records.\n", 0, nullptr},
-    {"baseline", "weir baseline ID [OPTIONS]\n\nRecords the migrations up to ID as applied without running them.\n", 1, "target"},
-    {"new", "weir new NAME [--dir DIR]\n\nWrites migrations/NNN_NAME.lua from a commented template.\n", 1, "name"},
+    {"down",
+     "weir down ID[:PHASE] | --steps N [OPTIONS]\n\nRolls back applied phases in reverse order, "
+     "down to and including ID[:PHASE].\n",
+     2, "target"},
+    {"status",
+     "weir status [--json] [OPTIONS]\n\nShows every migration and phase with its state; exit 1 "
+     "when an applied script changed or is missing.\n",
+     0, nullptr},
+    {"repair",
+     "weir repair [OPTIONS]\n\nAccepts the current scripts' checksums (after review) and clears "
+     "failed phase records.\n",
+     0, nullptr},
+    {"baseline",
+     "weir baseline ID [OPTIONS]\n\nRecords the migrations up to ID as applied without running "
+     "them.\n",
+     1, "target"},
+    {"new",
+     "weir new NAME [--dir DIR]\n\nWrites migrations/NNN_NAME.lua from a commented template.\n", 1,
+     "name"},
 };
 
 int run_migrate_command(const Spec& spec, Args& args) {
@@ -71,8 +85,10 @@ int run_migrate_command(const Spec& spec, Args& args) {
       set("to", args.value("--to", a));
     } else if (is("--steps") && std::string(spec.name) == "down") {
       std::string n = args.value("--steps", a);
-      if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos || std::atoi(n.c_str()) < 1) {
-        throw UsageError(std::string(spec.name) + ": --steps expects a positive number, got '" + n + "'");
+      if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos ||
+          std::atoi(n.c_str()) < 1) {
+        throw UsageError(std::string(spec.name) + ": --steps expects a positive number, got '" + n +
+                         "'");
       }
       set("steps", n);
     } else if (a == "--json" && std::string(spec.name) == "status") {
@@ -89,7 +105,8 @@ int run_migrate_command(const Spec& spec, Args& args) {
     }
   }
   bool has_steps = false;
-  for (const auto& [k, v] : opts) has_steps = has_steps || k == "steps";
+  for (const auto& [k, v] : opts)
+    has_steps = has_steps || k == "steps";
   if (spec.positional == 1 && !have_positional) {
     throw UsageError(std::string(spec.name) + ": missing " + spec.positional_key);
   }
@@ -133,11 +150,23 @@ int cmd_migrate(const char* name, Args& args) {
   throw UsageError(std::string("unknown command ") + name);
 }
 
-int cmd_up(Args& a) { return cmd_migrate("up", a); }
-int cmd_down(Args& a) { return cmd_migrate("down", a); }
-int cmd_status(Args& a) { return cmd_migrate("status", a); }
-int cmd_repair(Args& a) { return cmd_migrate("repair", a); }
-int cmd_baseline(Args& a) { return cmd_migrate("baseline", a); }
-int cmd_new(Args& a) { return cmd_migrate("new", a); }
+int cmd_up(Args& a) {
+  return cmd_migrate("up", a);
+}
+int cmd_down(Args& a) {
+  return cmd_migrate("down", a);
+}
+int cmd_status(Args& a) {
+  return cmd_migrate("status", a);
+}
+int cmd_repair(Args& a) {
+  return cmd_migrate("repair", a);
+}
+int cmd_baseline(Args& a) {
+  return cmd_migrate("baseline", a);
+}
+int cmd_new(Args& a) {
+  return cmd_migrate("new", a);
+}
 
 }  // namespace weir::cli

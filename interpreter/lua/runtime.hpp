@@ -24,7 +24,8 @@ class Runtime {
   int run_code(const std::string& code, const std::vector<std::string>& args);
   // Calls require(module).main(opts) and returns the integer it returns (errors print as one
   // line and give 1). Used by commands implemented in the stdlib (up, down, status …).
-  int run_main(const std::string& module, const std::vector<std::pair<std::string, std::string>>& opts);
+  int run_main(const std::string& module,
+               const std::vector<std::pair<std::string, std::string>>& opts);
 
  private:
   int run_loaded(const std::string& script, const std::vector<std::string>& args);

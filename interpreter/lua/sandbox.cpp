@@ -81,10 +81,14 @@ int call_text_only(lua_State* L, int mode_pos) {
 }
 
 // load(chunk [, name [, mode [, env]]]) with mode forced to "t".
-int text_only_load(lua_State* L) { return call_text_only(L, 3); }
+int text_only_load(lua_State* L) {
+  return call_text_only(L, 3);
+}
 
 // loadfile(name [, mode [, env]]) with mode forced to "t".
-int text_only_loadfile(lua_State* L) { return call_text_only(L, 2); }
+int text_only_loadfile(lua_State* L) {
+  return call_text_only(L, 2);
+}
 
 // dofile(name): loadfile in text mode, then call.
 int text_only_dofile(lua_State* L) {

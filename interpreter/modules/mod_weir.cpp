@@ -12,11 +12,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <cstring>
-#include <vector>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "lua/guarded.hpp"
 #include "lua/host.hpp"
@@ -91,12 +91,9 @@ int weir_list_dir(lua_State* L) {
 }
 
 const luaL_Reg kFunctions[] = {
-    {"list_dir", guarded<weir_list_dir>},
-    {"sleep", guarded<weir_sleep>},
-    {"clock", guarded<weir_clock>},
-    {"connect", guarded<weir_connect>},
-    {"connection", guarded<weir_connection>},
-    {nullptr, nullptr},
+    {"list_dir", guarded<weir_list_dir>},     {"sleep", guarded<weir_sleep>},
+    {"clock", guarded<weir_clock>},           {"connect", guarded<weir_connect>},
+    {"connection", guarded<weir_connection>}, {nullptr, nullptr},
 };
 
 }  // namespace

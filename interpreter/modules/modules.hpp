@@ -9,9 +9,10 @@
 namespace weir::modules {
 
 int luaopen_db_core(lua_State* L);  // "db.core": the Connection type (stdlib/db.lua extends it)
-int luaopen_weir(lua_State* L);     // "weir.core": connections, version, clock (stdlib/weir.lua extends it)
+int luaopen_weir(
+    lua_State* L);  // "weir.core": connections, version, clock (stdlib/weir.lua extends it)
 
-int luaopen_json(lua_State* L);     // "json": encode/decode
+int luaopen_json(lua_State* L);  // "json": encode/decode
 
 // Pushes a new Connection object for `target` (URL, conninfo, or "" for libpq defaults).
 // eager: connect now (throws pg::ConnectionError); otherwise connect on first use.
