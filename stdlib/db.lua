@@ -5,10 +5,6 @@ local core = require "db.core"
 
 local depth = setmetatable({}, { __mode = "k" })  -- connection -> open db:tx levels
 
-local function settle(self, ok, ...)
-  return ok, select("#", ...), { ... }
-end
-
 ---Runs `fn(db)` inside a transaction (or a savepoint when one is already open).
 ---@param fn fun(db: weir.Connection): ...
 ---@return ... the values fn returned
@@ -25,7 +21,8 @@ function core.tx(self, fn)
     self:exec("BEGIN")
   end
   depth[self] = level
-  local ok, n, results = settle(self, pcall(fn, self))
+  local results = table.pack(pcall(fn, self))
+  local ok = table.remove(results, 1)
   depth[self] = level - 1
 
   local swallowed = ok and self:transaction_status() == "failed"
@@ -39,7 +36,7 @@ function core.tx(self, fn)
     else
       self:exec("COMMIT")
     end
-    return table.unpack(results, 1, n)
+    return table.unpack(results, 1, results.n - 1)
   end
   if self:transaction_status() ~= "closed" then
     if savepoint then

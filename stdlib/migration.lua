@@ -37,6 +37,20 @@ local function sorted_keys(t)
   return table.concat(ks, ", ")
 end
 
+-- Checks a spec's named keys against `allowed` (key -> Lua type); integer keys go to
+-- `on_index(i, v)` when given, and are unknown keys otherwise.
+local function check_keys(spec, allowed, at, what, expected, on_index)
+  for k, v in pairs(spec) do
+    if on_index and math.type(k) == "integer" then
+      on_index(k, v)
+    elseif not allowed[k] then
+      fail(at, what .. ": unknown key '" .. tostring(k) .. "' (expected " .. expected .. ")")
+    elseif type(v) ~= allowed[k] then
+      fail(at, what .. ": " .. k .. " must be a " .. allowed[k] .. ", got " .. type(v))
+    end
+  end
+end
+
 local function check_name(kind, name, at)
   if type(name) ~= "string" or not name:match("^[%w_%-%.]+$") then
     fail(at, kind .. " name must be a string of letters, digits, '_', '-' or '.', got " ..
@@ -68,15 +82,7 @@ function M.phase(name)
   check_name("phase", name, at)
   return function(spec)
     if type(spec) ~= "table" then fail(at, "phase '" .. name .. "': expected a table after phase \"" .. name .. "\"") end
-    for k, v in pairs(spec) do
-      local want = PHASE_KEYS[k]
-      if not want then
-        fail(at, "phase '" .. name .. "': unknown key '" .. tostring(k) .. "' (expected " .. sorted_keys(PHASE_KEYS) .. ")")
-      end
-      if type(v) ~= want then
-        fail(at, "phase '" .. name .. "': " .. k .. " must be a " .. want .. ", got " .. type(v))
-      end
-    end
+    check_keys(spec, PHASE_KEYS, at, "phase '" .. name .. "'", sorted_keys(PHASE_KEYS))
     if not spec.up then fail(at, "phase '" .. name .. "': has no up function") end
     if spec.requires then check_requires(spec.requires, at, name) end
     return setmetatable({
@@ -95,19 +101,12 @@ function M.migration(id)
   return function(spec)
     if type(spec) ~= "table" then fail(at, "migration '" .. id .. "': expected a table") end
     local phases, seen = {}, {}
-    for k, v in pairs(spec) do
-      if math.type(k) == "integer" then
+    check_keys(spec, MIGRATION_KEYS, at, "migration '" .. id .. "'", "description and phases",
+      function(k, v)
         if getmetatable(v) ~= PHASE_MT then
           fail(at, "migration '" .. id .. "': entry " .. k .. " is not a phase (write phase \"NAME\" { ... })")
         end
-      elseif MIGRATION_KEYS[k] then
-        if type(v) ~= MIGRATION_KEYS[k] then
-          fail(at, "migration '" .. id .. "': " .. k .. " must be a " .. MIGRATION_KEYS[k])
-        end
-      else
-        fail(at, "migration '" .. id .. "': unknown key '" .. tostring(k) .. "' (expected description and phases)")
-      end
-    end
+      end)
     for i = 1, #spec do
       local p = spec[i]
       if seen[p.name] then fail(p.where, "migration '" .. id .. "': duplicate phase name '" .. p.name .. "'") end

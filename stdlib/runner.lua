@@ -31,7 +31,6 @@ local function id_less(a, b)
   if (na == nil) ~= (nb == nil) then return na ~= nil end
   return a < b
 end
-R.id_less = id_less
 
 local function list_dir(dir)
   local all = weir.list_dir(dir)

@@ -7,7 +7,6 @@
 
 #include "cli/commands.hpp"
 #include "lua/runtime.hpp"
-#include "pg/cluster.hpp"
 
 namespace weir::cli {
 
@@ -58,7 +57,7 @@ int run_migrate_command(const Spec& spec, Args& args) {
   ConnectionOptions conn;
   std::vector<std::pair<std::string, std::string>> opts{{"command", spec.name},
                                                         {"dir", "migrations"}};
-  bool have_positional = false;
+  bool have_positional = false, have_steps = false;
   auto set = [&opts](const std::string& k, const std::string& v) { opts.emplace_back(k, v); };
   while (!args.done()) {
     std::string a = args.next();
@@ -91,6 +90,7 @@ int run_migrate_command(const Spec& spec, Args& args) {
                          "'");
       }
       set("steps", n);
+      have_steps = true;
     } else if (a == "--json" && std::string(spec.name) == "status") {
       set("json", "1");
     } else if (parse_connection_option(args, a, conn)) {
@@ -104,37 +104,21 @@ int run_migrate_command(const Spec& spec, Args& args) {
       throw UsageError(std::string(spec.name) + ": unexpected argument '" + a + "'");
     }
   }
-  bool has_steps = false;
-  for (const auto& [k, v] : opts)
-    has_steps = has_steps || k == "steps";
   if (spec.positional == 1 && !have_positional) {
     throw UsageError(std::string(spec.name) + ": missing " + spec.positional_key);
   }
-  if (std::string(spec.name) == "down" && have_positional == has_steps) {
+  if (std::string(spec.name) == "down" && have_positional == have_steps) {
     throw UsageError("down: give either ID[:PHASE] or --steps N");
   }
 
-  if (const char* d = std::getenv("WEIR_STDLIB_DIR"); d && *d && conn.stdlib_dir.empty()) {
-    conn.stdlib_dir = d;
-  }
   bool needs_db = std::string(spec.name) != "new";
   Target target;
   if (needs_db) {
-    try {
-      target = resolve_target(conn);
-    } catch (const pg::ClusterError& e) {
-      std::fprintf(stderr, "weir: %s\n", e.what());
-      return kExitError;
-    }
+    target = resolve_target(conn);  // a ClusterError reaches main: one line, exit 1
     set("url", target.url);
   }
   lua::Host host;
-  host.unsafe = conn.unsafe;
-  host.verbose = conn.verbose;
-  host.stdlib_dir = conn.stdlib_dir;
-  host.default_target = target.url;
-  host.default_eager = needs_db;
-  host.named_targets = conn.connects;
+  configure_host(host, conn, target, needs_db);
   lua::Runtime runtime(host);
   if (!runtime.ok()) return kExitError;
   lua::install_interrupt_handlers(runtime.L());

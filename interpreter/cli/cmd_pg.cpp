@@ -28,43 +28,38 @@ int cmd_pg(Args& args) {
     std::printf("%s", kHelp);
     return kExitOk;
   }
-  try {
-    if (sub == "start") {
-      pg::ClusterOptions o;
-      o.persistent = true;
-      while (!args.done()) {
-        std::string a = args.next();
-        if (a == "-h" || a == "--help") {
-          std::printf("%s", kHelp);
-          return kExitOk;
-        }
-        if (a == "--dir" || a.rfind("--dir=", 0) == 0) {
-          o.dir = args.value("--dir", a);
-        } else {
-          throw UsageError("pg start: unexpected argument '" + a + "'");
-        }
+  // A ClusterError reaches main like any other error: one line, exit 1.
+  if (sub == "start") {
+    pg::ClusterOptions o;
+    o.persistent = true;
+    while (!args.done()) {
+      std::string a = args.next();
+      if (a == "-h" || a == "--help") {
+        std::printf("%s", kHelp);
+        return kExitOk;
       }
-      pg::Cluster cluster(o);
-      std::printf("%s\n", cluster.url().c_str());
-      std::fprintf(stderr, "weir: PostgreSQL running in %s (stop it with: weir pg stop %s)\n",
-                   cluster.dir().c_str(), cluster.dir().c_str());
-      return kExitOk;
-    }
-    if (sub == "url" || sub == "stop") {
-      if (args.done()) throw UsageError("pg " + sub + ": missing DIR");
-      std::string dir = args.next();
-      if (!args.done())
-        throw UsageError("pg " + sub + ": unexpected argument '" + args.peek() + "'");
-      if (sub == "url") {
-        std::printf("%s\n", pg::Cluster::url_for(dir).c_str());
+      if (a == "--dir" || a.rfind("--dir=", 0) == 0) {
+        o.dir = args.value("--dir", a);
       } else {
-        pg::Cluster::stop(dir);
+        throw UsageError("pg start: unexpected argument '" + a + "'");
       }
-      return kExitOk;
     }
-  } catch (const pg::ClusterError& e) {
-    std::fprintf(stderr, "weir: %s\n", e.what());
-    return kExitError;
+    pg::Cluster cluster(o);
+    std::printf("%s\n", cluster.url().c_str());
+    std::fprintf(stderr, "weir: PostgreSQL running in %s (stop it with: weir pg stop %s)\n",
+                 cluster.dir().c_str(), cluster.dir().c_str());
+    return kExitOk;
+  }
+  if (sub == "url" || sub == "stop") {
+    if (args.done()) throw UsageError("pg " + sub + ": missing DIR");
+    std::string dir = args.next();
+    if (!args.done()) throw UsageError("pg " + sub + ": unexpected argument '" + args.peek() + "'");
+    if (sub == "url") {
+      std::printf("%s\n", pg::Cluster::url_for(dir).c_str());
+    } else {
+      pg::Cluster::stop(dir);
+    }
+    return kExitOk;
   }
   throw UsageError("pg: unknown subcommand '" + sub + "' (start, stop or url)");
 }

@@ -1,11 +1,9 @@
 // `weir run FILE.lua [ARGS...]` and `weir run -e CODE [ARGS...]`: run a script with a `db`
 // global connected to the target database and the script's arguments in `arg` and `...`.
 #include <cstdio>
-#include <cstdlib>
 
 #include "cli/commands.hpp"
 #include "lua/runtime.hpp"
-#include "pg/cluster.hpp"
 #include "pg/connection.hpp"
 
 namespace weir::cli {
@@ -54,25 +52,9 @@ int cmd_run(Args& args) {
   if (file.empty() && !have_code) throw UsageError("run: missing FILE.lua (or -e CODE)");
   std::vector<std::string> script_args = args.rest();
 
-  if (opts.stdlib_dir.empty()) {
-    if (const char* d = std::getenv("WEIR_STDLIB_DIR"); d && *d) opts.stdlib_dir = d;
-  }
-
-  Target target;
-  try {
-    target = resolve_target(opts);
-  } catch (const pg::ClusterError& e) {
-    std::fprintf(stderr, "weir: %s\n", e.what());
-    return kExitError;
-  }
-
+  Target target = resolve_target(opts);  // a ClusterError reaches main: one line, exit 1
   lua::Host host;
-  host.unsafe = opts.unsafe;
-  host.verbose = opts.verbose;
-  host.stdlib_dir = opts.stdlib_dir;
-  host.default_target = target.url;
-  host.default_eager = target.explicit_url;
-  host.named_targets = opts.connects;
+  configure_host(host, opts, target, target.explicit_url);
 
   lua::Runtime runtime(host);
   if (!runtime.ok()) return kExitError;

@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 
+#include "lua/host.hpp"
 #include "pg/cluster.hpp"
 
 namespace weir::cli {
@@ -74,6 +75,19 @@ Target resolve_target(const ConnectionOptions& opts) {
     t.explicit_url = true;
   }
   return t;
+}
+
+void configure_host(lua::Host& host, const ConnectionOptions& opts, const Target& target,
+                    bool eager) {
+  host.unsafe = opts.unsafe;
+  host.verbose = opts.verbose;
+  host.stdlib_dir = opts.stdlib_dir;
+  if (host.stdlib_dir.empty()) {
+    if (const char* d = std::getenv("WEIR_STDLIB_DIR"); d && *d) host.stdlib_dir = d;
+  }
+  host.default_target = target.url;
+  host.default_eager = eager;
+  host.named_targets = opts.connects;
 }
 
 }  // namespace weir::cli

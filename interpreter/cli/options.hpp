@@ -73,3 +73,17 @@ struct Target {
 Target resolve_target(const ConnectionOptions& opts);
 
 }  // namespace weir::cli
+
+namespace weir::lua {
+struct Host;
+}
+
+namespace weir::cli {
+
+// The Lua host settings for a command: safety mode, stdlib source ($WEIR_STDLIB_DIR when
+// --stdlib-dir is absent), the default connection (connected eagerly when `eager`) and the
+// named ones.
+void configure_host(lua::Host& host, const ConnectionOptions& opts, const Target& target,
+                    bool eager);
+
+}  // namespace weir::cli

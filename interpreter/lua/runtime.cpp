@@ -103,6 +103,13 @@ Runtime::Runtime(Host& h) : host_(h), state_(&h) {
   ok_ = true;
 }
 
+int Runtime::failure_code(const char* prefix) {
+  lua_State* L = state_.get();
+  if (is_exit_sentinel(L, -1)) return host_.exit_code;
+  std::fprintf(stderr, "%s%s\n", prefix, error_text(L, -1).c_str());
+  return g_signal ? 128 + g_signal : 1;
+}
+
 int Runtime::run_loaded(const std::string& script, const std::vector<std::string>& args) {
   lua_State* L = state_.get();
   // stack: chunk
@@ -117,12 +124,7 @@ int Runtime::run_loaded(const std::string& script, const std::vector<std::string
   g_interrupt_state = nullptr;
   int code = 0;
   if (status != LUA_OK) {
-    if (is_exit_sentinel(L, -1)) {
-      code = host_.exit_code;
-    } else {
-      std::fprintf(stderr, "%s\n", error_text(L, -1).c_str());
-      code = g_signal ? 128 + g_signal : 1;
-    }
+    code = failure_code("");
     lua_pop(L, 1);
   }
   lua_pop(L, 1);  // handler
@@ -174,14 +176,11 @@ int Runtime::run_main(const std::string& module,
   // FILE:LINE; what escapes is a one-line message about the command itself.
   int status = lua_pcall(L, 1, 1, 0);
   g_interrupt_state = nullptr;
-  int code = 1;
+  int code = 0;
   if (status == LUA_OK) {
     code = lua_isinteger(L, -1) ? static_cast<int>(lua_tointeger(L, -1)) : 0;
-  } else if (is_exit_sentinel(L, -1)) {
-    code = host_.exit_code;
   } else {
-    std::fprintf(stderr, "weir: %s\n", error_text(L, -1).c_str());
-    code = g_signal ? 128 + g_signal : 1;
+    code = failure_code("weir: ");
   }
   lua_settop(L, base);
   lua_gc(L, LUA_GCCOLLECT);

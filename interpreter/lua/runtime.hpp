@@ -29,6 +29,9 @@ class Runtime {
 
  private:
   int run_loaded(const std::string& script, const std::vector<std::string>& args);
+  // The exit code for the error on top of the stack (os.exit's code, or 1 / 128+signal after
+  // printing the error with `prefix`).
+  int failure_code(const char* prefix);
 
   Host& host_;
   State state_;

@@ -190,7 +190,7 @@ CursorBox* check_cursor(lua_State* L, int idx) {
 
 // Ends the cursor: CLOSE it and, when db:rows began the transaction, COMMIT (or ROLLBACK when
 // the loop ended by an error). Never raises: a failure here is reported on stderr.
-void finish_cursor(lua_State* L, CursorBox* cur, ConnBox* box, bool failed) noexcept {
+void finish_cursor(CursorBox* cur, ConnBox* box, bool failed) noexcept {
   if (cur->closed) return;
   cur->closed = true;
   cur->batch = pg::Result();
@@ -204,7 +204,6 @@ void finish_cursor(lua_State* L, CursorBox* cur, ConnBox* box, bool failed) noex
   } catch (const std::exception& e) {
     std::fprintf(stderr, "weir: db:rows: closing %s: %s\n", cur->name.c_str(), e.what());
   }
-  (void)L;
 }
 
 ConnBox* cursor_parent(lua_State* L, int idx) {
@@ -226,7 +225,7 @@ int cursor_next(lua_State* L) {
     cur->index = 0;
     if (cur->types.empty()) cur->types = box->conn->describe_columns(cur->batch);
     if (cur->batch.rows() == 0) {
-      finish_cursor(L, cur, box, false);
+      finish_cursor(cur, box, false);
       return 0;
     }
   }
@@ -239,14 +238,14 @@ int cursor_close(lua_State* L) noexcept {
   auto* cur = static_cast<CursorBox*>(luaL_testudata(L, 1, kCursor));
   if (!cur) return 0;
   bool failed = lua_gettop(L) >= 2 && !lua_isnil(L, 2);
-  finish_cursor(L, cur, cursor_parent(L, 1), failed);
+  finish_cursor(cur, cursor_parent(L, 1), failed);
   return 0;
 }
 
 int cursor_gc(lua_State* L) noexcept {
   auto* cur = static_cast<CursorBox*>(luaL_testudata(L, 1, kCursor));
   if (!cur) return 0;
-  finish_cursor(L, cur, cursor_parent(L, 1), true);
+  finish_cursor(cur, cursor_parent(L, 1), true);
   cur->~CursorBox();
   return 0;
 }

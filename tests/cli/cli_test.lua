@@ -4,24 +4,9 @@ local T = require "testing"
 
 local weir = assert(os.getenv "WEIR", "WEIR must name the weir binary")
 local url = assert(os.getenv "WEIR_TEST_URL")
-local tmp = os.tmpname()
-os.remove(tmp)
-assert(os.execute("mkdir -p " .. tmp))
-
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-
--- Runs a shell command; returns exit code, stdout, stderr.
-local function sh(cmd)
-  local errfile = tmp .. "/stderr"
-  local p = io.popen(cmd .. " 2>" .. errfile .. "; echo \"__rc=$?\"")
-  local out = p:read("a")
-  p:close()
-  local f = io.open(errfile)
-  local err = f:read("a")
-  f:close()
-  local rc = tonumber(out:match("__rc=(%d+)\n$"))
-  return rc, out:gsub("__rc=%d+\n$", ""), err
-end
+local shell = require "shell"
+local q, sh = shell.q, shell.sh
+local tmp = shell.tmpdir()
 
 local function weir_run(args) return sh("DATABASE_URL= " .. q(weir) .. " " .. args) end
 
@@ -263,5 +248,5 @@ T.case("weir pg start / url / stop manage a cluster that outlives the command", 
   T.contains(err4, "weir: pg cluster:")
 end)
 
-os.execute("rm -rf " .. q(tmp))
+shell.cleanup()
 T.done()

@@ -4,22 +4,9 @@ local T = require "testing"
 
 local weir_bin = assert(os.getenv "WEIR")
 local base_url = assert(os.getenv "WEIR_TEST_BASE_URL")
-local tmp = os.tmpname()
-os.remove(tmp)
-assert(os.execute("mkdir -p " .. tmp))
-
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-
-local function sh(cmd)
-  local errfile = tmp .. "/stderr"
-  local p = io.popen(cmd .. " 2>" .. errfile .. "; echo \"__rc=$?\"")
-  local out = p:read("a")
-  p:close()
-  local f = io.open(errfile)
-  local err = f:read("a")
-  f:close()
-  return tonumber(out:match("__rc=(%d+)\n$")), out:gsub("__rc=%d+\n$", ""), err
-end
+local shell = require "shell"
+local q, sh = shell.q, shell.sh
+local tmp = shell.tmpdir()
 
 local n_db = 0
 -- A fresh database and migrations directory for one case: returns a project table.
@@ -122,6 +109,9 @@ T.case("up --to stops after the named phase", function()
   local rc, _, err = p.weir("up --to 009_nope")
   T.eq(rc, 1)
   T.contains(err, "--to: no migration '009_nope'")
+  rc, _, err = p.weir("up --to 001_things:nope")
+  T.eq(rc, 1)
+  T.contains(err, "--to: migration '001_things' has no phase 'nope'")
 end)
 
 T.case("a failing phase leaves no trace but a failed record naming statement and SQLSTATE", function()
@@ -436,5 +426,45 @@ T.case("examples/quickstart goes up, verifies, goes down and up again", function
   T.eq((p.weir("status")), 0)
 end)
 
-os.execute("rm -rf " .. q(tmp))
+T.case("a phase that ends its own transaction, or leaves one open, fails and is rolled back", function()
+  local p = project { ["001_tx.lua"] = [[
+return migration "001_tx" {
+  phase "commits" { up = function(db) db:exec "CREATE TABLE sneaky (x int)"; db:exec "COMMIT" end },
+}
+]] }
+  local rc, _, err = p.weir("up")
+  T.eq(rc, 1)
+  T.contains(err, "ended its transaction itself")
+  T.eq(p.phase_state("001_tx", "commits"), "failed")
+  local p2 = project { ["001_open.lua"] = [[
+return migration "001_open" {
+  phase "opens" { transaction = false, up = function(db) db:exec "BEGIN"; db:exec "CREATE TABLE dangling (x int)" end },
+}
+]] }
+  rc, _, err = p2.weir("up")
+  T.eq(rc, 1)
+  T.contains(err, "left a transaction open")
+  T.eq(p2.value "SELECT to_regclass('dangling')", db.NULL, "the open transaction was rolled back")
+  T.eq(p2.phase_state("001_open", "opens"), "failed")
+end)
+
+T.case("a state schema from a newer weir is refused", function()
+  local p = project { ["001_things.lua"] = THINGS }
+  T.eq((p.weir("up --to 001_things:expand")), 0)
+  p.conn:exec "INSERT INTO weir.state_version VALUES (99)"
+  local rc, _, err = p.weir("up")
+  T.eq(rc, 1)
+  T.contains(err, "the state schema weir is at version 99, newer than this weir understands")
+  T.eq(p.phase_state("001_things", "index"), nil)
+end)
+
+T.case("an unwritable --events file is one line, before anything runs", function()
+  local p = project { ["001_things.lua"] = THINGS }
+  local rc, _, err = p.weir("up --events /nonexistent/dir/ev.jsonl")
+  T.eq(rc, 1)
+  T.contains(err, "weir: --events: /nonexistent/dir/ev.jsonl: No such file or directory")
+  T.eq(p.value "SELECT to_regclass('things')", db.NULL)
+end)
+
+shell.cleanup()
 T.done()

@@ -1,0 +1,30 @@
+--- Shell helpers for the suites that drive weir as a user would (tests/cli, run with --unsafe).
+local S = {}
+
+---Quotes a string for sh.
+function S.q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+---A fresh temporary directory, removed by S.cleanup().
+function S.tmpdir()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. S.q(dir)))
+  S.dir = dir
+  return dir
+end
+
+---Runs a shell command; returns its exit code, stdout and stderr.
+function S.sh(cmd)
+  local errfile = S.dir .. "/stderr"
+  local p = io.popen(cmd .. " 2>" .. errfile .. "; echo \"__rc=$?\"")
+  local out = p:read("a")
+  p:close()
+  local f = io.open(errfile)
+  local err = f:read("a")
+  f:close()
+  return tonumber(out:match("__rc=(%d+)\n$")), out:gsub("__rc=%d+\n$", ""), err
+end
+
+function S.cleanup() os.execute("rm -rf " .. S.q(S.dir)) end
+
+return S
