@@ -104,6 +104,17 @@ function Connection:close() end
 ---@return weir.ConnectionInfo
 function Connection:info() end
 
+---Records the SQL text of every query, one, value, exec and rows call on this connection
+---while on (each recorded before it runs, so a failing statement is listed too).
+---`trace(true)` starts a fresh record; `trace(false)` stops. Both return the statements
+---recorded until then, in order (parameters are not included). With `forbid_commit`, a
+---statement that would end the transaction (COMMIT, ROLLBACK, PREPARE TRANSACTION …) raises
+---before it runs. `weir plan` uses both.
+---@param on boolean
+---@param opts? {forbid_commit?: boolean}
+---@return string[]
+function Connection:trace(on, opts) end
+
 ---True inside a transaction block (also an aborted one).
 ---@return boolean
 function Connection:in_transaction() end

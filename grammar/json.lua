@@ -20,3 +20,16 @@ function json.encode(value) end
 ---@param text string
 ---@return any
 function json.decode(text) end
+
+---Marks `t` (a new table when nil) to encode as a JSON array, even when empty; returns it.
+---Decoded arrays carry the same mark.
+---@generic T: table
+---@param t? T
+---@return T
+function json.array(t) end
+
+---Marks `t` (a new table when nil) to encode as a JSON object, even when empty; returns it.
+---@generic T: table
+---@param t? T
+---@return T
+function json.object(t) end

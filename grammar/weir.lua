@@ -26,6 +26,26 @@ function weir.connection(name) end
 ---@type table<integer, string>
 arg = nil
 
+---A throwaway PostgreSQL cluster, stopped and removed on close (or when weir exits, even
+---by kill -9).
+---@class weir.Cluster
+local Cluster = {}
+
+---Its URL (a Unix socket in its directory; user postgres, database postgres).
+---@return string
+function Cluster:url() end
+
+---Stops the server and removes its directory. Closing twice is harmless.
+function Cluster:close() end
+
+---Starts a throwaway PostgreSQL (initdb in $TMPDIR; the server runs as the `postgres` OS user
+---when weir runs as root). With `schema_from`, its `postgres` database gets a schema-only copy
+---(no data, owners or privileges; pg_dump + psql) of the database at that URL. Hold it in a
+---`<close>` local. Raises one line naming the step that failed.
+---@param opts? {schema_from?: string}
+---@return weir.Cluster
+function weir.cluster(opts) end
+
 ---Pauses the script for `seconds` (fractions allowed).
 ---@param seconds number
 function weir.sleep(seconds) end

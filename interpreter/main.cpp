@@ -12,6 +12,7 @@ namespace {
 
 const Command kCommands[] = {
     {"up", "run pending migration phases", cmd_up},
+    {"plan", "show what pending phases would do, changing nothing", cmd_plan},
     {"down", "roll back applied phases", cmd_down},
     {"status", "show migrations, phases and drift", cmd_status},
     {"new", "write a new migration from a template", cmd_new},

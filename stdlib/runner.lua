@@ -337,6 +337,28 @@ local function requirement_unmet(ctx, mig, ph, phases, by_id)
   return nil
 end
 
+---The phases `weir up [--to SPEC]` would run, in order: { {m=, p=, state=}, ... }.
+function R.pending(list, by_id, phases, to)
+  local stop_m, stop_p = parse_target(to, by_id, "--to")
+  local out = {}
+  for _, m in ipairs(list) do
+    if stop_m and m.order > stop_m.order then break end
+    for _, p in ipairs(m.phases) do
+      if stop_m and m == stop_m and stop_p and p.index > stop_p.index then break end
+      local st = state_of(phases, m.id, p.name)
+      if st ~= "done" then out[#out + 1] = { m = m, p = p, state = st } end
+    end
+  end
+  return out
+end
+
+-- Pieces `weir plan` (stdlib/plan.lua) shares with the runner.
+R.drift, R.requirement_unmet, R.configure_session, R.error_text, R.say =
+  drift, requirement_unmet, configure_session, error_text, say
+
+---Sets (or clears, with nil) the context weir.checkpoint works in.
+function R.set_current(ctx) current_ctx = ctx end
+
 -- ---------------------------------------------------------------------------------------------
 -- Commands
 
@@ -366,32 +388,25 @@ function R.up(opts)
       say("refusing to run: review the changes, then accept them with `weir repair`")
       return 1
     end
-    local stop_m, stop_p = parse_target(opts.to, by_id, "--to")
     local ran = 0
     ctx.emit("run_start", { command = "up", to = opts.to or db.NULL })
-    for _, m in ipairs(list) do
-      if stop_m and m.order > stop_m.order then break end
-      for _, p in ipairs(m.phases) do
-        if stop_m and m == stop_m and stop_p and p.index > stop_p.index then break end
-        local st = state_of(phases, m.id, p.name)
-        if st ~= "done" then
-          if st == "running" then say("%s:%s was interrupted; running it again", m.id, p.name) end
-          local unmet = requirement_unmet(ctx, m, p, phases, by_id)
-          if unmet then
-            ctx.emit("blocked", { migration = m.id, phase = p.name, reason = unmet })
-            say("%s:%s cannot run: %s", m.id, p.name, unmet)
-            return 1
-          end
-          local ok, err = run_phase(ctx, m, p, "up")
-          if not ok then
-            say("%s", err)
-            return 1
-          end
-          phases[m.id] = phases[m.id] or {}
-          phases[m.id][p.name] = { state = "done" }
-          ran = ran + 1
-        end
+    for _, e in ipairs(R.pending(list, by_id, phases, opts.to)) do
+      local m, p = e.m, e.p
+      if e.state == "running" then say("%s:%s was interrupted; running it again", m.id, p.name) end
+      local unmet = requirement_unmet(ctx, m, p, phases, by_id)
+      if unmet then
+        ctx.emit("blocked", { migration = m.id, phase = p.name, reason = unmet })
+        say("%s:%s cannot run: %s", m.id, p.name, unmet)
+        return 1
       end
+      local ok, err = run_phase(ctx, m, p, "up")
+      if not ok then
+        say("%s", err)
+        return 1
+      end
+      phases[m.id] = phases[m.id] or {}
+      phases[m.id][p.name] = { state = "done" }
+      ran = ran + 1
     end
     ctx.emit("run_done", { command = "up", phases = ran })
     if ran == 0 then say("nothing to do: every phase is applied") end
@@ -603,6 +618,7 @@ end
 
 ---Entry point from the command line: opts.command selects the command. Returns an exit code.
 function R.main(opts)
+  if opts.command == "plan" then return require("plan").plan(opts) end
   local fn = R[opts.command]
   if not fn then error("runner: unknown command " .. tostring(opts.command), 0) end
   return fn(opts)

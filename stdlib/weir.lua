@@ -17,6 +17,11 @@ function core.checkpoint(key, ...)
     error("weir.checkpoint: only available while a migration phase runs", 2)
   end
   local full = ctx.migration .. "/" .. ctx.phase .. "/" .. key
+  if ctx.store then  -- weir plan: progress lives in memory, the target is not written
+    if select("#", ...) == 0 then return ctx.store[full] end
+    ctx.store[full] = (...)
+    return (...)
+  end
   if select("#", ...) == 0 then
     local v = ctx.db:value("SELECT value FROM " .. ctx.schema .. ".checkpoints WHERE key = $1", full)
     if v == nil or db.isnull(v) then return nil end

@@ -32,6 +32,12 @@ struct Spec {
 
 const Spec kSpecs[] = {
     {"up", "weir up [--to ID[:PHASE]] [OPTIONS]\n\nRuns pending phases in order.\n", 0, nullptr},
+    {"plan",
+     "weir plan [--to ID[:PHASE]] [--json] [OPTIONS]\n\nShows what each pending phase would do "
+     "(SQL, locks, rewrites, verify) without changing the target:\ntransactional phases run in a "
+     "transaction that is rolled back, the others on a schema-only\ncopy in a throwaway cluster. "
+     "Exit 1 when a phase would fail.\n",
+     0, nullptr},
     {"down",
      "weir down ID[:PHASE] | --steps N [OPTIONS]\n\nRolls back applied phases in reverse order, "
      "down to and including ID[:PHASE].\n",
@@ -80,7 +86,7 @@ int run_migrate_command(const Spec& spec, Args& args) {
       set("statement_timeout_ms", args.value("--statement-timeout", a));
     } else if (is("--retries")) {
       set("retries", args.value("--retries", a));
-    } else if (is("--to") && std::string(spec.name) == "up") {
+    } else if (is("--to") && (std::string(spec.name) == "up" || std::string(spec.name) == "plan")) {
       set("to", args.value("--to", a));
     } else if (is("--steps") && std::string(spec.name) == "down") {
       std::string n = args.value("--steps", a);
@@ -91,7 +97,8 @@ int run_migrate_command(const Spec& spec, Args& args) {
       }
       set("steps", n);
       have_steps = true;
-    } else if (a == "--json" && std::string(spec.name) == "status") {
+    } else if (a == "--json" &&
+               (std::string(spec.name) == "status" || std::string(spec.name) == "plan")) {
       set("json", "1");
     } else if (parse_connection_option(args, a, conn)) {
       continue;
@@ -136,6 +143,9 @@ int cmd_migrate(const char* name, Args& args) {
 
 int cmd_up(Args& a) {
   return cmd_migrate("up", a);
+}
+int cmd_plan(Args& a) {
+  return cmd_migrate("plan", a);
 }
 int cmd_down(Args& a) {
   return cmd_migrate("down", a);

@@ -16,6 +16,7 @@ struct Command {
 int cmd_run(Args& args);
 int cmd_pg(Args& args);
 int cmd_up(Args& args);
+int cmd_plan(Args& args);
 int cmd_down(Args& args);
 int cmd_status(Args& args);
 int cmd_repair(Args& args);

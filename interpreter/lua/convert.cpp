@@ -18,8 +18,6 @@ const char* const kByteaWrapper = "weir.bytea";
 namespace {
 
 const char* const kNullType = "weir.NULL";
-const char* const kJsonArrayMarker = "json.array";
-const char* const kJsonObjectMarker = "json.object";
 const char kNullKey = 0;  // registry key of the NULL sentinel
 constexpr int kMaxDepth = 200;
 

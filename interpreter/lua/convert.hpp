@@ -40,6 +40,10 @@ bool to_param(lua_State* L, int idx, pg::Param& out, std::string& error);
 
 // Lua value ↔ JSON. Decoded arrays and objects carry marker metatables so an empty one
 // re-encodes as what it was; JSON null decodes to db.NULL.
+// Metatables (in the registry) marking tables that encode as a JSON array or object.
+inline const char* const kJsonArrayMarker = "json.array";
+inline const char* const kJsonObjectMarker = "json.object";
+
 bool to_json(lua_State* L, int idx, nlohmann::json& out, std::string& error);
 void push_json(lua_State* L, const nlohmann::json& value);
 

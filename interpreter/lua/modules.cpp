@@ -19,9 +19,10 @@ const Module kModules[] = {
     {"db.core", modules::luaopen_db_core},
     {"weir.core", modules::luaopen_weir},
     {"json", modules::luaopen_json},
+    {"sql", modules::luaopen_sql},
 };
 
-const char* const kNames[] = {"db.core", "weir.core", "json", nullptr};
+const char* const kNames[] = {"db.core", "weir.core", "json", "sql", nullptr};
 
 }  // namespace
 

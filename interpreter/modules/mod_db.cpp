@@ -15,6 +15,7 @@
 
 #include "lua/convert.hpp"
 #include "lua/guarded.hpp"
+#include "pg/sql_parse.hpp"
 #include "lua/host.hpp"
 #include "modules/modules.hpp"
 #include "pg/connection.hpp"
@@ -37,6 +38,9 @@ struct ConnBox {
   std::string target;  // where a lazy connection connects on first use
   bool closed = false;
   int next_cursor = 0;
+  bool tracing = false;             // db:trace(true) .. db:trace(false)
+  bool forbid_commit = false;       // while tracing: refuse statements that end the transaction
+  std::vector<std::string> traced;  // the SQL the script ran meanwhile, in order
 };
 
 struct CursorBox {
@@ -87,10 +91,31 @@ std::vector<pg::Param> collect_params(lua_State* L, int first, const char* fn) {
   return params;
 }
 
+// Notes `sql` when the connection is being traced (before it runs, so failures show too).
+// With forbid_commit, a statement that would end the transaction raises before it runs.
+void record(lua_State* L, const std::string& sql) {
+  ConnBox* box = check_box(L, kSelf);
+  if (!box->tracing) return;
+  box->traced.push_back(sql);
+  if (!box->forbid_commit) return;
+  std::vector<pg::Statement> stmts;
+  try {
+    stmts = pg::parse_sql(sql);
+  } catch (const pg::SqlSyntaxError&) {
+    return;  // the server reports it, with its SQLSTATE
+  }
+  for (const auto& s : stmts) {
+    if (pg::ends_transaction(s))
+      throw std::runtime_error("refusing to run `" + s.text +
+                               "`: it would end the transaction this work must stay in");
+  }
+}
+
 pg::Result run(lua_State* L, const char* fn) {
   luaL_checkstring(L, kSql);
   std::string sql = lua_tostring(L, kSql);
   std::vector<pg::Param> params = collect_params(L, kFirstParam, fn);
+  record(L, sql);
   return live(L, kSelf).exec_params(sql, params);
 }
 
@@ -173,6 +198,7 @@ int db_exec(lua_State* L) {
   luaL_checkstring(L, kSql);
   if (lua_gettop(L) < kFirstParam) {
     std::string sql = lua_tostring(L, kSql);
+    record(L, sql);
     pg::Result r = live(L, kSelf).exec(sql);
     lua_pushinteger(L, r.affected());
     return 1;
@@ -255,6 +281,7 @@ int db_rows(lua_State* L) {
   luaL_checkstring(L, kSql);
   std::string sql = lua_tostring(L, kSql);
   std::vector<pg::Param> params = collect_params(L, kFirstParam, "db:rows");
+  record(L, sql);
   ConnBox* box = check_box(L, kSelf);
   pg::Connection& conn = live(L, kSelf);
   std::string name = "weir_cursor_" + std::to_string(++box->next_cursor);
@@ -407,7 +434,31 @@ int db_bytea(lua_State* L) {
   return 1;
 }
 
+// db:trace(on [, {forbid_commit=bool}]) -> the statements recorded since tracing last
+// started. trace(true) starts a fresh record, trace(false) stops recording; both return what
+// was recorded until then.
+int db_trace(lua_State* L) {
+  ConnBox* box = check_box(L, kSelf);
+  luaL_checktype(L, 2, LUA_TBOOLEAN);
+  bool forbid = false;
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    forbid = lua_getfield(L, 3, "forbid_commit") != LUA_TNIL && lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  lua_createtable(L, static_cast<int>(box->traced.size()), 0);
+  for (size_t i = 0; i < box->traced.size(); ++i) {
+    lua_pushlstring(L, box->traced[i].data(), box->traced[i].size());
+    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
+  }
+  box->traced.clear();
+  box->tracing = lua_toboolean(L, 2);
+  box->forbid_commit = box->tracing && forbid;
+  return 1;
+}
+
 const luaL_Reg kMethods[] = {
+    {"trace", guarded<db_trace>},
     {"query", guarded<db_query>},
     {"one", guarded<db_one>},
     {"value", guarded<db_value>},

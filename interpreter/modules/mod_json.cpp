@@ -2,6 +2,7 @@
 // module (JSON null ↔ db.NULL; decoded arrays and objects remember which they were).
 //   json.encode(value) -> string        raises on values JSON cannot hold (functions, NaN, cycles)
 //   json.decode(text)  -> value         raises "json.decode: …" with the byte offset on bad input
+//   json.array(t), json.object(t) -> t  mark t to encode as an array / object (even when empty)
 #include <string>
 
 #include "lua/convert.hpp"
@@ -39,7 +40,36 @@ int json_decode(lua_State* L) {
   return 1;
 }
 
+// Marks table 1 with the metatable `marker` (the same ones json.decode sets) and returns it.
+int mark(lua_State* L, const char* marker) {
+  if (lua_isnoneornil(L, 1)) {
+    lua_settop(L, 0);
+    lua_newtable(L);
+  }
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (lua_getmetatable(L, 1)) {
+    luaL_getmetatable(L, lua::kJsonArrayMarker);
+    luaL_getmetatable(L, lua::kJsonObjectMarker);
+    if (!lua_rawequal(L, -1, -3) && !lua_rawequal(L, -2, -3))
+      throw std::invalid_argument(std::string(marker) + ": the table already has a metatable");
+    lua_pop(L, 3);
+  }
+  lua_settop(L, 1);
+  luaL_setmetatable(L, marker);
+  return 1;
+}
+
+int json_array(lua_State* L) {
+  return mark(L, lua::kJsonArrayMarker);
+}
+
+int json_object(lua_State* L) {
+  return mark(L, lua::kJsonObjectMarker);
+}
+
 const luaL_Reg kFunctions[] = {
+    {"array", guarded<json_array>},
+    {"object", guarded<json_object>},
     {"encode", guarded<json_encode>},
     {"decode", guarded<json_decode>},
     {nullptr, nullptr},

@@ -7,6 +7,8 @@
 //   weir.connect(url)       opens a new Connection (close it with :close() or a <close> local)
 //   weir.connection(name)   the connection named on the command line with --connect NAME=URL
 //                           (opened on first use, then the same object every time)
+//   weir.cluster{schema_from=URL}  starts a throwaway PostgreSQL (a weir.Cluster: url(),
+//                           close()), optionally holding a schema-only copy of URL's database
 #include <dirent.h>
 
 #include <algorithm>
@@ -14,12 +16,14 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "lua/guarded.hpp"
 #include "lua/host.hpp"
+#include "pg/cluster.hpp"
 #include "modules/modules.hpp"
 
 namespace weir::modules {
@@ -53,6 +57,87 @@ int weir_connection(lua_State* L) {
   lua_setfield(L, -3, name.c_str());
   return 1;
 }
+
+// ---- throwaway clusters ---------------------------------------------------------------
+
+const char* const kCluster = "weir.Cluster";
+
+struct ClusterBox {
+  std::unique_ptr<pg::Cluster> cluster;  // null once closed
+};
+
+pg::Cluster& live_cluster(lua_State* L) {
+  auto* box = static_cast<ClusterBox*>(luaL_checkudata(L, 1, kCluster));
+  if (!box->cluster) luaL_error(L, "attempt to use a closed cluster");
+  return *box->cluster;
+}
+
+int weir_cluster(lua_State* L) {
+  std::string schema_from;
+  bool copy = false;
+  if (!lua_isnoneornil(L, 1)) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+      lua_pop(L, 1);
+      const char* key = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+      if (std::strcmp(key, "schema_from") != 0)
+        throw std::invalid_argument(std::string("weir.cluster: unknown option '") + key +
+                                    "' (known: schema_from)");
+    }
+    if (lua_getfield(L, 1, "schema_from") != LUA_TNIL) {
+      schema_from = luaL_checkstring(L, -1);
+      copy = true;
+    }
+    lua_pop(L, 1);
+  }
+  // The userdata exists before the cluster starts, so its __gc owns the cluster at once.
+  auto* box = static_cast<ClusterBox*>(lua_newuserdatauv(L, sizeof(ClusterBox), 0));
+  new (box) ClusterBox();
+  luaL_setmetatable(L, kCluster);
+  box->cluster = std::make_unique<pg::Cluster>(pg::ClusterOptions{});
+  if (copy) {
+    try {
+      box->cluster->copy_schema_from(schema_from);
+    } catch (const std::exception&) {
+      box->cluster.reset();  // stop it now rather than at the next garbage collection
+      throw;
+    }
+  }
+  return 1;
+}
+
+int cluster_url(lua_State* L) {
+  std::string url = live_cluster(L).url();
+  lua_pushstring(L, url.c_str());
+  return 1;
+}
+
+int cluster_close(lua_State* L) {
+  auto* box = static_cast<ClusterBox*>(luaL_checkudata(L, 1, kCluster));
+  box->cluster.reset();
+  return 0;
+}
+
+int cluster_gc(lua_State* L) {
+  auto* box = static_cast<ClusterBox*>(luaL_checkudata(L, 1, kCluster));
+  box->~ClusterBox();
+  return 0;
+}
+
+int cluster_tostring(lua_State* L) {
+  auto* box = static_cast<ClusterBox*>(luaL_checkudata(L, 1, kCluster));
+  if (box->cluster)
+    lua_pushfstring(L, "weir.Cluster (%s)", box->cluster->dir().c_str());
+  else
+    lua_pushliteral(L, "weir.Cluster (closed)");
+  return 1;
+}
+
+const luaL_Reg kClusterMethods[] = {
+    {"url", guarded<cluster_url>}, {"close", guarded<cluster_close>}, {nullptr, nullptr}};
+
+// ---- the rest -----------------------------------------------------------------------------
 
 int weir_sleep(lua_State* L) {
   lua_Number seconds = luaL_checknumber(L, 1);
@@ -93,12 +178,24 @@ int weir_list_dir(lua_State* L) {
 const luaL_Reg kFunctions[] = {
     {"list_dir", guarded<weir_list_dir>},     {"sleep", guarded<weir_sleep>},
     {"clock", guarded<weir_clock>},           {"connect", guarded<weir_connect>},
-    {"connection", guarded<weir_connection>}, {nullptr, nullptr},
+    {"connection", guarded<weir_connection>}, {"cluster", guarded<weir_cluster>},
+    {nullptr, nullptr},
 };
 
 }  // namespace
 
 int luaopen_weir(lua_State* L) {
+  if (luaL_newmetatable(L, kCluster)) {
+    luaL_newlib(L, kClusterMethods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, cluster_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, guarded<cluster_close>);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, guarded<cluster_tostring>);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_pop(L, 1);
   luaL_newlib(L, kFunctions);
   lua_pushliteral(L, WEIR_VERSION);
   lua_setfield(L, -2, "version");

@@ -13,6 +13,7 @@ int luaopen_weir(
     lua_State* L);  // "weir.core": connections, version, clock (stdlib/weir.lua extends it)
 
 int luaopen_json(lua_State* L);  // "json": encode/decode
+int luaopen_sql(lua_State* L);   // "sql": PostgreSQL's parser (parse)
 
 // Pushes a new Connection object for `target` (URL, conninfo, or "" for libpq defaults).
 // eager: connect now (throws pg::ConnectionError); otherwise connect on first use.

@@ -119,6 +119,15 @@ std::string last_line(const std::string& path, off_t from = 0) {
   return one_line(tail.substr(start == std::string::npos ? 0 : start + 1, end + 1));
 }
 
+// Everything a program wrote to a log from byte `from` on, as one line (pg_dump and psql
+// spread one error over several lines).
+std::string output_since(const std::string& path, off_t from) {
+  auto text = read_small(path);
+  if (!text || static_cast<std::size_t>(from) >= text->size()) return "(no output)";
+  std::string out = one_line(text->substr(static_cast<std::size_t>(from)));
+  return out.empty() ? "(no output)" : out;
+}
+
 std::string realpath_of(const std::string& path) {
   char buf[PATH_MAX];
   return realpath(path.c_str(), buf) ? std::string(buf) : std::string();
@@ -717,6 +726,28 @@ void Cluster::shutdown() noexcept {
 
 std::string Cluster::url() const {
   return make_url(dir_, port_);
+}
+
+void Cluster::copy_schema_from(const std::string& source_url) {
+  // The client programs run as the calling user (pg_dump reads the caller's ~/.pgpass and PG*
+  // variables); only the server runs as `postgres`.
+  ServerUser caller;
+  std::string dump = dir_ + "/schema.sql", log = dir_ + "/schema-copy.log";
+  std::vector<std::string> pg_dump = {bindir_ + "/pg_dump",   "--schema-only",
+                                      "--no-owner",           "--no-privileges",
+                                      "--no-publications",    "--no-subscriptions",
+                                      "--file=" + dump};
+  if (!source_url.empty()) pg_dump.push_back("--dbname=" + source_url);
+  off_t from = file_size(log);
+  int status = wait_child(spawn(pg_dump, caller, dir_, log, false));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    fail("pg_dump --schema-only of the target failed: " + output_since(log, from));
+  from = file_size(log);
+  status = wait_child(spawn({bindir_ + "/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                             "--dbname=" + url(), "--file=" + dump},
+                            caller, dir_, log, false));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    fail("loading the target's schema into the throwaway cluster failed: " + output_since(log, from));
 }
 
 std::string Cluster::url_for(const std::string& dir) {

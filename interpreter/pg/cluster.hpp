@@ -44,6 +44,11 @@ class Cluster {
   // libpq URL over the Unix socket: postgresql://postgres@/postgres?host=<dir>&port=<port>
   std::string url() const;
 
+  // Copies the schema of the database at source_url (no data, owners or privileges) into this
+  // cluster's `postgres` database, with pg_dump and psql from the server's bindir. An empty
+  // source_url means libpq's defaults (PG* variables). Throws ClusterError naming the step.
+  void copy_schema_from(const std::string& source_url);
+
   // URL of a running cluster that weir made in dir.
   static std::string url_for(const std::string& dir);
   // Stop the weir cluster in dir (running or not) and remove dir; refuses any other directory.

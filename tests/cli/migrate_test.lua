@@ -3,35 +3,11 @@
 local T = require "testing"
 
 local weir_bin = assert(os.getenv "WEIR")
-local base_url = assert(os.getenv "WEIR_TEST_BASE_URL")
 local shell = require "shell"
 local q, sh = shell.q, shell.sh
 local tmp = shell.tmpdir()
 
-local n_db = 0
--- A fresh database and migrations directory for one case: returns a project table.
-local function project(files)
-  n_db = n_db + 1
-  local name = "mig_" .. n_db
-  db:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
-  db:exec("CREATE DATABASE " .. name)
-  local url = base_url:gsub("/postgres%?", "/" .. name .. "?")
-  local dir = tmp .. "/" .. name
-  assert(os.execute("mkdir -p " .. dir .. "/migrations"))
-  local p = { url = url, dir = dir, conn = weir.connect(url) }
-  function p.write(file, text)
-    local f = assert(io.open(dir .. "/migrations/" .. file, "w"))
-    f:write(text)
-    f:close()
-  end
-  function p.weir(args) return sh("cd " .. q(dir) .. " && " .. q(weir_bin) .. " " .. args .. " --db " .. q(url)) end
-  function p.value(sql, ...) return p.conn:value(sql, ...) end
-  function p.phase_state(mig, ph)
-    return p.conn:value("SELECT state FROM weir.phases WHERE migration = $1 AND phase = $2", mig, ph)
-  end
-  for file, text in pairs(files or {}) do p.write(file, text) end
-  return p
-end
+local function project(files) return require("project").new("mig", files) end
 
 local THINGS = [[
 return migration "001_things" {

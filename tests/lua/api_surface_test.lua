@@ -51,6 +51,10 @@ T.case("json: every function and field is declared", function()
   compare("json", exported(json), declared("json.lua", "json"))
 end)
 
+T.case("sql: every function is declared", function()
+  compare("sql", exported(require "sql"), declared("sql.lua", "sql"))
+end)
+
 T.case("the globals weir adds are declared, and no others exist", function()
   local text = ""
   for _, f in ipairs { "db.lua", "weir.lua", "json.lua", "migration.lua" } do

@@ -1,0 +1,32 @@
+// SQL text → statements, with PostgreSQL's own parser (libpg_query): splitting a script into
+// its statements, naming each statement's kind, and the parse tree as JSON for callers that
+// look deeper (plan's lock inference, lint).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace weir::pg {
+
+struct SqlSyntaxError : std::runtime_error {
+  SqlSyntaxError(const std::string& message, int position)
+      : std::runtime_error(message), position(position) {}
+  int position;  // 1-based character offset into the text, 0 when unknown
+};
+
+struct Statement {
+  std::string text;     // the statement as written, without the trailing semicolon
+  std::string kind;     // the parse node: "CreateStmt", "IndexStmt", "TransactionStmt", ...
+  nlohmann::json tree;  // that node's fields (libpg_query's JSON form)
+};
+
+// Every statement of `sql`, in order. Throws SqlSyntaxError on text PostgreSQL cannot parse.
+std::vector<Statement> parse_sql(const std::string& sql);
+
+// True for statements that end (or hand off) the current transaction: COMMIT, END, ROLLBACK
+// and ABORT (not ROLLBACK TO SAVEPOINT), PREPARE TRANSACTION, COMMIT/ROLLBACK PREPARED.
+bool ends_transaction(const Statement& s);
+
+}  // namespace weir::pg
