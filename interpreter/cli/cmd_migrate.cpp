@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "cli/project.hpp"
 #include "lua/runtime.hpp"
 
 namespace weir::cli {
@@ -61,10 +62,9 @@ const Spec kSpecs[] = {
 
 int run_migrate_command(const Spec& spec, Args& args) {
   ConnectionOptions conn;
-  std::vector<std::pair<std::string, std::string>> opts{{"command", spec.name},
-                                                        {"dir", "migrations"}};
+  std::vector<std::pair<std::string, std::string>> cli;  // from the command line
   bool have_positional = false, have_steps = false;
-  auto set = [&opts](const std::string& k, const std::string& v) { opts.emplace_back(k, v); };
+  auto set = [&cli](const std::string& k, const std::string& v) { cli.emplace_back(k, v); };
   while (!args.done()) {
     std::string a = args.next();
     auto is = [&a](const char* n) { return a == n || a.rfind(std::string(n) + "=", 0) == 0; };
@@ -118,11 +118,19 @@ int run_migrate_command(const Spec& spec, Args& args) {
     throw UsageError("down: give either ID[:PHASE] or --steps N");
   }
 
+  // Later entries win: built-in defaults, then weir.lua, then the command line.
+  Project project = load_project(conn.config);
+  apply_project(project, conn);
+  std::vector<std::pair<std::string, std::string>> opts{{"command", spec.name},
+                                                        {"dir", "migrations"}};
+  opts.insert(opts.end(), project.settings.begin(), project.settings.end());
+  opts.insert(opts.end(), cli.begin(), cli.end());
+
   bool needs_db = std::string(spec.name) != "new";
   Target target;
   if (needs_db) {
     target = resolve_target(conn);  // a ClusterError reaches main: one line, exit 1
-    set("url", target.url);
+    opts.emplace_back("url", target.url);
   }
   lua::Host host;
   configure_host(host, conn, target, needs_db);

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/commands.hpp"
+#include "cli/project.hpp"
 #include "lua/runtime.hpp"
 #include "pg/connection.hpp"
 
@@ -52,6 +53,8 @@ int cmd_run(Args& args) {
   if (file.empty() && !have_code) throw UsageError("run: missing FILE.lua (or -e CODE)");
   std::vector<std::string> script_args = args.rest();
 
+  Project project = load_project(opts.config);
+  apply_project(project, opts);
   Target target = resolve_target(opts);  // a ClusterError reaches main: one line, exit 1
   lua::Host host;
   configure_host(host, opts, target, target.explicit_url);

@@ -10,11 +10,12 @@ namespace weir::cli {
 
 const char* const kConnectionHelp =
     "Connection options:\n"
-    "  --db URL              database to use (default: $DATABASE_URL, else libpq's PG* variables\n"
-    "                        and ~/.pgpass)\n"
+    "  --db URL|NAME         database to use, or a connection named in weir.lua (default: weir.lua's\n"
+    "                        db, else $DATABASE_URL, else libpq's PG* variables and ~/.pgpass)\n"
     "  --connect NAME=URL    a further named connection, weir.connection(\"NAME\") in scripts\n"
     "                        (repeatable)\n"
     "  --ephemeral           start a throwaway PostgreSQL for this command and use it\n"
+    "  --config FILE         project settings (default: ./weir.lua when it exists)\n"
     "  --unsafe              allow os.execute, io.popen, package.loadlib, debug and C modules\n"
     "  --stdlib-dir DIR      load stdlib/*.lua from DIR instead of the embedded copy\n"
     "                        (for weir developers; also $WEIR_STDLIB_DIR)\n"
@@ -41,6 +42,8 @@ bool parse_connection_option(Args& args, const std::string& arg, ConnectionOptio
       throw UsageError("--connect expects NAME=URL, got '" + spec.substr(0, eq) + "'");
     }
     out.connects[spec.substr(0, eq)] = spec.substr(eq + 1);
+  } else if (is("--config")) {
+    out.config = args.value("--config", arg);
   } else if (arg == "--ephemeral") {
     out.ephemeral = true;
   } else if (arg == "--unsafe") {
@@ -88,6 +91,7 @@ void configure_host(lua::Host& host, const ConnectionOptions& opts, const Target
   host.default_target = target.url;
   host.default_eager = eager;
   host.named_targets = opts.connects;
+  host.unusable_targets = opts.unset_connects;
 }
 
 }  // namespace weir::cli

@@ -25,6 +25,8 @@ struct UsageError : std::runtime_error {
 struct ConnectionOptions {
   std::optional<std::string> db;                // --db URL
   std::map<std::string, std::string> connects;  // --connect NAME=URL
+  std::map<std::string, std::string> unset_connects;  // weir.lua names whose $VAR is unset
+  std::optional<std::string> config;                   // --config FILE (else ./weir.lua)
   bool ephemeral = false;                       // --ephemeral
   bool unsafe = false;                          // --unsafe
   bool verbose = false;                         // -v / --verbose

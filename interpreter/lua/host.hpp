@@ -20,6 +20,8 @@ struct Host {
   bool default_eager = true;  // connect before the script starts (else on first use)
   // --connect NAME=URL connections, opened on first weir.connection(NAME).
   std::map<std::string, std::string> named_targets;
+  // Connections weir.lua names whose URL comes from an unset variable: name -> the message.
+  std::map<std::string, std::string> unusable_targets;
 
   // Set by os.exit() so the runner can unwind (closing transactions and clusters) and exit.
   int exit_code = -1;

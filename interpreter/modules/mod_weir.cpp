@@ -43,6 +43,9 @@ int weir_connection(lua_State* L) {
   const auto& named = lua::host(L).named_targets;
   auto it = named.find(name);
   if (it == named.end()) {
+    const auto& unusable = lua::host(L).unusable_targets;
+    if (auto u = unusable.find(name); u != unusable.end())
+      throw std::invalid_argument("weir.connection: " + u->second);
     std::string known;
     for (const auto& [k, v] : named)
       known += (known.empty() ? "" : ", ") + k;

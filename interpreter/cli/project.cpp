@@ -1,0 +1,237 @@
+// The project file weir.lua (see project.hpp).
+#include "cli/project.hpp"
+
+#include <sys/stat.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <lua.hpp>
+#include <memory>
+#include <stdexcept>
+
+#include "cli/options.hpp"
+
+namespace weir::cli {
+
+namespace {
+
+const char* const kEnvRef = "weir.project.env";
+
+// env(NAME [, DEFAULT]) -> a reference resolved when the file is read.
+int lua_env(lua_State* L) {
+  luaL_checkstring(L, 1);
+  if (!lua_isnoneornil(L, 2)) luaL_checkstring(L, 2);
+  lua_createtable(L, 0, 2);
+  lua_pushvalue(L, 1);
+  lua_setfield(L, -2, "name");
+  lua_pushvalue(L, 2);
+  lua_setfield(L, -2, "default");
+  luaL_setmetatable(L, kEnvRef);
+  return 1;
+}
+
+struct Reader {
+  lua_State* L;
+  std::string file;
+  Project* out;
+
+  [[noreturn]] void fail(const std::string& what) {
+    luaL_error(L, "%s: %s", file.c_str(), what.c_str());
+    std::abort();  // not reached: luaL_error does not return
+  }
+
+  // The value at the top of the stack as a URL: a string or an env reference.
+  ProjectUrl url(const std::string& key) {
+    ProjectUrl u;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      u.url = lua_tostring(L, -1);
+      return u;
+    }
+    if (!lua_istable(L, -1) || !is_env_ref())
+      fail(key + " must be a URL string or env \"NAME\", got " + luaL_typename(L, -1));
+    lua_getfield(L, -1, "name");
+    std::string name = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    const char* value = std::getenv(name.c_str());
+    if (value && *value) {
+      u.url = value;
+      return u;
+    }
+    if (lua_getfield(L, -1, "default") == LUA_TSTRING)
+      u.url = lua_tostring(L, -1);
+    else
+      u.unset_error = file + ": " + key + " reads $" + name + ", which is not set";
+    lua_pop(L, 1);
+    return u;
+  }
+
+  bool is_env_ref() {
+    if (!lua_getmetatable(L, -1)) return false;
+    luaL_getmetatable(L, kEnvRef);
+    bool same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return same;
+  }
+
+  std::string text(const std::string& key) {
+    if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) == 0)
+      fail(key + " must be a non-empty string, got " + luaL_typename(L, -1));
+    return lua_tostring(L, -1);
+  }
+
+  // A duration in `unit_ms` units when a number, or a string with ms, s, min or h.
+  std::string duration(const std::string& key, double unit_ms, bool to_seconds) {
+    double ms = -1;
+    if (lua_type(L, -1) == LUA_TNUMBER) {
+      ms = lua_tonumber(L, -1) * unit_ms;
+    } else if (lua_type(L, -1) == LUA_TSTRING) {
+      std::string s = lua_tostring(L, -1);
+      char* end = nullptr;
+      double v = std::strtod(s.c_str(), &end);
+      std::string unit = end ? std::string(end) : "";
+      while (!unit.empty() && unit.front() == ' ')
+        unit.erase(0, 1);
+      double scale = unit == "ms" ? 1 : unit == "s" ? 1000 : unit == "min" ? 60000
+                                   : unit == "h"    ? 3600000
+                                                    : -1;
+      if (end != s.c_str() && scale > 0) ms = v * scale;
+    }
+    if (!(ms >= 0) || !std::isfinite(ms))
+      fail(key + " must be a non-negative number or a string like \"500ms\", \"2s\", \"5min\"");
+    char buf[64];
+    if (to_seconds)
+      std::snprintf(buf, sizeof buf, "%g", ms / 1000);
+    else
+      std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(std::llround(ms)));
+    return buf;
+  }
+
+  std::string relative(const std::string& path) {
+    if (path.empty() || path[0] == '/') return path;
+    auto slash = file.rfind('/');
+    return slash == std::string::npos ? path : file.substr(0, slash + 1) + path;
+  }
+
+  void read_table() {
+    const int t = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+      if (lua_type(L, -2) != LUA_TSTRING) fail("setting names must be strings");
+      std::string key = lua_tostring(L, -2);
+      auto& s = out->settings;
+      if (key == "migrations") {
+        s["dir"] = relative(text(key));
+      } else if (key == "schema") {
+        s["schema"] = text(key);
+      } else if (key == "events") {
+        std::string e = text(key);
+        s["events"] = e == "-" ? e : relative(e);
+      } else if (key == "lock_timeout") {
+        s["lock_timeout_ms"] = duration(key, 1, false);
+      } else if (key == "statement_timeout") {
+        s["statement_timeout_ms"] = duration(key, 1, false);
+      } else if (key == "lock_wait") {
+        s["lock_wait"] = duration(key, 1000, true);
+      } else if (key == "retries") {
+        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
+          fail("retries must be a non-negative integer");
+        s["retries"] = std::to_string(lua_tointeger(L, -1));
+      } else if (key == "db") {
+        out->db = url(key);
+      } else if (key == "connections") {
+        if (!lua_istable(L, -1)) fail("connections must be a table of NAME = URL");
+        const int c = lua_gettop(L);
+        lua_pushnil(L);
+        while (lua_next(L, c)) {
+          if (lua_type(L, -2) != LUA_TSTRING) fail("connection names must be strings");
+          std::string name = lua_tostring(L, -2);
+          out->connections[name] = url("connections." + name);
+          lua_pop(L, 1);
+        }
+      } else {
+        fail("unknown setting '" + key +
+             "' (known: migrations, schema, db, connections, lock_timeout, statement_timeout, "
+             "lock_wait, retries, events)");
+      }
+      lua_pop(L, 1);
+    }
+  }
+};
+
+int read_project(lua_State* L) {
+  auto* r = static_cast<Reader*>(lua_touserdata(L, 1));
+  luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
+  luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
+  luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 1);
+  luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
+  lua_settop(L, 1);
+  for (const char* unsafe : {"dofile", "loadfile", "load", "require", "collectgarbage"}) {
+    lua_pushnil(L);
+    lua_setglobal(L, unsafe);
+  }
+  luaL_newmetatable(L, kEnvRef);
+  lua_pop(L, 1);
+  lua_pushcfunction(L, lua_env);
+  lua_setglobal(L, "env");
+  if (luaL_loadfilex(L, r->file.c_str(), "t") != LUA_OK) lua_error(L);
+  lua_call(L, 0, 1);
+  if (!lua_istable(L, -1))
+    r->fail(std::string("must return a table of settings, got ") + luaL_typename(L, -1));
+  r->read_table();
+  return 0;
+}
+
+bool exists(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0;
+}
+
+}  // namespace
+
+const std::string& ProjectUrl::get() const {
+  if (!unset_error.empty()) throw std::runtime_error(unset_error);
+  return url;
+}
+
+Project load_project(const std::optional<std::string>& config_path) {
+  Project p;
+  if (config_path) {
+    if (!exists(*config_path)) throw UsageError("--config: " + *config_path + " does not exist");
+    p.file = *config_path;
+  } else if (exists("weir.lua")) {
+    p.file = "weir.lua";
+  } else {
+    return p;
+  }
+  std::unique_ptr<lua_State, decltype(&lua_close)> L(luaL_newstate(), lua_close);
+  if (!L) throw std::runtime_error("out of memory reading " + p.file);
+  Reader reader{L.get(), p.file, &p};
+  lua_pushcfunction(L.get(), read_project);
+  lua_pushlightuserdata(L.get(), &reader);
+  if (lua_pcall(L.get(), 1, 0, 0) != LUA_OK) {
+    const char* msg = lua_tostring(L.get(), -1);
+    throw std::runtime_error(msg ? msg : p.file + ": error while reading it");
+  }
+  return p;
+}
+
+void apply_project(const Project& project, ConnectionOptions& opts) {
+  for (const auto& [name, u] : project.connections) {
+    if (opts.connects.count(name)) continue;
+    if (u.unset_error.empty())
+      opts.connects[name] = u.url;
+    else
+      opts.unset_connects[name] = u.unset_error;
+  }
+  if (opts.db) {
+    // --db NAME: a connection of the project file (a URL has "://" or "=", a name has neither).
+    auto it = project.connections.find(*opts.db);
+    if (it != project.connections.end() && opts.db->find("://") == std::string::npos &&
+        opts.db->find('=') == std::string::npos)
+      opts.db = it->second.get();
+    return;
+  }
+  if (!opts.ephemeral && project.db) opts.db = project.db->get();
+}
+
+}  // namespace weir::cli

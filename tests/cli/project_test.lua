@@ -1,0 +1,145 @@
+-- The project file weir.lua: defaults for every command, overridden by flags; env "VAR"
+-- references; one-line errors for bad files.
+local T = require "testing"
+local shell = require "shell"
+local q, sh = shell.q, shell.sh
+shell.tmpdir()
+
+local weir_bin = assert(os.getenv "WEIR")
+
+local MIGRATION = [[
+return migration "001_settings" {
+  phase "record" {
+    up = function(db)
+      db:exec "CREATE TABLE seen (lock_timeout text, statement_timeout text)"
+      db:exec "INSERT INTO seen SELECT current_setting('lock_timeout'), current_setting('statement_timeout')"
+    end,
+    down = function(db) db:exec "DROP TABLE seen" end,
+  },
+}
+]]
+
+-- A project whose migrations live in db/migrations, configured by `config` (a function of the
+-- project's URL returning the text of weir.lua).
+local function project(config)
+  local p = require("project").new("proj")
+  assert(os.execute("mkdir -p " .. q(p.dir .. "/db/migrations")))
+  local f = assert(io.open(p.dir .. "/db/migrations/001_settings.lua", "w"))
+  f:write(MIGRATION)
+  f:close()
+  function p.config(text)
+    local cf = assert(io.open(p.dir .. "/weir.lua", "w"))
+    cf:write(text)
+    cf:close()
+  end
+  -- weir without --db: everything comes from weir.lua
+  function p.bare(args, env)
+    return sh("cd " .. q(p.dir) .. " && " .. (env or "") .. " " .. q(weir_bin) .. " " .. args)
+  end
+  if config then p.config(config(p.url)) end
+  return p
+end
+
+T.case("weir.lua supplies the migrations directory, schema, database and timeouts", function()
+  local p = project(function(url)
+    return ([[
+-- project settings
+return {
+  migrations = "db/migrations",
+  schema = "deploy_state",
+  db = env("PROJ_URL", %q),
+  lock_timeout = "1500ms",
+  statement_timeout = "2min",
+  lock_wait = 5,
+  retries = 2,
+}
+]]):format(url)
+  end)
+  local rc, _, err = p.bare("up", "PROJ_URL=")  -- empty counts as unset: the default applies
+  T.eq(rc, 0, err)
+  T.contains(err, "001_settings:record done")
+  T.eq(p.value "SELECT count(*) FROM deploy_state.phases WHERE state = 'done'", 1)
+  T.eq(p.value "SELECT to_regnamespace('weir') IS NULL", true)
+  local row = p.conn:one "SELECT * FROM seen"
+  T.eq(row.lock_timeout, "1500ms")
+  T.eq(row.statement_timeout, "2min")
+  local rc2, out = p.bare("status")
+  T.eq(rc2, 0)
+  T.contains(out, "applied  001_settings")
+end)
+
+T.case("command-line flags override weir.lua", function()
+  local p = project(function(url)
+    return ([[return { migrations = "db/migrations", db = %q, lock_timeout = 1500 }]]):format(url)
+  end)
+  local rc, _, err = p.bare("up --schema other_state --lock-timeout 700")
+  T.eq(rc, 0, err)
+  T.eq(p.value "SELECT count(*) FROM other_state.phases", 1)
+  T.eq(p.value "SELECT lock_timeout FROM seen", "700ms")
+  -- --dir beats migrations: an empty directory has nothing pending
+  assert(os.execute("mkdir -p " .. q(p.dir .. "/empty")))
+  local rc2, out2 = p.bare("status --dir empty --schema other_state")
+  T.eq(rc2, 1, "the applied migration's file is missing from --dir")
+  T.contains(out2, "001_settings  [applied, but its file is missing]")
+end)
+
+T.case("--db NAME picks a connection of weir.lua; weir.connection reaches the others", function()
+  local p = project(function(url)
+    return ([[return { connections = { app = %q, reports = %q } }]]):format(url, url)
+  end)
+  local rc, out, err = p.bare([[run --db app -e 'print(db:value "SELECT 40 + 2", weir.connection("reports"):value "SELECT current_database()")']])
+  T.eq(rc, 0, err)
+  T.eq(out, "42\t" .. p.name .. "\n")
+end)
+
+T.case("--config names the file; relative paths in it are relative to it", function()
+  local p = project()
+  local cf = assert(io.open(p.dir .. "/db/settings.lua", "w"))
+  cf:write(([[return { migrations = "migrations", db = %q }]]):format(p.url))
+  cf:close()
+  local rc, _, err = sh("cd / && " .. q(weir_bin) .. " up --config " .. q(p.dir .. "/db/settings.lua"))
+  T.eq(rc, 0, err)
+  T.eq(p.value "SELECT count(*) FROM seen", 1)
+end)
+
+T.case("an env reference without a value fails in one line, only when it is used", function()
+  local p = project(function(url)
+    return ([[return { db = %q, connections = { legacy = env "WEIR_TEST_UNSET_LEGACY" } }]]):format(url)
+  end)
+  local rc, out = p.bare([[run -e 'print(db:value "SELECT 1")']])
+  T.eq(rc, 0)
+  T.eq(out, "1\n")
+  local rc2, _, err2 = p.bare([[run -e 'weir.connection("legacy")']])
+  T.eq(rc2, 1)
+  T.contains(err2, "weir.lua: connections.legacy reads $WEIR_TEST_UNSET_LEGACY, which is not set")
+  p.config([[return { db = env "WEIR_TEST_UNSET_DB" }]])
+  local rc3, _, err3 = p.bare("status")
+  T.eq(rc3, 1)
+  T.eq(err3, "weir: weir.lua: db reads $WEIR_TEST_UNSET_DB, which is not set\n")
+end)
+
+T.case("bad project files are rejected in one line naming the file", function()
+  local p = project()
+  local cases = {
+    { "return { migratons = 'x' }", "weir: weir.lua: unknown setting 'migratons' (known: migrations," },
+    { "return {\n  schema = ,\n}", "weir: weir.lua:2: unexpected symbol near ','" },
+    { "return { retries = 'many' }", "weir: weir.lua: retries must be a non-negative integer" },
+    { "return { lock_timeout = '2 weeks' }", "weir: weir.lua: lock_timeout must be a non-negative number or a string like" },
+    { "return { db = 42 }", "weir: weir.lua: db must be a URL string or env \"NAME\", got number" },
+    { "return 'settings'", "weir: weir.lua: must return a table of settings, got string" },
+    { "return { migrations = io.read() }", "weir: weir.lua:1: attempt to index a nil value (global 'io')" },
+  }
+  for _, c in ipairs(cases) do
+    p.config(c[1])
+    local rc, _, err = p.bare("status")
+    T.eq(rc, 1, c[1])
+    T.contains(err, c[2])
+    T.eq(select(2, err:gsub("\n", "")), 1, "one line: " .. err)
+  end
+  local rc, _, err = p.bare("status --config missing.lua")
+  T.eq(rc, 2)
+  T.contains(err, "--config: missing.lua does not exist")
+end)
+
+shell.cleanup()
+T.done()
