@@ -12,8 +12,8 @@ namespace {
 
 const char* const kHelp =
     "Usage: weir pg start [--dir DIR]   start a throwaway PostgreSQL; print its URL\n"
-    "       weir pg url DIR             print the URL of the cluster in DIR\n"
-    "       weir pg stop DIR            stop the cluster in DIR and remove DIR\n"
+    "       weir pg url [--dir] DIR     print the URL of the cluster in DIR\n"
+    "       weir pg stop [--dir] DIR    stop the cluster in DIR and remove DIR\n"
     "\n"
     "The cluster listens on a unix socket in DIR and on a free port on 127.0.0.1, with\n"
     "settings for throwaway use (fsync off). Without --dir, DIR is a new directory under\n"
@@ -53,6 +53,8 @@ int cmd_pg(Args& args) {
   if (sub == "url" || sub == "stop") {
     if (args.done()) throw UsageError("pg " + sub + ": missing DIR");
     std::string dir = args.next();
+    // `--dir DIR` as with start, or DIR alone
+    if (dir == "--dir" || dir.rfind("--dir=", 0) == 0) dir = args.value("--dir", dir);
     if (!args.done()) throw UsageError("pg " + sub + ": unexpected argument '" + args.peek() + "'");
     if (sub == "url") {
       std::printf("%s\n", pg::Cluster::url_for(dir).c_str());

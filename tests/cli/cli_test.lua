@@ -238,6 +238,7 @@ T.case("weir pg start / url / stop manage a cluster that outlives the command", 
   local rc2, url2 = weir_run("pg url " .. q(dir))
   T.eq(rc2, 0)
   T.eq(url2, started .. "\n")
+  T.eq(select(2, weir_run("pg url --dir " .. q(dir))), started .. "\n", "--dir works as with start")
   local rc3, out3 = weir_run("run --db " .. q(started) .. " -e 'print(db:value(\"SELECT 1\"))'")
   T.eq(rc3, 0)
   T.eq(out3, "1\n")
