@@ -141,5 +141,21 @@ T.case("bad project files are rejected in one line naming the file", function()
   T.contains(err, "--config: missing.lua does not exist")
 end)
 
+T.case("the settings weir.lua accepts are the ones grammar/project.lua declares", function()
+  local p = project()
+  p.config("return { nonsense = 1 }")
+  local _, _, err = p.bare("status")
+  local known = {}
+  for name in err:match("%(known: ([^)]*)%)"):gmatch("[%w_]+") do known[#known + 1] = name end
+  table.sort(known)
+  local declared = {}
+  for line in io.lines(assert(os.getenv "WEIR_SOURCE_DIR") .. "/grammar/project.lua") do
+    local name = line:match("^%-%-%-@field ([%w_]+)%?")
+    if name then declared[#declared + 1] = name end
+  end
+  table.sort(declared)
+  T.eq(known, declared)
+end)
+
 shell.cleanup()
 T.done()
