@@ -55,11 +55,18 @@ local SEQUENCES = [[
 local function snapshot(conn, schema)
   local rels, locks, seqs = {}, {}, {}
   for _, r in ipairs(conn:query(RELATIONS, schema)) do rels[r.oid] = r end
-  for _, l in ipairs(conn:query(LOCKS)) do locks[l.oid .. " " .. l.mode] = l end
+  -- Reading a sequence's last_value locks it (ROW EXCLUSIVE): read them before the locks, so
+  -- that weir's own reading never shows up as the phase's.
+  local in_tx = conn:in_transaction()
+  if in_tx then conn:exec("SAVEPOINT weir_plan_sequences") end
   local ok, rows = pcall(conn.query, conn, SEQUENCES, schema)  -- needs SELECT on each sequence
+  if in_tx then
+    conn:exec(ok and "RELEASE SAVEPOINT weir_plan_sequences" or "ROLLBACK TO SAVEPOINT weir_plan_sequences")
+  end
   if ok then
     for _, s in ipairs(rows) do seqs[s.name] = db.isnull(s.last_value) and 0 or s.last_value end
   end
+  for _, l in ipairs(conn:query(LOCKS)) do locks[l.oid .. " " .. l.mode] = l end
   return { rels = rels, locks = locks, seqs = seqs }
 end
 
@@ -198,6 +205,10 @@ local function infer(stmt)
     return relname(t.relation), "RowExclusiveLock"
   elseif k == "RefreshMatViewStmt" then
     return relname(t.relation), t.concurrent and "ExclusiveLock" or "AccessExclusiveLock"
+  elseif k == "LockStmt" then
+    local rels = {}
+    for _, r in ipairs(t.relations or {}) do rels[#rels + 1] = relname(r.RangeVar) end
+    return table.concat(rels, ", "), MODES[t.mode or 8] and MODES[t.mode or 8][1]
   elseif k == "TruncateStmt" or k == "ClusterStmt" then
     local rels = {}
     for _, r in ipairs(t.relations or {}) do rels[#rels + 1] = relname(r.RangeVar) end
@@ -275,10 +286,10 @@ end
 -- ---------------------------------------------------------------------------------------------
 -- Running one phase for the plan
 
-local function verify_result(ph, conn)
+local function verify_result(ph, conn, path)
   if not ph.verify then return { state = "none" } end
   local ok, res, msg = pcall(ph.verify, conn)
-  if not ok then return { state = "failed", message = runner.error_text(res) } end
+  if not ok then return { state = "failed", message = runner.full_paths(runner.error_text(res), path) } end
   if res == false then return { state = "failed", message = msg and tostring(msg) or "verify returned false" } end
   return { state = "passed" }
 end
@@ -299,7 +310,7 @@ local function simulate(e, conn, schema, store, guard)
   end
   if ok then
     conn:trace(true, { forbid_commit = guard })
-    result.verify = verify_result(p, conn)
+    result.verify = verify_result(p, conn, m.path)
     conn:trace(false)
     if conn:transaction_status() ~= "failed" then
       result.changes = compare(before, snapshot(conn, schema))
@@ -307,7 +318,7 @@ local function simulate(e, conn, schema, store, guard)
     end
   else
     local where = type(err) == "table" and err.where or ""
-    result.error = where .. runner.error_text(err)
+    result.error = runner.full_paths(where .. runner.error_text(err), m.path)
   end
   runner.set_current(nil)
   return result
@@ -351,7 +362,29 @@ local function print_entry(out, e)
     end
     list("creates:", c.creates)
     list("drops:", c.drops)
-    list("renames:", c.renames)
+    -- Indexes and sequences that moved with a table are counted, not listed.
+    local moves, renames, carried = {}, {}, {}
+    for _, r in ipairs(c.renames) do
+      local kind, from_schema, to_schema = r:match("^(%a+) ([^.]+)%.%S+ → ([^.]+)%.")
+      if kind == "table" then moves[from_schema .. " " .. to_schema] = true end
+      to_schema = to_schema and from_schema .. " " .. to_schema
+      renames[#renames + 1] = { text = r, kind = kind, move = to_schema }
+    end
+    local shown = {}
+    for _, r in ipairs(renames) do
+      if (r.kind == "index" or r.kind == "sequence") and r.move and moves[r.move] then
+        carried[r.kind] = (carried[r.kind] or 0) + 1
+      else
+        shown[#shown + 1] = r.text
+      end
+    end
+    if carried.index or carried.sequence then
+      local parts = {}
+      if carried.index then parts[#parts + 1] = carried.index .. " index" .. (carried.index > 1 and "es" or "") end
+      if carried.sequence then parts[#parts + 1] = carried.sequence .. " sequence" .. (carried.sequence > 1 and "s" or "") end
+      shown[#shown + 1] = "(and " .. table.concat(parts, " and ") .. " with their tables)"
+    end
+    list("renames:", shown)
     out:write(string.format("   %-10s %s\n", "rewrites:", #c.rewrites > 0 and table.concat(c.rewrites, ", ") or "none"))
     list("advances:", c.sequences)
     if #c.locks == 0 then

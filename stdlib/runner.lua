@@ -50,6 +50,15 @@ local function read_file(path)
   return text
 end
 
+-- Lua shortens long chunk names to "...<tail>" in messages; put the script's path back.
+local function full_paths(text, path)
+  if type(text) ~= "string" then return text end
+  return (text:gsub("%.%.%.([^:\n]+):(%d+):", function(tail, line)
+    if path:sub(-#tail) == tail then return path .. ":" .. line .. ":" end
+  end))
+end
+R.full_paths = full_paths
+
 ---Loads every migration script of `dir`, validating all before anything runs.
 function R.load_all(dir)
   local names = list_dir(dir)
@@ -60,14 +69,14 @@ function R.load_all(dir)
     local stem = name:gsub("%.lua$", "")
     local text = read_file(path)
     local chunk, err = load(text, "@" .. path, "t")
-    if not chunk then error(err, 0) end
+    if not chunk then error(full_paths(err, path), 0) end
     local ok, m = pcall(chunk)
-    if not ok then error(type(m) == "string" and m or tostring(m), 0) end
+    if not ok then error(full_paths(type(m) == "string" and m or tostring(m), path), 0) end
     if not migration.is_migration(m) then
       error(path .. ": the script must return migration \"" .. stem .. "\" { ... }", 0)
     end
     if m.id ~= stem then
-      error(string.format("%smigration id '%s' does not match its file name %s (expected '%s')", m.where, m.id, name, stem), 0)
+      error(full_paths(string.format("%smigration id '%s' does not match its file name %s (expected '%s')", m.where, m.id, name, stem), path), 0)
     end
     m.path, m.text = path, text
     list[#list + 1] = m
@@ -249,7 +258,8 @@ local function run_phase(ctx, mig, ph, direction)
     else
       local text = error_text(err)
       local where = type(err) == "table" and err.where or ""
-      local full = string.format("%s: %s failed: %s%s", label, direction, where, text)
+      text = full_paths(text, mig.path)
+      local full = full_paths(string.format("%s: %s failed: %s%s", label, direction, where, text), mig.path)
       if direction == "up" then
         pcall(history.set_phase, ctx.state, ctx.schema, mig.id, ph, "failed", text)
       else

@@ -53,6 +53,10 @@ int cmd_pg(Args& args) {
   if (sub == "url" || sub == "stop") {
     if (args.done()) throw UsageError("pg " + sub + ": missing DIR");
     std::string dir = args.next();
+    if (dir == "-h" || dir == "--help") {
+      std::printf("%s", kHelp);
+      return kExitOk;
+    }
     // `--dir DIR` as with start, or DIR alone
     if (dir == "--dir" || dir.rfind("--dir=", 0) == 0) dir = args.value("--dir", dir);
     if (!args.done()) throw UsageError("pg " + sub + ": unexpected argument '" + args.peek() + "'");

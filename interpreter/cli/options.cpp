@@ -10,7 +10,8 @@ namespace weir::cli {
 
 const char* const kConnectionHelp =
     "Connection options:\n"
-    "  --db URL|NAME         database to use, or a connection named in weir.lua (default: weir.lua's\n"
+    "  --db URL|NAME         database to use, or a connection named in weir.lua (default: "
+    "weir.lua's\n"
     "                        db, else $DATABASE_URL, else libpq's PG* variables and ~/.pgpass)\n"
     "  --connect NAME=URL    a further named connection, weir.connection(\"NAME\") in scripts\n"
     "                        (repeatable)\n"

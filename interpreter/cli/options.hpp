@@ -23,14 +23,14 @@ struct UsageError : std::runtime_error {
 
 // Options understood by every command that talks to a database.
 struct ConnectionOptions {
-  std::optional<std::string> db;                // --db URL
-  std::map<std::string, std::string> connects;  // --connect NAME=URL
+  std::optional<std::string> db;                      // --db URL
+  std::map<std::string, std::string> connects;        // --connect NAME=URL
   std::map<std::string, std::string> unset_connects;  // weir.lua names whose $VAR is unset
-  std::optional<std::string> config;                   // --config FILE (else ./weir.lua)
-  bool ephemeral = false;                       // --ephemeral
-  bool unsafe = false;                          // --unsafe
-  bool verbose = false;                         // -v / --verbose
-  std::string stdlib_dir;                       // --stdlib-dir DIR (or $WEIR_STDLIB_DIR)
+  std::optional<std::string> config;                  // --config FILE (else ./weir.lua)
+  bool ephemeral = false;                             // --ephemeral
+  bool unsafe = false;                                // --unsafe
+  bool verbose = false;                               // -v / --verbose
+  std::string stdlib_dir;                             // --stdlib-dir DIR (or $WEIR_STDLIB_DIR)
 };
 
 // A cursor over argv that commands consume from.

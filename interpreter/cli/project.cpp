@@ -91,9 +91,11 @@ struct Reader {
       std::string unit = end ? std::string(end) : "";
       while (!unit.empty() && unit.front() == ' ')
         unit.erase(0, 1);
-      double scale = unit == "ms" ? 1 : unit == "s" ? 1000 : unit == "min" ? 60000
-                                   : unit == "h"    ? 3600000
-                                                    : -1;
+      double scale = unit == "ms"    ? 1
+                     : unit == "s"   ? 1000
+                     : unit == "min" ? 60000
+                     : unit == "h"   ? 3600000
+                                     : -1;
       if (end != s.c_str() && scale > 0) ms = v * scale;
     }
     if (!(ms >= 0) || !std::isfinite(ms))

@@ -15,10 +15,10 @@
 
 #include "lua/convert.hpp"
 #include "lua/guarded.hpp"
-#include "pg/sql_parse.hpp"
 #include "lua/host.hpp"
 #include "modules/modules.hpp"
 #include "pg/connection.hpp"
+#include "pg/sql_parse.hpp"
 
 namespace weir::modules {
 

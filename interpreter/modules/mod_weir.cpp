@@ -23,8 +23,8 @@
 
 #include "lua/guarded.hpp"
 #include "lua/host.hpp"
-#include "pg/cluster.hpp"
 #include "modules/modules.hpp"
+#include "pg/cluster.hpp"
 
 namespace weir::modules {
 
@@ -179,9 +179,12 @@ int weir_list_dir(lua_State* L) {
 }
 
 const luaL_Reg kFunctions[] = {
-    {"list_dir", guarded<weir_list_dir>},     {"sleep", guarded<weir_sleep>},
-    {"clock", guarded<weir_clock>},           {"connect", guarded<weir_connect>},
-    {"connection", guarded<weir_connection>}, {"cluster", guarded<weir_cluster>},
+    {"list_dir", guarded<weir_list_dir>},
+    {"sleep", guarded<weir_sleep>},
+    {"clock", guarded<weir_clock>},
+    {"connect", guarded<weir_connect>},
+    {"connection", guarded<weir_connection>},
+    {"cluster", guarded<weir_cluster>},
     {nullptr, nullptr},
 };
 

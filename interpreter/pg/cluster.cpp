@@ -733,10 +733,9 @@ void Cluster::copy_schema_from(const std::string& source_url) {
   // variables); only the server runs as `postgres`.
   ServerUser caller;
   std::string dump = dir_ + "/schema.sql", log = dir_ + "/schema-copy.log";
-  std::vector<std::string> pg_dump = {bindir_ + "/pg_dump",   "--schema-only",
-                                      "--no-owner",           "--no-privileges",
-                                      "--no-publications",    "--no-subscriptions",
-                                      "--file=" + dump};
+  std::vector<std::string> pg_dump = {
+      bindir_ + "/pg_dump", "--schema-only",      "--no-owner",    "--no-privileges",
+      "--no-publications",  "--no-subscriptions", "--file=" + dump};
   if (!source_url.empty()) pg_dump.push_back("--dbname=" + source_url);
   off_t from = file_size(log);
   int status = wait_child(spawn(pg_dump, caller, dir_, log, false));
@@ -747,7 +746,8 @@ void Cluster::copy_schema_from(const std::string& source_url) {
                              "--dbname=" + url(), "--file=" + dump},
                             caller, dir_, log, false));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    fail("loading the target's schema into the throwaway cluster failed: " + output_since(log, from));
+    fail("loading the target's schema into the throwaway cluster failed: " +
+         output_since(log, from));
 }
 
 std::string Cluster::url_for(const std::string& dir) {

@@ -442,5 +442,23 @@ T.case("an unwritable --events file is one line, before anything runs", function
   T.eq(p.value "SELECT to_regclass('things')", db.NULL)
 end)
 
+T.case("errors name the script's whole path, however long", function()
+  local p = project()
+  local dir = p.dir .. "/a-directory-name-long-enough-that-lua-would-shorten-it/migrations"
+  assert(os.execute("mkdir -p " .. q(dir)))
+  local f = assert(io.open(dir .. "/001_long.lua", "w"))
+  f:write('return migration "001_long" {\n  phase "p" { up = function(db) db:exec "SELECT 1/0" end },\n}\n')
+  f:close()
+  local rc, _, err = p.weir("up --dir " .. q(dir))
+  T.eq(rc, 1)
+  T.contains(err, "001_long:p: up failed: " .. dir .. "/001_long.lua:2: 22012 division by zero")
+  f = assert(io.open(dir .. "/001_long.lua", "w"))
+  f:write('return migration "001_long" {\n  phase "p" { up = function(db) end,\n}\n')
+  f:close()
+  local rc2, _, err2 = p.weir("up --dir " .. q(dir))
+  T.eq(rc2, 1)
+  T.contains(err2, dir .. "/001_long.lua:")
+end)
+
 shell.cleanup()
 T.done()

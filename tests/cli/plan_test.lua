@@ -194,5 +194,22 @@ T.case("a script error at load time names file:line and plans nothing", function
   T.contains(err, "migrations/001_s.lua:2:")
 end)
 
+T.case("the quickstart example plans, goes up with its verifies, and comes down", function()
+  local src = assert(os.getenv "WEIR_SOURCE_DIR")
+  local f = assert(io.open(src .. "/examples/quickstart/migrations/001_projects.lua"))
+  local p = project { ["001_projects.lua"] = f:read("a") }
+  f:close()
+  local rc, out, err = p.weir("plan")
+  T.eq(rc, 0, err)
+  T.contains(out, "── 001_projects:index  (non-transactional: run on a schema-only copy in a throwaway cluster)")
+  T.contains(err, "backfilled 1000 slugs")  -- what the script prints goes to stderr during plan
+  local rc2, _, err2 = p.weir("up")
+  T.eq(rc2, 0, err2)
+  T.eq(p.value "SELECT count(*) FROM projects WHERE slug IS NOT NULL", 1000)
+  local rc3, _, err3 = p.weir("down 001_projects")
+  T.eq(rc3, 0, err3)
+  T.eq(p.value "SELECT to_regclass('projects') IS NULL", true)
+end)
+
 shell.cleanup()
 T.done()

@@ -31,14 +31,8 @@ function P.new(prefix, files)
   function p.phase_state(mig, ph)
     return p.conn:value("SELECT state FROM weir.phases WHERE migration = $1 AND phase = $2", mig, ph)
   end
-  ---pg_dump of the whole database (schema and data), to prove something changed nothing.
-  function p.dump()
-    local rc, out, err = sh("bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1); " ..
-      "\"$bindir/pg_dump\" --no-owner --dbname=" .. q(url))
-    assert(rc == 0, "pg_dump failed: " .. err)
-    -- recent pg_dump releases put a random key in \restrict lines: not part of the database
-    return (out:gsub("\n\\u?n?restrict [^\n]*", "\n"))
-  end
+  ---pg_dump of the whole database (schema and data).
+  function p.dump() return shell.pg_dump(url) end
   for file, text in pairs(files or {}) do p.write(file, text) end
   return p
 end

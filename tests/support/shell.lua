@@ -25,6 +25,15 @@ function S.sh(cmd)
   return tonumber(out:match("__rc=(%d+)\n$")), out:gsub("__rc=%d+\n$", ""), err
 end
 
+---pg_dump of a whole database (schema and data), to prove that something changed nothing.
+function S.pg_dump(url)
+  local rc, out, err = S.sh("bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1); " ..
+    "\"$bindir/pg_dump\" --no-owner --dbname=" .. S.q(url))
+  assert(rc == 0, "pg_dump failed: " .. err)
+  -- recent pg_dump releases put a random key in \restrict lines: not part of the database
+  return (out:gsub("\n\\u?n?restrict [^\n]*", "\n"))
+end
+
 function S.cleanup() os.execute("rm -rf " .. S.q(S.dir)) end
 
 return S

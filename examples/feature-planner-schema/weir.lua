@@ -1,0 +1,8 @@
+-- weir's project file for this example: from this directory, `weir up`, `weir plan`,
+-- `weir status` and `weir down 001_feature_planner_schema` need no further flags.
+return {
+  migrations = "migrations",
+  db = env "DATABASE_URL",  -- or --db URL
+  lock_timeout = "2s",      -- the move takes ACCESS EXCLUSIVE on 8 tables: never queue behind a long query
+  retries = 5,
+}
