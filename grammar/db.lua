@@ -110,9 +110,12 @@ function Connection:info() end
 ---recorded until then, in order (parameters are not included). With `forbid_commit`, a
 ---statement that would end the transaction (COMMIT, ROLLBACK, PREPARE TRANSACTION …) raises
 ---before it runs. `weir plan` uses both.
+---The second result lists, for each statement, the "FILE:LINE" of the script line that ran
+---it (the first frame outside weir's stdlib, so a ddl.* call is charged to its caller).
 ---@param on boolean
 ---@param opts? {forbid_commit?: boolean}
----@return string[]
+---@return string[] statements
+---@return string[] where
 function Connection:trace(on, opts) end
 
 ---True inside a transaction block (also an aborted one).

@@ -17,4 +17,32 @@ local sql = {}
 ---@return sql.Statement[]
 function sql.parse(text) end
 
+---One finding of sql.lint.
+---@class sql.LintViolation
+---@field line integer 1-based line in the text where the statement starts (of the comment for a bad ignore; 0 for a bad ignore from `ignore`)
+---@field rule string the rule's name (docs/lint.md), or "syntax-error" for text PostgreSQL cannot parse
+---@field message string one line: what is wrong and what to do instead
+---@field statement string the statement as written, without the comments before it or its ';'
+---@field chunk? integer with a list of texts: the index of the text it was found in
+
+---How one text runs, and suppressions from outside it.
+---@class sql.LintOptions
+---@field transaction? boolean the text runs inside a transaction opened before it (a transactional phase)
+---@field one_query? boolean the text is sent as one query, so several statements form an implicit transaction
+---@field ignore? string[] `-- weir:ignore RULE[, RULE...]` comments that apply to every statement of the text
+
+---One of several texts linted in the order they run.
+---@class sql.LintText: sql.LintOptions
+---@field sql string
+
+---Lints SQL for dangerous or regrettable DDL (the rules of `weir lint`, docs/lint.md), with
+---PostgreSQL's parser. Objects created by an earlier statement — or by an earlier text of a
+---list — are new and safe to change; anything else counts as existing. `-- weir:ignore RULE`
+---comments in the text suppress a rule for one statement. Never raises for bad SQL: a text
+---PostgreSQL cannot parse gives one entry with rule "syntax-error".
+---@param source string|sql.LintText[] one text, or texts that run one after another
+---@param opts? sql.LintOptions for a single text
+---@return sql.LintViolation[] ordered by text, then line
+function sql.lint(source, opts) end
+
 return sql

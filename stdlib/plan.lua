@@ -340,7 +340,21 @@ local function sql_lines(text)
   return lines
 end
 
-local function print_entry(out, e)
+-- A plain SELECT (no INTO, no row locks, no data-modifying CTE): shown only with --all-sql.
+local function read_only(s)
+  if s.kind ~= "SelectStmt" then return false end
+  local t = s.tree or {}
+  if t.intoClause or t.lockingClause then return false end
+  if t.withClause then
+    for _, cte in ipairs(t.withClause.ctes or {}) do
+      local q = cte.CommonTableExpr and cte.CommonTableExpr.ctequery
+      if q and not q.SelectStmt then return false end
+    end
+  end
+  return true
+end
+
+local function print_entry(out, e, all_sql)
   local where = e.ran_on == "target" and "transactional: run on the target, then rolled back"
     or e.ran_on == "shadow" and "non-transactional: run on a schema-only copy in a throwaway cluster"
     or "not run"
@@ -350,10 +364,18 @@ local function print_entry(out, e)
   if not e.statements then return end
   out:write("   SQL:\n")
   if #e.statements == 0 then out:write("     (none)\n") end
+  local hidden = 0
   for i, s in ipairs(e.statements) do
-    local lines = sql_lines(s.text)
-    out:write(string.format("     %d. %s\n", i, lines[1]))
-    for j = 2, #lines do out:write("        ", lines[j], "\n") end
+    if not all_sql and read_only(s) then
+      hidden = hidden + 1
+    else
+      local lines = sql_lines(s.text)
+      out:write(string.format("     %d. %s\n", i, lines[1]))
+      for j = 2, #lines do out:write("        ", lines[j], "\n") end
+    end
+  end
+  if hidden > 0 then
+    out:write(string.format("     (and %d read-only quer%s; --all-sql lists them)\n", hidden, hidden == 1 and "y" or "ies"))
   end
   local c = e.changes
   if c then
@@ -551,7 +573,7 @@ local function plan_with(opts, state, list, by_id)
       return 0
     end
     out:write(string.format("%d pending phase%s\n", #entries, #entries == 1 and "" or "s"))
-    for _, e in ipairs(entries) do print_entry(out, e) end
+    for _, e in ipairs(entries) do print_entry(out, e, opts.all_sql) end
     out:write(string.format("\n%s; the target was not changed (the plan's transaction was rolled back)\n",
       failed and "`weir up` would FAIL" or "`weir up` would succeed"))
   end
@@ -565,14 +587,9 @@ function P.plan(opts)
   local state = weir.connect(opts.url or "")
   state:exec("SET application_name = 'weir plan'")
   -- The plan is the output on stdout; what scripts print while planning goes to stderr.
-  local script_print = print
-  rawset(_G, "print", function(...)
-    local parts = table.pack(...)
-    for i = 1, parts.n do parts[i] = tostring(parts[i]) end
-    io.stderr:write(table.concat(parts, "\t", 1, parts.n), "\n")
-  end)
+  local restore_print = runner.print_to_stderr()
   local ok, res = pcall(plan_with, opts, state, list, by_id)
-  rawset(_G, "print", script_print)
+  restore_print()
   state:close()
   if not ok then error(res, 0) end
   return res

@@ -366,6 +366,18 @@ end
 R.drift, R.requirement_unmet, R.configure_session, R.error_text, R.say =
   drift, requirement_unmet, configure_session, error_text, say
 
+---Sends what scripts `print` to stderr (for commands whose stdout is a document: plan, diff).
+---Returns the function that restores `print`.
+function R.print_to_stderr()
+  local original = print
+  rawset(_G, "print", function(...)
+    local parts = table.pack(...)
+    for i = 1, parts.n do parts[i] = tostring(parts[i]) end
+    io.stderr:write(table.concat(parts, "\t", 1, parts.n), "\n")
+  end)
+  return function() rawset(_G, "print", original) end
+end
+
 ---Sets (or clears, with nil) the context weir.checkpoint works in.
 function R.set_current(ctx) current_ctx = ctx end
 

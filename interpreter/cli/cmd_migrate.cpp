@@ -37,7 +37,8 @@ const Spec kSpecs[] = {
      "weir plan [--to ID[:PHASE]] [--json] [OPTIONS]\n\nShows what each pending phase would do "
      "(SQL, locks, rewrites, verify) without changing the target:\ntransactional phases run in a "
      "transaction that is rolled back, the others on a schema-only\ncopy in a throwaway cluster. "
-     "Exit 1 when a phase would fail.\n",
+     "Exit 1 when a phase would fail. Read-only queries are\ncounted, not listed, unless "
+     "--all-sql.\n",
      0, nullptr},
     {"down",
      "weir down ID[:PHASE] | --steps N [OPTIONS]\n\nRolls back applied phases in reverse order, "
@@ -97,6 +98,8 @@ int run_migrate_command(const Spec& spec, Args& args) {
       }
       set("steps", n);
       have_steps = true;
+    } else if (a == "--all-sql" && std::string(spec.name) == "plan") {
+      set("all_sql", "1");
     } else if (a == "--json" &&
                (std::string(spec.name) == "status" || std::string(spec.name) == "plan")) {
       set("json", "1");

@@ -22,6 +22,9 @@ int cmd_status(Args& args);
 int cmd_repair(Args& args);
 int cmd_baseline(Args& args);
 int cmd_new(Args& args);
+int cmd_inspect(Args& args);
+int cmd_diff(Args& args);
+int cmd_lint(Args& args);
 
 // All commands, in the order `weir --help` lists them.
 const Command* commands();

@@ -20,9 +20,10 @@ const Module kModules[] = {
     {"weir.core", modules::luaopen_weir},
     {"json", modules::luaopen_json},
     {"sql", modules::luaopen_sql},
+    {"schema.core", modules::luaopen_schema_core},
 };
 
-const char* const kNames[] = {"db.core", "weir.core", "json", "sql", nullptr};
+const char* const kNames[] = {"db.core", "weir.core", "json", "sql", "schema.core", nullptr};
 
 }  // namespace
 

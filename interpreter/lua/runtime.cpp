@@ -51,6 +51,8 @@ int setup_globals(lua_State* L) {
   lua_call(L, 1, 0);
   require_global(L, "weir", "weir");
   require_global(L, "json", "json");
+  require_global(L, "ddl", "ddl");
+  require_global(L, "schema", "schema");
   lua_getglobal(L, "require");
   lua_pushliteral(L, "migration");
   lua_call(L, 1, 1);

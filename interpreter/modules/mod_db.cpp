@@ -41,6 +41,7 @@ struct ConnBox {
   bool tracing = false;             // db:trace(true) .. db:trace(false)
   bool forbid_commit = false;       // while tracing: refuse statements that end the transaction
   std::vector<std::string> traced;  // the SQL the script ran meanwhile, in order
+  std::vector<std::string> traced_where;  // for each: "FILE:LINE" of the script line that ran it
 };
 
 struct CursorBox {
@@ -75,6 +76,14 @@ pg::Connection& live(lua_State* L, int idx) {
   return *box->conn;
 }
 
+}  // namespace
+
+pg::Connection& connection_arg(lua_State* L, int idx) {
+  return live(L, idx);
+}
+
+namespace {
+
 // Collects arguments first..top as bound parameters. Throws on a value that cannot be bound.
 std::vector<pg::Param> collect_params(lua_State* L, int first, const char* fn) {
   std::vector<pg::Param> params;
@@ -91,12 +100,33 @@ std::vector<pg::Param> collect_params(lua_State* L, int first, const char* fn) {
   return params;
 }
 
+// "FILE:LINE" of the Lua code that made this call: the first frame outside the stdlib (so a
+// ddl helper's statements are charged to the migration line that called it), else the caller.
+std::string script_where(lua_State* L) {
+  const std::string& dir = lua::host(L).stdlib_dir;
+  std::string first;
+  lua_Debug ar;
+  for (int level = 1; lua_getstack(L, level, &ar); ++level) {
+    if (!lua_getinfo(L, "Sl", &ar) || ar.currentline <= 0) continue;
+    std::string source = ar.source ? ar.source : "";
+    bool file = !source.empty() && source[0] == '@';
+    std::string here = (file ? source.substr(1) : std::string(ar.short_src)) + ":" +
+                       std::to_string(ar.currentline);
+    if (first.empty()) first = here;
+    bool stdlib =
+        source.rfind("@stdlib/", 0) == 0 || (!dir.empty() && source.rfind("@" + dir + "/", 0) == 0);
+    if (!stdlib) return here;
+  }
+  return first;
+}
+
 // Notes `sql` when the connection is being traced (before it runs, so failures show too).
 // With forbid_commit, a statement that would end the transaction raises before it runs.
 void record(lua_State* L, const std::string& sql) {
   ConnBox* box = check_box(L, kSelf);
   if (!box->tracing) return;
   box->traced.push_back(sql);
+  box->traced_where.push_back(script_where(L));
   if (!box->forbid_commit) return;
   std::vector<pg::Statement> stmts;
   try {
@@ -435,8 +465,8 @@ int db_bytea(lua_State* L) {
 }
 
 // db:trace(on [, {forbid_commit=bool}]) -> the statements recorded since tracing last
-// started. trace(true) starts a fresh record, trace(false) stops recording; both return what
-// was recorded until then.
+// started, and a parallel list of the "FILE:LINE" that ran each. trace(true) starts a fresh
+// record, trace(false) stops recording; both return what was recorded until then.
 int db_trace(lua_State* L) {
   ConnBox* box = check_box(L, kSelf);
   luaL_checktype(L, 2, LUA_TBOOLEAN);
@@ -451,10 +481,16 @@ int db_trace(lua_State* L) {
     lua_pushlstring(L, box->traced[i].data(), box->traced[i].size());
     lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
   }
+  lua_createtable(L, static_cast<int>(box->traced_where.size()), 0);
+  for (size_t i = 0; i < box->traced_where.size(); ++i) {
+    lua_pushstring(L, box->traced_where[i].c_str());
+    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
+  }
   box->traced.clear();
+  box->traced_where.clear();
   box->tracing = lua_toboolean(L, 2);
   box->forbid_commit = box->tracing && forbid;
-  return 1;
+  return 2;
 }
 
 const luaL_Reg kMethods[] = {

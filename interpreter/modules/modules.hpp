@@ -6,6 +6,10 @@
 
 #include <string>
 
+namespace weir::pg {
+class Connection;
+}
+
 namespace weir::modules {
 
 int luaopen_db_core(lua_State* L);  // "db.core": the Connection type (stdlib/db.lua extends it)
@@ -14,6 +18,12 @@ int luaopen_weir(
 
 int luaopen_json(lua_State* L);  // "json": encode/decode
 int luaopen_sql(lua_State* L);   // "sql": PostgreSQL's parser (parse)
+
+int luaopen_schema_core(lua_State* L);  // "schema.core": inspect, diff (stdlib/schema.lua)
+
+// The live pg::Connection of the Connection object at `idx` (connecting a lazy one now).
+// Raises a Lua error for anything else or a closed connection.
+pg::Connection& connection_arg(lua_State* L, int idx);
 
 // Pushes a new Connection object for `target` (URL, conninfo, or "" for libpq defaults).
 // eager: connect now (throws pg::ConnectionError); otherwise connect on first use.

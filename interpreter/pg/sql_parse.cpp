@@ -3,6 +3,7 @@
 
 #include <pg_query.h>
 
+#include <algorithm>
 #include <cctype>
 
 namespace weir::pg {
@@ -16,6 +17,34 @@ std::string trimmed(const std::string& s) {
   while (e > b && (std::isspace(static_cast<unsigned char>(s[e - 1])) || s[e - 1] == ';'))
     --e;
   return s.substr(b, e - b);
+}
+
+// The first byte at or after `at` that is neither white space nor inside a comment.
+size_t skip_blanks(const std::string& s, size_t at) {
+  while (at < s.size()) {
+    if (std::isspace(static_cast<unsigned char>(s[at]))) {
+      ++at;
+    } else if (s.compare(at, 2, "--") == 0) {
+      at = s.find('\n', at);
+      if (at == std::string::npos) return s.size();
+    } else if (s.compare(at, 2, "/*") == 0) {
+      int depth = 0;  // block comments nest in PostgreSQL
+      do {
+        if (s.compare(at, 2, "/*") == 0) {
+          ++depth;
+          at += 2;
+        } else if (s.compare(at, 2, "*/") == 0) {
+          --depth;
+          at += 2;
+        } else {
+          ++at;
+        }
+      } while (depth > 0 && at < s.size());
+    } else {
+      break;
+    }
+  }
+  return at;
 }
 
 }  // namespace
@@ -37,6 +66,9 @@ std::vector<Statement> parse_sql(const std::string& sql) {
     size_t len = raw.value("stmt_len", 0);
     Statement s;
     s.text = trimmed(at >= sql.size() ? "" : len ? sql.substr(at, len) : sql.substr(at));
+    s.end = len && at + len < sql.size() ? at + len : sql.size();
+    s.offset = std::min(skip_blanks(sql, at), s.end);
+    s.line = 1 + static_cast<int>(std::count(sql.begin(), sql.begin() + s.offset, '\n'));
     const auto& node = raw.value("stmt", nlohmann::json::object());
     if (!node.empty()) {
       s.kind = node.begin().key();

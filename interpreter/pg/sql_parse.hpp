@@ -20,6 +20,9 @@ struct Statement {
   std::string text;     // the statement as written, without the trailing semicolon
   std::string kind;     // the parse node: "CreateStmt", "IndexStmt", "TransactionStmt", ...
   nlohmann::json tree;  // that node's fields (libpg_query's JSON form)
+  size_t offset = 0;    // byte offset in the parsed text of its first token (past comments)
+  size_t end = 0;       // byte offset just past it (its semicolon not included)
+  int line = 0;         // 1-based line of `offset`
 };
 
 // Every statement of `sql`, in order. Throws SqlSyntaxError on text PostgreSQL cannot parse.

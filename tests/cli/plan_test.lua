@@ -203,6 +203,10 @@ T.case("the quickstart example plans, goes up with its verifies, and comes down"
   T.eq(rc, 0, err)
   T.contains(out, "── 001_projects:index  (non-transactional: run on a schema-only copy in a throwaway cluster)")
   T.contains(err, "backfilled 1000 slugs")  -- what the script prints goes to stderr during plan
+  T.contains(out, "(and 1 read-only query; --all-sql lists them)")
+  T.not_contains(out, "SELECT max(id) FROM projects")
+  local _, all = p.weir("plan --all-sql")
+  T.contains(all, "3. SELECT max(id) FROM projects")
   local rc2, _, err2 = p.weir("up")
   T.eq(rc2, 0, err2)
   T.eq(p.value "SELECT count(*) FROM projects WHERE slug IS NOT NULL", 1000)

@@ -51,13 +51,21 @@ T.case("json: every function and field is declared", function()
   compare("json", exported(json), declared("json.lua", "json"))
 end)
 
+T.case("schema: every function is declared", function()
+  compare("schema", exported(schema), declared("schema.lua", "schema"))
+end)
+
+T.case("ddl: every function is declared", function()
+  compare("ddl", exported(ddl), declared("ddl.lua", "ddl"))
+end)
+
 T.case("sql: every function is declared", function()
   compare("sql", exported(require "sql"), declared("sql.lua", "sql"))
 end)
 
 T.case("the globals weir adds are declared, and no others exist", function()
   local text = ""
-  for _, f in ipairs { "db.lua", "weir.lua", "json.lua", "migration.lua" } do
+  for _, f in ipairs { "db.lua", "weir.lua", "json.lua", "ddl.lua", "migration.lua", "schema.lua" } do
     text = text .. read(src .. "/grammar/" .. f)
   end
   local standard = {}

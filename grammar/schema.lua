@@ -1,0 +1,54 @@
+---@meta
+-- LuaLS definitions of the `schema` global (checked against the binary by
+-- tests/lua/api_surface_test.lua). The model's JSON Schema is grammar/schema-model.schema.json.
+
+---@class schema
+schema = {}
+
+---A schema model: lists of schemas, extensions, enums, domains, composites, sequences, tables
+---(each with columns, constraints, indexes, triggers, policies, grants), views (materialized
+---ones with indexes) and functions, every list in a fixed order. Definitions are
+---schema-qualified SQL as PostgreSQL prints them (pg_get_constraintdef, pg_get_indexdef …).
+---@alias schema.Model table
+
+---One change of a diff.
+---@class schema.Change
+---@field kind string "create table", "add column", "alter column type", "create index", …
+---@field object string what it concerns, qualified: "public.users.email"
+---@field sql string one statement
+---@field hazards string[] "deletes data", "rewrites table", "takes ACCESS EXCLUSIVE lock on an existing table", "builds index", "not reversible without a data plan", …
+---@field transaction boolean false: must run outside a transaction block (CREATE INDEX CONCURRENTLY, ADD VALUE)
+
+---Reads the schema of the database behind `conn` with a fixed set of catalog queries, in a
+---read-only snapshot (or, inside a transaction, in a savepoint that is rolled back).
+---@param conn weir.Connection
+---@param opts? {schemas?: string[], exclude_schemas?: string[]}
+---@return schema.Model
+function schema.inspect(conn, opts) end
+
+---The ordered changes that turn model `from` into model `to`: drops first (dependents before
+---what they depend on), then creates (dependencies first); online on existing tables.
+---@param from schema.Model
+---@param to schema.Model
+---@return schema.Change[]
+function schema.diff(from, to) end
+
+---Connects to both URLs, inspects them at the same time (two threads), and diffs: what
+---`weir diff` runs. Raises one line when a connection fails.
+---@param from_url string
+---@param to_url string
+---@param opts? {schemas?: string[], exclude_schemas?: string[]}
+---@return schema.Change[]
+function schema.diff_urls(from_url, to_url, opts) end
+
+---The changes as an SQL script, each preceded by comments naming it and its hazards.
+---@param changes schema.Change[]
+---@return string
+function schema.script(changes) end
+
+---Runs the changes on `conn` in order; returns how many ran. Inside a transaction block it
+---raises before running anything if a change must run outside one.
+---@param conn weir.Connection
+---@param changes schema.Change[]
+---@return integer
+function schema.apply(conn, changes) end

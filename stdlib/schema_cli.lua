@@ -1,0 +1,147 @@
+--- schema_cli: the `weir inspect` and `weir diff` commands (argument parsing is in
+--- interpreter/cli/cmd_inspect.cpp and cmd_diff.cpp).
+---
+--- A diff source is a database URL, an .sql file (loaded into a throwaway cluster), or a
+--- migrations directory (applied with `weir up` to an empty throwaway cluster: the schema the
+--- migrations build). weir's own state schema is left out of every model.
+local runner = require "runner"
+
+local M = {}
+
+local function say(fmt, ...) io.stderr:write("weir: ", string.format(fmt, ...), "\n") end
+
+local function read_file(path)
+  local f, err = io.open(path, "rb")
+  if not f then error(err, 0) end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+-- The URL to compare for `spec`: the URL itself, or a throwaway cluster (added to `keep`, to
+-- be closed by the caller) holding the .sql file or what the migrations directory builds.
+local function url_of(spec, opts, keep)
+  if spec:match("%.sql$") then
+    local text = read_file(spec)
+    local cluster = weir.cluster()
+    keep[#keep + 1] = cluster
+    local conn <close> = weir.connect(cluster:url())
+    conn:exec("SET client_min_messages = warning")
+    local ok, err = pcall(conn.exec, conn, text)
+    if not ok then
+      local where = ""
+      if type(err) == "table" and err.position and err.position > 0 then
+        local line = select(2, text:sub(1, err.position):gsub("\n", "")) + 1
+        where = tostring(line) .. ":"
+      end
+      local msg = string.format("%s:%s %s", spec, where, runner.error_text(err)):gsub(" in: .*$", "")
+      error(msg, 0)
+    end
+    return cluster:url()
+  end
+  if weir.list_dir(spec) then
+    local cluster = weir.cluster()
+    keep[#keep + 1] = cluster
+    local url = cluster:url()
+    local conn <close> = weir.connect(url)
+    local global_db = db
+    rawset(_G, "db", conn)  -- the runner's phases use the global `db`
+    local restore_print = runner.print_to_stderr()  -- stdout is the diff
+    local ok, code = pcall(runner.up, { url = url, dir = spec, schema = opts.state_schema, command = "up" })
+    rawset(_G, "db", global_db)
+    restore_print()
+    if not ok then error(spec .. ": building the schema from its migrations failed: " .. tostring(code), 0) end
+    if code ~= 0 then error(spec .. ": building the schema from its migrations failed (see above)", 0) end
+    return url
+  end
+  return spec
+end
+
+function M.diff(opts)
+  local keep = {}
+  local ok, changes = pcall(function()
+    local from, to = url_of(opts.from, opts, keep), url_of(opts.to, opts, keep)
+    local ok2, res = pcall(schema.diff_urls, from, to, { exclude_schemas = { opts.state_schema }, schemas = opts.only })
+    if not ok2 then error((tostring(res):gsub("^[^:]*stdlib/[%w_]+%.lua:%d+: ", "")), 0) end
+    return res
+  end)
+  for _, c in ipairs(keep) do c:close() end
+  if not ok then error(changes, 0) end
+  local hazardous = 0
+  for _, c in ipairs(changes) do
+    if #c.hazards > 0 then hazardous = hazardous + 1 end
+  end
+  if opts.json then
+    io.stdout:write(json.encode { equal = #changes == 0, changes = json.array(changes) }, "\n")
+  else
+    io.stdout:write(schema.script(changes))
+  end
+  if #changes == 0 then
+    say("no differences")
+  else
+    say("%d change%s, %d with hazards", #changes, #changes == 1 and "" or "s", hazardous)
+  end
+  return (opts.check and #changes > 0) and 1 or 0
+end
+
+local function count(t) return t and #t or 0 end
+
+function M.inspect(opts)
+  local model = schema.inspect(db, { exclude_schemas = { opts.state_schema }, schemas = opts.only })
+  if opts.json then
+    io.stdout:write(json.encode(model), "\n")
+    return 0
+  end
+  local out = io.stdout
+  local function line(fmt, ...) out:write(string.format(fmt, ...), "\n") end
+  for _, s in ipairs(model.schemas) do line("schema %s", s.name) end
+  for _, e in ipairs(model.extensions) do line("extension %s %s (in %s)", e.name, e.version, e.schema) end
+  for _, e in ipairs(model.enums) do line("enum %s.%s (%s)", e.schema, e.name, table.concat(e.values, ", ")) end
+  for _, d in ipairs(model.domains) do line("domain %s.%s %s", d.schema, d.name, d.type) end
+  for _, c in ipairs(model.composites) do line("type %s.%s (%d attributes)", c.schema, c.name, count(c.attributes)) end
+  for _, s in ipairs(model.sequences) do line("sequence %s.%s", s.schema, s.name) end
+  for _, t in ipairs(model.tables) do
+    local extra = {}
+    if t.kind == "partitioned" then extra[#extra + 1] = "partitioned by " .. t.partition_key end
+    if t.partition_of ~= json.null then
+      extra[#extra + 1] = ("partition of %s.%s"):format(t.partition_of.schema, t.partition_of.name)
+    end
+    if t.rls then extra[#extra + 1] = "row level security" .. (t.rls_forced and " (forced)" or "") end
+    line("table %s.%s: %d columns, %d constraints, %d indexes, %d triggers, %d policies%s", t.schema, t.name,
+      count(t.columns), count(t.constraints), count(t.indexes), count(t.triggers), count(t.policies),
+      #extra > 0 and ("; " .. table.concat(extra, "; ")) or "")
+    for _, c in ipairs(t.columns) do
+      local notes = {}
+      if c.not_null then notes[#notes + 1] = "not null" end
+      if c.identity ~= json.null then notes[#notes + 1] = "identity " .. c.identity end
+      if c.generated ~= json.null then notes[#notes + 1] = "generated (" .. c.generated .. ")" end
+      if c.default ~= json.null then notes[#notes + 1] = "default " .. c.default end
+      line("  %-24s %s%s", c.name, c.type, #notes > 0 and ("  " .. table.concat(notes, ", ")) or "")
+    end
+    for _, c in ipairs(t.constraints) do line("  constraint %s %s%s", c.name, c.definition, c.validated and "" or " (not validated)") end
+    for _, i in ipairs(t.indexes) do
+      if i.constraint == json.null then line("  index %s%s", i.definition, i.valid and "" or " (INVALID)") end
+    end
+    for _, tr in ipairs(t.triggers) do line("  trigger %s", tr.name) end
+    for _, p in ipairs(t.policies) do line("  policy %s %s", p.name, p.command) end
+  end
+  for _, v in ipairs(model.views) do
+    line("%s %s.%s", v.materialized and "materialized view" or "view", v.schema, v.name)
+  end
+  for _, f in ipairs(model.functions) do line("%s %s.%s(%s)", f.kind, f.schema, f.name, f.arguments) end
+  return 0
+end
+
+function M.main(opts)
+  opts.state_schema = opts.state_schema or "weir"
+  if type(opts.only) == "string" then
+    local names = {}
+    for name in opts.only:gmatch("[^,]+") do names[#names + 1] = name end
+    opts.only = names
+  end
+  local fn = M[opts.command]
+  if not fn then error("schema_cli: unknown command " .. tostring(opts.command), 0) end
+  return fn(opts)
+end
+
+return M

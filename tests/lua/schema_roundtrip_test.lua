@@ -1,0 +1,85 @@
+-- The round-trip property of schema.diff on every pair of tests/schema/pairs.sql: applying
+-- diff(A, B) to A leaves nothing to diff against B, and the same from B back to A. Each side
+-- lives in a database of its own, with rows where the pair has them.
+local T = require "testing"
+
+local src = assert(os.getenv "WEIR_SOURCE_DIR")
+local base_url = assert(os.getenv "WEIR_TEST_BASE_URL")
+
+local function read(path)
+  local f = assert(io.open(path))
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+-- { {name=, from=, to=}, ... } in file order
+local function load_pairs()
+  local pairs_, current, side = {}, nil, nil
+  for line in (read(src .. "/tests/schema/pairs.sql") .. "\n"):gmatch("(.-)\n") do
+    local name = line:match("^==== (.+)$")
+    if name then
+      current = { name = name, from = "", to = "" }
+      pairs_[#pairs_ + 1] = current
+      side = nil
+    elseif line == "---- from" then
+      side = "from"
+    elseif line == "---- to" then
+      side = "to"
+    elseif current and side then
+      current[side] = current[side] .. line .. "\n"
+    end
+  end
+  return pairs_
+end
+
+local function fresh(name, sql)
+  db:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
+  db:exec("CREATE DATABASE " .. name)
+  local conn = weir.connect((base_url:gsub("/postgres%?", "/" .. name .. "?")))
+  conn:exec("SET client_min_messages = warning")
+  if sql:match("%S") then conn:exec(sql) end
+  return conn
+end
+
+local function describe(changes)
+  local lines = {}
+  for _, c in ipairs(changes) do lines[#lines + 1] = "  " .. c.kind .. " " .. c.object .. ": " .. c.sql end
+  return table.concat(lines, "\n")
+end
+
+-- Applies diff(from, to) on `conn` (holding `from`) and returns what still differs.
+local function converge(conn, to_model)
+  local changes = schema.diff(schema.inspect(conn), to_model)
+  local ok, err = pcall(schema.apply, conn, changes)
+  if not ok then
+    error(("applying the diff failed: %s\nscript:\n%s"):format(
+      type(err) == "table" and (err.sqlstate .. " " .. err.message .. " in: " .. (err.query or "")) or tostring(err),
+      describe(changes)), 0)
+  end
+  return schema.diff(schema.inspect(conn), to_model), changes
+end
+
+local corpus = load_pairs()
+
+T.case("the corpus has at least 40 pairs", function()
+  T.ok(#corpus >= 40, "pairs: " .. #corpus)
+end)
+
+for _, p in ipairs(corpus) do
+  T.case("round trip: " .. p.name, function()
+    local a <close> = fresh("rt_a", p.from)
+    local b <close> = fresh("rt_b", p.to)
+    local ma, mb = schema.inspect(a), schema.inspect(b)
+    T.eq(schema.inspect(a), ma, "inspecting twice gives the same model")
+    T.ok(#schema.diff(ma, mb) > 0, "the two sides differ")
+    local left, applied = converge(a, mb)
+    T.eq(#left, 0, "A → B left differences:\n" .. describe(left) .. "\nafter applying:\n" .. describe(applied))
+    local back, applied_back = converge(b, ma)
+    T.eq(#back, 0, "B → A left differences:\n" .. describe(back) .. "\nafter applying:\n" .. describe(applied_back))
+  end)
+end
+
+db:exec "DROP DATABASE IF EXISTS rt_a WITH (FORCE)"
+db:exec "DROP DATABASE IF EXISTS rt_b WITH (FORCE)"
+T.done()

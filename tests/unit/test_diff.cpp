@@ -1,0 +1,156 @@
+// pg/diff on hand-written models (no database): the order of changes and the online
+// techniques on existing tables. The round trip against real databases is in
+// tests/lua/schema_roundtrip_test.lua.
+#include <catch2/catch.hpp>
+
+#include "pg/diff.hpp"
+
+using nlohmann::json;
+using weir::pg::Change;
+using weir::pg::diff;
+
+namespace {
+
+json model(json tables, json views = json::array()) {
+  return {{"schemas", {{{"name", "public"}, {"comment", nullptr}}}},
+          {"extensions", json::array()},
+          {"enums", json::array()},
+          {"domains", json::array()},
+          {"composites", json::array()},
+          {"sequences", json::array()},
+          {"tables", std::move(tables)},
+          {"views", std::move(views)},
+          {"functions", json::array()}};
+}
+
+json column(const char* name, const char* type, bool not_null = false) {
+  return {{"name", name},         {"type", type},         {"not_null", not_null},
+          {"default", nullptr},   {"generated", nullptr}, {"identity", nullptr},
+          {"collation", nullptr}, {"inherited", false},   {"comment", nullptr}};
+}
+
+json table(const char* name, json columns, json constraints = json::array(),
+           json indexes = json::array()) {
+  return {{"schema", "public"},
+          {"name", name},
+          {"kind", "table"},
+          {"unlogged", false},
+          {"partition_key", nullptr},
+          {"partition_of", nullptr},
+          {"partition_bound", nullptr},
+          {"rls", false},
+          {"rls_forced", false},
+          {"options", json::array()},
+          {"grants", json::array()},
+          {"comment", nullptr},
+          {"columns", std::move(columns)},
+          {"constraints", std::move(constraints)},
+          {"indexes", std::move(indexes)},
+          {"triggers", json::array()},
+          {"policies", json::array()}};
+}
+
+json index(const char* name, const char* def) {
+  return {{"name", name},  {"definition", def},     {"unique", false},   {"primary", false},
+          {"valid", true}, {"constraint", nullptr}, {"comment", nullptr}};
+}
+
+json fk(const char* name, const char* def, const char* ref) {
+  return {{"name", name},
+          {"type", "foreign key"},
+          {"definition", def},
+          {"validated", true},
+          {"deferrable", false},
+          {"deferred", false},
+          {"references", {{"schema", "public"}, {"name", ref}}},
+          {"comment", nullptr}};
+}
+
+std::vector<std::string> sqls(const std::vector<Change>& changes) {
+  std::vector<std::string> out;
+  for (const auto& c : changes)
+    out.push_back(c.sql);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("diff: equal models have no changes") {
+  json m = model({table("t", {column("id", "integer")})});
+  CHECK(diff(m, m).empty());
+}
+
+TEST_CASE("diff: an index on an existing table is built concurrently, outside a transaction") {
+  json a = model({table("t", {column("a", "integer")})});
+  json b = model({table("t", {column("a", "integer")}, json::array(),
+                        {index("t_a", "CREATE INDEX t_a ON public.t USING btree (a)")})});
+  auto changes = diff(a, b);
+  REQUIRE(changes.size() == 1);
+  CHECK(changes[0].sql == "CREATE INDEX CONCURRENTLY t_a ON public.t USING btree (a)");
+  CHECK_FALSE(changes[0].transactional);
+  CHECK(changes[0].hazards == std::vector<std::string>{"builds index"});
+}
+
+TEST_CASE("diff: on a table created in the same diff, plain DDL") {
+  json a = model(json::array());
+  json b = model({table("t", {column("a", "integer")}, json::array(),
+                        {index("t_a", "CREATE INDEX t_a ON public.t USING btree (a)")})});
+  auto s = sqls(diff(a, b));
+  REQUIRE(s.size() == 2);
+  CHECK(s[0].rfind("CREATE TABLE public.t (", 0) == 0);
+  CHECK(s[1] == "CREATE INDEX t_a ON public.t USING btree (a)");
+}
+
+TEST_CASE("diff: a foreign key on existing tables is added NOT VALID, then validated") {
+  json p = table("p", {column("id", "integer")});
+  json a = model({p, table("c", {column("p", "integer")})});
+  json b = model({p, table("c", {column("p", "integer")},
+                           {fk("c_p_fkey", "FOREIGN KEY (p) REFERENCES public.p(id)", "p")})});
+  auto s = sqls(diff(a, b));
+  REQUIRE(s.size() == 2);
+  CHECK(s[0] ==
+        "ALTER TABLE public.c ADD CONSTRAINT c_p_fkey FOREIGN KEY (p) REFERENCES public.p(id) NOT "
+        "VALID");
+  CHECK(s[1] == "ALTER TABLE public.c VALIDATE CONSTRAINT c_p_fkey");
+}
+
+TEST_CASE("diff: SET NOT NULL goes through a validated check") {
+  json a = model({table("t", {column("a", "integer")})});
+  json b = model({table("t", {column("a", "integer", true)})});
+  auto changes = diff(a, b);
+  REQUIRE(changes.size() == 4);
+  CHECK(changes[0].sql.find("CHECK (a IS NOT NULL) NOT VALID") != std::string::npos);
+  CHECK(changes[1].sql.find("VALIDATE CONSTRAINT") != std::string::npos);
+  CHECK(changes[2].sql == "ALTER TABLE public.t ALTER COLUMN a SET NOT NULL");
+  CHECK(changes[3].sql.find("DROP CONSTRAINT") != std::string::npos);
+}
+
+TEST_CASE("diff: a dropped table goes after the views on it, with its hazards") {
+  json view = {{"schema", "public"},       {"name", "v"},
+               {"materialized", false},    {"definition", " SELECT t.a FROM public.t;"},
+               {"options", json::array()}, {"depends_on", {"public.t"}},
+               {"grants", json::array()},  {"comment", nullptr},
+               {"indexes", json::array()}};
+  json a = model({table("t", {column("a", "integer")})}, {view});
+  json b = model(json::array());
+  auto changes = diff(a, b);
+  REQUIRE(changes.size() == 2);
+  CHECK(changes[0].sql == "DROP VIEW public.v");
+  CHECK(changes[1].sql == "DROP TABLE public.t");
+  CHECK(changes[1].hazards[0] == "deletes data");
+}
+
+TEST_CASE("diff: names that need quoting are quoted") {
+  json a = model(json::array());
+  json b = model({table("Order", {column("select", "integer"), column("ok_name", "text")})});
+  auto s = sqls(diff(a, b));
+  REQUIRE(s.size() == 1);
+  CHECK(s[0] == "CREATE TABLE public.\"Order\" (\n  \"select\" integer,\n  ok_name text\n)");
+}
+
+TEST_CASE("diff: the script form names hazards and ends statements") {
+  std::vector<Change> changes = {
+      {"drop table", "public.t", "DROP TABLE public.t", {"deletes data"}, true}};
+  CHECK(weir::pg::to_script(changes) ==
+        "-- drop table: public.t\n--   hazard: deletes data\nDROP TABLE public.t;\n\n");
+}
