@@ -1,0 +1,8 @@
+-- weir's project file for this example: from this directory, `weir up`, `weir plan`,
+-- `weir status` and `weir down 001_migration_retries_links` need no further flags.
+return {
+  migrations = "migrations",
+  db = env "DATABASE_URL",  -- or --db URL
+  lock_timeout = "2s",      -- ALTER TABLE migration_projects and the new FKs lock live tables: never queue behind a long query
+  retries = 5,
+}
