@@ -18,25 +18,32 @@ local function read_file(path)
   return text
 end
 
+-- Runs the .sql file `path` on `conn`; an error names the file, line and SQLSTATE.
+local function load_sql(conn, path)
+  local text = read_file(path)
+  conn:exec("SET client_min_messages = warning")
+  local ok, err = pcall(conn.exec, conn, text)
+  if not ok then
+    local where = ""
+    if type(err) == "table" and err.position and err.position > 0 then
+      local line = select(2, text:sub(1, err.position):gsub("\n", "")) + 1
+      where = tostring(line) .. ":"
+    end
+    local msg = string.format("%s:%s %s", path, where, runner.error_text(err)):gsub(" in: .*$", "")
+    error(msg, 0)
+  end
+end
+
 -- The URL to compare for `spec`: the URL itself, or a throwaway cluster (added to `keep`, to
--- be closed by the caller) holding the .sql file or what the migrations directory builds.
+-- be closed by the caller) holding the .sql file or what the migrations directory builds
+-- (on top of opts.base, an .sql file of what exists before the first migration).
 local function url_of(spec, opts, keep)
   if spec:match("%.sql$") then
-    local text = read_file(spec)
+    read_file(spec)  -- a missing file is reported before a cluster starts
     local cluster = weir.cluster()
     keep[#keep + 1] = cluster
     local conn <close> = weir.connect(cluster:url())
-    conn:exec("SET client_min_messages = warning")
-    local ok, err = pcall(conn.exec, conn, text)
-    if not ok then
-      local where = ""
-      if type(err) == "table" and err.position and err.position > 0 then
-        local line = select(2, text:sub(1, err.position):gsub("\n", "")) + 1
-        where = tostring(line) .. ":"
-      end
-      local msg = string.format("%s:%s %s", spec, where, runner.error_text(err)):gsub(" in: .*$", "")
-      error(msg, 0)
-    end
+    load_sql(conn, spec)
     return cluster:url()
   end
   if weir.list_dir(spec) then
@@ -44,6 +51,7 @@ local function url_of(spec, opts, keep)
     keep[#keep + 1] = cluster
     local url = cluster:url()
     local conn <close> = weir.connect(url)
+    if opts.base then load_sql(conn, opts.base) end
     local global_db = db
     rawset(_G, "db", conn)  -- the runner's phases use the global `db`
     local restore_print = runner.print_to_stderr()  -- stdout is the diff

@@ -24,6 +24,8 @@ const char* const kHelp =
     "  --json                {equal, changes: [{kind, object, sql, hazards, transaction}]}\n"
     "  --check               exit 1 when the schemas differ\n"
     "  --only SCHEMA         compare only this schema (repeatable)\n"
+    "  --base FILE.sql       for a migrations directory: what exists before its first\n"
+    "                        migration (tables it alters but does not create)\n"
     "  --schema NAME         weir's state schema, left out of both (default: weir)\n"
     "\n";
 
@@ -49,6 +51,8 @@ int cmd_diff(Args& args) {
       only += (only.empty() ? "" : ",") + args.value("--only", a);
     } else if (is("--schema")) {
       opts.emplace_back("state_schema", args.value("--schema", a));
+    } else if (is("--base")) {
+      opts.emplace_back("base", args.value("--base", a));
     } else if (parse_connection_option(args, a, conn)) {
       continue;
     } else if (a.size() > 1 && a[0] == '-') {

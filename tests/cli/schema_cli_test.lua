@@ -118,6 +118,26 @@ return migration "001_accounts" {
   T.contains(out2, "ALTER TABLE public.accounts DROP COLUMN hotfix;")
 end)
 
+T.case("--base: migrations that alter pre-existing tables are built on top of a base schema", function()
+  local p = project.new("sc", { ["001_alter.lua"] = [[
+return migration "001_alter" {
+  phase "add" {
+    up = function(db) db:exec "ALTER TABLE legacy ADD COLUMN note text" end,
+    down = function(db) db:exec "ALTER TABLE legacy DROP COLUMN note" end,
+  },
+}
+]] })
+  p.conn:exec "CREATE TABLE legacy (id bigint PRIMARY KEY)"
+  T.eq((p.weir("up")), 0)
+  local base = write("base.sql", "CREATE TABLE legacy (id bigint PRIMARY KEY);\n")
+  local rc, _, err = weir("diff --check " .. q(p.url) .. " " .. q(p.dir .. "/migrations"))
+  T.eq(rc, 1, "without the base, the migration cannot run")
+  T.contains(err, "42P01")
+  local rc2, out2, err2 = weir("diff --check --base " .. q(base) .. " " .. q(p.url) .. " " .. q(p.dir .. "/migrations"))
+  T.eq(rc2, 0, err2)
+  T.eq(out2, "")
+end)
+
 T.case("bad sources are one line each", function()
   local bad = write("bad.sql", "CREATE TABLE ok (id int);\nCREATE TABLE broken (id int,);\n")
   local rc, out, err = weir("diff " .. q(bad) .. " " .. q(write("e.sql", "")))
