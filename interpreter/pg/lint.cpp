@@ -539,7 +539,8 @@ struct Linter::State {
     for (const auto& e : items(t, "tableElts")) {
       const json& col = as(e, "ColumnDef");
       if (col.is_null()) continue;
-      check_type(str(col, "colname"), field(col, "typeName"), key_reason(col, table_constraints));
+      check_type(table.shown() + "." + str(col, "colname"), field(col, "typeName"),
+                 key_reason(col, table_constraints));
     }
     forget(tables, table);
     tables.push_back(table);
@@ -548,7 +549,7 @@ struct Linter::State {
   void add_column(const Name& table, const json& col) {
     std::string name = str(col, "colname");
     bool existing = !new_table(table);
-    check_type(name, field(col, "typeName"), key_reason(col, json::array()));
+    check_type(table.shown() + "." + name, field(col, "typeName"), key_reason(col, json::array()));
     if (existing) {
       TypeInfo t = type_info(field(col, "typeName"));
       bool serial = is_serial(t);
@@ -668,7 +669,7 @@ struct Linter::State {
         }
       } else if (sub == "AT_AlterColumnType") {
         const json& coldef = as(def, "ColumnDef");
-        check_type(col, field(coldef, "typeName"), "");
+        check_type(table.shown() + "." + col, field(coldef, "typeName"), "");
         if (!new_column(table, col)) {
           report("alter-column-type",
                  "changing the type of existing column " + table.shown() + "." + col + " to " +
