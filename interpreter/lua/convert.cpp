@@ -190,8 +190,24 @@ bool to_array_node(lua_State* L, int idx, pg::ArrayNode& out, std::string& error
   return true;
 }
 
+// What a conversion to JSON carries along: tables on the current path (cycles) and the
+// marker metatables, looked up once rather than per table.
+struct JsonWalk {
+  std::unordered_set<const void*> seen;
+  const void* wrapper = nullptr;
+  const void* array = nullptr;
+  const void* object = nullptr;
+};
+
+const void* registry_metatable(lua_State* L, const char* name) {
+  luaL_getmetatable(L, name);
+  const void* p = lua_topointer(L, -1);
+  lua_pop(L, 1);
+  return p;
+}
+
 bool to_json_at(lua_State* L, int idx, nlohmann::json& out, std::string& error, int depth,
-                std::unordered_set<const void*>& seen) {
+                JsonWalk& walk) {
   idx = lua_absindex(L, idx);
   switch (lua_type(L, idx)) {
     case LUA_TNIL:
@@ -225,9 +241,14 @@ bool to_json_at(lua_State* L, int idx, nlohmann::json& out, std::string& error, 
       }
       break;
     case LUA_TTABLE: {
-      if (has_metatable(L, idx, kJsonWrapper)) {
+      const void* mt = nullptr;
+      if (lua_getmetatable(L, idx)) {
+        mt = lua_topointer(L, -1);
+        lua_pop(L, 1);
+      }
+      if (mt && mt == walk.wrapper) {
         push_wrapped(L, idx);
-        bool ok = to_json_at(L, -1, out, error, depth, seen);
+        bool ok = to_json_at(L, -1, out, error, depth, walk);
         lua_pop(L, 1);
         return ok;
       }
@@ -236,12 +257,12 @@ bool to_json_at(lua_State* L, int idx, nlohmann::json& out, std::string& error, 
         return false;
       }
       const void* id = lua_topointer(L, idx);
-      if (!seen.insert(id).second) {
+      if (!walk.seen.insert(id).second) {
         error = "cannot encode a table that contains itself as JSON";
         return false;
       }
-      bool as_array = has_metatable(L, idx, kJsonArrayMarker);
-      bool as_object = has_metatable(L, idx, kJsonObjectMarker);
+      bool as_array = mt && mt == walk.array;
+      bool as_object = mt && mt == walk.object;
       lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, idx));
       if (!as_array && !as_object && n > 0) {
         // A sequence 1..n with no other keys is an array.
@@ -259,7 +280,7 @@ bool to_json_at(lua_State* L, int idx, nlohmann::json& out, std::string& error, 
         for (lua_Integer i = 1; ok && i <= n; ++i) {
           lua_rawgeti(L, idx, i);
           nlohmann::json item;
-          ok = to_json_at(L, -1, item, error, depth + 1, seen);
+          ok = to_json_at(L, -1, item, error, depth + 1, walk);
           if (ok) out.push_back(std::move(item));
           lua_pop(L, 1);
         }
@@ -283,14 +304,14 @@ bool to_json_at(lua_State* L, int idx, nlohmann::json& out, std::string& error, 
           }
           if (ok) {
             nlohmann::json item;
-            ok = to_json_at(L, -1, item, error, depth + 1, seen);
+            ok = to_json_at(L, -1, item, error, depth + 1, walk);
             if (ok) out[key] = std::move(item);
           }
           lua_pop(L, 1);
         }
         if (!ok) lua_pop(L, 1);  // the key lua_next left behind
       }
-      seen.erase(id);
+      walk.seen.erase(id);
       return ok;
     }
     default:
@@ -435,8 +456,11 @@ bool to_param(lua_State* L, int idx, pg::Param& out, std::string& error) {
 }
 
 bool to_json(lua_State* L, int idx, nlohmann::json& out, std::string& error) {
-  std::unordered_set<const void*> seen;
-  return to_json_at(L, idx, out, error, 0, seen);
+  JsonWalk walk;
+  walk.wrapper = registry_metatable(L, kJsonWrapper);
+  walk.array = registry_metatable(L, kJsonArrayMarker);
+  walk.object = registry_metatable(L, kJsonObjectMarker);
+  return to_json_at(L, idx, out, error, 0, walk);
 }
 
 void push_json(lua_State* L, const nlohmann::json& v) {

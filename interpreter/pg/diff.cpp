@@ -205,9 +205,10 @@ std::string lit(const std::string& s) {
   return out + "'";
 }
 
-std::string str(const json& j, const char* key) {
+const std::string& str(const json& j, const char* key) {
+  static const std::string empty;
   auto it = j.find(key);
-  return it == j.end() || it->is_null() ? "" : it->get<std::string>();
+  return it == j.end() || !it->is_string() ? empty : it->get_ref<const std::string&>();
 }
 bool has(const json& j, const char* key) {
   auto it = j.find(key);
