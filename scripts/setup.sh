@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git
   liblua5.4-dev lua5.4
-  libpqxx-dev libpq-dev
+  libpqxx-dev libpq-dev libssl-dev
   nlohmann-json3-dev
   catch2
   postgresql-15 postgresql-client-15 postgresql-contrib

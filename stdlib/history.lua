@@ -2,7 +2,7 @@
 --- versioned so later releases can upgrade it. All SQL about applied migrations lives here.
 local H = {}
 
-H.VERSION = 1
+H.VERSION = 2
 
 -- Each entry upgrades the state schema from version i-1 to i. Never edit a released entry:
 -- append a new one.
@@ -44,12 +44,53 @@ local UPGRADES = {
   );
   CREATE INDEX ON %s.events (migration, seq);
   ]],
+  -- 2: the copy module's state
+  [[
+  CREATE TABLE %s.copies (
+    name        text PRIMARY KEY,
+    rows_read   bigint NOT NULL DEFAULT 0,
+    rows_written bigint NOT NULL DEFAULT 0,
+    rows_quarantined bigint NOT NULL DEFAULT 0,
+    started_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz
+  );
+  CREATE TABLE %s.quarantine (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    copy        text NOT NULL,
+    source_key  jsonb,
+    row         jsonb,
+    error       text NOT NULL,
+    at          timestamptz NOT NULL DEFAULT now()
+  );
+  CREATE INDEX ON %s.quarantine (copy);
+  CREATE TABLE %s.id_map (
+    namespace   text NOT NULL,
+    legacy_id   text NOT NULL,
+    new_id      uuid NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (namespace, legacy_id)
+  );
+  CREATE TABLE %s.copy_ranges (
+    copy        text NOT NULL,
+    range_no    int NOT NULL,
+    lo          jsonb,
+    hi          jsonb,
+    state       text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'running', 'done')),
+    claimed_by  text,
+    claimed_at  timestamptz,
+    rows        bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (copy, range_no)
+  );
+  ]],
 }
 
 ---Creates or upgrades the state schema. Call with the migration lock held.
 function H.ensure(conn, schema)
   local s = conn:quote_ident(schema)
   conn:tx(function()
+    -- Two sessions ensuring at once (two copy workers) take turns.
+    conn:exec("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1))", "weir state " .. schema)
     conn:exec("CREATE SCHEMA IF NOT EXISTS " .. s)
     conn:exec("CREATE TABLE IF NOT EXISTS " .. s .. ".state_version (version int NOT NULL)")
     local v = conn:value("SELECT max(version) FROM " .. s .. ".state_version")

@@ -21,9 +21,11 @@ const Module kModules[] = {
     {"json", modules::luaopen_json},
     {"sql", modules::luaopen_sql},
     {"schema.core", modules::luaopen_schema_core},
+    {"copy.core", modules::luaopen_copy_core},
 };
 
-const char* const kNames[] = {"db.core", "weir.core", "json", "sql", "schema.core", nullptr};
+const char* const kNames[] = {"db.core",     "weir.core", "json", "sql",
+                              "schema.core", "copy.core", nullptr};
 
 }  // namespace
 

@@ -53,6 +53,8 @@ int setup_globals(lua_State* L) {
   require_global(L, "json", "json");
   require_global(L, "ddl", "ddl");
   require_global(L, "schema", "schema");
+  require_global(L, "copy", "copy");
+  require_global(L, "ids", "ids");
   lua_getglobal(L, "require");
   lua_pushliteral(L, "migration");
   lua_call(L, 1, 1);

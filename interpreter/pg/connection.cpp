@@ -199,6 +199,7 @@ Connection::Connection(const std::string& target) {
 }
 
 Connection::~Connection() {
+  if (copy_buf_) PQfreemem(copy_buf_);
   if (conn_) PQfinish(conn_);
 }
 
@@ -242,6 +243,52 @@ Result Connection::check(PGresult* r, const std::string& sql) {
 Result Connection::exec(const std::string& sql) {
   if (!conn_) throw ConnectionError("connection is closed");
   return check(PQexec(conn_, sql.c_str()), sql);
+}
+
+void Connection::copy_out(const std::string& sql) {
+  Result r = exec(sql);
+  if (PQresultStatus(r.get()) != PGRES_COPY_OUT)
+    throw SqlError("42601", "not a COPY … TO STDOUT statement", sql);
+  copy_sql_ = sql;
+}
+
+long Connection::read_copy(const char** buf) {
+  if (copy_buf_) {
+    PQfreemem(copy_buf_);
+    copy_buf_ = nullptr;
+  }
+  int n = PQgetCopyData(conn_, &copy_buf_, 0);
+  if (n >= 0) {
+    *buf = copy_buf_;
+    return n;
+  }
+  if (n == -2) throw ConnectionError("connection lost: " + one_line(PQerrorMessage(conn_)));
+  // -1: the COPY is over; its result says whether it succeeded.
+  Result done = check(PQgetResult(conn_), copy_sql_);
+  while (PGresult* extra = PQgetResult(conn_))
+    PQclear(extra);
+  return -1;
+}
+
+void Connection::copy_in(const std::string& sql) {
+  Result r = exec(sql);
+  if (PQresultStatus(r.get()) != PGRES_COPY_IN)
+    throw SqlError("42601", "not a COPY … FROM STDIN statement", sql);
+  copy_sql_ = sql;
+}
+
+void Connection::write_copy(const char* data, size_t n) {
+  if (PQputCopyData(conn_, data, static_cast<int>(n)) != 1)
+    throw ConnectionError("connection lost: " + one_line(PQerrorMessage(conn_)));
+}
+
+Result Connection::end_copy(const char* error) {
+  if (PQputCopyEnd(conn_, error) != 1)
+    throw ConnectionError("connection lost: " + one_line(PQerrorMessage(conn_)));
+  Result r = check(PQgetResult(conn_), copy_sql_);
+  while (PGresult* extra = PQgetResult(conn_))
+    PQclear(extra);
+  return r;
 }
 
 Result Connection::exec_params(const std::string& sql, const std::vector<Param>& params) {

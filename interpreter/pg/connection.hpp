@@ -87,6 +87,17 @@ class Connection {
   // Runs one statement with bound parameters (extended protocol, text results).
   Result exec_params(const std::string& sql, const std::vector<Param>& params);
 
+  // COPY streaming. copy_out starts `COPY … TO STDOUT`; read_copy then hands out one row's
+  // bytes at a time (*buf is libpq's, valid until the next call) and returns -1 at the end,
+  // after checking the command's result. copy_in starts `COPY … FROM STDIN`; write_copy sends
+  // bytes; end_copy finishes it (with `error`, aborts it) and returns the command's result.
+  // Each throws SqlError/ConnectionError like exec.
+  void copy_out(const std::string& sql);
+  long read_copy(const char** buf);
+  void copy_in(const std::string& sql);
+  void write_copy(const char* data, size_t n);
+  Result end_copy(const char* error = nullptr);
+
   // True inside a transaction block (also when the block is aborted and awaits ROLLBACK).
   bool in_transaction() const;
   // Describes each column's type, asking pg_catalog.pg_type once for types it does not know.
@@ -113,7 +124,9 @@ class Connection {
 
   PGconn* conn_ = nullptr;
   std::string safe_url_;
-  std::string password_;  // kept only to scrub it from messages
+  std::string copy_sql_;      // the COPY in progress, for error messages
+  char* copy_buf_ = nullptr;  // the last row read_copy handed out
+  std::string password_;      // kept only to scrub it from messages
   std::unordered_map<Oid, TypeDesc> types_;
   NoticeSink sink_ = nullptr;
   void* sink_ctx_ = nullptr;

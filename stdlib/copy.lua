@@ -1,0 +1,614 @@
+--- copy: batch copy and backfill (the `copy` global). The data path is C++ ("copy.core":
+--- COPY to COPY without Lua, or COPY text rows through a Lua transform); this file drives the
+--- batches: keyset ranges on the key, one target transaction per batch holding the rows, the
+--- checkpoint, the quarantined rows and the id mappings — so a copy killed at any moment and run
+--- again continues after the last committed batch, with no row lost or doubled.
+local core = require "copy.core"
+local history = require "history"
+
+local C = {}
+
+local KNOWN = {
+  from = true, source = true, query = true, to = true, target = true, key = true, columns = true,
+  batch = true, transform = true, mode = true, on_error = true, checkpoint = true, since = true,
+  pause_ms = true, throttle = true, name = true, schema = true, where = true,
+}
+
+local function fail(msg) error("copy.table: " .. msg, 3) end
+
+-- An error as one line: SQLSTATE and message for SQL errors, without weir's own file position.
+local function error_line(err)
+  if type(err) == "table" and err.sqlstate then return err.sqlstate .. " " .. err.message end
+  return (tostring(err):gsub("^[^:]*stdlib/[%w_]+%.lua:%d+: ", ""))
+end
+
+local function state_schema(o)
+  if o.schema then return o.schema end
+  local ctx = require("runner").current()
+  return ctx and ctx.schema or "weir"
+end
+
+-- "schema.table" or "table" → quoted
+local function qualified(conn, name)
+  local s, t = name:match("^([^.]+)%.(.+)$")
+  if s then return conn:quote_ident(s) .. "." .. conn:quote_ident(t) end
+  return conn:quote_ident(name)
+end
+
+local function list_of(conn, names)
+  local out = {}
+  for i, n in ipairs(names) do out[i] = conn:quote_ident(n) end
+  return table.concat(out, ", ")
+end
+
+-- The batch currently being written, for ids.map: mappings to record with it.
+local current_batch
+local stage_count = 0
+
+---The pending id mappings of the running copy batch (used by the ids module), or nil.
+function C.pending_ids() return current_batch and current_batch.ids end
+
+-- Target columns: name → {type, builtin, identity_always}, in table order.
+local function target_columns(dst, target)
+  local rows = dst:query([[
+    SELECT a.attname AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
+           t.typnamespace = 'pg_catalog'::regnamespace AS builtin,
+           a.attidentity = 'a' AS identity_always
+      FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+     WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+       AND a.attgenerated = ''
+     ORDER BY a.attnum]], target)
+  return rows
+end
+
+local function primary_key(dst, target)
+  return dst:value([[
+    SELECT array_agg(a.attname::text ORDER BY array_position(i.indkey, a.attnum))
+      FROM pg_catalog.pg_index i
+      JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+     WHERE i.indrelid = pg_catalog.to_regclass($1) AND i.indisprimary]], target)
+end
+
+local function literal_tuple(conn, values)
+  local out = {}
+  for i, v in ipairs(values) do out[i] = conn:quote_literal(v) end
+  return table.concat(out, ", ")
+end
+
+---Copies rows from a table or query on one connection to a table on another (or the same).
+---See docs/copy.md. Returns { read, written, quarantined, skipped, batches, seconds, resumed_from }.
+function C.table(o)
+  if type(o) ~= "table" then fail("expected a table of options") end
+  for k in pairs(o) do
+    if not KNOWN[k] then fail("unknown option '" .. tostring(k) .. "'") end
+  end
+  local src, dst = o.from or db, o.to or db
+  if not o.target then fail("target (the table to write) is required") end
+  if (o.source == nil) == (o.query == nil) then fail("give either source (a table) or query (a SELECT)") end
+  local mode = o.mode or "insert"
+  if mode ~= "insert" and mode ~= "upsert" and mode ~= "update" then
+    fail("mode must be insert, upsert or update, got '" .. tostring(mode) .. "'")
+  end
+  local on_error = o.on_error or "quarantine"
+  if on_error ~= "quarantine" and on_error ~= "abort" then fail("on_error must be quarantine or abort") end
+  local batch = o.batch or 5000
+  if math.type(batch) ~= "integer" or batch < 1 then fail("batch must be a positive integer") end
+  local keys = type(o.key) == "table" and o.key or { o.key or "id" }
+  local name = o.name or o.checkpoint or o.target
+  local schema = state_schema(o)
+  local S = dst:quote_ident(schema)
+
+  if o.source and src:value("SELECT pg_catalog.to_regclass($1) IS NULL", o.source) then
+    fail("source table " .. o.source .. " does not exist")
+  end
+  if dst:value("SELECT pg_catalog.to_regclass($1) IS NULL", o.target) then
+    fail("target table " .. o.target .. " does not exist")
+  end
+  local from_sql = o.source and (qualified(src, o.source) .. " AS weir_src") or ("(" .. o.query .. ") AS weir_src")
+  local target_sql = qualified(dst, o.target)
+
+  -- Which columns go across: the option, else the target's columns the source also has.
+  local _, src_cols = src:query("SELECT * FROM " .. from_sql .. " LIMIT 0")
+  local has_src = {}
+  for _, c in ipairs(src_cols) do has_src[c.name] = true end
+  for _, k in ipairs(keys) do
+    if not has_src[k] then fail("key column " .. k .. " is not in the source") end
+  end
+  local tcols = target_columns(dst, o.target)
+  local tcol = {}
+  for _, c in ipairs(tcols) do tcol[c.name] = c end
+  local columns = o.columns
+  if not columns then
+    columns = {}
+    for _, c in ipairs(tcols) do
+      if has_src[c.name] or o.transform then columns[#columns + 1] = c.name end
+    end
+    if #columns == 0 then fail("the source and target have no column in common; give columns = {...}") end
+  end
+  for _, c in ipairs(columns) do
+    if not tcol[c] then fail("column " .. c .. " is not in the target table " .. o.target) end
+    if not o.transform and not has_src[c] then fail("column " .. c .. " is not in the source") end
+  end
+  local conflict = nil
+  if mode ~= "insert" then
+    local pk = primary_key(dst, o.target)
+    if pk == nil or db.isnull(pk) then fail(mode .. " needs a primary key on " .. o.target) end
+    conflict = pk
+  end
+
+  -- Binary COPY when every column has a built-in type (cast on the source side); else text.
+  local binary = true
+  for _, c in ipairs(columns) do
+    if not tcol[c].builtin then binary = false end
+  end
+  local select_list = {}
+  for i, c in ipairs(columns) do
+    select_list[i] = binary and (src:quote_ident(c) .. "::" .. tcol[c].type) or src:quote_ident(c)
+  end
+  local key_list = list_of(src, keys)
+  -- The batch's last key, as text: the columns of the subquery `s` (an ORDER BY on the bare
+  -- name would sort the text aliases).
+  local key_text, desc = {}, {}
+  for i, k in ipairs(keys) do
+    key_text[i] = "s." .. src:quote_ident(k) .. "::text AS " .. src:quote_ident(k)
+    desc[i] = "s." .. src:quote_ident(k) .. " DESC"
+  end
+  local desc_list = table.concat(desc, ", ")
+
+  -- State: checkpoint, counters.
+  history.ensure(dst, schema)
+  local cp_key = o.checkpoint and ("copy/" .. o.checkpoint) or nil
+  local cp = {}
+  if cp_key then
+    local v = dst:value("SELECT value FROM " .. S .. ".checkpoints WHERE key = $1", cp_key)
+    if v ~= nil and not db.isnull(v) then cp = v end
+  end
+  local stats = { read = 0, written = 0, quarantined = 0, skipped = 0, batches = 0, seconds = 0,
+    resumed_from = cp.last and json.array(cp.last) or db.NULL }
+  if cp.done and not o.since then
+    stats.resumed_from = "done"
+    return stats
+  end
+  if o.since then
+    if cp.done or cp.since_next == nil then
+      -- a new pass: from where the last one ended, up to what exists now
+      cp.since_from = cp.since_next ~= nil and cp.since_next or cp.since_from
+      if cp.done then cp.since_from = cp.since_next end
+      cp.since_next = src:value("SELECT max(" .. src:quote_ident(o.since) .. ")::text FROM " .. from_sql)
+      cp.last, cp.done = nil, false
+      if db.isnull(cp.since_next) then cp.since_next = nil end
+    end
+  end
+
+  local function range_where(last, hi)
+    local parts = {}
+    local function cmp(op, values)
+      if #keys == 1 then return key_list .. " " .. op .. " " .. literal_tuple(src, values) end
+      return "(" .. key_list .. ") " .. op .. " (" .. literal_tuple(src, values) .. ")"
+    end
+    if last then parts[#parts + 1] = cmp(">", last) end
+    if hi then parts[#parts + 1] = cmp("<=", hi) end
+    if o.where then parts[#parts + 1] = "(" .. o.where .. ")" end
+    if o.since then
+      local col = src:quote_ident(o.since)
+      if cp.since_from and not db.isnull(cp.since_from) then
+        parts[#parts + 1] = col .. " > " .. src:quote_literal(cp.since_from)
+      end
+      if cp.since_next then parts[#parts + 1] = col .. " <= " .. src:quote_literal(cp.since_next) end
+    end
+    return #parts > 0 and (" WHERE " .. table.concat(parts, " AND ")) or ""
+  end
+
+  -- The last key of the next batch after `last`, or nil when nothing is left.
+  local function next_hi(last)
+    local row = src:one("SELECT " .. table.concat(key_text, ", ") .. " FROM (SELECT " .. key_list .. " FROM " ..
+      from_sql .. range_where(last, nil) .. " ORDER BY " .. key_list .. " LIMIT " .. batch .. ") s ORDER BY " ..
+      desc_list .. " LIMIT 1")
+    if not row then return nil end
+    local hi = {}
+    for i, k in ipairs(keys) do hi[i] = row[k] end
+    return hi
+  end
+
+  -- upsert/update stage rows in a temporary table of just the copied columns (no constraints:
+  -- the target's apply when the rows are merged), one per copy.table call.
+  stage_count = stage_count + 1
+  local stage = "pg_temp.weir_copy_stage_" .. stage_count
+  local function merge(cols)
+    if mode == "insert" then return end
+    local cl = list_of(dst, cols)
+    local sets, match = {}, {}
+    local is_key = {}
+    for _, k in ipairs(conflict) do is_key[k] = true end
+    for _, c in ipairs(cols) do
+      if not is_key[c] then sets[#sets + 1] = dst:quote_ident(c) .. " = " .. (mode == "upsert" and "EXCLUDED." or "s.") .. dst:quote_ident(c) end
+    end
+    for _, k in ipairs(conflict) do match[#match + 1] = "t." .. dst:quote_ident(k) .. " = s." .. dst:quote_ident(k) end
+    if mode == "upsert" then
+      local override = ""
+      for _, c in ipairs(cols) do
+        if tcol[c].identity_always then override = " OVERRIDING SYSTEM VALUE" end
+      end
+      dst:exec("INSERT INTO " .. target_sql .. " (" .. cl .. ")" .. override .. " SELECT " .. cl .. " FROM " .. stage ..
+        " ON CONFLICT (" .. list_of(dst, conflict) .. ")" ..
+        (#sets > 0 and (" DO UPDATE SET " .. table.concat(sets, ", ")) or " DO NOTHING"))
+    else
+      if #sets > 0 then
+        dst:exec("UPDATE " .. target_sql .. " t SET " .. table.concat(sets, ", ") .. " FROM " .. stage .. " s WHERE " ..
+          table.concat(match, " AND "))
+      end
+    end
+    dst:exec("TRUNCATE " .. stage)
+  end
+  local function prepare_stage()
+    if mode == "insert" then return end
+    dst:exec("CREATE TEMP TABLE IF NOT EXISTS weir_copy_stage_" .. stage_count .. " AS SELECT " ..
+      list_of(dst, columns) .. " FROM " .. target_sql .. " WITH NO DATA")
+  end
+  local into = mode == "insert" and target_sql or stage
+
+  local function write_rows(rows, cols)
+    if #rows == 0 then return 0 end
+    local n = core.write(dst, into, cols, rows)
+    merge(cols)
+    return n
+  end
+
+  local function quarantine(key_values, row, err)
+    local text = type(err) == "table" and err.sqlstate and (err.sqlstate .. " " .. err.message ..
+      (err.detail and (" (detail: " .. err.detail .. ")") or "")) or tostring(err)
+    local ok_json, row_json = pcall(db.json, row)
+    dst:exec("INSERT INTO " .. S .. ".quarantine (copy, source_key, row, error) VALUES ($1, $2, $3, $4)",
+      name, db.json(key_values), ok_json and row_json or db.NULL, text)
+    stats.quarantined = stats.quarantined + 1
+  end
+
+  local function key_of(row)
+    local out = {}
+    for i, k in ipairs(keys) do
+      local v = row[k]
+      out[i] = (v == nil or db.isnull(v)) and db.NULL or v
+    end
+    return out
+  end
+
+  -- Transforms source rows: returns output rows, their source keys, and the columns they fill.
+  local function transformed(rows)
+    local out, out_keys, seen_cols, cols = {}, {}, {}, nil
+    for _, row in ipairs(rows) do
+      local ok, res = pcall(o.transform, row)
+      if not ok then
+        quarantine(key_of(row), row, "transform raised: " .. tostring(type(res) == "table" and res.message or res))
+      elseif res == nil then
+        stats.skipped = stats.skipped + 1
+      else
+        local list = (type(res) == "table" and res[1] ~= nil and type(res[1]) == "table") and res or { res }
+        for _, r in ipairs(list) do
+          out[#out + 1] = r
+          out_keys[#out_keys + 1] = key_of(row)
+          for k in pairs(r) do
+            if type(k) == "string" then seen_cols[k] = true end
+          end
+        end
+      end
+    end
+    if o.columns then
+      cols = o.columns
+    else
+      cols = {}
+      for _, c in ipairs(tcols) do
+        if seen_cols[c.name] then cols[#cols + 1] = c.name end
+      end
+      for k in pairs(seen_cols) do
+        if not tcol[k] then
+          error(("transform returned column %s, which the target %s does not have"):format(k, o.target), 0)
+        end
+      end
+    end
+    return out, out_keys, cols
+  end
+
+  local function source_select(last, hi, as_binary)
+    local cols = as_binary and table.concat(select_list, ", ") or "*"
+    return "SELECT " .. cols .. " FROM " .. from_sql .. range_where(last, hi) .. " ORDER BY " .. key_list
+  end
+
+  -- One batch, fast path: everything or an error.
+  local function fast_batch(last, hi)
+    if not o.transform then
+      local fmt = binary and " (FORMAT binary)" or ""
+      local n = core.pipe(src, "COPY (" .. source_select(last, hi, true) .. ") TO STDOUT" .. fmt, dst,
+        "COPY " .. into .. " (" .. list_of(dst, columns) .. ") FROM STDIN" .. fmt)
+      merge(columns)
+      return n, n
+    end
+    local rows = core.read(src, source_select(last, hi, false))
+    local out, _, cols = transformed(rows)
+    return #rows, write_rows(out, cols)
+  end
+
+  -- One batch, row by row: each row in a savepoint, failures quarantined.
+  local function slow_batch(last, hi)
+    local rows = core.read(src, source_select(last, hi, false))
+    local out, out_keys, cols
+    if o.transform then
+      out, out_keys, cols = transformed(rows)
+    else
+      out, out_keys, cols = rows, {}, columns
+      for i, r in ipairs(rows) do out_keys[i] = key_of(r) end
+    end
+    -- Halve the failing set until each bad row is alone: about log2(batch) writes per bad row.
+    local function write_part(first, last_i)
+      local part = table.move(out, first, last_i, 1, {})
+      dst:exec("SAVEPOINT weir_copy_part")
+      local ok, res = pcall(write_rows, part, cols)
+      if ok then
+        dst:exec("RELEASE SAVEPOINT weir_copy_part")
+        return res
+      end
+      if type(res) ~= "table" or not res.sqlstate then error(res, 0) end
+      dst:exec("ROLLBACK TO SAVEPOINT weir_copy_part")
+      dst:exec("RELEASE SAVEPOINT weir_copy_part")
+      if first == last_i then
+        quarantine(out_keys[first], out[first], res)
+        return 0
+      end
+      local mid = (first + last_i) // 2
+      return write_part(first, mid) + write_part(mid + 1, last_i)
+    end
+    local written = #out > 0 and write_part(1, #out) or 0
+    return #rows, written
+  end
+
+  local function describe_range(last, hi)
+    local function show(v) return v and table.concat(v, ",") or "start" end
+    if not hi then return ("batch %d (%s after %s)"):format(stats.batches + 1, table.concat(keys, ","), show(last)) end
+    return ("batch %d (%s after %s through %s)"):format(stats.batches + 1, table.concat(keys, ","), show(last), show(hi))
+  end
+
+  local outer_tx = dst:in_transaction()
+  local function begin() dst:exec(outer_tx and "SAVEPOINT weir_copy_batch" or "BEGIN") end
+  local function commit() dst:exec(outer_tx and "RELEASE SAVEPOINT weir_copy_batch" or "COMMIT") end
+  local function rollback()
+    if dst:transaction_status() == "closed" then return end
+    pcall(dst.exec, dst, outer_tx and "ROLLBACK TO SAVEPOINT weir_copy_batch" or "ROLLBACK")
+    if outer_tx then pcall(dst.exec, dst, "RELEASE SAVEPOINT weir_copy_batch") end
+  end
+
+  local function save_progress(read, written, q0)
+    if cp_key then
+      dst:exec("INSERT INTO " .. S .. [[.checkpoints (key, value, updated_at) VALUES ($1, $2, now())
+                ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()]],
+        cp_key, db.json(cp))
+    end
+    dst:exec("INSERT INTO " .. S .. [[.copies AS c (name, rows_read, rows_written, rows_quarantined)
+              VALUES ($1, $2, $3, $4)
+              ON CONFLICT (name) DO UPDATE SET rows_read = c.rows_read + excluded.rows_read,
+                rows_written = c.rows_written + excluded.rows_written,
+                rows_quarantined = c.rows_quarantined + excluded.rows_quarantined,
+                updated_at = now(), finished_at = NULL]], name, read, written, stats.quarantined - q0)
+  end
+
+  local function flush_ids(batch_ids)
+    local ns, legacy, new = {}, {}, {}
+    for _, m in ipairs(batch_ids) do
+      ns[#ns + 1], legacy[#legacy + 1], new[#new + 1] = m[1], m[2], m[3]
+    end
+    if #ns == 0 then return end
+    dst:exec("INSERT INTO " .. S .. [[.id_map (namespace, legacy_id, new_id)
+              SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[]) ON CONFLICT DO NOTHING]],
+      db.array(ns), db.array(legacy), db.array(new))
+  end
+
+  local ctx = require("runner").current()
+  local t0 = weir.clock()
+  local last = cp.last
+
+  -- One batch in one target transaction; returns rows read and written. Any error is raised
+  -- as one line naming the copy and the batch (the batch is rolled back; the checkpoint still
+  -- names the last committed one).
+  local function one_batch(hi)
+    local q0, s0 = stats.quarantined, stats.skipped
+    current_batch = { ids = {} }
+    begin()
+    prepare_stage()
+    local ok, read, written = pcall(fast_batch, last, hi)
+    if not ok then
+      local err = read
+      local sql_failure = type(err) == "table" and err.sqlstate and dst:transaction_status() ~= "closed"
+      rollback()
+      if not sql_failure or on_error == "abort" then error(err, 0) end
+      stats.quarantined, stats.skipped = q0, s0
+      current_batch = { ids = {} }
+      begin()
+      prepare_stage()
+      read, written = slow_batch(last, hi)
+    end
+    flush_ids(current_batch.ids)
+    cp.last = hi
+    save_progress(read, written, q0)
+    commit()
+    return read, written
+  end
+
+  while true do
+    local ok, hi = pcall(function()
+      if o.throttle then
+        while src:value(o.throttle) == true do weir.sleep(1) end
+      end
+      return next_hi(last)
+    end)
+    if not ok then
+      error(("copy.table %s: %s failed: %s"):format(name, describe_range(last, nil), error_line(hi)), 0)
+    end
+    if not hi then break end
+    local ok2, read, written = pcall(one_batch, hi)
+    current_batch = nil
+    if not ok2 then
+      rollback()
+      error(("copy.table %s: %s failed: %s"):format(name, describe_range(last, hi), error_line(read)), 0)
+    end
+    stats.read, stats.written, stats.batches = stats.read + read, stats.written + written, stats.batches + 1
+    last = hi
+    if ctx then
+      ctx.emit("copy_batch", { migration = ctx.migration, phase = ctx.phase, copy = name, batch = stats.batches,
+        rows = read, written = written, last = json.array(hi) })
+    end
+    if o.pause_ms then weir.sleep(o.pause_ms / 1000) end
+  end
+  -- Finished: the checkpoint says so (a re-run does nothing; with `since`, the next run
+  -- starts a new pass from here).
+  begin()
+  cp.done, cp.last = true, nil
+  if o.since then cp.since_from = cp.since_next end
+  save_progress(0, 0, stats.quarantined)
+  dst:exec("UPDATE " .. S .. ".copies SET finished_at = now() WHERE name = $1", name)
+  if mode ~= "insert" then dst:exec("DROP TABLE IF EXISTS " .. stage) end
+  commit()
+  stats.seconds = weir.clock() - t0
+  return stats
+end
+
+local UPDATE_KNOWN = { db = true, table = true, key = true, where = true, set = true, batch = true,
+  checkpoint = true, pause_ms = true, schema = true }
+
+---In-place backfill: `set(row)` returns new values for the row (or nil), applied in keyset
+---batches of `batch` rows, each batch one short transaction with its checkpoint.
+function C.update(o)
+  if type(o) ~= "table" then error("copy.update: expected a table of options", 2) end
+  for k in pairs(o) do
+    if not UPDATE_KNOWN[k] then error("copy.update: unknown option '" .. tostring(k) .. "'", 2) end
+  end
+  if type(o.table) ~= "string" then error("copy.update: table is required", 2) end
+  if type(o.set) ~= "function" then error("copy.update: set must be a function(row) returning new values", 2) end
+  local conn = o.db or db
+  local batch = o.batch or 1000
+  if math.type(batch) ~= "integer" or batch < 1 then error("copy.update: batch must be a positive integer", 2) end
+  if conn:value("SELECT pg_catalog.to_regclass($1) IS NULL", o.table) then
+    error("copy.update: table " .. o.table .. " does not exist", 2)
+  end
+  local keys = type(o.key) == "table" and o.key or { o.key or "id" }
+  local schema = state_schema(o)
+  local S = conn:quote_ident(schema)
+  local t = qualified(conn, o.table)
+  local key_list = list_of(conn, keys)
+  local types = {}
+  for _, c in ipairs(target_columns(conn, o.table)) do types[c.name] = c.type end
+  history.ensure(conn, schema)
+  local cp_key = o.checkpoint and ("update/" .. o.checkpoint) or nil
+  local cp = {}
+  if cp_key then
+    local v = conn:value("SELECT value FROM " .. S .. ".checkpoints WHERE key = $1", cp_key)
+    if v ~= nil and not db.isnull(v) then cp = v end
+  end
+  local stats = { read = 0, written = 0, quarantined = 0, skipped = 0, batches = 0, seconds = 0,
+    resumed_from = cp.last and json.array(cp.last) or db.NULL }
+  if cp.done then
+    stats.resumed_from = "done"
+    return stats
+  end
+  local function range(last, hi)
+    local parts = {}
+    local function cmp(op, values)
+      return "(" .. key_list .. ") " .. op .. " (" .. literal_tuple(conn, values) .. ")"
+    end
+    if last then parts[#parts + 1] = cmp(">", last) end
+    if hi then parts[#parts + 1] = cmp("<=", hi) end
+    if o.where then parts[#parts + 1] = "(" .. o.where .. ")" end
+    return #parts > 0 and (" WHERE " .. table.concat(parts, " AND ")) or ""
+  end
+  local key_text, desc = {}, {}
+  for i, k in ipairs(keys) do
+    key_text[i] = "s." .. conn:quote_ident(k) .. "::text AS " .. conn:quote_ident(k)
+    desc[i] = "s." .. conn:quote_ident(k) .. " DESC"
+  end
+  local outer_tx = conn:in_transaction()
+  local t0 = weir.clock()
+  local last = cp.last
+  while true do
+    local row = conn:one("SELECT " .. table.concat(key_text, ", ") .. " FROM (SELECT " .. key_list .. " FROM " .. t ..
+      range(last, nil) .. " ORDER BY " .. key_list .. " LIMIT " .. batch .. ") s ORDER BY " .. table.concat(desc, ", ") .. " LIMIT 1")
+    if not row then break end
+    local hi = {}
+    for i, k in ipairs(keys) do hi[i] = row[k] end
+    conn:exec(outer_tx and "SAVEPOINT weir_update_batch" or "BEGIN")
+    local ok, err = pcall(function()
+      local rows = conn:query("SELECT * FROM " .. t .. range(last, hi) .. " ORDER BY " .. key_list .. " FOR UPDATE")
+      local changes, cols, seen = {}, {}, {}
+      for _, r in ipairs(rows) do
+        local new = o.set(r)
+        if new ~= nil then
+          local change = {}
+          for _, k in ipairs(keys) do change[k] = r[k] end
+          for c, v in pairs(new) do
+            if not types[c] then error(("copy.update: set returned column %s, which %s does not have"):format(c, o.table), 0) end
+            change[c] = v
+            if not seen[c] then
+              seen[c] = true
+              cols[#cols + 1] = c
+            end
+          end
+          changes[#changes + 1] = change
+        else
+          stats.skipped = stats.skipped + 1
+        end
+      end
+      if #changes > 0 then
+        table.sort(cols)
+        local defs, sets, match = {}, {}, {}
+        local is_key = {}
+        for _, k in ipairs(keys) do
+          is_key[k] = true
+          defs[#defs + 1] = conn:quote_ident(k) .. " " .. types[k]
+          match[#match + 1] = "t." .. conn:quote_ident(k) .. " = v." .. conn:quote_ident(k)
+        end
+        for _, c in ipairs(cols) do
+          if not is_key[c] then
+            defs[#defs + 1] = conn:quote_ident(c) .. " " .. types[c]
+            sets[#sets + 1] = conn:quote_ident(c) .. " = v." .. conn:quote_ident(c)
+          end
+        end
+        local n = conn:exec("UPDATE " .. t .. " AS t SET " .. table.concat(sets, ", ") ..
+          " FROM pg_catalog.jsonb_to_recordset($1::jsonb) AS v(" .. table.concat(defs, ", ") .. ") WHERE " ..
+          table.concat(match, " AND "), db.json(json.array(changes)))
+        stats.written = stats.written + n
+      end
+      stats.read = stats.read + #rows
+      cp.last = hi
+      if cp_key then
+        conn:exec("INSERT INTO " .. S .. [[.checkpoints (key, value, updated_at) VALUES ($1, $2, now())
+                   ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()]], cp_key, db.json(cp))
+      end
+    end)
+    if not ok then
+      pcall(conn.exec, conn, outer_tx and "ROLLBACK TO SAVEPOINT weir_update_batch" or "ROLLBACK")
+      error(("copy.update %s: batch %d (%s after %s through %s) failed: %s"):format(o.table, stats.batches + 1,
+        table.concat(keys, ","), last and table.concat(last, ",") or "start", table.concat(hi, ","), error_line(err)), 0)
+    end
+    conn:exec(outer_tx and "RELEASE SAVEPOINT weir_update_batch" or "COMMIT")
+    stats.batches = stats.batches + 1
+    last = hi
+    if o.pause_ms then weir.sleep(o.pause_ms / 1000) end
+  end
+  if cp_key then
+    cp.done, cp.last = true, nil
+    conn:exec("INSERT INTO " .. S .. [[.checkpoints (key, value, updated_at) VALUES ($1, $2, now())
+               ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()]], cp_key, db.json(cp))
+  end
+  stats.seconds = weir.clock() - t0
+  return stats
+end
+
+---The quarantined rows of `conn`'s state schema (of one copy, or all): a list of
+---{ id, copy, source_key, row, error, at }.
+function C.quarantine(conn, name, schema)
+  local S = conn:quote_ident(schema or state_schema {})
+  if conn:value("SELECT pg_catalog.to_regclass($1) IS NULL", (schema or "weir") .. ".quarantine") then return {} end
+  if name then
+    return (conn:query("SELECT id, copy, source_key, row, error, at::text AS at FROM " .. S ..
+      ".quarantine WHERE copy = $1 ORDER BY id", name))
+  end
+  return (conn:query("SELECT id, copy, source_key, row, error, at::text AS at FROM " .. S .. ".quarantine ORDER BY id"))
+end
+
+return C

@@ -1,0 +1,88 @@
+--- ids: legacy ids → UUIDs (the `ids` global). ids.map gives a deterministic UUID (version 5,
+--- from the namespace and the legacy id), so the same legacy row maps to the same UUID on every
+--- run and machine, and foreign keys translate without a lookup query: ids.lookup computes the
+--- same UUID. Mappings made inside a copy.table transform are recorded in weir.id_map with the
+--- batch that wrote them (one INSERT per batch); outside a copy, ids.record writes them.
+local core = require "copy.core"
+
+local I = {}
+
+-- weir's own namespace for namespaces: ns UUID = uuid_v5(ROOT, namespace name)
+local ROOT = "6f1d6a0e-2f0b-5c59-9a55-7765697200a1"
+local namespaces = {}
+
+local function namespace_uuid(namespace)
+  local u = namespaces[namespace]
+  if not u then
+    u = core.uuid_v5(ROOT, namespace)
+    namespaces[namespace] = u
+  end
+  return u
+end
+
+local function check(fn, namespace, legacy_id)
+  if type(namespace) ~= "string" or namespace == "" then
+    error(("ids.%s: expected a namespace name, got %s"):format(fn, type(namespace)), 3)
+  end
+  local t = type(legacy_id)
+  if legacy_id ~= nil and not db.isnull(legacy_id) and t ~= "string" and t ~= "number" then
+    error(("ids.%s: a legacy id must be a string or a number, got %s"):format(fn, t), 3)
+  end
+end
+
+local function text_of(legacy_id)
+  if math.type(legacy_id) == "float" and legacy_id == math.floor(legacy_id) then
+    return string.format("%d", legacy_id)
+  end
+  return tostring(legacy_id)
+end
+
+---The UUID for `legacy_id` in `namespace` ("office", "order" …); nil for nil or db.NULL.
+---Inside a copy.table transform, the mapping is recorded in weir.id_map with the batch.
+---@return string|nil
+function I.map(namespace, legacy_id)
+  check("map", namespace, legacy_id)
+  if legacy_id == nil or db.isnull(legacy_id) then return nil end
+  local legacy = text_of(legacy_id)
+  local id = core.uuid_v5(namespace_uuid(namespace), legacy)
+  local pending = require("copy").pending_ids()
+  if pending then pending[#pending + 1] = { namespace, legacy, id } end
+  return id
+end
+
+---The UUID ids.map gives `legacy_id` in `namespace` (a foreign key's translation), computed
+---without a query; nil for nil or db.NULL.
+---@return string|nil
+function I.lookup(namespace, legacy_id)
+  check("lookup", namespace, legacy_id)
+  if legacy_id == nil or db.isnull(legacy_id) then return nil end
+  return core.uuid_v5(namespace_uuid(namespace), text_of(legacy_id))
+end
+
+---Records mappings outside a copy (e.g. rows inserted by hand): ids.record(conn, namespace,
+---{legacy ids}) writes each mapping to weir.id_map (one statement) and returns the UUIDs.
+function I.record(conn, namespace, legacy_ids, schema)
+  check("record", namespace, nil)
+  local legacy, new = {}, {}
+  for i, l in ipairs(legacy_ids) do
+    legacy[i] = text_of(l)
+    new[i] = I.lookup(namespace, l)
+  end
+  local S = conn:quote_ident(schema or "weir")
+  require("history").ensure(conn, schema or "weir")
+  conn:exec("INSERT INTO " .. S .. [[.id_map (namespace, legacy_id, new_id)
+             SELECT $1, l, n FROM unnest($2::text[], $3::uuid[]) AS u(l, n) ON CONFLICT DO NOTHING]],
+    namespace, db.array(legacy), db.array(new))
+  return new
+end
+
+---The legacy id a UUID came from (reading weir.id_map on `conn`), or nil.
+function I.legacy(conn, namespace, uuid, schema)
+  local S = conn:quote_ident(schema or "weir")
+  local v = conn:value("SELECT legacy_id FROM " .. S .. ".id_map WHERE namespace = $1 AND new_id = $2::uuid",
+    namespace, uuid)
+  if v == nil or db.isnull(v) then return nil end
+  return v
+end
+
+return I

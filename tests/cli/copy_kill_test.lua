@@ -1,0 +1,121 @@
+-- copy.table under fire, as a user runs it: weir killed with SIGKILL at random points and
+-- re-run, its target session terminated mid-copy; afterwards the target equals the source row
+-- for row, with nothing doubled.
+local T = require "testing"
+local shell = require "shell"
+local q, sh = shell.q, shell.sh
+local tmp = shell.tmpdir()
+
+local weir_bin = assert(os.getenv "WEIR")
+local base_url = assert(os.getenv "WEIR_TEST_BASE_URL")
+
+local ROWS = 100000
+
+local function database(name)
+  db:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
+  db:exec("CREATE DATABASE " .. name)
+  local url = base_url:gsub("/postgres%?", "/" .. name .. "?")
+  return weir.connect(url), url
+end
+
+local src, src_url = database("kill_src")
+src:exec(([[
+  CREATE TABLE orders (id serial PRIMARY KEY, office_id int, patient_name text, status text,
+                       amount numeric(10,2), created_at timestamptz, meta jsonb);
+  INSERT INTO orders (office_id, patient_name, status, amount, created_at, meta)
+  SELECT g %% 50, 'patient ' || g, (ARRAY['new', 'sent', 'done'])[g %% 3 + 1], g / 100.0,
+         '2026-01-01'::timestamptz + g * interval '1 minute', jsonb_build_object('g', g)
+    FROM generate_series(1, %d) g;
+]]):format(ROWS))
+
+local TARGET = [[
+  DROP TABLE IF EXISTS orders;
+  CREATE TABLE orders (id bigint PRIMARY KEY, office_id int, patient_name text, status text,
+                       amount numeric(10,2), created_at timestamptz, meta jsonb);
+]]
+
+local SCRIPT = tmp .. "/copy.lua"
+do
+  local f = assert(io.open(SCRIPT, "w"))
+  f:write([[
+local src <close> = weir.connect(arg[1])
+local st = copy.table { from = src, source = "orders", target = "orders", batch = 500,
+                        checkpoint = arg[2], pause_ms = 20 }
+print(json.encode(st))
+]])
+  f:close()
+end
+
+local SUM = "SELECT count(*) AS n, count(DISTINCT id) AS ids, md5(string_agg(t::text, '|' ORDER BY id)) AS sum FROM orders t"
+
+local function run_cmd(dst_url, name)
+  return q(weir_bin) .. " run --db " .. q(dst_url) .. " " .. q(SCRIPT) .. " " .. q(src_url) .. " " .. q(name)
+end
+
+T.case("SIGKILL at three random points, then a run to the end: row for row, nothing doubled", function()
+  local dst, dst_url = database("kill_dst")
+  dst:exec(TARGET)
+  math.randomseed(os.time())
+  local points = {}
+  for i = 1, 3 do
+    local pause = 0.3 + math.random() * 0.7
+    points[#points + 1] = string.format("%.2fs", pause)
+    local pidfile = tmp .. "/pid" .. i
+    sh("(" .. run_cmd(dst_url, "kill") .. " >/dev/null 2>&1 & echo $! > " .. q(pidfile) .. ")")
+    weir.sleep(pause)
+    local pid = io.open(pidfile):read("l")
+    sh("kill -9 " .. pid .. "; while kill -0 " .. pid .. " 2>/dev/null; do sleep 0.05; done")
+    weir.sleep(0.2)  -- the server notices the dead client and rolls its batch back
+    local n = dst:value "SELECT count(*) FROM orders"
+    T.eq(n % 500, 0, "after the kill at " .. points[i] .. " only whole batches are there: " .. n)
+    T.eq(dst:value "SELECT count(DISTINCT id) FROM orders", n)
+    local last = dst:value "SELECT value->'last'->>0 FROM weir.checkpoints WHERE key = 'copy/kill'"
+    if n > 0 then T.eq(tonumber(last), n, "the checkpoint is the last committed key") end
+  end
+  local before = dst:value "SELECT count(*) FROM orders"
+  T.ok(before < ROWS, "the kills interrupted the copy (" .. table.concat(points, ", ") .. "): " .. before)
+  local rc, out, err = sh(run_cmd(dst_url, "kill"))
+  T.eq(rc, 0, err)
+  local st = json.decode(out)
+  T.eq(st.written, ROWS - before)
+  T.eq(st.resumed_from ~= json.null, before > 0)
+  local a, b = dst:one(SUM), src:one(SUM)
+  T.eq({ a.n, a.ids, a.sum }, { b.n, b.ids, b.sum })
+  dst:close()
+end)
+
+T.case("the target session terminated mid-copy: one line naming the batch; the re-run resumes", function()
+  local dst, dst_url = database("kill_dst2")
+  dst:exec(TARGET)
+  local errfile = tmp .. "/term.err"
+  sh("(" .. run_cmd(dst_url, "term") .. " >/dev/null 2>" .. q(errfile) .. "; echo $? > " .. q(tmp .. "/term.rc") ..
+    ") >/dev/null 2>&1 &")
+  -- wait for some batches, then end weir's session on the target
+  local deadline = weir.clock() + 20
+  while dst:value "SELECT count(*) FROM orders" < 20000 and weir.clock() < deadline do weir.sleep(0.05) end
+  local killed = dst:value([[SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                              WHERE datname = current_database() AND pid <> pg_backend_pid()]])
+  T.ok(killed >= 1, "terminated weir's session")
+  deadline = weir.clock() + 20
+  while not io.open(tmp .. "/term.rc") and weir.clock() < deadline do weir.sleep(0.05) end
+  weir.sleep(0.1)
+  T.eq(tonumber(io.open(tmp .. "/term.rc"):read("l")), 1)
+  local err = io.open(errfile):read("a")
+  T.contains(err, "copy.table term: batch ")
+  T.ok(err:find("batch %d+ %(id after %d+ through %d+%) failed: ") ~= nil, err)
+  T.not_contains(err:match("^[^\n]*"), "stdlib/")
+  local n = dst:value "SELECT count(*) FROM orders"
+  T.eq(n % 500, 0)
+  local rc, _, err2 = sh(run_cmd(dst_url, "term"))
+  T.eq(rc, 0, err2)
+  local a, b = dst:one(SUM), src:one(SUM)
+  T.eq({ a.n, a.ids, a.sum }, { b.n, b.ids, b.sum })
+  dst:close()
+end)
+
+src:close()
+for _, name in ipairs { "kill_src", "kill_dst", "kill_dst2" } do
+  db:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
+end
+shell.cleanup()
+T.done()

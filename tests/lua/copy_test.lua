@@ -1,0 +1,246 @@
+-- copy.table, copy.update and ids against two real databases: the data paths (binary, text,
+-- transform), modes, resume, incremental re-sync, quarantine, and the one-line errors.
+local T = require "testing"
+
+local base_url = assert(os.getenv "WEIR_TEST_BASE_URL")
+
+local function database(name)
+  db:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
+  db:exec("CREATE DATABASE " .. name)
+  return weir.connect((base_url:gsub("/postgres%?", "/" .. name .. "?")))
+end
+
+local src = database("copy_src")
+src:exec [[
+  CREATE TYPE status AS ENUM ('new', 'done');
+  CREATE TABLE orders (id serial PRIMARY KEY, office_id int, patient_name text, status text,
+                       amount numeric(10,2), created_at timestamptz NOT NULL DEFAULT '2026-01-01',
+                       updated_at timestamptz NOT NULL DEFAULT '2026-01-01', meta jsonb, tags text[]);
+  INSERT INTO orders (office_id, patient_name, status, amount, meta, tags)
+  SELECT g % 7, 'patient ' || g || E'\ttab\\slash', CASE WHEN g % 3 = 0 THEN 'new' ELSE 'done' END,
+         g * 1.25, jsonb_build_object('g', g, 'q', 'a"b'), ARRAY['x', 'y' || g]
+    FROM generate_series(1, 2500) g;
+  CREATE TABLE pairs (a int, b text, v text, PRIMARY KEY (a, b));
+  INSERT INTO pairs SELECT g % 10, 'k' || (g / 10), 'v' || g FROM generate_series(1, 300) g;
+]]
+
+local ORDERS = [[
+  CREATE TABLE orders (id bigint PRIMARY KEY, office_id bigint, patient_name text NOT NULL,
+                       status %s, amount numeric(12,2), created_at timestamptz,
+                       updated_at timestamptz, meta jsonb, tags text[]);
+]]
+
+local function fresh_target(status_type)
+  db:exec "DROP TABLE IF EXISTS orders, pairs CASCADE; DROP TYPE IF EXISTS status"
+  db:exec "DROP SCHEMA IF EXISTS weir CASCADE"
+  if status_type == "status" then db:exec "CREATE TYPE status AS ENUM ('new', 'done')" end
+  db:exec(ORDERS:format(status_type or "text"))
+end
+
+local function checksum(conn, sql)
+  return conn:value("SELECT md5(string_agg(x, '|' ORDER BY x)) FROM (" .. sql .. ") s(x)")
+end
+local ORDER_ROWS = "SELECT concat_ws(',', id, office_id, patient_name, status, amount, created_at, updated_at, meta, tags) FROM orders"
+
+T.case("a table copies COPY to COPY, binary, row for row", function()
+  fresh_target()
+  local st = copy.table { from = src, source = "orders", target = "orders", batch = 700 }
+  T.eq({ st.read, st.written, st.batches, st.quarantined }, { 2500, 2500, 4, 0 })
+  T.eq(checksum(db, ORDER_ROWS), checksum(src, ORDER_ROWS))
+end)
+
+T.case("a target type the source lacks goes through COPY text", function()
+  fresh_target("status")
+  local st = copy.table { from = src, source = "orders", target = "orders" }
+  T.eq(st.written, 2500)
+  T.eq(db:value "SELECT count(*) FROM orders WHERE status = 'new'", 833)
+  T.eq(checksum(db, ORDER_ROWS), checksum(src, ORDER_ROWS))
+end)
+
+T.case("with a checkpoint a finished copy does nothing the second time", function()
+  fresh_target()
+  local st = copy.table { from = src, source = "orders", target = "orders", checkpoint = "orders", batch = 1000 }
+  T.eq(st.written, 2500)
+  local again = copy.table { from = src, source = "orders", target = "orders", checkpoint = "orders" }
+  T.eq({ again.written, again.resumed_from }, { 0, "done" })
+  T.eq(db:value "SELECT count(*) FROM orders", 2500)
+  T.eq(db:value "SELECT rows_written FROM weir.copies WHERE name = 'orders'", 2500)
+end)
+
+T.case("a query source, chosen columns and a composite key", function()
+  db:exec "DROP TABLE IF EXISTS pairs; CREATE TABLE pairs (a int, b text, v text, PRIMARY KEY (a, b))"
+  local st = copy.table { from = src, query = "SELECT a, b, upper(v) AS v FROM pairs WHERE a < 5", target = "pairs",
+    key = { "a", "b" }, columns = { "a", "b", "v" }, batch = 40 }
+  T.eq(st.written, 150)
+  T.eq(st.batches, 4)
+  T.eq(db:value "SELECT v FROM pairs WHERE a = 1 AND b = 'k0'", "V1")
+end)
+
+T.case("a transform rewrites, splits and skips rows; bad rows go to quarantine", function()
+  fresh_target()
+  db:exec "ALTER TABLE orders ADD CHECK (amount < 3000)"
+  local st = copy.table { from = src, source = "orders", target = "orders", batch = 600, checkpoint = "t",
+    transform = function(r)
+      if r.id % 500 == 0 then error("no office for order " .. r.id) end
+      if r.id % 250 == 0 then return nil end
+      r.patient_name = r.patient_name:upper()
+      r.meta.copied = true
+      if r.id == 7 then r.patient_name = db.NULL end  -- NOT NULL on the target: quarantined
+      if r.id == 8 then
+        local twin = { id = 100008, office_id = r.office_id, patient_name = "twin", status = r.status,
+          amount = 1, meta = db.json { twin = true }, tags = { "t" } }
+        return { r, twin }
+      end
+      return r
+    end }
+  -- 2500 read; 5 raise, 5 skipped, 1 rejected by NOT NULL, rows with amount >= 3000 (id >= 2400) rejected by CHECK
+  local rejected_by_check = src:value "SELECT count(*) FROM orders WHERE amount * 1 >= 3000 AND id % 500 <> 0 AND id % 250 <> 0"
+  T.eq(st.read, 2500)
+  T.eq(st.skipped, 5)
+  T.eq(st.quarantined, 5 + 1 + rejected_by_check)
+  T.eq(st.written, 2500 - 5 - 5 - 1 - rejected_by_check + 1)
+  T.eq(db:value "SELECT count(*) FROM orders", st.written)
+  T.eq(db:value "SELECT patient_name FROM orders WHERE id = 1", "PATIENT 1\tTAB\\SLASH")
+  T.eq(db:value "SELECT meta->>'copied' FROM orders WHERE id = 2", "true")
+  T.eq(db:value "SELECT tags FROM orders WHERE id = 100008", { "t" })
+  local q = copy.quarantine(db, "t")
+  T.eq(#q, st.quarantined)
+  local by_key = {}
+  for _, e in ipairs(q) do by_key[e.source_key[1]] = e end
+  T.contains(by_key[500].error, "transform raised: ")
+  T.contains(by_key[500].error, "no office for order 500")
+  T.contains(by_key[7].error, "23502 null value in column \"patient_name\"")
+  T.eq(by_key[7].row.id, 7)
+  T.contains(by_key[2400].error, "23514 new row for relation \"orders\" violates check constraint")
+  T.eq(db:value "SELECT rows_quarantined FROM weir.copies WHERE name = 't'", st.quarantined)
+end)
+
+T.case("on_error = abort stops at the batch, naming it; earlier batches stay", function()
+  fresh_target()
+  db:exec "ALTER TABLE orders ADD CHECK (amount < 3000)"
+  local ok, err = pcall(copy.table, { from = src, source = "orders", target = "orders", batch = 1000,
+    checkpoint = "abort", on_error = "abort" })
+  T.eq(ok, false)
+  T.contains(err, "copy.table abort: batch 3 (id after 2000 through 2500) failed: 23514")
+  T.eq(db:value "SELECT count(*) FROM orders", 2000)
+  T.eq(db:value "SELECT value->'last' FROM weir.checkpoints WHERE key = 'copy/abort'", { "2000" })
+end)
+
+T.case("upsert updates and inserts; update only updates", function()
+  fresh_target()
+  db:exec "INSERT INTO orders (id, patient_name, status) VALUES (1, 'old', 'x'), (999999, 'kept', 'x')"
+  local st = copy.table { from = src, source = "orders", target = "orders", mode = "upsert", where = "id <= 100" }
+  T.eq(st.written, 100)
+  T.eq(db:value "SELECT patient_name FROM orders WHERE id = 1", "patient 1\ttab\\slash")
+  T.eq(db:value "SELECT count(*) FROM orders", 101)
+  db:exec "UPDATE orders SET status = 'stale'"
+  local st2 = copy.table { from = src, source = "orders", target = "orders", mode = "update", columns = { "id", "status" } }
+  T.eq(st2.read, 2500)
+  T.eq(db:value "SELECT count(*) FROM orders", 101, "update inserts nothing")
+  T.eq(db:value "SELECT count(*) FROM orders WHERE status = 'stale'", 1, "only the row the source lacks")
+  -- a transform returning some columns updates only those
+  copy.table { from = src, source = "orders", target = "orders", mode = "update", where = "id <= 100",
+    transform = function(r) return { id = r.id, status = "via transform" } end }
+  T.eq(db:value "SELECT count(*) FROM orders WHERE status = 'via transform' AND patient_name LIKE 'patient %'", 100)
+end)
+
+T.case("since: a second run re-copies only the rows changed since the first", function()
+  fresh_target()
+  local first = copy.table { from = src, source = "orders", target = "orders", mode = "upsert", since = "updated_at",
+    checkpoint = "sync", where = "amount < 3000" }
+  T.eq(first.written, 2399)
+  src:exec "UPDATE orders SET patient_name = 'renamed', updated_at = '2026-02-01' WHERE id IN (10, 20, 30)"
+  src:exec "INSERT INTO orders (id, patient_name, amount, updated_at) VALUES (5000, 'new one', 1, '2026-02-02')"
+  local second = copy.table { from = src, source = "orders", target = "orders", mode = "upsert", since = "updated_at",
+    checkpoint = "sync", where = "amount < 3000" }
+  T.eq(second.read, 4)
+  T.eq(second.written, 4)
+  T.eq(db:value "SELECT count(*) FROM orders WHERE patient_name = 'renamed'", 3)
+  T.eq(db:value "SELECT count(*) FROM orders", 2400)
+  local third = copy.table { from = src, source = "orders", target = "orders", mode = "upsert", since = "updated_at",
+    checkpoint = "sync", where = "amount < 3000" }
+  T.eq(third.read, 0)
+  src:exec "DELETE FROM orders WHERE id = 5000; UPDATE orders SET patient_name = 'patient ' || id || E'\ttab\\\\slash', updated_at = '2026-01-01' WHERE id IN (10, 20, 30)"
+end)
+
+T.case("a failed batch is resumed exactly: terminated target session, re-run", function()
+  fresh_target()
+  local url = (base_url:gsub("/postgres%?", "/" .. db:info().database .. "?"))
+  local dst = weir.connect(url)
+  local killer = weir.connect(url)
+  local batches = 0
+  local ok, err = pcall(copy.table, { from = src, source = "orders", to = dst, target = "orders", batch = 300,
+    checkpoint = "resume", where = "amount < 3000",
+    transform = function(r)
+      if r.id == 1 then batches = batches + 1 end
+      if r.id == 1201 then
+        killer:exec("SELECT pg_terminate_backend($1)", dst:value "SELECT pg_backend_pid()")
+      end
+      return r
+    end })
+  T.eq(ok, false)
+  T.contains(err, "copy.table resume: batch 5 (id after 1200 through 1500) failed:")
+  T.eq(db:value "SELECT count(*) FROM orders", 1200)
+  local dst2 <close> = weir.connect(url)
+  local st = copy.table { from = src, source = "orders", to = dst2, target = "orders", batch = 300,
+    checkpoint = "resume", where = "amount < 3000" }
+  T.eq(st.resumed_from, { "1200" })
+  T.eq(db:value "SELECT count(*) FROM orders", 2399)
+  T.eq(db:value "SELECT count(DISTINCT id) FROM orders", 2399)
+  killer:close()
+end)
+
+T.case("copy.update backfills in keyset batches and resumes", function()
+  fresh_target()
+  copy.table { from = src, source = "orders", target = "orders", where = "amount < 3000" }
+  db:exec "ALTER TABLE orders ADD COLUMN slug text"
+  local st = copy.update { table = "orders", batch = 500, where = "slug IS NULL", checkpoint = "slug",
+    set = function(r) if r.id % 2 == 0 then return { slug = "s" .. r.id } end end }
+  T.eq({ st.read, st.written, st.skipped, st.batches }, { 2399, 1199, 1200, 5 })
+  T.eq(db:value "SELECT slug FROM orders WHERE id = 42", "s42")
+  T.eq(copy.update { table = "orders", set = function() end, checkpoint = "slug" }.resumed_from, "done")
+  T.raises(function() copy.update { table = "orders", set = function() return { nope = 1 } end } end,
+    "set returned column nope")
+end)
+
+T.case("ids: deterministic UUIDv5, recorded with the batch, lookups without queries", function()
+  T.eq(require("copy.core").uuid_v5("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "www.example.com"),
+    "2ed6657d-e927-568b-95e1-2665a8aea6a2")  -- RFC 4122 / Python uuid5(NAMESPACE_DNS, ...)
+  T.eq(ids.map("office", 7), ids.lookup("office", 7))
+  T.eq(ids.map("office", 7), ids.map("office", "7"))
+  T.ok(ids.map("office", 7) ~= ids.map("doctor", 7), "namespaces differ")
+  T.eq(ids.lookup("office", db.NULL), nil)
+  fresh_target()
+  db:exec "CREATE TABLE offices (id uuid PRIMARY KEY, legacy bigint)"
+  db:exec "CREATE TABLE uorders (id uuid PRIMARY KEY, office uuid REFERENCES offices)"
+  copy.table { from = src, query = "SELECT DISTINCT office_id AS id FROM orders", target = "offices", key = "id",
+    transform = function(r) return { id = ids.map("office", r.id), legacy = r.id } end }
+  copy.table { from = src, source = "orders", target = "uorders", batch = 1000,
+    transform = function(r) return { id = ids.map("order", r.id), office = ids.lookup("office", r.office_id) } end }
+  T.eq(db:value "SELECT count(*) FROM uorders u JOIN offices o ON o.id = u.office", 2500)
+  T.eq(db:value "SELECT count(*) FROM weir.id_map WHERE namespace = 'order'", 2500)
+  T.eq(ids.legacy(db, "order", ids.lookup("order", 42)), "42")
+  T.eq(ids.record(db, "manual", { 1, 2 })[2], ids.lookup("manual", 2))
+  T.raises(function() ids.map("", 1) end, "ids.map: expected a namespace name")
+  T.raises(function() ids.map("x", {}) end, "ids.map: a legacy id must be a string or a number")
+end)
+
+T.case("bad options are one line naming the problem", function()
+  fresh_target()
+  T.raises(function() copy.table { from = src, source = "orders", target = "orders", batchsize = 5 } end,
+    "copy.table: unknown option 'batchsize'")
+  T.raises(function() copy.table { from = src, source = "nope", target = "orders" } end,
+    "copy.table: source table nope does not exist")
+  T.raises(function() copy.table { from = src, source = "orders", target = "nope" } end,
+    "copy.table: target table nope does not exist")
+  T.raises(function() copy.table { from = src, source = "orders", target = "orders", key = "uid" } end,
+    "copy.table: key column uid is not in the source")
+  T.raises(function() copy.table { from = src, source = "orders", target = "orders", mode = "merge" } end,
+    "copy.table: mode must be insert, upsert or update")
+  T.raises(function() copy.table { from = src, source = "orders", query = "SELECT 1", target = "orders" } end,
+    "copy.table: give either source (a table) or query (a SELECT)")
+end)
+
+src:close()
+db:exec "DROP DATABASE IF EXISTS copy_src WITH (FORCE)"
+T.done()
