@@ -118,6 +118,11 @@ function Connection:info() end
 ---@return string[] where
 function Connection:trace(on, opts) end
 
+---A new session to the same database as this connection (same URL and credentials), connected
+---now. Close it with :close() or a `<close>` local.
+---@return weir.Connection
+function Connection:clone() end
+
 ---True inside a transaction block (also an aborted one).
 ---@return boolean
 function Connection:in_transaction() end

@@ -11,7 +11,7 @@ local C = {}
 local KNOWN = {
   from = true, source = true, query = true, to = true, target = true, key = true, columns = true,
   batch = true, transform = true, mode = true, on_error = true, checkpoint = true, since = true,
-  pause_ms = true, throttle = true, name = true, schema = true, where = true,
+  pause_ms = true, throttle = true, name = true, schema = true, where = true, shared = true, ranges = true,
 }
 
 local function fail(msg) error("copy.table: " .. msg, 3) end
@@ -95,6 +95,11 @@ function C.table(o)
   if math.type(batch) ~= "integer" or batch < 1 then fail("batch must be a positive integer") end
   local keys = type(o.key) == "table" and o.key or { o.key or "id" }
   local name = o.name or o.checkpoint or o.target
+  local shared = o.shared or o.ranges ~= nil
+  if shared and not o.checkpoint then fail("shared needs a checkpoint (the name the sharing processes agree on)") end
+  if shared and o.since then fail("since cannot be combined with shared") end
+  local n_ranges = o.ranges or 16
+  if math.type(n_ranges) ~= "integer" or n_ranges < 1 then fail("ranges must be a positive integer") end
   local schema = state_schema(o)
   local S = dst:quote_ident(schema)
 
@@ -180,6 +185,7 @@ function C.table(o)
     end
   end
 
+  local range_bound  -- shared: the upper end of the claimed range
   local function range_where(last, hi)
     local parts = {}
     local function cmp(op, values)
@@ -187,7 +193,11 @@ function C.table(o)
       return "(" .. key_list .. ") " .. op .. " (" .. literal_tuple(src, values) .. ")"
     end
     if last then parts[#parts + 1] = cmp(">", last) end
-    if hi then parts[#parts + 1] = cmp("<=", hi) end
+    if hi then
+      parts[#parts + 1] = cmp("<=", hi)
+    elseif range_bound then
+      parts[#parts + 1] = cmp("<=", range_bound)
+    end
     if o.where then parts[#parts + 1] = "(" .. o.where .. ")" end
     if o.since then
       local col = src:quote_ident(o.since)
@@ -367,9 +377,18 @@ function C.table(o)
   end
 
   local outer_tx = dst:in_transaction()
-  local function begin() dst:exec(outer_tx and "SAVEPOINT weir_copy_batch" or "BEGIN") end
-  local function commit() dst:exec(outer_tx and "RELEASE SAVEPOINT weir_copy_batch" or "COMMIT") end
+  local open_batch = false  -- a batch transaction (or savepoint) is open
+  local function begin()
+    dst:exec(outer_tx and "SAVEPOINT weir_copy_batch" or "BEGIN")
+    open_batch = true
+  end
+  local function commit()
+    dst:exec(outer_tx and "RELEASE SAVEPOINT weir_copy_batch" or "COMMIT")
+    open_batch = false
+  end
   local function rollback()
+    if not open_batch then return end
+    open_batch = false
     if dst:transaction_status() == "closed" then return end
     pcall(dst.exec, dst, outer_tx and "ROLLBACK TO SAVEPOINT weir_copy_batch" or "ROLLBACK")
     if outer_tx then pcall(dst.exec, dst, "RELEASE SAVEPOINT weir_copy_batch") end
@@ -431,30 +450,97 @@ function C.table(o)
     return read, written
   end
 
-  while true do
-    local ok, hi = pcall(function()
-      if o.throttle then
-        while src:value(o.throttle) == true do weir.sleep(1) end
+  local function run_stream()
+    while true do
+      local ok, hi = pcall(function()
+        if o.throttle then
+          while src:value(o.throttle) == true do weir.sleep(1) end
+        end
+        return next_hi(last)
+      end)
+      if not ok then
+        error(("copy.table %s: %s failed: %s"):format(name, describe_range(last, nil), error_line(hi)), 0)
       end
-      return next_hi(last)
-    end)
-    if not ok then
-      error(("copy.table %s: %s failed: %s"):format(name, describe_range(last, nil), error_line(hi)), 0)
+      if not hi then break end
+      local ok2, read, written = pcall(one_batch, hi)
+      current_batch = nil
+      if not ok2 then
+        rollback()
+        error(("copy.table %s: %s failed: %s"):format(name, describe_range(last, hi), error_line(read)), 0)
+      end
+      stats.read, stats.written, stats.batches = stats.read + read, stats.written + written, stats.batches + 1
+      last = hi
+      if ctx then
+        ctx.emit("copy_batch", { migration = ctx.migration, phase = ctx.phase, copy = name, batch = stats.batches,
+          rows = read, written = written, last = json.array(hi) })
+      end
+      if o.pause_ms then weir.sleep(o.pause_ms / 1000) end
     end
-    if not hi then break end
-    local ok2, read, written = pcall(one_batch, hi)
-    current_batch = nil
-    if not ok2 then
-      rollback()
-      error(("copy.table %s: %s failed: %s"):format(name, describe_range(last, hi), error_line(read)), 0)
+  end
+
+  if not shared then
+    run_stream()
+  else
+    -- Ranges of the key, planned once (by whichever process comes first), claimed one at a
+    -- time with FOR UPDATE SKIP LOCKED on a session of our own and held until the range is
+    -- done: a process that dies releases its range, and the next claimer resumes it from the
+    -- range's checkpoint.
+    local R = S .. ".copy_ranges"
+    begin()
+    dst:exec("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1))", "weir copy " .. name)
+    if dst:value("SELECT count(*) FROM " .. R .. " WHERE copy = $1", name) == 0 then
+      local bounds = src:query("SELECT DISTINCT ON (s.weir_tile) " .. table.concat(key_text, ", ") .. " FROM (SELECT " ..
+        key_list .. ", pg_catalog.ntile(" .. n_ranges .. ") OVER (ORDER BY " .. key_list .. ") AS weir_tile FROM " ..
+        from_sql .. range_where(nil, nil) .. ") s ORDER BY s.weir_tile, " .. desc_list)
+      local lo = db.NULL
+      for i, b in ipairs(bounds) do
+        local hi = {}
+        for j, k in ipairs(keys) do hi[j] = b[k] end
+        local hi_value = i == #bounds and db.NULL or db.json(json.array(hi))
+        dst:exec("INSERT INTO " .. R .. " (copy, range_no, lo, hi) VALUES ($1, $2, $3, $4)", name, i, lo, hi_value)
+        lo = db.json(json.array(hi))
+      end
     end
-    stats.read, stats.written, stats.batches = stats.read + read, stats.written + written, stats.batches + 1
-    last = hi
-    if ctx then
-      ctx.emit("copy_batch", { migration = ctx.migration, phase = ctx.phase, copy = name, batch = stats.batches,
-        rows = read, written = written, last = json.array(hi) })
+    commit()
+    local claim <close> = dst:clone()
+    local me = "backend " .. claim:value "SELECT pg_catalog.pg_backend_pid()"
+    stats.ranges = 0
+    local overall_key = cp_key
+    while true do
+      claim:exec("BEGIN")
+      local r = claim:one("SELECT range_no, lo, hi FROM " .. R .. " WHERE copy = $1 AND state <> 'done' " ..
+        "ORDER BY range_no LIMIT 1 FOR UPDATE SKIP LOCKED", name)
+      if not r then
+        claim:exec("ROLLBACK")
+        break
+      end
+      claim:exec("UPDATE " .. R .. " SET state = 'running', claimed_by = $3, claimed_at = now() " ..
+        "WHERE copy = $1 AND range_no = $2", name, r.range_no, me)
+      cp_key = overall_key .. "#" .. r.range_no
+      cp = {}
+      local v = dst:value("SELECT value FROM " .. S .. ".checkpoints WHERE key = $1", cp_key)
+      if v ~= nil and not db.isnull(v) then cp = v end
+      last = cp.last or (not db.isnull(r.lo) and r.lo or nil)
+      range_bound = not db.isnull(r.hi) and r.hi or nil
+      local written0 = stats.written
+      if not cp.done then run_stream() end
+      cp.done, cp.last = true, nil
+      begin()
+      save_progress(0, 0, stats.quarantined)
+      commit()
+      claim:exec("UPDATE " .. R .. " SET state = 'done', rows = rows + $3 WHERE copy = $1 AND range_no = $2",
+        name, r.range_no, stats.written - written0)
+      claim:exec("COMMIT")
+      stats.ranges = stats.ranges + 1
     end
-    if o.pause_ms then weir.sleep(o.pause_ms / 1000) end
+    cp_key, cp, range_bound = overall_key, {}, nil
+    local open = dst:value("SELECT count(*) FROM " .. R .. " WHERE copy = $1 AND state <> 'done'", name)
+    if open > 0 then
+      -- other processes are still on their ranges; the last one to finish closes the copy
+      stats.open_ranges = open
+      stats.seconds = weir.clock() - t0
+      return stats
+    end
   end
   -- Finished: the checkpoint says so (a re-run does nothing; with `since`, the next run
   -- starts a new pass from here).

@@ -517,8 +517,18 @@ function R.status(opts)
     local recorded, phases = {}, {}
     if exists then recorded, phases = history.load(ctx.state, ctx.schema) end
     local rows, missing = status_rows(ctx, list, recorded, phases)
+    -- Copies (copy.table) with their success rate.
+    local copies = json.array()
+    if ctx.state:value("SELECT to_regclass($1) IS NOT NULL", ctx.schema .. ".copies") then
+      for _, c in ipairs(ctx.state:query("SELECT name, rows_read, rows_written, rows_quarantined, " ..
+        "finished_at IS NOT NULL AS finished FROM " .. ctx.state:quote_ident(ctx.schema) .. ".copies ORDER BY name")) do
+        local handled = c.rows_written + c.rows_quarantined
+        c.success_rate = handled > 0 and (c.rows_written / handled) or 1.0
+        copies[#copies + 1] = c
+      end
+    end
     if opts.json then
-      io.stdout:write(json.encode { migrations = rows, missing_files = missing }, "\n")
+      io.stdout:write(json.encode { migrations = rows, missing_files = missing, copies = copies }, "\n")
     else
       for _, m in ipairs(rows) do
         io.stdout:write(string.format("%-8s %s%s%s\n", m.state, m.id,
@@ -532,6 +542,10 @@ function R.status(opts)
       end
       for _, id in ipairs(missing) do
         io.stdout:write(string.format("%-8s %s  [applied, but its file is missing]\n", "missing", id))
+      end
+      for _, c in ipairs(copies) do
+        io.stdout:write(string.format("copy     %s: %d read, %d written, %d quarantined (%.2f%% success)%s\n", c.name,
+          c.rows_read, c.rows_written, c.rows_quarantined, c.success_rate * 100, c.finished and "" or " — not finished"))
       end
     end
     local drifted = #missing > 0

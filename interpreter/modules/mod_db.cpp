@@ -493,7 +493,17 @@ int db_trace(lua_State* L) {
   return 2;
 }
 
+// db:clone() -> a new Connection to the same database (its own session), connected now.
+int db_clone(lua_State* L) {
+  ConnBox* box = check_box(L, kSelf);
+  if (box->closed) luaL_error(L, "attempt to use a closed connection");
+  std::string target = box->target;
+  push_connection(L, target, true);
+  return 1;
+}
+
 const luaL_Reg kMethods[] = {
+    {"clone", guarded<db_clone>},
     {"trace", guarded<db_trace>},
     {"query", guarded<db_query>},
     {"one", guarded<db_one>},

@@ -81,6 +81,11 @@ T.case("SIGKILL at three random points, then a run to the end: row for row, noth
   T.eq(st.resumed_from ~= json.null, before > 0)
   local a, b = dst:one(SUM), src:one(SUM)
   T.eq({ a.n, a.ids, a.sum }, { b.n, b.ids, b.sum })
+  -- weir status reports the copy and its success rate
+  assert(os.execute("mkdir -p " .. q(tmp .. "/nomigrations")))
+  local _, status = sh(q(weir_bin) .. " status --dir " .. q(tmp .. "/nomigrations") .. " --db " .. q(dst_url))
+  T.contains(status, "copy     kill: ")
+  T.contains(status, " 0 quarantined (100.00% success)")
   dst:close()
 end)
 
@@ -113,8 +118,50 @@ T.case("the target session terminated mid-copy: one line naming the batch; the r
   dst:close()
 end)
 
+T.case("two processes share one copy through weir.copy_ranges; one killed, the other finishes its ranges", function()
+  local dst, dst_url = database("kill_dst3")
+  dst:exec(TARGET)
+  local shared = tmp .. "/shared.lua"
+  local f = assert(io.open(shared, "w"))
+  f:write([[
+local src <close> = weir.connect(arg[1])
+local st = copy.table { from = src, source = "orders", target = "orders", batch = 500, checkpoint = "shared",
+                        shared = true, ranges = 8, pause_ms = 10 }
+print(json.encode(st))
+]])
+  f:close()
+  local function cmd(n)
+    return q(weir_bin) .. " run --db " .. q(dst_url) .. " " .. q(shared) .. " " .. q(src_url) ..
+      " >" .. q(tmp .. "/out" .. n) .. " 2>" .. q(tmp .. "/err" .. n) .. "; echo $? > " .. q(tmp .. "/rc" .. n)
+  end
+  -- a third process, killed while it holds a range: its range goes back to the others
+  sh("(" .. q(weir_bin) .. " run --db " .. q(dst_url) .. " " .. q(shared) .. " " .. q(src_url) ..
+    " >/dev/null 2>&1 & echo $! > " .. q(tmp .. "/pid3") .. ")")
+  weir.sleep(0.5)
+  local victim = io.open(tmp .. "/pid3"):read("l")
+  sh("kill -9 " .. victim)
+  sh("(" .. cmd(1) .. ") >/dev/null 2>&1 &")
+  sh("(" .. cmd(2) .. ") >/dev/null 2>&1 &")
+  local deadline = weir.clock() + 60
+  while not (io.open(tmp .. "/rc1") and io.open(tmp .. "/rc2")) and weir.clock() < deadline do weir.sleep(0.1) end
+  weir.sleep(0.1)
+  local total = 0
+  for n = 1, 2 do
+    T.eq(tonumber(io.open(tmp .. "/rc" .. n):read("l")), 0, io.open(tmp .. "/err" .. n):read("a"))
+    local st = json.decode(io.open(tmp .. "/out" .. n):read("a"))
+    T.ok(st.ranges >= 1, "process " .. n .. " copied a range")
+    total = total + st.ranges
+  end
+  T.ok(total >= 7 and total <= 8, "the ranges were shared (" .. total .. " by the two survivors)")
+  T.eq(dst:value "SELECT count(*) FROM weir.copy_ranges WHERE copy = 'shared' AND state = 'done'", 8)
+  T.eq(dst:value "SELECT value->>'done' FROM weir.checkpoints WHERE key = 'copy/shared'", "true")
+  local a, b = dst:one(SUM), src:one(SUM)
+  T.eq({ a.n, a.ids, a.sum }, { b.n, b.ids, b.sum })
+  dst:close()
+end)
+
 src:close()
-for _, name in ipairs { "kill_src", "kill_dst", "kill_dst2" } do
+for _, name in ipairs { "kill_src", "kill_dst", "kill_dst2", "kill_dst3" } do
   db:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
 end
 shell.cleanup()
