@@ -56,6 +56,14 @@ function copy.update(opts) end
 ---@return table[]
 function copy.quarantine(conn, name, schema) end
 
+---Forgets a copy on its target `conn`: its checkpoints (all ranges), counters, quarantined rows
+---and ranges; the next copy.table of that name starts from the beginning. Copied rows stay
+---(delete them yourself, e.g. in the phase's down).
+---@param conn weir.Connection
+---@param name string
+---@param schema? string
+function copy.reset(conn, name, schema) end
+
 ---Inside a copy.table transform: the id mappings the running batch will record (used by ids.map).
 ---@return table[]|nil
 function copy.pending_ids() end

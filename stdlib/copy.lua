@@ -204,7 +204,12 @@ function C.table(o)
       if cp.since_from and not db.isnull(cp.since_from) then
         parts[#parts + 1] = col .. " > " .. src:quote_literal(cp.since_from)
       end
-      if cp.since_next then parts[#parts + 1] = col .. " <= " .. src:quote_literal(cp.since_next) end
+      if cp.since_next then
+        local upto = col .. " <= " .. src:quote_literal(cp.since_next)
+        -- the first pass also takes rows whose `since` is NULL (later passes cannot see them change)
+        if cp.since_from == nil or db.isnull(cp.since_from) then upto = "(" .. upto .. " OR " .. col .. " IS NULL)" end
+        parts[#parts + 1] = upto
+      end
     end
     return #parts > 0 and (" WHERE " .. table.concat(parts, " AND ")) or ""
   end
@@ -683,6 +688,23 @@ function C.update(o)
   end
   stats.seconds = weir.clock() - t0
   return stats
+end
+
+---Forgets a copy on `conn` (its target): checkpoints (all ranges), counters, quarantined rows
+---and ranges, so the next copy.table with that name starts from the beginning. The rows
+---already copied stay. Returns nothing.
+function C.reset(conn, name, schema)
+  if type(name) ~= "string" or name == "" then error("copy.reset: expected the copy's name", 2) end
+  local sch = schema or state_schema {}
+  if conn:value("SELECT pg_catalog.to_regclass($1) IS NULL", sch .. ".copies") then return end
+  local S = conn:quote_ident(sch)
+  conn:tx(function()
+    conn:exec("DELETE FROM " .. S .. ".checkpoints WHERE key = $1 OR key LIKE $2", "copy/" .. name,
+      "copy/" .. name:gsub("[%%_\\]", "\\%0") .. "#%")
+    conn:exec("DELETE FROM " .. S .. ".copies WHERE name = $1", name)
+    conn:exec("DELETE FROM " .. S .. ".quarantine WHERE copy = $1", name)
+    conn:exec("DELETE FROM " .. S .. ".copy_ranges WHERE copy = $1", name)
+  end)
 end
 
 ---The quarantined rows of `conn`'s state schema (of one copy, or all): a list of

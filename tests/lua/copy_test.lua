@@ -190,6 +190,16 @@ T.case("a failed batch is resumed exactly: terminated target session, re-run", f
   killer:close()
 end)
 
+T.case("copy.reset forgets a copy: the next run starts over", function()
+  fresh_target()
+  copy.table { from = src, source = "orders", target = "orders", checkpoint = "again", where = "id <= 10" }
+  db:exec "DELETE FROM orders"
+  T.eq(copy.table { from = src, source = "orders", target = "orders", checkpoint = "again", where = "id <= 10" }.written, 0)
+  copy.reset(db, "again")
+  T.eq(db:value "SELECT count(*) FROM weir.checkpoints WHERE key LIKE 'copy/again%'", 0)
+  T.eq(copy.table { from = src, source = "orders", target = "orders", checkpoint = "again", where = "id <= 10" }.written, 10)
+end)
+
 T.case("copy.update backfills in keyset batches and resumes", function()
   fresh_target()
   copy.table { from = src, source = "orders", target = "orders", where = "amount < 3000" }
