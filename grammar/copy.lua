@@ -13,7 +13,7 @@ copy = {}
 ---@field target string the target table
 ---@field key? string|string[] the source column(s) batches are cut on (keyset, never OFFSET; default "id")
 ---@field columns? string[] target columns to fill (default: the target's columns the source has; with a transform, those the returned rows have)
----@field batch? integer rows per batch, each its own target transaction (default 5000)
+---@field batch? integer rows per batch, each its own target transaction (default 50000 without a transform, 5000 with one)
 ---@field transform? fun(row: table): table|table[]|nil a row → a row, a list of rows, or nil to skip; raising quarantines the row
 ---@field mode? "insert"|"upsert"|"update" upsert and update match on the target's primary key
 ---@field on_error? "quarantine"|"abort" what a row the target rejects does (default quarantine)
