@@ -259,7 +259,8 @@ function C.table(o)
   end
   local function prepare_stage()
     if mode == "insert" then return end
-    dst:exec("CREATE TEMP TABLE IF NOT EXISTS weir_copy_stage_" .. stage_count .. " AS SELECT " ..
+    -- ON COMMIT DROP: gone with the batch's transaction, never left behind
+    dst:exec("CREATE TEMP TABLE IF NOT EXISTS weir_copy_stage_" .. stage_count .. " ON COMMIT DROP AS SELECT " ..
       list_of(dst, columns) .. " FROM " .. target_sql .. " WITH NO DATA")
   end
   local into = mode == "insert" and target_sql or stage
@@ -561,7 +562,6 @@ function C.table(o)
   if o.since then cp.since_from = cp.since_next end
   save_progress(0, 0, stats.quarantined)
   dst:exec("UPDATE " .. S .. ".copies SET finished_at = now() WHERE name = $1", name)
-  if mode ~= "insert" then dst:exec("DROP TABLE IF EXISTS " .. stage) end
   commit()
   stats.seconds = weir.clock() - t0
   return stats

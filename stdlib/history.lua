@@ -73,7 +73,7 @@ local UPGRADES = {
   );
   CREATE TABLE %s.copy_ranges (
     copy        text NOT NULL,
-    range_no    int NOT NULL,
+    range_no    bigint NOT NULL,
     lo          jsonb,
     hi          jsonb,
     state       text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'running', 'done')),
