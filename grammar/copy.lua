@@ -20,6 +20,9 @@ copy = {}
 ---@field checkpoint? string makes the copy resumable: the last key is committed with each batch
 ---@field since? string a column (updated_at) for incremental re-sync: each run copies the rows changed since the last one (use with mode = "upsert" and a checkpoint)
 ---@field where? string an extra condition on the source rows
+---@field shared? boolean share the copy with other processes running it (needs a checkpoint): ranges claimed with FOR UPDATE SKIP LOCKED
+---@field ranges? integer how many key ranges a shared copy is split into (default 16, or 4 per worker)
+---@field workers? integer run the copy in this many weir processes sharing the ranges (no transform; needs a checkpoint)
 ---@field pause_ms? integer pause between batches
 ---@field throttle? string an SQL condition on the source; while it is true the copy waits (e.g. replication lag)
 ---@field name? string the copy's name in weir.copies and weir.quarantine (default: checkpoint or target)

@@ -12,7 +12,17 @@ local KNOWN = {
   from = true, source = true, query = true, to = true, target = true, key = true, columns = true,
   batch = true, transform = true, mode = true, on_error = true, checkpoint = true, since = true,
   pause_ms = true, throttle = true, name = true, schema = true, where = true, shared = true, ranges = true,
+  workers = true,
 }
+
+-- What a worker process runs: the same copy, sharing its ranges (see C.table's `workers`).
+local WORKER = [[
+local spec = json.decode(os.getenv("WEIR_COPY_SPEC"))
+local src <close> = weir.connect(spec.from)
+local dst <close> = weir.connect(spec.to)
+spec.opts.from, spec.opts.to = src, dst
+print(json.encode(copy.table(spec.opts)))
+]]
 
 local function fail(msg) error("copy.table: " .. msg, 3) end
 
@@ -100,7 +110,18 @@ function C.table(o)
   local shared = o.shared or o.ranges ~= nil
   if shared and not o.checkpoint then fail("shared needs a checkpoint (the name the sharing processes agree on)") end
   if shared and o.since then fail("since cannot be combined with shared") end
-  local n_ranges = o.ranges or 16
+  local workers = o.workers or 1
+  if math.type(workers) ~= "integer" or workers < 1 then fail("workers must be a positive integer") end
+  if workers > 1 then
+    if o.transform then
+      fail("workers > 1 needs no transform (a transform is this script's Lua code); with one, run the script " ..
+        "in several processes with shared = true")
+    end
+    if not o.checkpoint then fail("workers need a checkpoint (the name the workers share)") end
+    if o.since then fail("since cannot be combined with workers") end
+    shared = true
+  end
+  local n_ranges = o.ranges or math.max(16, workers * 4)
   if math.type(n_ranges) ~= "integer" or n_ranges < 1 then fail("ranges must be a positive integer") end
   local schema = state_schema(o)
   local S = dst:quote_ident(schema)
@@ -515,38 +536,81 @@ function C.table(o)
       end
     end
     commit()
-    local claim <close> = dst:clone()
-    local me = "backend " .. claim:value "SELECT pg_catalog.pg_backend_pid()"
-    stats.ranges = 0
-    local overall_key = cp_key
-    while true do
-      claim:exec("BEGIN")
-      local r = claim:one("SELECT range_no, lo, hi FROM " .. R .. " WHERE copy = $1 AND state <> 'done' " ..
-        "ORDER BY range_no LIMIT 1 FOR UPDATE SKIP LOCKED", name)
-      if not r then
-        claim:exec("ROLLBACK")
-        break
+    -- workers: N-1 more weir processes on the same ranges, each with its own connections
+    local spawned = {}
+    if workers > 1 then
+      local opts = {}
+      for _, k in ipairs { "source", "query", "target", "key", "columns", "batch", "mode", "on_error", "checkpoint",
+        "where", "pause_ms", "throttle", "name", "schema" } do
+        opts[k] = o[k]
       end
-      claim:exec("UPDATE " .. R .. " SET state = 'running', claimed_by = $3, claimed_at = now() " ..
-        "WHERE copy = $1 AND range_no = $2", name, r.range_no, me)
-      cp_key = overall_key .. "#" .. r.range_no
-      cp = {}
-      local v = dst:value("SELECT value FROM " .. S .. ".checkpoints WHERE key = $1", cp_key)
-      if v ~= nil and not db.isnull(v) then cp = v end
-      last = cp.last or (not db.isnull(r.lo) and r.lo or nil)
-      range_bound = not db.isnull(r.hi) and r.hi or nil
-      local written0 = stats.written
-      if not cp.done then run_stream() end
-      cp.done, cp.last = true, nil
-      begin()
-      save_progress(0, 0, stats.quarantined)
-      commit()
-      claim:exec("UPDATE " .. R .. " SET state = 'done', rows = rows + $3 WHERE copy = $1 AND range_no = $2",
-        name, r.range_no, stats.written - written0)
-      claim:exec("COMMIT")
-      stats.ranges = stats.ranges + 1
+      opts.schema, opts.shared, opts.ranges = schema, true, n_ranges
+      local spec = json.encode { from = core.target_of(src), to = core.target_of(dst), opts = opts }
+      for i = 1, workers - 1 do
+        local pid, out = core.spawn(WORKER, spec)
+        spawned[i] = { pid = pid, out = out }
+      end
+    end
+    local function join_workers()
+      local failures = {}
+      for i, w in ipairs(spawned) do
+        local code, out = core.wait(w.pid, w.out)
+        local ok, st = pcall(json.decode, out)
+        if code == 0 and ok and type(st) == "table" then
+          for _, k in ipairs { "read", "written", "quarantined", "skipped", "batches", "ranges" } do
+            stats[k] = (stats[k] or 0) + (st[k] or 0)
+          end
+        else
+          failures[#failures + 1] = ("worker %d exited with %d"):format(i, code)
+        end
+      end
+      spawned = {}
+      return failures
+    end
+    local claim <close> = dst:clone()
+    local overall_key = cp_key
+    stats.ranges = 0
+    local function claim_loop()
+      local me = "backend " .. claim:value "SELECT pg_catalog.pg_backend_pid()"
+      while true do
+        claim:exec("BEGIN")
+        local r = claim:one("SELECT range_no, lo, hi FROM " .. R .. " WHERE copy = $1 AND state <> 'done' " ..
+          "ORDER BY range_no LIMIT 1 FOR UPDATE SKIP LOCKED", name)
+        if not r then
+          claim:exec("ROLLBACK")
+          break
+        end
+        claim:exec("UPDATE " .. R .. " SET state = 'running', claimed_by = $3, claimed_at = now() " ..
+          "WHERE copy = $1 AND range_no = $2", name, r.range_no, me)
+        cp_key = overall_key .. "#" .. r.range_no
+        cp = {}
+        local v = dst:value("SELECT value FROM " .. S .. ".checkpoints WHERE key = $1", cp_key)
+        if v ~= nil and not db.isnull(v) then cp = v end
+        last = cp.last or (not db.isnull(r.lo) and r.lo or nil)
+        range_bound = not db.isnull(r.hi) and r.hi or nil
+        local written0 = stats.written
+        if not cp.done then run_stream() end
+        cp.done, cp.last = true, nil
+        begin()
+        save_progress(0, 0, stats.quarantined)
+        commit()
+        claim:exec("UPDATE " .. R .. " SET state = 'done', rows = rows + $3 WHERE copy = $1 AND range_no = $2",
+          name, r.range_no, stats.written - written0)
+        claim:exec("COMMIT")
+        stats.ranges = stats.ranges + 1
+      end
+    end
+    local ok_loop, loop_err = pcall(claim_loop)
+    if not ok_loop then
+      join_workers()  -- they stop on their own ranges; wait so none outlives this process
+      error(loop_err, 0)
     end
     cp_key, cp, range_bound = overall_key, {}, nil
+    local failures = join_workers()
+    if #failures > 0 then
+      error(("copy.table %s: %s (their errors are above); run again to resume"):format(name,
+        table.concat(failures, ", ")), 0)
+    end
     local open = dst:value("SELECT count(*) FROM " .. R .. " WHERE copy = $1 AND state <> 'done'", name)
     if open > 0 then
       -- other processes are still on their ranges; the last one to finish closes the copy

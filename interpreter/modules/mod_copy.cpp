@@ -3,6 +3,18 @@
 //   read(src, select_sql) -> rows, columns              a batch as typed Lua rows (COPY text)
 //   write(dst, table, columns, rows) -> n               Lua rows into `table` with COPY text
 //   uuid_v5(namespace_uuid, name) -> uuid               name-based UUID (RFC 4122 v5)
+//   target_of(conn) -> string                           a connection's target, for a worker
+//   spawn(code, env_value) -> pid, outfile              `weir run -e code` with WEIR_COPY_SPEC set
+//   wait(pid, outfile) -> exit code, stdout             waits for a spawned worker
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -167,9 +179,79 @@ int copy_uuid_v5(lua_State* L) {
   return 1;
 }
 
+int copy_target_of(lua_State* L) {
+  std::string t = connection_target(L, 1);
+  lua_pushlstring(L, t.data(), t.size());
+  return 1;
+}
+
+extern "C" char** environ;
+
+// Starts this weir binary as `weir run -e CODE`, with WEIR_COPY_SPEC=spec in its environment
+// (so connection targets never appear on a command line) and stdout to a temporary file.
+int copy_spawn(lua_State* L) {
+  std::string code = luaL_checkstring(L, 1), spec = luaL_checkstring(L, 2);
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0)
+    throw std::runtime_error(std::string("copy workers: cannot find the weir binary: ") +
+                             std::strerror(errno));
+  self[n] = 0;
+  const char* tmpdir = std::getenv("TMPDIR");
+  std::string out = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/weir-copy-worker-XXXXXX";
+  int fd = mkstemp(out.data());
+  if (fd < 0)
+    throw std::runtime_error(std::string("copy workers: cannot create a temporary file: ") +
+                             std::strerror(errno));
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e)
+    if (std::strncmp(*e, "WEIR_COPY_SPEC=", 15) != 0) env_strings.emplace_back(*e);
+  env_strings.push_back("WEIR_COPY_SPEC=" + spec);
+  std::vector<char*> envp;
+  for (auto& e : env_strings)
+    envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::string run = "run", dash_e = "-e";
+  char* argv[] = {self, run.data(), dash_e.data(), code.data(), nullptr};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fd, 1);
+  posix_spawn_file_actions_addclose(&actions, fd);
+  pid_t pid = 0;
+  int err = posix_spawn(&pid, self, &actions, nullptr, argv, envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  close(fd);
+  if (err != 0) {
+    unlink(out.c_str());
+    throw std::runtime_error(std::string("copy workers: cannot start weir: ") + std::strerror(err));
+  }
+  lua_pushinteger(L, pid);
+  lua_pushstring(L, out.c_str());
+  return 2;
+}
+
+int copy_wait(lua_State* L) {
+  pid_t pid = static_cast<pid_t>(luaL_checkinteger(L, 1));
+  std::string out = luaL_checkstring(L, 2);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) break;
+  }
+  std::ifstream f(out);
+  std::stringstream text;
+  text << f.rdbuf();
+  unlink(out.c_str());
+  lua_pushinteger(L, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+  std::string t = text.str();
+  lua_pushlstring(L, t.data(), t.size());
+  return 2;
+}
+
 const luaL_Reg kFunctions[] = {
-    {"uuid_v5", guarded<copy_uuid_v5>}, {"pipe", guarded<copy_pipe>}, {"read", guarded<copy_read>},
-    {"write", guarded<copy_write>},     {nullptr, nullptr},
+    {"target_of", guarded<copy_target_of>}, {"spawn", guarded<copy_spawn>},
+    {"wait", guarded<copy_wait>},           {"uuid_v5", guarded<copy_uuid_v5>},
+    {"pipe", guarded<copy_pipe>},           {"read", guarded<copy_read>},
+    {"write", guarded<copy_write>},         {nullptr, nullptr},
 };
 
 }  // namespace

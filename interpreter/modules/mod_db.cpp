@@ -82,6 +82,12 @@ pg::Connection& connection_arg(lua_State* L, int idx) {
   return live(L, idx);
 }
 
+std::string connection_target(lua_State* L, int idx) {
+  ConnBox* box = check_box(L, idx);
+  if (box->closed) luaL_error(L, "attempt to use a closed connection");
+  return box->target;
+}
+
 namespace {
 
 // Collects arguments first..top as bound parameters. Throws on a value that cannot be bound.

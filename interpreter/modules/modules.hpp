@@ -26,6 +26,10 @@ int luaopen_copy_core(lua_State* L);    // "copy.core": COPY data path (stdlib/c
 // Raises a Lua error for anything else or a closed connection.
 pg::Connection& connection_arg(lua_State* L, int idx);
 
+// The target (URL or conninfo, password included) of the Connection object at `idx`: for
+// handing a connection to a worker process, never for display.
+std::string connection_target(lua_State* L, int idx);
+
 // Pushes a new Connection object for `target` (URL, conninfo, or "" for libpq defaults).
 // eager: connect now (throws pg::ConnectionError); otherwise connect on first use.
 void push_connection(lua_State* L, const std::string& target, bool eager);

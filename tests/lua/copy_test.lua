@@ -190,6 +190,20 @@ T.case("a failed batch is resumed exactly: terminated target session, re-run", f
   killer:close()
 end)
 
+T.case("workers = 3: two more weir processes share the ranges; row for row", function()
+  fresh_target()
+  local st = copy.table { from = src, source = "orders", target = "orders", workers = 3, checkpoint = "w", batch = 100 }
+  T.eq({ st.read, st.written, st.ranges }, { 2500, 2500, 16 })
+  T.eq(db:value "SELECT count(*) FROM weir.copy_ranges WHERE copy = 'w' AND state = 'done'", 16)
+  T.ok(db:value "SELECT count(DISTINCT claimed_by) FROM weir.copy_ranges WHERE copy = 'w'" >= 2, "more than one process claimed ranges")
+  T.eq(checksum(db, ORDER_ROWS), checksum(src, ORDER_ROWS))
+  T.raises(function()
+    copy.table { from = src, source = "orders", target = "orders", workers = 2, checkpoint = "w2", transform = function(r) return r end }
+  end, "copy.table: workers > 1 needs no transform")
+  T.raises(function() copy.table { from = src, source = "orders", target = "orders", workers = 2 } end,
+    "copy.table: workers need a checkpoint")
+end)
+
 T.case("copy.reset forgets a copy: the next run starts over", function()
   fresh_target()
   copy.table { from = src, source = "orders", target = "orders", checkpoint = "again", where = "id <= 10" }
