@@ -17,7 +17,7 @@ local KNOWN = {
 
 -- What a worker process runs: the same copy, sharing its ranges (see C.table's `workers`).
 local WORKER = [[
-local spec = json.decode(os.getenv("WEIR_COPY_SPEC"))
+local spec = json.decode(os.getenv("WEIR_COPY_SPEC"))  -- also tells copy.table it is a worker
 local src <close> = weir.connect(spec.from)
 local dst <close> = weir.connect(spec.to)
 spec.opts.from, spec.opts.to = src, dst
@@ -484,6 +484,27 @@ function C.table(o)
     return read, written
   end
 
+  -- A progress line on a terminal: rows, rows/s and, for a table source, an ETA from the
+  -- planner's row estimate.
+  local tty = core.stderr_is_tty() and not os.getenv("WEIR_COPY_SPEC")
+  local estimate = nil
+  if tty and o.source then
+    estimate = src:value("SELECT reltuples::bigint FROM pg_catalog.pg_class WHERE oid = pg_catalog.to_regclass($1)", o.source)
+    if type(estimate) ~= "number" or estimate <= 0 then estimate = nil end
+  end
+  local function progress(final)
+    if not tty then return end
+    local secs = weir.clock() - t0
+    local rate = secs > 0 and stats.read / secs or 0
+    local eta = ""
+    if estimate and rate > 0 and not final then
+      eta = string.format(", ETA %ds", math.max(0, math.floor((estimate - stats.read) / rate + 0.5)))
+    end
+    io.stderr:write(string.format("\rweir: copy %s: %d rows, %d rows/s%s%s   ", name, stats.read, math.floor(rate),
+      stats.quarantined > 0 and (", " .. stats.quarantined .. " quarantined") or "", eta), final and "\n" or "")
+    io.stderr:flush()
+  end
+
   local function run_stream()
     while true do
       local ok, hi = pcall(function()
@@ -508,6 +529,7 @@ function C.table(o)
         ctx.emit("copy_batch", { migration = ctx.migration, phase = ctx.phase, copy = name, batch = stats.batches,
           rows = read, written = written, last = json.array(hi) })
       end
+      progress(false)
       if o.pause_ms then weir.sleep(o.pause_ms / 1000) end
     end
   end
@@ -628,6 +650,7 @@ function C.table(o)
   dst:exec("UPDATE " .. S .. ".copies SET finished_at = now() WHERE name = $1", name)
   commit()
   stats.seconds = weir.clock() - t0
+  progress(true)
   return stats
 end
 

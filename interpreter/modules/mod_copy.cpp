@@ -6,6 +6,7 @@
 //   target_of(conn) -> string                           a connection's target, for a worker
 //   spawn(code, env_value) -> pid, outfile              `weir run -e code` with WEIR_COPY_SPEC set
 //   wait(pid, outfile) -> exit code, stdout             waits for a spawned worker
+//   stderr_is_tty() -> boolean                          whether to draw a progress line
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -247,11 +248,21 @@ int copy_wait(lua_State* L) {
   return 2;
 }
 
+int copy_stderr_is_tty(lua_State* L) {
+  lua_pushboolean(L, isatty(2) == 1);
+  return 1;
+}
+
 const luaL_Reg kFunctions[] = {
-    {"target_of", guarded<copy_target_of>}, {"spawn", guarded<copy_spawn>},
-    {"wait", guarded<copy_wait>},           {"uuid_v5", guarded<copy_uuid_v5>},
-    {"pipe", guarded<copy_pipe>},           {"read", guarded<copy_read>},
-    {"write", guarded<copy_write>},         {nullptr, nullptr},
+    {"stderr_is_tty", guarded<copy_stderr_is_tty>},
+    {"target_of", guarded<copy_target_of>},
+    {"spawn", guarded<copy_spawn>},
+    {"wait", guarded<copy_wait>},
+    {"uuid_v5", guarded<copy_uuid_v5>},
+    {"pipe", guarded<copy_pipe>},
+    {"read", guarded<copy_read>},
+    {"write", guarded<copy_write>},
+    {nullptr, nullptr},
 };
 
 }  // namespace

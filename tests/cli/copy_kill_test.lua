@@ -160,8 +160,27 @@ print(json.encode(st))
   dst:close()
 end)
 
+T.case("a progress line on a terminal, none otherwise", function()
+  local dst, dst_url = database("kill_dst4")
+  dst:exec(TARGET)
+  local cmd = q(weir_bin) .. " run --db " .. q(dst_url) .. " -e " ..
+    q('local src <close> = weir.connect(arg[1]); copy.table { from = src, source = "orders", target = "orders", batch = 20000 }') ..
+    " " .. q(src_url)
+  local _, _, err = sh(cmd)
+  T.not_contains(err, "rows/s", "no terminal, no progress line")
+  dst:exec "TRUNCATE orders"
+  src:exec "ANALYZE orders"  -- the ETA comes from the planner's row estimate
+  -- `script` gives the command a terminal
+  local rc, out = sh("script -qec " .. q(cmd) .. " /dev/null")
+  T.eq(rc, 0, out)
+  T.contains(out, "\rweir: copy orders: 20000 rows, ")
+  T.contains(out, "rows/s, ETA ")
+  T.contains(out, "weir: copy orders: 100000 rows, ")
+  dst:close()
+end)
+
 src:close()
-for _, name in ipairs { "kill_src", "kill_dst", "kill_dst2", "kill_dst3" } do
+for _, name in ipairs { "kill_src", "kill_dst", "kill_dst2", "kill_dst3", "kill_dst4" } do
   db:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
 end
 shell.cleanup()
