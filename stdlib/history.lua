@@ -2,7 +2,7 @@
 --- versioned so later releases can upgrade it. All SQL about applied migrations lives here.
 local H = {}
 
-H.VERSION = 2
+H.VERSION = 3
 
 -- Each entry upgrades the state schema from version i-1 to i. Never edit a released entry:
 -- append a new one.
@@ -82,6 +82,45 @@ local UPGRADES = {
     rows        bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (copy, range_no)
   );
+  ]],
+  -- 3: feature flags, and the function the application asks them with
+  [[
+  CREATE TABLE %s.flags (
+    name        text PRIMARY KEY,
+    description text,
+    enabled     boolean NOT NULL DEFAULT false,
+    percent     int NOT NULL DEFAULT 100 CHECK (percent BETWEEN 0 AND 100),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now()
+  );
+  CREATE TABLE %s.flag_overrides (
+    name        text NOT NULL REFERENCES %s.flags ON DELETE CASCADE,
+    subject     text NOT NULL,
+    enabled     boolean NOT NULL,
+    PRIMARY KEY (name, subject)
+  );
+  CREATE TABLE %s.flag_history (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name        text NOT NULL,
+    at          timestamptz NOT NULL DEFAULT clock_timestamp(),
+    actor       text NOT NULL DEFAULT current_user,
+    change      text NOT NULL,
+    old         jsonb,
+    new         jsonb
+  );
+  CREATE INDEX ON %s.flag_history (name, id);
+  -- On for `subject` when: an override says so; else the flag is enabled and either fully
+  -- rolled out or the subject's stable bucket (0-99, from a hash of flag and subject) is
+  -- below the percentage -- so a subject that is in stays in as the percentage grows.
+  CREATE FUNCTION %s.flag_enabled(flag text, subject text DEFAULT NULL) RETURNS boolean
+  LANGUAGE sql STABLE AS $weir$
+    SELECT coalesce(
+      (SELECT o.enabled FROM %s.flag_overrides o WHERE o.name = flag AND o.subject = flag_enabled.subject),
+      (SELECT f.enabled AND (f.percent >= 100 OR (flag_enabled.subject IS NOT NULL AND
+              mod(abs(hashtextextended(flag || '/' || flag_enabled.subject, 0)), 100) < f.percent))
+         FROM %s.flags f WHERE f.name = flag),
+      false)
+  $weir$;
   ]],
 }
 

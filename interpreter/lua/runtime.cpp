@@ -55,6 +55,7 @@ int setup_globals(lua_State* L) {
   require_global(L, "schema", "schema");
   require_global(L, "copy", "copy");
   require_global(L, "ids", "ids");
+  require_global(L, "flags", "flags");
   lua_getglobal(L, "require");
   lua_pushliteral(L, "migration");
   lua_call(L, 1, 1);

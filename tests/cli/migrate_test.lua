@@ -460,5 +460,35 @@ T.case("errors name the script's whole path, however long", function()
   T.contains(err2, dir .. "/001_long.lua:")
 end)
 
+T.case("requires flag_on / flag_off gate phases on weir.flags", function()
+  local p = project { ["001_gated.lua"] = [[
+return migration "001_gated" {
+  phase "backfill" {
+    requires = { flag_on = "dual_write" },
+    up = function(db) db:exec "CREATE TABLE backfilled (id int)" end,
+    down = function(db) db:exec "DROP TABLE backfilled" end,
+  },
+  phase "contract" {
+    requires = { flag_off = "dual_write" },
+    up = function(db) db:exec "CREATE TABLE contracted (id int)" end,
+    down = function(db) db:exec "DROP TABLE contracted" end,
+  },
+}
+]] }
+  local rc, _, err = p.weir("up")
+  T.eq(rc, 1)
+  T.contains(err, "001_gated:backfill cannot run: requires feature flag 'dual_write', which is not defined")
+  local function run(code) return (sh(q(weir_bin) .. " run --db " .. q(p.url) .. " -e " .. q(code))) end
+  T.eq(run 'flags.define(db, "dual_write"); flags.enable(db, "dual_write")', 0)
+  local rc2, _, err2 = p.weir("up")
+  T.eq(rc2, 1)
+  T.contains(err2, "001_gated:backfill done")
+  T.contains(err2, "001_gated:contract cannot run: requires feature flag 'dual_write' to be off")
+  T.eq(run 'flags.disable(db, "dual_write")', 0)
+  local rc3, _, err3 = p.weir("up")
+  T.eq(rc3, 0, err3)
+  T.eq(p.value "SELECT to_regclass('contracted') IS NOT NULL", true)
+end)
+
 shell.cleanup()
 T.done()
