@@ -51,6 +51,10 @@ T.case("json: every function and field is declared", function()
   compare("json", exported(json), declared("json.lua", "json"))
 end)
 
+T.case("check: every function is declared", function()
+  compare("check", exported(check), declared("check.lua", "check"))
+end)
+
 T.case("flags: every function is declared", function()
   compare("flags", exported(flags), declared("flags.lua", "flags"))
 end)
@@ -74,7 +78,7 @@ end)
 
 T.case("the globals weir adds are declared, and no others exist", function()
   local text = ""
-  for _, f in ipairs { "db.lua", "weir.lua", "json.lua", "ddl.lua", "migration.lua", "schema.lua", "copy.lua", "ids.lua", "flags.lua" } do
+  for _, f in ipairs { "db.lua", "weir.lua", "json.lua", "ddl.lua", "migration.lua", "schema.lua", "copy.lua", "ids.lua", "flags.lua", "check.lua" } do
     text = text .. read(src .. "/grammar/" .. f)
   end
   local standard = {}
