@@ -21,6 +21,7 @@ const Command kCommands[] = {
     {"inspect", "show the database's schema (or its JSON model)", cmd_inspect},
     {"diff", "the SQL that turns one schema into another", cmd_diff},
     {"lint", "report dangerous DDL in SQL files and migrations", cmd_lint},
+    {"test", "run describe/it test files, or check migrations are reversible", cmd_test},
     {"run", "run a Lua script against a database", cmd_run},
     {"pg", "start, stop or locate a throwaway PostgreSQL", cmd_pg},
     {nullptr, nullptr, nullptr},

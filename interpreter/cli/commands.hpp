@@ -24,6 +24,7 @@ int cmd_baseline(Args& args);
 int cmd_new(Args& args);
 int cmd_inspect(Args& args);
 int cmd_diff(Args& args);
+int cmd_test(Args& args);
 int cmd_lint(Args& args);
 
 // All commands, in the order `weir --help` lists them.

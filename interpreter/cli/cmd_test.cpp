@@ -1,0 +1,76 @@
+// `weir test [PATHS...] [--junit FILE] [--tap]` and `weir test --roundtrip [--dir DIR]`: test
+// files written with describe/it/expect, each test in a fresh database; or every migration
+// taken up, verified, down (which must restore the inspected schema) and up again. The work is
+// in stdlib/test_runner.lua.
+#include <cstdio>
+
+#include "cli/commands.hpp"
+#include "cli/project.hpp"
+#include "lua/runtime.hpp"
+
+namespace weir::cli {
+
+namespace {
+
+const char* const kHelp =
+    "Usage: weir test [PATHS...] [--junit FILE] [--tap] [OPTIONS]\n"
+    "       weir test --roundtrip [--dir DIR] [OPTIONS]\n"
+    "\n"
+    "Runs the *_test.lua files under PATHS (default: tests) -- describe/it/expect -- each test\n"
+    "in a fresh database cloned from an empty template; ends with `N passed, N failed` and\n"
+    "exits 1 on any failure. With --roundtrip: every migration of DIR goes up (verify runs),\n"
+    "down (the inspected schema must be what it was before) and up again.\n"
+    "Use --ephemeral for a throwaway PostgreSQL (the database must allow CREATE DATABASE).\n"
+    "\n"
+    "  --junit FILE          also write JUnit XML to FILE\n"
+    "  --tap                 print TAP on stdout instead of the readable lines\n"
+    "  --roundtrip           check that every migration is reversible\n"
+    "  --dir DIR             migrations directory for --roundtrip (default: migrations)\n"
+    "\n";
+
+}  // namespace
+
+int cmd_test(Args& args) {
+  ConnectionOptions conn;
+  std::vector<std::pair<std::string, std::string>> cli{{"command", "test"}};
+  std::string paths;
+  while (!args.done()) {
+    std::string a = args.next();
+    auto is = [&a](const char* n) { return a == n || a.rfind(std::string(n) + "=", 0) == 0; };
+    if (a == "-h" || a == "--help") {
+      std::printf("%s%s", kHelp, kConnectionHelp);
+      return kExitOk;
+    }
+    if (is("--junit")) {
+      cli.emplace_back("junit", args.value("--junit", a));
+    } else if (a == "--tap") {
+      cli.emplace_back("tap", "1");
+    } else if (a == "--roundtrip") {
+      cli.emplace_back("roundtrip", "1");
+    } else if (is("--dir")) {
+      cli.emplace_back("dir", args.value("--dir", a));
+    } else if (parse_connection_option(args, a, conn)) {
+      continue;
+    } else if (a.size() > 1 && a[0] == '-') {
+      throw UsageError("test: unknown option '" + a + "'");
+    } else {
+      paths += (paths.empty() ? "" : "\n") + a;
+    }
+  }
+  Project project = load_project(conn.config);
+  apply_project(project, conn);
+  std::vector<std::pair<std::string, std::string>> opts{{"dir", "migrations"}};
+  opts.insert(opts.end(), project.settings.begin(), project.settings.end());
+  opts.insert(opts.end(), cli.begin(), cli.end());
+  if (!paths.empty()) opts.emplace_back("paths", paths);
+  Target target = resolve_target(conn);
+  opts.emplace_back("url", target.url);
+  lua::Host host;
+  configure_host(host, conn, target, true);
+  lua::Runtime runtime(host);
+  if (!runtime.ok()) return kExitError;
+  lua::install_interrupt_handlers(runtime.L());
+  return runtime.run_main("test_runner", opts);
+}
+
+}  // namespace weir::cli

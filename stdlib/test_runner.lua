@@ -1,0 +1,284 @@
+--- test_runner: `weir test` -- runs *_test.lua files written with describe/it/expect, each test
+--- in a fresh database cloned from an empty template (so tests cannot leak into each other),
+--- and `weir test --roundtrip`, which proves every migration reversible.
+local runner = require "runner"
+
+local M = {}
+
+local function say(fmt, ...) io.stderr:write(string.format(fmt, ...), "\n") end
+
+-- ---- expectations -------------------------------------------------------------------------
+
+local function show(v)
+  if type(v) == "string" then return string.format("%q", v) end
+  if type(v) == "table" and v ~= db.NULL then
+    local ok, text = pcall(json.encode, v)
+    if ok then return text end
+  end
+  return tostring(v)
+end
+
+local function deep_equal(a, b)
+  if a == b then return true end
+  if type(a) ~= "table" or type(b) ~= "table" then return false end
+  for k, v in pairs(a) do
+    if not deep_equal(v, b[k]) then return false end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false end
+  end
+  return true
+end
+
+-- An expectation failure: raised as text at the test's line (error level 3: fail ← the
+-- expectation method ← the test), marked so the runner tells it from an error in the test.
+local MARK = "\0expect\0"
+
+local function fail(message) error(MARK .. message, 3) end
+
+local Expect = {}
+Expect.__index = Expect
+
+function Expect:to_be(expected)
+  if self.actual ~= expected then fail(("expected %s, got %s"):format(show(expected), show(self.actual))) end
+end
+function Expect:to_equal(expected)
+  if not deep_equal(self.actual, expected) then fail(("expected %s, got %s"):format(show(expected), show(self.actual))) end
+end
+function Expect:to_be_truthy()
+  if not self.actual or self.actual == db.NULL then fail(("expected a true value, got %s"):format(show(self.actual))) end
+end
+function Expect:to_be_nil()
+  if self.actual ~= nil and self.actual ~= db.NULL then fail(("expected nil, got %s"):format(show(self.actual))) end
+end
+function Expect:to_contain(part)
+  local a = self.actual
+  if type(a) == "string" then
+    if not a:find(part, 1, true) then fail(("expected %s to contain %s"):format(show(a), show(part))) end
+  elseif type(a) == "table" then
+    for _, v in ipairs(a) do
+      if deep_equal(v, part) then return end
+    end
+    fail(("expected %s to contain %s"):format(show(a), show(part)))
+  else
+    fail("to_contain: expected a string or a list, got " .. type(a))
+  end
+end
+function Expect:to_raise(pattern)
+  if type(self.actual) ~= "function" then fail("to_raise: expect(...) needs a function") end
+  local ok, err = pcall(self.actual)
+  if ok then fail("expected an error" .. (pattern and (" matching " .. show(pattern)) or "") .. ", nothing was raised") end
+  local text = type(err) == "table" and (err.sqlstate and (err.sqlstate .. " " .. err.message) or err.message) or tostring(err)
+  if pattern and not tostring(text):find(pattern, 1, true) then
+    fail(("expected an error containing %s, got %s"):format(show(pattern), show(text)))
+  end
+end
+
+local function expect(actual) return setmetatable({ actual = actual }, Expect) end
+
+-- ---- databases for tests --------------------------------------------------------------------
+
+-- The target of `conn` with its database replaced by `name`.
+local function with_database(target, name)
+  if target:match("^postgres") then
+    local scheme, rest = target:match("^(postgres[a-z]*://)(.*)$")
+    local authority, path_and_query = rest:match("^([^/?]*)(.*)$")
+    local query = path_and_query:match("(%?.*)$") or ""
+    return scheme .. authority .. "/" .. name .. query
+  end
+  return target .. " dbname=" .. name
+end
+
+-- ---- running test files ---------------------------------------------------------------------
+
+local function collect(paths)
+  local files = {}
+  local function walk(path)
+    local names = weir.list_dir(path)
+    if names then
+      for _, n in ipairs(names) do walk(path .. "/" .. n) end
+    elseif path:match("_test%.lua$") then
+      files[#files + 1] = path
+    end
+  end
+  for _, p in ipairs(paths) do
+    local f = io.open(p)
+    if not f then error("weir test: " .. p .. " does not exist", 0) end
+    f:close()
+    walk(p)
+  end
+  table.sort(files)
+  return files
+end
+
+local function xml(s)
+  return (tostring(s):gsub("[&<>\"]", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;" }))
+end
+
+local function run_files(opts)
+  local paths = {}
+  for p in (opts.paths or "tests"):gmatch("[^\n]+") do paths[#paths + 1] = p end
+  local files = collect(paths)
+  if #files == 0 then error("weir test: no *_test.lua files in " .. table.concat(paths, ", "), 0) end
+  local admin = db
+  local target = require("copy.core").target_of(admin)
+  local template = "weir_test_template"
+  admin:exec("DROP DATABASE IF EXISTS " .. template .. " WITH (FORCE)")
+  admin:exec("CREATE DATABASE " .. template)
+  local results, n = {}, 0
+  for _, file in ipairs(files) do
+    local tests, stack = {}, {}
+    local env = setmetatable({}, { __index = _G })
+    env.describe = function(name, fn)
+      stack[#stack + 1] = name
+      fn()
+      stack[#stack] = nil
+    end
+    env.it = function(name, fn)
+      local full = table.concat(stack, " › ") .. (#stack > 0 and " › " or "") .. name
+      tests[#tests + 1] = { name = full, fn = fn }
+    end
+    env.expect = expect
+    local chunk, err = loadfile(file, "t", env)
+    local file_result = { file = file, tests = {} }
+    results[#results + 1] = file_result
+    if not chunk then
+      n = n + 1
+      file_result.tests[1] = { name = "(loading)", ok = false, message = err }
+    else
+      local ok, lerr = pcall(chunk)
+      if not ok then
+        n = n + 1
+        file_result.tests[1] = { name = "(loading)", ok = false, message = tostring(lerr) }
+      end
+      for _, t in ipairs(tests) do
+        n = n + 1
+        local name = "weir_test_" .. n
+        admin:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
+        admin:exec("CREATE DATABASE " .. name .. " TEMPLATE " .. template)
+        local conn = weir.connect(with_database(target, name))
+        env.db = conn
+        local t0 = weir.clock()
+        local ok2, terr = xpcall(t.fn, function(e)
+          if type(e) == "string" then
+            local where, message = e:match("^(.-): " .. MARK .. "(.*)$")
+            if where then return { message = message, where = where } end
+            return { message = e, where = "" }
+          end
+          local text = type(e) == "table" and e.sqlstate and ((e.where or "") .. e.sqlstate .. " " .. e.message) or tostring(e)
+          return { message = text, where = "" }
+        end, conn)
+        conn:close()
+        admin:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
+        file_result.tests[#file_result.tests + 1] = { name = t.name, ok = ok2, seconds = weir.clock() - t0,
+          message = not ok2 and terr.message or nil, where = not ok2 and terr.where or nil }
+      end
+    end
+  end
+  admin:exec("DROP DATABASE IF EXISTS " .. template .. " WITH (FORCE)")
+
+  -- report
+  local passed, failed, k = 0, 0, 0
+  local tap = { "TAP version 13" }
+  local out = io.stderr
+  for _, f in ipairs(results) do
+    for _, t in ipairs(f.tests) do
+      k = k + 1
+      if t.ok then
+        passed = passed + 1
+        if not opts.tap then out:write(("ok   %s: %s\n"):format(f.file, t.name)) end
+        tap[#tap + 1] = ("ok %d - %s: %s"):format(k, f.file, t.name)
+      else
+        failed = failed + 1
+        if not opts.tap then
+          out:write(("FAIL %s: %s\n     %s%s\n"):format(f.file, t.name, t.message,
+            (t.where and t.where ~= "") and ("\n     at " .. t.where) or ""))
+        end
+        tap[#tap + 1] = ("not ok %d - %s: %s"):format(k, f.file, t.name)
+        tap[#tap + 1] = "  ---"
+        tap[#tap + 1] = "  message: " .. string.format("%q", t.message or "")
+        if t.where and t.where ~= "" then tap[#tap + 1] = "  at: " .. t.where end
+        tap[#tap + 1] = "  ..."
+      end
+    end
+  end
+  if opts.tap then
+    table.insert(tap, 2, "1.." .. k)
+    io.stdout:write(table.concat(tap, "\n"), "\n")
+  end
+  if opts.junit then
+    local x = { '<?xml version="1.0" encoding="UTF-8"?>', ('<testsuites tests="%d" failures="%d">'):format(k, failed) }
+    for _, f in ipairs(results) do
+      local fails = 0
+      for _, t in ipairs(f.tests) do if not t.ok then fails = fails + 1 end end
+      x[#x + 1] = ('  <testsuite name="%s" tests="%d" failures="%d">'):format(xml(f.file), #f.tests, fails)
+      for _, t in ipairs(f.tests) do
+        x[#x + 1] = ('    <testcase classname="%s" name="%s" time="%.3f">'):format(xml(f.file), xml(t.name), t.seconds or 0)
+        if not t.ok then
+          x[#x + 1] = ('      <failure message="%s">%s</failure>'):format(xml(t.message), xml((t.where or "")))
+        end
+        x[#x + 1] = "    </testcase>"
+      end
+      x[#x + 1] = "  </testsuite>"
+    end
+    x[#x + 1] = "</testsuites>"
+    local fh, ferr = io.open(opts.junit, "w")
+    if not fh then error("weir test: --junit: " .. ferr, 0) end
+    fh:write(table.concat(x, "\n"), "\n")
+    fh:close()
+  end
+  out:write(("%d passed, %d failed\n"):format(passed, failed))
+  return failed == 0 and 0 or 1
+end
+
+-- ---- --roundtrip ------------------------------------------------------------------------------
+
+local function roundtrip(opts)
+  local list = runner.load_all(opts.dir)
+  local state = opts.schema or "weir"
+  local function model() return schema.inspect(db, { exclude_schemas = { state } }) end
+  local base = { url = opts.url, dir = opts.dir, schema = state, lock_wait = opts.lock_wait }
+  local function with(extra)
+    local o = {}
+    for k, v in pairs(base) do o[k] = v end
+    for k, v in pairs(extra) do o[k] = v end
+    return o
+  end
+  local passed = 0
+  for _, m in ipairs(list) do
+    local before = model()
+    local code = runner.up(with { command = "up", to = m.id })
+    if code ~= 0 then
+      say("FAIL %s: up failed", m.id)
+      return 1
+    end
+    code = runner.down(with { command = "down", target = m.id })
+    if code ~= 0 then
+      say("FAIL %s: down failed", m.id)
+      return 1
+    end
+    local changes = schema.diff(model(), before)
+    if #changes > 0 then
+      say("FAIL %s: down does not restore the schema; this would (what up left behind):", m.id)
+      io.stderr:write(schema.script(changes))
+      say("%d passed, 1 failed", passed)
+      return 1
+    end
+    say("ok   %s: up, verify, down restores the schema", m.id)
+    passed = passed + 1
+    code = runner.up(with { command = "up", to = m.id })
+    if code ~= 0 then
+      say("FAIL %s: up again after down failed", m.id)
+      return 1
+    end
+  end
+  say("%d passed, 0 failed", passed)
+  return 0
+end
+
+function M.main(opts)
+  if opts.roundtrip then return roundtrip(opts) end
+  return run_files(opts)
+end
+
+return M

@@ -1,0 +1,111 @@
+-- weir test: describe/it/expect files, each test in its own database; JUnit and TAP output;
+-- --roundtrip proving migrations reversible (and catching one that is not).
+local T = require "testing"
+local shell = require "shell"
+local q, sh = shell.q, shell.sh
+local tmp = shell.tmpdir()
+
+local weir_bin = assert(os.getenv "WEIR")
+local url = assert(os.getenv "WEIR_TEST_BASE_URL")
+
+local function write(path, text)
+  assert(os.execute("mkdir -p " .. q(path:match("^(.*)/"))))
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
+write(tmp .. "/suite/tests/accounts_test.lua", [[
+describe("accounts", function()
+  it("creates a table", function()
+    db:exec "CREATE TABLE accounts (id int)"
+    expect(db:value "SELECT count(*) FROM accounts"):to_be(0)
+  end)
+  it("does not see the table of the test before", function()
+    expect(db:value "SELECT to_regclass('accounts')"):to_be_nil()
+  end)
+  it("compares tables deeply", function()
+    expect({ 1, { a = "x" } }):to_equal({ 1, { a = "x" } })
+    expect("hello world"):to_contain("lo wo")
+    expect(function() db:exec "SELECT 1/0" end):to_raise("22012")
+  end)
+end)
+]])
+write(tmp .. "/suite/tests/nested/broken_test.lua", [[
+describe("broken", function()
+  it("names the expectation and the line", function()
+    expect(1 + 1):to_equal(3)
+  end)
+  it("reports an SQL error", function()
+    db:exec "SELECT * FROM missing_table"
+  end)
+end)
+]])
+
+T.case("each test runs in a fresh database; failures name the expectation and FILE:LINE", function()
+  local rc, _, err = sh("cd " .. q(tmp .. "/suite") .. " && " .. q(weir_bin) .. " test --db " .. q(url))
+  T.eq(rc, 1)
+  T.contains(err, "ok   tests/accounts_test.lua: accounts › creates a table")
+  T.contains(err, "ok   tests/accounts_test.lua: accounts › does not see the table of the test before")
+  T.contains(err, "FAIL tests/nested/broken_test.lua: broken › names the expectation and the line\n     expected 3, got 2\n     at tests/nested/broken_test.lua:3")
+  T.contains(err, "42P01 relation \"missing_table\" does not exist")
+  T.contains(err, "3 passed, 2 failed")
+  T.eq(db:value "SELECT count(*) FROM pg_database WHERE datname LIKE 'weir_test%'", 0, "the test databases are gone")
+end)
+
+T.case("a passing suite exits 0; --junit writes XML; --tap prints TAP", function()
+  local junit = tmp .. "/junit.xml"
+  local rc, _, err = sh("cd " .. q(tmp .. "/suite") .. " && " .. q(weir_bin) .. " test tests/accounts_test.lua --junit " ..
+    q(junit) .. " --db " .. q(url))
+  T.eq(rc, 0, err)
+  T.contains(err, "3 passed, 0 failed")
+  local xml = io.open(junit):read("a")
+  T.contains(xml, '<testsuites tests="3" failures="0">')
+  T.contains(xml, '<testcase classname="tests/accounts_test.lua" name="accounts › creates a table"')
+  local rc2, out2 = sh("cd " .. q(tmp .. "/suite") .. " && " .. q(weir_bin) .. " test --tap --db " .. q(url))
+  T.eq(rc2, 1)
+  T.contains(out2, "TAP version 13\n1..5\nok 1 - tests/accounts_test.lua: accounts › creates a table")
+  T.contains(out2, "not ok 4 - tests/nested/broken_test.lua: broken › names the expectation and the line\n  ---\n  message: \"expected 3, got 2\"")
+end)
+
+T.case("--roundtrip: up, verify, down restores the inspected schema, up again", function()
+  local good = tmp .. "/good"
+  write(good .. "/migrations/001_a.lua", [[
+return migration "001_a" {
+  phase "t" {
+    up = function(db) db:exec "CREATE TABLE a (id bigint PRIMARY KEY)" end,
+    down = function(db) db:exec "DROP TABLE a" end,
+    verify = function(db) check.has_table(db, "a") end,
+  },
+}
+]])
+  write(good .. "/migrations/002_b.lua", [[
+return migration "002_b" {
+  phase "col" {
+    up = function(db) db:exec "ALTER TABLE a ADD COLUMN b text" end,
+    down = function(db) db:exec "ALTER TABLE a DROP COLUMN b" end,
+  },
+}
+]])
+  local rc, _, err = sh("cd " .. q(good) .. " && " .. q(weir_bin) .. " test --roundtrip --ephemeral")
+  T.eq(rc, 0, err)
+  T.contains(err, "ok   001_a: up, verify, down restores the schema")
+  T.contains(err, "ok   002_b: up, verify, down restores the schema")
+  T.contains(err, "2 passed, 0 failed")
+  write(good .. "/migrations/003_leaky.lua", [[
+return migration "003_leaky" {
+  phase "p" {
+    up = function(db) db:exec "CREATE TABLE c (id int); CREATE INDEX c_id ON c (id)" end,
+    down = function(db) db:exec "DROP INDEX c_id" end,
+  },
+}
+]])
+  local rc2, _, err2 = sh("cd " .. q(good) .. " && " .. q(weir_bin) .. " test --roundtrip --ephemeral")
+  T.eq(rc2, 1)
+  T.contains(err2, "FAIL 003_leaky: down does not restore the schema; this would (what up left behind):")
+  T.contains(err2, "DROP TABLE public.c;")
+  T.contains(err2, "2 passed, 1 failed")
+end)
+
+shell.cleanup()
+T.done()
