@@ -33,3 +33,20 @@ function json.array(t) end
 ---@param t? T
 ---@return T
 function json.object(t) end
+
+---@class json.SchemaError
+---@field pointer string JSON pointer of the failing value ("" for the root)
+---@field keyword string the schema keyword that failed ("type", "required", "$ref" …)
+---@field message string
+
+---Validates `value` against a JSON Schema (draft-07): all keywords, `$ref` to local JSON
+---pointers and `$id`s within the schema (and the draft-07 meta-schema), `format` for
+---date-time, date, time, email, uuid, ipv4, ipv6, hostname and uri. `schema` is a table, a
+---boolean or JSON text. Returns true, or false and every error found. Raises
+---"json.validate: …" when the schema is unusable (not an object or boolean, a bad pattern,
+---a $ref that resolves nowhere).
+---@param value any
+---@param schema table|boolean|string
+---@return boolean ok
+---@return json.SchemaError[]? errors
+function json.validate(value, schema) end

@@ -3,7 +3,15 @@
 //   json.encode(value) -> string        raises on values JSON cannot hold (functions, NaN, cycles)
 //   json.decode(text)  -> value         raises "json.decode: …" with the byte offset on bad input
 //   json.array(t), json.object(t) -> t  mark t to encode as an array / object (even when empty)
+//   json.validate(value, schema) -> true | false, errors
+//                                       JSON Schema draft-07 (json/schema.hpp); each error is
+//                                       { pointer =, keyword =, message = }; schema may be a table,
+//                                       a boolean or JSON text; raises "json.validate: …" when
+//                                       the schema is unusable
 #include <string>
+#include <vector>
+
+#include "json/schema.hpp"
 
 #include "lua/convert.hpp"
 #include "lua/guarded.hpp"
@@ -40,6 +48,55 @@ int json_decode(lua_State* L) {
   return 1;
 }
 
+int json_validate(lua_State* L) {
+  luaL_checkany(L, 1);
+  luaL_checkany(L, 2);
+  nlohmann::json value, schema;
+  std::string error;
+  if (!lua::to_json(L, 1, value, error))
+    throw std::invalid_argument("json.validate: value: " + error);
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    size_t len;
+    const char* text = lua_tolstring(L, 2, &len);
+    try {
+      schema = nlohmann::json::parse(text, text + len);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw std::invalid_argument(std::string("json.validate: schema is not valid JSON at byte ") +
+                                  std::to_string(e.byte) + ": " + e.what());
+    }
+  } else if (!lua::to_json(L, 2, schema, error)) {
+    throw std::invalid_argument("json.validate: schema: " + error);
+  }
+  // An empty plain Lua table converts as an empty array; as a schema it can only mean {}.
+  if (schema.is_array() && schema.empty()) schema = nlohmann::json::object();
+
+  std::vector<weir::json::SchemaError> errors;
+  try {
+    errors = weir::json::SchemaValidator(schema).validate(value);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("json.validate: ") + e.what());
+  }
+
+  if (errors.empty()) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushboolean(L, 0);
+  lua_createtable(L, static_cast<int>(errors.size()), 0);
+  lua_Integer i = 1;
+  for (const auto& e : errors) {
+    lua_createtable(L, 0, 3);
+    lua_pushlstring(L, e.pointer.data(), e.pointer.size());
+    lua_setfield(L, -2, "pointer");
+    lua_pushlstring(L, e.keyword.data(), e.keyword.size());
+    lua_setfield(L, -2, "keyword");
+    lua_pushlstring(L, e.message.data(), e.message.size());
+    lua_setfield(L, -2, "message");
+    lua_rawseti(L, -2, i++);
+  }
+  return 2;
+}
+
 // Marks table 1 with the metatable `marker` (the same ones json.decode sets) and returns it.
 int mark(lua_State* L, const char* marker) {
   if (lua_isnoneornil(L, 1)) {
@@ -68,11 +125,9 @@ int json_object(lua_State* L) {
 }
 
 const luaL_Reg kFunctions[] = {
-    {"array", guarded<json_array>},
-    {"object", guarded<json_object>},
-    {"encode", guarded<json_encode>},
-    {"decode", guarded<json_decode>},
-    {nullptr, nullptr},
+    {"array", guarded<json_array>},       {"object", guarded<json_object>},
+    {"encode", guarded<json_encode>},     {"decode", guarded<json_decode>},
+    {"validate", guarded<json_validate>}, {nullptr, nullptr},
 };
 
 }  // namespace

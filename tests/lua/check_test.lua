@@ -70,6 +70,24 @@ T.case("data checks", function()
     "check.row_counts: app.users has 2 rows, app.copy has 3")
 end)
 
+T.case("json_schema validates every value of a jsonb column, naming failing rows and pointers", function()
+  db:exec [[
+    CREATE TABLE app.plans (id bigint PRIMARY KEY, plan_json jsonb);
+    INSERT INTO app.plans VALUES (1, '{"version": "1.0.0", "steps": [{"title": "a"}]}'),
+                                 (2, '{"version": "1.0.0", "steps": [{"title": 7}]}'),
+                                 (3, '{"steps": []}');
+  ]]
+  local schema = {
+    type = "object", required = { "version", "steps" },
+    properties = { version = { const = "1.0.0" },
+                   steps = { type = "array", items = { type = "object", properties = { title = { type = "string" } } } } },
+  }
+  T.raises(function() check.json_schema(db, "app.plans", "plan_json", schema) end,
+    "check.json_schema: 2 of 3 values of app.plans.plan_json do not match: id 2: /steps/0/title")
+  db:exec "DELETE FROM app.plans WHERE id > 1"
+  T.ok(check.json_schema(db, "app.plans", "plan_json", schema))
+end)
+
 T.case("check.run collects every result into a report", function()
   local r = check.run(function()
     check.has_table(db, "app.users")
