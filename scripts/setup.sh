@@ -14,6 +14,7 @@ packages=(
   libpg-query-dev
   libedit-dev
   json-schema-test-suite
+  libxml2-utils
   clang-format
   tmux
   bc

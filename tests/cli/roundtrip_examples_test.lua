@@ -1,0 +1,67 @@
+-- weir test --roundtrip on every example's migrations: each migration goes up (verifying),
+-- down (restoring the inspected schema) and up again -- on a fresh database holding the
+-- example's fixture when it has one.
+local T = require "testing"
+local shell = require "shell"
+local q, sh = shell.q, shell.sh
+shell.tmpdir()
+
+local weir_bin = assert(os.getenv "WEIR")
+local base_url = assert(os.getenv "WEIR_TEST_BASE_URL")
+local src = assert(os.getenv "WEIR_SOURCE_DIR")
+
+local n = 0
+local function database()
+  n = n + 1
+  local name = "rt_example_" .. n
+  db:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
+  db:exec("CREATE DATABASE " .. name)
+  return (base_url:gsub("/postgres%?", "/" .. name .. "?")), name
+end
+
+local function roundtrip(example, url, env)
+  local dir = src .. "/examples/" .. example
+  return sh("cd " .. q(dir) .. " && " .. (env or "") .. " " .. q(weir_bin) .. " test --roundtrip --db " .. q(url) ..
+    " --dir migrations")
+end
+
+local function fixture(example, url, script)
+  local rc, _, err = sh(q(weir_bin) .. " run --db " .. q(url) .. " " .. q(src .. "/examples/" .. example .. "/" .. (script or "fixture.lua")))
+  assert(rc == 0, err)
+end
+
+T.case("quickstart", function()
+  local url = database()
+  local rc, _, err = roundtrip("quickstart", url)
+  T.eq(rc, 0, err)
+  T.contains(err, "ok   001_projects: up, verify, down restores the schema")
+end)
+
+T.case("feature-planner-schema (seed 001)", function()
+  local url = database()
+  fixture("feature-planner-schema", url)
+  local rc, _, err = roundtrip("feature-planner-schema", url)
+  T.eq(rc, 0, err)
+  T.contains(err, "1 passed, 0 failed")
+end)
+
+T.case("migration-tool-tables (seed 004)", function()
+  local url = database()
+  fixture("migration-tool-tables", url)
+  local rc, _, err = roundtrip("migration-tool-tables", url)
+  T.eq(rc, 0, err)
+  T.contains(err, "3 passed, 0 failed")
+end)
+
+T.case("legacy-dispatch (seed 003)", function()
+  local url = database()
+  local legacy = database()
+  fixture("legacy-dispatch", legacy, "generate.lua")
+  local rc, _, err = roundtrip("legacy-dispatch", url, "LEGACY_URL=" .. q(legacy))
+  T.eq(rc, 0, err)
+  T.contains(err, "1 passed, 0 failed")
+end)
+
+for i = 1, n do pcall(db.exec, db, "DROP DATABASE IF EXISTS rt_example_" .. i .. " WITH (FORCE)") end
+shell.cleanup()
+T.done()
