@@ -7,6 +7,8 @@ local C = {}
 
 local collecting = nil  -- the report check.run is filling
 
+-- Called as `return (outcome(...))`: the parentheses keep the check's own frame (no tail call),
+-- so error level 3 is the line that called the check.
 local function outcome(name, ok, message)
   if collecting then
     collecting.results[#collecting.results + 1] = { check = name, ok = ok, message = message }
@@ -38,50 +40,50 @@ end
 
 function C.has_schema(conn, name)
   local ok = conn:value("SELECT pg_catalog.to_regnamespace($1) IS NOT NULL", name)
-  return outcome("has_schema", ok, ok and ("schema " .. name) or ("schema " .. name .. " does not exist"))
+  return (outcome("has_schema", ok, ok and ("schema " .. name) or ("schema " .. name .. " does not exist")))
 end
 
 function C.has_table(conn, name)
   local ok = conn:value("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid = pg_catalog.to_regclass($1) AND relkind IN ('r', 'p'))", name)
-  return outcome("has_table", ok, ok and ("table " .. name) or ("table " .. name .. " does not exist"))
+  return (outcome("has_table", ok, ok and ("table " .. name) or ("table " .. name .. " does not exist")))
 end
 
 function C.hasnt_table(conn, name)
   local ok = regclass(conn, name) == nil or db.isnull(regclass(conn, name))
-  return outcome("hasnt_table", ok, ok and ("no table " .. name) or ("table " .. name .. " still exists"))
+  return (outcome("hasnt_table", ok, ok and ("no table " .. name) or ("table " .. name .. " still exists")))
 end
 
 function C.has_view(conn, name)
   local ok = conn:value("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid = pg_catalog.to_regclass($1) AND relkind IN ('v', 'm'))", name)
-  return outcome("has_view", ok, ok and ("view " .. name) or ("view " .. name .. " does not exist"))
+  return (outcome("has_view", ok, ok and ("view " .. name) or ("view " .. name .. " does not exist")))
 end
 
 ---has_column(db, table, column [, type])
 function C.has_column(conn, tbl, col, type_)
   local c = column(conn, tbl, col)
-  if not c then return outcome("has_column", false, ("column %s.%s does not exist"):format(tbl, col)) end
+  if not c then return (outcome("has_column", false, ("column %s.%s does not exist"):format(tbl, col))) end
   if type_ and not same_type(conn, c.type, type_) then
-    return outcome("has_column", false, ("column %s.%s is %s, expected %s"):format(tbl, col, c.type, type_))
+    return (outcome("has_column", false, ("column %s.%s is %s, expected %s"):format(tbl, col, c.type, type_)))
   end
-  return outcome("has_column", true, ("column %s.%s"):format(tbl, col))
+  return (outcome("has_column", true, ("column %s.%s"):format(tbl, col)))
 end
 
 function C.hasnt_column(conn, tbl, col)
   local ok = column(conn, tbl, col) == nil
-  return outcome("hasnt_column", ok, ok and ("no column %s.%s"):format(tbl, col) or ("column %s.%s still exists"):format(tbl, col))
+  return (outcome("hasnt_column", ok, ok and ("no column %s.%s"):format(tbl, col) or ("column %s.%s still exists"):format(tbl, col)))
 end
 
 function C.col_type_is(conn, tbl, col, type_)
   local c = column(conn, tbl, col)
-  if not c then return outcome("col_type_is", false, ("column %s.%s does not exist"):format(tbl, col)) end
+  if not c then return (outcome("col_type_is", false, ("column %s.%s does not exist"):format(tbl, col))) end
   local ok = same_type(conn, c.type, type_)
-  return outcome("col_type_is", ok, ok and ("%s.%s is %s"):format(tbl, col, type_) or ("column %s.%s is %s, expected %s"):format(tbl, col, c.type, type_))
+  return (outcome("col_type_is", ok, ok and ("%s.%s is %s"):format(tbl, col, type_) or ("column %s.%s is %s, expected %s"):format(tbl, col, c.type, type_)))
 end
 
 function C.col_not_null(conn, tbl, col)
   local c = column(conn, tbl, col)
-  if not c then return outcome("col_not_null", false, ("column %s.%s does not exist"):format(tbl, col)) end
-  return outcome("col_not_null", c.not_null, c.not_null and ("%s.%s is NOT NULL"):format(tbl, col) or ("column %s.%s allows NULL"):format(tbl, col))
+  if not c then return (outcome("col_not_null", false, ("column %s.%s does not exist"):format(tbl, col))) end
+  return (outcome("col_not_null", c.not_null, c.not_null and ("%s.%s is NOT NULL"):format(tbl, col) or ("column %s.%s allows NULL"):format(tbl, col)))
 end
 
 ---has_index(db, table, name) or has_index(db, table, {columns...})
@@ -93,18 +95,18 @@ function C.has_index(conn, tbl, what)
       FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid
      WHERE x.indrelid = pg_catalog.to_regclass($1) AND x.indisvalid]], tbl)
   for _, r in ipairs(rows) do
-    if type(what) == "string" and r.name == what then return outcome("has_index", true, "index " .. what) end
+    if type(what) == "string" and r.name == what then return (outcome("has_index", true, "index " .. what)) end
     if type(what) == "table" and table.concat(r.columns, ",") == table.concat(what, ",") then
-      return outcome("has_index", true, ("index on %s (%s)"):format(tbl, table.concat(what, ", ")))
+      return (outcome("has_index", true, ("index on %s (%s)"):format(tbl, table.concat(what, ", "))))
     end
   end
   local wanted = type(what) == "table" and ("(" .. table.concat(what, ", ") .. ")") or what
-  return outcome("has_index", false, ("no valid index %s on %s"):format(wanted, tbl))
+  return (outcome("has_index", false, ("no valid index %s on %s"):format(wanted, tbl)))
 end
 
 function C.has_pk(conn, tbl)
   local ok = conn:value("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint WHERE conrelid = pg_catalog.to_regclass($1) AND contype = 'p')", tbl)
-  return outcome("has_pk", ok, ok and ("primary key on " .. tbl) or (tbl .. " has no primary key"))
+  return (outcome("has_pk", ok, ok and ("primary key on " .. tbl) or (tbl .. " has no primary key")))
 end
 
 ---fk_ok(db, table, columns, ref_table, ref_columns): a validated foreign key exists.
@@ -122,25 +124,25 @@ function C.fk_ok(conn, tbl, cols, ref, ref_cols)
                      JOIN pg_catalog.pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = c.n ORDER BY c.o) = $4::text[])]],
     tbl, db.array(cols), ref, db.array(ref_cols))
   local what = ("%s(%s) → %s(%s)"):format(tbl, table.concat(cols, ", "), ref, table.concat(ref_cols, ", "))
-  return outcome("fk_ok", ok, ok and ("foreign key " .. what) or ("no validated foreign key " .. what))
+  return (outcome("fk_ok", ok, ok and ("foreign key " .. what) or ("no validated foreign key " .. what)))
 end
 
 function C.has_enum(conn, name)
   local ok = conn:value("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_type WHERE oid = pg_catalog.to_regtype($1) AND typtype = 'e')", name)
-  return outcome("has_enum", ok, ok and ("enum " .. name) or ("enum " .. name .. " does not exist"))
+  return (outcome("has_enum", ok, ok and ("enum " .. name) or ("enum " .. name .. " does not exist")))
 end
 
 function C.enum_has_labels(conn, name, labels)
   local have = conn:value("SELECT array_agg(enumlabel::text ORDER BY enumsortorder) FROM pg_catalog.pg_enum WHERE enumtypid = pg_catalog.to_regtype($1)", name)
-  if have == nil or db.isnull(have) then return outcome("enum_has_labels", false, "enum " .. name .. " does not exist") end
+  if have == nil or db.isnull(have) then return (outcome("enum_has_labels", false, "enum " .. name .. " does not exist")) end
   local ok = table.concat(have, "\0") == table.concat(labels, "\0")
-  return outcome("enum_has_labels", ok, ok and ("enum %s (%s)"):format(name, table.concat(labels, ", ")) or
-    ("enum %s has (%s), expected (%s)"):format(name, table.concat(have, ", "), table.concat(labels, ", ")))
+  return (outcome("enum_has_labels", ok, ok and ("enum %s (%s)"):format(name, table.concat(labels, ", ")) or
+    ("enum %s has (%s), expected (%s)"):format(name, table.concat(have, ", "), table.concat(labels, ", "))))
 end
 
 function C.has_policy(conn, tbl, policy)
   local ok = conn:value("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_policy WHERE polrelid = pg_catalog.to_regclass($1) AND polname = $2)", tbl, policy)
-  return outcome("has_policy", ok, ok and ("policy %s on %s"):format(policy, tbl) or ("no policy %s on %s"):format(policy, tbl))
+  return (outcome("has_policy", ok, ok and ("policy %s on %s"):format(policy, tbl) or ("no policy %s on %s"):format(policy, tbl)))
 end
 
 -- ---- data checks ------------------------------------------------------------------------
@@ -156,8 +158,8 @@ function C.row_counts(o)
   local src, dst = o.from or db, o.to or db
   local a = src:value("SELECT count(*) FROM " .. qualified(src, o.source) .. (o.where and (" WHERE " .. o.where) or ""))
   local b = dst:value("SELECT count(*) FROM " .. qualified(dst, o.target) .. (o.target_where and (" WHERE " .. o.target_where) or ""))
-  return outcome("row_counts", a == b, a == b and ("%s and %s: %d rows"):format(o.source, o.target, a) or
-    ("%s has %d rows, %s has %d"):format(o.source, a, o.target, b))
+  return (outcome("row_counts", a == b, a == b and ("%s and %s: %d rows"):format(o.source, o.target, a) or
+    ("%s has %d rows, %s has %d"):format(o.source, a, o.target, b)))
 end
 
 ---checksum{from=, source=, to=, target=, key=, columns=, chunk=}: the chosen columns are equal
@@ -183,23 +185,23 @@ function C.checksum(o)
     local x, y = a[i], b[i]
     if not x or not y or x.sum ~= y.sum or x.n ~= y.n then
       local r = x or y
-      return outcome("checksum", false, ("%s and %s differ in the chunk of %s %s..%s"):format(o.source, o.target, key, r.lo, r.hi))
+      return (outcome("checksum", false, ("%s and %s differ in the chunk of %s %s..%s"):format(o.source, o.target, key, r.lo, r.hi)))
     end
   end
-  return outcome("checksum", true, ("%s and %s are equal over %s"):format(o.source, o.target, table.concat(o.columns, ", ")))
+  return (outcome("checksum", true, ("%s and %s are equal over %s"):format(o.source, o.target, table.concat(o.columns, ", "))))
 end
 
 ---no_orphans(db, table, column, parent_table, parent_column)
 function C.no_orphans(conn, tbl, col, parent, parent_col)
   local n = conn:value(("SELECT count(*) FROM %s c WHERE c.%s IS NOT NULL AND NOT EXISTS (SELECT 1 FROM %s p WHERE p.%s = c.%s)")
     :format(qualified(conn, tbl), conn:quote_ident(col), qualified(conn, parent), conn:quote_ident(parent_col or "id"), conn:quote_ident(col)))
-  return outcome("no_orphans", n == 0, n == 0 and ("every %s.%s has its %s"):format(tbl, col, parent) or
-    ("%d rows of %s point at a missing %s (%s)"):format(n, tbl, parent, col))
+  return (outcome("no_orphans", n == 0, n == 0 and ("every %s.%s has its %s"):format(tbl, col, parent) or
+    ("%d rows of %s point at a missing %s (%s)"):format(n, tbl, parent, col)))
 end
 
 function C.not_null(conn, tbl, col)
   local n = conn:value(("SELECT count(*) FROM %s WHERE %s IS NULL"):format(qualified(conn, tbl), conn:quote_ident(col)))
-  return outcome("not_null", n == 0, n == 0 and ("%s.%s has no NULLs"):format(tbl, col) or ("%d rows of %s have %s NULL"):format(n, tbl, col))
+  return (outcome("not_null", n == 0, n == 0 and ("%s.%s has no NULLs"):format(tbl, col) or ("%d rows of %s have %s NULL"):format(n, tbl, col)))
 end
 
 ---unique(db, table, columns)
@@ -208,8 +210,8 @@ function C.unique(conn, tbl, cols)
   local q = {}
   for i, c in ipairs(cols) do q[i] = conn:quote_ident(c) end
   local n = conn:value(("SELECT count(*) FROM (SELECT 1 FROM %s GROUP BY %s HAVING count(*) > 1) d"):format(qualified(conn, tbl), table.concat(q, ", ")))
-  return outcome("unique", n == 0, n == 0 and ("%s (%s) is unique"):format(tbl, table.concat(cols, ", ")) or
-    ("%d values of %s (%s) appear more than once"):format(n, tbl, table.concat(cols, ", ")))
+  return (outcome("unique", n == 0, n == 0 and ("%s (%s) is unique"):format(tbl, table.concat(cols, ", ")) or
+    ("%d values of %s (%s) appear more than once"):format(n, tbl, table.concat(cols, ", "))))
 end
 
 ---accepted_values(db, table, column, {values...})
@@ -218,8 +220,8 @@ function C.accepted_values(conn, tbl, col, values)
     :format(conn:quote_ident(col), qualified(conn, tbl), conn:quote_ident(col), conn:quote_ident(col)), db.array(values))
   local shown = {}
   for i, r in ipairs(bad) do shown[i] = r.v end
-  return outcome("accepted_values", #bad == 0, #bad == 0 and ("%s.%s has only accepted values"):format(tbl, col) or
-    ("%s.%s has values outside the accepted ones: %s"):format(tbl, col, table.concat(shown, ", ")))
+  return (outcome("accepted_values", #bad == 0, #bad == 0 and ("%s.%s has only accepted values"):format(tbl, col) or
+    ("%s.%s has values outside the accepted ones: %s"):format(tbl, col, table.concat(shown, ", "))))
 end
 
 ---acyclic(db, edge_table, from_column, to_column): no cycle; a failure shows one.
@@ -234,13 +236,13 @@ function C.acyclic(conn, tbl, from_col, to_col)
     SELECT array_to_string(path, ' → ') FROM walk WHERE cycle LIMIT 1]]):format(f, t, f, t, f, t, qualified(conn, tbl),
     t, t, t, qualified(conn, tbl), f))
   local ok = cycle == nil or db.isnull(cycle)
-  return outcome("acyclic", ok, ok and (tbl .. " has no cycle") or (tbl .. " has a cycle: " .. cycle))
+  return (outcome("acyclic", ok, ok and (tbl .. " has no cycle") or (tbl .. " has a cycle: " .. cycle)))
 end
 
 ---sql(db, query, message): the query returns true.
 function C.sql(conn, query, message)
   local ok = conn:value(query) == true
-  return outcome("sql", ok, ok and (message or query) or (message or ("not true: " .. query)))
+  return (outcome("sql", ok, ok and (message or query) or (message or ("not true: " .. query))))
 end
 
 ---json_schema(db, table, column, schema [, key]): every value of the column is valid.
@@ -260,8 +262,8 @@ function C.json_schema(conn, tbl, col, schema, key)
       end
     end
   end
-  return outcome("json_schema", failed == 0, failed == 0 and ("%d values of %s.%s match the schema"):format(checked, tbl, col) or
-    ("%d of %d values of %s.%s do not match: %s"):format(failed, checked, tbl, col, table.concat(shown, "; ")))
+  return (outcome("json_schema", failed == 0, failed == 0 and ("%d values of %s.%s match the schema"):format(checked, tbl, col) or
+    ("%d of %d values of %s.%s do not match: %s"):format(failed, checked, tbl, col, table.concat(shown, "; "))))
 end
 
 -- ---- reports ----------------------------------------------------------------------------

@@ -470,7 +470,8 @@ local function plan_with(opts, state, list, by_id)
         e.note = "not planned: " .. stopped
       else
         db:trace(true, { forbid_commit = true })
-        local unmet = runner.requirement_unmet(ctx, m, p, simulated, by_id)
+        -- flags are read in the plan's transaction, so flags earlier planned phases define count
+        local unmet = runner.requirement_unmet({ opts = opts, state = db, schema = schema }, m, p, simulated, by_id)
         db:trace(false)
         if unmet then
           e.blocked = unmet

@@ -336,8 +336,11 @@ local function requirement_unmet(ctx, mig, ph, phases, by_id)
   for _, key in ipairs { "flag_on", "flag_off" } do
     if req[key] then
       local exists = ctx.state:value("SELECT to_regclass($1) IS NOT NULL", ctx.schema .. ".flags")
-      local on = exists and ctx.state:value("SELECT enabled FROM " .. ctx.state:quote_ident(ctx.schema) ..
-        ".flags WHERE name = $1", req[key])
+      local on = nil  -- no flags table: the flag is not defined (for flag_off too)
+      if exists then
+        on = ctx.state:value("SELECT enabled FROM " .. ctx.state:quote_ident(ctx.schema) ..
+          ".flags WHERE name = $1", req[key])
+      end
       if on == nil or db.isnull(on) then return "requires feature flag '" .. req[key] .. "', which is not defined" end
       if (key == "flag_on") ~= on then
         return string.format("requires feature flag '%s' to be %s", req[key], key == "flag_on" and "on" or "off")

@@ -478,6 +478,18 @@ return migration "001_gated" {
   local rc, _, err = p.weir("up")
   T.eq(rc, 1)
   T.contains(err, "001_gated:backfill cannot run: requires feature flag 'dual_write', which is not defined")
+  -- flag_off on an undefined flag is not met either, also for plan on a database without weir's state
+  local p2 = project { ["001_off.lua"] = [[
+return migration "001_off" {
+  phase "contract" { requires = { flag_off = "dual_write" }, up = function(db) db:exec "SELECT 1" end },
+}
+]] }
+  local rc_plan, out_plan = p2.weir("plan")
+  T.eq(rc_plan, 1)
+  T.contains(out_plan, "blocked: requires feature flag 'dual_write', which is not defined")
+  local rc_up, _, err_up = p2.weir("up")
+  T.eq(rc_up, 1)
+  T.contains(err_up, "001_off:contract cannot run: requires feature flag 'dual_write', which is not defined")
   local function run(code) return (sh(q(weir_bin) .. " run --db " .. q(p.url) .. " -e " .. q(code))) end
   T.eq(run 'flags.define(db, "dual_write"); flags.enable(db, "dual_write")', 0)
   local rc2, _, err2 = p.weir("up")

@@ -47,6 +47,10 @@ T.case("a failing assertion raises one line naming the check and what is wrong",
   T.raises(function() check.enum_has_labels(db, "app.mood", { "ok", "sad" }) end,
     "check.enum_has_labels: enum app.mood has (sad, ok), expected (ok, sad)")
   T.raises(function() check.hasnt_column(db, "app.users", "email") end, "check.hasnt_column: column app.users.email still exists")
+  -- the error names the line that called the check (a verify function's line in a migration)
+  local function verify() check.has_table(db, "app.nope") end
+  local _, err = pcall(verify)
+  T.ok(tostring(err):find("check_test%.lua:%d+: check%.has_table") ~= nil, err)
 end)
 
 T.case("data checks", function()
