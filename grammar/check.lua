@@ -90,9 +90,9 @@ function check.accepted_values(conn, tbl, col, values) end
 ---@return boolean
 function check.acyclic(conn, tbl, from_col, to_col) end
 
----sql(db, query, message): the query returns true.
+---sql(db, query, message, ...): the query (with bound parameters `...`) returns true.
 ---@return boolean
-function check.sql(conn, query, message) end
+function check.sql(conn, query, message, ...) end
 
 ---json_schema(db, table, column, schema [, key]): every value of the column is valid.
 ---@return boolean

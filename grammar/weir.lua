@@ -68,3 +68,10 @@ function weir.list_dir(path) end
 ---@param value? any JSON-compatible value
 ---@return any
 function weir.checkpoint(key, value) end
+
+---Inside a running migration phase: reads the checkpoint `key` that another phase of the same
+---migration stored (a later phase reading an earlier one's census). nil when absent.
+---@param phase string
+---@param key string
+---@return any
+function weir.checkpoint_of(phase, key) end

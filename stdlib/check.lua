@@ -239,9 +239,9 @@ function C.acyclic(conn, tbl, from_col, to_col)
   return (outcome("acyclic", ok, ok and (tbl .. " has no cycle") or (tbl .. " has a cycle: " .. cycle)))
 end
 
----sql(db, query, message): the query returns true.
-function C.sql(conn, query, message)
-  local ok = conn:value(query) == true
+---sql(db, query, message, ...): the query (with bound parameters `...`) returns true.
+function C.sql(conn, query, message, ...)
+  local ok = conn:value(query, ...) == true
   return (outcome("sql", ok, ok and (message or query) or (message or ("not true: " .. query))))
 end
 

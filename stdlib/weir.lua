@@ -36,4 +36,24 @@ function core.checkpoint(key, ...)
   return value
 end
 
+---Reads the checkpoint `key` that phase `phase` of the running migration stored (a later
+---phase reading what an earlier one recorded, e.g. a census). Read-only; nil when absent.
+---@param phase string
+---@param key string
+---@return any
+function core.checkpoint_of(phase, key)
+  if type(phase) ~= "string" or phase == "" or type(key) ~= "string" or key == "" then
+    error("weir.checkpoint_of: expected a phase name and a key", 2)
+  end
+  local ctx = require("runner").current()
+  if not ctx then
+    error("weir.checkpoint_of: only available while a migration phase runs", 2)
+  end
+  local full = ctx.migration .. "/" .. phase .. "/" .. key
+  if ctx.store then return ctx.store[full] end
+  local v = ctx.db:value("SELECT value FROM " .. ctx.schema .. ".checkpoints WHERE key = $1", full)
+  if v == nil or db.isnull(v) then return nil end
+  return v
+end
+
 return core

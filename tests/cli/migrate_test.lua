@@ -502,5 +502,27 @@ return migration "001_off" {
   T.eq(p.value "SELECT to_regclass('contracted') IS NOT NULL", true)
 end)
 
+T.case("weir.checkpoint_of reads what an earlier phase of the migration recorded", function()
+  local p = project { ["001_census.lua"] = [[
+return migration "001_census" {
+  phase "census" {
+    up = function(db) weir.checkpoint("rows", 42) end,
+    down = function() end,
+  },
+  phase "use" {
+    up = function(db)
+      db:exec("CREATE TABLE seen (n int)")
+      db:exec("INSERT INTO seen VALUES ($1)", weir.checkpoint_of("census", "rows"))
+      assert(weir.checkpoint_of("census", "missing") == nil)
+    end,
+    down = function(db) db:exec "DROP TABLE seen" end,
+  },
+}
+]] }
+  local rc, _, err = p.weir("up")
+  T.eq(rc, 0, err)
+  T.eq(p.value "SELECT n FROM seen", 42)
+end)
+
 shell.cleanup()
 T.done()

@@ -61,6 +61,7 @@ T.case("data checks", function()
   T.ok(check.accepted_values(db, "app.posts", "status", { "draft", "live" }))
   T.ok(check.acyclic(db, "app.deps", "task", "depends_on"))
   T.ok(check.sql(db, "SELECT count(*) = 3 FROM app.posts", "three posts"))
+  T.ok(check.sql(db, "SELECT count(*) = $1 FROM app.posts WHERE status = $2", "two live posts", 2, "live"))
   db:exec "UPDATE app.copy SET email = 'changed' WHERE id = 2"
   T.raises(function() check.checksum { source = "app.users", target = "app.copy", key = "id", columns = { "email" }, chunk = 1 } end,
     "check.checksum: app.users and app.copy differ in the chunk of id 2..2")
