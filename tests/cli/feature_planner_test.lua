@@ -5,12 +5,9 @@ local T = require "testing"
 local shell = require "shell"
 local q, sh = shell.q, shell.sh
 
-local weir_bin = assert(os.getenv "WEIR")
 local test_url = assert(os.getenv "WEIR_TEST_URL")
-local base_url = assert(os.getenv "WEIR_TEST_BASE_URL")
 local src = assert(os.getenv "WEIR_SOURCE_DIR")
 local EXAMPLE = src .. "/examples/feature-planner-schema"
-local FIXTURE = EXAMPLE .. "/fixture.lua"
 local MIGRATIONS = EXAMPLE .. "/migrations"
 local ID = "001_feature_planner_schema"
 local tmp = shell.tmpdir()
@@ -33,25 +30,9 @@ local USER_FKS = {
 -- ---------------------------------------------------------------------------------------------
 -- Helpers
 
-local function run_weir(url, args, dir)
-  return sh(q(weir_bin) .. " " .. args .. " --dir " .. q(dir or MIGRATIONS) .. " --db " .. q(url))
-end
-
-local function load_fixture(url)
-  return sh(q(weir_bin) .. " run --db " .. q(url) .. " " .. q(FIXTURE))
-end
-
-local n_db, made = 0, {}
--- A fresh database (and its URL and a connection to it).
-local function fresh_db()
-  n_db = n_db + 1
-  local name = "fplan_" .. n_db
-  db:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
-  db:exec("CREATE DATABASE " .. name)
-  made[#made + 1] = name
-  local url = base_url:gsub("/postgres%?", "/" .. name .. "?")
-  return url, weir.connect(url)
-end
+local ex = require("example").new("feature-planner-schema", "fplan")
+local run_weir, fresh_db = ex.weir, ex.fresh_db
+local function load_fixture(url) return ex.script(url, "fixture.lua") end
 
 local function strip_schemas(s)
   return (s:gsub("feature_planner%.", ""):gsub("public%.", ""))
@@ -464,11 +445,11 @@ T.case("with a role authenticated, grants gives it USAGE on the schema and down 
   end)
   -- the role is cluster-wide: drop the database holding its grants, then the role we made
   conn:close()
-  db:exec("DROP DATABASE IF EXISTS " .. made[#made] .. " WITH (FORCE)")
+  db:exec("DROP DATABASE IF EXISTS " .. ex.made[#ex.made] .. " WITH (FORCE)")
   if created_role then db:exec "DROP ROLE authenticated" end
   if not ok then error(err, 0) end
 end)
 
-for _, name in ipairs(made) do pcall(db.exec, db, "DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)") end
+ex.drop_databases()
 shell.cleanup()
 T.done()

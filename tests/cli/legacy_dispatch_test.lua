@@ -10,10 +10,8 @@ local q, sh = shell.q, shell.sh
 
 local weir_bin = assert(os.getenv "WEIR")
 local test_url = assert(os.getenv "WEIR_TEST_URL")
-local base_url = assert(os.getenv "WEIR_TEST_BASE_URL")
 local src = assert(os.getenv "WEIR_SOURCE_DIR")
 local EXAMPLE = src .. "/examples/legacy-dispatch"
-local GENERATE = EXAMPLE .. "/generate.lua"
 local MIGRATIONS = EXAMPLE .. "/migrations"
 local ID = "001_legacy_dispatch"
 local tmp = shell.tmpdir()
@@ -23,21 +21,10 @@ local TARGETS = { "offices", "profiles", "doctors", "patients", "orders", "comme
 -- ---------------------------------------------------------------------------------------------
 -- Helpers
 
-local n_db, made = 0, {}
--- A fresh database: its URL and a connection to it.
-local function fresh_db(prefix)
-  n_db = n_db + 1
-  local name = ("%s_%d"):format(prefix, n_db)
-  db:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
-  db:exec("CREATE DATABASE " .. name)
-  made[#made + 1] = name
-  local url = base_url:gsub("/postgres%?", "/" .. name .. "?")
-  return url, weir.connect(url)
-end
+local ex = require("example").new("legacy-dispatch")
+local fresh_db = ex.fresh_db
 
-local function generate(url, scale)
-  return sh(q(weir_bin) .. " run --db " .. q(url) .. " " .. q(GENERATE) .. (scale and (" " .. scale) or ""))
-end
+local function generate(url, scale) return ex.script(url, "generate.lua", scale and tostring(scale)) end
 
 -- weir ARGS in the example's directory (its weir.lua names the `legacy` connection), on the
 -- new database `url`, with $LEGACY_URL = legacy_url.
@@ -485,6 +472,6 @@ T.case("the report fails the migration below 99.5 % success, and a fix plus a re
   T.eq(phase_state(nconn, "report"), "done")
 end)
 
-for _, name in ipairs(made) do pcall(db.exec, db, "DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)") end
+ex.drop_databases()
 shell.cleanup()
 T.done()

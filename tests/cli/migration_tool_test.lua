@@ -8,10 +8,8 @@ local q, sh = shell.q, shell.sh
 
 local weir_bin = assert(os.getenv "WEIR")
 local test_url = assert(os.getenv "WEIR_TEST_URL")
-local base_url = assert(os.getenv "WEIR_TEST_BASE_URL")
 local src = assert(os.getenv "WEIR_SOURCE_DIR")
 local EXAMPLE = src .. "/examples/migration-tool-tables"
-local FIXTURE = EXAMPLE .. "/fixture.lua"
 local MIGRATIONS = EXAMPLE .. "/migrations"
 local M1 = "001_migration_retries_links"
 local M2 = "002_migration_events_idempotency"
@@ -30,27 +28,12 @@ local function project(n) return db:value("SELECT md5('project-' || $1::int)::uu
 -- ---------------------------------------------------------------------------------------------
 -- Helpers
 
-local function run_weir(url, args, dir)
-  return sh(q(weir_bin) .. " " .. args .. " --dir " .. q(dir or MIGRATIONS) .. " --db " .. q(url))
-end
-
-local function load_fixture(url)
-  return sh(q(weir_bin) .. " run --db " .. q(url) .. " " .. q(FIXTURE))
-end
-
-local n_db, made = 0, {}
-local function fresh_db()
-  n_db = n_db + 1
-  local name = "mtool_" .. n_db
-  db:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
-  db:exec("CREATE DATABASE " .. name)
-  made[#made + 1] = name
-  local url = base_url:gsub("/postgres%?", "/" .. name .. "?")
-  return url, weir.connect(url)
-end
+local ex = require("example").new("migration-tool-tables", "mtool")
+local run_weir, fresh_db = ex.weir, ex.fresh_db
+local function load_fixture(url) return ex.script(url, "fixture.lua") end
 
 -- The schema as weir's inspector sees it, without weir's own state.
-local function inspect(conn) return schema.inspect(conn or db, { exclude_schemas = { "weir" } }) end
+local function inspect(conn) return require("example").inspect(conn or db) end
 
 -- Fails listing every change when `schema.diff(a, b)` is not empty.
 local function same_schema(a, b, what)
@@ -545,6 +528,6 @@ T.case("weir lint finds nothing in the three migrations (linted against the fixt
   end
 end)
 
-for _, name in ipairs(made) do pcall(db.exec, db, "DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)") end
+ex.drop_databases()
 shell.cleanup()
 T.done()

@@ -7,17 +7,10 @@ local q, sh = shell.q, shell.sh
 shell.tmpdir()
 
 local weir_bin = assert(os.getenv "WEIR")
-local base_url = assert(os.getenv "WEIR_TEST_BASE_URL")
 local src = assert(os.getenv "WEIR_SOURCE_DIR")
 
-local n = 0
-local function database()
-  n = n + 1
-  local name = "rt_example_" .. n
-  db:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
-  db:exec("CREATE DATABASE " .. name)
-  return (base_url:gsub("/postgres%?", "/" .. name .. "?")), name
-end
+local examples = require("example").new("quickstart", "rt_example")
+local function database() return (examples.fresh_db()) end
 
 local function roundtrip(example, url, env)
   local dir = src .. "/examples/" .. example
@@ -26,7 +19,7 @@ local function roundtrip(example, url, env)
 end
 
 local function fixture(example, url, script)
-  local rc, _, err = sh(q(weir_bin) .. " run --db " .. q(url) .. " " .. q(src .. "/examples/" .. example .. "/" .. (script or "fixture.lua")))
+  local rc, _, err = require("example").new(example).script(url, script or "fixture.lua")
   assert(rc == 0, err)
 end
 
@@ -80,6 +73,6 @@ T.case("v3-consolidation (seed 002)", function()
   T.contains(err, "1 passed, 0 failed")
 end)
 
-for i = 1, n do pcall(db.exec, db, "DROP DATABASE IF EXISTS rt_example_" .. i .. " WITH (FORCE)") end
+examples.drop_databases()
 shell.cleanup()
 T.done()

@@ -5,12 +5,9 @@ local T = require "testing"
 local shell = require "shell"
 local q, sh = shell.q, shell.sh
 
-local weir_bin = assert(os.getenv "WEIR")
 local test_url = assert(os.getenv "WEIR_TEST_URL")
-local base_url = assert(os.getenv "WEIR_TEST_BASE_URL")
 local src = assert(os.getenv "WEIR_SOURCE_DIR")
 local EXAMPLE = src .. "/examples/v3-consolidation"
-local FIXTURE = EXAMPLE .. "/fixture.lua"
 local MIGRATIONS = EXAMPLE .. "/migrations"
 local ID = "001_v3_consolidation"
 local tmp = shell.tmpdir()
@@ -21,24 +18,9 @@ local DEPRECATED = { "workflow_states", "discovery_assets", "mapping_learning_pa
 local REQUIRED = { "client_accounts", "users", "engagements", "crewai_flow_state_extensions",
   "discovery_flows", "assets", "data_imports", "import_field_mappings" }
 
-local function run_weir(url, args, dir)
-  return sh(q(weir_bin) .. " " .. args .. " --dir " .. q(dir or MIGRATIONS) .. " --db " .. q(url))
-end
-
-local function load_fixture(url)
-  return sh(q(weir_bin) .. " run --db " .. q(url) .. " " .. q(FIXTURE))
-end
-
-local n_db, made = 0, {}
-local function fresh_db()
-  n_db = n_db + 1
-  local name = "v3c_" .. n_db
-  db:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
-  db:exec("CREATE DATABASE " .. name)
-  made[#made + 1] = name
-  local url = base_url:gsub("/postgres%?", "/" .. name .. "?")
-  return url, weir.connect(url)
-end
+local ex = require("example").new("v3-consolidation", "v3c")
+local run_weir, fresh_db = ex.weir, ex.fresh_db
+local function load_fixture(url) return ex.script(url, "fixture.lua") end
 
 -- Every base table in public → md5 of all its rows; every sequence in public → position.
 local function data(conn)
@@ -55,7 +37,7 @@ local function data(conn)
   return s
 end
 
-local function model(conn) return schema.inspect(conn, { exclude_schemas = { "weir" } }) end
+local model = require("example").inspect
 
 local function same_schema(conn, before, what)
   local changes = schema.diff(model(conn), before)
@@ -289,6 +271,6 @@ T.case("merge's verify catches a wrong status mapping and a merge that is not id
   T.eq(count(conn, "data_imports"), 20)
 end)
 
-for _, name in ipairs(made) do pcall(db.exec, db, "DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)") end
+ex.drop_databases()
 shell.cleanup()
 T.done()

@@ -7,10 +7,8 @@ local q, sh = shell.q, shell.sh
 
 local weir_bin = assert(os.getenv "WEIR")
 local test_url = assert(os.getenv "WEIR_TEST_URL")
-local base_url = assert(os.getenv "WEIR_TEST_BASE_URL")
 local src = assert(os.getenv "WEIR_SOURCE_DIR")
 local EXAMPLE = src .. "/examples/voice-plan"
-local FIXTURE = EXAMPLE .. "/fixture.lua"
 local MIGRATIONS = EXAMPLE .. "/migrations"
 local ID = "001_voice_plan"
 local PHASES = { "expand", "indexes", "backfill", "flags", "validate", "cleanup" }
@@ -19,30 +17,11 @@ shell.tmpdir()
 -- ---------------------------------------------------------------------------------------------
 -- Helpers
 
-local function run_weir(url, args)
-  return sh(q(weir_bin) .. " " .. args .. " --dir " .. q(MIGRATIONS) .. " --db " .. q(url))
-end
+local ex = require("example").new("voice-plan", "vplan")
+local run_weir, weir_run, fresh_db = ex.weir, ex.eval, ex.fresh_db
+local function load_fixture(url) return ex.script(url, "fixture.lua") end
 
-local function weir_run(url, code)
-  return sh(q(weir_bin) .. " run --db " .. q(url) .. " -e " .. q(code))
-end
-
-local function load_fixture(url)
-  return sh(q(weir_bin) .. " run --db " .. q(url) .. " " .. q(FIXTURE))
-end
-
-local n_db, made = 0, {}
-local function fresh_db()
-  n_db = n_db + 1
-  local name = "vplan_" .. n_db
-  db:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
-  db:exec("CREATE DATABASE " .. name)
-  made[#made + 1] = name
-  local url = base_url:gsub("/postgres%?", "/" .. name .. "?")
-  return url, weir.connect(url)
-end
-
-local function model(conn) return schema.inspect(conn, { exclude_schemas = { "weir" } }) end
+local model = require("example").inspect
 
 local function no_diff(a, b, what)
   local changes = schema.diff(a, b)
@@ -244,6 +223,6 @@ T.case("without the flag turned off, --roundtrip stops at cleanup", function()
   T.contains(err, "FAIL " .. ID .. ": up failed")
 end)
 
-for _, name in ipairs(made) do pcall(db.exec, db, "DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)") end
+ex.drop_databases()
 shell.cleanup()
 T.done()
