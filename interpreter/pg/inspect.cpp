@@ -13,8 +13,9 @@ namespace {
 
 using nlohmann::json;
 
-// `nsp`: the inspected schemas (user schemas, not extension-owned, filtered by the options).
-// {filter} is replaced by the options' extra conditions.
+// The CTEs every query may use: `nsp`, the inspected schemas (user schemas, not
+// extension-owned; {filter} is replaced by the options' conditions), `ext`, extension members,
+// and `acl`, relation privileges.
 const char* const kNamespaces = R"(
   nsp AS (
     SELECT n.oid, n.nspname
@@ -29,6 +30,19 @@ const char* const kNamespaces = R"(
   -- objects that belong to an extension: created and dropped with it, never diffed
   ext AS (
     SELECT d.classid, d.objid FROM pg_catalog.pg_depend d WHERE d.deptype = 'e'
+  ),
+  -- privileges on tables, views and sequences other than their owner's, as GRANTEE:PRIVILEGE
+  acl AS (
+    SELECT c.oid,
+           json_agg(DISTINCT CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(r.rolname) END
+                             || ':' || x.privilege_type
+                    ORDER BY CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(r.rolname) END
+                             || ':' || x.privilege_type) AS grants
+      FROM pg_catalog.pg_class c JOIN nsp n ON n.oid = c.relnamespace
+     CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) x
+      LEFT JOIN pg_catalog.pg_roles r ON r.oid = x.grantee
+     WHERE x.grantee <> c.relowner
+     GROUP BY c.oid
   ))";
 
 struct Query {
@@ -56,8 +70,7 @@ SELECT json_build_object(
          'comment', pg_catalog.obj_description(t.oid, 'pg_type'))
   FROM pg_catalog.pg_type t JOIN nsp n ON n.oid = t.typnamespace
  WHERE t.typtype = 'e'
-   AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_catalog.pg_type'::pg_catalog.regclass
-                                       AND ext.objid = t.oid)
+   AND t.oid NOT IN (SELECT objid FROM ext WHERE classid = 'pg_catalog.pg_type'::pg_catalog.regclass)
  ORDER BY n.nspname, t.typname)"},
 
     {"domains", R"(
@@ -79,8 +92,7 @@ SELECT json_build_object(
   FROM pg_catalog.pg_type t JOIN nsp n ON n.oid = t.typnamespace
   JOIN pg_catalog.pg_type b ON b.oid = t.typbasetype
  WHERE t.typtype = 'd'
-   AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_catalog.pg_type'::pg_catalog.regclass
-                                       AND ext.objid = t.oid)
+   AND t.oid NOT IN (SELECT objid FROM ext WHERE classid = 'pg_catalog.pg_type'::pg_catalog.regclass)
  ORDER BY n.nspname, t.typname)"},
 
     {"composites", R"(
@@ -96,8 +108,7 @@ SELECT json_build_object(
   FROM pg_catalog.pg_type t JOIN nsp n ON n.oid = t.typnamespace
   JOIN pg_catalog.pg_class c ON c.oid = t.typrelid
  WHERE t.typtype = 'c' AND c.relkind = 'c'
-   AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_catalog.pg_type'::pg_catalog.regclass
-                                       AND ext.objid = t.oid)
+   AND t.oid NOT IN (SELECT objid FROM ext WHERE classid = 'pg_catalog.pg_type'::pg_catalog.regclass)
  ORDER BY n.nspname, t.typname)"},
 
     {"sequences", R"(
@@ -115,21 +126,14 @@ SELECT json_build_object(
                        WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = c.oid
                          AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
                          AND d.deptype = 'a'),
-         'grants', coalesce((SELECT json_agg(g ORDER BY g) FROM (
-                               SELECT DISTINCT CASE WHEN x.grantee = 0 THEN 'PUBLIC'
-                                                    ELSE pg_catalog.quote_ident(r.rolname) END
-                                               || ':' || x.privilege_type AS g
-                                 FROM pg_catalog.aclexplode(c.relacl) x
-                                 LEFT JOIN pg_catalog.pg_roles r ON r.oid = x.grantee
-                                WHERE x.grantee <> c.relowner) gs), '[]'),
+         'grants', coalesce((SELECT acl.grants FROM acl WHERE acl.oid = c.oid), '[]'),
          'comment', pg_catalog.obj_description(c.oid, 'pg_class'))
   FROM pg_catalog.pg_sequence s JOIN pg_catalog.pg_class c ON c.oid = s.seqrelid
   JOIN nsp n ON n.oid = c.relnamespace
  WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d      -- identity sequences belong to their column
                     WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = c.oid
                       AND d.deptype = 'i')
-   AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-                                       AND ext.objid = c.oid)
+   AND c.oid NOT IN (SELECT objid FROM ext WHERE classid = 'pg_catalog.pg_class'::pg_catalog.regclass)
  ORDER BY n.nspname, c.relname)"},
 
     {"tables", R"(
@@ -147,18 +151,11 @@ SELECT json_build_object(
                                  THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END,
          'rls', c.relrowsecurity, 'rls_forced', c.relforcerowsecurity,
          'options', coalesce(pg_catalog.to_json(c.reloptions), '[]'),
-         'grants', coalesce((SELECT json_agg(g ORDER BY g) FROM (
-                               SELECT DISTINCT CASE WHEN x.grantee = 0 THEN 'PUBLIC'
-                                                    ELSE pg_catalog.quote_ident(r.rolname) END
-                                               || ':' || x.privilege_type AS g
-                                 FROM pg_catalog.aclexplode(c.relacl) x
-                                 LEFT JOIN pg_catalog.pg_roles r ON r.oid = x.grantee
-                                WHERE x.grantee <> c.relowner) gs), '[]'),
+         'grants', coalesce((SELECT acl.grants FROM acl WHERE acl.oid = c.oid), '[]'),
          'comment', pg_catalog.obj_description(c.oid, 'pg_class'))
   FROM pg_catalog.pg_class c JOIN nsp n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'p')
-   AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-                                       AND ext.objid = c.oid)
+   AND c.oid NOT IN (SELECT objid FROM ext WHERE classid = 'pg_catalog.pg_class'::pg_catalog.regclass)
  ORDER BY n.nspname, c.relname)"},
 
     {"columns", R"(
@@ -183,8 +180,7 @@ SELECT json_build_object(
   JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
   LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
  WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
-   AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-                                       AND ext.objid = c.oid)
+   AND c.oid NOT IN (SELECT objid FROM ext WHERE classid = 'pg_catalog.pg_class'::pg_catalog.regclass)
  ORDER BY n.nspname, c.relname, a.attnum)"},
 
     {"constraints", R"(
@@ -205,8 +201,7 @@ SELECT json_build_object(
   JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
   JOIN nsp n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'p') AND k.conparentid = 0 AND k.coninhcount = 0
-   AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-                                       AND ext.objid = c.oid)
+   AND c.oid NOT IN (SELECT objid FROM ext WHERE classid = 'pg_catalog.pg_class'::pg_catalog.regclass)
  ORDER BY n.nspname, c.relname, k.conname)"},
 
     {"indexes", R"(
@@ -224,8 +219,7 @@ SELECT json_build_object(
   JOIN nsp n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'p', 'm')
    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = x.indexrelid)
-   AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-                                       AND ext.objid = c.oid)
+   AND c.oid NOT IN (SELECT objid FROM ext WHERE classid = 'pg_catalog.pg_class'::pg_catalog.regclass)
  ORDER BY n.nspname, c.relname, ic.relname)"},
 
     {"views", R"(
@@ -241,18 +235,11 @@ SELECT json_build_object(
                                    JOIN pg_catalog.pg_class dc ON dc.oid = d.refobjid
                                    JOIN pg_catalog.pg_namespace dn ON dn.oid = dc.relnamespace
                                   WHERE rw.ev_class = c.oid AND d.refobjid <> c.oid), '[]'),
-         'grants', coalesce((SELECT json_agg(g ORDER BY g) FROM (
-                               SELECT DISTINCT CASE WHEN x.grantee = 0 THEN 'PUBLIC'
-                                                    ELSE pg_catalog.quote_ident(r.rolname) END
-                                               || ':' || x.privilege_type AS g
-                                 FROM pg_catalog.aclexplode(c.relacl) x
-                                 LEFT JOIN pg_catalog.pg_roles r ON r.oid = x.grantee
-                                WHERE x.grantee <> c.relowner) gs), '[]'),
+         'grants', coalesce((SELECT acl.grants FROM acl WHERE acl.oid = c.oid), '[]'),
          'comment', pg_catalog.obj_description(c.oid, 'pg_class'))
   FROM pg_catalog.pg_class c JOIN nsp n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('v', 'm')
-   AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-                                       AND ext.objid = c.oid)
+   AND c.oid NOT IN (SELECT objid FROM ext WHERE classid = 'pg_catalog.pg_class'::pg_catalog.regclass)
  ORDER BY n.nspname, c.relname)"},
 
     {"functions", R"(
@@ -265,8 +252,7 @@ SELECT json_build_object(
          'comment', pg_catalog.obj_description(p.oid, 'pg_proc'))
   FROM pg_catalog.pg_proc p JOIN nsp n ON n.oid = p.pronamespace
  WHERE p.prokind IN ('f', 'p')
-   AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
-                                       AND ext.objid = p.oid)
+   AND p.oid NOT IN (SELECT objid FROM ext WHERE classid = 'pg_catalog.pg_proc'::pg_catalog.regclass)
  ORDER BY n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid))"},
 
     {"triggers", R"(
