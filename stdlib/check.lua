@@ -147,11 +147,7 @@ end
 
 -- ---- data checks ------------------------------------------------------------------------
 
-local function qualified(conn, name)
-  local s, t = name:match("^([^.]+)%.(.+)$")
-  if s then return conn:quote_ident(s) .. "." .. conn:quote_ident(t) end
-  return conn:quote_ident(name)
-end
+local qualified = require("weir_util").qualified
 
 ---row_counts{from=, source=, where=, to=, target=, target_where=}: equal row counts.
 function C.row_counts(o)

@@ -5,6 +5,7 @@
 --- again continues after the last committed batch, with no row lost or doubled.
 local core = require "copy.core"
 local history = require "history"
+local util = require "weir_util"
 
 local C = {}
 
@@ -26,11 +27,7 @@ print(json.encode(copy.table(spec.opts)))
 
 local function fail(msg) error("copy.table: " .. msg, 3) end
 
--- An error as one line: SQLSTATE and message for SQL errors, without weir's own file position.
-local function error_line(err)
-  if type(err) == "table" and err.sqlstate then return err.sqlstate .. " " .. err.message end
-  return (tostring(err):gsub("^[^:]*stdlib/[%w_]+%.lua:%d+: ", ""))
-end
+local error_line = util.error_line
 
 local function state_schema(o)
   if o.schema then return o.schema end
@@ -38,18 +35,7 @@ local function state_schema(o)
   return ctx and ctx.schema or "weir"
 end
 
--- "schema.table" or "table" → quoted
-local function qualified(conn, name)
-  local s, t = name:match("^([^.]+)%.(.+)$")
-  if s then return conn:quote_ident(s) .. "." .. conn:quote_ident(t) end
-  return conn:quote_ident(name)
-end
-
-local function list_of(conn, names)
-  local out = {}
-  for i, n in ipairs(names) do out[i] = conn:quote_ident(n) end
-  return table.concat(out, ", ")
-end
+local qualified, list_of = util.qualified, util.list_of
 
 -- The batch currently being written, for ids.map: mappings to record with it.
 local current_batch

@@ -129,11 +129,7 @@ local function qualified(db, schema, name)
   return db:quote_ident(name)
 end
 
-local function quote_all(db, names)
-  local out = {}
-  for i, n in ipairs(names) do out[i] = db:quote_ident(n) end
-  return table.concat(out, ", ")
-end
+local quote_all = require("weir_util").list_of
 
 -- ---------------------------------------------------------------------------------------------
 -- Generated names

@@ -15,13 +15,7 @@ local M = {}
 
 local function say(fmt, ...) io.stderr:write("weir: lint: ", string.format(fmt, ...), "\n") end
 
-local function read(path)
-  local f, err = io.open(path, "rb")
-  if not f then error(err, 0) end
-  local text = f:read("a")
-  f:close()
-  return text
-end
+local read = require("weir_util").read_file
 
 local function lines_of(text)
   local lines = {}

@@ -42,13 +42,7 @@ local function list_dir(dir)
   return names
 end
 
-local function read_file(path)
-  local f, err = io.open(path, "rb")
-  if not f then error(err, 0) end
-  local text = f:read("a")
-  f:close()
-  return text
-end
+local read_file = require("weir_util").read_file
 
 -- Lua shortens long chunk names to "...<tail>" in messages; put the script's path back.
 local function full_paths(text, path)

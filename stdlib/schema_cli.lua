@@ -10,13 +10,8 @@ local M = {}
 
 local function say(fmt, ...) io.stderr:write("weir: ", string.format(fmt, ...), "\n") end
 
-local function read_file(path)
-  local f, err = io.open(path, "rb")
-  if not f then error(err, 0) end
-  local text = f:read("a")
-  f:close()
-  return text
-end
+local util = require "weir_util"
+local read_file = util.read_file
 
 -- Runs the .sql file `path` on `conn`; an error names the file, line and SQLSTATE.
 local function load_sql(conn, path)
@@ -70,7 +65,7 @@ function M.diff(opts)
   local ok, changes = pcall(function()
     local from, to = url_of(opts.from, opts, keep), url_of(opts.to, opts, keep)
     local ok2, res = pcall(schema.diff_urls, from, to, { exclude_schemas = { opts.state_schema }, schemas = opts.only })
-    if not ok2 then error((tostring(res):gsub("^[^:]*stdlib/[%w_]+%.lua:%d+: ", "")), 0) end
+    if not ok2 then error(util.error_line(res), 0) end
     return res
   end)
   for _, c in ipairs(keep) do c:close() end

@@ -1,0 +1,35 @@
+--- weir_util: small helpers the stdlib modules share (required by them; not a global; named so
+--- that it does not shadow a `util.lua` next to a user's script).
+local U = {}
+
+---The whole file at `path`; raises its io error as one line.
+function U.read_file(path)
+  local f, err = io.open(path, "rb")
+  if not f then error(err, 0) end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+---"schema.table" or "table", quoted for `conn`.
+function U.qualified(conn, name)
+  local s, t = name:match("^([^.]+)%.(.+)$")
+  if s then return conn:quote_ident(s) .. "." .. conn:quote_ident(t) end
+  return conn:quote_ident(name)
+end
+
+---Names quoted for `conn`, comma-separated.
+function U.list_of(conn, names)
+  local out = {}
+  for i, n in ipairs(names) do out[i] = conn:quote_ident(n) end
+  return table.concat(out, ", ")
+end
+
+---An error as one line: SQLSTATE and message for SQL errors; other errors without the
+---position of weir's own stdlib file (the message is what the user needs).
+function U.error_line(err)
+  if type(err) == "table" and err.sqlstate then return err.sqlstate .. " " .. err.message end
+  return (tostring(err):gsub("^[^:]*stdlib/[%w_]+%.lua:%d+: ", ""))
+end
+
+return U
