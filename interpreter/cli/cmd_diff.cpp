@@ -6,7 +6,6 @@
 
 #include "cli/commands.hpp"
 #include "cli/project.hpp"
-#include "lua/runtime.hpp"
 
 namespace weir::cli {
 
@@ -67,13 +66,8 @@ int cmd_diff(Args& args) {
   if (!only.empty()) opts.emplace_back("only", only);
   Project project = load_project(conn.config);
   apply_project(project, conn);
-  lua::Host host;
   Target none;  // the sources say where to connect; no default connection
-  configure_host(host, conn, none, false);
-  lua::Runtime runtime(host);
-  if (!runtime.ok()) return kExitError;
-  lua::install_interrupt_handlers(runtime.L());
-  return runtime.run_main("schema_cli", opts);
+  return run_stdlib_main(conn, none, false, "schema_cli", opts);
 }
 
 }  // namespace weir::cli

@@ -4,7 +4,6 @@
 
 #include "cli/commands.hpp"
 #include "cli/project.hpp"
-#include "lua/runtime.hpp"
 
 namespace weir::cli {
 
@@ -50,12 +49,7 @@ int cmd_inspect(Args& args) {
   Project project = load_project(conn.config);
   apply_project(project, conn);
   Target target = resolve_target(conn);
-  lua::Host host;
-  configure_host(host, conn, target, true);
-  lua::Runtime runtime(host);
-  if (!runtime.ok()) return kExitError;
-  lua::install_interrupt_handlers(runtime.L());
-  return runtime.run_main("schema_cli", opts);
+  return run_stdlib_main(conn, target, true, "schema_cli", opts);
 }
 
 }  // namespace weir::cli

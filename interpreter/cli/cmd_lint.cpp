@@ -11,7 +11,6 @@
 
 #include "cli/commands.hpp"
 #include "cli/project.hpp"
-#include "lua/runtime.hpp"
 #include "pg/lint.hpp"
 
 namespace weir::cli {
@@ -90,12 +89,7 @@ int cmd_lint(Args& args) {
   if (auto it = project.settings.find("schema"); it != project.settings.end())
     opts.emplace_back("schema", it->second);
   Target target;  // no default connection: lint talks to throwaway clusters only
-  lua::Host host;
-  configure_host(host, conn, target, false);
-  lua::Runtime runtime(host);
-  if (!runtime.ok()) return kExitError;
-  lua::install_interrupt_handlers(runtime.L());
-  return runtime.run_main("lint", opts);
+  return run_stdlib_main(conn, target, false, "lint", opts);
 }
 
 }  // namespace weir::cli

@@ -7,7 +7,6 @@
 
 #include "cli/commands.hpp"
 #include "cli/project.hpp"
-#include "lua/runtime.hpp"
 
 namespace weir::cli {
 
@@ -135,12 +134,7 @@ int run_migrate_command(const Spec& spec, Args& args) {
     target = resolve_target(conn);  // a ClusterError reaches main: one line, exit 1
     opts.emplace_back("url", target.url);
   }
-  lua::Host host;
-  configure_host(host, conn, target, needs_db);
-  lua::Runtime runtime(host);
-  if (!runtime.ok()) return kExitError;
-  lua::install_interrupt_handlers(runtime.L());
-  return runtime.run_main("runner", opts);
+  return run_stdlib_main(conn, target, needs_db, "runner", opts);
 }
 
 }  // namespace

@@ -6,7 +6,6 @@
 
 #include "cli/commands.hpp"
 #include "cli/project.hpp"
-#include "lua/runtime.hpp"
 
 namespace weir::cli {
 
@@ -65,12 +64,7 @@ int cmd_test(Args& args) {
   if (!paths.empty()) opts.emplace_back("paths", paths);
   Target target = resolve_target(conn);
   opts.emplace_back("url", target.url);
-  lua::Host host;
-  configure_host(host, conn, target, true);
-  lua::Runtime runtime(host);
-  if (!runtime.ok()) return kExitError;
-  lua::install_interrupt_handlers(runtime.L());
-  return runtime.run_main("test_runner", opts);
+  return run_stdlib_main(conn, target, true, "test_runner", opts);
 }
 
 }  // namespace weir::cli

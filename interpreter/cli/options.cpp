@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "lua/host.hpp"
+#include "lua/runtime.hpp"
 #include "pg/cluster.hpp"
 
 namespace weir::cli {
@@ -93,6 +94,17 @@ void configure_host(lua::Host& host, const ConnectionOptions& opts, const Target
   host.default_eager = eager;
   host.named_targets = opts.connects;
   host.unusable_targets = opts.unset_connects;
+}
+
+int run_stdlib_main(const ConnectionOptions& opts, const Target& target, bool eager,
+                    const std::string& module,
+                    const std::vector<std::pair<std::string, std::string>>& main_opts) {
+  lua::Host host;
+  configure_host(host, opts, target, eager);
+  lua::Runtime runtime(host);
+  if (!runtime.ok()) return kExitError;
+  lua::install_interrupt_handlers(runtime.L());
+  return runtime.run_main(module, main_opts);
 }
 
 }  // namespace weir::cli

@@ -88,4 +88,10 @@ namespace weir::cli {
 void configure_host(lua::Host& host, const ConnectionOptions& opts, const Target& target,
                     bool eager);
 
+// Runs a command whose work is a stdlib module: the host configured as above, the runtime set
+// up with interrupt handlers, then require(MODULE).main(OPTS). Returns the exit code.
+int run_stdlib_main(const ConnectionOptions& opts, const Target& target, bool eager,
+                    const std::string& module,
+                    const std::vector<std::pair<std::string, std::string>>& main_opts);
+
 }  // namespace weir::cli
