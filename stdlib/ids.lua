@@ -20,6 +20,14 @@ local function namespace_uuid(namespace)
   return u
 end
 
+-- copy requires nothing of ids, but is loaded after it: looked up once, on first use (ids.map
+-- runs once per row of a copy).
+local copy_mod
+local function copy_module()
+  copy_mod = copy_mod or require "copy"
+  return copy_mod
+end
+
 local function check(fn, namespace, legacy_id)
   if type(namespace) ~= "string" or namespace == "" then
     error(("ids.%s: expected a namespace name, got %s"):format(fn, type(namespace)), 3)
@@ -45,7 +53,7 @@ function I.map(namespace, legacy_id)
   if legacy_id == nil or db.isnull(legacy_id) then return nil end
   local legacy = text_of(legacy_id)
   local id = core.uuid_v5(namespace_uuid(namespace), legacy)
-  local pending = require("copy").pending_ids()
+  local pending = copy_module().pending_ids()
   if pending then pending[#pending + 1] = { namespace, legacy, id } end
   return id
 end

@@ -374,30 +374,23 @@ class Differ {
     }
     // Constraints and indexes that go or change: foreign keys first (they depend on the
     // unique indexes of the tables they reference), then the rest.
+    // A table that goes (or is recreated) takes its own constraints along.
     for (bool fks : {true, false}) {
       for (const auto& [k, at] : a_tables_) {
         auto bi = b_tables_.find(k);
-        const json* bt = bi == b_tables_.end() || new_tables_.count(k) ? nullptr : bi->second;
-        Index bcons = bt ? by_local_name(list(*bt, "constraints")) : Index{};
+        if (bi == b_tables_.end() || new_tables_.count(k)) continue;
+        Index bcons = by_local_name(list(*bi->second, "constraints"));
         for (const auto& c : list(*at, "constraints")) {
           if ((str(c, "type") == "foreign key") != fks) continue;
           auto it = bcons.find(str(c, "name"));
-          bool keep = bt && it != bcons.end() &&
+          bool keep = it != bcons.end() &&
                       (same_constraint(c, *it->second) || only_validated(c, *it->second));
           // A foreign key into a table that is dropped or recreated goes too.
-          if (fks && !keep && !bt) {
-            // dropped with its table below, unless it points elsewhere: harmless either way
-          }
           if (fks && keep && has(c, "references")) {
             std::string ref = plain_name(c["references"]);
             if (!b_tables_.count(ref) || new_tables_.count(ref)) keep = false;
           }
-          if (keep || (!bt && !fks)) continue;
-          if (!bt) {
-            // the table goes: only foreign keys of it that point at surviving tables matter,
-            // and DROP TABLE removes them anyway
-            continue;
-          }
+          if (keep) continue;
           dropped_consts_.insert(k + "/" + str(c, "name"));
           add("drop constraint", k + "." + str(c, "name"),
               "ALTER TABLE " + qname(*at) + " DROP CONSTRAINT " + qi(str(c, "name")),
@@ -1048,10 +1041,6 @@ class Differ {
     std::string k = plain_name(t), name = qname(t), cname = qi(str(c, "name"));
     std::string obj = k + "." + str(c, "name"), type = str(c, "type"), def = str(c, "definition");
     bool fresh = fresh_table;
-    if (has(c, "references")) {
-      std::string ref = plain_name(c["references"]);
-      (void)ref;
-    }
     if (type == "check" || type == "foreign key") {
       bool not_valid = def.size() > 10 && def.compare(def.size() - 10, 10, " NOT VALID") == 0;
       std::string base = not_valid ? def.substr(0, def.size() - 10) : def;
@@ -1098,27 +1087,19 @@ class Differ {
         hazards);
   }
 
+  // Indexes of tables (those of materialized views are created with their views).
   void indexes() {
-    for (const auto* section : {"tables", "views"}) {
-      for (const auto& t : list(b_, section)) {
-        if (std::string(section) == "views" && !flag(t, "materialized")) continue;
-        std::string k = plain_name(t);
-        bool fresh = std::string(section) == "tables"
-                         ? new_tables_.count(k) > 0
-                         : (!a_views_.count(k) || rebuilt_views_.count(k));
-        if (std::string(section) == "views") continue;  // created with their views
-        const json* old = fresh ? nullptr : a_tables_.at(k);
-        Index oi = old ? by_local_name(list(*old, "indexes")) : Index{};
-        for (const auto& i : list(t, "indexes")) {
-          if (has(i, "constraint")) continue;
-          auto it = oi.find(str(i, "name"));
-          bool dropped = dropped_indexes_.count(k + "/" + str(i, "name")) > 0;
-          if (it != oi.end() && !dropped &&
-              str(*it->second, "definition") == str(i, "definition") &&
-              !has(*it->second, "constraint"))
-            continue;
-          create_index(t, i, fresh, it != oi.end() && !dropped && !has(*it->second, "constraint"));
-        }
+    for (const auto& t : list(b_, "tables")) {
+      std::string k = plain_name(t);
+      bool fresh = new_tables_.count(k) > 0;
+      Index oi = fresh ? Index{} : by_local_name(list(*a_tables_.at(k), "indexes"));
+      for (const auto& i : list(t, "indexes")) {
+        if (has(i, "constraint")) continue;
+        auto it = oi.find(str(i, "name"));
+        bool dropped = dropped_indexes_.count(k + "/" + str(i, "name")) > 0;
+        bool had = it != oi.end() && !dropped && !has(*it->second, "constraint");
+        if (had && str(*it->second, "definition") == str(i, "definition")) continue;
+        create_index(t, i, fresh, had);
       }
     }
   }
