@@ -113,5 +113,24 @@ return migration "003_leaky" {
   T.contains(err2, "2 passed, 1 failed")
 end)
 
+T.case("a missing path, no test files or an unwritable --junit path fail in one line", function()
+  local function weir_test(args)
+    return sh("cd " .. q(tmp .. "/suite") .. " && " .. q(weir_bin) .. " test " .. args .. " --db " .. q(url))
+  end
+  local rc, out, err = weir_test("/nonexistent/path")
+  T.eq({ rc, out, err }, { 1, "", "weir: weir test: /nonexistent/path does not exist\n" })
+  assert(os.execute("mkdir -p " .. q(tmp .. "/empty/sub")))
+  rc, out, err = weir_test(q(tmp .. "/empty"))
+  T.eq({ rc, out, err }, { 1, "", "weir: weir test: no *_test.lua files in " .. tmp .. "/empty\n" })
+  -- the tests run, then writing the report fails: exit 1 although they passed, no file
+  rc, out, err = weir_test("--junit /nonexistent-dir/x.xml tests/accounts_test.lua")
+  T.eq(rc, 1)
+  T.eq(out, "")
+  T.contains(err, "ok   tests/accounts_test.lua: accounts › creates a table")
+  T.eq(err:match("([^\n]*)\n$"), "weir: weir test: --junit: /nonexistent-dir/x.xml: No such file or directory")
+  T.eq(io.open("/nonexistent-dir/x.xml"), nil)
+  T.eq(db:value "SELECT count(*) FROM pg_database WHERE datname LIKE 'weir_test%'", 0, "the test databases are gone")
+end)
+
 shell.cleanup()
 T.done()

@@ -42,6 +42,25 @@ T.case("closing the session rolls back its open transaction", function()
   T.eq(db:value "SELECT count(*) FROM pending", 0)
 end)
 
+T.case("clone opens a second session to the same database; closing it leaves the original", function()
+  local c = db:clone()
+  T.ok(c:value "SELECT pg_backend_pid()" ~= db:value "SELECT pg_backend_pid()", "a session of its own")
+  T.eq(c:value "SELECT current_database()", "t_connections_test")
+  T.eq(c:value "SELECT current_user", db:value "SELECT current_user")
+  db:exec "CREATE TABLE IF NOT EXISTS cloned (x int)"
+  db:exec "BEGIN"
+  db:exec "INSERT INTO cloned VALUES (1)"
+  T.eq(c:transaction_status(), "idle", "the original's transaction is not the clone's")
+  T.eq(c:value "SELECT count(*) FROM cloned", 0)
+  db:exec "COMMIT"
+  T.eq(c:value "SELECT count(*) FROM cloned", 1)
+  c:close()
+  T.contains(T.raises(c.value, c, "SELECT 1"), "attempt to use a closed connection")
+  T.contains(T.raises(c.clone, c), "attempt to use a closed connection")
+  T.eq(db:transaction_status(), "idle")
+  T.eq(db:value "SELECT count(*) FROM cloned", 1)
+end)
+
 T.case("weir.connection names an unknown connection clearly", function()
   T.contains(T.raises(weir.connection, "nope"), "weir.connection: no connection named 'nope'")
 end)

@@ -148,6 +148,38 @@ T.case("inside a transaction, inspect leaves the session as it was", function()
   a:exec "ROLLBACK"
 end)
 
+T.case("schema.apply inside a transaction refuses a CONCURRENTLY change before running any", function()
+  db:exec "DROP SCHEMA IF EXISTS ap CASCADE; CREATE SCHEMA ap; CREATE TABLE ap.t (id int)"
+  local from = schema.inspect(db, { schemas = { "ap" } })
+  -- the target: built in a transaction, inspected, rolled back
+  db:exec "BEGIN"
+  db:exec "CREATE TABLE ap.u (id int); CREATE INDEX t_id ON ap.t (id)"
+  local to = schema.inspect(db, { schemas = { "ap" } })
+  db:exec "ROLLBACK"
+  local changes = schema.diff(from, to)
+  T.eq(#changes, 2)
+  T.eq({ changes[1].kind, changes[1].transaction }, { "create table", true })
+  T.eq({ changes[2].kind, changes[2].object, changes[2].transaction }, { "create index", "ap.t.t_id", false })
+  T.contains(changes[2].sql, "CREATE INDEX CONCURRENTLY")
+  do
+    -- a session of its own, so a failure here cannot leave db inside a transaction
+    local conn <close> = db:clone()
+    conn:exec "BEGIN"
+    T.eq(T.raises(schema.apply, conn, changes), "schema.apply: create index (ap.t.t_id) must run outside a " ..
+      "transaction block; apply outside db:tx or in a phase with transaction = false")
+    T.eq(conn:transaction_status(), "open", "nothing failed inside the transaction")
+    T.eq(conn:value "SELECT to_regclass('ap.u')", db.NULL, "the table before the index was not created")
+    conn:exec "COMMIT"
+    T.contains(T.raises(conn.tx, conn, function() schema.apply(conn, changes) end),
+      "schema.apply: create index (ap.t.t_id) must run outside a transaction block")
+  end
+  T.eq(schema.inspect(db, { schemas = { "ap" } }), from, "the catalog is as before")
+  -- outside a transaction the same list applies
+  T.eq(schema.apply(db, changes), 2)
+  T.eq(#schema.diff(schema.inspect(db, { schemas = { "ap" } }), to), 0)
+  db:exec "DROP SCHEMA ap CASCADE"
+end)
+
 T.case("bad arguments are one clear error", function()
   T.raises(function() schema.diff({}, "x") end, "bad argument #2")
   T.raises(function() schema.diff(model, { 1, 2 }) end, "schema.diff: the second argument is not a model")

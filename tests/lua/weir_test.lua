@@ -50,4 +50,71 @@ T.case("weir.sleep pauses, weir.clock measures, bad durations are refused", func
   T.contains(T.raises(weir.sleep, "x"), "number expected")
 end)
 
+-- The throwaway clusters this weir process owns: $TMPDIR/weir-pg-* whose marker names our pid
+-- (other suites running in parallel start clusters of their own).
+local function own_clusters()
+  local pid = tonumber(io.open("/proc/self/stat"):read("l"):match("^(%d+)"))
+  local tmpdir = (os.getenv "TMPDIR" or "/tmp"):gsub("/$", "")
+  local found = {}
+  for _, name in ipairs(weir.list_dir(tmpdir) or {}) do
+    local f = name:match("^weir%-pg%-") and io.open(tmpdir .. "/" .. name .. "/weir-cluster.json")
+    if f then
+      local ok, marker = pcall(json.decode, f:read("a"))
+      f:close()
+      if ok and marker.pid == pid then found[#found + 1] = tmpdir .. "/" .. name end
+    end
+  end
+  return found
+end
+
+T.case("weir.cluster starts a server of its own; close stops it and removes its directory", function()
+  local c = weir.cluster {}
+  local url = c:url()
+  local dir = url:match("host=([^&]+)")
+  T.eq(own_clusters(), { dir })
+  local conn = weir.connect(url)
+  T.eq(conn:value "SHOW data_directory", dir .. "/data")
+  T.ok(conn:value "SHOW port" ~= db:value "SHOW port", "not the test cluster")
+  conn:exec "CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2)"
+  T.eq(conn:value "SELECT sum(x) FROM t", 3)
+  conn:close()
+  c:close()
+  T.contains(T.raises(weir.connect, url), "cannot connect to " .. url)
+  T.eq(own_clusters(), {})
+  local none, why = weir.list_dir(dir)
+  T.eq(none, nil)
+  T.contains(why, "No such file or directory")
+  c:close()  -- twice is harmless
+  T.contains(T.raises(c.url, c), "attempt to use a closed cluster")
+end)
+
+T.case("weir.cluster refuses unknown options before starting anything", function()
+  T.contains(T.raises(weir.cluster, { bogus = 1 }), "weir.cluster: unknown option 'bogus' (known: schema_from)")
+  T.contains(T.raises(weir.cluster, "x"), "table expected, got string")
+  T.eq(own_clusters(), {})
+end)
+
+T.case("weir.cluster names the failed pg_dump of schema_from and leaves no cluster behind", function()
+  local err = T.raises(weir.cluster, { schema_from = "postgresql://nobody@127.0.0.1:1/nope" })
+  T.contains(err, "pg cluster: pg_dump --schema-only of the target failed: pg_dump: error:")
+  T.contains(err, "Connection refused")
+  T.not_contains(err, "\n")
+  T.eq(own_clusters(), {})
+end)
+
+T.case("sql.parse raises PostgreSQL's syntax error with the character position", function()
+  local sql = require "sql"
+  T.eq(T.raises(sql.parse, "selec 1"), 'sql.parse: syntax error at or near "selec" at character 1')
+  T.eq(T.raises(sql.parse, "SELECT 1; selec 2"), 'sql.parse: syntax error at or near "selec" at character 11')
+  T.eq(#sql.parse "SELECT 1; SELECT 2", 2)
+end)
+
+T.case("json.array refuses a table that already has a metatable", function()
+  local mt = {}
+  local t = setmetatable({}, mt)
+  T.contains(T.raises(json.array, t), "json.array: the table already has a metatable")
+  T.ok(getmetatable(t) == mt, "the metatable is left as it was")
+  T.eq(json.encode(json.array(json.array {})), "[]")
+end)
+
 T.done()
