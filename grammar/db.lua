@@ -54,11 +54,13 @@ local Connection = {}
 ---@type weir.NULL
 Connection.NULL = nil
 
----Runs one statement; returns every row, and the columns in order.
+---Runs one statement; returns every row, the columns in order, and the command tag the
+---server sent ("SELECT 3", "INSERT 0 1", "CREATE TABLE").
 ---@param sql string
 ---@param ... any parameters $1, $2 …
 ---@return weir.Row[] rows
 ---@return weir.Column[] columns
+---@return string tag
 function Connection:query(sql, ...) end
 
 ---Runs one statement; returns its first row, or nil when there is none.

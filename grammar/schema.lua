@@ -21,8 +21,11 @@ schema = {}
 
 ---Reads the schema of the database behind `conn` with a fixed set of catalog queries, in a
 ---read-only snapshot (or, inside a transaction, in a savepoint that is rolled back).
+---`display = true` writes names in definitions, types and defaults as the session's
+---search_path sees them and pretty-prints expressions, as psql's \d does (for display; such
+---a model is not portable and not for diffs).
 ---@param conn weir.Connection
----@param opts? {schemas?: string[], exclude_schemas?: string[]}
+---@param opts? {schemas?: string[], exclude_schemas?: string[], display?: boolean}
 ---@return schema.Model
 function schema.inspect(conn, opts) end
 

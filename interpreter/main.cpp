@@ -23,6 +23,7 @@ const Command kCommands[] = {
     {"lint", "report dangerous DDL in SQL files and migrations", cmd_lint},
     {"test", "run describe/it test files, or check migrations are reversible", cmd_test},
     {"run", "run a Lua script against a database", cmd_run},
+    {"repl", "explore a database interactively: Lua, SQL and psql-style \\d commands", cmd_repl},
     {"pg", "start, stop or locate a throwaway PostgreSQL", cmd_pg},
     {nullptr, nullptr, nullptr},
 };

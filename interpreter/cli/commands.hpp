@@ -26,6 +26,7 @@ int cmd_inspect(Args& args);
 int cmd_diff(Args& args);
 int cmd_test(Args& args);
 int cmd_lint(Args& args);
+int cmd_repl(Args& args);
 
 // All commands, in the order `weir --help` lists them.
 const Command* commands();

@@ -9,6 +9,7 @@
 #include "lua/modules.hpp"
 #include "lua/sandbox.hpp"
 #include "modules/modules.hpp"
+#include "pg/connection.hpp"
 
 namespace weir::lua {
 
@@ -16,6 +17,7 @@ namespace {
 
 volatile std::sig_atomic_t g_signal = 0;
 lua_State* g_interrupt_state = nullptr;
+bool g_repl_mode = false;  // SIGINT never ends the process; take_interrupt() resets it
 
 void interrupted_hook(lua_State* L, lua_Debug*) {
   lua_sethook(L, nullptr, 0, 0);
@@ -23,14 +25,21 @@ void interrupted_hook(lua_State* L, lua_Debug*) {
 }
 
 void on_signal(int sig) {
-  if (g_signal) {  // second signal: give up on a clean stop
+  if (g_signal && !(g_repl_mode && sig == SIGINT)) {  // second signal: give up on a clean stop
     std::signal(sig, SIG_DFL);
     std::raise(sig);
     return;
   }
   g_signal = sig;
   if (g_interrupt_state) {
-    lua_sethook(g_interrupt_state, interrupted_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+    // A query in progress ends now, not when it is done. In the REPL its own error (57014,
+    // canceling statement due to user request) is what stops the chunk; a script is also
+    // stopped at its next instruction, in case it catches that error.
+    bool cancelled = pg::cancel_running_statement();
+    if (!(g_repl_mode && sig == SIGINT && cancelled)) {
+      lua_sethook(g_interrupt_state, interrupted_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT,
+                  1);
+    }
   }
 }
 
@@ -196,6 +205,31 @@ int Runtime::run_main(const std::string& module,
 void install_interrupt_handlers(lua_State*) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+}
+
+void install_repl_interrupt_handlers() {
+  g_repl_mode = true;
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: a read at the prompt returns EINTR
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+void interrupt_lua_while(lua_State* L) {
+  g_interrupt_state = L;
+}
+
+int take_interrupt(lua_State* L) {
+  int sig = g_signal;
+  g_signal = 0;
+  if (L) lua_sethook(L, nullptr, 0, 0);
+  return sig;
+}
+
+int pending_interrupt() {
+  return g_signal;
 }
 
 }  // namespace weir::lua

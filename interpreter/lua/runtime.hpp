@@ -43,4 +43,14 @@ class Runtime {
 // ends the process at once.
 void install_interrupt_handlers(lua_State* L);
 
+// The REPL's handlers: SIGINT never ends the process. While a chunk runs (after
+// interrupt_lua_while(L)) it cancels the query in progress and stops the chunk at its next
+// instruction; at the prompt (interrupt_lua_while(nullptr)) it only interrupts the read, which
+// fails with EINTR. take_interrupt() returns the signal seen since the last call (0: none),
+// clearing it and the stop hook; pending_interrupt() only looks. SIGTERM still ends the REPL.
+void install_repl_interrupt_handlers();
+void interrupt_lua_while(lua_State* L);
+int take_interrupt(lua_State* L);
+int pending_interrupt();
+
 }  // namespace weir::lua

@@ -185,7 +185,7 @@ void push_columns(lua_State* L, const pg::Result& r,
   }
 }
 
-// db:query(sql, ...) -> rows, columns
+// db:query(sql, ...) -> rows, columns, command tag
 int db_query(lua_State* L) {
   pg::Result r = run(L, "db:query");
   auto types = live(L, kSelf).describe_columns(r);
@@ -195,7 +195,9 @@ int db_query(lua_State* L) {
     lua_rawseti(L, -2, i + 1);
   }
   push_columns(L, r, types);
-  return 2;
+  std::string tag = r.command();
+  lua_pushlstring(L, tag.data(), tag.size());
+  return 3;
 }
 
 // db:one(sql, ...) -> first row or nil

@@ -1,6 +1,6 @@
 // Lua module "schema.core" (stdlib/schema.lua makes it the `schema` global):
-//   inspect(db [, {schemas=, exclude_schemas=}]) -> model   the schema as a table (pg/inspect)
-//   diff(from, to) -> { {kind, object, sql, hazards, transaction}, ... }   (pg/diff)
+//   inspect(db [, {schemas=, exclude_schemas=, display=}]) -> model   the schema as a table
+//   (pg/inspect) diff(from, to) -> { {kind, object, sql, hazards, transaction}, ... }   (pg/diff)
 //   script(changes) -> string                               the changes as an SQL script
 //   diff_urls(from, to [, opts]) -> changes   connects to both, inspects them at the same time
 //                                             on two threads, diffs (what `weir diff` runs)
@@ -49,6 +49,13 @@ pg::InspectOptions inspect_options(lua_State* L, int idx) {
     luaL_checktype(L, idx, LUA_TTABLE);
     options.schemas = string_list(L, idx, "schemas");
     options.exclude_schemas = string_list(L, idx, "exclude_schemas");
+    lua_getfield(L, idx, "display");
+    if (!lua_isnil(L, -1)) {
+      if (!lua_isboolean(L, -1))
+        throw std::invalid_argument("schema.inspect: display must be a boolean");
+      options.display = lua_toboolean(L, -1);
+    }
+    lua_pop(L, 1);
   }
   return options;
 }

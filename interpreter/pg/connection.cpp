@@ -1,6 +1,7 @@
 // libpq connection wrapper (see connection.hpp).
 #include "pg/connection.hpp"
 
+#include <atomic>
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
@@ -11,6 +12,30 @@
 namespace weir::pg {
 
 namespace {
+
+// The cancel handle of the connection a blocking libpq call is waiting on. A signal handler
+// reads it; the call that set it clears it (only its own, so nested or concurrent calls on
+// other threads never clear each other's).
+std::atomic<PGcancel*> g_running{nullptr};
+
+class Running {
+ public:
+  explicit Running(PGcancel* c) : mine_(c) {
+    PGcancel* expected = nullptr;
+    owner_ = c && g_running.compare_exchange_strong(expected, c);
+  }
+  ~Running() {
+    if (!owner_) return;
+    PGcancel* expected = mine_;
+    g_running.compare_exchange_strong(expected, nullptr);
+  }
+  Running(const Running&) = delete;
+  Running& operator=(const Running&) = delete;
+
+ private:
+  PGcancel* mine_;
+  bool owner_ = false;
+};
 
 std::string field(const PGresult* r, int code) {
   const char* v = PQresultErrorField(r, code);
@@ -196,9 +221,11 @@ Connection::Connection(const std::string& target) {
     throw ConnectionError("cannot connect to " + safe_url_ + ": " + msg);
   }
   PQsetNoticeReceiver(conn_, &Connection::on_notice, this);
+  cancel_ = PQgetCancel(conn_);
 }
 
 Connection::~Connection() {
+  if (cancel_) PQfreeCancel(cancel_);
   if (copy_buf_) PQfreemem(copy_buf_);
   if (conn_) PQfinish(conn_);
 }
@@ -242,6 +269,7 @@ Result Connection::check(PGresult* r, const std::string& sql) {
 
 Result Connection::exec(const std::string& sql) {
   if (!conn_) throw ConnectionError("connection is closed");
+  Running running(cancel_);
   return check(PQexec(conn_, sql.c_str()), sql);
 }
 
@@ -257,6 +285,7 @@ long Connection::read_copy(const char** buf) {
     PQfreemem(copy_buf_);
     copy_buf_ = nullptr;
   }
+  Running running(cancel_);
   int n = PQgetCopyData(conn_, &copy_buf_, 0);
   if (n >= 0) {
     *buf = copy_buf_;
@@ -278,11 +307,13 @@ void Connection::copy_in(const std::string& sql) {
 }
 
 void Connection::write_copy(const char* data, size_t n) {
+  Running running(cancel_);
   if (PQputCopyData(conn_, data, static_cast<int>(n)) != 1)
     throw ConnectionError("connection lost: " + one_line(PQerrorMessage(conn_)));
 }
 
 Result Connection::end_copy(const char* error) {
+  Running running(cancel_);
   if (PQputCopyEnd(conn_, error) != 1)
     throw ConnectionError("connection lost: " + one_line(PQerrorMessage(conn_)));
   Result r = check(PQgetResult(conn_), copy_sql_);
@@ -303,6 +334,7 @@ Result Connection::exec_params(const std::string& sql, const std::vector<Param>&
     lengths[i] = static_cast<int>(p.value.size());
     formats[i] = p.binary ? 1 : 0;
   }
+  Running running(cancel_);
   return check(PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), types.data(),
                             values.data(), lengths.data(), formats.data(), 0),
                sql);
@@ -437,6 +469,13 @@ void Connection::cancel() const {
   char buf[256];
   PQcancel(c, buf, sizeof buf);
   PQfreeCancel(c);
+}
+
+bool cancel_running_statement() noexcept {
+  PGcancel* c = g_running.load();
+  if (!c) return false;
+  char buf[256];
+  return PQcancel(c, buf, sizeof buf) == 1;
 }
 
 }  // namespace weir::pg

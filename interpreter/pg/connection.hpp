@@ -123,6 +123,7 @@ class Connection {
   static void on_notice(void* self, const PGresult* r);
 
   PGconn* conn_ = nullptr;
+  PGcancel* cancel_ = nullptr;  // for cancel_running_statement(), made once at connect
   std::string safe_url_;
   std::string copy_sql_;      // the COPY in progress, for error messages
   char* copy_buf_ = nullptr;  // the last row read_copy handed out
@@ -131,6 +132,11 @@ class Connection {
   NoticeSink sink_ = nullptr;
   void* sink_ctx_ = nullptr;
 };
+
+// Asks the server to cancel the statement this process is waiting on (the one blocking call
+// into libpq in progress, if any). Async-signal-safe: meant for a SIGINT handler, so Ctrl-C
+// ends a long query at once instead of after it. Returns whether a request was sent.
+bool cancel_running_statement() noexcept;
 
 // Replaces the password of a URL or conninfo string with "***" (for display).
 std::string mask_password(const std::string& target);

@@ -3,6 +3,7 @@
 #include "pg/inspect.hpp"
 
 #include <map>
+#include <regex>
 #include <utility>
 
 #include "pg/connection.hpp"
@@ -324,6 +325,16 @@ const std::vector<std::string>& model_sections() {
   return sections;
 }
 
+// The query with each pg_get_*def / pg_get_expr call asking for PostgreSQL's pretty form —
+// except policy expressions, which psql shows in the plain form.
+std::string pretty_printed(const std::string& sql) {
+  static const std::regex def(
+      R"((pg_get_(?:constraintdef|triggerdef|viewdef|expr)\((?!p\.pol)[^()]*)\))");
+  static const std::regex index(R"((pg_get_indexdef\([^()]*)\))");
+  std::string out = std::regex_replace(sql, def, "$1, true)");
+  return std::regex_replace(out, index, "$1, 0, true)");
+}
+
 json inspect(Connection& conn, const InspectOptions& options) {
   std::string filter;
   if (!options.schemas.empty())
@@ -340,11 +351,13 @@ json inspect(Connection& conn, const InspectOptions& options) {
   try {
     // work_mem: the sorts of large catalogs (10k columns) would otherwise spill to disk.
     conn.exec(
-        "SELECT pg_catalog.set_config('search_path', 'pg_catalog', true), "
+        std::string("SELECT ") +
+        (!options.display ? "pg_catalog.set_config('search_path', 'pg_catalog', true), " : "") +
         "pg_catalog.set_config('work_mem', '64MB', true)");
     for (const Query& q : kQueries) {
+      std::string body = options.display ? pretty_printed(q.sql) : q.sql;
       std::string sql =
-          "WITH" + ctes + "\nSELECT coalesce(json_agg(x), '[]') FROM (" + q.sql + "\n) AS s(x)";
+          "WITH" + ctes + "\nSELECT coalesce(json_agg(x), '[]') FROM (" + body + "\n) AS s(x)";
       Result r = conn.exec(sql);
       model[q.section] = json::parse(r.value(0, 0));
     }

@@ -18,6 +18,10 @@ class Connection;
 struct InspectOptions {
   std::vector<std::string> schemas;          // only these (empty: every user schema)
   std::vector<std::string> exclude_schemas;  // never these (e.g. weir's state schema)
+  // true: names in definitions, types and defaults are written as the session's search_path
+  // sees them (`users(id)`, `nextval('users_id_seq'::regclass)`) and expressions are
+  // pretty-printed, as psql's \d shows them. For display only: not portable, not for diffs.
+  bool display = false;
 };
 
 // Reads the model. Runs in a read-only snapshot of its own, or inside the caller's transaction

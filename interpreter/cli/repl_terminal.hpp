@@ -1,0 +1,53 @@
+// The REPL's terminal: reading lines (libedit with history and tab completion on a TTY, plain
+// reads from a pipe), showing long output through a pager, and editing text in $EDITOR.
+// Nothing here knows Lua; cmd_repl.cpp connects it to stdlib/repl.lua.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace weir::cli {
+
+class LineReader {
+ public:
+  enum class Read { line, eof, interrupted };
+  // Candidates for the word between byte offsets [start, end) of `line`; `append` is what
+  // follows a unique match (a space after a command, nothing after a Lua field).
+  using Completer = std::function<std::vector<std::string>(const std::string& line, int start,
+                                                           int end, std::string& append)>;
+
+  // `interactive`: stdin is a terminal, so use libedit. `history_file` ("" for none) is read
+  // now and written back, capped, when the reader is destroyed.
+  LineReader(bool interactive, std::string history_file);
+  ~LineReader();
+  LineReader(const LineReader&) = delete;
+  LineReader& operator=(const LineReader&) = delete;
+
+  // One line without its newline. `interrupted` when SIGINT arrived while waiting (the
+  // partial line is dropped); the prompt is only shown when interactive.
+  Read read(const std::string& prompt, std::string& line);
+  // Adds a whole chunk (possibly several lines) to the history.
+  void remember(const std::string& chunk);
+  void set_completer(Completer completer);
+  bool interactive() const { return interactive_; }
+
+ private:
+  bool interactive_;
+  std::string history_file_;
+};
+
+// The terminal's size (rows, columns) when stdout is one, else nullopt.
+std::optional<std::pair<int, int>> terminal_size();
+
+// Writes `text` through $PAGER (default "less -FRSX", then "more") when stdout is a terminal
+// and the text is taller than it; otherwise to stdout. Returns false when the pager could not
+// be started (the text was then written to stdout).
+bool show_paged(const std::string& text);
+
+// Writes `text` to a temporary file, runs $VISUAL or $EDITOR (default "vi") on it and returns
+// what the file holds afterwards; nullopt with `error` set when the editor failed.
+std::optional<std::string> edit_text(const std::string& text, std::string& error);
+
+}  // namespace weir::cli

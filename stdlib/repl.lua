@@ -1,0 +1,631 @@
+-- `weir repl`: what a line means and how its result prints. interpreter/cli/cmd_repl.cpp owns
+-- the terminal and the loop and calls start, prompt, feed, reset, finish and complete.
+--
+-- A line starting with a backslash is a meta-command (\d, \x, \timing …). Anything else is Lua:
+-- an expression prints its values (`return` is tried first, as lua.c does), an incomplete
+-- chunk continues on the next line. Text that is not Lua but starts with an SQL keyword is
+-- SQL, read up to a line ending in `;`, and printed as a table. Errors print and the session
+-- goes on; feed says "error" so a piped session can exit 1.
+local fmt = require "repl_format"
+local describe = require "repl_describe"
+local util = require "weir_util"
+
+local M = {}
+
+local state = {
+  interactive = false,
+  terminal = nil,     -- page, edit, size, traceback (from cmd_repl.cpp)
+  pending = nil,      -- the chunk read so far
+  sql = false,        -- the pending chunk is SQL
+  last = nil,         -- the last complete chunk (for \e)
+  expanded = "off",   -- \x: off, on, auto
+  timing = false,
+  pager = true,
+  null = "NULL",
+  names = nil,        -- completion cache: { schemas, relations, columns }
+}
+
+local function emit(text)
+  if text == "" then return end
+  if state.interactive and state.pager then
+    state.terminal.page(text)
+  else
+    io.write(text)
+    io.flush()
+  end
+end
+
+local function say(line)
+  emit(line .. "\n")
+end
+
+-- ---- errors --------------------------------------------------------------------------------
+
+local function is_sql_error(e)
+  return type(e) == "table" and type(e.sqlstate) == "string" and e.message ~= nil
+end
+
+-- psql's layout: ERROR:  SQLSTATE message, DETAIL/HINT lines, the statement's line with a caret.
+local function sql_error_text(e)
+  local out = { string.format("ERROR:  %s %s", e.sqlstate, e.message) }
+  if e.detail then out[#out + 1] = "DETAIL:  " .. e.detail end
+  if e.hint then out[#out + 1] = "HINT:  " .. e.hint end
+  if e.position and e.query then
+    local before = e.query:sub(1, e.position - 1)
+    local line_no = select(2, before:gsub("\n", "")) + 1
+    local start = before:match(".*\n()") or 1
+    local text = e.query:sub(start):match("^[^\n]*")
+    local prefix = "LINE " .. line_no .. ": "
+    out[#out + 1] = prefix .. text
+    out[#out + 1] = string.rep(" ", #prefix + utf8.len(e.query:sub(start, e.position - 1)) ) .. "^"
+  end
+  if e.context then out[#out + 1] = "CONTEXT:  " .. e.context end
+  return table.concat(out, "\n")
+end
+
+-- The message handler: SQL errors stay objects; Lua errors get a short traceback that stops
+-- at the REPL's own frames.
+local function handler(e)
+  if is_sql_error(e) then return e end
+  local msg = type(e) == "string" and e or util.error_line(e)
+  local tb = state.terminal.traceback(msg, 2)
+  local lines, kept = {}, 0
+  for line in tb:gmatch("[^\n]+") do
+    if line:find("stdlib/repl", 1, true) or line:find("in function 'xpcall'", 1, true) then break end
+    if line:find("^%s") then
+      kept = kept + 1
+      if kept > 8 then
+        lines[#lines + 1] = "\t..."
+        break
+      end
+    end
+    lines[#lines + 1] = line
+  end
+  if #lines == 2 and lines[2] == "stack traceback:" then lines[2] = nil end
+  return table.concat(lines, "\n")
+end
+
+local function report(e)
+  io.stdout:flush()
+  if is_sql_error(e) then
+    io.stderr:write(sql_error_text(e), "\n")
+  else
+    io.stderr:write(tostring(e), "\n")
+  end
+  io.stderr:flush()
+end
+
+-- ---- showing values -------------------------------------------------------------------------
+
+local function is_columns(t)
+  if type(t) ~= "table" or t == json.null or #t == 0 then return false end
+  for _, c in ipairs(t) do
+    if type(c) ~= "table" or type(c.name) ~= "string" or type(c.type) ~= "string" then return false end
+  end
+  return true
+end
+
+local function result_text(rows, columns, tag)
+  if #columns == 0 then return (tag and tag ~= "" and tag or "OK") .. "\n" end
+  local expanded = state.expanded == "on"
+  if state.expanded == "auto" and state.terminal.size then
+    local _, cols = state.terminal.size()
+    if cols then
+      local plain = fmt.result(rows, columns, { null = state.null })
+      for line in plain:gmatch("[^\n]+") do
+        if utf8.len(line) and utf8.len(line) > cols then expanded = true break end
+      end
+      if not expanded then return plain end
+    end
+  end
+  return fmt.result(rows, columns, { expanded = expanded, null = state.null })
+end
+
+-- Prints what a chunk returned: a query result (rows, columns[, tag]) as a table, anything
+-- else value by value.
+local function show(values)
+  if values.n == 0 then return end
+  if type(values[1]) == "table" and is_columns(values[2]) then
+    emit(result_text(values[1], values[2], values[3]))
+    return
+  end
+  local parts = {}
+  for i = 1, values.n do parts[i] = fmt.value(values[i]) end
+  emit(table.concat(parts, "\t") .. "\n")
+end
+
+local function timed(fn)
+  local t0 = weir.clock()
+  local results = table.pack(xpcall(fn, handler))
+  if state.timing then
+    emit(string.format("Time: %.3f ms\n", (weir.clock() - t0) * 1000))
+  end
+  return results
+end
+
+-- Runs a compiled chunk and prints its values; returns "ok" or "error".
+local function execute(fn)
+  local results = timed(fn)
+  if not results[1] then
+    report(results[2])
+    return "error"
+  end
+  table.remove(results, 1)
+  results.n = results.n - 1
+  local ok, e = xpcall(show, handler, results)
+  if not ok then
+    report(e)
+    return "error"
+  end
+  return "ok"
+end
+
+-- ---- SQL -------------------------------------------------------------------------------------
+
+local SQL_START = {}
+for w in ([[abort alter analyze begin call checkpoint close cluster comment commit copy create
+  deallocate declare delete discard do drop end execute explain fetch grant import insert listen
+  load lock merge move notify prepare reassign refresh reindex release reset revoke rollback
+  savepoint security select set show start table truncate unlisten update vacuum values with]]):gmatch("%a+") do
+  SQL_START[w] = true
+end
+
+local function looks_like_sql(chunk)
+  local first = chunk:match("^%s*(%a+)")
+  return first ~= nil and SQL_START[first:lower()] == true
+end
+
+local function sql_complete(chunk)
+  return chunk:match(";%s*$") ~= nil
+end
+
+-- Runs SQL text: each statement on its own (PostgreSQL's parser splits them), each result
+-- printed as psql would.
+local function run_sql(text)
+  local ok, statements = pcall(require("sql").parse, text)
+  if not ok then statements = { { text = text } } end
+  local status = "ok"
+  for _, st in ipairs(statements) do
+    local results = timed(function() return db:query(st.text) end)
+    if not results[1] then
+      report(results[2])
+      return "error"
+    end
+    local shown, e = xpcall(emit, handler, result_text(results[2], results[3], results[4]))
+    if not shown then
+      report(e)
+      status = "error"
+    end
+  end
+  return status
+end
+
+-- ---- meta-commands ----------------------------------------------------------------------------
+
+local function on_off(arg, current, name)
+  if arg == nil or arg == "" then return not current end
+  local a = arg:lower()
+  if a == "on" or a == "true" or a == "1" then return true end
+  if a == "off" or a == "false" or a == "0" then return false end
+  error(string.format('\\%s: unrecognized value "%s": Boolean expected', name, arg), 0)
+end
+
+local function listing(fn)
+  return function(arg)
+    local text, found = fn(arg)
+    emit(text)
+    return found or arg == nil
+  end
+end
+
+local function conninfo()
+  local i = db:info()
+  local host = i.host or ""
+  if host:sub(1, 1) == "/" then
+    return string.format('You are connected to database "%s" as user "%s" via socket in "%s" at port "%s".',
+                         i.database, i.user, host, i.port)
+  end
+  return string.format('You are connected to database "%s" as user "%s" on host "%s" at port "%s".',
+                       i.database, i.user, host, i.port)
+end
+
+-- A target for \c: a URL or conninfo as given, else a database name on the same server.
+local function connect_target(arg)
+  if arg:find("://", 1, true) or arg:find("=", 1, true) then return arg end
+  local i = db:info()
+  local function q(v) return "'" .. tostring(v):gsub("[\\']", "\\%0") .. "'" end
+  return string.format("dbname=%s user=%s host=%s port=%s", q(arg), q(i.user), q(i.host), q(i.port))
+end
+
+local function run_file(path)
+  local text, err = util.read_file(path)
+  if not text then error(err, 0) end
+  local fn, cerr = load(text:gsub("^#![^\n]*", ""), "@" .. path, "t")
+  if not fn then error(cerr, 0) end
+  return execute(fn) == "ok"
+end
+
+local META -- filled below; \? prints it
+
+local function help_text()
+  local out = { "General" }
+  for _, m in ipairs(META) do
+    if m.section then
+      out[#out + 1] = ""
+      out[#out + 1] = m.section
+    else
+      out[#out + 1] = string.format("  %-22s %s", m.usage, m.help)
+    end
+  end
+  return table.concat(out, "\n") .. "\n\n"
+end
+
+local function feed_text(text) -- runs edited or included text as if typed
+  local status = "ok"
+  for line in (text .. "\n"):gmatch("(.-)\n") do
+    local s = M.feed(line)
+    if s == "error" then status = "error" end
+    if s == "quit" then return "quit" end
+  end
+  if state.pending then return M.finish() end
+  return status
+end
+
+META = {
+  { section = "Informational (PATTERN: psql's, e.g. app.* or \"Mixed\"*)" },
+  { name = "d", usage = "\\d [PATTERN]", help = "list relations, or describe those matching PATTERN",
+    run = function(arg)
+      if arg then
+        local text, found = describe.describe(arg)
+        emit(text)
+        return found
+      end
+      return listing(function() return describe.relations("rpvmSf") end)()
+    end },
+  { name = "dt", usage = "\\dt [PATTERN]", help = "list tables",
+    -- with a pattern, TOAST tables can match too (as in psql)
+    run = listing(function(a) return describe.relations(a and "rpt" or "rp", a) end) },
+  { name = "dv", usage = "\\dv [PATTERN]", help = "list views",
+    run = listing(function(a) return describe.relations("v", a) end) },
+  { name = "dm", usage = "\\dm [PATTERN]", help = "list materialized views",
+    run = listing(function(a) return describe.relations("m", a) end) },
+  { name = "di", usage = "\\di [PATTERN]", help = "list indexes",
+    run = listing(function(a) return describe.relations("iI", a) end) },
+  { name = "ds", usage = "\\ds [PATTERN]", help = "list sequences",
+    run = listing(function(a) return describe.relations("S", a) end) },
+  { name = "dn", usage = "\\dn [PATTERN]", help = "list schemas", run = listing(describe.schemas) },
+  { name = "dT", usage = "\\dT [PATTERN]", help = "list data types", run = listing(describe.types) },
+  { name = "df", usage = "\\df [PATTERN]", help = "list functions", run = listing(describe.functions) },
+  { name = "du", usage = "\\du [PATTERN]", help = "list roles", run = listing(describe.roles) },
+  { section = "Formatting" },
+  { name = "x", usage = "\\x [on|off|auto]", help = "expanded display of query results",
+    run = function(arg)
+      if arg == "auto" then
+        state.expanded = "auto"
+        say("Expanded display is used automatically.")
+        return true
+      end
+      state.expanded = on_off(arg, state.expanded == "on", "x") and "on" or "off"
+      say("Expanded display is " .. state.expanded .. ".")
+      return true
+    end },
+  { name = "pset", usage = "\\pset pager|null [VALUE]", help = "pager on/off; how NULL is shown",
+    run = function(arg)
+      local what, value = (arg or ""):match("^(%S+)%s*(.-)$")
+      if what == "pager" then
+        state.pager = on_off(value ~= "" and value or nil, state.pager, "pset pager")
+        say("Pager usage is " .. (state.pager and "on." or "off."))
+      elseif what == "null" then
+        state.null = value:match("^'(.*)'$") or value
+        say('Null display is "' .. state.null .. '".')
+      else
+        error("\\pset: unknown option: " .. tostring(what) .. " (pager and null are supported)", 0)
+      end
+      return true
+    end },
+  { name = "timing", usage = "\\timing [on|off]", help = "show how long each command takes",
+    run = function(arg)
+      state.timing = on_off(arg, state.timing, "timing")
+      say("Timing is " .. (state.timing and "on." or "off."))
+      return true
+    end },
+  { section = "Connection" },
+  { name = "conninfo", usage = "\\conninfo", help = "the current connection",
+    run = function()
+      say(conninfo())
+      return true
+    end },
+  { name = "c", usage = "\\c URL|DBNAME", help = "connect `db` to another database",
+    run = function(arg)
+      if not arg then error("\\c: give a URL or a database name", 0) end
+      local new = weir.connect(connect_target(arg))
+      local old = db
+      rawset(_G, "db", new)
+      state.names = nil
+      if old ~= new then pcall(old.close, old) end
+      local i = db:info()
+      say(string.format('You are now connected to database "%s" as user "%s".', i.database, i.user))
+      return true
+    end },
+  { section = "Input" },
+  { name = "i", usage = "\\i FILE.lua", help = "run a Lua file in this session",
+    run = function(arg)
+      if not arg then error("\\i: give a file", 0) end
+      return run_file(arg)
+    end },
+  { name = "e", usage = "\\e", help = "edit the last input in $EDITOR, then run it",
+    run = function()
+      local text, err = state.terminal.edit(state.pending or state.last or "")
+      state.pending, state.sql = nil, false
+      if not text then error("\\e: " .. err, 0) end
+      if text:match("^%s*$") then return true end
+      local status = feed_text((text:gsub("\n$", "")))
+      return status ~= "error", status == "quit"
+    end },
+  { name = "r", usage = "\\r", help = "reset (clear) the input read so far",
+    run = function()
+      state.pending, state.sql = nil, false
+      say("Query buffer reset (cleared).")
+      return true
+    end },
+  { name = "refresh", usage = "\\refresh", help = "reload the names tab completion offers",
+    run = function()
+      local n = M.names(true)
+      say(string.format("Completion names reloaded: %d schemas, %d relations, %d columns.",
+                        #n.schemas, #n.relations, #n.columns))
+      return true
+    end },
+  { section = "General" },
+  { name = "?", usage = "\\?", help = "this list", run = function()
+      emit(help_text())
+      return true
+    end },
+  { name = "q", usage = "\\q", help = "quit (also Ctrl-D)", run = function() return true, true end },
+}
+
+local META_BY_NAME = {}
+for _, m in ipairs(META) do
+  if m.name then META_BY_NAME[m.name] = m end
+end
+
+local function meta(line)
+  local name, arg = line:match("^\\(%S*)%s*(.-)%s*$")
+  name = name:gsub("%+$", "") -- \d+ and friends: the plain form
+  if arg == "" then arg = nil end
+  local m = META_BY_NAME[name]
+  if not m then
+    io.stderr:write(string.format('invalid command \\%s\nTry \\? for help.\n', name))
+    return "error"
+  end
+  local ok, found, quit = xpcall(m.run, handler, arg)
+  if not ok then
+    report(found)
+    return "error"
+  end
+  if quit then return "quit" end
+  return found == false and "error" or "ok"
+end
+
+local HELP = [[
+weir %s: Lua with `db` connected and the whole toolkit at hand.
+
+  db:query(sql, ...)       rows (printed as a table), db:one, db:value, db:exec, db:tx(fn)
+  schema.inspect(db)       the schema as a model; schema.diff(a, b), schema.script(changes)
+  ddl.*  copy.*  ids.*     safe DDL helpers, batch copy and backfill, id mapping
+  check.*  flags.*         validation and feature flags
+  json.*  weir.*           JSON, connections (weir.connect), throwaway clusters (weir.cluster)
+  SELECT ... ;             SQL (not Lua) runs as SQL up to a line ending in ";"
+
+\? lists the meta-commands (\d, \dt, \x, \timing …); \q or Ctrl-D quits.
+Docs: docs/repl.md, docs/scripts.md, docs/db.md.
+]]
+
+-- ---- the entry points cmd_repl.cpp calls ---------------------------------------------------------
+
+---@param opts {interactive: boolean, terminal: table}
+function M.start(opts)
+  state.interactive = opts.interactive
+  state.terminal = opts.terminal
+  if state.interactive then
+    local i = db:info()
+    local where = (i.host or ""):sub(1, 1) == "/" and ("socket " .. i.host) or (i.host or "")
+    say(string.format("weir %s: database %s on %s:%s, PostgreSQL %s", weir.version, i.database,
+                      where, i.port, i.server_version))
+    say('Type Lua, SQL ending in ";", \\? for meta-commands, help for the toolkit, \\q to quit.')
+  end
+end
+
+function M.prompt(more)
+  local name = db:info().database
+  if more then return name .. (state.sql and "-# " or ">> ") end
+  return name .. "> "
+end
+
+---Takes one line; returns "ok", "more" (the chunk goes on), "error" or "quit", and the
+---finished chunk (for the history).
+function M.feed(line)
+  if not state.pending then
+    local trimmed = line:match("^%s*(.-)%s*$")
+    if trimmed == "" then return "ok" end
+    if trimmed:sub(1, 1) == "\\" then return meta(trimmed), trimmed end
+    if trimmed == "help" then
+      emit(string.format(HELP, weir.version))
+      return "ok", trimmed
+    end
+    if trimmed == "quit" or trimmed == "exit" then return "quit", trimmed end
+    state.pending = line
+  else
+    local trimmed = line:match("^%s*(.-)%s*$")
+    if trimmed == "\\r" or trimmed == "\\q" or trimmed == "\\e" then return meta(trimmed) end
+    state.pending = state.pending .. "\n" .. line
+  end
+  local chunk = state.pending
+  if state.sql then
+    if not sql_complete(chunk) then return "more" end
+    state.pending, state.sql, state.last = nil, false, chunk
+    return run_sql(chunk), chunk
+  end
+  local fn = load("return " .. chunk, "=stdin", "t")
+  local err
+  if not fn then fn, err = load(chunk, "=stdin", "t") end
+  if not fn then
+    if looks_like_sql(chunk) then
+      state.sql = true
+      if not sql_complete(chunk) then return "more" end
+      state.pending, state.sql, state.last = nil, false, chunk
+      return run_sql(chunk), chunk
+    end
+    if err:match("<eof>$") then return "more" end
+    state.pending, state.last = nil, chunk
+    report(err)
+    return "error", chunk
+  end
+  state.pending, state.last = nil, chunk
+  return execute(fn), chunk
+end
+
+---Ctrl-C at the prompt: forget the chunk read so far.
+function M.reset()
+  state.pending, state.sql = nil, false
+end
+
+---End of input: a chunk left unfinished is an error.
+function M.finish()
+  if not state.pending then return "ok" end
+  local chunk = state.pending
+  state.pending, state.sql = nil, false
+  io.stderr:write("weir repl: input ended inside an unfinished chunk: ",
+                  chunk:match("^[^\n]*"), "\n")
+  return "error"
+end
+
+-- ---- tab completion ---------------------------------------------------------------------------
+
+local LUA_KEYWORDS = {
+  "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if", "in",
+  "local", "nil", "not", "or", "repeat", "return", "then", "true", "until", "while",
+}
+
+---The names of the connected database (cached; \refresh or `true` reloads).
+function M.names(reload)
+  if state.names and not reload then return state.names end
+  local n = { schemas = {}, relations = {}, columns = {} }
+  local seen_col = {}
+  for _, r in ipairs(db:query([[
+SELECT n.nspname AS schema, c.relname AS name, pg_catalog.pg_table_is_visible(c.oid) AS visible,
+       (SELECT pg_catalog.array_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+   AND n.nspname <> 'pg_catalog' AND n.nspname <> 'information_schema'
+   AND n.nspname !~ '^pg_toast'
+ ORDER BY 1, 2]])) do
+    if r.visible then n.relations[#n.relations + 1] = r.name end
+    n.relations[#n.relations + 1] = r.schema .. "." .. r.name
+    for _, col in ipairs(r.columns ~= json.null and r.columns or {}) do
+      if not seen_col[col] then
+        seen_col[col] = true
+        n.columns[#n.columns + 1] = col
+      end
+    end
+  end
+  for _, r in ipairs(db:query([[
+SELECT nspname FROM pg_catalog.pg_namespace
+ WHERE nspname !~ '^pg_' AND nspname <> 'information_schema' ORDER BY 1]])) do
+    n.schemas[#n.schemas + 1] = r.nspname
+  end
+  state.names = n
+  return n
+end
+
+local function add_matching(out, seen, word, list, suffix)
+  for _, name in ipairs(list) do
+    local cand = name .. (suffix or "")
+    if cand:sub(1, #word) == word and not seen[cand] then
+      seen[cand] = true
+      out[#out + 1] = cand
+    end
+  end
+end
+
+local function keys_of(t)
+  local out = {}
+  if type(t) == "table" then
+    for k in pairs(t) do
+      if type(k) == "string" and k:match("^[%a_][%w_]*$") then out[#out + 1] = k end
+    end
+  end
+  return out
+end
+
+local function sql_names(out, seen, word)
+  local ok, n = pcall(M.names)
+  if not ok then return end
+  add_matching(out, seen, word, n.relations)
+  add_matching(out, seen, word, n.schemas, ".")
+  add_matching(out, seen, word, n.columns)
+end
+
+-- Fields offered after `expr.` or `expr:`: a table's keys, a connection's methods.
+local function fields_of(path)
+  local v = _G
+  for part in path:gmatch("[^.:]+") do
+    if type(v) ~= "table" and type(v) ~= "userdata" then return {} end
+    local ok, nv = pcall(function() return v[part] end)
+    if not ok or nv == nil then return {} end
+    v = nv
+  end
+  if type(v) == "userdata" then
+    local mt = getmetatable(v)
+    local index = type(mt) == "table" and mt.__index
+    return keys_of(type(index) == "table" and index or nil)
+  end
+  return keys_of(v)
+end
+
+---Candidates for the word at [start, stop) of `line` (0-based offsets, as libedit gives).
+---@return string[] candidates, string append what follows a unique match
+function M.complete(line, start, stop)
+  local word = line:sub(start + 1, stop)
+  local before = line:sub(1, start)
+  local out, seen = {}, {}
+  if before:match("^%s*$") and word:sub(1, 1) == "\\" then
+    local names = {}
+    for _, m in ipairs(META) do
+      if m.name then names[#names + 1] = "\\" .. m.name end
+    end
+    add_matching(out, seen, word, names)
+    table.sort(out)
+    return out, " "
+  end
+  local in_string = select(2, before:gsub("'", "")) % 2 == 1 or select(2, before:gsub('"', "")) % 2 == 1
+  if before:match("^%s*\\") or in_string or state.sql or (state.pending == nil and looks_like_sql(before)) then
+    sql_names(out, seen, word)
+    table.sort(out)
+    return out, before:match("^%s*\\") and " " or ""
+  end
+  local path, sep, partial = word:match("^(.*)([.:])([%w_]*)$")
+  if path then
+    local names = fields_of(path)
+    table.sort(names)
+    for _, k in ipairs(names) do
+      if k:sub(1, #partial) == partial then out[#out + 1] = path .. sep .. k end
+    end
+    return out, ""
+  end
+  local globals = keys_of(_G)
+  table.sort(globals)
+  add_matching(out, seen, word, globals)
+  add_matching(out, seen, word, LUA_KEYWORDS)
+  return out, ""
+end
+
+M.meta_commands = function()
+  local names = {}
+  for _, m in ipairs(META) do
+    if m.name then names[#names + 1] = m.name end
+  end
+  return names
+end
+
+return M

@@ -1,0 +1,266 @@
+-- How the REPL prints: psql's aligned and expanded tables (title, centred headers, numbers
+-- right-aligned, multi-line cells marked with "+", footers, a row count) and Lua values
+-- pretty-printed (sorted keys, nesting, cycles marked, db.NULL as NULL). Pure functions from
+-- values to text; nothing here writes or queries.
+local M = {}
+
+local NULL = json.null
+
+-- Types psql aligns to the right.
+local NUMERIC = {
+  int2 = true, int4 = true, int8 = true, float4 = true, float8 = true, numeric = true,
+  oid = true, money = true, xid = true, cid = true,
+}
+
+local function width(s)
+  return utf8.len(s) or #s
+end
+
+local function pad(s, n)
+  return s .. string.rep(" ", n - width(s))
+end
+
+local function lines_of(s)
+  local out = {}
+  for line in (s .. "\n"):gmatch("(.-)\n") do out[#out + 1] = line end
+  return out
+end
+
+-- PostgreSQL's text for an array value (as psql shows it): {1,2,"a b",NULL}.
+local function array_text(v, null)
+  local parts = {}
+  for i = 1, #v do
+    local e = v[i]
+    if type(e) == "table" and e ~= NULL then
+      parts[i] = array_text(e, null)
+    elseif e == NULL then
+      parts[i] = "NULL"
+    else
+      local s = type(e) == "boolean" and (e and "t" or "f") or tostring(e)
+      if s == "" or s:find('[%s,{}"\\]') or s:upper() == "NULL" then
+        s = '"' .. s:gsub('[\\"]', "\\%0") .. '"'
+      end
+      parts[i] = s
+    end
+  end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+
+---The text of one query value in a table cell, as psql prints it.
+---@param v any
+---@param typ string the column's type name (pg_type spelling)
+---@param null string what NULL shows as
+function M.cell(v, typ, null)
+  if v == NULL or v == nil then return null end
+  local t = type(v)
+  if t == "boolean" then return v and "t" or "f" end
+  if t == "table" then
+    if typ and typ:sub(1, 1) == "_" then return array_text(v, null) end
+    return json.encode(v)
+  end
+  if typ == "bytea" then
+    return "\\x" .. (v:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+  end
+  if t == "number" and math.type(v) == "float" then
+    if v ~= v then return "NaN" end
+    if v == math.huge then return "Infinity" end
+    if v == -math.huge then return "-Infinity" end
+    for digits = 15, 17 do
+      local s = string.format("%." .. digits .. "g", v)
+      if tonumber(s) == v then return s end
+    end
+  end
+  return tostring(v)
+end
+
+---psql's aligned format with border 1.
+---@param headers string[]
+---@param rows string[][] cell texts
+---@param opts {title?: string, right?: boolean[], footers?: string[], count?: boolean}
+---@return string
+function M.aligned(headers, rows, opts)
+  opts = opts or {}
+  local right = opts.right or {}
+  local ncols = #headers
+  local widths = {}
+  local split = {}  -- split[r][c] = lines of the cell
+  for c = 1, ncols do widths[c] = width(headers[c]) end
+  for r, row in ipairs(rows) do
+    split[r] = {}
+    for c = 1, ncols do
+      local ls = lines_of(row[c] or "")
+      split[r][c] = ls
+      for _, l in ipairs(ls) do
+        if width(l) > widths[c] then widths[c] = width(l) end
+      end
+    end
+  end
+  local out = {}
+  local total = 3 * ncols - 1
+  for c = 1, ncols do total = total + widths[c] end
+  if opts.title then
+    local tw = width(opts.title)
+    out[#out + 1] = (tw >= total and "" or string.rep(" ", (total - tw) // 2)) .. opts.title
+  end
+  local head, rule = {}, {}
+  for c = 1, ncols do
+    local space = widths[c] - width(headers[c])
+    head[c] = string.rep(" ", space // 2) .. headers[c] .. string.rep(" ", (space + 1) // 2)
+    rule[c] = string.rep("-", widths[c] + 2)
+  end
+  out[#out + 1] = " " .. table.concat(head, " | ") .. " "
+  out[#out + 1] = table.concat(rule, "+")
+  for r = 1, #rows do
+    local height = 1
+    for c = 1, ncols do height = math.max(height, #split[r][c]) end
+    for h = 1, height do
+      local parts = {}
+      for c = 1, ncols do
+        local ls = split[r][c]
+        local text = ls[h] or ""
+        local more = h < #ls  -- this cell continues on the next line
+        local s
+        if right[c] then
+          s = string.rep(" ", widths[c] - width(text)) .. text
+        elseif c < ncols or more then
+          s = pad(text, widths[c])
+        else
+          s = text
+        end
+        if c < ncols then
+          s = s .. (more and "+" or " ")
+        elseif more then
+          s = s .. "+"
+        end
+        parts[c] = s
+      end
+      out[#out + 1] = " " .. table.concat(parts, "| ")
+    end
+  end
+  for _, f in ipairs(opts.footers or {}) do out[#out + 1] = f end
+  if opts.count then
+    out[#out + 1] = #rows == 1 and "(1 row)" or ("(" .. #rows .. " rows)")
+  end
+  return table.concat(out, "\n") .. "\n\n"
+end
+
+---psql's expanded format (\x): one block per record.
+---@param headers string[]
+---@param rows string[][]
+---@return string
+function M.expanded(headers, rows, opts)
+  opts = opts or {}
+  if #rows == 0 then return "(0 rows)\n\n" end
+  local hw, dw = 0, 0
+  for _, h in ipairs(headers) do hw = math.max(hw, width(h)) end
+  for _, row in ipairs(rows) do
+    for c = 1, #headers do
+      for _, l in ipairs(lines_of(row[c] or "")) do dw = math.max(dw, width(l)) end
+    end
+  end
+  local out = {}
+  if opts.title then out[#out + 1] = opts.title end
+  for r, row in ipairs(rows) do
+    -- "-[ RECORD n ]" then rules to the header's and the data's width, as psql draws them.
+    local label = "-[ RECORD " .. r .. " ]"
+    local line = label
+    local len = #label + 1
+    if len < hw then line = line .. string.rep("-", hw - len) end
+    len = len - hw
+    for _, piece in ipairs { "-", "+", "-" } do
+      if len <= 0 then line = line .. piece end
+      len = len - 1
+    end
+    if len < 0 then len = 0 end
+    if len < dw then line = line .. string.rep("-", dw - len) end
+    out[#out + 1] = line
+    for c, h in ipairs(headers) do
+      local ls = lines_of(row[c] or "")
+      for i, l in ipairs(ls) do
+        local label_text = i == 1 and h or ""
+        out[#out + 1] = pad(label_text, hw) .. (i < #ls and " +" or " |") .. " " .. l
+      end
+    end
+  end
+  return table.concat(out, "\n") .. "\n\n"
+end
+
+---A query result (db:query's rows and columns) as text.
+---@param rows table[]
+---@param columns {name: string, type: string}[]
+---@param opts {expanded?: boolean, null?: string, title?: string}
+function M.result(rows, columns, opts)
+  local headers, right, cells = {}, {}, {}
+  for c, col in ipairs(columns) do
+    headers[c] = col.name
+    right[c] = NUMERIC[col.type] or false
+  end
+  for r, row in ipairs(rows) do
+    local line = {}
+    for c, col in ipairs(columns) do line[c] = M.cell(row[col.name], col.type, opts.null) end
+    cells[r] = line
+  end
+  if opts.expanded then return M.expanded(headers, cells, opts) end
+  return M.aligned(headers, cells, { title = opts.title, right = right, count = true })
+end
+
+local IDENT = "^[%a_][%w_]*$"
+local KEYWORDS = {}
+for w in ([[and break do else elseif end false for function goto if in local nil not or
+  repeat return then true until while]]):gmatch("%a+") do KEYWORDS[w] = true end
+
+local function key_text(k)
+  if type(k) == "string" and k:match(IDENT) and not KEYWORDS[k] then return k end
+  if type(k) == "string" then return "[" .. string.format("%q", k) .. "]" end
+  return "[" .. tostring(k) .. "]"
+end
+
+local function sorted_keys(t)
+  local keys = {}
+  local n = #t
+  for k in pairs(t) do
+    if not (math.type(k) == "integer" and k >= 1 and k <= n) then keys[#keys + 1] = k end
+  end
+  table.sort(keys, function(a, b)
+    local ta, tb = type(a), type(b)
+    if ta ~= tb then return ta < tb end
+    if ta == "string" or ta == "number" then return a < b end
+    return tostring(a) < tostring(b)
+  end)
+  return keys, n
+end
+
+local function scalar(v)
+  if v == NULL then return "NULL" end
+  if type(v) == "string" then return (string.format("%q", v):gsub("\\\n", "\\n")) end
+  return tostring(v)
+end
+
+-- Text of `v` at `indent`, never wider than about 100 columns when it can help it.
+local function pretty(v, indent, seen)
+  if type(v) ~= "table" or v == NULL then return scalar(v) end
+  local mt = getmetatable(v)
+  if type(mt) == "table" and mt.__tostring then return tostring(v) end
+  if seen[v] then return "<cycle: " .. tostring(v) .. ">" end
+  seen[v] = true
+  local keys, n = sorted_keys(v)
+  local items = {}
+  for i = 1, n do items[#items + 1] = pretty(v[i], indent .. "  ", seen) end
+  for _, k in ipairs(keys) do
+    items[#items + 1] = key_text(k) .. " = " .. pretty(v[k], indent .. "  ", seen)
+  end
+  seen[v] = nil
+  if #items == 0 then return "{}" end
+  local flat = "{ " .. table.concat(items, ", ") .. " }"
+  if #flat + #indent <= 100 and not flat:find("\n") then return flat end
+  return "{\n" .. indent .. "  " .. table.concat(items, ",\n" .. indent .. "  ") .. "\n" .. indent .. "}"
+end
+
+---A Lua value as the REPL prints it: strings as they are at the top level, tables
+---pretty-printed with sorted keys (cycles shown as <cycle: …>), db.NULL as NULL.
+function M.value(v)
+  if type(v) == "string" then return v end
+  return pretty(v, "", {})
+end
+
+return M
