@@ -38,6 +38,17 @@ local function compare(kind, actual, declared_names)
   T.eq(stale, {}, kind .. " declared in grammar/ but not exported")
 end
 
+T.case("repl: the meta-commands \\? offers are the ones grammar/repl.lua declares", function()
+  local declared_names = {}
+  for name in read(src .. "/grammar/repl.lua"):gmatch("%-%-%-| '\\\\([^']+)'") do
+    declared_names[name] = true
+  end
+  T.ok(next(declared_names) ~= nil, "grammar/repl.lua declares meta-commands")
+  local offered = {}
+  for _, name in ipairs(require("repl").meta_commands()) do offered[name] = true end
+  compare("repl meta-command", offered, declared_names)
+end)
+
 T.case("db: every Connection method and helper is declared", function()
   local methods = getmetatable(db).__index
   compare("db", exported(methods), declared("db.lua", "Connection"))

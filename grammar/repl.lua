@@ -1,0 +1,36 @@
+---@meta weir-repl
+-- The surface of `weir repl` (docs/repl.md). The REPL adds no Lua globals: a session has the
+-- same globals as a script (db, weir, json, schema, ddl, copy, ids, flags, check, migration,
+-- phase) and `require "sql"`. What it adds is its input forms and its meta-commands, declared
+-- here; tests/lua/api_surface_test.lua checks this list against what `\?` offers.
+--
+-- Input forms, tried in this order for each chunk:
+--   \COMMAND [ARGS]     a meta-command (only at the start of a chunk)
+--   help | quit | exit  the toolkit overview; leave
+--   return CHUNK        an expression: its values are printed
+--   CHUNK               a Lua chunk; `<eof>` in its syntax error means "read another line"
+--   SQL ...;            text that is not Lua and starts with an SQL keyword: SQL, read up to a
+--                       line ending in ";", each statement's result printed as a table
+
+---@alias weir.repl.MetaCommand
+---| '\\d'        # [PATTERN] list relations, or describe those matching PATTERN
+---| '\\dt'       # [PATTERN] list tables
+---| '\\dv'       # [PATTERN] list views
+---| '\\dm'       # [PATTERN] list materialized views
+---| '\\di'       # [PATTERN] list indexes
+---| '\\ds'       # [PATTERN] list sequences
+---| '\\dn'       # [PATTERN] list schemas
+---| '\\dT'       # [PATTERN] list data types
+---| '\\df'       # [PATTERN] list functions
+---| '\\du'       # [PATTERN] list roles
+---| '\\x'        # [on|off|auto] expanded display of query results
+---| '\\pset'     # pager on|off, null TEXT
+---| '\\timing'   # [on|off] show how long each command takes
+---| '\\conninfo' # the current connection
+---| '\\c'        # URL|DBNAME connect `db` to another database
+---| '\\i'        # FILE.lua run a Lua file in this session
+---| '\\e'        # edit the last input in $VISUAL or $EDITOR, then run it
+---| '\\r'        # reset (clear) the input read so far
+---| '\\refresh'  # reload the names tab completion offers
+---| '\\?'        # the list of meta-commands
+---| '\\q'        # quit (also Ctrl-D)
