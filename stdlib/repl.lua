@@ -134,25 +134,30 @@ local function show(values)
   emit(table.concat(parts, "\t") .. "\n")
 end
 
+-- Calls fn under the message handler; returns xpcall's results and the time it took.
 local function timed(fn)
   local t0 = weir.clock()
   local results = table.pack(xpcall(fn, handler))
-  if state.timing then
-    emit(string.format("Time: %.3f ms\n", (weir.clock() - t0) * 1000))
-  end
-  return results
+  return results, weir.clock() - t0
+end
+
+-- After the result, as psql does.
+local function show_time(seconds)
+  if state.timing then emit(string.format("Time: %.3f ms\n", seconds * 1000)) end
 end
 
 -- Runs a compiled chunk and prints its values; returns "ok" or "error".
 local function execute(fn)
-  local results = timed(fn)
+  local results, took = timed(fn)
   if not results[1] then
     report(results[2])
+    show_time(took)
     return "error"
   end
   table.remove(results, 1)
   results.n = results.n - 1
   local ok, e = xpcall(show, handler, results)
+  show_time(took)
   if not ok then
     report(e)
     return "error"
@@ -186,12 +191,14 @@ local function run_sql(text)
   if not ok then statements = { { text = text } } end
   local status = "ok"
   for _, st in ipairs(statements) do
-    local results = timed(function() return db:query(st.text) end)
+    local results, took = timed(function() return db:query(st.text) end)
     if not results[1] then
       report(results[2])
+      show_time(took)
       return "error"
     end
     local shown, e = xpcall(emit, handler, result_text(results[2], results[3], results[4]))
+    show_time(took)
     if not shown then
       report(e)
       status = "error"
@@ -248,13 +255,13 @@ end
 local META -- filled below; \? prints it
 
 local function help_text()
-  local out = { "General" }
+  local out = {}
   for _, m in ipairs(META) do
     if m.section then
-      out[#out + 1] = ""
+      if #out > 0 then out[#out + 1] = "" end
       out[#out + 1] = m.section
     else
-      out[#out + 1] = string.format("  %-22s %s", m.usage, m.help)
+      out[#out + 1] = string.format("  %-26s %s", m.usage, m.help)
     end
   end
   return table.concat(out, "\n") .. "\n\n"
