@@ -16,12 +16,7 @@ local M = {}
 local function say(fmt, ...) io.stderr:write("weir: lint: ", string.format(fmt, ...), "\n") end
 
 local read = require("weir_util").read_file
-
-local function lines_of(text)
-  local lines = {}
-  for line in (text .. "\n"):gmatch("(.-)\r?\n") do lines[#lines + 1] = line end
-  return lines
-end
+local lines_of = require("weir_util").lines
 
 -- ---------------------------------------------------------------------------------------------
 -- .sql files

@@ -66,6 +66,22 @@ local function pattern_filter(pattern, schema_col, name_col, visible, params)
   return conds
 end
 
+-- The conditions of a list: `base`, then the pattern's; without a pattern, psql's default:
+-- objects outside the system schemas that are visible on the search_path.
+local function list_conditions(base, pattern, schema_col, name_col, visible, params)
+  local conds = base
+  if pattern then
+    for _, c in ipairs(pattern_filter(pattern, schema_col, name_col, visible, params)) do
+      conds[#conds + 1] = c
+    end
+  else
+    conds[#conds + 1] = schema_col .. " <> 'pg_catalog' AND " .. schema_col .. " !~ '^pg_toast' AND " ..
+                        schema_col .. " <> 'information_schema'"
+    conds[#conds + 1] = visible
+  end
+  return conds
+end
+
 local function where(conds)
   return #conds == 0 and "" or ("\n WHERE " .. table.concat(conds, "\n   AND "))
 end
@@ -95,21 +111,14 @@ local RELKIND_NAME = [[CASE c.relkind WHEN 'r' THEN 'table' WHEN 'v' THEN 'view'
          WHEN 't' THEN 'TOAST table' WHEN 'f' THEN 'foreign table'
          WHEN 'p' THEN 'partitioned table' WHEN 'I' THEN 'partitioned index' END]]
 
-local SYSTEM_SCHEMAS = "n.nspname <> 'pg_catalog' AND n.nspname !~ '^pg_toast' AND n.nspname <> 'information_schema'"
-
 ---\d, \dt, \dv, \dm, \di, \ds: a list of relations of the given kinds.
 ---@param kinds string relkind letters, e.g. "rp"
 function M.relations(kinds, pattern)
   local letters = {}
   for ch in kinds:gmatch(".") do letters[#letters + 1] = ch end
   local params = { db.array(letters) }
-  local conds = { "c.relkind::text = ANY($1::text[])" }
-  if not pattern then conds[#conds + 1] = SYSTEM_SCHEMAS end
-  for _, c in ipairs(pattern_filter(pattern, "n.nspname", "c.relname",
-                                    "pg_catalog.pg_table_is_visible(c.oid)", params)) do
-    conds[#conds + 1] = c
-  end
-  if not pattern then conds[#conds + 1] = "pg_catalog.pg_table_is_visible(c.oid)" end
+  local conds = list_conditions({ "c.relkind::text = ANY($1::text[])" }, pattern, "n.nspname",
+                                "c.relname", "pg_catalog.pg_table_is_visible(c.oid)", params)
   local indexes = kinds:find("i") ~= nil
   local sql = [[
 SELECT n.nspname AS "Schema", c.relname AS "Name", ]] .. RELKIND_NAME .. [[ AS "Type",
@@ -142,18 +151,10 @@ end
 ---\dT: data types (not arrays, not table row types).
 function M.types(pattern)
   local params = {}
-  local conds = {
+  local conds = list_conditions({
     "(t.typrelid = 0 OR (SELECT c.relkind = 'c' FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid))",
     "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type el WHERE el.oid = t.typelem AND el.typarray = t.oid)",
-  }
-  if not pattern then
-    conds[#conds + 1] = "n.nspname <> 'pg_catalog' AND n.nspname <> 'information_schema'"
-  end
-  for _, c in ipairs(pattern_filter(pattern, "n.nspname", "t.typname",
-                                    "pg_catalog.pg_type_is_visible(t.oid)", params)) do
-    conds[#conds + 1] = c
-  end
-  if not pattern then conds[#conds + 1] = "pg_catalog.pg_type_is_visible(t.oid)" end
+  }, pattern, "n.nspname", "t.typname", "pg_catalog.pg_type_is_visible(t.oid)", params)
   local sql = [[
 SELECT n.nspname AS "Schema", pg_catalog.format_type(t.oid, NULL) AS "Name",
        pg_catalog.obj_description(t.oid, 'pg_type') AS "Description"
@@ -166,12 +167,8 @@ end
 ---\df: functions and procedures.
 function M.functions(pattern)
   local params = {}
-  local conds = pattern_filter(pattern, "n.nspname", "p.proname",
-                               "pg_catalog.pg_function_is_visible(p.oid)", params)
-  if not pattern then
-    conds[#conds + 1] = "pg_catalog.pg_function_is_visible(p.oid)"
-    conds[#conds + 1] = "n.nspname <> 'pg_catalog' AND n.nspname <> 'information_schema'"
-  end
+  local conds = list_conditions({}, pattern, "n.nspname", "p.proname",
+                                "pg_catalog.pg_function_is_visible(p.oid)", params)
   local sql = [[
 SELECT n.nspname AS "Schema", p.proname AS "Name",
        pg_catalog.pg_get_function_result(p.oid) AS "Result data type",

@@ -20,11 +20,7 @@ local function pad(s, n)
   return s .. string.rep(" ", n - width(s))
 end
 
-local function lines_of(s)
-  local out = {}
-  for line in (s .. "\n"):gmatch("(.-)\n") do out[#out + 1] = line end
-  return out
-end
+local lines_of = require("weir_util").lines
 
 -- PostgreSQL's text for an array value (as psql shows it): {1,2,"a b",NULL}.
 local function array_text(v, null)

@@ -11,6 +11,13 @@ function U.read_file(path)
   return text
 end
 
+---The lines of `text` (without their "\n" or "\r\n"); "" gives one empty line.
+function U.lines(text)
+  local out = {}
+  for line in (text .. "\n"):gmatch("(.-)\r?\n") do out[#out + 1] = line end
+  return out
+end
+
 ---"schema.table" or "table", quoted for `conn`.
 function U.qualified(conn, name)
   local s, t = name:match("^([^.]+)%.(.+)$")
