@@ -2,7 +2,7 @@
 // plus the value helpers (db.NULL, db.isnull, db.json, db.array, db.bytea).
 // stdlib/db.lua adds the conveniences written in Lua (db:tx).
 //
-// Connection methods: query, one, value, exec, rows, close, info, in_transaction,
+// Connection methods: query, query_text, one, value, exec, rows, close, info, in_transaction,
 // transaction_status, quote_ident, quote_literal. A Cursor (from db:rows) keeps its
 // Connection alive through its user value. Both types are "born closed"-safe: using a closed
 // one raises "attempt to use a closed connection", closing twice is harmless, and __gc and
@@ -192,6 +192,29 @@ int db_query(lua_State* L) {
   lua_createtable(L, r.rows(), 0);
   for (int i = 0; i < r.rows(); ++i) {
     push_row(L, r, i, types);
+    lua_rawseti(L, -2, i + 1);
+  }
+  push_columns(L, r, types);
+  std::string tag = r.command();
+  lua_pushlstring(L, tag.data(), tag.size());
+  return 3;
+}
+
+// db:query_text(sql, ...) -> rows of the server's text for each value, columns, command tag
+int db_query_text(lua_State* L) {
+  pg::Result r = run(L, "db:query_text");
+  auto types = live(L, kSelf).describe_columns(r);
+  lua_createtable(L, r.rows(), 0);
+  for (int i = 0; i < r.rows(); ++i) {
+    lua_createtable(L, 0, r.columns());
+    for (int c = 0; c < r.columns(); ++c) {
+      if (r.is_null(i, c)) {
+        lua::push_null(L);
+      } else {
+        lua_pushlstring(L, r.value(i, c), static_cast<size_t>(r.length(i, c)));
+      }
+      lua_setfield(L, -2, r.column_name(c));
+    }
     lua_rawseti(L, -2, i + 1);
   }
   push_columns(L, r, types);
@@ -514,6 +537,7 @@ const luaL_Reg kMethods[] = {
     {"clone", guarded<db_clone>},
     {"trace", guarded<db_trace>},
     {"query", guarded<db_query>},
+    {"query_text", guarded<db_query_text>},
     {"one", guarded<db_one>},
     {"value", guarded<db_value>},
     {"exec", guarded<db_exec>},
