@@ -4,7 +4,7 @@
 -- A line starting with a backslash is a meta-command (\d, \x, \timing …). Anything else is Lua:
 -- an expression prints its values (`return` is tried first, as lua.c does), an incomplete
 -- chunk continues on the next line. Text that is not Lua but starts with an SQL keyword is
--- SQL, read up to a line ending in `;`, and printed as a table. Errors print and the session
+-- SQL, read up to a `;` ending a line (outside quotes and comments), and printed as a table. Errors print and the session
 -- goes on; feed says "error" so a piped session can exit 1.
 local fmt = require "repl_format"
 local describe = require "repl_describe"
@@ -45,11 +45,10 @@ local function is_sql_error(e)
   return type(e) == "table" and type(e.sqlstate) == "string" and e.message ~= nil
 end
 
--- psql's layout: ERROR:  SQLSTATE message, DETAIL/HINT lines, the statement's line with a caret.
+-- libpq's layout as psql prints it: ERROR:  SQLSTATE message, the statement's line with a
+-- caret, then DETAIL, HINT and CONTEXT.
 local function sql_error_text(e)
   local out = { string.format("ERROR:  %s %s", e.sqlstate, e.message) }
-  if e.detail then out[#out + 1] = "DETAIL:  " .. e.detail end
-  if e.hint then out[#out + 1] = "HINT:  " .. e.hint end
   if e.position and e.query then
     local before = e.query:sub(1, e.position - 1)
     local line_no = select(2, before:gsub("\n", "")) + 1
@@ -59,6 +58,8 @@ local function sql_error_text(e)
     out[#out + 1] = prefix .. text
     out[#out + 1] = string.rep(" ", #prefix + utf8.len(e.query:sub(start, e.position - 1)) ) .. "^"
   end
+  if e.detail then out[#out + 1] = "DETAIL:  " .. e.detail end
+  if e.hint then out[#out + 1] = "HINT:  " .. e.hint end
   if e.context then out[#out + 1] = "CONTEXT:  " .. e.context end
   return table.concat(out, "\n")
 end
@@ -105,20 +106,20 @@ local function is_columns(t)
   return true
 end
 
-local function result_text(rows, columns, tag)
+local function result_text(rows, columns, tag, text)
   if #columns == 0 then return (tag and tag ~= "" and tag or "OK") .. "\n" end
   local expanded = state.expanded == "on"
   if state.expanded == "auto" and state.terminal.size then
     local _, cols = state.terminal.size()
     if cols then
-      local plain = fmt.result(rows, columns, { null = state.null })
+      local plain = fmt.result(rows, columns, { null = state.null, text = text })
       for line in plain:gmatch("[^\n]+") do
         if utf8.len(line) and utf8.len(line) > cols then expanded = true break end
       end
       if not expanded then return plain end
     end
   end
-  return fmt.result(rows, columns, { expanded = expanded, null = state.null })
+  return fmt.result(rows, columns, { expanded = expanded, null = state.null, text = text })
 end
 
 -- Prints what a chunk returned: a query result (rows, columns[, tag]) as a table, anything
@@ -180,8 +181,48 @@ local function looks_like_sql(chunk)
   return first ~= nil and SQL_START[first:lower()] == true
 end
 
+-- Whether SQL text ends with a `;` that is outside quotes, comments and dollar-quoted bodies
+-- (as psql decides when a statement is complete).
 local function sql_complete(chunk)
-  return chunk:match(";%s*$") ~= nil
+  local i, n, last = 1, #chunk, nil -- last: the last significant character outside them
+  local depth = 0                     -- /* */ comments nest
+  while i <= n do
+    local c = chunk:sub(i, i)
+    if depth > 0 then
+      if chunk:sub(i, i + 1) == "*/" then depth, i = depth - 1, i + 1
+      elseif chunk:sub(i, i + 1) == "/*" then depth, i = depth + 1, i + 1 end
+    elseif chunk:sub(i, i + 1) == "/*" then
+      depth, i = 1, i + 1
+    elseif chunk:sub(i, i + 1) == "--" then
+      i = (chunk:find("\n", i, true) or n + 1) - 1
+    elseif c == "'" or c == '"' then
+      -- E'…' strings take backslash escapes; every quoted text takes a doubled quote
+      local escapes = c == "'" and (" " .. chunk:sub(1, i - 1)):match("[^%w_$][eE]$") ~= nil
+      local j = i + 1
+      while true do
+        local ch = chunk:sub(j, j)
+        if ch == "" then return false end
+        if escapes and ch == "\\" then
+          j = j + 1
+        elseif ch == c then
+          if chunk:sub(j + 1, j + 1) ~= c then break end
+          j = j + 1
+        end
+        j = j + 1
+      end
+      i, last = j, c
+    elseif c == "$" and chunk:sub(i):match("^%$[%a_]?[%w_]*%$")
+           and not chunk:sub(i - 1, i - 1):match("[%w_$]") then -- not inside a name like a$b$
+      local tag = chunk:sub(i):match("^(%$[%a_]?[%w_]*%$)")
+      local close = chunk:find(tag, i + #tag, true)
+      if not close then return false end
+      i, last = close + #tag - 1, "$"
+    elseif not c:match("%s") then
+      last = c
+    end
+    i = i + 1
+  end
+  return depth == 0 and last == ";"
 end
 
 -- Runs SQL text: each statement on its own (PostgreSQL's parser splits them), each result
@@ -191,15 +232,15 @@ local function run_sql(text)
   if not ok then statements = { { text = text } } end
   local status = "ok"
   for _, st in ipairs(statements) do
-    local results, took = timed(function() return db:query(st.text) end)
+    local results, took = timed(function() return db:query_text(st.text) end)
     if not results[1] then
       report(results[2])
       show_time(took)
       return "error"
     end
-    local shown, e = xpcall(emit, handler, result_text(results[2], results[3], results[4]))
+    local printed, e = xpcall(emit, handler, result_text(results[2], results[3], results[4], true))
     show_time(took)
-    if not shown then
+    if not printed then
       report(e)
       status = "error"
     end
@@ -217,11 +258,23 @@ local function on_off(arg, current, name)
   error(string.format('\\%s: unrecognized value "%s": Boolean expected', name, arg), 0)
 end
 
+-- What a describe function found goes to stdout; its "Did not find …" to stderr, as psql's.
+local function shown(text, found)
+  if found then
+    emit(text)
+  else
+    io.stdout:flush()
+    io.stderr:write(text)
+    io.stderr:flush()
+  end
+  return found
+end
+
+-- A list that matches nothing is not a failure (psql's \dt nosuch succeeds); \d NAME is.
 local function listing(fn)
   return function(arg)
-    local text, found = fn(arg)
-    emit(text)
-    return found or arg == nil
+    shown(fn(arg))
+    return true
   end
 end
 
@@ -282,11 +335,7 @@ META = {
   { section = "Informational (PATTERN: psql's, e.g. app.* or \"Mixed\"*)" },
   { name = "d", usage = "\\d [PATTERN]", help = "list relations, or describe those matching PATTERN",
     run = function(arg)
-      if arg then
-        local text, found = describe.describe(arg)
-        emit(text)
-        return found
-      end
+      if arg then return shown(describe.describe(arg)) end
       return listing(function() return describe.relations("rpvmSf") end)()
     end },
   { name = "dt", usage = "\\dt [PATTERN]", help = "list tables",
@@ -404,7 +453,11 @@ local function meta(line)
     io.stderr:write(string.format('invalid command \\%s\nTry \\? for help.\n', name))
     return "error"
   end
-  local ok, found, quit = xpcall(m.run, handler, arg)
+  -- A meta-command's own errors are messages (raised at level 0): no traceback for them.
+  local ok, found, quit = xpcall(m.run, function(e)
+    if type(e) == "string" then return e end
+    return handler(e)
+  end, arg)
   if not ok then
     report(found)
     return "error"

@@ -193,8 +193,7 @@ SELECT r.rolname, r.rolsuper, r.rolinherit, r.rolcreaterole, r.rolcreatedb, r.ro
                JOIN pg_catalog.pg_roles b ON m.roleid = b.oid
               WHERE m.member = r.oid ORDER BY 1) AS member_of
   FROM pg_catalog.pg_roles r]] .. where(conds) .. "\n ORDER BY 1", table.unpack(params))
-  if #rows == 0 then return not_found("role", pattern) .. "\n", false end
-  local cells = {}
+  local cells = {} -- no match prints the empty table, as psql's \du does
   for i, r in ipairs(rows) do
     local attrs = {}
     local function add(cond, text) if cond then attrs[#attrs + 1] = text end end
@@ -205,11 +204,15 @@ SELECT r.rolname, r.rolsuper, r.rolinherit, r.rolcreaterole, r.rolcreatedb, r.ro
     add(not r.rolcanlogin, "Cannot login")
     add(r.rolreplication, "Replication")
     add(r.rolbypassrls, "Bypass RLS")
+    -- the connection limit and the password's expiry go on lines of their own
+    local text = table.concat(attrs, ", ")
+    local function line(more) text = text == "" and more or (text .. "\n" .. more) end
     if r.rolconnlimit >= 0 then
-      attrs[#attrs + 1] = r.rolconnlimit == 1 and "1 connection" or (r.rolconnlimit .. " connections")
+      line(r.rolconnlimit == 0 and "No connections" or r.rolconnlimit == 1 and "1 connection"
+           or (r.rolconnlimit .. " connections"))
     end
-    if r.valid_until ~= json.null then attrs[#attrs + 1] = "Password valid until " .. r.valid_until end
-    cells[i] = { r.rolname, table.concat(attrs, ", "), fmt.cell(r.member_of, "_name", "") }
+    if r.valid_until ~= json.null then line("Password valid until " .. r.valid_until) end
+    cells[i] = { r.rolname, text, fmt.cell(r.member_of, "_name", "") }
   end
   return fmt.aligned({ "Role name", "Attributes", "Member of" }, cells,
                      { title = "List of roles", count = false }), true
@@ -379,6 +382,128 @@ local function trigger_footers(footers, triggers)
   end
 end
 
+-- Extended statistics, as psql lists them: kinds only when some but not all were asked for.
+local function statistics_footers(footers, oid)
+  local rows = db:query([[
+SELECT s.stxrelid::pg_catalog.regclass::text AS rel,
+       s.stxnamespace::pg_catalog.regnamespace::text AS nsp, s.stxname,
+       pg_catalog.pg_get_statisticsobjdef_columns(s.oid) AS columns,
+       'd' = ANY(s.stxkind) AS ndistinct, 'f' = ANY(s.stxkind) AS dependencies,
+       'm' = ANY(s.stxkind) AS mcv, s.stxstattarget::text AS target
+  FROM pg_catalog.pg_statistic_ext s
+ WHERE s.stxrelid = $1::oid
+ ORDER BY 2, 3]], oid)
+  if #rows == 0 then return end
+  footers[#footers + 1] = "Statistics objects:"
+  for _, r in ipairs(rows) do
+    local line = string.format('    "%s.%s"', r.nsp, r.stxname)
+    local kinds = {}
+    if r.ndistinct then kinds[#kinds + 1] = "ndistinct" end
+    if r.dependencies then kinds[#kinds + 1] = "dependencies" end
+    if r.mcv then kinds[#kinds + 1] = "mcv" end
+    if #kinds > 0 and #kinds < 3 then line = line .. " (" .. table.concat(kinds, ", ") .. ")" end
+    line = line .. " ON " .. r.columns .. " FROM " .. r.rel
+    if r.target ~= json.null and r.target ~= "-1" then line = line .. "; STATISTICS " .. r.target end
+    footers[#footers + 1] = line
+  end
+end
+
+local RULE_SECTIONS = {
+  { "O", "Rules:" }, { "D", "Disabled rules:" }, { "A", "Rules firing always:" },
+  { "R", "Rules firing on replica only:" },
+}
+
+local function rule_footers(footers, oid)
+  local rows = db:query([[
+SELECT r.rulename, pg_catalog.rtrim(pg_catalog.pg_get_ruledef(r.oid, true), ';') AS def,
+       r.ev_enabled::text AS enabled
+  FROM pg_catalog.pg_rewrite r
+ WHERE r.ev_class = $1::oid ORDER BY 1]], oid)
+  for _, section in ipairs(RULE_SECTIONS) do
+    local heading = false
+    for _, r in ipairs(rows) do
+      if r.enabled == section[1] then
+        if not heading then
+          footers[#footers + 1] = section[2]
+          heading = true
+        end
+        footers[#footers + 1] = "    " .. r.def:gsub("^CREATE RULE ", "")
+      end
+    end
+  end
+end
+
+local function publication_footers(footers, oid)
+  local sql
+  if db:value("SELECT pg_catalog.current_setting('server_version_num')::int") >= 150000 then
+    sql = [[
+SELECT p.pubname, NULL AS filter, NULL AS columns
+  FROM pg_catalog.pg_publication p
+  JOIN pg_catalog.pg_publication_namespace pn ON p.oid = pn.pnpubid
+  JOIN pg_catalog.pg_class pc ON pc.relnamespace = pn.pnnspid
+ WHERE pc.oid = $1::oid AND pg_catalog.pg_relation_is_publishable($1::oid)
+UNION
+SELECT p.pubname, pg_catalog.pg_get_expr(pr.prqual, c.oid),
+       CASE WHEN pr.prattrs IS NOT NULL THEN
+         (SELECT pg_catalog.string_agg(a.attname, ', ')
+            FROM pg_catalog.generate_series(0, pg_catalog.array_upper(pr.prattrs::pg_catalog.int2[], 1)) s,
+                 pg_catalog.pg_attribute a
+           WHERE a.attrelid = pr.prrelid AND a.attnum = pr.prattrs[s]) END
+  FROM pg_catalog.pg_publication p
+  JOIN pg_catalog.pg_publication_rel pr ON p.oid = pr.prpubid
+  JOIN pg_catalog.pg_class c ON c.oid = pr.prrelid
+ WHERE pr.prrelid = $1::oid
+UNION
+SELECT p.pubname, NULL, NULL
+  FROM pg_catalog.pg_publication p
+ WHERE p.puballtables AND pg_catalog.pg_relation_is_publishable($1::oid)
+ ORDER BY 1]]
+  else
+    sql = [[
+SELECT p.pubname, NULL AS filter, NULL AS columns
+  FROM pg_catalog.pg_publication p JOIN pg_catalog.pg_publication_rel pr ON p.oid = pr.prpubid
+ WHERE pr.prrelid = $1::oid
+UNION ALL
+SELECT p.pubname, NULL, NULL FROM pg_catalog.pg_publication p
+ WHERE p.puballtables AND pg_catalog.pg_relation_is_publishable($1::oid)
+ ORDER BY 1]]
+  end
+  local rows = db:query(sql, oid)
+  if #rows == 0 then return end
+  footers[#footers + 1] = "Publications:"
+  for _, r in ipairs(rows) do
+    local line = '    "' .. r.pubname .. '"'
+    if r.columns ~= json.null then line = line .. " (" .. r.columns .. ")" end
+    if r.filter ~= json.null then line = line .. " WHERE " .. r.filter end
+    footers[#footers + 1] = line
+  end
+end
+
+-- After the triggers: the parents a table inherits from (partitions name theirs at the top),
+-- how many children or partitions it has, the type of a typed table.
+local function inheritance_footers(footers, oid, partitioned)
+  local parents = db:query([[
+SELECT c.oid::pg_catalog.regclass::text AS name
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_inherits i ON c.oid = i.inhparent
+ WHERE i.inhrelid = $1::oid AND c.relkind <> 'p' AND c.relkind <> 'I'
+ ORDER BY i.inhseqno]], oid)
+  for i, p in ipairs(parents) do
+    local line = (i == 1 and "Inherits: " or string.rep(" ", #"Inherits") .. "  ") .. p.name
+    footers[#footers + 1] = line .. (i < #parents and "," or "")
+  end
+  local n = db:value("SELECT count(*) FROM pg_catalog.pg_inherits WHERE inhparent = $1::oid", oid)
+  if partitioned and n == 0 then
+    footers[#footers + 1] = "Number of partitions: 0"
+  elseif n > 0 then
+    footers[#footers + 1] = string.format("Number of %s: %d (Use \\d+ to list them.)",
+                                          partitioned and "partitions" or "child tables", n)
+  end
+  local typed = db:value([[
+SELECT c.reloftype::pg_catalog.regtype::text FROM pg_catalog.pg_class c
+ WHERE c.oid = $1::oid AND c.reloftype <> 0]], oid)
+  if typed then footers[#footers + 1] = "Typed table of type: " .. typed end
+end
+
 local function find(list, schema_name, name)
   for _, x in ipairs(list or {}) do
     if x.schema == schema_name and x.name == name then return x end
@@ -423,11 +548,11 @@ local function describe_table(rel)
   constraint_footers(footers, "Foreign-key constraints:", fks)
   referenced_by(footers, rel.oid)
   policy_footers(footers, t)
+  statistics_footers(footers, rel.oid)
+  rule_footers(footers, rel.oid)
+  publication_footers(footers, rel.oid)
   trigger_footers(footers, t.triggers)
-  if t.kind == "partitioned" then
-    local n = db:value("SELECT count(*) FROM pg_catalog.pg_inherits WHERE inhparent = $1::oid", rel.oid)
-    footers[#footers + 1] = string.format("Number of partitions: %d (Use \\d+ to list them.)", n)
-  end
+  inheritance_footers(footers, rel.oid, t.kind == "partitioned")
   local kind = t.kind == "partitioned" and "Partitioned table" or "Table"
   if t.unlogged then kind = "Unlogged " .. kind:lower() end
   return fmt.aligned(COLUMN_HEADERS, rows, {
@@ -436,21 +561,34 @@ local function describe_table(rel)
 end
 
 local OTHER_TITLE = { r = "Table", p = "Partitioned table", f = "Foreign table", v = "View",
-                      m = "Materialized view" }
+                      m = "Materialized view", c = "Composite type", t = "TOAST table" }
 
 -- Views, and tables the model leaves out (system catalogs, foreign tables): columns from the
 -- catalogs; materialized views and catalogs list their indexes.
 local function describe_other(rel)
   local rows = {}
+  local headers = COLUMN_HEADERS
   for i, col in ipairs(catalog_columns(rel.oid)) do rows[i] = column_row(col) end
   local footers = {}
-  if rel.relkind == "r" then index_footers(footers, catalog_indexes(rel.oid), {}, rel.oid) end
+  if rel.relkind == "t" then
+    -- a TOAST table: names and types only, then the table it belongs to
+    headers = { "Column", "Type" }
+    for _, r in ipairs(rows) do r[3], r[4], r[5] = nil, nil, nil end
+    local owner = db:one([[
+SELECT n.nspname, c.relname FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.reltoastrelid = $1::oid]], rel.oid)
+    if owner then footers[#footers + 1] = string.format('Owning table: "%s.%s"', owner.nspname, owner.relname) end
+  end
+  if rel.relkind == "r" or rel.relkind == "t" then
+    index_footers(footers, catalog_indexes(rel.oid), {}, rel.oid)
+  end
   if rel.relkind == "m" then
     local model = schema.inspect(db, { schemas = { rel.schema }, display = true })
     local v = find(model.views, rel.schema, rel.name)
     index_footers(footers, v and v.indexes or {}, {}, rel.oid)
   end
-  return fmt.aligned(COLUMN_HEADERS, rows, {
+  return fmt.aligned(headers, rows, {
     title = string.format('%s "%s.%s"', OTHER_TITLE[rel.relkind], rel.schema, rel.name),
     footers = footers,
   })
@@ -480,10 +618,14 @@ SELECT pg_catalog.format_type(s.seqtypid, NULL) AS type, s.seqstart::text AS sta
   end
   return fmt.aligned({ "Type", "Start", "Minimum", "Maximum", "Increment", "Cycles?", "Cache" },
                      { { s.type, s.start, s.min, s.max, s.inc, s.cycles, s.cache } }, {
-    title = string.format('Sequence "%s.%s"', rel.schema, rel.name),
+    title = string.format('%s "%s.%s"', rel.unlogged and "Unlogged sequence" or "Sequence", rel.schema,
+                          rel.name),
     right = { false, true, true, true, true, false, true }, footers = footers,
   })
 end
+
+-- pg_index.indnullsnotdistinct exists from PostgreSQL 15 on; read it so older servers say false.
+local NULLS_NOT_DISTINCT = "COALESCE((pg_catalog.to_jsonb(i) ->> 'indnullsnotdistinct')::bool, false)"
 
 local function describe_index(rel)
   local cols = db:query([[
@@ -496,7 +638,15 @@ SELECT a.attname AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS typ
   local info = db:one([[
 SELECT i.indisprimary, i.indisunique, i.indisvalid, i.indisclustered, i.indisreplident, am.amname,
        pg_catalog.pg_get_expr(i.indpred, i.indrelid, true) AS predicate,
-       t.relnamespace::pg_catalog.regnamespace::text || '.' || t.relname AS tbl
+       t.relnamespace::pg_catalog.regnamespace::text || '.' || t.relname AS tbl,
+       c.relpersistence = 'u' AS unlogged,
+       ]] .. NULLS_NOT_DISTINCT .. [[ AS nulls_not_distinct,
+       (NOT i.indimmediate) AND EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
+         WHERE k.conrelid = i.indrelid AND k.conindid = i.indexrelid
+           AND k.contype IN ('p', 'u', 'x') AND k.condeferrable) AS deferrable,
+       (NOT i.indimmediate) AND EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
+         WHERE k.conrelid = i.indrelid AND k.conindid = i.indexrelid
+           AND k.contype IN ('p', 'u', 'x') AND k.condeferred) AS deferred
   FROM pg_catalog.pg_index i
   JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
   JOIN pg_catalog.pg_am am ON am.oid = c.relam
@@ -509,16 +659,23 @@ SELECT i.indisprimary, i.indisunique, i.indisvalid, i.indisclustered, i.indisrep
 SELECT i.inhparent::pg_catalog.regclass::text FROM pg_catalog.pg_inherits i
  WHERE i.inhrelid = $1::oid]], rel.oid)
   if parent then footers[#footers + 1] = "Partition of: " .. parent .. " " end
-  local what = info.indisprimary and "primary key, " or (info.indisunique and "unique, " or "")
+  local what = ""
+  if info.indisprimary then
+    what = "primary key, "
+  elseif info.indisunique then
+    what = "unique" .. (info.nulls_not_distinct and " nulls not distinct" or "") .. ", "
+  end
   local footer = what .. info.amname .. ', for table "' .. info.tbl .. '"'
   if info.predicate ~= json.null then footer = footer .. ", predicate (" .. info.predicate .. ")" end
-  if not info.indisvalid then footer = footer .. ", invalid" end
   if info.indisclustered then footer = footer .. ", clustered" end
+  if not info.indisvalid then footer = footer .. ", invalid" end
+  if info.deferrable then footer = footer .. ", deferrable" end
+  if info.deferred then footer = footer .. ", initially deferred" end
   if info.indisreplident then footer = footer .. ", replica identity" end
   footers[#footers + 1] = footer
-  local kind = "Index"
+  local kind = info.unlogged and "Unlogged index" or "Index"
   if rel.relkind == "I" then
-    kind = "Partitioned index"
+    kind = info.unlogged and "Unlogged partitioned index" or "Partitioned index"
     local n = db:value("SELECT count(*) FROM pg_catalog.pg_inherits WHERE inhparent = $1::oid", rel.oid)
     footers[#footers + 1] = string.format("Number of partitions: %d (Use \\d+ to list them.)", n)
   end
@@ -530,13 +687,14 @@ end
 ---\d NAME: every relation matching the pattern, described.
 function M.describe(pattern)
   local params = {}
-  local conds = { "c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'i', 'I')" }
+  local conds = {} -- every kind, as psql: composite types and TOAST tables too
   for _, c in ipairs(pattern_filter(pattern, "n.nspname", "c.relname",
                                     "pg_catalog.pg_table_is_visible(c.oid)", params)) do
     conds[#conds + 1] = c
   end
   local rels = db:query([[
-SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind
+SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind,
+       c.relpersistence = 'u' AS unlogged
   FROM pg_catalog.pg_class c
   LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace]] .. where(conds) ..
                         "\n ORDER BY 2, 3", table.unpack(params))

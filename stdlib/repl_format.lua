@@ -116,7 +116,9 @@ function M.aligned(headers, rows, opts)
         local text = ls[h] or ""
         local more = h < #ls  -- this cell continues on the next line
         local s
-        if right[c] then
+        if c == ncols and not ls[h] then
+          s = ""  -- past the last column's own lines: psql pads nothing
+        elseif right[c] then
           s = string.rep(" ", widths[c] - width(text)) .. text
         elseif c < ncols or more then
           s = pad(text, widths[c])
@@ -160,7 +162,7 @@ function M.expanded(headers, rows, opts)
     -- "-[ RECORD n ]" then rules to the header's and the data's width, as psql draws them.
     local label = "-[ RECORD " .. r .. " ]"
     local line = label
-    local len = #label + 1
+    local len = #label -- psql counts "[ RECORD n ]" and one rule character
     if len < hw then line = line .. string.rep("-", hw - len) end
     len = len - hw
     for _, piece in ipairs { "-", "+", "-" } do
@@ -173,8 +175,8 @@ function M.expanded(headers, rows, opts)
     for c, h in ipairs(headers) do
       local ls = lines_of(row[c] or "")
       for i, l in ipairs(ls) do
-        local label_text = i == 1 and h or ""
-        out[#out + 1] = pad(label_text, hw) .. (i < #ls and " +" or " |") .. " " .. l
+        -- a value of several lines: each but the last padded and marked with "+" after it
+        out[#out + 1] = pad(i == 1 and h or "", hw) .. " | " .. (i < #ls and pad(l, dw) .. "+" or l)
       end
     end
   end
@@ -184,7 +186,8 @@ end
 ---A query result (db:query's rows and columns) as text.
 ---@param rows table[]
 ---@param columns {name: string, type: string}[]
----@param opts {expanded?: boolean, null?: string, title?: string}
+---@param opts {expanded?: boolean, null?: string, title?: string, text?: boolean} text: the
+---values are the server's text already (from db:query_text)
 function M.result(rows, columns, opts)
   local headers, right, cells = {}, {}, {}
   for c, col in ipairs(columns) do
@@ -193,7 +196,14 @@ function M.result(rows, columns, opts)
   end
   for r, row in ipairs(rows) do
     local line = {}
-    for c, col in ipairs(columns) do line[c] = M.cell(row[col.name], col.type, opts.null) end
+    for c, col in ipairs(columns) do
+      local v = row[col.name]
+      if opts.text and v ~= NULL then
+        line[c] = v -- already the server's text (db:query_text)
+      else
+        line[c] = M.cell(v, col.type, opts.null)
+      end
+    end
     cells[r] = line
   end
   if opts.expanded then return M.expanded(headers, cells, opts) end

@@ -1,0 +1,326 @@
+-- `weir repl` on a real terminal: a pseudo-terminal driven through tmux (a private server, a
+-- fixed 150x50 size). The banner, tab completion (meta-commands, table names, Lua fields, inside
+-- a string, \refresh), Ctrl-C cancelling a running query on the server within a second, Ctrl-C
+-- in a Lua loop and at the prompt, the continuation prompts, Ctrl-D and the history file.
+-- Piped stdin (values, tables, meta-commands, \d against psql) is repl_test.lua.
+local T = require "testing"
+local shell = require "shell"
+local q, sh = shell.q, shell.sh
+
+local weir_bin = assert(os.getenv "WEIR")
+local test_url = assert(os.getenv "WEIR_TEST_URL")
+local tmp = shell.tmpdir()
+local DB = db:info().database
+local PROMPT = DB .. ">"             -- capture-pane strips the prompt's trailing space
+local SERVER = "weir-repl-" .. tmp:match("[^/]+$"):gsub("[^%w]", "")
+local TMUX = "tmux -L " .. SERVER .. " -f /dev/null"
+
+local function tmux(args) return sh(TMUX .. " " .. args) end
+local socket_path -- tmux leaves its socket behind after kill-server: removed at the end
+
+-- The screen of session `s` (trailing spaces stripped by tmux), as text and as lines.
+local function screen(s)
+  local _, out = tmux("capture-pane -p -t " .. s)
+  return out
+end
+
+local function screen_lines(s)
+  local ls = {}
+  for l in (screen(s) .. "\n"):gmatch("(.-)\n") do ls[#ls + 1] = l end
+  while #ls > 0 and ls[#ls] == "" do ls[#ls] = nil end
+  return ls
+end
+
+-- Polls until `test(screen)` is true (a plain string: the screen contains it); returns the
+-- screen. Fails with the screen after `timeout` seconds.
+local function wait_for(s, test, timeout, what)
+  local deadline = weir.clock() + (timeout or 5)
+  local pred = type(test) == "function" and test or function(text) return text:find(test, 1, true) ~= nil end
+  while true do
+    local text = screen(s)
+    if pred(text) then return text end
+    if weir.clock() > deadline then
+      error(("timed out waiting for %s; the screen:\n%s"):format(what or T.show(test), text), 2)
+    end
+    weir.sleep(0.03)
+  end
+end
+
+-- The last non-empty line on the screen (the line being edited, once output has settled).
+local function last_line(s)
+  local ls = screen_lines(s)
+  return ls[#ls] or ""
+end
+
+local function wait_last_line(s, expected, timeout)
+  local deadline = weir.clock() + (timeout or 5)
+  while last_line(s) ~= expected do
+    if weir.clock() > deadline then
+      error(("timed out waiting for the line %q; the screen:\n%s"):format(expected, screen(s)), 2)
+    end
+    weir.sleep(0.03)
+  end
+end
+
+-- Types text literally (send-keys -l, so `end` is not a key name; a trailing `;` escaped so
+-- tmux does not take it as a command separator), then optionally a key.
+local function type_text(s, text)
+  local arg = text:gsub(";$", "\\;")
+  local rc, _, err = tmux("send-keys -t " .. s .. " -l " .. q(arg))
+  assert(rc == 0, "send-keys: " .. err)
+end
+
+local function key(s, name)
+  local rc, _, err = tmux("send-keys -t " .. s .. " " .. name)
+  assert(rc == 0, "send-keys " .. name .. ": " .. err)
+end
+
+local function enter(s, text)
+  type_text(s, text)
+  key(s, "Enter")
+end
+
+-- The number of screen lines equal to `line`.
+local function count_lines(s, line)
+  local n = 0
+  for _, l in ipairs(screen_lines(s)) do
+    if l == line then n = n + 1 end
+  end
+  return n
+end
+
+-- Starts `weir repl` in a new tmux session named `s`, its history under `state` (a fresh
+-- XDG_STATE_HOME); after weir ends the pane shows `__exit=STATUS` and stays. Waits for the prompt.
+local sessions = 0
+local function start(state)
+  sessions = sessions + 1
+  local s = "s" .. sessions
+  state = state or (tmp .. "/state" .. sessions)
+  local cmd = ("XDG_STATE_HOME=%s PAGER=cat %s repl --db %s; echo __exit=$?; sleep 3600"):format(
+    q(state), q(weir_bin), q(test_url))
+  local rc, _, err = tmux("new-session -d -s " .. s .. " -x 150 -y 50 " .. q(cmd))
+  assert(rc == 0, "tmux new-session: " .. err)
+  if not socket_path then
+    local _, out = tmux("display-message -p '#{socket_path}'")
+    socket_path = out:match("[^\n]+")
+  end
+  wait_for(s, function(text) return text:find("\n" .. PROMPT:gsub("%p", "%%%0") .. "\n") ~= nil end, 10,
+           "the first prompt")
+  return s, state
+end
+
+local function stop(s) tmux("kill-session -t " .. s) end
+
+-- The backends of this database running `SELECT pg_sleep(30)` (not this suite's own).
+local function sleeping()
+  return db:query([[SELECT pid, state FROM pg_stat_activity
+                     WHERE datname = current_database() AND pid <> pg_backend_pid()
+                       AND state = 'active' AND query LIKE 'SELECT pg_sleep(30)%']])
+end
+
+local have_tmux = os.execute("command -v tmux >/dev/null 2>&1")
+
+-- =============================================================================================
+
+T.case("tmux is installed (scripts/setup.sh) — every case below needs it", function()
+  T.ok(have_tmux, "tmux not found")
+end)
+if not have_tmux then T.done() end
+
+T.case("the banner names the database, host, port and server version; the prompt is the database's name", function()
+  local s = start()
+  local info = db:info()
+  local text = screen(s)
+  local where = info.host:sub(1, 1) == "/" and ("socket " .. info.host) or info.host
+  T.contains(text, ("weir %s: database %s on %s:%s, PostgreSQL %s\n"):format(
+    weir.version, DB, where, info.port, info.server_version))
+  T.contains(text, 'Type Lua, SQL ending in ";", \\? for meta-commands, help for the toolkit, \\q to quit.\n')
+  T.eq(last_line(s), PROMPT)
+  stop(s)
+end)
+
+T.case("tab completion: meta-commands, table names after \\d and inside a string, Lua fields", function()
+  db:exec "CREATE TABLE migration_x_unique_events (id int, payload_text text)"
+  db:exec "CREATE TABLE migration_y_other (id int)"
+  local s = start()
+  -- a meta-command
+  type_text(s, "\\refr")
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. " \\refresh")
+  key(s, "C-u")
+  wait_last_line(s, PROMPT)
+  -- a table name after \d (a space follows a unique match; tmux strips it)
+  type_text(s, "\\d migration_x_uni")
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. " \\d migration_x_unique_events")
+  key(s, "Enter")
+  wait_for(s, 'Table "public.migration_x_unique_events"')
+  -- inside a Lua string: SQL names
+  type_text(s, 'db:query("select * from migration_x_uni')
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. ' db:query("select * from migration_x_unique_events')
+  type_text(s, ' where payload_t')
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. ' db:query("select * from migration_x_unique_events where payload_text')
+  key(s, "C-u")
+  wait_last_line(s, PROMPT)
+  -- a Lua field of a module
+  type_text(s, "schema.insp")
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. " schema.inspect")
+  key(s, "C-u")
+  -- a connection method
+  type_text(s, "db:quer")
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. " db:query")
+  key(s, "C-u")
+  wait_last_line(s, PROMPT)
+  stop(s)
+  db:exec "DROP TABLE migration_x_unique_events, migration_y_other"
+end)
+
+T.case("tab completion: \\refresh picks up a table created after the names were loaded", function()
+  db:exec "CREATE TABLE migration_x_first (id int)"
+  local s = start()
+  type_text(s, "\\d migration_x_fi")
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. " \\d migration_x_first") -- the names are loaded now
+  key(s, "C-u")
+  db:exec "CREATE TABLE migration_x_latecomer (id int)"
+  type_text(s, "\\d migration_x_lat")
+  key(s, "Tab")
+  weir.sleep(0.3)
+  T.eq(last_line(s), PROMPT .. " \\d migration_x_lat", "the cached names do not have it yet")
+  key(s, "C-u")
+  enter(s, "\\refresh")
+  wait_for(s, "Completion names reloaded: ")
+  type_text(s, "\\d migration_x_lat")
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. " \\d migration_x_latecomer")
+  key(s, "C-u")
+  stop(s)
+  db:exec "DROP TABLE migration_x_first, migration_x_latecomer"
+end)
+
+T.case("Ctrl-C cancels a running query on the server within a second; the session stays usable", function()
+  local s = start()
+  enter(s, "SELECT pg_sleep(30);")
+  -- wait until the server runs it
+  local deadline = weir.clock() + 10
+  local running = sleeping()
+  while #running == 0 do
+    T.ok(weir.clock() < deadline, "pg_sleep never showed up in pg_stat_activity; screen:\n" .. screen(s))
+    weir.sleep(0.02)
+    running = sleeping()
+  end
+  T.eq(#running, 1)
+  local pid = running[1].pid
+  local t0 = weir.clock()
+  key(s, "C-c")
+  wait_for(s, "57014", 5)
+  local latency = weir.clock() - t0
+  print(("       Ctrl-C to 57014 on screen: %.0f ms"):format(latency * 1000))
+  T.ok(latency < 1.0, ("the cancel took %.3f s"):format(latency))
+  T.contains(screen(s), "ERROR:  57014 canceling statement due to user request\n")
+  -- the backend is no longer running it
+  T.eq(db:value([[SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active']], pid), 0)
+  T.eq(#sleeping(), 0)
+  -- the same session goes on, on the same connection
+  wait_last_line(s, PROMPT)
+  enter(s, "1+1")
+  wait_for(s, "\n" .. PROMPT .. " 1+1\n2\n")
+  enter(s, "db:value('SELECT pg_backend_pid()')")
+  wait_for(s, "\n" .. pid .. "\n")
+  stop(s)
+end)
+
+T.case("Ctrl-C in a Lua loop prints `interrupted` and the session goes on", function()
+  local s = start()
+  enter(s, "while true do end")
+  weir.sleep(0.3)
+  T.eq(last_line(s), PROMPT .. " while true do end", "the loop is running")
+  key(s, "C-c")
+  wait_for(s, "interrupted\n", 5)
+  wait_last_line(s, PROMPT)
+  enter(s, "'still_alive_' .. 42")
+  wait_for(s, "\nstill_alive_42\n")
+  stop(s)
+end)
+
+T.case("Ctrl-C at the prompt clears the typed line: the next Enter does not run it", function()
+  local s = start()
+  type_text(s, "'should_not_run_' .. 1")
+  wait_last_line(s, PROMPT .. " 'should_not_run_' .. 1")
+  key(s, "C-c")
+  wait_last_line(s, PROMPT)
+  key(s, "Enter")
+  enter(s, "'after_clear_' .. 2")
+  wait_for(s, "\nafter_clear_2\n")
+  T.eq(count_lines(s, "should_not_run_1"), 0, "the cleared line ran")
+  -- the same in a continued chunk: the whole chunk is dropped
+  enter(s, "for i = 1, 3 do")
+  wait_last_line(s, DB .. ">>")
+  type_text(s, "print('dropped_' .. i)")
+  key(s, "C-c")
+  wait_last_line(s, PROMPT)
+  enter(s, "'fresh_' .. 3")
+  wait_for(s, "\nfresh_3\n")
+  T.eq(count_lines(s, "dropped_1"), 0)
+  stop(s)
+end)
+
+T.case("multi-line input shows the continuation prompts (>> for Lua, -# for SQL)", function()
+  local s = start()
+  enter(s, "for i = 1, 2 do")
+  wait_last_line(s, DB .. ">>")
+  enter(s, "print('line_' .. i * 10)")
+  wait_last_line(s, DB .. ">>")
+  enter(s, "end")
+  wait_for(s, "\nline_10\nline_20\n")
+  wait_last_line(s, PROMPT)
+  enter(s, "SELECT 1 AS x,")
+  wait_last_line(s, DB .. "-#")
+  enter(s, "  2 AS y;")
+  wait_for(s, table.concat({ DB .. "> SELECT 1 AS x,", DB .. "-#   2 AS y;", " x | y", "---+---", " 1 | 2",
+                             "(1 row)", "" }, "\n"))
+  stop(s)
+end)
+
+T.case("Ctrl-D exits with status 0 and the history file keeps what was typed", function()
+  local s, state = start()
+  enter(s, "for i = 1, 1 do")
+  enter(s, "end")
+  enter(s, "'history_marker_1'")
+  wait_for(s, "\nhistory_marker_1\n")
+  type_text(s, "'never_entered'")
+  key(s, "C-c")
+  wait_last_line(s, PROMPT)
+  key(s, "C-d")
+  wait_for(s, "__exit=0\n", 10)
+  local f = io.open(state .. "/weir/history")
+  T.ok(f, "no history file under XDG_STATE_HOME/weir")
+  local text = f:read("a")
+  f:close()
+  local entries = {}
+  for l in text:gmatch("[^\n]+") do entries[#entries + 1] = l end
+  local found = {}
+  for _, e in ipairs(entries) do found[e] = true end
+  T.ok(found["'history_marker_1'"], "history: " .. text)
+  -- libedit writes a multi-line chunk as one entry, spaces and newlines escaped
+  T.ok(found["for\\040i\\040=\\0401,\\0401\\040do\\012end"], "the chunk as one entry: " .. text)
+  T.not_contains(text, "never_entered")
+  -- and the next session reads it back: Up recalls the last entry
+  local s2 = start(state)
+  key(s2, "Up")
+  wait_last_line(s2, DB .. "> 'history_marker_1'")
+  key(s2, "C-c")
+  key(s2, "C-d")
+  wait_for(s2, "__exit=0\n", 10)
+  stop(s2)
+  stop(s)
+end)
+
+tmux("kill-server")
+if socket_path then os.remove(socket_path) end
+shell.cleanup()
+T.done()
