@@ -4,8 +4,8 @@
 -- A line starting with a backslash is a meta-command (\d, \x, \timing …). Anything else is Lua:
 -- an expression prints its values (`return` is tried first, as lua.c does), an incomplete
 -- chunk continues on the next line. Text that is not Lua but starts with an SQL keyword is
--- SQL, read up to a `;` ending a line (outside quotes and comments), and printed as a table. Errors print and the session
--- goes on; feed says "error" so a piped session can exit 1.
+-- SQL, read up to a `;` ending a line (outside quotes and comments), and printed as a table.
+-- Errors print and the session goes on; feed says "error" so a piped session can exit 1.
 local fmt = require "repl_format"
 local describe = require "repl_describe"
 local util = require "weir_util"
