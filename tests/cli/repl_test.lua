@@ -576,6 +576,17 @@ T.case("input ending inside an unfinished chunk is an error (Lua and SQL)", func
   T.eq({ rc, out, err }, { 0, "no newline\n", "" })
 end)
 
+T.case("--connect NAME=URL gives weir.connection(NAME); --ephemeral runs on a throwaway server", function()
+  local rc, out, err = sh("printf '%s\\n' " .. q('weir.connection("other"):value("select 42")') .. " " ..
+                          q("db:info().database") .. " | " .. q(weir_bin) .. " repl --no-history --db " ..
+                          q(test_url) .. " --connect " .. q("other=" .. base_url))
+  T.eq({ rc, out, err }, { 0, "42\n" .. db:info().database .. "\n", "" })
+  local port = db:info().port
+  rc, out, err = sh("printf '%s\\n' " .. q("db:info().port ~= " .. string.format("%q", tostring(port))) ..
+                    " | " .. q(weir_bin) .. " repl --no-history --ephemeral")
+  T.eq({ rc, out, err }, { 0, "true\n", "" })
+end)
+
 T.case("a bad --db URL fails in one line with exit 1; an unknown option exits 2", function()
   local rc, out, err = sh("echo 1 | " .. q(weir_bin) .. " repl --no-history --db " ..
                           q("postgresql://nobody@/nodb?host=" .. tmp .. "/nowhere&port=1"))
