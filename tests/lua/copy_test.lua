@@ -197,10 +197,10 @@ T.case("workers = 3: two more weir processes share the ranges; row for row", fun
   T.eq(db:value "SELECT count(*) FROM weir.copy_ranges WHERE copy = 'w' AND state = 'done'", 16)
   T.ok(db:value "SELECT count(DISTINCT claimed_by) FROM weir.copy_ranges WHERE copy = 'w'" >= 2, "more than one process claimed ranges")
   T.eq(checksum(db, ORDER_ROWS), checksum(src, ORDER_ROWS))
-  T.raises(function()
+  T.contains(T.raises(function()
     copy.table { from = src, source = "orders", target = "orders", workers = 2, checkpoint = "w2", transform = function(r) return r end }
-  end, "copy.table: workers > 1 needs no transform")
-  T.raises(function() copy.table { from = src, source = "orders", target = "orders", workers = 2 } end,
+  end), "copy.table: workers > 1 needs no transform")
+  T.contains(T.raises(function() copy.table { from = src, source = "orders", target = "orders", workers = 2 } end),
     "copy.table: workers need a checkpoint")
 end)
 
@@ -223,7 +223,7 @@ T.case("copy.update backfills in keyset batches and resumes", function()
   T.eq({ st.read, st.written, st.skipped, st.batches }, { 2399, 1199, 1200, 5 })
   T.eq(db:value "SELECT slug FROM orders WHERE id = 42", "s42")
   T.eq(copy.update { table = "orders", set = function() end, checkpoint = "slug" }.resumed_from, "done")
-  T.raises(function() copy.update { table = "orders", set = function() return { nope = 1 } end } end,
+  T.contains(T.raises(function() copy.update { table = "orders", set = function() return { nope = 1 } end } end),
     "set returned column nope")
 end)
 
@@ -245,23 +245,23 @@ T.case("ids: deterministic UUIDv5, recorded with the batch, lookups without quer
   T.eq(db:value "SELECT count(*) FROM weir.id_map WHERE namespace = 'order'", 2500)
   T.eq(ids.legacy(db, "order", ids.lookup("order", 42)), "42")
   T.eq(ids.record(db, "manual", { 1, 2 })[2], ids.lookup("manual", 2))
-  T.raises(function() ids.map("", 1) end, "ids.map: expected a namespace name")
-  T.raises(function() ids.map("x", {}) end, "ids.map: a legacy id must be a string or a number")
+  T.contains(T.raises(function() ids.map("", 1) end), "ids.map: expected a namespace name")
+  T.contains(T.raises(function() ids.map("x", {}) end), "ids.map: a legacy id must be a string or a number")
 end)
 
 T.case("bad options are one line naming the problem", function()
   fresh_target()
-  T.raises(function() copy.table { from = src, source = "orders", target = "orders", batchsize = 5 } end,
+  T.contains(T.raises(function() copy.table { from = src, source = "orders", target = "orders", batchsize = 5 } end),
     "copy.table: unknown option 'batchsize'")
-  T.raises(function() copy.table { from = src, source = "nope", target = "orders" } end,
+  T.contains(T.raises(function() copy.table { from = src, source = "nope", target = "orders" } end),
     "copy.table: source table nope does not exist")
-  T.raises(function() copy.table { from = src, source = "orders", target = "nope" } end,
+  T.contains(T.raises(function() copy.table { from = src, source = "orders", target = "nope" } end),
     "copy.table: target table nope does not exist")
-  T.raises(function() copy.table { from = src, source = "orders", target = "orders", key = "uid" } end,
+  T.contains(T.raises(function() copy.table { from = src, source = "orders", target = "orders", key = "uid" } end),
     "copy.table: key column uid is not in the source")
-  T.raises(function() copy.table { from = src, source = "orders", target = "orders", mode = "merge" } end,
+  T.contains(T.raises(function() copy.table { from = src, source = "orders", target = "orders", mode = "merge" } end),
     "copy.table: mode must be insert, upsert or update")
-  T.raises(function() copy.table { from = src, source = "orders", query = "SELECT 1", target = "orders" } end,
+  T.contains(T.raises(function() copy.table { from = src, source = "orders", query = "SELECT 1", target = "orders" } end),
     "copy.table: give either source (a table) or query (a SELECT)")
 end)
 
