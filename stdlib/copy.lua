@@ -712,7 +712,7 @@ function C.update(o)
           local change = {}
           for _, k in ipairs(keys) do change[k] = r[k] end
           for c, v in pairs(new) do
-            if not types[c] then error(("copy.update: set returned column %s, which %s does not have"):format(c, o.table), 0) end
+            if not types[c] then error(("set returned column %s, which %s does not have"):format(c, o.table), 0) end
             change[c] = v
             if not seen[c] then
               seen[c] = true

@@ -43,7 +43,7 @@ T.case("a failing assertion raises one line naming the check and what is wrong",
     "check.col_type_is: column app.users.email is text, expected integer")
   T.contains(T.raises(function() check.col_not_null(db, "app.users", "note") end), "check.col_not_null: column app.users.note allows NULL")
   T.contains(T.raises(function() check.has_index(db, "app.posts", { "title" }) end), "check.has_index: no valid index (title) on app.posts")
-  T.contains(T.raises(function() check.fk_ok(db, "app.posts", "user_id", "app.v", "one") end), "check.fk_ok: no validated foreign key")
+  T.contains(T.raises(function() check.fk_ok(db, "app.posts", "user_id", "app.v", "one") end), "check.fk_ok: no validated foreign key app.posts(user_id) → app.v(one)")
   T.contains(T.raises(function() check.enum_has_labels(db, "app.mood", { "ok", "sad" }) end),
     "check.enum_has_labels: enum app.mood has (sad, ok), expected (ok, sad)")
   T.contains(T.raises(function() check.hasnt_column(db, "app.users", "email") end), "check.hasnt_column: column app.users.email still exists")

@@ -224,7 +224,7 @@ T.case("copy.update backfills in keyset batches and resumes", function()
   T.eq(db:value "SELECT slug FROM orders WHERE id = 42", "s42")
   T.eq(copy.update { table = "orders", set = function() end, checkpoint = "slug" }.resumed_from, "done")
   T.contains(T.raises(function() copy.update { table = "orders", set = function() return { nope = 1 } end } end),
-    "set returned column nope")
+    "copy.update orders: batch 1 (id after start through 1000) failed: set returned column nope, which orders does not have")
 end)
 
 T.case("ids: deterministic UUIDv5, recorded with the batch, lookups without queries", function()
@@ -245,8 +245,8 @@ T.case("ids: deterministic UUIDv5, recorded with the batch, lookups without quer
   T.eq(db:value "SELECT count(*) FROM weir.id_map WHERE namespace = 'order'", 2500)
   T.eq(ids.legacy(db, "order", ids.lookup("order", 42)), "42")
   T.eq(ids.record(db, "manual", { 1, 2 })[2], ids.lookup("manual", 2))
-  T.contains(T.raises(function() ids.map("", 1) end), "ids.map: expected a namespace name")
-  T.contains(T.raises(function() ids.map("x", {}) end), "ids.map: a legacy id must be a string or a number")
+  T.contains(T.raises(function() ids.map("", 1) end), "ids.map: expected a namespace name, got an empty string")
+  T.contains(T.raises(function() ids.map("x", {}) end), "ids.map: a legacy id must be a string or a number, got table")
 end)
 
 T.case("bad options are one line naming the problem", function()
@@ -260,7 +260,7 @@ T.case("bad options are one line naming the problem", function()
   T.contains(T.raises(function() copy.table { from = src, source = "orders", target = "orders", key = "uid" } end),
     "copy.table: key column uid is not in the source")
   T.contains(T.raises(function() copy.table { from = src, source = "orders", target = "orders", mode = "merge" } end),
-    "copy.table: mode must be insert, upsert or update")
+    "copy.table: mode must be insert, upsert or update, got 'merge'")
   T.contains(T.raises(function() copy.table { from = src, source = "orders", query = "SELECT 1", target = "orders" } end),
     "copy.table: give either source (a table) or query (a SELECT)")
 end)
