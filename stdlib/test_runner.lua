@@ -103,7 +103,7 @@ local function collect(paths)
   end
   for _, p in ipairs(paths) do
     local f = io.open(p)
-    if not f then error("weir test: " .. p .. " does not exist", 0) end
+    if not f then error(p .. " does not exist", 0) end
     f:close()
     walk(p)
   end
@@ -119,7 +119,7 @@ local function run_files(opts)
   local paths = {}
   for p in (opts.paths or "tests"):gmatch("[^\n]+") do paths[#paths + 1] = p end
   local files = collect(paths)
-  if #files == 0 then error("weir test: no *_test.lua files in " .. table.concat(paths, ", "), 0) end
+  if #files == 0 then error("no *_test.lua files in " .. table.concat(paths, ", "), 0) end
   local admin = db
   local target = require("copy.core").target_of(admin)
   local template = "weir_test_template"
@@ -223,7 +223,7 @@ local function run_files(opts)
     end
     x[#x + 1] = "</testsuites>"
     local fh, ferr = io.open(opts.junit, "w")
-    if not fh then error("weir test: --junit: " .. ferr, 0) end
+    if not fh then error("--junit: " .. ferr, 0) end
     fh:write(table.concat(x, "\n"), "\n")
     fh:close()
   end
