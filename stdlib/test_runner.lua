@@ -142,7 +142,7 @@ local function load_test_file(file)
   return loaded
 end
 
-local function run_loaded_files(opts, files)
+local function run_loaded_files(opts, files, junit)
   -- every file is loaded before any test runs: a file that declares no test stops the run
   local loaded, empty = {}, {}
   for i, file in ipairs(files) do
@@ -220,7 +220,7 @@ local function run_loaded_files(opts, files)
     table.insert(tap, 2, "1.." .. k)
     io.stdout:write(table.concat(tap, "\n"), "\n")
   end
-  if opts.junit then
+  if junit then
     local x = { '<?xml version="1.0" encoding="UTF-8"?>', ('<testsuites tests="%d" failures="%d">'):format(k, failed) }
     for _, f in ipairs(results) do
       local fails = 0
@@ -236,10 +236,9 @@ local function run_loaded_files(opts, files)
       x[#x + 1] = "  </testsuite>"
     end
     x[#x + 1] = "</testsuites>"
-    local fh, ferr = io.open(opts.junit, "w")
-    if not fh then error("--junit: " .. ferr, 0) end
-    fh:write(table.concat(x, "\n"), "\n")
-    fh:close()
+    local ok, werr = junit:write(table.concat(x, "\n"), "\n")
+    if ok then ok, werr = junit:close() end
+    if not ok then error("--junit: " .. opts.junit .. ": " .. tostring(werr), 0) end
   end
   out:write(("%d passed, %d failed\n"):format(passed, failed))
   return failed == 0 and 0 or 1
@@ -250,7 +249,23 @@ local function run_files(opts)
   for p in (opts.paths or "tests"):gmatch("[^\n]+") do paths[#paths + 1] = p end
   local files = collect(paths)
   if #files == 0 then error("no *_test.lua files in " .. table.concat(paths, ", "), 0) end
-  return run_loaded_files(opts, files)
+  -- the JUnit file is created before anything runs, so a path that cannot be written fails
+  -- at once; a run that does not complete removes it rather than leave a partial report
+  local junit
+  if opts.junit then
+    local ferr
+    junit, ferr = io.open(opts.junit, "w")
+    if not junit then error("--junit: " .. ferr, 0) end
+  end
+  local ok, code = pcall(run_loaded_files, opts, files, junit)
+  if not ok then
+    if junit then
+      pcall(junit.close, junit)
+      os.remove(opts.junit)
+    end
+    error(code, 0)
+  end
+  return code
 end
 
 -- ---- --roundtrip ------------------------------------------------------------------------------
