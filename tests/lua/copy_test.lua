@@ -281,6 +281,40 @@ T.case("copy.update: an unknown option or a missing table is one line, before an
   T.eq(db:value "SELECT to_regnamespace('weir')", db.NULL, "no state schema was created")
 end)
 
+T.case("a malformed table name is one line naming it, before any work", function()
+  fresh_target()
+  db:exec "INSERT INTO orders (id, patient_name) VALUES (1, 'a')"
+  local calls = 0
+  local function set() calls = calls + 1; return { patient_name = "changed" } end
+  for _, bad in ipairs { "a.b.c", "", "x;drop", ".orders", "public.", "orders ", 42 } do
+    local shown = type(bad) == "string" and ('"' .. bad .. '"') or tostring(bad)
+    T.eq(T.raises(copy.update, { table = bad, set = set }),
+      "copy.update: " .. shown .. " is not a valid table name (expected name or schema.name)")
+    T.eq(T.raises(copy.table, { from = src, source = bad, target = "orders" }),
+      "copy.table: source " .. shown .. " is not a valid table name (expected name or schema.name)")
+    T.eq(T.raises(copy.table, { from = src, source = "orders", target = bad }),
+      "copy.table: target " .. shown .. " is not a valid table name (expected name or schema.name)")
+  end
+  T.eq(calls, 0, "set was never called")
+  T.eq(db:value "SELECT count(*) FROM orders", 1)
+  T.eq(db:value "SELECT to_regnamespace('weir')", db.NULL, "no state schema was created")
+end)
+
+T.case("table names are taken exactly as written, in the check as in the copy", function()
+  fresh_target()
+  -- found by a case-folding lookup, but not the table the copy would write
+  T.eq(T.raises(copy.update, { table = "Orders", set = function() end }), "copy.update: table Orders does not exist")
+  T.eq(T.raises(copy.table, { from = src, source = "Orders", target = "orders" }),
+    "copy.table: source table Orders does not exist")
+  T.eq(T.raises(copy.table, { from = src, source = "orders", target = "public.Orders" }),
+    "copy.table: target table public.Orders does not exist")
+  db:exec [[CREATE TABLE "Mixed" (id bigint PRIMARY KEY, patient_name text NOT NULL, slug text)]]
+  T.eq(copy.table { from = src, source = "orders", target = "public.Mixed", where = "id <= 3" }.written, 3)
+  T.eq(copy.update { table = "Mixed", set = function(r) return { slug = "s" .. r.id } end }.written, 3)
+  T.eq(db:value [[SELECT string_agg(slug, ',' ORDER BY id) FROM "Mixed"]], "s1,s2,s3")
+  db:exec [[DROP TABLE "Mixed"]]
+end)
+
 src:close()
 db:exec "DROP DATABASE IF EXISTS copy_src WITH (FORCE)"
 T.done()
