@@ -683,6 +683,9 @@ function C.update(o)
   local key_list = list_of(conn, keys)
   local types = {}
   for _, c in ipairs(target_columns(conn, t)) do types[c.name] = c.type end
+  for _, k in ipairs(keys) do
+    if not types[k] then error("copy.update: key column " .. tostring(k) .. " is not in " .. o.table, 2) end
+  end
   history.ensure(conn, schema)
   local cp_key = o.checkpoint and ("update/" .. o.checkpoint) or nil
   local cp = {}

@@ -265,7 +265,7 @@ T.case("bad options are one line naming the problem", function()
     "copy.table: give either source (a table) or query (a SELECT)")
 end)
 
-T.case("copy.update: an unknown option or a missing table is one line, before any work", function()
+T.case("copy.update: an unknown option, a missing table or key column is one line, before any work", function()
   fresh_target()
   db:exec "INSERT INTO orders (id, patient_name) VALUES (1, 'a')"
   local calls = 0
@@ -276,6 +276,8 @@ T.case("copy.update: an unknown option or a missing table is one line, before an
   T.eq(err, "copy.update: table no_such_table does not exist")
   err = T.raises(copy.update, { table = "nope.orders", set = set })
   T.eq(err, "copy.update: table nope.orders does not exist")
+  err = T.raises(copy.update, { table = "orders", key = { "id", "uid" }, set = set })
+  T.eq(err, "copy.update: key column uid is not in orders")
   T.eq(calls, 0, "set was never called")
   T.eq(db:value "SELECT patient_name FROM orders WHERE id = 1", "a")
   T.eq(db:value "SELECT to_regnamespace('weir')", db.NULL, "no state schema was created")
