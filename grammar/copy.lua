@@ -7,10 +7,10 @@ copy = {}
 
 ---@class copy.Options
 ---@field from? weir.Connection where rows come from (default: db)
----@field source? string the source table ("schema.table" or "table"); or:
+---@field source? string the source table ("schema.table" or "table", taken exactly as written); or:
 ---@field query? string a SELECT whose rows are copied (it must return the key columns)
 ---@field to? weir.Connection where rows go (default: db)
----@field target string the target table
+---@field target string the target table ("schema.table" or "table", taken exactly as written)
 ---@field key? string|string[] the source column(s) batches are cut on (keyset, never OFFSET; default "id")
 ---@field columns? string[] target columns to fill (default: the target's columns the source has; with a transform, those the returned rows have)
 ---@field batch? integer rows per batch, each its own target transaction (default 50000 without a transform, 5000 with one)

@@ -37,6 +37,20 @@ end
 
 local qualified, list_of = util.qualified, util.list_of
 
+-- A table name as copy takes it: `name` or `schema.name`, each part letters, digits, _ or $,
+-- taken exactly as written (quoted in SQL, so not folded to lower case).
+local NAME_PART = "[%w_$\128-\255]+"
+local function valid_table_name(name)
+  return type(name) == "string" and (name:match("^" .. NAME_PART .. "$") ~= nil or
+    name:match("^" .. NAME_PART .. "%." .. NAME_PART .. "$") ~= nil)
+end
+
+-- "X is not a valid table name", X shown so that an empty or blank name is visible.
+local function not_a_table_name(name)
+  return (type(name) == "string" and json.encode(name) or tostring(name)) ..
+    " is not a valid table name (expected name or schema.name)"
+end
+
 -- The batch currently being written, for ids.map: mappings to record with it.
 local current_batch
 local stage_count = 0
@@ -81,6 +95,8 @@ function C.table(o)
   local src, dst = o.from or db, o.to or db
   if not o.target then fail("target (the table to write) is required") end
   if (o.source == nil) == (o.query == nil) then fail("give either source (a table) or query (a SELECT)") end
+  if o.source ~= nil and not valid_table_name(o.source) then fail("source " .. not_a_table_name(o.source)) end
+  if not valid_table_name(o.target) then fail("target " .. not_a_table_name(o.target)) end
   local mode = o.mode or "insert"
   if mode ~= "insert" and mode ~= "upsert" and mode ~= "update" then
     fail("mode must be insert, upsert or update, got '" .. tostring(mode) .. "'")
@@ -112,14 +128,15 @@ function C.table(o)
   local schema = state_schema(o)
   local S = dst:quote_ident(schema)
 
-  if o.source and src:value("SELECT pg_catalog.to_regclass($1) IS NULL", o.source) then
+  local source_sql = o.source and qualified(src, o.source)
+  local target_sql = qualified(dst, o.target)
+  if o.source and src:value("SELECT pg_catalog.to_regclass($1) IS NULL", source_sql) then
     fail("source table " .. o.source .. " does not exist")
   end
-  if dst:value("SELECT pg_catalog.to_regclass($1) IS NULL", o.target) then
+  if dst:value("SELECT pg_catalog.to_regclass($1) IS NULL", target_sql) then
     fail("target table " .. o.target .. " does not exist")
   end
-  local from_sql = o.source and (qualified(src, o.source) .. " AS weir_src") or ("(" .. o.query .. ") AS weir_src")
-  local target_sql = qualified(dst, o.target)
+  local from_sql = o.source and (source_sql .. " AS weir_src") or ("(" .. o.query .. ") AS weir_src")
 
   -- Which columns go across: the option, else the target's columns the source also has.
   local _, src_cols = src:query("SELECT * FROM " .. from_sql .. " LIMIT 0")
@@ -128,7 +145,7 @@ function C.table(o)
   for _, k in ipairs(keys) do
     if not has_src[k] then fail("key column " .. k .. " is not in the source") end
   end
-  local tcols = target_columns(dst, o.target)
+  local tcols = target_columns(dst, target_sql)
   local tcol = {}
   for _, c in ipairs(tcols) do tcol[c.name] = c end
   local columns = o.columns
@@ -145,7 +162,7 @@ function C.table(o)
   end
   local conflict = nil
   if mode ~= "insert" then
-    local pk = primary_key(dst, o.target)
+    local pk = primary_key(dst, target_sql)
     if pk == nil or db.isnull(pk) then fail(mode .. " needs a primary key on " .. o.target) end
     conflict = pk
   end
@@ -475,7 +492,7 @@ function C.table(o)
   local tty = core.stderr_is_tty() and not os.getenv("WEIR_COPY_SPEC")
   local estimate = nil
   if tty and o.source then
-    estimate = src:value("SELECT reltuples::bigint FROM pg_catalog.pg_class WHERE oid = pg_catalog.to_regclass($1)", o.source)
+    estimate = src:value("SELECT reltuples::bigint FROM pg_catalog.pg_class WHERE oid = pg_catalog.to_regclass($1)", source_sql)
     if type(estimate) ~= "number" or estimate <= 0 then estimate = nil end
   end
   local function progress(final)
@@ -650,21 +667,25 @@ function C.update(o)
   for k in pairs(o) do
     if not UPDATE_KNOWN[k] then error("copy.update: unknown option '" .. tostring(k) .. "'", 2) end
   end
-  if type(o.table) ~= "string" then error("copy.update: table is required", 2) end
+  if o.table == nil then error("copy.update: table is required", 2) end
+  if not valid_table_name(o.table) then error("copy.update: " .. not_a_table_name(o.table), 2) end
   if type(o.set) ~= "function" then error("copy.update: set must be a function(row) returning new values", 2) end
   local conn = o.db or db
   local batch = o.batch or 1000
   if math.type(batch) ~= "integer" or batch < 1 then error("copy.update: batch must be a positive integer", 2) end
-  if conn:value("SELECT pg_catalog.to_regclass($1) IS NULL", o.table) then
+  local t = qualified(conn, o.table)
+  if conn:value("SELECT pg_catalog.to_regclass($1) IS NULL", t) then
     error("copy.update: table " .. o.table .. " does not exist", 2)
   end
   local keys = type(o.key) == "table" and o.key or { o.key or "id" }
   local schema = state_schema(o)
   local S = conn:quote_ident(schema)
-  local t = qualified(conn, o.table)
   local key_list = list_of(conn, keys)
   local types = {}
-  for _, c in ipairs(target_columns(conn, o.table)) do types[c.name] = c.type end
+  for _, c in ipairs(target_columns(conn, t)) do types[c.name] = c.type end
+  for _, k in ipairs(keys) do
+    if not types[k] then error("copy.update: key column " .. tostring(k) .. " is not in " .. o.table, 2) end
+  end
   history.ensure(conn, schema)
   local cp_key = o.checkpoint and ("update/" .. o.checkpoint) or nil
   local cp = {}
@@ -712,7 +733,7 @@ function C.update(o)
           local change = {}
           for _, k in ipairs(keys) do change[k] = r[k] end
           for c, v in pairs(new) do
-            if not types[c] then error(("copy.update: set returned column %s, which %s does not have"):format(c, o.table), 0) end
+            if not types[c] then error(("set returned column %s, which %s does not have"):format(c, o.table), 0) end
             change[c] = v
             if not seen[c] then
               seen[c] = true

@@ -18,7 +18,7 @@ end
 local function prepare(fn, conn, name, opts)
   if type(conn) ~= "userdata" then error(("flags.%s: expected a connection first"):format(fn), 3) end
   if name ~= nil and (type(name) ~= "string" or name == "") then
-    error(("flags.%s: expected a flag name, got %s"):format(fn, type(name)), 3)
+    error(("flags.%s: expected a flag name, got %s"):format(fn, name == "" and "an empty string" or type(name)), 3)
   end
   local schema = schema_of(opts)
   if not ensured[conn] or ensured[conn] ~= schema then

@@ -30,7 +30,7 @@ end
 
 local function check(fn, namespace, legacy_id)
   if type(namespace) ~= "string" or namespace == "" then
-    error(("ids.%s: expected a namespace name, got %s"):format(fn, type(namespace)), 3)
+    error(("ids.%s: expected a namespace name, got %s"):format(fn, namespace == "" and "an empty string" or type(namespace)), 3)
   end
   local t = type(legacy_id)
   if legacy_id ~= nil and not db.isnull(legacy_id) and t ~= "string" and t ~= "number" then

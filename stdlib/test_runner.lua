@@ -103,7 +103,7 @@ local function collect(paths)
   end
   for _, p in ipairs(paths) do
     local f = io.open(p)
-    if not f then error("weir test: " .. p .. " does not exist", 0) end
+    if not f then error(p .. " does not exist", 0) end
     f:close()
     walk(p)
   end
@@ -115,64 +115,78 @@ local function xml(s)
   return (tostring(s):gsub("[&<>\"]", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;" }))
 end
 
-local function run_files(opts)
-  local paths = {}
-  for p in (opts.paths or "tests"):gmatch("[^\n]+") do paths[#paths + 1] = p end
-  local files = collect(paths)
-  if #files == 0 then error("weir test: no *_test.lua files in " .. table.concat(paths, ", "), 0) end
+-- Runs a test file's top level, which declares its tests with describe/it. Returns
+-- { file, env, tests, load_error }.
+local function load_test_file(file)
+  local loaded = { file = file, tests = {} }
+  local tests, stack = loaded.tests, {}
+  local env = setmetatable({}, { __index = _G })
+  env.describe = function(name, fn)
+    stack[#stack + 1] = name
+    fn()
+    stack[#stack] = nil
+  end
+  env.it = function(name, fn)
+    local full = table.concat(stack, " › ") .. (#stack > 0 and " › " or "") .. name
+    tests[#tests + 1] = { name = full, fn = fn }
+  end
+  env.expect = expect
+  loaded.env = env
+  local chunk, err = loadfile(file, "t", env)
+  if not chunk then
+    loaded.load_error = err
+  else
+    local ok, lerr = pcall(chunk)
+    if not ok then loaded.load_error = tostring(lerr) end
+  end
+  return loaded
+end
+
+local function run_loaded_files(opts, files, junit)
+  -- every file is loaded before any test runs: a file that declares no test stops the run
+  local loaded, empty = {}, {}
+  for i, file in ipairs(files) do
+    loaded[i] = load_test_file(file)
+    if not loaded[i].load_error and #loaded[i].tests == 0 then empty[#empty + 1] = file end
+  end
+  if #empty > 0 then
+    error(("no tests ran: %s %s no it(...)"):format(table.concat(empty, ", "), #empty == 1 and "defines" or "define"), 0)
+  end
   local admin = db
   local target = require("copy.core").target_of(admin)
   local template = "weir_test_template"
   admin:exec("DROP DATABASE IF EXISTS " .. template .. " WITH (FORCE)")
   admin:exec("CREATE DATABASE " .. template)
   local results, n = {}, 0
-  for _, file in ipairs(files) do
-    local tests, stack = {}, {}
-    local env = setmetatable({}, { __index = _G })
-    env.describe = function(name, fn)
-      stack[#stack + 1] = name
-      fn()
-      stack[#stack] = nil
-    end
-    env.it = function(name, fn)
-      local full = table.concat(stack, " › ") .. (#stack > 0 and " › " or "") .. name
-      tests[#tests + 1] = { name = full, fn = fn }
-    end
-    env.expect = expect
-    local chunk, err = loadfile(file, "t", env)
+  for _, l in ipairs(loaded) do
+    local file, env, tests = l.file, l.env, l.tests
     local file_result = { file = file, tests = {} }
     results[#results + 1] = file_result
-    if not chunk then
+    if l.load_error then
       n = n + 1
-      file_result.tests[1] = { name = "(loading)", ok = false, message = err }
-    else
-      local ok, lerr = pcall(chunk)
-      if not ok then
-        n = n + 1
-        file_result.tests[1] = { name = "(loading)", ok = false, message = tostring(lerr) }
-      end
-      for _, t in ipairs(tests) do
-        n = n + 1
-        local name = "weir_test_" .. n
-        admin:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
-        admin:exec("CREATE DATABASE " .. name .. " TEMPLATE " .. template)
-        local conn = weir.connect(with_database(target, name))
-        env.db = conn
-        local t0 = weir.clock()
-        local ok2, terr = xpcall(t.fn, function(e)
-          if type(e) == "string" then
-            local where, message = e:match("^(.-): " .. MARK .. "(.*)$")
-            if where then return { message = message, where = where } end
-            return { message = e, where = "" }
-          end
-          local text = type(e) == "table" and e.sqlstate and ((e.where or "") .. e.sqlstate .. " " .. e.message) or tostring(e)
-          return { message = text, where = "" }
-        end, conn)
-        conn:close()
-        admin:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
-        file_result.tests[#file_result.tests + 1] = { name = t.name, ok = ok2, seconds = weir.clock() - t0,
-          message = not ok2 and terr.message or nil, where = not ok2 and terr.where or nil }
-      end
+      file_result.tests[1] = { name = "(loading)", ok = false, message = l.load_error }
+    end
+    for _, t in ipairs(tests) do
+      n = n + 1
+      local name = "weir_test_" .. n
+      admin:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
+      admin:exec("CREATE DATABASE " .. name .. " TEMPLATE " .. template)
+      local conn = weir.connect(with_database(target, name))
+      env.db = conn
+      local t0 = weir.clock()
+      local ok2, terr = xpcall(t.fn, function(e)
+        if type(e) == "string" then
+          local where, message = e:match("^(.-): " .. MARK .. "(.*)$")
+          if where then return { message = message, where = where } end
+          return { message = e, where = "" }
+        end
+        local text = type(e) == "table" and e.sqlstate and ((e.where or "") .. e.sqlstate .. " " .. e.message) or tostring(e)
+        return { message = text, where = "" }
+      end, conn)
+      conn:close()
+      admin:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
+      file_result.tests[#file_result.tests + 1] = { name = t.name, ok = ok2, seconds = weir.clock() - t0,
+        message = not ok2 and terr.message or nil, where = not ok2 and terr.where or nil }
     end
   end
   admin:exec("DROP DATABASE IF EXISTS " .. template .. " WITH (FORCE)")
@@ -206,7 +220,7 @@ local function run_files(opts)
     table.insert(tap, 2, "1.." .. k)
     io.stdout:write(table.concat(tap, "\n"), "\n")
   end
-  if opts.junit then
+  if junit then
     local x = { '<?xml version="1.0" encoding="UTF-8"?>', ('<testsuites tests="%d" failures="%d">'):format(k, failed) }
     for _, f in ipairs(results) do
       local fails = 0
@@ -222,13 +236,36 @@ local function run_files(opts)
       x[#x + 1] = "  </testsuite>"
     end
     x[#x + 1] = "</testsuites>"
-    local fh, ferr = io.open(opts.junit, "w")
-    if not fh then error("weir test: --junit: " .. ferr, 0) end
-    fh:write(table.concat(x, "\n"), "\n")
-    fh:close()
+    local ok, werr = junit:write(table.concat(x, "\n"), "\n")
+    if ok then ok, werr = junit:close() end
+    if not ok then error("--junit: " .. opts.junit .. ": " .. tostring(werr), 0) end
   end
   out:write(("%d passed, %d failed\n"):format(passed, failed))
   return failed == 0 and 0 or 1
+end
+
+local function run_files(opts)
+  local paths = {}
+  for p in (opts.paths or "tests"):gmatch("[^\n]+") do paths[#paths + 1] = p end
+  local files = collect(paths)
+  if #files == 0 then error("no *_test.lua files in " .. table.concat(paths, ", "), 0) end
+  -- the JUnit file is created before anything runs, so a path that cannot be written fails
+  -- at once; a run that does not complete removes it rather than leave a partial report
+  local junit
+  if opts.junit then
+    local ferr
+    junit, ferr = io.open(opts.junit, "w")
+    if not junit then error("--junit: " .. ferr, 0) end
+  end
+  local ok, code = pcall(run_loaded_files, opts, files, junit)
+  if not ok then
+    if junit then
+      pcall(junit.close, junit)
+      os.remove(opts.junit)
+    end
+    error(code, 0)
+  end
+  return code
 end
 
 -- ---- --roundtrip ------------------------------------------------------------------------------

@@ -9,6 +9,12 @@ local tmp = shell.tmpdir()
 
 local function project(files) return require("project").new("mig", files) end
 
+-- A session of another database of the shared cluster (suites run in parallel): the cases that
+-- end sessions must leave it alone.
+local function bystander()
+  return weir.connect(assert(os.getenv "WEIR_TEST_URL"))
+end
+
 local THINGS = [[
 return migration "001_things" {
   description = "a table, an index, some rows",
@@ -238,11 +244,17 @@ return migration "001_lk" {
   local holder = weir.connect(p.url)
   holder:exec "BEGIN"
   holder:exec "LOCK TABLE busy IN ACCESS SHARE MODE"
-  -- release the lock a little after weir's first lock_timeout (200 ms here)
+  local other <close> = bystander()
+  other:exec "BEGIN"
+  other:exec "SELECT 1"  -- idle in transaction, as the holder is
+  -- release the lock a little after weir's first lock_timeout (200 ms here): end the
+  -- holder's session, and only that one
   local rc, _, err = sh("( sleep 1.0; " .. q(weir_bin) .. " run --db " .. q(p.url) ..
-    " -e 'db:exec(\"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = $$idle in transaction$$ AND pid <> pg_backend_pid()\")' ) & " ..
+    " -e 'db:exec(\"SELECT pg_terminate_backend(" .. holder:value "SELECT pg_backend_pid()" .. ")\")' ) & " ..
     "cd " .. q(p.dir) .. " && " .. q(weir_bin) .. " up --lock-timeout 200 --retries 8 --db " .. q(p.url) .. " --events " .. q(p.dir .. "/ev.jsonl"))
   T.eq(rc, 0, err)
+  T.eq(other:value "SELECT 1", 1, "a session of another database survived")
+  other:exec "COMMIT"
   T.contains(err, "lock not available (55P03), retry 1/8")
   T.eq(p.value "SELECT count(*) FROM information_schema.columns WHERE table_name = 'busy' AND column_name = 'y'", 1)
   T.ok(p.value "SELECT count(*) FROM weir.events WHERE type = 'retry'" >= 1, "retry events recorded")
@@ -280,6 +292,12 @@ return migration "001_slow" {
 }
 ]]
 
+-- The sessions of the project's database (only: other suites share the cluster) that are in
+-- the slow phase's pg_sleep(30), and how many there are.
+local SLEEPING_PIDS = [[SELECT pid FROM pg_stat_activity WHERE datname = current_database()
+                         AND state = 'active' AND query LIKE 'SELECT pg_sleep(30)%']]
+local SLEEPING = "SELECT count(*) FROM (" .. SLEEPING_PIDS .. ") s"
+
 -- Starts `weir up` in the background, waits until `ready_sql` is true, kills it with SIGKILL.
 local function kill_during(p, ready_sql)
   local pidfile = p.dir .. "/pid"
@@ -297,10 +315,10 @@ end
 T.case("kill -9 during a transactional phase leaves nothing; the next up completes it", function()
   local p = project()
   p.write("001_slow.lua", SLOW:format("30", "0"))
-  kill_during(p, "SELECT count(*) > 0 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%'")
+  kill_during(p, "SELECT (" .. SLEEPING .. ") > 0")
   -- the server notices the dead client (client_connection_check_interval) and rolls back
   local deadline = weir.clock() + 10
-  while p.value "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%'" > 0 do
+  while p.value(SLEEPING) > 0 do
     assert(weir.clock() < deadline, "the orphaned statement kept running")
     weir.sleep(0.1)
   end
@@ -316,7 +334,7 @@ end)
 T.case("kill -9 during a non-transactional phase shows it interrupted; the next up completes it", function()
   local p = project()
   p.write("001_slow.lua", SLOW:format("0", "30"))
-  kill_during(p, "SELECT count(*) > 0 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%'")
+  kill_during(p, "SELECT (" .. SLEEPING .. ") > 0")
   local _, out = p.weir("status")
   T.contains(out, "interrupted  notx")
   p.write("001_slow.lua", SLOW:format("0", "0"))
@@ -331,10 +349,24 @@ end)
 T.case("pg_terminate_backend of weir's session mid-phase: failed, nothing partial, next up succeeds", function()
   local p = project()
   p.write("001_slow.lua", SLOW:format("30", "0"))
+  -- a session elsewhere in the cluster whose last query reads the same
+  local other <close> = bystander()
+  other:exec "SELECT pg_sleep(30) WHERE false"
+  -- ends the sessions of the project's database in pg_sleep(30) once there is one: weir's
+  local killer = assert(io.open(p.dir .. "/killer.lua", "w"))
+  killer:write(([=[
+local deadline = weir.clock() + 20
+while db:value [[SELECT count(pg_terminate_backend(pid)) FROM (%s) s]] == 0 do
+  assert(weir.clock() < deadline, "weir up never reached pg_sleep(30)")
+  weir.sleep(0.05)
+end
+]=]):format(SLEEPING_PIDS))
+  killer:close()
   local bg = "cd " .. q(p.dir) .. " && " .. q(weir_bin) .. " up --db " .. q(p.url)
-  local rc, _, err = sh("( sleep 1.5; " .. q(weir_bin) .. " run --db " .. q(p.url) ..
-    " -e 'db:exec(\"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE $$SELECT pg_sleep(30)%%$$\")' ) & " .. bg)
+  local rc, _, err = sh("( " .. q(weir_bin) .. " run --db " .. q(p.url) .. " " .. q(p.dir .. "/killer.lua") ..
+    " >" .. q(p.dir .. "/killer.out") .. " 2>&1 ) & " .. bg)
   T.eq(rc, 1)
+  T.eq(other:value "SELECT 1", 1, "a session of another database survived")
   T.contains(err, "001_slow:tx: up failed")
   T.eq(p.phase_state("001_slow", "tx"), "failed")
   T.eq(p.value "SELECT to_regclass('slow_made')", db.NULL)

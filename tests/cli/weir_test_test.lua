@@ -113,23 +113,94 @@ return migration "003_leaky" {
   T.contains(err2, "2 passed, 1 failed")
 end)
 
-T.case("a missing path, no test files or an unwritable --junit path fail in one line", function()
-  local function weir_test(args)
-    return sh("cd " .. q(tmp .. "/suite") .. " && " .. q(weir_bin) .. " test " .. args .. " --db " .. q(url))
-  end
+local function weir_test(args)
+  return sh("cd " .. q(tmp .. "/suite") .. " && " .. q(weir_bin) .. " test " .. args .. " --db " .. q(url))
+end
+
+T.case("a missing path or no test files fail in one line", function()
   local rc, out, err = weir_test("/nonexistent/path")
-  T.eq({ rc, out, err }, { 1, "", "weir: weir test: /nonexistent/path does not exist\n" })
+  T.eq({ rc, out, err }, { 1, "", "weir: /nonexistent/path does not exist\n" })
   assert(os.execute("mkdir -p " .. q(tmp .. "/empty/sub")))
   rc, out, err = weir_test(q(tmp .. "/empty"))
-  T.eq({ rc, out, err }, { 1, "", "weir: weir test: no *_test.lua files in " .. tmp .. "/empty\n" })
-  -- the tests run, then writing the report fails: exit 1 although they passed, no file
-  rc, out, err = weir_test("--junit /nonexistent-dir/x.xml tests/accounts_test.lua")
+  T.eq({ rc, out, err }, { 1, "", "weir: no *_test.lua files in " .. tmp .. "/empty\n" })
+end)
+
+T.case("a file that defines no it(...) stops the run before any test", function()
+  write(tmp .. "/suite/later/pending_test.lua", [[
+describe("pending", function()
+  -- nothing yet
+end)
+]])
+  local rc, out, err = weir_test("later/pending_test.lua")
+  T.eq({ rc, out, err }, { 1, "", "weir: no tests ran: later/pending_test.lua defines no it(...)\n" })
+  -- with other files: none of their tests runs either
+  rc, out, err = weir_test("tests/accounts_test.lua later")
+  T.eq({ rc, out, err }, { 1, "", "weir: no tests ran: later/pending_test.lua defines no it(...)\n" })
+  write(tmp .. "/suite/later/empty_test.lua", "")
+  rc, out, err = weir_test("later")
+  T.eq({ rc, out, err }, { 1, "",
+    "weir: no tests ran: later/empty_test.lua, later/pending_test.lua define no it(...)\n" })
+  -- a file that fails to load is a failure of its own, reported with the others
+  write(tmp .. "/suite/later/empty_test.lua", "error('boom')")
+  write(tmp .. "/suite/later/pending_test.lua", "it('passes', function() end)")
+  rc, out, err = weir_test("later")
   T.eq(rc, 1)
-  T.eq(out, "")
-  T.contains(err, "ok   tests/accounts_test.lua: accounts › creates a table")
-  T.eq(err:match("([^\n]*)\n$"), "weir: weir test: --junit: /nonexistent-dir/x.xml: No such file or directory")
+  T.contains(err, "FAIL later/empty_test.lua: (loading)\n     later/empty_test.lua:1: boom")
+  T.contains(err, "ok   later/pending_test.lua: passes")
+  T.contains(err, "1 passed, 1 failed")
+  assert(os.execute("rm -rf " .. q(tmp .. "/suite/later")))
+  T.eq(db:value "SELECT count(*) FROM pg_database WHERE datname LIKE 'weir_test%'", 0, "no test database is left")
+end)
+
+T.case("weir test --help says what a file without tests and --junit do", function()
+  local rc, out = sh(q(weir_bin) .. " test --help")
+  T.eq(rc, 0)
+  T.contains(out, "one that defines no it(...) stops\nthe run before any test (exit 1)")
+  T.contains(out, "(created before any test runs;\n                        removed if the run does not complete)")
+end)
+
+T.case("--junit: a path that cannot be written fails before any test runs", function()
+  local rc, out, err = weir_test("--junit /nonexistent-dir/x.xml tests/accounts_test.lua")
+  T.eq({ rc, out, err }, { 1, "", "weir: --junit: /nonexistent-dir/x.xml: No such file or directory\n" })
   T.eq(io.open("/nonexistent-dir/x.xml"), nil)
-  T.eq(db:value "SELECT count(*) FROM pg_database WHERE datname LIKE 'weir_test%'", 0, "the test databases are gone")
+  rc, out, err = weir_test("--junit " .. q(tmp) .. " tests/accounts_test.lua")
+  T.eq({ rc, out, err }, { 1, "", "weir: --junit: " .. tmp .. ": Is a directory\n" })
+  T.eq(db:value "SELECT count(*) FROM pg_database WHERE datname LIKE 'weir_test%'", 0, "no test database was made")
+end)
+
+T.case("--junit: a run that does not complete leaves no report, not even an old one", function()
+  local junit = tmp .. "/cut.xml"
+  local function stale()
+    local f = assert(io.open(junit, "w"))
+    f:write("<testsuites/>\n")
+    f:close()
+  end
+  -- the run stops before its tests: a file without tests
+  write(tmp .. "/suite/cut/none_test.lua", "describe('none', function() end)")
+  stale()
+  local rc, _, err = weir_test("--junit " .. q(junit) .. " cut")
+  T.eq({ rc, err }, { 1, "weir: no tests ran: cut/none_test.lua defines no it(...)\n" })
+  T.eq(io.open(junit), nil, "no report")
+  -- the run stops in the middle: a test closes the connection weir runs the suite on
+  write(tmp .. "/suite/cut/none_test.lua", [[
+it("first", function() end)
+it("closes weir's own connection", function() _G.db:close() end)
+it("never runs", function() end)
+]])
+  stale()
+  rc, _, err = weir_test("--junit " .. q(junit) .. " cut")
+  T.eq(rc, 1)
+  T.ok(err:match("^weir: [^\n]*attempt to use a closed connection\n$"), err)
+  T.eq(io.open(junit), nil, "no report")
+  -- what the cut run could not drop
+  db:exec "DROP DATABASE IF EXISTS weir_test_2 WITH (FORCE)"
+  db:exec "DROP DATABASE IF EXISTS weir_test_template WITH (FORCE)"
+  -- the same suite without the closing test completes and writes its report
+  write(tmp .. "/suite/cut/none_test.lua", "it('first', function() end)")
+  rc, _, err = weir_test("--junit " .. q(junit) .. " cut")
+  T.eq(rc, 0, err)
+  T.contains(io.open(junit):read("a"), '<testsuites tests="1" failures="0">')
+  assert(os.execute("rm -rf " .. q(tmp .. "/suite/cut")))
 end)
 
 shell.cleanup()

@@ -38,15 +38,15 @@ T.case("schema assertions pass on what exists", function()
 end)
 
 T.case("a failing assertion raises one line naming the check and what is wrong", function()
-  T.raises(function() check.has_table(db, "app.nope") end, "check.has_table: table app.nope does not exist")
-  T.raises(function() check.col_type_is(db, "app.users", "email", "integer") end,
+  T.contains(T.raises(function() check.has_table(db, "app.nope") end), "check.has_table: table app.nope does not exist")
+  T.contains(T.raises(function() check.col_type_is(db, "app.users", "email", "integer") end),
     "check.col_type_is: column app.users.email is text, expected integer")
-  T.raises(function() check.col_not_null(db, "app.users", "note") end, "check.col_not_null: column app.users.note allows NULL")
-  T.raises(function() check.has_index(db, "app.posts", { "title" }) end, "check.has_index: no valid index (title) on app.posts")
-  T.raises(function() check.fk_ok(db, "app.posts", "user_id", "app.v", "one") end, "check.fk_ok: no validated foreign key")
-  T.raises(function() check.enum_has_labels(db, "app.mood", { "ok", "sad" }) end,
+  T.contains(T.raises(function() check.col_not_null(db, "app.users", "note") end), "check.col_not_null: column app.users.note allows NULL")
+  T.contains(T.raises(function() check.has_index(db, "app.posts", { "title" }) end), "check.has_index: no valid index (title) on app.posts")
+  T.contains(T.raises(function() check.fk_ok(db, "app.posts", "user_id", "app.v", "one") end), "check.fk_ok: no validated foreign key app.posts(user_id) → app.v(one)")
+  T.contains(T.raises(function() check.enum_has_labels(db, "app.mood", { "ok", "sad" }) end),
     "check.enum_has_labels: enum app.mood has (sad, ok), expected (ok, sad)")
-  T.raises(function() check.hasnt_column(db, "app.users", "email") end, "check.hasnt_column: column app.users.email still exists")
+  T.contains(T.raises(function() check.hasnt_column(db, "app.users", "email") end), "check.hasnt_column: column app.users.email still exists")
   -- the error names the line that called the check (a verify function's line in a migration)
   local function verify() check.has_table(db, "app.nope") end
   local _, err = pcall(verify)
@@ -63,15 +63,15 @@ T.case("data checks", function()
   T.ok(check.sql(db, "SELECT count(*) = 3 FROM app.posts", "three posts"))
   T.ok(check.sql(db, "SELECT count(*) = $1 FROM app.posts WHERE status = $2", "two live posts", 2, "live"))
   db:exec "UPDATE app.copy SET email = 'changed' WHERE id = 2"
-  T.raises(function() check.checksum { source = "app.users", target = "app.copy", key = "id", columns = { "email" }, chunk = 1 } end,
+  T.contains(T.raises(function() check.checksum { source = "app.users", target = "app.copy", key = "id", columns = { "email" }, chunk = 1 } end),
     "check.checksum: app.users and app.copy differ in the chunk of id 2..2")
   db:exec "INSERT INTO app.deps VALUES (4, 2)"
-  T.raises(function() check.acyclic(db, "app.deps", "task", "depends_on") end, "check.acyclic: app.deps has a cycle: ")
-  T.raises(function() check.accepted_values(db, "app.posts", "status", { "live" }) end,
+  T.contains(T.raises(function() check.acyclic(db, "app.deps", "task", "depends_on") end), "check.acyclic: app.deps has a cycle: ")
+  T.contains(T.raises(function() check.accepted_values(db, "app.posts", "status", { "live" }) end),
     "check.accepted_values: app.posts.status has values outside the accepted ones: draft")
-  T.raises(function() check.not_null(db, "app.posts", "user_id") end, "check.not_null: 1 rows of app.posts have user_id NULL")
+  T.contains(T.raises(function() check.not_null(db, "app.posts", "user_id") end), "check.not_null: 1 rows of app.posts have user_id NULL")
   db:exec "INSERT INTO app.copy VALUES (3, 'c@x', 'ok', NULL)"
-  T.raises(function() check.row_counts { source = "app.users", target = "app.copy" } end,
+  T.contains(T.raises(function() check.row_counts { source = "app.users", target = "app.copy" } end),
     "check.row_counts: app.users has 2 rows, app.copy has 3")
 end)
 
@@ -87,7 +87,7 @@ T.case("json_schema validates every value of a jsonb column, naming failing rows
     properties = { version = { const = "1.0.0" },
                    steps = { type = "array", items = { type = "object", properties = { title = { type = "string" } } } } },
   }
-  T.raises(function() check.json_schema(db, "app.plans", "plan_json", schema) end,
+  T.contains(T.raises(function() check.json_schema(db, "app.plans", "plan_json", schema) end),
     "check.json_schema: 2 of 3 values of app.plans.plan_json do not match: id 2: /steps/0/title")
   db:exec "DELETE FROM app.plans WHERE id > 1"
   T.ok(check.json_schema(db, "app.plans", "plan_json", schema))

@@ -54,7 +54,7 @@ T.case("a percentage rollout is stable: subjects that are in stay in as it grows
   for i in pairs(s10) do T.ok(s50[i], "org-" .. i .. " was in at 10% and stays in at 50%") end
   flags.set_percent(db, "dual_write", 50)
   T.eq(on("dual_write"), false, "a partial rollout without a subject is off")
-  T.raises(function() flags.set_percent(db, "dual_write", 101) end, "percent must be an integer from 0 to 100")
+  T.contains(T.raises(function() flags.set_percent(db, "dual_write", 101) end), "flags.set_percent: percent must be an integer from 0 to 100")
 end)
 
 T.case("overrides win over the switch and the percentage, and can be removed", function()
@@ -83,9 +83,9 @@ T.case("the application's SQL function gives the same answers", function()
 end)
 
 T.case("changing an undefined flag is one clear error", function()
-  T.raises(function() flags.enable(db, "nope") end, "flags.enable: no flag named 'nope' (define it with flags.define)")
-  T.raises(function() flags.override(db, "nope", "x", true) end, "flags.override: no flag named 'nope'")
-  T.raises(function() flags.enabled(db, "") end, "flags.enabled: expected a flag name")
+  T.contains(T.raises(function() flags.enable(db, "nope") end), "flags.enable: no flag named 'nope' (define it with flags.define)")
+  T.contains(T.raises(function() flags.override(db, "nope", "x", true) end), "flags.override: no flag named 'nope' (define it with flags.define)")
+  T.contains(T.raises(function() flags.enabled(db, "") end), "flags.enabled: expected a flag name, got an empty string")
 end)
 
 T.done()

@@ -70,7 +70,8 @@ function T.not_contains(text, needle, what)
   end
 end
 
---- Calls fn and returns the error it raised; fails if it did not raise.
+--- Calls fn(...) and returns the error it raised; fails if it did not raise. The arguments after
+--- fn go to fn: check a message with T.contains(T.raises(fn), "message").
 function T.raises(fn, ...)
   local ok, err = pcall(fn, ...)
   if ok then error("expected an error, but the call succeeded", 2) end
