@@ -96,7 +96,8 @@ local function start(state)
   sessions = sessions + 1
   local s = "s" .. sessions
   state = state or (tmp .. "/state" .. sessions)
-  local cmd = ("XDG_STATE_HOME=%s PAGER=cat %s repl --db %s; echo __exit=$?; sleep 3600"):format(
+  -- `trap : INT`: the pane's shell (dash for many users) must outlive a Ctrl-C that weir handles
+  local cmd = ("trap : INT; XDG_STATE_HOME=%s PAGER=cat %s repl --db %s; echo __exit=$?; sleep 3600"):format(
     q(state), q(weir_bin), q(test_url))
   local rc, _, err = tmux("new-session -d -s " .. s .. " -x 150 -y 50 " .. q(cmd))
   assert(rc == 0, "tmux new-session: " .. err)
