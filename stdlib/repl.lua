@@ -271,9 +271,10 @@ local function shown(text, found)
 end
 
 -- A list that matches nothing is not a failure (psql's \dt nosuch succeeds); \d NAME is.
+-- `verbose`: the command ended in "+" (\dt+).
 local function listing(fn)
-  return function(arg)
-    shown(fn(arg))
+  return function(arg, verbose)
+    shown(fn(arg, verbose))
     return true
   end
 end
@@ -332,27 +333,32 @@ local function feed_text(text) -- runs edited or included text as if typed
 end
 
 META = {
-  { section = "Informational (PATTERN: psql's, e.g. app.* or \"Mixed\"*)" },
-  { name = "d", usage = "\\d [PATTERN]", help = "list relations, or describe those matching PATTERN",
-    run = function(arg)
-      if arg then return shown(describe.describe(arg)) end
-      return listing(function() return describe.relations("rpvmSf") end)()
+  { section = "Informational (PATTERN: psql's, e.g. app.* or \"Mixed\"*; + shows more detail)" },
+  { name = "d", usage = "\\d[+] [PATTERN]", verbose = true,
+    help = "list relations, or describe those matching PATTERN",
+    run = function(arg, verbose)
+      if arg then return shown(describe.describe(arg, verbose)) end
+      return listing(function() return describe.relations("rpvmSf", nil, verbose) end)(nil, verbose)
     end },
-  { name = "dt", usage = "\\dt [PATTERN]", help = "list tables",
+  { name = "dt", usage = "\\dt[+] [PATTERN]", help = "list tables", verbose = true,
     -- with a pattern, TOAST tables can match too (as in psql)
-    run = listing(function(a) return describe.relations(a and "rpt" or "rp", a) end) },
-  { name = "dv", usage = "\\dv [PATTERN]", help = "list views",
-    run = listing(function(a) return describe.relations("v", a) end) },
-  { name = "dm", usage = "\\dm [PATTERN]", help = "list materialized views",
-    run = listing(function(a) return describe.relations("m", a) end) },
-  { name = "di", usage = "\\di [PATTERN]", help = "list indexes",
-    run = listing(function(a) return describe.relations("iI", a) end) },
-  { name = "ds", usage = "\\ds [PATTERN]", help = "list sequences",
-    run = listing(function(a) return describe.relations("S", a) end) },
-  { name = "dn", usage = "\\dn [PATTERN]", help = "list schemas", run = listing(describe.schemas) },
-  { name = "dT", usage = "\\dT [PATTERN]", help = "list data types", run = listing(describe.types) },
-  { name = "df", usage = "\\df [PATTERN]", help = "list functions", run = listing(describe.functions) },
-  { name = "du", usage = "\\du [PATTERN]", help = "list roles", run = listing(describe.roles) },
+    run = listing(function(a, v) return describe.relations(a and "rpt" or "rp", a, v) end) },
+  { name = "dv", usage = "\\dv[+] [PATTERN]", help = "list views", verbose = true,
+    run = listing(function(a, v) return describe.relations("v", a, v) end) },
+  { name = "dm", usage = "\\dm[+] [PATTERN]", help = "list materialized views", verbose = true,
+    run = listing(function(a, v) return describe.relations("m", a, v) end) },
+  { name = "di", usage = "\\di[+] [PATTERN]", help = "list indexes", verbose = true,
+    run = listing(function(a, v) return describe.relations("iI", a, v) end) },
+  { name = "ds", usage = "\\ds[+] [PATTERN]", help = "list sequences", verbose = true,
+    run = listing(function(a, v) return describe.relations("S", a, v) end) },
+  { name = "dn", usage = "\\dn[+] [PATTERN]", help = "list schemas", verbose = true,
+    run = listing(describe.schemas) },
+  { name = "dT", usage = "\\dT[+] [PATTERN]", help = "list data types", verbose = true,
+    run = listing(describe.types) },
+  { name = "df", usage = "\\df[+] [PATTERN]", help = "list functions", verbose = true,
+    run = listing(describe.functions) },
+  { name = "du", usage = "\\du[+] [PATTERN]", help = "list roles", verbose = true,
+    run = listing(describe.roles) },
   { section = "Formatting" },
   { name = "x", usage = "\\x [on|off|auto]", help = "expanded display of query results",
     run = function(arg)
@@ -446,10 +452,11 @@ end
 
 local function meta(line)
   local name, arg = line:match("^\\(%S*)%s*(.-)%s*$")
-  name = name:gsub("%+$", "") -- \d+ and friends: the plain form
   if arg == "" then arg = nil end
-  local m = META_BY_NAME[name]
-  if not m then
+  -- \d+ and friends: psql's verbose forms, for the commands that have one
+  local plain, plus = name:match("^(.-)(%+?)$")
+  local m = META_BY_NAME[plain]
+  if not m or (plus ~= "" and not m.verbose) then
     io.stderr:write(string.format('invalid command \\%s\nTry \\? for help.\n', name))
     return "error"
   end
@@ -457,7 +464,7 @@ local function meta(line)
   local ok, found, quit = xpcall(m.run, function(e)
     if type(e) == "string" then return e end
     return handler(e)
-  end, arg)
+  end, arg, plus ~= "")
   if not ok then
     report(found)
     return "error"

@@ -101,6 +101,10 @@ local function listing(sql, params, title, none)
   return fmt.aligned(headers, cells, { title = title, count = true }), true
 end
 
+local function server_version()
+  return db:value("SELECT pg_catalog.current_setting('server_version_num')::int")
+end
+
 local function not_found(what, pattern)
   if pattern then return string.format('Did not find any %s named "%s".', what, pattern) end
   return "Did not find any " .. what .. "s."
@@ -111,22 +115,35 @@ local RELKIND_NAME = [[CASE c.relkind WHEN 'r' THEN 'table' WHEN 'v' THEN 'view'
          WHEN 't' THEN 'TOAST table' WHEN 'f' THEN 'foreign table'
          WHEN 'p' THEN 'partitioned table' WHEN 'I' THEN 'partitioned index' END]]
 
----\d, \dt, \dv, \dm, \di, \ds: a list of relations of the given kinds.
+---\d, \dt, \dv, \dm, \di, \ds: a list of relations of the given kinds. `verbose` (\dt+ …) adds
+---psql's Persistence, Access method (where tables, materialized views or indexes are listed),
+---Size (pg_table_size) and Description columns.
 ---@param kinds string relkind letters, e.g. "rp"
-function M.relations(kinds, pattern)
+function M.relations(kinds, pattern, verbose)
   local letters = {}
   for ch in kinds:gmatch(".") do letters[#letters + 1] = ch end
   local params = { db.array(letters) }
   local conds = list_conditions({ "c.relkind::text = ANY($1::text[])" }, pattern, "n.nspname",
                                 "c.relname", "pg_catalog.pg_table_is_visible(c.oid)", params)
   local indexes = kinds:find("i") ~= nil
+  local access_method = verbose and kinds:find("[rmi]") ~= nil
+  local extra = ""
+  if verbose then
+    extra = [[,
+       CASE c.relpersistence WHEN 'p' THEN 'permanent' WHEN 't' THEN 'temporary'
+            WHEN 'u' THEN 'unlogged' END AS "Persistence"]] ..
+        (access_method and ',\n       am.amname AS "Access method"' or "") .. [[,
+       pg_catalog.pg_size_pretty(pg_catalog.pg_table_size(c.oid)) AS "Size",
+       pg_catalog.obj_description(c.oid, 'pg_class') AS "Description"]]
+  end
   local sql = [[
 SELECT n.nspname AS "Schema", c.relname AS "Name", ]] .. RELKIND_NAME .. [[ AS "Type",
        pg_catalog.pg_get_userbyid(c.relowner) AS "Owner"]] ..
-      (indexes and ', c2.relname AS "Table"' or "") .. [[
+      (indexes and ', c2.relname AS "Table"' or "") .. extra .. [[
 
   FROM pg_catalog.pg_class c
   LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace]] ..
+      (access_method and "\n  LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam" or "") ..
       (indexes and [[
 
   LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid
@@ -135,28 +152,51 @@ SELECT n.nspname AS "Schema", c.relname AS "Name", ]] .. RELKIND_NAME .. [[ AS "
   return listing(sql, params, "List of relations", not_found("relation", pattern))
 end
 
----\dn: schemas.
-function M.schemas(pattern)
+-- An ACL column as psql shows it: one grant a line.
+local function acl(column)
+  return "pg_catalog.array_to_string(" .. column .. ", E'\\n')"
+end
+
+---\dn: schemas; `verbose` (\dn+) adds Access privileges and Description.
+function M.schemas(pattern, verbose)
   local params = {}
   local conds = pattern_filter(pattern, "NULL", "n.nspname", nil, params)
   if not pattern then
     conds[#conds + 1] = "n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'"
   end
   local sql = [[
-SELECT n.nspname AS "Name", pg_catalog.pg_get_userbyid(n.nspowner) AS "Owner"
+SELECT n.nspname AS "Name", pg_catalog.pg_get_userbyid(n.nspowner) AS "Owner"]] ..
+      (verbose and (",\n       " .. acl("n.nspacl") .. [[ AS "Access privileges",
+       pg_catalog.obj_description(n.oid, 'pg_namespace') AS "Description"]]) or "") .. [[
+
   FROM pg_catalog.pg_namespace n]] .. where(conds) .. "\n ORDER BY 1"
   return listing(sql, params, "List of schemas", nil)
 end
 
----\dT: data types (not arrays, not table row types).
-function M.types(pattern)
+---\dT: data types (not arrays, not table row types); `verbose` (\dT+) adds Internal name,
+---Size, Elements (an enum's labels, one a line), Owner and Access privileges.
+function M.types(pattern, verbose)
   local params = {}
   local conds = list_conditions({
     "(t.typrelid = 0 OR (SELECT c.relkind = 'c' FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid))",
     "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type el WHERE el.oid = t.typelem AND el.typarray = t.oid)",
   }, pattern, "n.nspname", "t.typname", "pg_catalog.pg_type_is_visible(t.oid)", params)
+  local extra = ""
+  if verbose then
+    extra = [[
+       t.typname AS "Internal name",
+       CASE WHEN t.typrelid <> 0 THEN 'tuple' WHEN t.typlen < 0 THEN 'var'
+            ELSE t.typlen::pg_catalog.text END AS "Size",
+       pg_catalog.array_to_string(ARRAY(SELECT e.enumlabel FROM pg_catalog.pg_enum e
+                                         WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder),
+                                  E'\n') AS "Elements",
+       pg_catalog.pg_get_userbyid(t.typowner) AS "Owner",
+       ]] .. acl("t.typacl") .. [[ AS "Access privileges",
+]]
+  end
   local sql = [[
 SELECT n.nspname AS "Schema", pg_catalog.format_type(t.oid, NULL) AS "Name",
+]] .. extra .. [[
        pg_catalog.obj_description(t.oid, 'pg_type') AS "Description"
   FROM pg_catalog.pg_type t
   LEFT JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace]] .. where(conds) ..
@@ -164,25 +204,44 @@ SELECT n.nspname AS "Schema", pg_catalog.format_type(t.oid, NULL) AS "Name",
   return listing(sql, params, "List of data types", nil)
 end
 
----\df: functions and procedures.
-function M.functions(pattern)
+---\df: functions and procedures; `verbose` (\df+) adds Volatility, Parallel, Owner, Security,
+---Access privileges, Language, Source code (the SQL body of a BEGIN ATOMIC or RETURN function)
+---and Description.
+function M.functions(pattern, verbose)
   local params = {}
   local conds = list_conditions({}, pattern, "n.nspname", "p.proname",
                                 "pg_catalog.pg_function_is_visible(p.oid)", params)
+  local extra = ""
+  if verbose then
+    extra = [[,
+       CASE p.provolatile WHEN 'i' THEN 'immutable' WHEN 's' THEN 'stable'
+            WHEN 'v' THEN 'volatile' END AS "Volatility",
+       CASE p.proparallel WHEN 'r' THEN 'restricted' WHEN 's' THEN 'safe'
+            WHEN 'u' THEN 'unsafe' END AS "Parallel",
+       pg_catalog.pg_get_userbyid(p.proowner) AS "Owner",
+       CASE WHEN p.prosecdef THEN 'definer' ELSE 'invoker' END AS "Security",
+       ]] .. acl("p.proacl") .. [[ AS "Access privileges",
+       l.lanname AS "Language",
+       ]] .. (server_version() >= 140000 and "COALESCE(pg_catalog.pg_get_function_sqlbody(p.oid), p.prosrc)" or "p.prosrc") ..
+        [[ AS "Source code",
+       pg_catalog.obj_description(p.oid, 'pg_proc') AS "Description"]]
+  end
   local sql = [[
 SELECT n.nspname AS "Schema", p.proname AS "Name",
        pg_catalog.pg_get_function_result(p.oid) AS "Result data type",
        pg_catalog.pg_get_function_arguments(p.oid) AS "Argument data types",
        CASE p.prokind WHEN 'a' THEN 'agg' WHEN 'w' THEN 'window' WHEN 'p' THEN 'proc'
-            ELSE 'func' END AS "Type"
+            ELSE 'func' END AS "Type"]] .. extra .. [[
+
   FROM pg_catalog.pg_proc p
-  LEFT JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace]] .. where(conds) ..
+  LEFT JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace]] ..
+      (verbose and "\n  LEFT JOIN pg_catalog.pg_language l ON l.oid = p.prolang" or "") .. where(conds) ..
       "\n ORDER BY 1, 2, 4"
   return listing(sql, params, "List of functions", nil)
 end
 
----\du: roles with their attributes.
-function M.roles(pattern)
+---\du: roles with their attributes; `verbose` (\du+) adds Description.
+function M.roles(pattern, verbose)
   local params = {}
   local conds = pattern_filter(pattern, "NULL", "r.rolname", nil, params)
   if not pattern then conds[#conds + 1] = "r.rolname !~ '^pg_'" end
@@ -191,7 +250,8 @@ SELECT r.rolname, r.rolsuper, r.rolinherit, r.rolcreaterole, r.rolcreatedb, r.ro
        r.rolconnlimit, r.rolvaliduntil::text AS valid_until, r.rolreplication, r.rolbypassrls,
        ARRAY(SELECT b.rolname FROM pg_catalog.pg_auth_members m
                JOIN pg_catalog.pg_roles b ON m.roleid = b.oid
-              WHERE m.member = r.oid ORDER BY 1) AS member_of
+              WHERE m.member = r.oid ORDER BY 1) AS member_of,
+       pg_catalog.shobj_description(r.oid, 'pg_authid') AS description
   FROM pg_catalog.pg_roles r]] .. where(conds) .. "\n ORDER BY 1", table.unpack(params))
   local cells = {} -- no match prints the empty table, as psql's \du does
   for i, r in ipairs(rows) do
@@ -213,8 +273,11 @@ SELECT r.rolname, r.rolsuper, r.rolinherit, r.rolcreaterole, r.rolcreatedb, r.ro
     end
     if r.valid_until ~= json.null then line("Password valid until " .. r.valid_until) end
     cells[i] = { r.rolname, text, fmt.cell(r.member_of, "_name", "") }
+    if verbose then cells[i][4] = fmt.cell(r.description, "text", "") end
   end
-  return fmt.aligned({ "Role name", "Attributes", "Member of" }, cells,
+  local headers = { "Role name", "Attributes", "Member of" }
+  if verbose then headers[4] = "Description" end
+  return fmt.aligned(headers, cells,
                      { title = "List of roles", count = false }), true
 end
 
@@ -435,7 +498,7 @@ end
 
 local function publication_footers(footers, oid)
   local sql
-  if db:value("SELECT pg_catalog.current_setting('server_version_num')::int") >= 150000 then
+  if server_version() >= 150000 then
     sql = [[
 SELECT p.pubname, NULL AS filter, NULL AS columns
   FROM pg_catalog.pg_publication p
