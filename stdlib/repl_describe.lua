@@ -445,6 +445,21 @@ local function trigger_footers(footers, triggers)
   end
 end
 
+-- A relation's triggers from the catalogs, in the model's shape (views are not in the model).
+local TRIGGER_ENABLED = { O = "origin", D = "disabled", A = "always", R = "replica" }
+
+local function catalog_triggers(oid)
+  local out = {}
+  for _, r in ipairs(db:query([[
+SELECT pg_catalog.pg_get_triggerdef(t.oid, true) AS definition, t.tgenabled::text AS enabled
+  FROM pg_catalog.pg_trigger t
+ WHERE t.tgrelid = $1::oid AND NOT t.tgisinternal
+ ORDER BY t.tgname]], oid)) do
+    out[#out + 1] = { definition = r.definition, enabled = TRIGGER_ENABLED[r.enabled] }
+  end
+  return out
+end
+
 -- Extended statistics, as psql lists them: kinds only when some but not all were asked for.
 local function statistics_footers(footers, oid)
   local rows = db:query([[
@@ -542,9 +557,43 @@ SELECT p.pubname, NULL, NULL FROM pg_catalog.pg_publication p
   end
 end
 
+-- A table's child tables or partitions (an index's partitions): how many, or with \d+ the list,
+-- as psql prints them (each partition with its bound; DEFAULT last).
+local function children_footers(footers, oid, partitioned, verbose)
+  local children = db:query([[
+SELECT c.oid::pg_catalog.regclass::text AS name, c.relkind::text AS relkind,
+       ]] .. (server_version() >= 140000 and "i.inhdetachpending" or "false") .. [[ AS detach_pending,
+       pg_catalog.pg_get_expr(c.relpartbound, c.oid) AS bound
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_inherits i ON c.oid = i.inhrelid
+ WHERE i.inhparent = $1::oid
+ ORDER BY pg_catalog.pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT',
+          c.oid::pg_catalog.regclass::pg_catalog.text]], oid)
+  if partitioned and #children == 0 then
+    footers[#footers + 1] = "Number of partitions: 0"
+  elseif not verbose then
+    if #children > 0 then
+      footers[#footers + 1] = string.format("Number of %s: %d (Use \\d+ to list them.)",
+                                            partitioned and "partitions" or "child tables", #children)
+    end
+  else
+    local label = partitioned and "Partitions" or "Child tables"
+    for i, ch in ipairs(children) do
+      local line = (i == 1 and label .. ": " or string.rep(" ", #label) .. "  ") .. ch.name
+      if ch.bound ~= json.null then line = line .. " " .. ch.bound end
+      if ch.relkind == "p" or ch.relkind == "I" then
+        line = line .. ", PARTITIONED"
+      elseif ch.relkind == "f" then
+        line = line .. ", FOREIGN"
+      end
+      if ch.detach_pending then line = line .. " (DETACH PENDING)" end
+      footers[#footers + 1] = line .. (i < #children and "," or "")
+    end
+  end
+end
+
 -- After the triggers: the parents a table inherits from (partitions name theirs at the top),
--- how many children or partitions it has, the type of a typed table.
-local function inheritance_footers(footers, oid, partitioned)
+-- its children or partitions, the type of a typed table.
+local function inheritance_footers(footers, oid, partitioned, verbose)
   local parents = db:query([[
 SELECT c.oid::pg_catalog.regclass::text AS name
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_inherits i ON c.oid = i.inhparent
@@ -554,17 +603,100 @@ SELECT c.oid::pg_catalog.regclass::text AS name
     local line = (i == 1 and "Inherits: " or string.rep(" ", #"Inherits") .. "  ") .. p.name
     footers[#footers + 1] = line .. (i < #parents and "," or "")
   end
-  local n = db:value("SELECT count(*) FROM pg_catalog.pg_inherits WHERE inhparent = $1::oid", oid)
-  if partitioned and n == 0 then
-    footers[#footers + 1] = "Number of partitions: 0"
-  elseif n > 0 then
-    footers[#footers + 1] = string.format("Number of %s: %d (Use \\d+ to list them.)",
-                                          partitioned and "partitions" or "child tables", n)
-  end
+  children_footers(footers, oid, partitioned, verbose)
   local typed = db:value([[
 SELECT c.reloftype::pg_catalog.regtype::text FROM pg_catalog.pg_class c
  WHERE c.oid = $1::oid AND c.reloftype <> 0]], oid)
   if typed then footers[#footers + 1] = "Typed table of type: " .. typed end
+end
+
+-- ---- \d+ NAME: psql's verbose extras --------------------------------------------------------
+
+local STORAGE = { p = "plain", m = "main", x = "extended", e = "external" }
+local COMPRESSION = { p = "pglz", l = "lz4", [""] = "" }
+
+local function has(kinds, relkind) return kinds:find(relkind, 1, true) ~= nil end
+
+-- The columns \d+ adds, as psql 15 chooses them by relkind: Storage always; Compression for
+-- tables and materialized views; Stats target where ANALYZE keeps statistics (tables, indexes,
+-- materialized views); Description where columns take comments (not indexes, TOAST tables).
+-- Appends them to `headers` and to each row (rows[i] describes the column named names[i]).
+local function add_verbose_columns(headers, rows, names, oid, relkind)
+  local compression = has("rpm", relkind) and server_version() >= 140000
+  local stats = has("rimIfp", relkind)
+  local descr = has("rvmfcp", relkind)
+  local out = { table.unpack(headers) }
+  out[#out + 1] = "Storage"
+  if compression then out[#out + 1] = "Compression" end
+  if stats then out[#out + 1] = "Stats target" end
+  if descr then out[#out + 1] = "Description" end
+  local by_name = {}
+  for _, r in ipairs(db:query([[
+SELECT a.attname, a.attstorage::text AS storage,
+       ]] .. (compression and "a.attcompression::text" or "''") .. [[ AS compression,
+       CASE WHEN a.attstattarget = -1 THEN NULL ELSE a.attstattarget END AS stats,
+       pg_catalog.col_description(a.attrelid, a.attnum) AS description
+  FROM pg_catalog.pg_attribute a
+ WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped]], oid)) do
+    local cells = { STORAGE[r.storage] or "???" }
+    if compression then cells[#cells + 1] = COMPRESSION[r.compression] or "???" end
+    if stats then cells[#cells + 1] = fmt.cell(r.stats, "int4", "") end
+    if descr then cells[#cells + 1] = fmt.cell(r.description, "text", "") end
+    by_name[r.attname] = cells
+  end
+  for i, row in ipairs(rows) do
+    for _, cell in ipairs(by_name[names[i]] or {}) do row[#row + 1] = cell end
+  end
+  return out
+end
+
+-- A partition's constraint, under its "Partition of:" line.
+local function partition_constraint_footer(footers, oid)
+  local def = db:value("SELECT pg_catalog.pg_get_partition_constraintdef($1::oid)", oid)
+  if def == nil or def == json.null or def == "" then
+    footers[#footers + 1] = "No partition constraint"
+  else
+    footers[#footers + 1] = "Partition constraint: " .. def
+  end
+end
+
+-- A view's or materialized view's definition, then a view's own rules (not _RETURN).
+local function view_footers(footers, oid)
+  footers[#footers + 1] = "View definition:"
+  footers[#footers + 1] = db:value("SELECT pg_catalog.pg_get_viewdef($1::oid, true)", oid)
+  local rules = db:query([[
+SELECT pg_catalog.rtrim(pg_catalog.pg_get_ruledef(r.oid, true), ';') AS def
+  FROM pg_catalog.pg_rewrite r
+ WHERE r.ev_class = $1::oid AND r.rulename <> '_RETURN' ORDER BY r.rulename]], oid)
+  if #rules == 0 then return end
+  footers[#footers + 1] = "Rules:"
+  for _, r in ipairs(rules) do footers[#footers + 1] = " " .. r.def:gsub("^CREATE RULE ", "") end
+end
+
+-- The last footers of \d+: Replica Identity when it is not the default, the access method (for
+-- the relkinds psql ends a table's footers with), and the storage options (reloptions, the
+-- TOAST table's as "toast.NAME").
+local function verbose_tail(footers, rel)
+  local info = db:one([[
+SELECT c.relreplident::text AS replident, am.amname,
+       pg_catalog.array_to_string(c.reloptions ||
+         ARRAY(SELECT 'toast.' || x FROM pg_catalog.unnest(tc.reloptions) x), ', ') AS options
+  FROM pg_catalog.pg_class c
+  LEFT JOIN pg_catalog.pg_class tc ON tc.oid = c.reltoastrelid
+  LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam
+ WHERE c.oid = $1::oid]], rel.oid)
+  local kind, ident = rel.relkind, info.replident
+  local catalog = rel.schema == "pg_catalog"
+  if has("rm", kind) and ident ~= "i" and ((not catalog and ident ~= "d") or (catalog and ident ~= "n")) then
+    footers[#footers + 1] = "Replica Identity: " ..
+                            (ident == "f" and "FULL" or ident == "n" and "NOTHING" or "???")
+  end
+  if has("rmfpIt", kind) and info.amname ~= json.null then
+    footers[#footers + 1] = "Access method: " .. info.amname
+  end
+  if info.options ~= json.null and info.options ~= "" then
+    footers[#footers + 1] = "Options: " .. info.options
+  end
 end
 
 local function find(list, schema_name, name)
@@ -585,17 +717,20 @@ SELECT c.relname AS name, pg_catalog.pg_get_indexdef(i.indexrelid, 0, true) AS d
  WHERE i.indrelid = $1::oid]], oid))
 end
 
-local function describe_table(rel)
+local function describe_table(rel, verbose)
   local model = schema.inspect(db, { schemas = { rel.schema }, display = true })
   local t = find(model.tables, rel.schema, rel.name)
   if not t then return nil end -- system catalogs and foreign tables: see describe_other
-  local rows = {}
-  for i, col in ipairs(t.columns) do rows[i] = column_row(col) end
+  local rows, names = {}, {}
+  for i, col in ipairs(t.columns) do rows[i], names[i] = column_row(col), col.name end
+  local headers = COLUMN_HEADERS
+  if verbose then headers = add_verbose_columns(headers, rows, names, rel.oid, rel.relkind) end
   local footers = {}
   local partition = t.partition_of and t.partition_of ~= json.null
   if partition then
     local parent = db:value("SELECT i.inhparent::pg_catalog.regclass::text FROM pg_catalog.pg_inherits i WHERE i.inhrelid = $1::oid", rel.oid)
     footers[#footers + 1] = "Partition of: " .. tostring(parent) .. " " .. tostring(t.partition_bound)
+    if verbose then partition_constraint_footer(footers, rel.oid) end
   end
   if t.partition_key and t.partition_key ~= json.null then
     footers[#footers + 1] = "Partition key: " .. t.partition_key
@@ -615,10 +750,11 @@ local function describe_table(rel)
   rule_footers(footers, rel.oid)
   publication_footers(footers, rel.oid)
   trigger_footers(footers, t.triggers)
-  inheritance_footers(footers, rel.oid, t.kind == "partitioned")
+  inheritance_footers(footers, rel.oid, t.kind == "partitioned", verbose)
+  if verbose then verbose_tail(footers, rel) end
   local kind = t.kind == "partitioned" and "Partitioned table" or "Table"
   if t.unlogged then kind = "Unlogged " .. kind:lower() end
-  return fmt.aligned(COLUMN_HEADERS, rows, {
+  return fmt.aligned(headers, rows, {
     title = string.format('%s "%s.%s"', kind, rel.schema, rel.name), footers = footers,
   })
 end
@@ -628,15 +764,18 @@ local OTHER_TITLE = { r = "Table", p = "Partitioned table", f = "Foreign table",
 
 -- Views, and tables the model leaves out (system catalogs, foreign tables): columns from the
 -- catalogs; materialized views and catalogs list their indexes.
-local function describe_other(rel)
-  local rows = {}
+local function describe_other(rel, verbose)
+  local rows, names = {}, {}
   local headers = COLUMN_HEADERS
-  for i, col in ipairs(catalog_columns(rel.oid)) do rows[i] = column_row(col) end
+  for i, col in ipairs(catalog_columns(rel.oid)) do rows[i], names[i] = column_row(col), col.name end
   local footers = {}
   if rel.relkind == "t" then
     -- a TOAST table: names and types only, then the table it belongs to
     headers = { "Column", "Type" }
     for _, r in ipairs(rows) do r[3], r[4], r[5] = nil, nil, nil end
+  end
+  if verbose then headers = add_verbose_columns(headers, rows, names, rel.oid, rel.relkind) end
+  if rel.relkind == "t" then
     local owner = db:one([[
 SELECT n.nspname, c.relname FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -651,6 +790,9 @@ SELECT n.nspname, c.relname FROM pg_catalog.pg_class c
     local v = find(model.views, rel.schema, rel.name)
     index_footers(footers, v and v.indexes or {}, {}, rel.oid)
   end
+  if verbose and (rel.relkind == "v" or rel.relkind == "m") then view_footers(footers, rel.oid) end
+  if rel.relkind == "v" then trigger_footers(footers, catalog_triggers(rel.oid)) end
+  if verbose then verbose_tail(footers, rel) end
   return fmt.aligned(headers, rows, {
     title = string.format('%s "%s.%s"', OTHER_TITLE[rel.relkind], rel.schema, rel.name),
     footers = footers,
@@ -690,7 +832,7 @@ end
 -- pg_index.indnullsnotdistinct exists from PostgreSQL 15 on; read it so older servers say false.
 local NULLS_NOT_DISTINCT = "COALESCE((pg_catalog.to_jsonb(i) ->> 'indnullsnotdistinct')::bool, false)"
 
-local function describe_index(rel)
+local function describe_index(rel, verbose)
   local cols = db:query([[
 SELECT a.attname AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
        CASE WHEN a.attnum <= i.indnkeyatts THEN 'yes' ELSE 'no' END AS key,
@@ -715,13 +857,18 @@ SELECT i.indisprimary, i.indisunique, i.indisvalid, i.indisclustered, i.indisrep
   JOIN pg_catalog.pg_am am ON am.oid = c.relam
   JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
  WHERE i.indexrelid = $1::oid]], rel.oid)
-  local rows = {}
-  for i, c in ipairs(cols) do rows[i] = { c.name, c.type, c.key, c.definition } end
+  local rows, names = {}, {}
+  for i, c in ipairs(cols) do rows[i], names[i] = { c.name, c.type, c.key, c.definition }, c.name end
+  local headers = { "Column", "Type", "Key?", "Definition" }
+  if verbose then headers = add_verbose_columns(headers, rows, names, rel.oid, rel.relkind) end
   local footers = {}
   local parent = db:value([[
 SELECT i.inhparent::pg_catalog.regclass::text FROM pg_catalog.pg_inherits i
  WHERE i.inhrelid = $1::oid]], rel.oid)
-  if parent then footers[#footers + 1] = "Partition of: " .. parent .. " " end
+  if parent then
+    footers[#footers + 1] = "Partition of: " .. parent .. " "
+    if verbose then partition_constraint_footer(footers, rel.oid) end
+  end
   local what = ""
   if info.indisprimary then
     what = "primary key, "
@@ -739,16 +886,16 @@ SELECT i.inhparent::pg_catalog.regclass::text FROM pg_catalog.pg_inherits i
   local kind = info.unlogged and "Unlogged index" or "Index"
   if rel.relkind == "I" then
     kind = info.unlogged and "Unlogged partitioned index" or "Partitioned index"
-    local n = db:value("SELECT count(*) FROM pg_catalog.pg_inherits WHERE inhparent = $1::oid", rel.oid)
-    footers[#footers + 1] = string.format("Number of partitions: %d (Use \\d+ to list them.)", n)
+    children_footers(footers, rel.oid, true, verbose)
   end
-  return fmt.aligned({ "Column", "Type", "Key?", "Definition" }, rows, {
+  if verbose then verbose_tail(footers, rel) end
+  return fmt.aligned(headers, rows, {
     title = string.format('%s "%s.%s"', kind, rel.schema, rel.name), footers = footers,
   })
 end
 
 ---\d NAME: every relation matching the pattern, described.
-function M.describe(pattern)
+function M.describe(pattern, verbose)
   local params = {}
   local conds = {} -- every kind, as psql: composite types and TOAST tables too
   for _, c in ipairs(pattern_filter(pattern, "n.nspname", "c.relname",
@@ -766,13 +913,13 @@ SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::te
   for _, rel in ipairs(rels) do
     local text
     if rel.relkind == "r" or rel.relkind == "p" or rel.relkind == "f" then
-      text = describe_table(rel)
+      text = describe_table(rel, verbose)
     elseif rel.relkind == "S" then
-      text = describe_sequence(rel)
+      text = describe_sequence(rel) -- \d+ adds nothing to a sequence
     elseif rel.relkind == "i" or rel.relkind == "I" then
-      text = describe_index(rel)
+      text = describe_index(rel, verbose)
     end
-    out[#out + 1] = text or describe_other(rel)
+    out[#out + 1] = text or describe_other(rel, verbose)
   end
   return table.concat(out), true
 end
