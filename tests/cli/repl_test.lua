@@ -468,6 +468,7 @@ T.case("\\? lists every meta-command; help explains the toolkit", function()
   table.sort(offered)
   T.eq(offered, expected)
   T.contains(out, "  \\x [on|off|auto]           expanded display of query results\n")
+  T.contains(out, "  \\dt[+] [PATTERN]           list tables\n")
   T.contains(out, "weir " .. weir.version .. ": Lua with `db` connected")
   T.contains(out, "db:query(sql, ...)")
   T.contains(out, "\\? lists the meta-commands")
@@ -637,6 +638,22 @@ T.case("acceptance: on the migrated example, the list commands equal psql's", fu
   -- (\dv and \dm find nothing here: their message is covered by the no-match case)
   local rc, err = same_as_psql(mt_url, { "\\d", "\\dt", "\\di", "\\ds", "\\dn", "\\dT", "\\df",
     "\\dt auth.*", "\\df auth.*", "\\di *.migration*", "\\d migration_*", "\\dt *.*" }, "migration-tool-tables lists")
+  T.eq(err, "")
+  T.eq(rc, 0)
+end)
+
+T.case("acceptance: on the migrated example, \\d+ of every relation and the verbose lists equal psql's", function()
+  T.ok(mt_url, "the first acceptance case migrated the example")
+  local conn = weir.connect(mt_url)
+  local names = relations(conn, { "r", "p", "v", "m", "S", "i", "I", "f" })
+  conn:close()
+  local commands = {}
+  for _, n in ipairs(names) do commands[#commands + 1] = "\\d+ " .. n end
+  for _, c in ipairs { "\\d+", "\\dt+", "\\di+", "\\ds+", "\\dn+", "\\dT+", "\\df+", "\\dt+ auth.*",
+                       "\\df+ auth.*", "\\di+ *.migration*", "\\d+ migration_*", "\\dt+ *.*" } do
+    commands[#commands + 1] = c
+  end
+  local rc, err = same_as_psql(mt_url, commands, "migration-tool-tables verbose")
   T.eq(err, "")
   T.eq(rc, 0)
 end)
@@ -821,6 +838,131 @@ end)
 
 T.case("\\d more.* describes every relation of the schema as psql does, in the same order", function()
   same_as_psql(more_db(), { "\\d more.*" }, "a whole schema")
+end)
+
+-- =============================================================================================
+-- The verbose forms (\d+ NAME, \dt+ …), each compared with psql
+
+-- What only \d+ and the verbose lists show, in a schema of its own (not on the search_path):
+-- comments, storage and compression, statistics targets, reloptions (the TOAST table's too),
+-- replica identities, a view's options, rules and trigger, sub-partitions, privileges on a
+-- schema, a type and a function, function bodies of every kind.
+local verbose_made = false
+local function verbose_db()
+  local url = more_db()
+  if verbose_made then return url end
+  local conn = weir.connect(url)
+  local lz4 = conn:value([[SELECT 'lz4' = ANY (enumvals) FROM pg_catalog.pg_settings
+                            WHERE name = 'default_toast_compression']])
+  for _, sql in ipairs {
+    "CREATE SCHEMA verb",
+    "COMMENT ON SCHEMA verb IS 'verbose cases'",
+    "GRANT USAGE ON SCHEMA verb TO " .. EDGE_ROLE,
+    [[CREATE TABLE verb.docs (id int PRIMARY KEY, body text COMPRESSION pglz,
+        blob bytea ]] .. (lz4 and "COMPRESSION lz4" or "") .. [[, note text)
+        WITH (fillfactor = 70, toast.autovacuum_enabled = false)]],
+    "COMMENT ON TABLE verb.docs IS 'documents'",
+    "COMMENT ON COLUMN verb.docs.body IS 'the text'",
+    "ALTER TABLE verb.docs ALTER COLUMN note SET STORAGE external",
+    "ALTER TABLE verb.docs ALTER COLUMN body SET STATISTICS 500",
+    "ALTER TABLE verb.docs REPLICA IDENTITY FULL",
+    [[INSERT INTO verb.docs VALUES (1, 'one', NULL, 'n1'), (2, 'two', '\x00', NULL)]],
+    "CREATE INDEX docs_lower_note_idx ON verb.docs (lower(note)) WITH (fillfactor = 80)",
+    "ALTER INDEX verb.docs_lower_note_idx ALTER COLUMN 1 SET STATISTICS 200",
+    "CREATE TABLE verb.nothing (a int)",
+    "ALTER TABLE verb.nothing REPLICA IDENTITY NOTHING",
+    "CREATE TABLE verb.keyed (a int NOT NULL)",
+    "CREATE UNIQUE INDEX keyed_a_idx ON verb.keyed (a)",
+    "ALTER TABLE verb.keyed REPLICA IDENTITY USING INDEX keyed_a_idx",
+    [[CREATE VIEW verb.active WITH (security_barrier) AS SELECT id, note FROM verb.docs WHERE id > 0
+        WITH LOCAL CHECK OPTION]],
+    "COMMENT ON COLUMN verb.active.note IS 'a note'",
+    "CREATE RULE active_del AS ON DELETE TO verb.active DO INSTEAD DELETE FROM verb.docs WHERE id = old.id",
+    "CREATE FUNCTION verb.noop_trg() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$",
+    "CREATE TRIGGER active_upd INSTEAD OF UPDATE ON verb.active FOR EACH ROW EXECUTE FUNCTION verb.noop_trg()",
+    "CREATE MATERIALIZED VIEW verb.doc_ids WITH (fillfactor = 50) AS SELECT id FROM verb.docs",
+    "ALTER MATERIALIZED VIEW verb.doc_ids REPLICA IDENTITY FULL",
+    "COMMENT ON MATERIALIZED VIEW verb.doc_ids IS 'ids'",
+    "CREATE TABLE verb.events (id int, at date, kind text) PARTITION BY RANGE (at)",
+    [[CREATE TABLE verb.events_2024 PARTITION OF verb.events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')
+        PARTITION BY LIST (kind)]],
+    "CREATE TABLE verb.events_2024_a PARTITION OF verb.events_2024 FOR VALUES IN ('a')",
+    "CREATE TABLE verb.events_other PARTITION OF verb.events DEFAULT",
+    "CREATE INDEX events_at_idx ON verb.events (at)",
+    "CREATE TABLE verb.lonely (a int) PARTITION BY LIST (a)",
+    "CREATE INDEX lonely_a_idx ON verb.lonely (a)",
+    "CREATE TYPE verb.point3 AS (x int, y int, z int)",
+    "COMMENT ON COLUMN verb.point3.x IS 'x axis'",
+    "COMMENT ON TYPE verb.point3 IS 'a point'",
+    "CREATE TYPE verb.level AS ENUM ('low', 'high')",
+    "GRANT USAGE ON TYPE verb.level TO " .. EDGE_ROLE,
+    "CREATE TYPE verb.floatrange AS RANGE (subtype = float8)",
+    [[CREATE FUNCTION verb.secret() RETURNS text LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+        AS $$SELECT 'x'$$]],
+    "COMMENT ON FUNCTION verb.secret() IS 'a secret'",
+    "REVOKE EXECUTE ON FUNCTION verb.secret() FROM PUBLIC",
+    "GRANT EXECUTE ON FUNCTION verb.secret() TO " .. EDGE_ROLE,
+    "CREATE FUNCTION verb.inc(a int) RETURNS int LANGUAGE sql IMMUTABLE PARALLEL RESTRICTED RETURN a + 1",
+    "CREATE FUNCTION verb.twice(a int) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT a * 2; END",
+    "CREATE FUNCTION verb.abs2(int) RETURNS int LANGUAGE internal IMMUTABLE STRICT AS 'int4abs'",
+    "CREATE AGGREGATE verb.total(int) (sfunc = int4pl, stype = int)",
+    "CREATE PROCEDURE verb.tidy(n int) LANGUAGE plpgsql AS $$\nBEGIN\n  PERFORM n;\nEND\n$$",
+    "COMMENT ON ROLE " .. EDGE_ROLE .. " IS 'reads edge'",
+  } do conn:exec(sql) end
+  conn:close()
+  verbose_made = true
+  return url
+end
+
+T.case("\\d+ of every relation of the edge-case database (and its TOAST tables, a catalog) equals psql's", function()
+  local url = verbose_db()
+  local conn = weir.connect(url)
+  local names = relations(conn, { "r", "p", "v", "m", "S", "i", "I", "f", "c" })
+  local toast = conn:value("SELECT reltoastrelid::regclass::text FROM pg_class WHERE oid = 'verb.docs'::regclass")
+  conn:close()
+  T.ok(#names >= 70, "relations: " .. #names)
+  local commands = {}
+  for _, n in ipairs(names) do commands[#commands + 1] = "\\d+ " .. n end
+  for _, c in ipairs { "\\d+ " .. toast, "\\d+ pg_catalog.pg_class", "\\d+ pg_catalog.pg_class_oid_index",
+                       '\\d+ "MixedCase"', "\\d+ measurements*", "\\d+ verb.*", "\\d+ more.*",
+                       "\\d verb.*" } do -- the plain form of the new cases too (a view's trigger)
+    commands[#commands + 1] = c
+  end
+  local rc, err = same_as_psql(url, commands, "\\d+ on edge cases")
+  T.eq(err, "")
+  T.eq(rc, 0)
+end)
+
+T.case("\\d+ shows what \\d leaves out, as psql: comments, storage, options, replica identity, partitions", function()
+  local rc, out, err = repl(lines { "\\d+ verb.docs", "\\d+ verb.events", "\\d+ verb.active", "\\d verb.events" },
+                            { url = verbose_db() })
+  T.eq({ rc, err }, { 0, "" })
+  T.contains(out, "| Storage  | Compression | Stats target | Description \n")
+  T.contains(out, " body   | text    |           |          |         | extended | pglz        | 500          | the text\n")
+  T.contains(out, "Replica Identity: FULL\nAccess method: heap\nOptions: fillfactor=70, toast.autovacuum_enabled=false\n")
+  T.contains(out, "Partitions: verb.events_2024 FOR VALUES FROM ('2024-01-01') TO ('2025-01-01'), PARTITIONED,\n" ..
+                  "            verb.events_other DEFAULT\n")
+  T.contains(out, "View definition:\n SELECT docs.id,\n")
+  T.contains(out, "Options: security_barrier=true, check_option=local\n")
+  T.contains(out, "Number of partitions: 2 (Use \\d+ to list them.)\n") -- the plain form still counts
+end)
+
+T.case("the verbose lists \\d+ \\dt+ \\di+ \\ds+ \\dv+ \\dm+ \\dn+ \\dT+ \\df+ \\du+ equal psql's", function()
+  local url = verbose_db()
+  local rc, err = same_as_psql(url, {
+    "\\d+", "\\dt+", "\\di+", "\\ds+", "\\dv+", "\\dm+", "\\dn+", "\\dT+", "\\df+", "\\du+ t_repl_edge*",
+    "\\dt+ verb.*", "\\di+ verb.*", "\\dv+ verb.*", "\\dm+ verb.*", "\\dT+ verb.*", "\\df+ verb.*", "\\dn+ verb",
+    "\\dt+ more.*", "\\ds+ more.*", "\\dT+ more.*", "\\dt+ edge.m*", "\\df+ add", '\\dt+ "Mixed"*',
+  }, "verbose lists")
+  T.eq(err, "")
+  T.eq(rc, 0)
+end)
+
+T.case("+ is for the describe commands only: \\x+ and \\timing+ are invalid commands, as in psql", function()
+  local rc, out, err = repl(lines { "\\x+", "\\timing+", "'next'" })
+  T.eq(rc, 1)
+  T.eq(out, "next\n")
+  T.eq(err, "invalid command \\x+\nTry \\? for help.\ninvalid command \\timing+\nTry \\? for help.\n")
 end)
 
 T.case("no match: 'Did not find any relation…' goes to stderr; \\d NAME fails, lists do not (as psql)", function()
