@@ -580,11 +580,8 @@ SELECT c.oid::pg_catalog.regclass::text AS name, c.relkind::text AS relkind,
     for i, ch in ipairs(children) do
       local line = (i == 1 and label .. ": " or string.rep(" ", #label) .. "  ") .. ch.name
       if ch.bound ~= json.null then line = line .. " " .. ch.bound end
-      if ch.relkind == "p" or ch.relkind == "I" then
-        line = line .. ", PARTITIONED"
-      elseif ch.relkind == "f" then
-        line = line .. ", FOREIGN"
-      end
+      -- (psql 15 marks partitioned children; it has no mark for foreign ones)
+      if ch.relkind == "p" or ch.relkind == "I" then line = line .. ", PARTITIONED" end
       if ch.detach_pending then line = line .. " (DETACH PENDING)" end
       footers[#footers + 1] = line .. (i < #children and "," or "")
     end
@@ -705,6 +702,13 @@ local function find(list, schema_name, name)
   end
 end
 
+local function catalog_checks(oid)
+  return (db:query([[
+SELECT r.conname AS name, pg_catalog.pg_get_constraintdef(r.oid, true) AS definition
+  FROM pg_catalog.pg_constraint r
+ WHERE r.conrelid = $1::oid AND r.contype = 'c']], oid))
+end
+
 -- A partition's indexes follow its parent's, so the model leaves them out; psql lists them.
 local function catalog_indexes(oid)
   return (db:query([[
@@ -735,14 +739,14 @@ local function describe_table(rel, verbose)
   if t.partition_key and t.partition_key ~= json.null then
     footers[#footers + 1] = "Partition key: " .. t.partition_key
   end
-  local by_name, checks, fks = {}, {}, {}
+  local by_name, fks = {}, {}
   for _, c in ipairs(t.constraints or {}) do
     by_name[c.name] = c
-    if c.type == "check" then checks[#checks + 1] = c end
     if c.type == "foreign key" then fks[#fks + 1] = c end
   end
   index_footers(footers, partition and catalog_indexes(rel.oid) or t.indexes or {}, by_name, rel.oid)
-  constraint_footers(footers, "Check constraints:", checks)
+  -- from the catalogs: the model leaves out the checks a child inherits, psql lists them
+  constraint_footers(footers, "Check constraints:", catalog_checks(rel.oid))
   constraint_footers(footers, "Foreign-key constraints:", fks)
   referenced_by(footers, rel.oid)
   policy_footers(footers, t)
@@ -757,6 +761,53 @@ local function describe_table(rel, verbose)
   return fmt.aligned(headers, rows, {
     title = string.format('%s "%s.%s"', kind, rel.schema, rel.name), footers = footers,
   })
+end
+
+-- ---- foreign tables (the model leaves them out) ----
+
+local function options_text(column)
+  return "pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.quote_ident(option_name) || ' ' || " ..
+         "pg_catalog.quote_literal(option_value) FROM pg_catalog.pg_options_to_table(" .. column .. ")), ', ')"
+end
+
+-- A foreign table's columns take an "FDW options" column after Default.
+local function foreign_columns(headers, rows, names, oid)
+  local by_name = {}
+  for _, r in ipairs(db:query([[
+SELECT a.attname, CASE WHEN a.attfdwoptions IS NULL THEN '' ELSE '(' || ]] .. options_text("a.attfdwoptions") ..
+                              [[ || ')' END AS options
+  FROM pg_catalog.pg_attribute a
+ WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped]], oid)) do
+    by_name[r.attname] = r.options
+  end
+  for i, row in ipairs(rows) do row[#row + 1] = by_name[names[i]] or "" end
+  local out = { table.unpack(headers) }
+  out[#out + 1] = "FDW options"
+  return out
+end
+
+-- A foreign partition names its parent and bound first.
+local function foreign_partition_footers(footers, oid, verbose)
+  local p = db:one([[
+SELECT i.inhparent::pg_catalog.regclass::text AS parent, pg_catalog.pg_get_expr(c.relpartbound, c.oid) AS bound
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_inherits i ON i.inhrelid = c.oid
+ WHERE c.oid = $1::oid AND c.relispartition]], oid)
+  if not p then return end
+  footers[#footers + 1] = "Partition of: " .. p.parent .. " " .. p.bound
+  if verbose then partition_constraint_footer(footers, oid) end
+end
+
+-- "Server: NAME" and the table's own FDW options.
+local function server_footers(footers, oid)
+  local s = db:one([[
+SELECT s.srvname, ]] .. options_text("f.ftoptions") .. [[ AS options
+  FROM pg_catalog.pg_foreign_table f JOIN pg_catalog.pg_foreign_server s ON s.oid = f.ftserver
+ WHERE f.ftrelid = $1::oid]], oid)
+  if not s then return end
+  footers[#footers + 1] = "Server: " .. s.srvname
+  if s.options ~= json.null and s.options ~= "" then
+    footers[#footers + 1] = "FDW options: (" .. s.options .. ")"
+  end
 end
 
 local OTHER_TITLE = { r = "Table", p = "Partitioned table", f = "Foreign table", v = "View",
@@ -774,7 +825,9 @@ local function describe_other(rel, verbose)
     headers = { "Column", "Type" }
     for _, r in ipairs(rows) do r[3], r[4], r[5] = nil, nil, nil end
   end
+  if rel.relkind == "f" then headers = foreign_columns(headers, rows, names, rel.oid) end
   if verbose then headers = add_verbose_columns(headers, rows, names, rel.oid, rel.relkind) end
+  if rel.relkind == "f" then foreign_partition_footers(footers, rel.oid, verbose) end
   if rel.relkind == "t" then
     local owner = db:one([[
 SELECT n.nspname, c.relname FROM pg_catalog.pg_class c
@@ -791,7 +844,16 @@ SELECT n.nspname, c.relname FROM pg_catalog.pg_class c
     index_footers(footers, v and v.indexes or {}, {}, rel.oid)
   end
   if verbose and (rel.relkind == "v" or rel.relkind == "m") then view_footers(footers, rel.oid) end
-  if rel.relkind == "v" then trigger_footers(footers, catalog_triggers(rel.oid)) end
+  if rel.relkind == "f" then
+    constraint_footers(footers, "Check constraints:", catalog_checks(rel.oid))
+    statistics_footers(footers, rel.oid)
+    rule_footers(footers, rel.oid)
+  end
+  if rel.relkind == "v" or rel.relkind == "f" then trigger_footers(footers, catalog_triggers(rel.oid)) end
+  if rel.relkind == "f" then
+    server_footers(footers, rel.oid)
+    inheritance_footers(footers, rel.oid, false, verbose)
+  end
   if verbose then verbose_tail(footers, rel) end
   return fmt.aligned(headers, rows, {
     title = string.format('%s "%s.%s"', OTHER_TITLE[rel.relkind], rel.schema, rel.name),

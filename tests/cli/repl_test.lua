@@ -908,7 +908,27 @@ local function verbose_db()
     "CREATE AGGREGATE verb.total(int) (sfunc = int4pl, stype = int)",
     "CREATE PROCEDURE verb.tidy(n int) LANGUAGE plpgsql AS $$\nBEGIN\n  PERFORM n;\nEND\n$$",
     "COMMENT ON ROLE " .. EDGE_ROLE .. " IS 'reads edge'",
+    -- a child lists the check constraint it inherits
+    "CREATE TABLE verb.checked_parent (a int CHECK (a > 0))",
+    "CREATE TABLE verb.checked_child (b int) INHERITS (verb.checked_parent)",
   } do conn:exec(sql) end
+  -- foreign tables (file_fdw ships with PostgreSQL's contrib): FDW options of columns and of
+  -- the table, a check, a trigger, a child, a foreign partition
+  if conn:value("SELECT count(*) FROM pg_catalog.pg_available_extensions WHERE name = 'file_fdw'") > 0 then
+    for _, sql in ipairs {
+      "CREATE EXTENSION file_fdw SCHEMA verb",
+      "CREATE SERVER t_repl_files FOREIGN DATA WRAPPER file_fdw",
+      [[CREATE FOREIGN TABLE verb.ft (a int OPTIONS (force_not_null 'true') CHECK (a > 0), b text)
+          SERVER t_repl_files OPTIONS (filename '/dev/null')]],
+      "COMMENT ON COLUMN verb.ft.b IS 'bee'",
+      "CREATE TRIGGER ft_ins BEFORE INSERT ON verb.ft FOR EACH ROW EXECUTE FUNCTION verb.noop_trg()",
+      "CREATE STATISTICS verb.ft_ab ON a, b FROM verb.ft",
+      "CREATE TABLE verb.ft_kid (c int) INHERITS (verb.ft)",
+      "CREATE TABLE verb.by_kind (a int, k text) PARTITION BY LIST (k)",
+      [[CREATE FOREIGN TABLE verb.by_kind_x PARTITION OF verb.by_kind FOR VALUES IN ('x')
+          SERVER t_repl_files OPTIONS (filename '/dev/null')]],
+    } do conn:exec(sql) end
+  end
   conn:close()
   verbose_made = true
   return url
