@@ -424,40 +424,49 @@ local function policy_footers(footers, t)
   end
 end
 
+-- psql's trigger sections, in its order; each takes the triggers whose tgenabled (and
+-- tgisinternal) fit.
 local TRIGGER_SECTIONS = {
-  { "origin", "Triggers:" }, { "disabled", "Disabled user triggers:" },
-  { "always", "Triggers firing always:" }, { "replica", "Triggers firing on replica only:" },
+  { "Triggers:", function(t) return t.enabled == "O" end },
+  { "Disabled user triggers:", function(t) return t.enabled == "D" and not t.internal end },
+  { "Disabled internal triggers:", function(t) return t.enabled == "D" and t.internal end },
+  { "Triggers firing always:", function(t) return t.enabled == "A" end },
+  { "Triggers firing on replica only:", function(t) return t.enabled == "R" end },
 }
 
-local function trigger_footers(footers, triggers)
+-- A relation's triggers, as psql lists them (from the catalogs: the model leaves out the ones a
+-- partition inherits, which psql marks ", ON TABLE parent"), user triggers and disabled internal
+-- ones, by name.
+local function trigger_footers(footers, oid)
+  local parent = server_version() >= 130000 and [[
+       CASE WHEN t.tgparentid <> 0 THEN
+         (SELECT u.tgrelid::pg_catalog.regclass::pg_catalog.text
+            FROM pg_catalog.pg_trigger u,
+                 pg_catalog.pg_partition_ancestors(t.tgrelid) WITH ORDINALITY AS a(relid, depth)
+           WHERE u.tgname = t.tgname AND u.tgrelid = a.relid AND u.tgparentid = 0
+           ORDER BY a.depth LIMIT 1) END]] or "NULL::text"
+  local triggers = db:query([[
+SELECT pg_catalog.pg_get_triggerdef(t.oid, true) AS definition, t.tgenabled::text AS enabled,
+       t.tgisinternal AS internal, ]] .. parent .. [[ AS parent
+  FROM pg_catalog.pg_trigger t
+ WHERE t.tgrelid = $1::oid AND (NOT t.tgisinternal OR (t.tgisinternal AND t.tgenabled = 'D'))
+ ORDER BY t.tgname]], oid)
   for _, section in ipairs(TRIGGER_SECTIONS) do
-    local lines = {}
-    for _, tg in ipairs(triggers or {}) do
-      if tg.enabled == section[1] then
-        lines[#lines + 1] = "    " .. (tg.definition:match("TRIGGER (.*)$") or tg.definition)
+    local heading = false
+    for _, t in ipairs(triggers) do
+      if section[2](t) then
+        if not heading then
+          footers[#footers + 1] = section[1]
+          heading = true
+        end
+        local def = t.definition
+        local at = def:find(" TRIGGER ", 1, true)
+        if at then def = def:sub(at + 9) end
+        if t.parent ~= json.null then def = def .. ", ON TABLE " .. t.parent end
+        footers[#footers + 1] = "    " .. def
       end
     end
-    if #lines > 0 then
-      table.sort(lines)
-      footers[#footers + 1] = section[2]
-      for _, l in ipairs(lines) do footers[#footers + 1] = l end
-    end
   end
-end
-
--- A relation's triggers from the catalogs, in the model's shape (views are not in the model).
-local TRIGGER_ENABLED = { O = "origin", D = "disabled", A = "always", R = "replica" }
-
-local function catalog_triggers(oid)
-  local out = {}
-  for _, r in ipairs(db:query([[
-SELECT pg_catalog.pg_get_triggerdef(t.oid, true) AS definition, t.tgenabled::text AS enabled
-  FROM pg_catalog.pg_trigger t
- WHERE t.tgrelid = $1::oid AND NOT t.tgisinternal
- ORDER BY t.tgname]], oid)) do
-    out[#out + 1] = { definition = r.definition, enabled = TRIGGER_ENABLED[r.enabled] }
-  end
-  return out
 end
 
 -- Extended statistics, as psql lists them: kinds only when some but not all were asked for.
@@ -753,7 +762,7 @@ local function describe_table(rel, verbose)
   statistics_footers(footers, rel.oid)
   rule_footers(footers, rel.oid)
   publication_footers(footers, rel.oid)
-  trigger_footers(footers, t.triggers)
+  trigger_footers(footers, rel.oid)
   inheritance_footers(footers, rel.oid, t.kind == "partitioned", verbose)
   if verbose then verbose_tail(footers, rel) end
   local kind = t.kind == "partitioned" and "Partitioned table" or "Table"
@@ -849,7 +858,7 @@ SELECT n.nspname, c.relname FROM pg_catalog.pg_class c
     statistics_footers(footers, rel.oid)
     rule_footers(footers, rel.oid)
   end
-  if rel.relkind == "v" or rel.relkind == "f" then trigger_footers(footers, catalog_triggers(rel.oid)) end
+  if rel.relkind == "v" or rel.relkind == "f" then trigger_footers(footers, rel.oid) end
   if rel.relkind == "f" then
     server_footers(footers, rel.oid)
     inheritance_footers(footers, rel.oid, false, verbose)

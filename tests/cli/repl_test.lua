@@ -908,6 +908,14 @@ local function verbose_db()
     "CREATE AGGREGATE verb.total(int) (sfunc = int4pl, stype = int)",
     "CREATE PROCEDURE verb.tidy(n int) LANGUAGE plpgsql AS $$\nBEGIN\n  PERFORM n;\nEND\n$$",
     "COMMENT ON ROLE " .. EDGE_ROLE .. " IS 'reads edge'",
+    -- triggers: a partition's inherited ones, disabled internal ones, ALWAYS and REPLICA
+    "CREATE TRIGGER events_ins AFTER INSERT ON verb.events FOR EACH ROW EXECUTE FUNCTION verb.noop_trg()",
+    "CREATE TABLE verb.refs (id int PRIMARY KEY, doc int REFERENCES verb.docs (id))",
+    "ALTER TABLE verb.refs DISABLE TRIGGER ALL",
+    "CREATE TRIGGER refs_always BEFORE UPDATE ON verb.refs FOR EACH ROW EXECUTE FUNCTION verb.noop_trg()",
+    "ALTER TABLE verb.refs ENABLE ALWAYS TRIGGER refs_always",
+    "CREATE TRIGGER refs_replica BEFORE DELETE ON verb.refs FOR EACH ROW EXECUTE FUNCTION verb.noop_trg()",
+    "ALTER TABLE verb.refs ENABLE REPLICA TRIGGER refs_replica",
     -- a child lists the check constraint it inherits
     "CREATE TABLE verb.checked_parent (a int CHECK (a > 0))",
     "CREATE TABLE verb.checked_child (b int) INHERITS (verb.checked_parent)",
