@@ -339,7 +339,9 @@ local function index_line(ix, constraints)
   if ix.clustered then parts[#parts + 1] = "CLUSTER" end
   if not ix.valid then parts[#parts + 1] = "INVALID" end
   if ix.replica_identity then parts[#parts + 1] = "REPLICA IDENTITY" end
-  return "    " .. table.concat(parts, " ")
+  local line = "    " .. table.concat(parts, " ")
+  if ix.tablespace and ix.tablespace ~= json.null then line = line .. ', tablespace "' .. ix.tablespace .. '"' end
+  return line
 end
 
 local function index_footers(footers, indexes, constraints, oid)
@@ -347,7 +349,8 @@ local function index_footers(footers, indexes, constraints, oid)
   -- CLUSTER and REPLICA IDENTITY are not in the model; psql shows them, so ask.
   local flags = {}
   for _, r in ipairs(db:query([[
-SELECT c.relname, i.indisclustered, i.indisreplident
+SELECT c.relname, i.indisclustered, i.indisreplident,
+       (SELECT t.spcname FROM pg_catalog.pg_tablespace t WHERE t.oid = c.reltablespace) AS tablespace
   FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
  WHERE i.indrelid = $1::oid]], oid)) do
     flags[r.relname] = r
@@ -355,7 +358,8 @@ SELECT c.relname, i.indisclustered, i.indisreplident
   local sorted = {}
   for _, ix in ipairs(indexes) do
     local f = flags[ix.name] or {}
-    sorted[#sorted + 1] = setmetatable({ clustered = f.indisclustered, replica_identity = f.indisreplident },
+    sorted[#sorted + 1] = setmetatable({ clustered = f.indisclustered, replica_identity = f.indisreplident,
+                                         tablespace = f.tablespace },
                                        { __index = ix })
   end
   table.sort(sorted, function(a, b)
@@ -679,10 +683,22 @@ SELECT pg_catalog.rtrim(pg_catalog.pg_get_ruledef(r.oid, true), ';') AS def
   for _, r in ipairs(rules) do footers[#footers + 1] = " " .. r.def:gsub("^CREATE RULE ", "") end
 end
 
--- The last footers of \d+: Replica Identity when it is not the default, the access method (for
--- the relkinds psql ends a table's footers with), and the storage options (reloptions, the
--- TOAST table's as "toast.NAME").
-local function verbose_tail(footers, rel)
+-- "Tablespace: NAME" when a relation is not in the database's default tablespace.
+local function tablespace_footer(footers, oid)
+  local name = db:value([[
+SELECT t.spcname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_tablespace t ON t.oid = c.reltablespace
+ WHERE c.oid = $1::oid]], oid)
+  if name and name ~= json.null then footers[#footers + 1] = 'Tablespace: "' .. name .. '"' end
+end
+
+-- The last footers, in psql's order: with \d+ Replica Identity when it is not the default; the
+-- tablespace (a plain index names its own earlier); with \d+ the access method (for the
+-- relkinds psql ends a table's footers with) and the storage options (reloptions, the TOAST
+-- table's as "toast.NAME").
+local function tail_footers(footers, rel, verbose)
+  local kind = rel.relkind
+  if has("rmpIt", kind) and not verbose then return tablespace_footer(footers, rel.oid) end
+  if not verbose then return end
   local info = db:one([[
 SELECT c.relreplident::text AS replident, am.amname,
        pg_catalog.array_to_string(c.reloptions ||
@@ -691,12 +707,13 @@ SELECT c.relreplident::text AS replident, am.amname,
   LEFT JOIN pg_catalog.pg_class tc ON tc.oid = c.reltoastrelid
   LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam
  WHERE c.oid = $1::oid]], rel.oid)
-  local kind, ident = rel.relkind, info.replident
+  local ident = info.replident
   local catalog = rel.schema == "pg_catalog"
   if has("rm", kind) and ident ~= "i" and ((not catalog and ident ~= "d") or (catalog and ident ~= "n")) then
     footers[#footers + 1] = "Replica Identity: " ..
                             (ident == "f" and "FULL" or ident == "n" and "NOTHING" or "???")
   end
+  if has("rmpIt", kind) then tablespace_footer(footers, rel.oid) end
   if has("rmfpIt", kind) and info.amname ~= json.null then
     footers[#footers + 1] = "Access method: " .. info.amname
   end
@@ -764,7 +781,7 @@ local function describe_table(rel, verbose)
   publication_footers(footers, rel.oid)
   trigger_footers(footers, rel.oid)
   inheritance_footers(footers, rel.oid, t.kind == "partitioned", verbose)
-  if verbose then verbose_tail(footers, rel) end
+  tail_footers(footers, rel, verbose)
   local kind = t.kind == "partitioned" and "Partitioned table" or "Table"
   if t.unlogged then kind = "Unlogged " .. kind:lower() end
   return fmt.aligned(headers, rows, {
@@ -863,7 +880,7 @@ SELECT n.nspname, c.relname FROM pg_catalog.pg_class c
     server_footers(footers, rel.oid)
     inheritance_footers(footers, rel.oid, false, verbose)
   end
-  if verbose then verbose_tail(footers, rel) end
+  tail_footers(footers, rel, verbose)
   return fmt.aligned(headers, rows, {
     title = string.format('%s "%s.%s"', OTHER_TITLE[rel.relkind], rel.schema, rel.name),
     footers = footers,
@@ -954,12 +971,13 @@ SELECT i.inhparent::pg_catalog.regclass::text FROM pg_catalog.pg_inherits i
   if info.deferred then footer = footer .. ", initially deferred" end
   if info.indisreplident then footer = footer .. ", replica identity" end
   footers[#footers + 1] = footer
+  if rel.relkind == "i" then tablespace_footer(footers, rel.oid) end
   local kind = info.unlogged and "Unlogged index" or "Index"
   if rel.relkind == "I" then
     kind = info.unlogged and "Unlogged partitioned index" or "Partitioned index"
     children_footers(footers, rel.oid, true, verbose)
   end
-  if verbose then verbose_tail(footers, rel) end
+  tail_footers(footers, rel, verbose)
   return fmt.aligned(headers, rows, {
     title = string.format('%s "%s.%s"', kind, rel.schema, rel.name), footers = footers,
   })
