@@ -12,6 +12,9 @@
 --   SQL ...;            text that is not Lua and starts with an SQL keyword: SQL, read up to a
 --                       line ending in ";", each statement's result printed as a table
 
+-- The describe commands (\d \dt \dv \dm \di \ds \dn \dT \df \du) take psql's `+` for their
+-- verbose form (\dt+, \d+ NAME); `+` is a modifier, not a command of its own.
+
 ---@alias weir.repl.MetaCommand
 ---| '\\d'        # [PATTERN] list relations, or describe those matching PATTERN
 ---| '\\dt'       # [PATTERN] list tables
