@@ -1,4 +1,5 @@
--- The REPL's psql-style describe commands: \d and \d NAME, \dt \dv \dm \di \ds \dn \dT \df \du.
+-- The REPL's psql-style describe commands: \d and \d NAME, \dt \dv \dm \di \ds \dn \dT \df \du,
+-- each with psql 15's verbose form (`verbose`: the command ended in "+").
 -- Lists are catalog queries written like psql's describe.c (pg_catalog-qualified, the same
 -- columns and order). \d NAME of a table reads schema.inspect's model in display form, so
 -- columns, indexes, constraints, triggers and policies print as psql prints them.
