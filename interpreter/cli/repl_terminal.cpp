@@ -29,6 +29,8 @@ std::vector<std::string> g_matches;
 // returning EOF makes readline() return NULL, and the pending signal tells it from Ctrl-D.
 int read_key(FILE* in) {
   for (;;) {
+    // A Ctrl-C that came in while the previous key was being handled counts now.
+    if (lua::pending_interrupt()) return EOF;
     unsigned char c;
     ssize_t n = ::read(fileno(in), &c, 1);
     if (n == 1) return c;

@@ -120,6 +120,12 @@ local function sleeping()
 end
 
 local have_tmux = os.execute("command -v tmux >/dev/null 2>&1")
+-- One idle session for the whole suite: tmux's server exits with its last session, and a
+-- session started while it is exiting fails ("server exited unexpectedly").
+if have_tmux then
+  local rc, _, err = tmux("new-session -d -s keep " .. q("sleep 3600"))
+  assert(rc == 0, "tmux new-session: " .. err)
+end
 
 -- =============================================================================================
 
@@ -262,6 +268,7 @@ T.case("Ctrl-C at the prompt clears the typed line: the next Enter does not run 
   enter(s, "for i = 1, 3 do")
   wait_last_line(s, DB .. ">>")
   type_text(s, "print('dropped_' .. i)")
+  wait_last_line(s, DB .. ">> print('dropped_' .. i)")
   key(s, "C-c")
   wait_last_line(s, PROMPT)
   enter(s, "'fresh_' .. 3")
@@ -293,7 +300,9 @@ T.case("Ctrl-D exits with status 0 and the history file keeps what was typed", f
   enter(s, "end")
   enter(s, "'history_marker_1'")
   wait_for(s, "\nhistory_marker_1\n")
+  wait_last_line(s, PROMPT) -- keys typed before the prompt would be type-ahead, not this test
   type_text(s, "'never_entered'")
+  wait_last_line(s, PROMPT .. " 'never_entered'")
   key(s, "C-c")
   wait_last_line(s, PROMPT)
   key(s, "C-d")
@@ -315,6 +324,7 @@ T.case("Ctrl-D exits with status 0 and the history file keeps what was typed", f
   key(s2, "Up")
   wait_last_line(s2, DB .. "> 'history_marker_1'")
   key(s2, "C-c")
+  wait_last_line(s2, PROMPT) -- a Ctrl-D sent before the Ctrl-C is handled would edit the line
   key(s2, "C-d")
   wait_for(s2, "__exit=0\n", 10)
   stop(s2)

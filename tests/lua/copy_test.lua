@@ -192,11 +192,17 @@ end)
 
 T.case("workers = 3: two more weir processes share the ranges; row for row", function()
   fresh_target()
+  -- Each batch written takes 50 ms, so the first process cannot finish every range before the
+  -- other two have started, however busy the machine is.
+  db:exec [[CREATE FUNCTION slow_batch() RETURNS trigger LANGUAGE plpgsql AS
+              $$BEGIN PERFORM pg_sleep(0.05); RETURN NULL; END$$;
+            CREATE TRIGGER slow_batch AFTER INSERT ON orders FOR EACH STATEMENT EXECUTE FUNCTION slow_batch()]]
   local st = copy.table { from = src, source = "orders", target = "orders", workers = 3, checkpoint = "w", batch = 100 }
   T.eq({ st.read, st.written, st.ranges }, { 2500, 2500, 16 })
   T.eq(db:value "SELECT count(*) FROM weir.copy_ranges WHERE copy = 'w' AND state = 'done'", 16)
   T.ok(db:value "SELECT count(DISTINCT claimed_by) FROM weir.copy_ranges WHERE copy = 'w'" >= 2, "more than one process claimed ranges")
   T.eq(checksum(db, ORDER_ROWS), checksum(src, ORDER_ROWS))
+  db:exec "DROP TRIGGER slow_batch ON orders; DROP FUNCTION slow_batch()"
   T.contains(T.raises(function()
     copy.table { from = src, source = "orders", target = "orders", workers = 2, checkpoint = "w2", transform = function(r) return r end }
   end), "copy.table: workers > 1 needs no transform")
