@@ -2,6 +2,12 @@
 -- LuaLS definitions of the `check` global (checked against the binary by
 -- tests/lua/api_surface_test.lua). See docs/check.md.
 
+-- Table names (every `tbl`, `name` of has_table/hasnt_table/has_view, `ref`, `parent`, and
+-- row_counts/checksum's `source` and `target`) are "name" or "schema.name", taken exactly as
+-- written (quoted, not folded to lower case); anything else raises
+-- 'check.NAME: "a.b.c" is not a valid table name (expected name or schema.name)', even inside
+-- check.run. A data check on a table that does not exist fails: "table NAME does not exist".
+
 ---@class check
 check = {}
 

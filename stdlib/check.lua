@@ -19,8 +19,27 @@ local function outcome(name, ok, message)
   return true
 end
 
-local function regclass(conn, name) return conn:value("SELECT pg_catalog.to_regclass($1)::oid", name) end
+local util = require "weir_util"
 
+-- The table name `name` quoted for `conn`, as every query of the check names it (so `Orders`
+-- is the table created as "Orders", not `orders`); a name that is not `name` or `schema.name`
+-- raises "check.CHECK: [ROLE ]"x" is not a valid table name ..." at the line that called the
+-- check (level 3: here <- the check <- its caller; one more for each helper in between), even
+-- inside check.run: it is a mistake in the script, not a check that does not hold. Call it
+-- before any query.
+local function table_sql(conn, check, name, role, level)
+  if not util.valid_table_name(name) then
+    error("check." .. check .. ": " .. (role and (role .. " ") or "") .. util.not_a_table_name(name), level or 3)
+  end
+  return util.qualified(conn, name)
+end
+
+-- Whether the relation `sql_name` (quoted by table_sql) exists.
+local function exists(conn, sql_name) return conn:value("SELECT pg_catalog.to_regclass($1) IS NOT NULL", sql_name) end
+
+local function no_table(name) return "table " .. name .. " does not exist" end
+
+-- `tbl` is quoted (table_sql).
 local function column(conn, tbl, col)
   return conn:one([[
     SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null
@@ -44,23 +63,25 @@ function C.has_schema(conn, name)
 end
 
 function C.has_table(conn, name)
-  local ok = conn:value("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid = pg_catalog.to_regclass($1) AND relkind IN ('r', 'p'))", name)
+  local t = table_sql(conn, "has_table", name)
+  local ok = conn:value("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid = pg_catalog.to_regclass($1) AND relkind IN ('r', 'p'))", t)
   return (outcome("has_table", ok, ok and ("table " .. name) or ("table " .. name .. " does not exist")))
 end
 
 function C.hasnt_table(conn, name)
-  local ok = regclass(conn, name) == nil or db.isnull(regclass(conn, name))
+  local ok = not exists(conn, table_sql(conn, "hasnt_table", name))
   return (outcome("hasnt_table", ok, ok and ("no table " .. name) or ("table " .. name .. " still exists")))
 end
 
 function C.has_view(conn, name)
-  local ok = conn:value("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid = pg_catalog.to_regclass($1) AND relkind IN ('v', 'm'))", name)
+  local t = table_sql(conn, "has_view", name)
+  local ok = conn:value("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid = pg_catalog.to_regclass($1) AND relkind IN ('v', 'm'))", t)
   return (outcome("has_view", ok, ok and ("view " .. name) or ("view " .. name .. " does not exist")))
 end
 
 ---has_column(db, table, column [, type])
 function C.has_column(conn, tbl, col, type_)
-  local c = column(conn, tbl, col)
+  local c = column(conn, table_sql(conn, "has_column", tbl), col)
   if not c then return (outcome("has_column", false, ("column %s.%s does not exist"):format(tbl, col))) end
   if type_ and not same_type(conn, c.type, type_) then
     return (outcome("has_column", false, ("column %s.%s is %s, expected %s"):format(tbl, col, c.type, type_)))
@@ -69,31 +90,32 @@ function C.has_column(conn, tbl, col, type_)
 end
 
 function C.hasnt_column(conn, tbl, col)
-  local ok = column(conn, tbl, col) == nil
+  local ok = column(conn, table_sql(conn, "hasnt_column", tbl), col) == nil
   return (outcome("hasnt_column", ok, ok and ("no column %s.%s"):format(tbl, col) or ("column %s.%s still exists"):format(tbl, col)))
 end
 
 function C.col_type_is(conn, tbl, col, type_)
-  local c = column(conn, tbl, col)
+  local c = column(conn, table_sql(conn, "col_type_is", tbl), col)
   if not c then return (outcome("col_type_is", false, ("column %s.%s does not exist"):format(tbl, col))) end
   local ok = same_type(conn, c.type, type_)
   return (outcome("col_type_is", ok, ok and ("%s.%s is %s"):format(tbl, col, type_) or ("column %s.%s is %s, expected %s"):format(tbl, col, c.type, type_)))
 end
 
 function C.col_not_null(conn, tbl, col)
-  local c = column(conn, tbl, col)
+  local c = column(conn, table_sql(conn, "col_not_null", tbl), col)
   if not c then return (outcome("col_not_null", false, ("column %s.%s does not exist"):format(tbl, col))) end
   return (outcome("col_not_null", c.not_null, c.not_null and ("%s.%s is NOT NULL"):format(tbl, col) or ("column %s.%s allows NULL"):format(tbl, col)))
 end
 
 ---has_index(db, table, name) or has_index(db, table, {columns...})
 function C.has_index(conn, tbl, what)
+  local t = table_sql(conn, "has_index", tbl)
   local rows = conn:query([[
     SELECT i.relname::text AS name,
            ARRAY(SELECT a.attname::text FROM unnest(x.indkey) WITH ORDINALITY k(n, o)
                    JOIN pg_catalog.pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.n ORDER BY k.o) AS columns
       FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid
-     WHERE x.indrelid = pg_catalog.to_regclass($1) AND x.indisvalid]], tbl)
+     WHERE x.indrelid = pg_catalog.to_regclass($1) AND x.indisvalid]], t)
   for _, r in ipairs(rows) do
     if type(what) == "string" and r.name == what then return (outcome("has_index", true, "index " .. what)) end
     if type(what) == "table" and table.concat(r.columns, ",") == table.concat(what, ",") then
@@ -105,12 +127,14 @@ function C.has_index(conn, tbl, what)
 end
 
 function C.has_pk(conn, tbl)
-  local ok = conn:value("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint WHERE conrelid = pg_catalog.to_regclass($1) AND contype = 'p')", tbl)
+  local t = table_sql(conn, "has_pk", tbl)
+  local ok = conn:value("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint WHERE conrelid = pg_catalog.to_regclass($1) AND contype = 'p')", t)
   return (outcome("has_pk", ok, ok and ("primary key on " .. tbl) or (tbl .. " has no primary key")))
 end
 
 ---fk_ok(db, table, columns, ref_table, ref_columns): a validated foreign key exists.
 function C.fk_ok(conn, tbl, cols, ref, ref_cols)
+  local t, r = table_sql(conn, "fk_ok", tbl), table_sql(conn, "fk_ok", ref)
   cols = type(cols) == "table" and cols or { cols }
   ref_cols = type(ref_cols) == "table" and ref_cols or { ref_cols }
   local ok = conn:value([[
@@ -122,7 +146,7 @@ function C.fk_ok(conn, tbl, cols, ref, ref_cols)
                      JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = c.n ORDER BY c.o) = $2::text[]
          AND ARRAY(SELECT a.attname::text FROM unnest(k.confkey) WITH ORDINALITY c(n, o)
                      JOIN pg_catalog.pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = c.n ORDER BY c.o) = $4::text[])]],
-    tbl, db.array(cols), ref, db.array(ref_cols))
+    t, db.array(cols), r, db.array(ref_cols))
   local what = ("%s(%s) → %s(%s)"):format(tbl, table.concat(cols, ", "), ref, table.concat(ref_cols, ", "))
   return (outcome("fk_ok", ok, ok and ("foreign key " .. what) or ("no validated foreign key " .. what)))
 end
@@ -141,19 +165,44 @@ function C.enum_has_labels(conn, name, labels)
 end
 
 function C.has_policy(conn, tbl, policy)
-  local ok = conn:value("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_policy WHERE polrelid = pg_catalog.to_regclass($1) AND polname = $2)", tbl, policy)
+  local t = table_sql(conn, "has_policy", tbl)
+  local ok = conn:value("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_policy WHERE polrelid = pg_catalog.to_regclass($1) AND polname = $2)", t, policy)
   return (outcome("has_policy", ok, ok and ("policy %s on %s"):format(policy, tbl) or ("no policy %s on %s"):format(policy, tbl)))
 end
 
 -- ---- data checks ------------------------------------------------------------------------
+-- Every table is looked up before it is queried: a table that does not exist is a check that
+-- does not hold ("table app.nope does not exist"), not an SQL error.
 
-local qualified = require("weir_util").qualified
+-- The options table of row_counts / checksum, and its source and target quoted on their
+-- connections (errors at the caller of the check: level 3).
+local function sides(check, o)
+  if type(o) ~= "table" then error("check." .. check .. ": expected a table of options {source = ..., target = ...}", 3) end
+  local src, dst = o.from or db, o.to or db
+  for _, role in ipairs { "source", "target" } do
+    if o[role] == nil then error("check." .. check .. ": " .. role .. " is required (a table: name or schema.name)", 3) end
+  end
+  local s = table_sql(src, check, o.source, "source", 4)
+  local t = table_sql(dst, check, o.target, "target", 4)
+  return src, dst, s, t
+end
+
+-- The message for the first of the tables (conn, quoted, name, ...) that does not exist, or nil.
+local function missing(...)
+  local args = { ... }
+  for i = 1, #args, 3 do
+    if not exists(args[i], args[i + 1]) then return no_table(args[i + 2]) end
+  end
+  return nil
+end
 
 ---row_counts{from=, source=, where=, to=, target=, target_where=}: equal row counts.
 function C.row_counts(o)
-  local src, dst = o.from or db, o.to or db
-  local a = src:value("SELECT count(*) FROM " .. qualified(src, o.source) .. (o.where and (" WHERE " .. o.where) or ""))
-  local b = dst:value("SELECT count(*) FROM " .. qualified(dst, o.target) .. (o.target_where and (" WHERE " .. o.target_where) or ""))
+  local src, dst, s, t = sides("row_counts", o)
+  local gone = missing(src, s, o.source, dst, t, o.target)
+  if gone then return (outcome("row_counts", false, gone)) end
+  local a = src:value("SELECT count(*) FROM " .. s .. (o.where and (" WHERE " .. o.where) or ""))
+  local b = dst:value("SELECT count(*) FROM " .. t .. (o.target_where and (" WHERE " .. o.target_where) or ""))
   return (outcome("row_counts", a == b, a == b and ("%s and %s: %d rows"):format(o.source, o.target, a) or
     ("%s has %d rows, %s has %d"):format(o.source, a, o.target, b)))
 end
@@ -161,22 +210,27 @@ end
 ---checksum{from=, source=, to=, target=, key=, columns=, chunk=}: the chosen columns are equal
 ---row for row; a mismatch names the first key range (chunk) that differs.
 function C.checksum(o)
-  local src, dst = o.from or db, o.to or db
+  local src, dst, s, t = sides("checksum", o)
+  if type(o.columns) ~= "table" or #o.columns == 0 then
+    error("check.checksum: columns is required (a list of the column names to compare)", 2)
+  end
   local key = o.key or "id"
   local chunk = o.chunk or 10000
+  local gone = missing(src, s, o.source, dst, t, o.target)
+  if gone then return (outcome("checksum", false, gone)) end
   local cols = {}
   for i, c in ipairs(o.columns) do cols[i] = src:quote_ident(c) .. "::text" end
   local function sums(conn, tbl)
     local out = {}
     local sql = ("SELECT (row_number() OVER (ORDER BY %s) - 1) / %d AS chunk, %s::text AS k, md5(concat_ws('|', %s)) AS h FROM %s")
-      :format(conn:quote_ident(key), chunk, conn:quote_ident(key), table.concat(cols, ", "), qualified(conn, tbl))
+      :format(conn:quote_ident(key), chunk, conn:quote_ident(key), table.concat(cols, ", "), tbl)
     for _, r in ipairs(conn:query("SELECT chunk, min(k) AS lo, max(k) AS hi, md5(string_agg(h, '' ORDER BY k)) AS sum, count(*) AS n FROM (" ..
       sql .. ") s GROUP BY chunk ORDER BY chunk")) do
       out[#out + 1] = r
     end
     return out
   end
-  local a, b = sums(src, o.source), sums(dst, o.target)
+  local a, b = sums(src, s), sums(dst, t)
   for i = 1, math.max(#a, #b) do
     local x, y = a[i], b[i]
     if not x or not y or x.sum ~= y.sum or x.n ~= y.n then
@@ -189,31 +243,40 @@ end
 
 ---no_orphans(db, table, column, parent_table, parent_column)
 function C.no_orphans(conn, tbl, col, parent, parent_col)
+  local t, p = table_sql(conn, "no_orphans", tbl), table_sql(conn, "no_orphans", parent)
+  local gone = missing(conn, t, tbl, conn, p, parent)
+  if gone then return (outcome("no_orphans", false, gone)) end
   local n = conn:value(("SELECT count(*) FROM %s c WHERE c.%s IS NOT NULL AND NOT EXISTS (SELECT 1 FROM %s p WHERE p.%s = c.%s)")
-    :format(qualified(conn, tbl), conn:quote_ident(col), qualified(conn, parent), conn:quote_ident(parent_col or "id"), conn:quote_ident(col)))
+    :format(t, conn:quote_ident(col), p, conn:quote_ident(parent_col or "id"), conn:quote_ident(col)))
   return (outcome("no_orphans", n == 0, n == 0 and ("every %s.%s has its %s"):format(tbl, col, parent) or
     ("%d rows of %s point at a missing %s (%s)"):format(n, tbl, parent, col)))
 end
 
 function C.not_null(conn, tbl, col)
-  local n = conn:value(("SELECT count(*) FROM %s WHERE %s IS NULL"):format(qualified(conn, tbl), conn:quote_ident(col)))
+  local t = table_sql(conn, "not_null", tbl)
+  if not exists(conn, t) then return (outcome("not_null", false, no_table(tbl))) end
+  local n = conn:value(("SELECT count(*) FROM %s WHERE %s IS NULL"):format(t, conn:quote_ident(col)))
   return (outcome("not_null", n == 0, n == 0 and ("%s.%s has no NULLs"):format(tbl, col) or ("%d rows of %s have %s NULL"):format(n, tbl, col)))
 end
 
 ---unique(db, table, columns)
 function C.unique(conn, tbl, cols)
+  local t = table_sql(conn, "unique", tbl)
+  if not exists(conn, t) then return (outcome("unique", false, no_table(tbl))) end
   cols = type(cols) == "table" and cols or { cols }
   local q = {}
   for i, c in ipairs(cols) do q[i] = conn:quote_ident(c) end
-  local n = conn:value(("SELECT count(*) FROM (SELECT 1 FROM %s GROUP BY %s HAVING count(*) > 1) d"):format(qualified(conn, tbl), table.concat(q, ", ")))
+  local n = conn:value(("SELECT count(*) FROM (SELECT 1 FROM %s GROUP BY %s HAVING count(*) > 1) d"):format(t, table.concat(q, ", ")))
   return (outcome("unique", n == 0, n == 0 and ("%s (%s) is unique"):format(tbl, table.concat(cols, ", ")) or
     ("%d values of %s (%s) appear more than once"):format(n, tbl, table.concat(cols, ", "))))
 end
 
 ---accepted_values(db, table, column, {values...})
 function C.accepted_values(conn, tbl, col, values)
+  local t = table_sql(conn, "accepted_values", tbl)
+  if not exists(conn, t) then return (outcome("accepted_values", false, no_table(tbl))) end
   local bad = conn:query(("SELECT DISTINCT %s::text AS v FROM %s WHERE %s IS NOT NULL AND NOT (%s::text = ANY ($1::text[])) ORDER BY 1 LIMIT 5")
-    :format(conn:quote_ident(col), qualified(conn, tbl), conn:quote_ident(col), conn:quote_ident(col)), db.array(values))
+    :format(conn:quote_ident(col), t, conn:quote_ident(col), conn:quote_ident(col)), db.array(values))
   local shown = {}
   for i, r in ipairs(bad) do shown[i] = r.v end
   return (outcome("accepted_values", #bad == 0, #bad == 0 and ("%s.%s has only accepted values"):format(tbl, col) or
@@ -222,6 +285,8 @@ end
 
 ---acyclic(db, edge_table, from_column, to_column): no cycle; a failure shows one.
 function C.acyclic(conn, tbl, from_col, to_col)
+  local e = table_sql(conn, "acyclic", tbl)
+  if not exists(conn, e) then return (outcome("acyclic", false, no_table(tbl))) end
   local f, t = conn:quote_ident(from_col), conn:quote_ident(to_col)
   local cycle = conn:value(([[
     WITH RECURSIVE walk(start, node, path, cycle) AS (
@@ -229,8 +294,8 @@ function C.acyclic(conn, tbl, from_col, to_col)
       UNION ALL
       SELECT w.start, e.%s::text, w.path || e.%s::text, e.%s::text = ANY (w.path)
         FROM walk w JOIN %s e ON e.%s::text = w.node WHERE NOT w.cycle)
-    SELECT array_to_string(path, ' → ') FROM walk WHERE cycle LIMIT 1]]):format(f, t, f, t, f, t, qualified(conn, tbl),
-    t, t, t, qualified(conn, tbl), f))
+    SELECT array_to_string(path, ' → ') FROM walk WHERE cycle LIMIT 1]]):format(f, t, f, t, f, t, e,
+    t, t, t, e, f))
   local ok = cycle == nil or db.isnull(cycle)
   return (outcome("acyclic", ok, ok and (tbl .. " has no cycle") or (tbl .. " has a cycle: " .. cycle)))
 end
@@ -244,10 +309,12 @@ end
 ---json_schema(db, table, column, schema [, key]): every value of the column is valid.
 function C.json_schema(conn, tbl, col, schema, key)
   if not json.validate then error("check.json_schema: json.validate is not available", 2) end
+  local t = table_sql(conn, "json_schema", tbl)
+  if not exists(conn, t) then return (outcome("json_schema", false, no_table(tbl))) end
   key = key or "id"
   local shown, failed, checked = {}, 0, 0
   for r in conn:rows(("SELECT %s::text AS k, %s AS v FROM %s WHERE %s IS NOT NULL"):format(conn:quote_ident(key),
-    conn:quote_ident(col), qualified(conn, tbl), conn:quote_ident(col))) do
+    conn:quote_ident(col), t, conn:quote_ident(col))) do
     checked = checked + 1
     local ok, errors = json.validate(r.v, schema)
     if not ok then

@@ -37,19 +37,7 @@ end
 
 local qualified, list_of = util.qualified, util.list_of
 
--- A table name as copy takes it: `name` or `schema.name`, each part letters, digits, _ or $,
--- taken exactly as written (quoted in SQL, so not folded to lower case).
-local NAME_PART = "[%w_$\128-\255]+"
-local function valid_table_name(name)
-  return type(name) == "string" and (name:match("^" .. NAME_PART .. "$") ~= nil or
-    name:match("^" .. NAME_PART .. "%." .. NAME_PART .. "$") ~= nil)
-end
-
--- "X is not a valid table name", X shown so that an empty or blank name is visible.
-local function not_a_table_name(name)
-  return (type(name) == "string" and json.encode(name) or tostring(name)) ..
-    " is not a valid table name (expected name or schema.name)"
-end
+local valid_table_name, not_a_table_name = util.valid_table_name, util.not_a_table_name
 
 -- The batch currently being written, for ids.map: mappings to record with it.
 local current_batch

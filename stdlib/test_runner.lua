@@ -2,6 +2,8 @@
 --- in a fresh database cloned from an empty template (so tests cannot leak into each other),
 --- and `weir test --roundtrip`, which proves every migration reversible.
 local runner = require "runner"
+local core = require "copy.core"
+local util = require "weir_util"
 
 local M = {}
 
@@ -142,6 +144,43 @@ local function load_test_file(file)
   return loaded
 end
 
+-- ---- the run's databases ----------------------------------------------------------------
+-- A run's databases are weir_test_<run>_template and weir_test_<run>_<n>, where <run> is the
+-- backend pid of the run's own session and 8 random hex digits; while the run lasts, that
+-- session's application_name is "weir test <run>". So runs against one server never share a
+-- database, and a run can tell what a run that has ended left behind (no session carries its
+-- name any more) from a live run's databases, which it never touches.
+
+local LEFTOVERS = [[
+  SELECT d.datname::text AS name FROM pg_catalog.pg_database d
+   WHERE d.datname ~ '^weir_test_[0-9]+_[0-9a-f]{8}_(template|[0-9]+)$'
+     AND pg_catalog.pg_has_role(d.datdba, 'MEMBER')
+     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
+                      WHERE a.application_name = 'weir test ' || substring(d.datname from '^weir_test_([0-9]+_[0-9a-f]{8})_'))
+   ORDER BY 1]]
+
+local function mark_session(conn, run)
+  conn:value("SELECT pg_catalog.set_config('application_name', $1, false)", "weir test " .. run)
+end
+
+-- Drops the databases of runs that have ended without dropping them (killed, or their machine
+-- gone) that this role may drop, saying which on stderr.
+local function drop_leftovers(admin)
+  local dropped = {}
+  for _, r in ipairs(admin:query(LEFTOVERS)) do
+    local ok, err = pcall(admin.exec, admin, "DROP DATABASE IF EXISTS " .. r.name .. " WITH (FORCE)")
+    if ok then
+      dropped[#dropped + 1] = r.name
+    else
+      say("weir test: could not drop %s, left by a run that has ended: %s", r.name, util.error_line(err))
+    end
+  end
+  if #dropped > 0 then say("weir test: dropped %s, left by a run that has ended", table.concat(dropped, ", ")) end
+end
+
+local SIGNALS = { [2] = "SIGINT", [15] = "SIGTERM" }
+local function interrupted_by(sig) return "interrupted by " .. (SIGNALS[sig] or ("signal " .. sig)) end
+
 local function run_loaded_files(opts, files, junit)
   -- every file is loaded before any test runs: a file that declares no test stops the run
   local loaded, empty = {}, {}
@@ -152,44 +191,102 @@ local function run_loaded_files(opts, files, junit)
   if #empty > 0 then
     error(("no tests ran: %s %s no it(...)"):format(table.concat(empty, ", "), #empty == 1 and "defines" or "define"), 0)
   end
+  local total = 0
+  for _, l in ipairs(loaded) do total = total + #l.tests + (l.load_error and 1 or 0) end
+
   local admin = db
-  local target = require("copy.core").target_of(admin)
-  local template = "weir_test_template"
-  admin:exec("DROP DATABASE IF EXISTS " .. template .. " WITH (FORCE)")
-  admin:exec("CREATE DATABASE " .. template)
-  local results, n = {}, 0
-  for _, l in ipairs(loaded) do
-    local file, env, tests = l.file, l.env, l.tests
-    local file_result = { file = file, tests = {} }
-    results[#results + 1] = file_result
-    if l.load_error then
-      n = n + 1
-      file_result.tests[1] = { name = "(loading)", ok = false, message = l.load_error }
-    end
-    for _, t in ipairs(tests) do
-      n = n + 1
-      local name = "weir_test_" .. n
-      admin:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
-      admin:exec("CREATE DATABASE " .. name .. " TEMPLATE " .. template)
-      local conn = weir.connect(with_database(target, name))
-      env.db = conn
-      local t0 = weir.clock()
-      local ok2, terr = xpcall(t.fn, function(e)
-        if type(e) == "string" then
-          local where, message = e:match("^(.-): " .. MARK .. "(.*)$")
-          if where then return { message = message, where = where } end
-          return { message = e, where = "" }
+  local target = core.target_of(admin)
+  local id = admin:one("SELECT pg_catalog.pg_backend_pid() AS pid, substr(md5(random()::text || clock_timestamp()::text), 1, 8) AS r")
+  local run = id.pid .. "_" .. id.r
+  mark_session(admin, run)  -- before any database of the run exists
+  local template = "weir_test_" .. run .. "_template"
+  local made, made_order = {}, {}  -- databases of the run not dropped yet (perhaps not made: interrupted)
+  local results = {}
+  local conn  -- the running test's connection
+
+  -- A test's result is in `results` from before its database is made, as interrupted, until it
+  -- is done: a signal at any moment leaves it there as the test that was interrupted.
+  local function run_all()
+    drop_leftovers(admin)
+    made[template] = true
+    made_order[#made_order + 1] = template
+    admin:exec("CREATE DATABASE " .. template)
+    local n = 0
+    for _, l in ipairs(loaded) do
+      local file, env, tests = l.file, l.env, l.tests
+      local file_result = { file = file, tests = {} }
+      results[#results + 1] = file_result
+      if l.load_error then
+        file_result.tests[1] = { name = "(loading)", ok = false, message = l.load_error, done = true }
+      end
+      for _, t in ipairs(tests) do
+        n = n + 1
+        local name = "weir_test_" .. run .. "_" .. n
+        local r = { name = t.name, ok = false, t0 = weir.clock() }
+        file_result.tests[#file_result.tests + 1] = r
+        made[name] = true
+        made_order[#made_order + 1] = name
+        admin:exec("CREATE DATABASE " .. name .. " TEMPLATE " .. template)
+        conn = weir.connect(with_database(target, name))
+        env.db = conn
+        local ok2, terr = xpcall(t.fn, function(e)
+          if type(e) == "string" then
+            local where, message = e:match("^(.-): " .. MARK .. "(.*)$")
+            if where then return { message = message, where = where } end
+            return { message = e, where = "" }
+          end
+          local text = type(e) == "table" and e.sqlstate and ((e.where or "") .. e.sqlstate .. " " .. e.message) or tostring(e)
+          return { message = text, where = "" }
+        end, conn)
+        r.seconds = weir.clock() - r.t0
+        if type(terr) ~= "table" then terr = { message = tostring(terr), where = "" } end
+        r.ok, r.message, r.where = ok2, not ok2 and terr.message or nil, not ok2 and terr.where or nil
+        local sig = core.interrupted()
+        if sig then  -- also when the test caught the error the signal raised in it
+          r.ok, r.message, r.where = false, interrupted_by(sig), nil
         end
-        local text = type(e) == "table" and e.sqlstate and ((e.where or "") .. e.sqlstate .. " " .. e.message) or tostring(e)
-        return { message = text, where = "" }
-      end, conn)
-      conn:close()
-      admin:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
-      file_result.tests[#file_result.tests + 1] = { name = t.name, ok = ok2, seconds = weir.clock() - t0,
-        message = not ok2 and terr.message or nil, where = not ok2 and terr.where or nil }
+        r.done = true
+        conn:close()
+        conn = nil
+        admin:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
+        made[name] = nil
+        if sig then return end
+      end
     end
   end
-  admin:exec("DROP DATABASE IF EXISTS " .. template .. " WITH (FORCE)")
+
+  local ok, err = core.interruptible(run_all)
+  -- From here on a signal stops nothing: it is recorded (a second one ends weir at once), so
+  -- the run's databases are dropped and the report written whatever happens.
+  local sig = core.interrupted()
+  if conn then pcall(conn.close, conn) end
+  local cleaner  -- a connection of its own, if the run's can no longer be used
+  for i = #made_order, 1, -1 do
+    local name = made_order[i]
+    if made[name] then
+      local dropped, derr = pcall(admin.exec, admin, "DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
+      if not dropped then
+        if not cleaner then
+          local c_ok, c = pcall(weir.connect, target)
+          if c_ok then
+            cleaner = c
+            pcall(mark_session, cleaner, run)
+          end
+        end
+        if cleaner then dropped, derr = pcall(cleaner.exec, cleaner, "DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)") end
+      end
+      if not dropped then say("weir test: could not drop database %s: %s", name, util.error_line(derr)) end
+    end
+  end
+  if cleaner then pcall(cleaner.close, cleaner) end
+  if not ok and not sig then error(err, 0) end
+  if sig then
+    for _, f in ipairs(results) do
+      for _, t in ipairs(f.tests) do
+        if not t.done then t.ok, t.message, t.seconds = false, interrupted_by(sig), weir.clock() - t.t0 end
+      end
+    end
+  end
 
   -- report
   local passed, failed, k = 0, 0, 0
@@ -218,6 +315,7 @@ local function run_loaded_files(opts, files, junit)
   end
   if opts.tap then
     table.insert(tap, 2, "1.." .. k)
+    if sig then tap[#tap + 1] = "Bail out! " .. interrupted_by(sig) end
     io.stdout:write(table.concat(tap, "\n"), "\n")
   end
   if junit then
@@ -236,11 +334,14 @@ local function run_loaded_files(opts, files, junit)
       x[#x + 1] = "  </testsuite>"
     end
     x[#x + 1] = "</testsuites>"
-    local ok, werr = junit:write(table.concat(x, "\n"), "\n")
-    if ok then ok, werr = junit:close() end
-    if not ok then error("--junit: " .. opts.junit .. ": " .. tostring(werr), 0) end
+    local wok, werr = junit:write(table.concat(x, "\n"), "\n")
+    if wok then wok, werr = junit:close() end
+    if not wok then error("--junit: " .. opts.junit .. ": " .. tostring(werr), 0) end
   end
-  out:write(("%d passed, %d failed\n"):format(passed, failed))
+  out:write(("%d passed, %d failed%s\n"):format(passed, failed,
+    sig and (", %d not run (%s)"):format(total - k, interrupted_by(sig)) or ""))
+  sig = core.interrupted()  -- also one that came during the cleanup or the report
+  if sig then return 128 + sig end
   return failed == 0 and 0 or 1
 end
 

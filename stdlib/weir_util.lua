@@ -18,6 +18,23 @@ function U.lines(text)
   return out
 end
 
+-- A table name as weir takes it: `name` or `schema.name`, each part letters, digits, _ or $
+-- (or any non-ASCII byte), taken exactly as written -- quoted in SQL, so never folded to lower case.
+local NAME_PART = "[%w_$\128-\255]+"
+
+---Whether `name` is a table name weir accepts: `name` or `schema.name` (see above).
+function U.valid_table_name(name)
+  return type(name) == "string" and (name:match("^" .. NAME_PART .. "$") ~= nil or
+    name:match("^" .. NAME_PART .. "%." .. NAME_PART .. "$") ~= nil)
+end
+
+---'X is not a valid table name (expected name or schema.name)', X shown so that an empty or
+---blank name is visible ("" rather than nothing).
+function U.not_a_table_name(name)
+  return (type(name) == "string" and require("json").encode(name) or tostring(name)) ..
+    " is not a valid table name (expected name or schema.name)"
+end
+
 ---"schema.table" or "table", quoted for `conn`.
 function U.qualified(conn, name)
   local s, t = name:match("^([^.]+)%.(.+)$")

@@ -1,6 +1,7 @@
 // Script runtime (see runtime.hpp).
 #include "lua/runtime.hpp"
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 
@@ -205,6 +206,13 @@ int Runtime::run_main(const std::string& module,
 void install_interrupt_handlers(lua_State*) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+}
+
+void hold_interrupts() {
+  lua_State* L = g_interrupt_state;
+  g_interrupt_state = nullptr;  // before the hook is cleared: a signal now cannot set it again
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (L) lua_sethook(L, nullptr, 0, 0);
 }
 
 void install_repl_interrupt_handlers() {

@@ -43,6 +43,12 @@ class Runtime {
 // ends the process at once.
 void install_interrupt_handlers(lua_State* L);
 
+// For a command written in the stdlib that stops cleanly on a signal (weir test): from now
+// until the running command returns, a SIGINT/SIGTERM is only recorded (pending_interrupt()),
+// not raised in the script as "interrupted", and one already raised-to-be is dropped; a second
+// signal still ends the process at once. So the command's cleanup and report run to their end.
+void hold_interrupts();
+
 // The REPL's handlers: SIGINT never ends the process. While a chunk runs (after
 // interrupt_lua_while(L)) it cancels the query in progress and stops the chunk at its next
 // instruction; at the prompt (interrupt_lua_while(nullptr)) it only interrupts the read, which

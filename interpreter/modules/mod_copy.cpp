@@ -7,6 +7,11 @@
 //   spawn(code, env_value) -> pid, outfile              `weir run -e code` with WEIR_COPY_SPEC set
 //   wait(pid, outfile) -> exit code, stdout             waits for a spawned worker
 //   stderr_is_tty() -> boolean                          whether to draw a progress line
+//   interruptible(fn, ...) -> ok, ...                   pcall(fn, ...) that a SIGINT/SIGTERM
+//                                                       stops; afterwards signals are held
+//                                                       (lua::hold_interrupts), so what follows
+//                                                       -- cleanup, a report -- runs to its end
+//   interrupted() -> signal number or nil               the signal that asked weir to stop
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +26,7 @@
 
 #include "lua/convert.hpp"
 #include "lua/guarded.hpp"
+#include "lua/runtime.hpp"
 #include "modules/modules.hpp"
 #include "pg/connection.hpp"
 #include "pg/copy.hpp"
@@ -253,8 +259,28 @@ int copy_stderr_is_tty(lua_State* L) {
   return 1;
 }
 
+int copy_interruptible(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  int status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+  // Cleared here, in C: a hook still pending would otherwise fire as this function returns,
+  // raising "interrupted" in the caller's cleanup.
+  lua::hold_interrupts();
+  lua_pushboolean(L, status == LUA_OK);
+  lua_insert(L, 1);
+  return lua_gettop(L);
+}
+
+int copy_interrupted(lua_State* L) {
+  int sig = lua::pending_interrupt();
+  if (sig == 0) return 0;
+  lua_pushinteger(L, sig);
+  return 1;
+}
+
 const luaL_Reg kFunctions[] = {
     {"stderr_is_tty", guarded<copy_stderr_is_tty>},
+    {"interruptible", guarded<copy_interruptible>},
+    {"interrupted", guarded<copy_interrupted>},
     {"target_of", guarded<copy_target_of>},
     {"spawn", guarded<copy_spawn>},
     {"wait", guarded<copy_wait>},

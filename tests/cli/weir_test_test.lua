@@ -157,6 +157,8 @@ T.case("weir test --help says what a file without tests and --junit do", functio
   T.eq(rc, 0)
   T.contains(out, "one that defines no it(...) stops\nthe run before any test (exit 1)")
   T.contains(out, "(created before any test runs;\n                        removed if the run does not complete)")
+  T.contains(out, "Ctrl-C (SIGINT) or SIGTERM stops the run: the running test fails as interrupted")
+  T.contains(out, "A run's databases are weir_test_<run>_*, so runs can share a server")
 end)
 
 T.case("--junit: a path that cannot be written fails before any test runs", function()
@@ -192,15 +194,178 @@ it("never runs", function() end)
   T.eq(rc, 1)
   T.ok(err:match("^weir: [^\n]*attempt to use a closed connection\n$"), err)
   T.eq(io.open(junit), nil, "no report")
-  -- what the cut run could not drop
-  db:exec "DROP DATABASE IF EXISTS weir_test_2 WITH (FORCE)"
-  db:exec "DROP DATABASE IF EXISTS weir_test_template WITH (FORCE)"
+  -- its databases are dropped all the same, on a connection of their own
+  T.eq(db:value "SELECT count(*) FROM pg_database WHERE datname LIKE 'weir_test%'", 0, "no test database is left")
   -- the same suite without the closing test completes and writes its report
   write(tmp .. "/suite/cut/none_test.lua", "it('first', function() end)")
   rc, _, err = weir_test("--junit " .. q(junit) .. " cut")
   T.eq(rc, 0, err)
   T.contains(io.open(junit):read("a"), '<testsuites tests="1" failures="0">')
   assert(os.execute("rm -rf " .. q(tmp .. "/suite/cut")))
+end)
+
+local function test_dbs()
+  return db:value "SELECT count(*) FROM pg_database WHERE datname LIKE 'weir_test%'"
+end
+
+T.case("two runs against one server at once both pass, each in databases of its own", function()
+  -- each run's first test waits until the other run's template and test database exist too,
+  -- then keeps its own a while
+  write(tmp .. "/suite/both/overlap_test.lua", [[
+it("runs while the other run does", function()
+  local seen = 0
+  for _ = 1, 400 do
+    seen = db:value "SELECT count(*) FROM pg_database WHERE datname LIKE 'weir_test_%'"
+    if seen >= 4 then break end
+    weir.sleep(0.05)
+  end
+  expect(seen >= 4):to_be(true)
+  weir.sleep(1)  -- long enough for the other run to see this one's databases too
+end)
+it("has a database of its own", function()
+  db:exec "CREATE TABLE mine (id int)"
+  expect(db:value "SELECT count(*) FROM mine"):to_be(0)
+end)
+]])
+  -- the second starts once the first's databases exist: it must not take them for leftovers
+  local run = "cd " .. q(tmp .. "/suite") .. " && " .. q(weir_bin) .. " test both --db " .. q(url)
+  local started = "for _ = 1, 400 do if db:value(\"SELECT count(*) >= 2 FROM pg_database WHERE datname LIKE 'weir_test_%'\") " ..
+    "then return end weir.sleep(0.05) end error('the first run never started')"
+  local rc, out = sh("( " .. run .. " 2>" .. q(tmp .. "/a.err") .. " & a=$!; " ..
+    q(weir_bin) .. " run --db " .. q(url) .. " -e " .. q(started) .. "; " ..
+    run .. " 2>" .. q(tmp .. "/b.err") .. " & b=$!; wait $a; echo \"a=$?\"; wait $b; echo \"b=$?\" )")
+  T.eq(rc, 0)
+  local a, b = io.open(tmp .. "/a.err"):read("a"), io.open(tmp .. "/b.err"):read("a")
+  T.eq(out, "a=0\nb=0\n", a .. b)
+  T.contains(a, "2 passed, 0 failed")
+  T.contains(b, "2 passed, 0 failed")
+  T.eq(test_dbs(), 0, "no test database is left")
+  assert(os.execute("rm -rf " .. q(tmp .. "/suite/both")))
+end)
+
+-- Starts `weir test ARGS` in the background, waits until `ready` (SQL, true once the run is where
+-- it should be), sends `signal`; returns weir's exit code, stdout and stderr.
+local function signal_run(args, ready, signal)
+  local wait = ("for _ = 1, 400 do if db:value(%q) then return end weir.sleep(0.05) end error('never ready')"):format(ready)
+  local rc, out = sh("( cd " .. q(tmp .. "/suite") .. " && " .. q(weir_bin) .. " test " .. args .. " --db " .. q(url) ..
+    " >" .. q(tmp .. "/sig.out") .. " 2>" .. q(tmp .. "/sig.err") .. " & pid=$!; " ..
+    q(weir_bin) .. " run --db " .. q(url) .. " -e " .. q(wait) .. " && kill -" .. signal .. " $pid; wait $pid; echo \"rc=$?\" )")
+  T.eq(rc, 0)
+  return tonumber(out:match("rc=(%d+)")), io.open(tmp .. "/sig.out"):read("a"), io.open(tmp .. "/sig.err"):read("a")
+end
+
+write(tmp .. "/suite/stop/a_test.lua", [[
+it("first", function() db:exec "CREATE TABLE t (id int)" end)
+it("sleeps", function() db:exec "SELECT pg_sleep(60)" end)
+it("never runs", function() end)
+]])
+write(tmp .. "/suite/stop/c_test.lua", [[
+it("never runs either", function() end)
+]])
+write(tmp .. "/suite/stop/b_test.lua", [[
+it("spins", function()
+  db:exec "SET application_name = 'weir-test-spinning'"
+  while true do end
+end)
+it("never runs after it", function() end)
+]])
+
+T.case("SIGINT stops the run: the test fails as interrupted, no other runs, exit 130, no database left", function()
+  local junit = tmp .. "/int.xml"
+  local rc, out, err = signal_run("stop/a_test.lua stop/c_test.lua --junit " .. q(junit),
+    "SELECT count(*) > 0 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)'", "INT")
+  T.eq(rc, 130, err)
+  T.eq(out, "")
+  T.eq(err, "ok   stop/a_test.lua: first\n" ..
+    "FAIL stop/a_test.lua: sleeps\n     interrupted by SIGINT\n" ..
+    "1 passed, 1 failed, 2 not run (interrupted by SIGINT)\n")
+  T.eq(test_dbs(), 0, "no test database is left")
+  -- the JUnit report has the tests that ran
+  T.eq((sh("xmllint --noout " .. q(junit))), 0, "JUnit output parses as XML")
+  local xml = io.open(junit):read("a")
+  T.contains(xml, '<testsuites tests="2" failures="1">')
+  T.contains(xml, '<testcase classname="stop/a_test.lua" name="first"')
+  T.contains(xml, '<testcase classname="stop/a_test.lua" name="sleeps"')
+  T.contains(xml, '<failure message="interrupted by SIGINT">')
+  T.not_contains(xml, "never runs")
+end)
+
+T.case("SIGTERM stops a test busy in Lua the same way, exit 143; TAP ends with Bail out!", function()
+  local rc, out, err = signal_run("stop/b_test.lua --tap",
+    "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'weir-test-spinning'", "TERM")
+  T.eq(rc, 143, err)
+  T.eq(out, "TAP version 13\n1..1\nnot ok 1 - stop/b_test.lua: spins\n  ---\n  message: \"interrupted by SIGTERM\"\n  ...\n" ..
+    "Bail out! interrupted by SIGTERM\n")
+  T.eq(err, "0 passed, 1 failed, 1 not run (interrupted by SIGTERM)\n")
+  T.eq(test_dbs(), 0, "no test database is left")
+end)
+
+T.case("a signal while weir itself makes a test's database stops the run the same way", function()
+  write(tmp .. "/suite/stop/slow_test.lua", [[
+it("first", function() db:exec "SELECT pg_sleep(0.5)" end)
+it("second", function() end)
+]])
+  -- a session on the run's template makes the next CREATE DATABASE wait (for up to 5 s): the
+  -- signal comes while weir's own statement runs, not a test's
+  local watcher = ([[
+    -- once the first test runs (so that its database is made already)
+    for _ = 1, 400 do
+      if db:value "SELECT count(*) > 0 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(0.5)'" then break end
+      weir.sleep(0.02)
+    end
+    local tpl = db:value "SELECT datname::text FROM pg_database WHERE datname LIKE 'weir_test_%%_template'"
+    local on_template = weir.connect((%q):gsub("/postgres%%?", "/" .. tpl .. "?"))
+    for _ = 1, 400 do
+      if db:value "SELECT count(*) > 0 FROM pg_stat_activity WHERE query LIKE 'CREATE DATABASE weir_test_%%' AND state = 'active'" then
+        os.execute("kill -INT " .. arg[1])
+        weir.sleep(1)
+        return
+      end
+      weir.sleep(0.05)
+    end
+    error("weir test never waited for its template")]]):format(url)
+  local junit = tmp .. "/create.xml"
+  local rc, out = sh("( cd " .. q(tmp .. "/suite") .. " && " .. q(weir_bin) .. " test stop/slow_test.lua --junit " .. q(junit) ..
+    " --db " .. q(url) .. " 2>" .. q(tmp .. "/sig.err") .. " & pid=$!; " ..
+    q(weir_bin) .. " run --unsafe --db " .. q(url) .. " -e " .. q(watcher) .. " $pid; wait $pid; echo \"rc=$?\" )")
+  T.eq(rc, 0)
+  local err = io.open(tmp .. "/sig.err"):read("a")
+  T.eq(out, "rc=130\n", err)
+  T.eq(err, "ok   stop/slow_test.lua: first\nFAIL stop/slow_test.lua: second\n     interrupted by SIGINT\n" ..
+    "1 passed, 1 failed, 0 not run (interrupted by SIGINT)\n")
+  T.contains(io.open(junit):read("a"), '<testsuites tests="2" failures="1">')
+  T.eq(test_dbs(), 0, "no test database is left")
+end)
+
+T.case("a run drops what runs that have ended left behind, never a live run's databases", function()
+  -- a killed run's: no session is named after it any more
+  db:exec "CREATE DATABASE weir_test_4242_deadbeef_template"
+  db:exec "CREATE DATABASE weir_test_4242_deadbeef_3"
+  -- a live run's: its session is still connected
+  local live = weir.connect(url)
+  live:exec "SET application_name = 'weir test 4343_cafebabe'"
+  db:exec "CREATE DATABASE weir_test_4343_cafebabe_template"
+  -- an earlier weir's fixed names: nothing tells whose they are
+  db:exec "CREATE DATABASE weir_test_template"
+  local rc, _, err = weir_test("tests/accounts_test.lua")
+  T.eq(rc, 0, err)
+  T.contains(err, "weir test: dropped weir_test_4242_deadbeef_3, weir_test_4242_deadbeef_template, left by a run that has ended\n")
+  local left = {}
+  for _, r in ipairs(db:query "SELECT datname::text AS d FROM pg_database WHERE datname LIKE 'weir_test%' ORDER BY 1") do
+    left[#left + 1] = r.d
+  end
+  T.eq(left, { "weir_test_4343_cafebabe_template", "weir_test_template" })
+  -- once that run has ended, the next run drops its database too
+  live:close()
+  for _ = 1, 100 do
+    if db:value "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'weir test 4343_cafebabe'" then break end
+    weir.sleep(0.05)
+  end
+  rc, _, err = weir_test("tests/accounts_test.lua")
+  T.eq(rc, 0, err)
+  T.contains(err, "weir test: dropped weir_test_4343_cafebabe_template, left by a run that has ended\n")
+  T.eq(db:value "SELECT count(*) FROM pg_database WHERE datname LIKE 'weir_test%'", 1)
+  db:exec "DROP DATABASE weir_test_template"
 end)
 
 shell.cleanup()

@@ -110,4 +110,153 @@ T.case("check.run collects every result into a report", function()
   T.eq(clean.ok, true)
 end)
 
+-- Every check that takes a table, called with `bad` in each table position in turn (and good
+-- names elsewhere): { label, fn } pairs, fn raising the check's error.
+local function table_calls(bad)
+  local schema = { type = "object" }
+  return {
+    { "has_table", function() return check.has_table(db, bad) end },
+    { "hasnt_table", function() return check.hasnt_table(db, bad) end },
+    { "has_view", function() return check.has_view(db, bad) end },
+    { "has_column", function() return check.has_column(db, bad, "email") end },
+    { "hasnt_column", function() return check.hasnt_column(db, bad, "email") end },
+    { "col_type_is", function() return check.col_type_is(db, bad, "email", "text") end },
+    { "col_not_null", function() return check.col_not_null(db, bad, "email") end },
+    { "has_index", function() return check.has_index(db, bad, "posts_user") end },
+    { "has_pk", function() return check.has_pk(db, bad) end },
+    { "fk_ok", function() return check.fk_ok(db, bad, "user_id", "app.users", "id") end },
+    { "fk_ok", function() return check.fk_ok(db, "app.posts", "user_id", bad, "id") end },
+    { "has_policy", function() return check.has_policy(db, bad, "mine") end },
+    { "row_counts", function() return check.row_counts { source = bad, target = "app.copy" } end, "source " },
+    { "row_counts", function() return check.row_counts { source = "app.users", target = bad } end, "target " },
+    { "checksum", function() return check.checksum { source = bad, target = "app.copy", columns = { "email" } } end, "source " },
+    { "checksum", function() return check.checksum { source = "app.users", target = bad, columns = { "email" } } end, "target " },
+    { "no_orphans", function() return check.no_orphans(db, bad, "user_id", "app.users", "id") end },
+    { "no_orphans", function() return check.no_orphans(db, "app.posts", "user_id", bad, "id") end },
+    { "not_null", function() return check.not_null(db, bad, "email") end },
+    { "unique", function() return check.unique(db, bad, "email") end },
+    { "accepted_values", function() return check.accepted_values(db, bad, "status", { "live" }) end },
+    { "acyclic", function() return check.acyclic(db, bad, "task", "depends_on") end },
+    { "json_schema", function() return check.json_schema(db, bad, "note", schema) end },
+  }
+end
+
+T.case("a malformed table name is one line naming the check, for every check, before any query", function()
+  for _, bad in ipairs { "a.b.c", "", "x;drop", ".users", "app.", "users ", 'app."users"', 42 } do
+    local shown = type(bad) == "string" and json.encode(bad) or tostring(bad)
+    for _, c in ipairs(table_calls(bad)) do
+      local name, fn, role = c[1], c[2], c[3]
+      local err = T.raises(fn)
+      T.eq(type(err), "string", name .. " raises a message, not an SQL error: " .. T.show(err))
+      T.eq(err:gsub("^[^:]*check_test%.lua:%d+: ", ""),
+        "check." .. name .. ": " .. (role or "") .. shown .. " is not a valid table name (expected name or schema.name)")
+    end
+  end
+  -- nothing was changed by the refused checks
+  T.eq(db:value "SELECT count(*) FROM app.users", 2)
+end)
+
+T.case("a malformed table name names the line that called the check, even inside check.run", function()
+  local function verify() check.not_null(db, "a.b.c", "email") end
+  local err = T.raises(verify)
+  T.ok(err:find("check_test%.lua:%d+: check%.not_null: \"a%.b%.c\" is not a valid table name") ~= nil, err)
+  local function verify2() check.row_counts { source = "app.users", target = "x;drop" } end
+  err = T.raises(verify2)
+  T.ok(err:find("check_test%.lua:%d+: check%.row_counts: target \"x;drop\" is not a valid table name") ~= nil, err)
+  -- a mistake in the script, not a failing check: check.run records it as an error and stops
+  local r = check.run(function()
+    check.has_table(db, "app.users")
+    check.has_table(db, "a.b.c")
+    check.has_table(db, "app.posts")
+  end)
+  T.eq({ r.passed, r.failed }, { 1, 1 })
+  T.eq(r.results[2].check, "error")
+  T.contains(r.results[2].message, 'check.has_table: "a.b.c" is not a valid table name (expected name or schema.name)')
+end)
+
+T.case("row_counts and checksum without a table of options, a side or columns: one line", function()
+  T.eq(T.raises(check.row_counts, "app.users"),
+    "check.row_counts: expected a table of options {source = ..., target = ...}")
+  T.eq(T.raises(check.row_counts, { target = "app.copy" }), "check.row_counts: source is required (a table: name or schema.name)")
+  T.eq(T.raises(check.checksum, { source = "app.users" }), "check.checksum: target is required (a table: name or schema.name)")
+  T.eq(T.raises(check.checksum, { source = "app.users", target = "app.copy" }),
+    "check.checksum: columns is required (a list of the column names to compare)")
+end)
+
+T.case("table names are looked up exactly as the checks query them: app.Users is not app.users", function()
+  -- schema assertions: not found by a case-folding lookup
+  local expected = {
+    has_table = "table app.Users does not exist",
+    has_view = "view app.Users does not exist",
+    has_column = "column app.Users.email does not exist",
+    col_type_is = "column app.Users.email does not exist",
+    col_not_null = "column app.Users.email does not exist",
+    hasnt_column = nil,  -- holds: there is no such column
+    has_index = "no valid index posts_user on app.Users",
+    has_pk = "app.Users has no primary key",
+    has_policy = "no policy mine on app.Users",
+    fk_ok = "no validated foreign key",
+    -- data checks: a table that does not exist is a failing check, not an SQL error
+    row_counts = "table app.Users does not exist",
+    checksum = "table app.Users does not exist",
+    no_orphans = "table app.Users does not exist",
+    not_null = "table app.Users does not exist",
+    unique = "table app.Users does not exist",
+    accepted_values = "table app.Users does not exist",
+    acyclic = "table app.Users does not exist",
+    json_schema = "table app.Users does not exist",
+  }
+  for _, c in ipairs(table_calls("app.Users")) do
+    local name, fn = c[1], c[2]
+    if name == "hasnt_table" or name == "hasnt_column" then
+      T.eq(fn(), true, name)
+    else
+      local err = T.raises(fn)
+      T.eq(type(err), "string", name .. " fails as a check, not an SQL error: " .. T.show(err))
+      T.contains(err, "check." .. name .. ": " .. expected[name], name)
+    end
+  end
+  -- inside check.run a missing table is one failed check among the others
+  local r = check.run(function()
+    check.not_null(db, "app.Users", "email")
+    check.row_counts { source = "app.users", target = "Copy" }
+    check.unique(db, "app.users", "email")
+  end)
+  T.eq({ r.passed, r.failed }, { 1, 2 })
+  T.eq(r.results[2].message, "table Copy does not exist")
+end)
+
+T.case("a mixed-case table is found by its exact name in every check", function()
+  db:exec [[
+    CREATE TABLE app."Mixed" (id bigint PRIMARY KEY, user_id bigint REFERENCES app.users, status text NOT NULL, doc jsonb);
+    CREATE INDEX "Mixed_user" ON app."Mixed" (user_id);
+    CREATE VIEW app."MixedView" AS SELECT * FROM app."Mixed";
+    ALTER TABLE app."Mixed" ENABLE ROW LEVEL SECURITY;
+    CREATE POLICY mine ON app."Mixed" USING (true);
+    INSERT INTO app."Mixed" VALUES (1, 1, 'live', '{}'), (2, 2, 'draft', '{}');
+    CREATE TABLE "Edges" (a int, b int);
+    INSERT INTO "Edges" VALUES (1, 2);
+  ]]
+  T.ok(check.has_table(db, "app.Mixed"))
+  T.ok(check.hasnt_table(db, "app.mixed"))
+  T.ok(check.has_view(db, "app.MixedView"))
+  T.ok(check.has_column(db, "app.Mixed", "status", "text"))
+  T.ok(check.hasnt_column(db, "app.Mixed", "Status"))
+  T.ok(check.col_type_is(db, "app.Mixed", "id", "bigint"))
+  T.ok(check.col_not_null(db, "app.Mixed", "status"))
+  T.ok(check.has_index(db, "app.Mixed", "Mixed_user"))
+  T.ok(check.has_pk(db, "app.Mixed"))
+  T.ok(check.fk_ok(db, "app.Mixed", "user_id", "app.users", "id"))
+  T.ok(check.has_policy(db, "app.Mixed", "mine"))
+  T.ok(check.row_counts { source = "app.Mixed", target = "app.MixedView" })
+  T.ok(check.checksum { source = "app.Mixed", target = "app.MixedView", columns = { "status" } })
+  T.ok(check.no_orphans(db, "app.Mixed", "user_id", "app.users", "id"))
+  T.ok(check.not_null(db, "app.Mixed", "status"))
+  T.ok(check.unique(db, "app.Mixed", "id"))
+  T.ok(check.accepted_values(db, "app.Mixed", "status", { "live", "draft" }))
+  T.ok(check.acyclic(db, "Edges", "a", "b"))
+  T.ok(check.json_schema(db, "app.Mixed", "doc", { type = "object" }))
+  db:exec [[DROP VIEW app."MixedView"; DROP TABLE app."Mixed"; DROP TABLE "Edges"]]
+end)
+
 T.done()
