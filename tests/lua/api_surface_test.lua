@@ -1,15 +1,9 @@
 -- The API exported to Lua must be exactly what grammar/ declares: a function exported but not
 -- declared, or declared but not exported, fails here.
 local T = require "testing"
+local read = T.read
 
 local src = assert(os.getenv "WEIR_SOURCE_DIR", "WEIR_SOURCE_DIR")
-
-local function read(path)
-  local f = assert(io.open(path))
-  local text = f:read("a")
-  f:close()
-  return text
-end
 
 -- Declarations: `function Owner:name(`, `function Owner.name(`, `Owner.name =`.
 local function declared(file, owner)

@@ -3,6 +3,7 @@
 -- error format. Every file in the folder runs as one case; every test in it must give the
 -- expected answer unless it is listed in SKIPPED with the reason.
 local T = require "testing"
+local read = T.read
 
 local SUITE = "/usr/share/json-schema-test-suite/tests/draft7"
 
@@ -18,13 +19,6 @@ local SKIPPED = {
     ["root ref in remote ref"] = "fetches http://localhost:1234/ (remote references are not supported)",
   },
 }
-
-local function read(path)
-  local f = assert(io.open(path))
-  local text = f:read("a")
-  f:close()
-  return text
-end
 
 local function describe_errors(errors)
   if not errors then return "no errors" end

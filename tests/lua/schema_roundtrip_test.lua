@@ -2,16 +2,10 @@
 -- diff(A, B) to A leaves nothing to diff against B, and the same from B back to A. Each side
 -- lives in a database of its own, with rows where the pair has them.
 local T = require "testing"
+local read = T.read
 
 local src = assert(os.getenv "WEIR_SOURCE_DIR")
 local base_url = assert(os.getenv "WEIR_TEST_BASE_URL")
-
-local function read(path)
-  local f = assert(io.open(path))
-  local text = f:read("a")
-  f:close()
-  return text
-end
 
 -- { {name=, from=, to=}, ... } in file order
 local function load_pairs()

@@ -2,15 +2,9 @@
 -- after fn to fn, so in T.raises(function() ... end, "message") the message is silently
 -- ignored: write T.contains(T.raises(function() ... end), "message") instead.
 local T = require "testing"
+local read = T.read
 
 local src = assert(os.getenv "WEIR_SOURCE_DIR", "WEIR_SOURCE_DIR")
-
-local function read(path)
-  local f = assert(io.open(path))
-  local text = f:read("a")
-  f:close()
-  return text
-end
 
 -- "file:line" for every T.raises whose first argument is a closure without parameters and
 -- that is given further arguments (which that closure cannot look at).

@@ -70,6 +70,14 @@ function T.not_contains(text, needle, what)
   end
 end
 
+--- The whole text of a file; fails naming it when it cannot be read.
+function T.read(path)
+  local f = assert(io.open(path))
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
 --- Calls fn(...) and returns the error it raised; fails if it did not raise. The arguments after
 --- fn go to fn: check a message with T.contains(T.raises(fn), "message").
 function T.raises(fn, ...)
