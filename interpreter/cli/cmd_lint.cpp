@@ -3,8 +3,11 @@
 // checks and `--rules` live here; the linting and the output are stdlib/lint.lua's
 // (require("lint").main(opts)), which runs a migration's phases on a throwaway cluster to
 // see the SQL they execute. Exit 0 when clean, 1 on violations or errors, 2 on usage errors.
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -72,7 +75,7 @@ int cmd_lint(Args& args) {
   for (const auto& f : files) {
     if (!ends_with(f, ".sql") && !ends_with(f, ".lua"))
       throw UsageError("lint: " + f + ": expected a .sql file or a .lua migration");
-    if (!std::ifstream(f).good()) throw UsageError("lint: cannot read " + f);
+    if (!std::ifstream(f).good()) throw std::runtime_error(f + ": " + std::strerror(errno));
     any_migration = any_migration || ends_with(f, ".lua");
     list += f + "\n";
   }

@@ -1,6 +1,10 @@
 // `weir run FILE.lua [ARGS...]` and `weir run -e CODE [ARGS...]`: run a script with a `db`
 // global connected to the target database and the script's arguments in `arg` and `...`.
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
 
 #include "cli/commands.hpp"
 #include "cli/project.hpp"
@@ -51,6 +55,9 @@ int cmd_run(Args& args) {
     break;
   }
   if (file.empty() && !have_code) throw UsageError("run: missing FILE.lua (or -e CODE)");
+  // Checked before a server is resolved or started: a typo costs nothing.
+  if (!have_code && !std::ifstream(file).good())
+    throw std::runtime_error(file + ": " + std::strerror(errno));
   std::vector<std::string> script_args = args.rest();
 
   Project project = load_project(opts.config);

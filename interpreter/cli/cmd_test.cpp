@@ -3,6 +3,8 @@
 // taken up, verified, down (which must restore the inspected schema) and up again. The work is
 // in stdlib/test_runner.lua.
 #include <cstdio>
+#include <filesystem>
+#include <stdexcept>
 
 #include "cli/commands.hpp"
 #include "cli/project.hpp"
@@ -60,6 +62,8 @@ int cmd_test(Args& args) {
     } else if (a.size() > 1 && a[0] == '-') {
       throw UsageError("test: unknown option '" + a + "'");
     } else {
+      // Checked before connecting (the runner checks the default "tests" itself).
+      if (!std::filesystem::exists(a)) throw std::runtime_error(a + " does not exist");
       paths += (paths.empty() ? "" : "\n") + a;
     }
   }

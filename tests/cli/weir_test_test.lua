@@ -120,6 +120,9 @@ end
 T.case("a missing path or no test files fail in one line", function()
   local rc, out, err = weir_test("/nonexistent/path")
   T.eq({ rc, out, err }, { 1, "", "weir: /nonexistent/path does not exist\n" })
+  -- said before connecting: a server that cannot be reached is not the first complaint
+  rc, out, err = sh(q(weir_bin) .. " test /nonexistent/path --db " .. q("postgresql://nobody@/nodb?host=/nonexistent"))
+  T.eq({ rc, out, err }, { 1, "", "weir: /nonexistent/path does not exist\n" })
   assert(os.execute("mkdir -p " .. q(tmp .. "/empty/sub")))
   rc, out, err = weir_test(q(tmp .. "/empty"))
   T.eq({ rc, out, err }, { 1, "", "weir: no *_test.lua files in " .. tmp .. "/empty\n" })
