@@ -29,6 +29,13 @@ local function fail(msg) error("copy.table: " .. msg, 3) end
 
 local error_line = util.error_line
 
+-- The keys a batch covers, for its error: "id from the start through 500",
+-- "id after 500 through 1000", "id after 1000" (the last, open-ended one).
+local function key_range(keys, last, hi)
+  local text = table.concat(keys, ",") .. (last and (" after " .. table.concat(last, ",")) or " from the start")
+  return hi and (text .. " through " .. table.concat(hi, ",")) or text
+end
+
 local function state_schema(o)
   if o.schema then return o.schema end
   local ctx = require("runner").current()
@@ -396,9 +403,7 @@ function C.table(o)
   end
 
   local function describe_range(last, hi)
-    local function show(v) return v and table.concat(v, ",") or "start" end
-    if not hi then return ("batch %d (%s after %s)"):format(stats.batches + 1, table.concat(keys, ","), show(last)) end
-    return ("batch %d (%s after %s through %s)"):format(stats.batches + 1, table.concat(keys, ","), show(last), show(hi))
+    return ("batch %d (%s)"):format(stats.batches + 1, key_range(keys, last, hi))
   end
 
   local outer_tx = dst:in_transaction()
@@ -762,8 +767,8 @@ function C.update(o)
     end)
     if not ok then
       pcall(conn.exec, conn, outer_tx and "ROLLBACK TO SAVEPOINT weir_update_batch" or "ROLLBACK")
-      error(("copy.update %s: batch %d (%s after %s through %s) failed: %s"):format(o.table, stats.batches + 1,
-        table.concat(keys, ","), last and table.concat(last, ",") or "start", table.concat(hi, ","), error_line(err)), 0)
+      error(("copy.update %s: batch %d (%s) failed: %s"):format(o.table, stats.batches + 1,
+        key_range(keys, last, hi), error_line(err)), 0)
     end
     conn:exec(outer_tx and "RELEASE SAVEPOINT weir_update_batch" or "COMMIT")
     stats.batches = stats.batches + 1

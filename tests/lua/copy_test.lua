@@ -230,7 +230,7 @@ T.case("copy.update backfills in keyset batches and resumes", function()
   T.eq(db:value "SELECT slug FROM orders WHERE id = 42", "s42")
   T.eq(copy.update { table = "orders", set = function() end, checkpoint = "slug" }.resumed_from, "done")
   T.contains(T.raises(function() copy.update { table = "orders", set = function() return { nope = 1 } end } end),
-    "copy.update orders: batch 1 (id after start through 1000) failed: set returned column nope, which orders does not have")
+    "copy.update orders: batch 1 (id from the start through 1000) failed: set returned column nope, which orders does not have")
 end)
 
 T.case("ids: deterministic UUIDv5, recorded with the batch, lookups without queries", function()
