@@ -73,6 +73,21 @@ function Connection:query(sql, ...) end
 ---@return string tag
 function Connection:query_text(sql, ...) end
 
+---Runs one `COPY … FROM STDIN` with all of its data (text, CSV or binary, as the statement's
+---options say); returns the number of rows copied. Any other statement is refused before it
+---runs. For large or transformed copies between databases use copy.table.
+---@param sql string
+---@param data string
+---@return integer rows
+function Connection:copy_in(sql, data) end
+
+---Runs one `COPY … TO STDOUT`; returns everything it sent and the number of rows. Any other
+---statement is refused before it runs.
+---@param sql string
+---@return string data
+---@return integer rows
+function Connection:copy_out(sql) end
+
 ---Runs one statement; returns its first row, or nil when there is none.
 ---@param sql string
 ---@param ... any

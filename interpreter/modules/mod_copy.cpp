@@ -165,18 +165,7 @@ int copy_write(lua_State* L) {
   }
   lua_pop(L, 1);
   dst.copy_in("COPY " + table + " (" + list + ") FROM STDIN");
-  try {
-    constexpr size_t kChunk = 1 << 16;
-    for (size_t at = 0; at < buffer.size(); at += kChunk)
-      dst.write_copy(buffer.data() + at, std::min(kChunk, buffer.size() - at));
-  } catch (const std::exception&) {
-    try {
-      dst.end_copy("copy aborted");
-    } catch (const std::exception&) {
-    }
-    throw;
-  }
-  lua_pushinteger(L, dst.end_copy().affected());
+  lua_pushinteger(L, dst.send_copy(buffer.data(), buffer.size()).affected());
   return 1;
 }
 

@@ -2,8 +2,8 @@
 // plus the value helpers (db.NULL, db.isnull, db.json, db.array, db.bytea).
 // stdlib/db.lua adds the conveniences written in Lua (db:tx).
 //
-// Connection methods: query, query_text, one, value, exec, rows, close, info, in_transaction,
-// transaction_status, quote_ident, quote_literal. A Cursor (from db:rows) keeps its
+// Connection methods: query, query_text, one, value, exec, copy_in, copy_out, rows, close, info,
+// in_transaction, transaction_status, quote_ident, quote_literal. A Cursor (from db:rows) keeps its
 // Connection alive through its user value. Both types are "born closed"-safe: using a closed
 // one raises "attempt to use a closed connection", closing twice is harmless, and __gc and
 // __close share one noexcept function.
@@ -147,12 +147,33 @@ void record(lua_State* L, const std::string& sql) {
   }
 }
 
+// A COPY … FROM STDIN or TO STDOUT sent through query, one, value or exec has nobody to
+// serve its data. It is finished here — FROM STDIN with no rows, TO STDOUT read and dropped —
+// so the connection stays usable (and a transaction intact), then refused in one line.
+pg::Result refuse_copy(pg::Connection& c, pg::Result r, const char* fn) {
+  ExecStatusType status = PQresultStatus(r.get());
+  if (status == PGRES_COPY_IN) {
+    c.end_copy();
+    throw std::runtime_error(std::string(fn) +
+                             ": COPY … FROM STDIN needs its data: use db:copy_in(sql, data)");
+  }
+  if (status == PGRES_COPY_OUT) {
+    const char* buf;
+    while (c.read_copy(&buf) >= 0) {
+    }
+    throw std::runtime_error(std::string(fn) +
+                             ": COPY … TO STDOUT returns its data: use db:copy_out(sql)");
+  }
+  return r;
+}
+
 pg::Result run(lua_State* L, const char* fn) {
   luaL_checkstring(L, kSql);
   std::string sql = lua_tostring(L, kSql);
   std::vector<pg::Param> params = collect_params(L, kFirstParam, fn);
   record(L, sql);
-  return live(L, kSelf).exec_params(sql, params);
+  pg::Connection& c = live(L, kSelf);
+  return refuse_copy(c, c.exec_params(sql, params), fn);
 }
 
 // Pushes row `row` of `r` as a table keyed by column name. Throws on a conversion failure.
@@ -260,13 +281,58 @@ int db_exec(lua_State* L) {
   if (lua_gettop(L) < kFirstParam) {
     std::string sql = lua_tostring(L, kSql);
     record(L, sql);
-    pg::Result r = live(L, kSelf).exec(sql);
+    pg::Connection& c = live(L, kSelf);
+    pg::Result r = refuse_copy(c, c.exec(sql), "db:exec");
     lua_pushinteger(L, r.affected());
     return 1;
   }
   pg::Result r = run(L, "db:exec");
   lua_pushinteger(L, r.affected());
   return 1;
+}
+
+// The one statement of `sql` if it is COPY … FROM STDIN (`from`) or COPY … TO STDOUT;
+// refused before anything runs otherwise.
+void check_copy(const std::string& sql, bool from, const char* fn) {
+  std::vector<pg::Statement> stmts;
+  try {
+    stmts = pg::parse_sql(sql);
+  } catch (const pg::SqlSyntaxError&) {
+    return;  // the server reports it, with its SQLSTATE
+  }
+  const char* want = from ? "COPY … FROM STDIN" : "COPY … TO STDOUT";
+  bool ok = stmts.size() == 1 && stmts[0].kind == "CopyStmt" &&
+            stmts[0].tree.value("is_from", false) == from && !stmts[0].tree.contains("filename");
+  if (!ok) throw std::runtime_error(std::string(fn) + ": expected one " + want + " statement");
+}
+
+// db:copy_in(sql, data) -> rows: a COPY … FROM STDIN with all of its data
+int db_copy_in(lua_State* L) {
+  std::string sql = luaL_checkstring(L, kSql);
+  size_t len = 0;
+  const char* data = luaL_checklstring(L, kSql + 1, &len);
+  check_copy(sql, true, "db:copy_in");
+  record(L, sql);
+  pg::Connection& c = live(L, kSelf);
+  c.copy_in(sql);
+  lua_pushinteger(L, c.send_copy(data, len).affected());
+  return 1;
+}
+
+// db:copy_out(sql) -> data, rows: all a COPY … TO STDOUT sends
+int db_copy_out(lua_State* L) {
+  std::string sql = luaL_checkstring(L, kSql);
+  check_copy(sql, false, "db:copy_out");
+  record(L, sql);
+  pg::Connection& c = live(L, kSelf);
+  c.copy_out(sql);
+  std::string data;
+  const char* buf = nullptr;
+  for (long n; (n = c.read_copy(&buf)) >= 0;)
+    data.append(buf, static_cast<size_t>(n));
+  lua_pushlstring(L, data.data(), data.size());
+  lua_pushinteger(L, c.copied_out());
+  return 2;
 }
 
 // ---- cursors (db:rows) ----------------------------------------------------------------
@@ -541,6 +607,8 @@ const luaL_Reg kMethods[] = {
     {"one", guarded<db_one>},
     {"value", guarded<db_value>},
     {"exec", guarded<db_exec>},
+    {"copy_in", guarded<db_copy_in>},
+    {"copy_out", guarded<db_copy_out>},
     {"rows", guarded<db_rows>},
     {"close", guarded<db_close>},
     {"info", guarded<db_info>},

@@ -1,6 +1,7 @@
 // libpq connection wrapper (see connection.hpp).
 #include "pg/connection.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cstdlib>
@@ -294,6 +295,7 @@ long Connection::read_copy(const char** buf) {
   if (n == -2) throw ConnectionError("connection lost: " + one_line(PQerrorMessage(conn_)));
   // -1: the COPY is over; its result says whether it succeeded.
   Result done = check(PQgetResult(conn_), copy_sql_);
+  copied_out_ = done.affected();
   while (PGresult* extra = PQgetResult(conn_))
     PQclear(extra);
   return -1;
@@ -320,6 +322,21 @@ Result Connection::end_copy(const char* error) {
   while (PGresult* extra = PQgetResult(conn_))
     PQclear(extra);
   return r;
+}
+
+Result Connection::send_copy(const char* data, size_t n) {
+  try {
+    constexpr size_t kChunk = 1 << 16;
+    for (size_t at = 0; at < n; at += kChunk)
+      write_copy(data + at, std::min(kChunk, n - at));
+  } catch (const std::exception&) {
+    try {
+      end_copy("copy aborted");
+    } catch (const std::exception&) {
+    }
+    throw;
+  }
+  return end_copy();
 }
 
 Result Connection::exec_params(const std::string& sql, const std::vector<Param>& params) {

@@ -97,6 +97,10 @@ class Connection {
   void copy_in(const std::string& sql);
   void write_copy(const char* data, size_t n);
   Result end_copy(const char* error = nullptr);
+  // All of `data` in chunks, then end_copy; a failed write aborts the COPY before rethrowing.
+  Result send_copy(const char* data, size_t n);
+  // Rows the last COPY … TO STDOUT reported once read_copy reached its end.
+  long long copied_out() const { return copied_out_; }
 
   // True inside a transaction block (also when the block is aborted and awaits ROLLBACK).
   bool in_transaction() const;
@@ -127,7 +131,8 @@ class Connection {
   std::string safe_url_;
   std::string copy_sql_;      // the COPY in progress, for error messages
   char* copy_buf_ = nullptr;  // the last row read_copy handed out
-  std::string password_;      // kept only to scrub it from messages
+  long long copied_out_ = 0;
+  std::string password_;  // kept only to scrub it from messages
   std::unordered_map<Oid, TypeDesc> types_;
   NoticeSink sink_ = nullptr;
   void* sink_ctx_ = nullptr;
