@@ -10,7 +10,9 @@
 --   return CHUNK        an expression: its values are printed
 --   CHUNK               a Lua chunk; `<eof>` in its syntax error means "read another line"
 --   SQL ...;            text that is not Lua and starts with an SQL keyword: SQL, read up to a
---                       line ending in ";", each statement's result printed as a table
+--                       line ending in ";", each statement's result printed as a table;
+--                       COPY … TO STDOUT prints its data, COPY … FROM STDIN reads the lines
+--                       that follow as its data, up to "\." alone on a line
 
 -- The describe commands (\d \dt \dv \dm \di \ds \dn \dT \df \du) take psql's `+` for their
 -- verbose form (\dt+, \d+ NAME); `+` is a modifier, not a command of its own.
@@ -31,6 +33,7 @@
 ---| '\\timing'   # [on|off] show how long each command takes
 ---| '\\conninfo' # the current connection
 ---| '\\c'        # URL|DBNAME connect `db` to another database
+---| '\\copy'     # TABLE [(COLUMNS)] | (QUERY) from|to FILE|stdin|stdout [OPTIONS]: COPY with a file here
 ---| '\\i'        # FILE.lua run a Lua file in this session
 ---| '\\e'        # edit the last input in $VISUAL or $EDITOR, then run it
 ---| '\\r'        # reset (clear) the input read so far

@@ -23,6 +23,7 @@ local state = {
   pager = true,
   null = "NULL",
   names = nil,        -- completion cache: { schemas, relations, columns }
+  copy = nil,         -- a COPY … FROM STDIN reading its data: { sql, lines, rest }
 }
 
 local function emit(text)
@@ -225,20 +226,61 @@ local function sql_complete(chunk)
   return depth == 0 and last == ";"
 end
 
--- Runs SQL text: each statement on its own (PostgreSQL's parser splits them), each result
--- printed as psql would.
-local function run_sql(text)
-  local ok, statements = pcall(require("sql").parse, text)
-  if not ok then statements = { { text = text } } end
+-- COPY … FROM STDIN: the lines that follow are its data, up to `\.` on a line by itself (or
+-- the end of input), as in psql. `rest`: statements of the same chunk to run after it.
+local function start_copy_in(sql, rest)
+  state.copy = { sql = sql, lines = {}, rest = rest or {} }
+  if state.interactive then
+    say("Enter data to be copied followed by a newline.\n" ..
+        "End with a backslash and a period on a line by itself, or an EOF signal.")
+  end
+  return "more"
+end
+
+local run_statements
+
+-- Sends the data read for a COPY … FROM STDIN and prints `COPY n`; then the rest of its chunk.
+local function finish_copy_in()
+  local copy = state.copy
+  state.copy = nil
+  local data = #copy.lines > 0 and (table.concat(copy.lines, "\n") .. "\n") or ""
+  local results, took = timed(function() return db:copy_in(copy.sql, data) end)
+  if not results[1] then
+    report(results[2])
+    show_time(took)
+    return "error"
+  end
+  say("COPY " .. results[2])
+  show_time(took)
+  return run_statements(copy.rest, 1)
+end
+
+-- A COPY to or from the client (no file name): its data comes from the input or goes to stdout.
+local function client_copy(st)
+  if st.kind ~= "CopyStmt" or type(st.tree) ~= "table" or st.tree.filename then return nil end
+  return st.tree.is_from and "in" or "out"
+end
+
+-- Runs statements[first…] one by one, each result printed as psql would; a COPY … FROM STDIN
+-- stops here and reads its data first.
+run_statements = function(statements, first)
   local status = "ok"
-  for _, st in ipairs(statements) do
-    local results, took = timed(function() return db:query_text(st.text) end)
+  for i = first, #statements do
+    local st = statements[i]
+    local copy = client_copy(st)
+    if copy == "in" then return start_copy_in(st.text, { table.unpack(statements, i + 1) }) end
+    local results, took = timed(function()
+      if copy == "out" then return db:copy_out(st.text) end
+      return db:query_text(st.text)
+    end)
     if not results[1] then
       report(results[2])
       show_time(took)
       return "error"
     end
-    local printed, e = xpcall(emit, handler, result_text(results[2], results[3], results[4], true))
+    -- COPY … TO STDOUT prints its data as it is (no tag, as psql)
+    local text = copy and results[2] or result_text(results[2], results[3], results[4], true)
+    local printed, e = xpcall(emit, handler, text)
     show_time(took)
     if not printed then
       report(e)
@@ -246,6 +288,13 @@ local function run_sql(text)
     end
   end
   return status
+end
+
+-- Runs SQL text: each statement on its own (PostgreSQL's parser splits them).
+local function run_sql(text)
+  local ok, statements = pcall(require("sql").parse, text)
+  if not ok then statements = { { text = text } } end
+  return run_statements(statements, 1)
 end
 
 -- ---- meta-commands ----------------------------------------------------------------------------
@@ -299,11 +348,59 @@ local function connect_target(arg)
 end
 
 local function run_file(path)
-  local text, err = util.read_file(path)
-  if not text then error(err, 0) end
+  local text = util.read_file(path)
   local fn, cerr = load(text:gsub("^#![^\n]*", ""), "@" .. path, "t")
   if not fn then error(cerr, 0) end
   return execute(fn) == "ok"
+end
+
+-- \copy WHAT from|to FILE|stdin|stdout [OPTIONS], psql's client-side COPY: WHAT is a table
+-- (with an optional column list) or a parenthesized query; FILE is read or written here.
+-- Returns the COPY statement, the direction ("from"/"to") and the file (nil: stdin/stdout).
+local function parse_copy(arg)
+  local usage = "\\copy: expected \\copy TABLE [(COLUMNS)] | (QUERY) from|to FILE|stdin|stdout [OPTIONS]"
+  if not arg then error(usage, 0) end
+  local what, rest
+  if arg:sub(1, 1) == "(" then
+    what = arg:match("^%b()")
+    if not what then error(usage, 0) end
+    rest = arg:sub(#what + 1)
+  else
+    local i = 1 -- a name, quoted parts kept whole, up to a space or a column list
+    while i <= #arg and not arg:sub(i, i):match("[%s(]") do
+      if arg:sub(i, i) == '"' then i = (arg:find('"', i + 1, true) or #arg) end
+      i = i + 1
+    end
+    what, rest = arg:sub(1, i - 1), arg:sub(i)
+    local columns = rest:match("^%s*(%b())")
+    if columns then
+      what = what .. " " .. columns
+      rest = rest:match("^%s*%b()(.*)$")
+    end
+  end
+  local dir, target = rest:match("^%s+(%a+)%s+(.*)$")
+  dir = dir and dir:lower()
+  if what == "" or (dir ~= "from" and dir ~= "to") then error(usage, 0) end
+  local file, options
+  if target:sub(1, 1) == "'" then
+    local j = 2
+    while true do
+      local q = target:find("'", j, true)
+      if not q then error("\\copy: unterminated quoted file name", 0) end
+      if target:sub(q + 1, q + 1) ~= "'" then
+        file, options = target:sub(2, q - 1):gsub("''", "'"), target:sub(q + 1)
+        break
+      end
+      j = q + 2
+    end
+  else
+    file, options = target:match("^(%S+)(.*)$")
+    local word = file:lower()
+    if word == "program" then error("\\copy: program is not supported", 0) end
+    if word == "stdin" or word == "stdout" or word == "pstdin" or word == "pstdout" then file = nil end
+  end
+  local sql = "COPY " .. what .. (dir == "from" and " FROM STDIN" or " TO STDOUT") .. options
+  return sql, dir, file
 end
 
 local META -- filled below; \? prints it
@@ -410,6 +507,26 @@ META = {
       return true
     end },
   { section = "Input" },
+  { name = "copy", usage = "\\copy ... from|to FILE", help = "COPY a table or (query) from or to a file here",
+    run = function(arg)
+      local sql, dir, file = parse_copy(arg)
+      if dir == "from" and not file then return start_copy_in(sql) ~= "error" end
+      if dir == "from" then
+        say("COPY " .. db:copy_in(sql, util.read_file(file)))
+        return true
+      end
+      local data, n = db:copy_out(sql)
+      if not file then
+        emit(data)
+        return true
+      end
+      local f, err = io.open(file, "wb")
+      if not f then error(err, 0) end
+      f:write(data)
+      f:close()
+      say("COPY " .. n)
+      return true
+    end },
   { name = "i", usage = "\\i FILE.lua", help = "run a Lua file in this session",
     run = function(arg)
       if not arg then error("\\i: give a file", 0) end
@@ -504,6 +621,7 @@ end
 
 function M.prompt(more)
   local name = db:info().database
+  if state.copy then return ">> " end
   if more then return name .. (state.sql and "-# " or ">> ") end
   return name .. "> "
 end
@@ -511,6 +629,11 @@ end
 ---Takes one line; returns "ok", "more" (the chunk goes on), "error" or "quit", and the
 ---finished chunk (for the history).
 function M.feed(line)
+  if state.copy then -- data of a COPY … FROM STDIN
+    if line == "\\." then return finish_copy_in() end
+    state.copy.lines[#state.copy.lines + 1] = line
+    return "more"
+  end
   if not state.pending then
     local trimmed = line:match("^%s*(.-)%s*$")
     if trimmed == "" then return "ok" end
@@ -553,11 +676,12 @@ end
 
 ---Ctrl-C at the prompt: forget the chunk read so far.
 function M.reset()
-  state.pending, state.sql = nil, false
+  state.pending, state.sql, state.copy = nil, false, nil
 end
 
 ---End of input: a chunk left unfinished is an error.
 function M.finish()
+  if state.copy then return finish_copy_in() end -- end of input ends COPY data, as in psql
   if not state.pending then return "ok" end
   local chunk = state.pending
   state.pending, state.sql = nil, false

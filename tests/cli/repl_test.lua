@@ -325,6 +325,69 @@ T.case("SQL: a ';' inside quotes, comments or a dollar-quoted body does not end 
     " y ", "---", " 2", "(1 row)", "", "" }, "\n"))
 end)
 
+T.case("COPY FROM STDIN reads the lines up to \\. as data, COPY TO STDOUT prints it, \\copy uses files: as psql", function()
+  local csv = tmp .. "/copy.csv"
+  local input = lines {
+    "CREATE TABLE repl_copy_t (a int, b text);",
+    "COPY repl_copy_t FROM STDIN;", "1\tx", "2\t\\N", "\\.",
+    "COPY repl_copy_t TO STDOUT;",
+    "COPY repl_copy_t TO STDOUT (FORMAT csv, HEADER);",
+    "\\copy repl_copy_t to '" .. csv .. "' csv header",
+    "\\copy repl_copy_t from '" .. csv .. "' with (format csv, header)",
+    "\\copy (select a from repl_copy_t where b = 'x' order by a) to stdout",
+    "\\copy repl_copy_t (a) from stdin", "7", "\\.",
+    "SELECT count(*) FROM repl_copy_t;",
+    "COPY repl_copy_t FROM STDIN; SELECT 42 AS after;", "9\tz", "\\.",
+    "DROP TABLE repl_copy_t;",
+    "CREATE TABLE repl_copy_t (a int);",
+    "COPY repl_copy_t FROM STDIN;", "10", -- the end of input ends the data
+  }
+  local rc, mine, err = repl(input)
+  T.eq(err, "")
+  T.eq(rc, 0)
+  T.eq(db:value "SELECT count(*) FROM repl_copy_t", 1, "the data ended by EOF went in")
+  db:exec "DROP TABLE repl_copy_t"
+  local path = write(tmp .. "/copy_input.sql", input)
+  local prc, theirs, perr = sh("PAGER= " .. q(psql_bin) .. " -X -q " .. q(test_url) .. " < " .. q(path))
+  T.eq({ prc, perr }, { 0, "" })
+  -- psql -q leaves out command tags; the REPL's are dropped to compare the rest
+  local tags = { ["CREATE TABLE"] = true, ["DROP TABLE"] = true }
+  local kept = {}
+  for l in mine:gmatch("([^\n]*)\n") do
+    if not tags[l] and not l:match("^COPY %d+$") then kept[#kept + 1] = l end
+  end
+  T.eq(table.concat(kept, "\n") .. "\n", theirs)
+  T.contains(mine, "COPY 2\n1\tx\n2\t\\N\n", "COPY n after the data went in")
+  T.eq(select(2, mine:gsub("\nCOPY 1\n", "")), 3, "\\copy from stdin, the chunk's COPY, the one ended by EOF")
+  db:exec "DROP TABLE repl_copy_t"
+end)
+
+T.case("COPY and \\copy errors: bad data, a missing table or file, bad syntax; the session goes on", function()
+  db:exec "CREATE TABLE repl_copy_e (a int)"
+  local rc, out, err = repl(lines {
+    "COPY repl_copy_e FROM STDIN;", "zz", "\\.",
+    "\\copy repl_copy_nosuch from '" .. tmp .. "/copy.csv'",
+    "\\copy repl_copy_e from '" .. tmp .. "/nonexistent.csv'",
+    "\\copy repl_copy_e sideways x",
+    "\\copy repl_copy_e from program 'ls'",
+    "\\copy repl_copy_e to '" .. tmp .. "/no/such/dir.csv'",
+    "'still here'",
+  })
+  T.eq(rc, 1)
+  T.eq(out, "still here\n")
+  T.eq(err, table.concat({
+    'ERROR:  22P02 invalid input syntax for type integer: "zz"',
+    'CONTEXT:  COPY repl_copy_e, line 1, column a: "zz"',
+    'ERROR:  42P01 relation "repl_copy_nosuch" does not exist',
+    tmp .. "/nonexistent.csv: No such file or directory",
+    "\\copy: expected \\copy TABLE [(COLUMNS)] | (QUERY) from|to FILE|stdin|stdout [OPTIONS]",
+    "\\copy: program is not supported",
+    tmp .. "/no/such/dir.csv: No such file or directory",
+    "" }, "\n"))
+  T.eq(db:value "SELECT count(*) FROM repl_copy_e", 0)
+  db:exec "DROP TABLE repl_copy_e"
+end)
+
 T.case("SQL: CREATE TABLE prints its tag, INSERT prints INSERT 0 2, two statements on a line print both", function()
   local rc, out, err = repl(lines {
     "CREATE TABLE repl_sql_t (id int PRIMARY KEY, name text);",
@@ -454,7 +517,7 @@ T.case("\\timing prints Time: after each result, measured in wall-clock time", f
 end)
 
 local META_COMMANDS = { "d", "dt", "dv", "dm", "di", "ds", "dn", "dT", "df", "du", "x", "pset", "timing",
-                        "conninfo", "c", "i", "e", "r", "refresh", "?", "q" }
+                        "conninfo", "c", "copy", "i", "e", "r", "refresh", "?", "q" }
 
 T.case("\\? lists every meta-command; help explains the toolkit", function()
   local rc, out, err = repl(lines { "\\?", "help" })
