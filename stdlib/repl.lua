@@ -679,9 +679,10 @@ function M.reset()
   state.pending, state.sql, state.copy = nil, false, nil
 end
 
----End of input: a chunk left unfinished is an error.
+---End of input: a chunk left unfinished is an error. During COPY data it ends the data, as in
+---psql, and says "continue": a terminal's Ctrl-D does not end the session then.
 function M.finish()
-  if state.copy then return finish_copy_in() end -- end of input ends COPY data, as in psql
+  if state.copy then return finish_copy_in(), "continue" end
   if not state.pending then return "ok" end
   local chunk = state.pending
   state.pending, state.sql = nil, false

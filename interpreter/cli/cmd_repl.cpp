@@ -240,7 +240,12 @@ int cmd_repl(Args& args) {
     }
     if (got == LineReader::Read::eof) {
       if (interactive) std::fputs("\n", stdout);
-      if (session.call("finish", nullptr, nullptr) == "error") ++failures;
+      std::string resume;  // "continue": the end of input only ended COPY data (Ctrl-D in psql)
+      if (session.call("finish", nullptr, &resume) == "error") ++failures;
+      if (resume == "continue") {
+        more = false;
+        continue;
+      }
       break;
     }
     chunk.clear();
