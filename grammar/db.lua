@@ -63,12 +63,13 @@ Connection.NULL = nil
 ---@return string tag
 function Connection:query(sql, ...) end
 
----Runs one statement like query, but every value is the text the server sent, unconverted
----(json as written, arrays as `{1,2}`, booleans as `t`/`f`, bytea as `\x…`); SQL NULL is
----db.NULL. This is what the REPL shows for SQL, as psql does.
+---Runs one statement like query, but each row is a sequence of the texts the server sent, in
+---column order and unconverted (json as written, arrays as `{1,2}`, booleans as `t`/`f`,
+---bytea as `\x…`); SQL NULL is db.NULL. Columns of the same name keep their own values. This
+---is what the REPL shows for SQL, as psql does.
 ---@param sql string
 ---@param ... any parameters $1, $2 …
----@return table<string, string|weir.NULL>[] rows
+---@return (string|weir.NULL)[][] rows
 ---@return weir.Column[] columns
 ---@return string tag
 function Connection:query_text(sql, ...) end

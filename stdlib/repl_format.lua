@@ -197,9 +197,10 @@ function M.result(rows, columns, opts)
   for r, row in ipairs(rows) do
     local line = {}
     for c, col in ipairs(columns) do
-      local v = row[col.name]
+      local v
+      if opts.text then v = row[c] else v = row[col.name] end -- db:query_text rows go by position
       if opts.text and v ~= NULL then
-        line[c] = v -- already the server's text (db:query_text)
+        line[c] = v -- already the server's text
       else
         line[c] = M.cell(v, col.type, opts.null)
       end

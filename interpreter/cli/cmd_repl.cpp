@@ -205,6 +205,7 @@ int cmd_repl(Args& args) {
   apply_project(project, opts);
   Target target = resolve_target(opts);
   lua::Host host;
+  opts.verbose = true;  // server NOTICE and INFO messages show, as in psql
   configure_host(host, opts, target, /*eager=*/true);
   lua::Runtime runtime(host);
   if (!runtime.ok()) return kExitError;

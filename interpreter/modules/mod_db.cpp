@@ -221,20 +221,21 @@ int db_query(lua_State* L) {
   return 3;
 }
 
-// db:query_text(sql, ...) -> rows of the server's text for each value, columns, command tag
+// db:query_text(sql, ...) -> rows (each a sequence of the server's text, in column order),
+// columns, command tag. By position, so columns of the same name keep their own values.
 int db_query_text(lua_State* L) {
   pg::Result r = run(L, "db:query_text");
   auto types = live(L, kSelf).describe_columns(r);
   lua_createtable(L, r.rows(), 0);
   for (int i = 0; i < r.rows(); ++i) {
-    lua_createtable(L, 0, r.columns());
+    lua_createtable(L, r.columns(), 0);
     for (int c = 0; c < r.columns(); ++c) {
       if (r.is_null(i, c)) {
         lua::push_null(L);
       } else {
         lua_pushlstring(L, r.value(i, c), static_cast<size_t>(r.length(i, c)));
       }
-      lua_setfield(L, -2, r.column_name(c));
+      lua_rawseti(L, -2, c + 1);
     }
     lua_rawseti(L, -2, i + 1);
   }
