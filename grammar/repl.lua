@@ -7,10 +7,13 @@
 -- Input forms, tried in this order for each chunk:
 --   \COMMAND [ARGS]     a meta-command (only at the start of a chunk)
 --   help | quit | exit  the toolkit overview; leave
+--   SQL ...;            a line starting with an SQL keyword not followed by Lua syntax
+--                       (`.` `:` `[` `=` a string or table, or a call without `;`): SQL
 --   return CHUNK        an expression: its values are printed
 --   CHUNK               a Lua chunk; `<eof>` in its syntax error means "read another line"
---   SQL ...;            text that is not Lua and starts with an SQL keyword: SQL, read up to a
---                       line ending in ";", each statement's result printed as a table;
+--   SQL ...;            other text that is not Lua and starts with an SQL keyword: SQL.
+--                       SQL is read up to a line ending in ";" (or \g, \gx), each statement's
+--                       result printed as a table, later statements run after an error;
 --                       COPY … TO STDOUT prints its data, COPY … FROM STDIN reads the lines
 --                       that follow as its data, up to "\." alone on a line
 
@@ -36,6 +39,8 @@
 ---| '\\copy'     # TABLE [(COLUMNS)] | (QUERY) from|to FILE|stdin|stdout [OPTIONS]: COPY with a file here
 ---| '\\i'        # FILE.lua run a Lua file in this session
 ---| '\\e'        # edit the last input in $VISUAL or $EDITOR, then run it
+---| '\\g'        # run the SQL read so far (no `;` needed), or the last SQL again
+---| '\\gx'       # the same, this result in expanded display
 ---| '\\r'        # reset (clear) the input read so far
 ---| '\\refresh'  # reload the names tab completion offers
 ---| '\\?'        # the list of meta-commands

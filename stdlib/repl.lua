@@ -24,6 +24,7 @@ local state = {
   pager = true,
   null = "NULL",
   copy = nil,         -- a COPY … FROM STDIN reading its data: { sql, lines, rest }
+  last_sql = nil,     -- the last SQL run (\g with nothing read runs it again)
 }
 
 local function emit(text)
@@ -107,8 +108,7 @@ local function is_columns(t)
   return true
 end
 
-local function result_text(rows, columns, tag, text)
-  if #columns == 0 then return (tag and tag ~= "" and tag or "OK") .. "\n" end
+local function table_text(rows, columns, text)
   local expanded = state.expanded == "on"
   if state.expanded == "auto" and state.terminal.size then
     local _, cols = state.terminal.size()
@@ -121,6 +121,23 @@ local function result_text(rows, columns, tag, text)
     end
   end
   return fmt.result(rows, columns, { expanded = expanded, null = state.null, text = text })
+end
+
+-- A statement's result as psql prints it: its rows as a table (INSERT/UPDATE/DELETE …
+-- RETURNING followed by their tag), a SELECT of no columns as "--" and its count, anything
+-- else as its tag.
+local function result_text(rows, columns, tag, text)
+  tag = tag or ""
+  if #columns == 0 then
+    if tag:match("^SELECT %d+$") then
+      local n = tonumber(tag:match("%d+$"))
+      return "--\n" .. (n == 1 and "(1 row)" or ("(" .. n .. " rows)")) .. "\n\n"
+    end
+    return (tag ~= "" and tag or "OK") .. "\n"
+  end
+  local out = table_text(rows, columns, text)
+  if tag:match("^INSERT ") or tag:match("^UPDATE ") or tag:match("^DELETE ") then out = out .. tag .. "\n" end
+  return out
 end
 
 -- Prints what a chunk returned: a query result (rows, columns[, tag]) as a table, anything
@@ -182,11 +199,12 @@ local function looks_like_sql(chunk)
   return first ~= nil and SQL_START[first:lower()] == true
 end
 
--- Whether SQL text ends with a `;` that is outside quotes, comments and dollar-quoted bodies
--- (as psql decides when a statement is complete).
-local function sql_complete(chunk)
-  local i, n, last = 1, #chunk, nil -- last: the last significant character outside them
-  local depth = 0                     -- /* */ comments nest
+-- Reads SQL text as psql's lexer does, skipping quotes, comments and dollar-quoted bodies:
+-- returns whether the text ends inside one of them, the last significant character outside
+-- them, and where the first backslash outside them is (a meta-command ending the SQL).
+local function sql_scan(chunk)
+  local i, n, last, backslash = 1, #chunk, nil, nil
+  local depth = 0 -- /* */ comments nest
   while i <= n do
     local c = chunk:sub(i, i)
     if depth > 0 then
@@ -202,7 +220,7 @@ local function sql_complete(chunk)
       local j = i + 1
       while true do
         local ch = chunk:sub(j, j)
-        if ch == "" then return false end
+        if ch == "" then return true, last, backslash end
         if escapes and ch == "\\" then
           j = j + 1
         elseif ch == c then
@@ -216,14 +234,38 @@ local function sql_complete(chunk)
            and not chunk:sub(i - 1, i - 1):match("[%w_$]") then -- not inside a name like a$b$
       local tag = chunk:sub(i):match("^(%$[%a_]?[%w_]*%$)")
       local close = chunk:find(tag, i + #tag, true)
-      if not close then return false end
+      if not close then return true, last, backslash end
       i, last = close + #tag - 1, "$"
+    elseif c == "\\" then
+      backslash = i -- the rest is a meta-command
+      break
     elseif not c:match("%s") then
       last = c
     end
     i = i + 1
   end
-  return depth == 0 and last == ";"
+  return depth > 0, last, backslash
+end
+
+-- Whether SQL text ends with a `;` outside quotes, comments and dollar-quoted bodies (as psql
+-- decides when a statement is complete).
+local function sql_complete(chunk)
+  local inside, last = sql_scan(chunk)
+  return not inside and last == ";"
+end
+
+-- Whether a new chunk is SQL before trying it as Lua: `begin;`, `select (1);` and `vacuum;`
+-- are valid Lua too, but a line starting with an SQL keyword means SQL unless what follows
+-- the word is Lua's (a field, a method, an index, an assignment, a string or table call, or a
+-- call not ended by `;`, as in `select('#', ...)`); `do` is SQL only with a body ($$ or ').
+local function prefers_sql(chunk)
+  local first, after = chunk:match("^%s*([%a_][%w_]*)(.*)$")
+  if not first or not SQL_START[first:lower()] then return false end
+  if first:lower() == "do" then return after:match("^%s*[%$']") ~= nil or after:match("^%s+[Ll][Aa][Nn][Gg]") ~= nil end
+  local next_char = after:match("^%s*(.?)")
+  if next_char:find("^[.:%[=\"'{]") then return false end
+  if next_char == "(" and not sql_complete(chunk) then return false end
+  return true
 end
 
 -- COPY … FROM STDIN: the lines that follow are its data, up to `\.` on a line by itself (or
@@ -273,10 +315,11 @@ run_statements = function(statements, first)
       if copy == "out" then return db:copy_out(st.text) end
       return db:query_text(st.text)
     end)
-    if not results[1] then
+    if not results[1] then -- the next statements still run, as in psql
       report(results[2])
       show_time(took)
-      return "error"
+      status = "error"
+      goto next
     end
     -- COPY … TO STDOUT prints its data as it is (no tag, as psql)
     local text = copy and results[2] or result_text(results[2], results[3], results[4], true)
@@ -286,6 +329,7 @@ run_statements = function(statements, first)
       report(e)
       status = "error"
     end
+    ::next::
   end
   return status
 end
@@ -401,6 +445,21 @@ local function parse_copy(arg)
   end
   local sql = "COPY " .. what .. (dir == "from" and " FROM STDIN" or " TO STDOUT") .. options
   return sql, dir, file
+end
+
+-- \g and \gx: the SQL read so far (a `;` is not needed), or the last SQL again.
+local function run_buffer(expanded)
+  if state.pending and not state.sql then error("\\g: the input read so far is Lua, not SQL", 0) end
+  local sql = state.pending or state.last_sql
+  state.pending, state.sql = nil, false
+  if not sql or sql:match("^%s*$") then error("\\g: no SQL to run", 0) end
+  state.last, state.last_sql = sql, sql
+  local saved = state.expanded
+  if expanded then state.expanded = "on" end
+  local ok, status = pcall(run_sql, sql)
+  state.expanded = saved
+  if not ok then error(status, 0) end
+  return status ~= "error"
 end
 
 local META -- filled below; \? prints it
@@ -541,6 +600,10 @@ META = {
       local status = feed_text((text:gsub("\n$", "")))
       return status ~= "error", status == "quit"
     end },
+  { name = "g", usage = "\\g", help = "run the SQL read so far (or the last SQL again)",
+    run = function() return run_buffer(false) end },
+  { name = "gx", usage = "\\gx", help = "the same, with expanded display for this result",
+    run = function() return run_buffer(true) end },
   { name = "r", usage = "\\r", help = "reset (clear) the input read so far",
     run = function()
       state.pending, state.sql = nil, false
@@ -619,9 +682,11 @@ function M.start(opts)
   end
 end
 
+-- The database's name, then `*` inside a transaction or `!` in a failed one (psql's %x).
 function M.prompt(more)
-  local name = db:info().database
   if state.copy then return ">> " end
+  local ok, tx = pcall(db.transaction_status, db)
+  local name = db:info().database .. ((ok and tx == "open") and "*" or (ok and tx == "failed") and "!" or "")
   if more then return name .. (state.sql and "-# " or ">> ") end
   return name .. "> "
 end
@@ -634,8 +699,8 @@ function M.feed(line)
     state.copy.lines[#state.copy.lines + 1] = line
     return "more"
   end
+  local trimmed = line:match("^%s*(.-)%s*$")
   if not state.pending then
-    local trimmed = line:match("^%s*(.-)%s*$")
     if trimmed == "" then return "ok" end
     if trimmed:sub(1, 1) == "\\" then return meta(trimmed), trimmed end
     if trimmed == "help" then
@@ -643,16 +708,27 @@ function M.feed(line)
       return "ok", trimmed
     end
     if trimmed == "quit" or trimmed == "exit" then return "quit", trimmed end
-    state.pending = line
+    state.pending, state.sql = line, prefers_sql(line)
+  elseif trimmed:sub(1, 1) == "\\" then
+    -- a meta-command inside a chunk runs on its own and the chunk stays (\g runs it)
+    local status = meta(trimmed)
+    if status == "ok" and state.pending then return "more" end
+    return status
   else
-    local trimmed = line:match("^%s*(.-)%s*$")
-    if trimmed == "\\r" or trimmed == "\\q" or trimmed == "\\e" then return meta(trimmed) end
     state.pending = state.pending .. "\n" .. line
   end
   local chunk = state.pending
   if state.sql then
+    -- SQL may end in a meta-command on the same line: `select 1 \gx`, as in psql
+    local inside, _, backslash = sql_scan(chunk)
+    if backslash and not inside then
+      state.pending = chunk:sub(1, backslash - 1)
+      local status = meta(chunk:sub(backslash):match("^(.-)%s*$"))
+      if status == "ok" and state.pending then return "more", chunk end
+      return status, chunk
+    end
     if not sql_complete(chunk) then return "more" end
-    state.pending, state.sql, state.last = nil, false, chunk
+    state.pending, state.sql, state.last, state.last_sql = nil, false, chunk, chunk
     return run_sql(chunk), chunk
   end
   local fn = load("return " .. chunk, "=stdin", "t")
@@ -662,7 +738,7 @@ function M.feed(line)
     if looks_like_sql(chunk) then
       state.sql = true
       if not sql_complete(chunk) then return "more" end
-      state.pending, state.sql, state.last = nil, false, chunk
+      state.pending, state.sql, state.last, state.last_sql = nil, false, chunk, chunk
       return run_sql(chunk), chunk
     end
     if err:match("<eof>$") then return "more" end

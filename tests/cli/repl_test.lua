@@ -388,6 +388,55 @@ T.case("COPY and \\copy errors: bad data, a missing table or file, bad syntax; t
   db:exec "DROP TABLE repl_copy_e"
 end)
 
+T.case("psql's input runs as in psql: SQL that is also valid Lua, a keyword alone, \\g and \\gx, errors mid-line", function()
+  local input = lines {
+    "begin;", "create table repl_sqlfirst (a int);", "insert into repl_sqlfirst values (1);", "rollback;",
+    "select count(*) from pg_class where relname = 'repl_sqlfirst';",
+    "select (1);", "select ('#');", "select;", "select from generate_series(1, 4);",
+    "explain", "select 1;",                       -- a keyword alone on its line starts SQL
+    "SELECT", "  9", "  AS i", ";",
+    "select 1 as a \\gx", "select 2 as b;",       -- \gx ends the line's SQL, expanded once
+    "select 3 as c", "\\dt repl_nosuch*", "\\g", "\\gx", -- a meta-command inside SQL keeps it
+    "select 1/0; select 5 as after;",             -- the rest of the line still runs
+    "vacuum;",
+    "do $$ begin raise notice 'n %', 42; raise info 'i'; end $$;",
+    "select 1, 2, 'x' as a, 'y' as a;",           -- same-named columns keep their values
+    "create temp table rt (a int);",
+    "insert into rt values (1),(2) returning *;", "update rt set a = a + 1 returning a;",
+    "begin;", "select 1/0;", "select 1;", "rollback;", "end;",
+  }
+  local rc, mine, err = repl(input)
+  T.eq(rc, 1)
+  local path = write(tmp .. "/psql_input.sql", input)
+  local _, theirs, perr = sh("PAGER= " .. q(psql_bin) .. " -X " .. q(test_url) .. " < " .. q(path))
+  T.eq(mine, theirs)
+  T.eq((err:gsub("ERROR:  %w%w%w%w%w ", "ERROR:  ")), perr)
+  T.contains(mine, " ?column? | ?column? | a | a \n----------+----------+---+---\n        1 |        2 | x | y\n")
+  T.contains(err, "NOTICE:  n 42\nINFO:  i\n")
+end)
+
+-- (an SQL keyword alone on a line is SQL: `explain`, `select`, also `set`; `print(set)` shows
+-- a Lua global of that name)
+T.case("Lua stays Lua: a call, an assignment, a field or method, a do block, select('#', ...)", function()
+  local rc, out, err = repl(lines {
+    "select('#', 1, 2)", "do local x = 1 print(x) end", "table.concat({ 1, 2 }, '-')",
+    "set = 5", "print(set)", "update = function(n) return n + 1 end", "update(1)", "copy.table ~= nil",
+  })
+  T.eq(err, "")
+  T.eq(rc, 0)
+  T.eq(out, "2\n1\n1-2\n5\n2\ntrue\n")
+end)
+
+T.case("the prompt marks an open transaction with * and a failed one with !", function()
+  local name = db:info().database
+  local rc, out = repl(lines {
+    "require('repl').prompt(false)", "begin;", "require('repl').prompt(true)", "select 1/0;",
+    "require('repl').prompt(false)", "rollback;", "require('repl').prompt(false)",
+  })
+  T.eq(rc, 1)
+  T.eq(out, table.concat({ name .. "> ", "BEGIN", name .. "*>> ", name .. "!> ", "ROLLBACK", name .. "> ", "" }, "\n"))
+end)
+
 T.case("SQL: CREATE TABLE prints its tag, INSERT prints INSERT 0 2, two statements on a line print both", function()
   local rc, out, err = repl(lines {
     "CREATE TABLE repl_sql_t (id int PRIMARY KEY, name text);",
@@ -517,7 +566,7 @@ T.case("\\timing prints Time: after each result, measured in wall-clock time", f
 end)
 
 local META_COMMANDS = { "d", "dt", "dv", "dm", "di", "ds", "dn", "dT", "df", "du", "x", "pset", "timing",
-                        "conninfo", "c", "copy", "i", "e", "r", "refresh", "?", "q" }
+                        "conninfo", "c", "copy", "i", "e", "g", "gx", "r", "refresh", "?", "q" }
 
 T.case("\\? lists every meta-command; help explains the toolkit", function()
   local rc, out, err = repl(lines { "\\?", "help" })
