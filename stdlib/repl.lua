@@ -66,10 +66,17 @@ local function sql_error_text(e)
   return table.concat(out, "\n")
 end
 
+-- os.exit(n) unwinds with a sentinel (a light userdata): the session ends with n
+-- (cmd_repl.cpp reads the code).
+local function is_exit(e)
+  return type(e) == "userdata" and getmetatable(e) == nil
+end
+
 -- The message handler: SQL errors stay objects; Lua errors get a short traceback that stops
--- at the REPL's own frames.
+-- at the REPL's own frames; an error value that is a table prints as the REPL prints tables.
 local function handler(e)
-  if is_sql_error(e) then return e end
+  if is_sql_error(e) or is_exit(e) then return e end
+  if type(e) == "table" and not (getmetatable(e) or {}).__tostring then e = fmt.value(e) end
   local msg = type(e) == "string" and e or util.error_line(e)
   local tb = state.terminal.traceback(msg, 2)
   local lines, kept = {}, 0
@@ -168,6 +175,7 @@ end
 -- Runs a compiled chunk and prints its values; returns "ok" or "error".
 local function execute(fn)
   local results, took = timed(fn)
+  if not results[1] and is_exit(results[2]) then return "quit" end
   if not results[1] then
     report(results[2])
     show_time(took)
@@ -523,18 +531,22 @@ META = {
         say("Expanded display is used automatically.")
         return true
       end
-      state.expanded = on_off(arg, state.expanded == "on", "x") and "on" or "off"
+      -- with no argument it toggles; from auto that is off, as in psql
+      state.expanded = on_off(arg, state.expanded ~= "off", "x") and "on" or "off"
       say("Expanded display is " .. state.expanded .. ".")
       return true
     end },
   { name = "pset", usage = "\\pset pager|null [VALUE]", help = "pager on/off; how NULL is shown",
     run = function(arg)
       local what, value = (arg or ""):match("^(%S+)%s*(.-)$")
-      if what == "pager" then
+      if not what then -- every setting, as psql's \pset alone lists them
+        say(string.format("%-24s %s\n%-24s '%s'\n%-24s %d", "expanded", state.expanded, "null",
+                          state.null, "pager", state.pager and 1 or 0))
+      elseif what == "pager" then
         state.pager = on_off(value ~= "" and value or nil, state.pager, "pset pager")
         say("Pager usage is " .. (state.pager and "on." or "off."))
       elseif what == "null" then
-        state.null = value:match("^'(.*)'$") or value
+        if value ~= "" then state.null = value:match("^'(.*)'$") or value end -- alone: shows it
         say('Null display is "' .. state.null .. '".')
       else
         error("\\pset: unknown option: " .. tostring(what) .. " (pager and null are supported)", 0)
@@ -556,7 +568,10 @@ META = {
   { name = "c", usage = "\\c URL|DBNAME", help = "connect `db` to another database",
     run = function(arg)
       if not arg then error("\\c: give a URL or a database name", 0) end
-      local new = weir.connect(connect_target(arg))
+      local ok, new = pcall(weir.connect, connect_target(arg))
+      if not ok then -- as psql: the reason, and `db` stays as it was
+        error(tostring(new):gsub("^[^\n]-:%d+: ", "") .. "\nPrevious connection kept", 0)
+      end
       local old = db
       rawset(_G, "db", new)
       complete.names(false)

@@ -39,6 +39,11 @@ local function pattern_regexes(pattern)
     i = i + 1
   end
   parts[#parts + 1] = table.concat(cur)
+  -- database.schema.name is allowed for the current database only, as in psql
+  if #parts > 3 then error("improper qualified name (too many dotted names): " .. pattern, 0) end
+  if #parts == 3 and parts[1] ~= db:info().database then
+    error("cross-database references are not implemented: " .. pattern, 0)
+  end
   local name = parts[#parts]
   local schema = #parts >= 2 and parts[#parts - 1] or nil
   local function anchored(re)
@@ -932,7 +937,7 @@ SELECT a.attname AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS typ
   local info = db:one([[
 SELECT i.indisprimary, i.indisunique, i.indisvalid, i.indisclustered, i.indisreplident, am.amname,
        pg_catalog.pg_get_expr(i.indpred, i.indrelid, true) AS predicate,
-       t.relnamespace::pg_catalog.regnamespace::text || '.' || t.relname AS tbl,
+       t.relname AS tbl,
        c.relpersistence = 'u' AS unlogged,
        ]] .. NULLS_NOT_DISTINCT .. [[ AS nulls_not_distinct,
        (NOT i.indimmediate) AND EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
@@ -964,7 +969,8 @@ SELECT i.inhparent::pg_catalog.regclass::text FROM pg_catalog.pg_inherits i
   elseif info.indisunique then
     what = "unique" .. (info.nulls_not_distinct and " nulls not distinct" or "") .. ", "
   end
-  local footer = what .. info.amname .. ', for table "' .. info.tbl .. '"'
+  -- psql names the table in the index's schema, unquoted
+  local footer = what .. info.amname .. ', for table "' .. rel.schema .. "." .. info.tbl .. '"'
   if info.predicate ~= json.null then footer = footer .. ", predicate (" .. info.predicate .. ")" end
   if info.indisclustered then footer = footer .. ", clustered" end
   if not info.indisvalid then footer = footer .. ", invalid" end

@@ -266,6 +266,7 @@ int cmd_repl(Args& args) {
   }
   std::fflush(stdout);
   if (terminated) return 128 + SIGTERM;
+  if (host.exit_code >= 0) return host.exit_code;  // os.exit(n) ended the session
   return !interactive && failures > 0 ? kExitError : kExitOk;
 }
 

@@ -265,7 +265,7 @@ T.case("\\pset null '(null)' changes how NULL shows in tables; \\pset pager off"
   local rc, out, err = repl(lines {
     "\\pset null '(null)'",
     [[db:query("SELECT NULL::text AS n, 1 AS one")]],
-    "\\pset null",
+    "\\pset null ''",
     [[db:query("SELECT NULL::text AS n")]],
     "\\pset pager off",
     "\\pset pager on",
@@ -832,6 +832,8 @@ local EDGE = {
   "ALTER TABLE edge.parents ENABLE ROW LEVEL SECURITY",
   -- mixed case, a sequence of its own
   [[CREATE TABLE edge."MixedCase" ("Id" int PRIMARY KEY, "Some Col" text)]],
+  [[CREATE SCHEMA "Odd Schema"]],
+  [[CREATE TABLE "Odd Schema"."Mixed Case" (id int PRIMARY KEY)]],
   "CREATE SEQUENCE edge.counter START 100 INCREMENT 5 CACHE 10 CYCLE",
   "CREATE TABLE public.plain (id int)",
   "ALTER DATABASE " .. EDGE_DB .. " SET search_path = edge, public",
@@ -1130,6 +1132,39 @@ T.case("no match: 'Did not find any relation…' goes to stderr; \\d NAME fails,
             'Did not find any relation named "nosuch.*".\n' .. "Did not find any relations.\n")
   -- \dn and \du print an empty list instead, as psql does
   same_as_psql(test_url, { "\\dn nosuch", "\\du nosuch_role" }, "empty lists")
+end)
+
+T.case("\\d with a database part: the current one works, another is refused as psql refuses it", function()
+  local name = db:info().database
+  local rc, err = same_as_psql(edge_db(), { "\\d t_repl_edge.edge.parents", '\\d "Odd Schema"."Mixed Case_pkey"' },
+                               "database part")
+  T.eq({ rc, err }, { 0, "" })
+  local out
+  rc, out, err = repl(lines { "\\d otherdb.public.x", "\\d a.b.c.d", "\\d " .. name .. ".pg_catalog.pg_am" })
+  T.eq(rc, 1)
+  T.eq(err, "cross-database references are not implemented: otherdb.public.x\n" ..
+            "improper qualified name (too many dotted names): a.b.c.d\n")
+  T.contains(out, 'Table "pg_catalog.pg_am"')
+end)
+
+T.case("\\c to a database that is not there keeps the connection; \\pset and \\x settings as psql", function()
+  local name = db:info().database
+  local rc, out, err = repl(lines {
+    "\\c t_repl_nosuch_db", "db:info().database", "\\pset", "\\pset null", "\\x auto", "\\x", "\\x",
+  })
+  T.eq(rc, 1)
+  T.contains(err, 'database "t_repl_nosuch_db" does not exist\nPrevious connection kept\n')
+  T.not_contains(err, "repl.lua")
+  T.eq(out, table.concat({ name, "expanded                 off", "null                     'NULL'",
+    "pager                    1", 'Null display is "NULL".', "Expanded display is used automatically.",
+    "Expanded display is off.", "Expanded display is on.", "" }, "\n"))
+end)
+
+T.case("os.exit(n) ends the session with n; an error value that is a table prints as a table", function()
+  local rc, out, err = repl(lines { "error({ code = 1 })", "'before'", "os.exit(3)", "'never'" })
+  T.eq({ rc, out }, { 3, "before\n" })
+  T.contains(err, "{ code = 1 }\nstack traceback:")
+  T.not_contains(err, "userdata")
 end)
 
 T.case("a meta-command's own error prints its message alone, no traceback", function()
