@@ -1,6 +1,7 @@
 -- Tab completion for `weir repl` (stdlib/repl.lua calls it for cmd_repl.cpp): meta-command
--- names, Lua globals, keywords and fields, and the names of the connected database (cached
--- until reload) written as SQL needs them. Pure lookups: nothing here prints.
+-- names, Lua globals, keywords and fields, the names of the connected database (cached until
+-- reload) written as SQL needs them, and file names after \i and \copy … from|to. Pure
+-- lookups: nothing here prints.
 local M = {}
 
 local cache = nil -- { schemas, relations, columns }
@@ -236,6 +237,72 @@ local function sql_candidates(s, kind)
   return out, tok
 end
 
+-- ---- file names ---------------------------------------------------------------------------
+
+local function is_dir(path)
+  local f = io.open(path .. "/")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- Files and directories (with a trailing /) whose path starts with `typed`; in single quotes
+-- (`'` typed first, as \copy takes a file name) when `quote`.
+local function file_candidates(typed, quote)
+  local dir, base = typed:match("^(.*/)([^/]*)$")
+  if not dir then dir, base = "", typed end
+  local names = weir.list_dir(dir == "" and "." or dir) or {}
+  local out = {}
+  for _, name in ipairs(names) do
+    if name:sub(1, #base) == base and (name:sub(1, 1) ~= "." or base:sub(1, 1) == ".") then
+      local path = dir .. name
+      local d = is_dir(path)
+      if d then path = path .. "/" end
+      if quote then
+        out[#out + 1] = "'" .. path:gsub("'", "''") .. (d and "" or "'")
+      elseif path:find("[%s']") then
+        out[#out + 1] = "'" .. path:gsub("'", "''") .. (d and "" or "'")
+      else
+        out[#out + 1] = path
+      end
+    end
+  end
+  return out
+end
+
+-- \copy's argument up to the cursor: what is being typed there. Gives "file", the file name
+-- typed so far and "from" or "to"; "relations" (the table); "sql" (inside the query's or the
+-- column list's parentheses); or nil.
+local function copy_part(arg)
+  local words, depth, i, n = {}, 0, 1, #arg
+  local cur -- the word being scanned: { at, depth }
+  while i <= n do
+    local c = arg:sub(i, i)
+    if c:match("%s") and depth == 0 then
+      cur = nil
+      i = i + 1
+    else
+      if not cur then
+        cur = { at = i }
+        words[#words + 1] = cur
+      end
+      if c == "'" or c == '"' then
+        i = (arg:find(c, i + 1, true) or n) + 1
+      else
+        if c == "(" then depth = depth + 1 elseif c == ")" and depth > 0 then depth = depth - 1 end
+        i = i + 1
+      end
+    end
+  end
+  if depth > 0 then return "sql" end
+  if not cur then words[#words + 1] = { at = n + 1 } end
+  local w = words[#words]
+  if #words == 1 then return "relations" end
+  local prev = arg:sub(words[#words - 1].at, w.at - 1):match("^(%S+)")
+  prev = prev and prev:lower()
+  if #words >= 3 and (prev == "from" or prev == "to") then return "file", arg:sub(w.at), prev end
+  return nil
+end
+
 -- ---- Lua --------------------------------------------------------------------------------
 
 -- Where the Lua string left open at the end of `s` starts (its quote), and its quote; nil when
@@ -327,12 +394,28 @@ function M.complete(line, start, stop, ctx)
   local function finish(from, cands, append)
     if not from then return {}, "" end
     local rel = relative(line, start, from, cands)
-    if #cands == 1 and cands[1]:match("%.$") then append = "" end
+    if #cands == 1 and cands[1]:match("[./]$") then append = "" end
     return rel, append
   end
   local cmd, args = upto:match("^%s*\\(%S+)%s+()")
   if cmd then
     local base = cmd:gsub("[+S]+$", "")
+    if cmd == "i" then
+      return finish(args, file_candidates(upto:sub(args), false), " ")
+    elseif cmd == "copy" then
+      local what, typed, dir = copy_part(upto:sub(args))
+      if what == "file" then
+        local cands = file_candidates(typed:gsub("^'", ""):gsub("''", "'"), typed:sub(1, 1) == "'")
+        local std = dir == "from" and "stdin" or "stdout"
+        if std:sub(1, #typed) == typed then cands[#cands + 1] = std end
+        table.sort(cands)
+        return finish(#upto - #typed + 1, cands, " ")
+      elseif what == "relations" or what == "sql" then
+        local cands, tok = sql_candidates(upto:sub(args), what == "relations" and "relations" or nil)
+        return finish(tok and args + tok - 1, cands, " ")
+      end
+      return {}, ""
+    end
     local cands, tok = sql_candidates(upto:sub(args), META_KIND[base] or "all")
     return finish(tok and args + tok - 1, cands, " ")
   end

@@ -281,6 +281,47 @@ T.case("tab completion after FROM, JOIN, INTO, UPDATE, TABLE and \\d offers rela
   db:exec "DROP TABLE pty_from_t"
 end)
 
+T.case("tab completion of file names after \\i and \\copy … from|to: directories end in /, no space after them", function()
+  local dir = tmp .. "/files"
+  assert(os.execute("mkdir -p " .. q(dir .. "/scripts")))
+  for _, f in ipairs({ dir .. "/setup_one.lua", dir .. "/setup_two.lua", dir .. "/scripts/inner.lua" }) do
+    local fh = assert(io.open(f, "w"))
+    fh:write("return 1\n")
+    fh:close()
+  end
+  db:exec "CREATE TABLE pty_files_t (setup_col int)"
+  local s = start()
+  type_text(s, "\\i " .. dir .. "/se")
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. " \\i " .. dir .. "/setup_")
+  type_text(s, "t")
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. " \\i " .. dir .. "/setup_two.lua")
+  key(s, "C-u")
+  -- a directory: `/`, and the next Tab goes on inside it
+  type_text(s, "\\i " .. dir .. "/scr")
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. " \\i " .. dir .. "/scripts/")
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. " \\i " .. dir .. "/scripts/inner.lua")
+  key(s, "C-u")
+  -- \copy: the table, then the file after from or to
+  type_text(s, "\\copy pty_files")
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. " \\copy pty_files_t")
+  type_text(s, "from " .. dir .. "/setup_o") -- after the space the completion added
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. " \\copy pty_files_t from " .. dir .. "/setup_one.lua")
+  key(s, "C-u")
+  type_text(s, "\\copy (select 1) to " .. dir .. "/scr")
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. " \\copy (select 1) to " .. dir .. "/scripts/")
+  key(s, "C-u")
+  wait_last_line(s, PROMPT)
+  stop(s)
+  db:exec "DROP TABLE pty_files_t"
+end)
+
 T.case("Ctrl-C cancels a running query on the server within a second; the session stays usable", function()
   local s = start()
   enter(s, "SELECT pg_sleep(30);")
