@@ -209,6 +209,119 @@ T.case("tab completion: \\refresh picks up a table created after the names were 
   db:exec "DROP TABLE migration_x_first, migration_x_latecomer"
 end)
 
+T.case("tab completion quotes names as SQL needs them, matching what was typed case-sensitively", function()
+  db:exec [[CREATE SCHEMA "Odd Schema"]]
+  db:exec [[CREATE TABLE "Odd Schema"."Mixed Case" (id int, "Some Col" int)]]
+  db:exec [[CREATE TABLE "MyTable" (a int)]]
+  db:exec [[CREATE TABLE mytable (b int)]]
+  local s = start()
+  -- `MyT` is the start of "MyTable" only: unquoted it would name public.mytable
+  type_text(s, "\\d MyT")
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. ' \\d "MyTable"')
+  key(s, "Enter")
+  wait_for(s, 'Table "public.MyTable"')
+  -- lower case is the folded name, as psql has it
+  type_text(s, "\\d myt")
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. " \\d mytable")
+  key(s, "C-u")
+  -- a schema with a space: quoted, then its relations
+  type_text(s, "\\d Odd")
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. ' \\d "Odd Schema".')
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. ' \\d "Odd Schema"."Mixed Case"')
+  key(s, "Enter")
+  wait_for(s, 'Table "Odd Schema.Mixed Case"')
+  -- typed with its opening quote
+  type_text(s, '\\d "Odd')
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. ' \\d "Odd Schema".')
+  type_text(s, '"Mi')
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. ' \\d "Odd Schema"."Mixed Case"')
+  key(s, "C-u")
+  -- in SQL, after a quoted schema typed by hand, and a quoted column
+  type_text(s, 'select * from "Odd Schema".')
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. ' select * from "Odd Schema"."Mixed Case"')
+  type_text(s, " where So")
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. ' select * from "Odd Schema"."Mixed Case" where "Some Col"')
+  key(s, "C-u")
+  -- inside a Lua string
+  type_text(s, "db:query('select * from MyT")
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. [[ db:query('select * from "MyTable"]])
+  key(s, "C-u")
+  wait_last_line(s, PROMPT)
+  stop(s)
+  db:exec [[DROP SCHEMA "Odd Schema" CASCADE; DROP TABLE "MyTable", mytable]]
+end)
+
+T.case("tab completion after FROM, JOIN, INTO, UPDATE, TABLE and \\d offers relations and schemas, not columns", function()
+  db:exec "CREATE TABLE pty_from_t (pty_from_col int)"
+  local s = start()
+  for _, prefix in ipairs({ "select * from ", "SELECT 1 FROM x JOIN ", "insert into ", "update ", "table ",
+                            "\\d " }) do
+    type_text(s, prefix .. "pty_fr")
+    key(s, "Tab")
+    wait_last_line(s, PROMPT .. " " .. prefix .. "pty_from_t")
+    key(s, "C-u")
+    wait_last_line(s, PROMPT)
+  end
+  -- elsewhere in SQL, columns too
+  type_text(s, "select * from pty_from_t where pty_from_c")
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. " select * from pty_from_t where pty_from_col")
+  key(s, "C-u")
+  wait_last_line(s, PROMPT)
+  stop(s)
+  db:exec "DROP TABLE pty_from_t"
+end)
+
+T.case("tab completion of file names after \\i and \\copy … from|to: directories end in /, no space after them", function()
+  local dir = tmp .. "/files"
+  assert(os.execute("mkdir -p " .. q(dir .. "/scripts")))
+  for _, f in ipairs({ dir .. "/setup_one.lua", dir .. "/setup_two.lua", dir .. "/scripts/inner.lua" }) do
+    local fh = assert(io.open(f, "w"))
+    fh:write("return 1\n")
+    fh:close()
+  end
+  db:exec "CREATE TABLE pty_files_t (setup_col int)"
+  local s = start()
+  type_text(s, "\\i " .. dir .. "/se")
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. " \\i " .. dir .. "/setup_")
+  type_text(s, "t")
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. " \\i " .. dir .. "/setup_two.lua")
+  key(s, "C-u")
+  -- a directory: `/`, and the next Tab goes on inside it
+  type_text(s, "\\i " .. dir .. "/scr")
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. " \\i " .. dir .. "/scripts/")
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. " \\i " .. dir .. "/scripts/inner.lua")
+  key(s, "C-u")
+  -- \copy: the table, then the file after from or to
+  type_text(s, "\\copy pty_files")
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. " \\copy pty_files_t")
+  type_text(s, "from " .. dir .. "/setup_o") -- after the space the completion added
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. " \\copy pty_files_t from " .. dir .. "/setup_one.lua")
+  key(s, "C-u")
+  type_text(s, "\\copy (select 1) to " .. dir .. "/scr")
+  key(s, "Tab")
+  wait_last_line(s, PROMPT .. " \\copy (select 1) to " .. dir .. "/scripts/")
+  key(s, "C-u")
+  wait_last_line(s, PROMPT)
+  stop(s)
+  db:exec "DROP TABLE pty_files_t"
+end)
+
 T.case("Ctrl-C cancels a running query on the server within a second; the session stays usable", function()
   local s = start()
   enter(s, "SELECT pg_sleep(30);")
