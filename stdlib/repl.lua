@@ -789,7 +789,7 @@ function M.names(reload) return complete.names(reload) end
 
 function M.complete(line, start, stop)
   return complete.complete(line, start, stop, {
-    meta = M.meta_commands(), sql = state.sql, pending = state.pending ~= nil,
+    meta = M.meta_commands(), sql = state.sql, pending = state.pending ~= nil, pending_text = state.pending,
     looks_like_sql = looks_like_sql,
   })
 end

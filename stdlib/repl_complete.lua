@@ -377,7 +377,8 @@ local META_KIND = { d = "relations", dt = "relations", dv = "relations", dm = "r
 ---Candidates for the word at [start, stop) of `line` (0-based offsets, as libedit gives: its
 ---word breaks at spaces, quotes and punctuation, so a candidate is what replaces that word).
 ---ctx: meta (meta-command names without "\\"), sql (an SQL chunk is being read), pending (a
----chunk is being read), looks_like_sql (fn: whether text starts as SQL).
+---chunk is being read), pending_text (that chunk's lines), looks_like_sql (fn: whether text
+---starts as SQL).
 ---@return string[] candidates, string append what follows a unique match
 function M.complete(line, start, stop, ctx)
   local word = line:sub(start + 1, stop)
@@ -420,8 +421,10 @@ function M.complete(line, start, stop, ctx)
     return finish(tok and args + tok - 1, cands, " ")
   end
   if ctx.sql or (not ctx.pending and ctx.looks_like_sql(before)) then
-    local cands, tok = sql_candidates(upto)
-    return finish(tok, cands, "")
+    -- the lines of the statement read so far tell what came before (a FROM on an earlier line)
+    local prefix = ctx.sql and ctx.pending_text and (ctx.pending_text .. "\n") or ""
+    local cands, tok = sql_candidates(prefix .. upto)
+    return finish(tok and tok - #prefix, cands, "")
   end
   local open = open_lua_string(upto)
   if open then

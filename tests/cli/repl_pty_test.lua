@@ -277,6 +277,15 @@ T.case("tab completion after FROM, JOIN, INTO, UPDATE, TABLE and \\d offers rela
   wait_last_line(s, PROMPT .. " select * from pty_from_t where pty_from_col")
   key(s, "C-u")
   wait_last_line(s, PROMPT)
+  -- a FROM on an earlier line of the statement counts: only the table, not its column
+  enter(s, "select *")
+  wait_last_line(s, DB .. "-#")
+  enter(s, "from")
+  type_text(s, "  pty_fr")
+  key(s, "Tab")
+  wait_last_line(s, DB .. "-#   pty_from_t")
+  key(s, "C-c")
+  wait_last_line(s, PROMPT)
   stop(s)
   db:exec "DROP TABLE pty_from_t"
 end)
