@@ -172,6 +172,18 @@ T.case("Left, Right, Home and Backspace move over a wide or multibyte character 
   stop(s)
 end)
 
+T.case("a byte that is not UTF-8 passes through as itself and the keys after it still count", function()
+  local s = start()
+  type_text(s, "#'x")
+  -- 0xE6 then 'a' (a sequence cut short), 日, a lone 0xFF, 'b': libedit gets U+00E6 and U+00FF
+  key(s, "-H", "e6", "61", "e6", "97", "a5", "ff", "62")
+  type_text(s, "'")
+  wait_last_line(s, PROMPT .. " #'xæa日ÿb'")
+  key(s, "Enter")
+  wait_for(s, "\n10\n") -- the bytes of x æ a 日 ÿ b
+  stop(s)
+end)
+
 T.case("the history keeps a non-ASCII line: Up in the next session recalls it intact", function()
   local s, state = start()
   enter(s, "'履歴_" .. TEXT .. "'")
