@@ -12,7 +12,28 @@ local NUMERIC = {
   oid = true, money = true, xid = true, cid = true,
 }
 
+-- The terminal's measure of text (terminal.width from cmd_repl.cpp: wcwidth() of each
+-- character), once the REPL has set it; until then one column a character.
+local measure = nil
+
+---Measures text with `fn(text [, at_least])` (the REPL's terminal.width) from now on.
+function M.set_width(fn) measure = fn end
+
+---The columns `s` takes on a terminal: 2 for CJK and most emoji, 0 for a combining mark (psql
+---aligns by the same). `s` is text as printed: no tabs or control characters.
 local function width(s)
+  if not s:find("[\128-\255]") then return #s end
+  if measure then return measure(s) end
+  return utf8.len(s) or #s
+end
+M.width = width
+
+---The columns libpq puts before the caret under `LINE n:` for the text `s` in front of an error
+---position: as width, but every character at least 1 (a combining mark, a tab, a control
+---character count 1, as libpq counts them).
+function M.caret_width(s)
+  if not s:find("[\128-\255]") then return #s end
+  if measure then return measure(s, 1) end
   return utf8.len(s) or #s
 end
 
@@ -20,7 +41,51 @@ local function pad(s, n)
   return s .. string.rep(" ", n - width(s))
 end
 
-local lines_of = require("weir_util").lines
+-- Bytes that do not print as themselves: control characters but the newline, and 0xC2 (the
+-- lead byte of U+0080 to U+009F, the C1 controls).
+local SPECIAL = "[%z\1-\9\11-\31\127\194]"
+
+-- One line of a value as psql prints it (mbprint.c's pg_wcsformat): a tab becomes spaces up to
+-- the next multiple of 8 columns, a carriage return shows as \r, another control character as
+-- \x01 (\x7F for DEL), one of U+0080 to U+009F as \u0085.
+local function visible(line)
+  if not line:find(SPECIAL) then return line end
+  local out, col, from, pos = {}, 0, 1, 1
+  while true do
+    local at = line:find(SPECIAL, pos)
+    if not at then break end
+    local b, b2 = line:byte(at, at + 1)
+    local len, shown = 1, nil
+    if b == 194 then
+      if b2 and b2 >= 0x80 and b2 <= 0x9F then len, shown = 2, string.format("\\u%04X", b2) end
+    elseif b == 9 then
+      shown = "\t"
+    elseif b == 13 then
+      shown = "\\r"
+    else
+      shown = string.format("\\x%02X", b)
+    end
+    if shown then
+      local text = line:sub(from, at - 1)
+      col = col + width(text)
+      if shown == "\t" then shown = string.rep(" ", 8 - col % 8) end
+      out[#out + 1] = text
+      out[#out + 1] = shown
+      col = col + #shown
+      from = at + len
+    end
+    pos = at + len
+  end
+  out[#out + 1] = line:sub(from)
+  return table.concat(out)
+end
+
+-- The lines of a value (split at "\n" only: a "\r" before it shows, as in psql), each visible.
+local function lines_of(text)
+  local out = {}
+  for line in (text .. "\n"):gmatch("(.-)\n") do out[#out + 1] = visible(line) end
+  return out
+end
 
 -- PostgreSQL's text for an array value (as psql shows it): {1,2,"a b",NULL}.
 local function array_text(v, null)
@@ -80,7 +145,11 @@ function M.aligned(headers, rows, opts)
   local ncols = #headers
   local widths = {}
   local split = {}  -- split[r][c] = lines of the cell
-  for c = 1, ncols do widths[c] = width(headers[c]) end
+  local shown = {}  -- the headers as printed
+  for c = 1, ncols do
+    shown[c] = visible(headers[c])
+    widths[c] = width(shown[c])
+  end
   for r, row in ipairs(rows) do
     split[r] = {}
     for c = 1, ncols do
@@ -95,13 +164,13 @@ function M.aligned(headers, rows, opts)
   local total = 3 * ncols - 1
   for c = 1, ncols do total = total + widths[c] end
   if opts.title then
-    local tw = width(opts.title)
+    local tw = width(visible(opts.title)) -- printed as it is, measured as psql does
     out[#out + 1] = (tw >= total and "" or string.rep(" ", (total - tw) // 2)) .. opts.title
   end
   local head, rule = {}, {}
   for c = 1, ncols do
-    local space = widths[c] - width(headers[c])
-    head[c] = string.rep(" ", space // 2) .. headers[c] .. string.rep(" ", (space + 1) // 2)
+    local space = widths[c] - width(shown[c])
+    head[c] = string.rep(" ", space // 2) .. shown[c] .. string.rep(" ", (space + 1) // 2)
     rule[c] = string.rep("-", widths[c] + 2)
   end
   out[#out + 1] = " " .. table.concat(head, " | ") .. " "
@@ -150,7 +219,11 @@ function M.expanded(headers, rows, opts)
   opts = opts or {}
   if #rows == 0 then return "(0 rows)\n\n" end
   local hw, dw = 0, 0
-  for _, h in ipairs(headers) do hw = math.max(hw, width(h)) end
+  local shown = {}  -- the headers as printed
+  for c, h in ipairs(headers) do
+    shown[c] = visible(h)
+    hw = math.max(hw, width(shown[c]))
+  end
   for _, row in ipairs(rows) do
     for c = 1, #headers do
       for _, l in ipairs(lines_of(row[c] or "")) do dw = math.max(dw, width(l)) end
@@ -172,7 +245,7 @@ function M.expanded(headers, rows, opts)
     if len < 0 then len = 0 end
     if len < dw then line = line .. string.rep("-", dw - len) end
     out[#out + 1] = line
-    for c, h in ipairs(headers) do
+    for c, h in ipairs(shown) do
       local ls = lines_of(row[c] or "")
       for i, l in ipairs(ls) do
         -- a value of several lines: each but the last padded and marked with "+" after it

@@ -78,6 +78,16 @@ int term_size(lua_State* L) {
   return 2;
 }
 
+// width(text [, at_least]): the columns `text` takes on the terminal (display_width), each
+// character counted at least `at_least` (default 0) — what repl_format aligns tables by.
+int term_width(lua_State* L) {
+  size_t n = 0;
+  const char* text = luaL_checklstring(L, 1, &n);
+  int at_least = static_cast<int>(luaL_optinteger(L, 2, 0));
+  lua_pushinteger(L, display_width(std::string_view(text, n), at_least));
+  return 1;
+}
+
 // traceback(message, level): the debug library is not in the sandbox, so the REPL gets
 // Lua's traceback from here.
 int term_traceback(lua_State* L) {
@@ -91,7 +101,8 @@ class Session {
  public:
   explicit Session(lua_State* L) : L_(L) {}
 
-  // repl.start{interactive=, terminal={…}}; false (after printing why) when it failed.
+  // repl.start{interactive=, terminal={page, edit, size, width, traceback}}, piped or not; false
+  // (after printing why) when it failed.
   bool start(bool interactive) {
     lua_getglobal(L_, "require");
     lua_pushliteral(L_, "repl");
@@ -104,6 +115,7 @@ class Session {
     static const luaL_Reg terminal[] = {{"page", lua::guarded<term_page>},
                                         {"edit", lua::guarded<term_edit>},
                                         {"size", term_size},
+                                        {"width", term_width},
                                         {"traceback", term_traceback},
                                         {nullptr, nullptr}};
     luaL_newlib(L_, terminal);
@@ -204,6 +216,7 @@ int cmd_repl(Args& args) {
   Project project = load_project(opts.config);
   apply_project(project, opts);
   Target target = resolve_target(opts);
+  use_utf8_ctype();  // before libedit starts, and before any width is measured
   lua::Host host;
   opts.verbose = true;  // server NOTICE and INFO messages show, as in psql
   configure_host(host, opts, target, /*eager=*/true);

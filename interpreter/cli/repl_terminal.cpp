@@ -3,10 +3,14 @@
 #include "cli/repl_terminal.hpp"
 
 #include <editline/readline.h>
+#include <langinfo.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
+#include <wchar.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <clocale>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -25,18 +29,74 @@ constexpr int kHistoryLines = 2000;
 LineReader::Completer g_completer;
 std::vector<std::string> g_matches;
 
-// libedit reads keys through this, so a SIGINT (installed without SA_RESTART) ends the wait:
-// returning EOF makes readline() return NULL, and the pending signal tells it from Ctrl-D.
-int read_key(FILE* in) {
+// The length of the UTF-8 sequence `lead` starts (2 to 4); 0 when it starts none.
+int sequence_length(unsigned char lead) {
+  if (lead >= 0xC2 && lead <= 0xDF) return 2;
+  if (lead >= 0xE0 && lead <= 0xEF) return 3;
+  if (lead >= 0xF0 && lead <= 0xF4) return 4;
+  return 0;
+}
+
+// The code point of the sequence b[0..n), n = sequence_length(b[0]); -1 when it is not UTF-8 (a
+// byte that does not continue it, an overlong form, a surrogate, past U+10FFFF).
+long decode(const unsigned char* b, int n) {
+  static const long kLeast[] = {0, 0, 0x80, 0x800, 0x10000};
+  long cp = b[0] & (0x7F >> n);
+  for (int i = 1; i < n; ++i) {
+    if ((b[i] & 0xC0) != 0x80) return -1;
+    cp = cp << 6 | (b[i] & 0x3F);
+  }
+  if (cp < kLeast[n] || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) return -1;
+  return cp;
+}
+
+// Bytes read past the start of a sequence that turned out not to be UTF-8: the next keys.
+std::string g_unread;
+
+// One byte of input, or EOF at the end of input, on an error or when a Ctrl-C is pending. A
+// SIGINT (installed without SA_RESTART) ends the wait.
+int read_byte(int fd) {
+  if (!g_unread.empty()) {
+    unsigned char c = g_unread.front();
+    g_unread.erase(0, 1);
+    return c;
+  }
   for (;;) {
     // A Ctrl-C that came in while the previous key was being handled counts now.
     if (lua::pending_interrupt()) return EOF;
     unsigned char c;
-    ssize_t n = ::read(fileno(in), &c, 1);
+    ssize_t n = ::read(fd, &c, 1);
     if (n == 1) return c;
     if (n < 0 && errno == EINTR && !lua::pending_interrupt()) continue;
     return EOF;
   }
+}
+
+// libedit reads keys through this (so that Ctrl-C returns from readline(): EOF makes it return
+// NULL, and the pending signal tells that from Ctrl-D). Its readline interface takes what this
+// returns as a wchar_t, so a UTF-8 sequence is decoded into its code point here; a byte that
+// starts or continues no valid sequence is returned as itself.
+int read_key(FILE* in) {
+  int fd = fileno(in);
+  int lead = read_byte(fd);
+  int n = lead == EOF ? 0 : sequence_length(static_cast<unsigned char>(lead));
+  if (n == 0) return lead;  // EOF, ASCII, or a byte that starts no character
+  unsigned char b[4] = {static_cast<unsigned char>(lead)};
+  int got = 1;
+  while (got < n) {
+    int c = read_byte(fd);
+    if (c == EOF) break;
+    b[got++] = static_cast<unsigned char>(c);
+    if ((c & 0xC0) != 0x80) break;
+  }
+  if (got == n) {
+    long cp = decode(b, n);
+    if (cp >= 0) return static_cast<int>(cp);
+  } else if (lua::pending_interrupt()) {
+    return EOF;  // Ctrl-C in the middle of a character: the line is dropped anyway
+  }
+  g_unread.insert(0, reinterpret_cast<const char*>(b + 1), got - 1);
+  return lead;
 }
 
 char* next_match(const char*, int state) {
@@ -88,7 +148,11 @@ LineReader::Read LineReader::read(const std::string& prompt, std::string& line) 
   line.clear();
   if (interactive_) {
     char* got = readline(prompt.c_str());
-    if (!got) return lua::pending_interrupt() ? Read::interrupted : Read::eof;
+    if (!got) {
+      if (!lua::pending_interrupt()) return Read::eof;
+      g_unread.clear();  // what was typed before the Ctrl-C goes with the line
+      return Read::interrupted;
+    }
     line = got;
     std::free(got);
     return Read::line;
@@ -119,6 +183,28 @@ void LineReader::remember(const std::string& chunk) {
 
 void LineReader::set_completer(Completer completer) {
   g_completer = std::move(completer);
+}
+
+void use_utf8_ctype() {
+  if (std::setlocale(LC_CTYPE, "") && std::strcmp(nl_langinfo(CODESET), "UTF-8") == 0) return;
+  std::setlocale(LC_CTYPE, "C.UTF-8");  // when that fails too, widths fall back to 1 a character
+}
+
+int display_width(std::string_view text, int at_least) {
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  size_t size = text.size();
+  int width = 0;
+  for (size_t i = 0; i < size;) {
+    int n = s[i] < 0x80 ? 1 : sequence_length(s[i]);
+    long cp = s[i] < 0x80 ? s[i] : -1;
+    if (n > 1 && i + n <= size) cp = decode(s + i, n);
+    if (cp < 0) n = 1;  // not UTF-8: the byte alone
+    int w = cp < 0 ? 1 : ::wcwidth(static_cast<wchar_t>(cp));
+    if (w < 0) w = 1;
+    width += std::max(w, at_least);
+    i += n;
+  }
+  return width;
 }
 
 std::optional<std::pair<int, int>> terminal_size() {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace weir::cli {
@@ -37,6 +38,16 @@ class LineReader {
   bool interactive_;
   std::string history_file_;
 };
+
+// Sets LC_CTYPE from the environment (LC_ALL, LC_CTYPE, LANG), or to C.UTF-8 when that does not
+// name a UTF-8 locale: the REPL's input and output are UTF-8, libedit decodes typed characters by
+// LC_CTYPE, and display_width measures them by it. Call it before the first LineReader.
+void use_utf8_ctype();
+
+// The columns UTF-8 `text` takes on a terminal: wcwidth() of each character (2 for CJK and most
+// emoji, 0 for combining marks), but at least `at_least`; a character wcwidth() does not know
+// (a control character, an unassigned code point) and a byte that is not UTF-8 count 1.
+int display_width(std::string_view text, int at_least = 0);
 
 // The terminal's size (rows, columns) when stdout is one, else nullopt.
 std::optional<std::pair<int, int>> terminal_size();
