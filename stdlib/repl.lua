@@ -52,13 +52,14 @@ end
 local function sql_error_text(e)
   local out = { string.format("ERROR:  %s %s", e.sqlstate, e.message) }
   if e.position and e.query then
-    local before = e.query:sub(1, e.position - 1)
+    -- the position counts characters, not bytes
+    local before = e.query:sub(1, (utf8.offset(e.query, e.position) or #e.query + 1) - 1)
     local line_no = select(2, before:gsub("\n", "")) + 1
     local start = before:match(".*\n()") or 1
     local text = e.query:sub(start):match("^[^\n]*")
     local prefix = "LINE " .. line_no .. ": "
-    out[#out + 1] = prefix .. text
-    out[#out + 1] = string.rep(" ", #prefix + utf8.len(e.query:sub(start, e.position - 1)) ) .. "^"
+    out[#out + 1] = prefix .. text:gsub("\t", " ") -- libpq shows a tab as one space
+    out[#out + 1] = string.rep(" ", #prefix + fmt.caret_width(before:sub(start))) .. "^"
   end
   if e.detail then out[#out + 1] = "DETAIL:  " .. e.detail end
   if e.hint then out[#out + 1] = "HINT:  " .. e.hint end
@@ -122,7 +123,7 @@ local function table_text(rows, columns, text)
     if cols then
       local plain = fmt.result(rows, columns, { null = state.null, text = text })
       for line in plain:gmatch("[^\n]+") do
-        if utf8.len(line) and utf8.len(line) > cols then expanded = true break end
+        if fmt.width(line) > cols then expanded = true break end
       end
       if not expanded then return plain end
     end
@@ -688,6 +689,7 @@ Docs: docs/repl.md, docs/scripts.md, docs/db.md.
 function M.start(opts)
   state.interactive = opts.interactive
   state.terminal = opts.terminal
+  fmt.set_width(opts.terminal.width) -- tables align by the terminal's wcwidth()
   if state.interactive then
     local i = db:info()
     local where = (i.host or ""):sub(1, 1) == "/" and ("socket " .. i.host) or (i.host or "")
