@@ -486,14 +486,15 @@ local function help_text()
   return table.concat(out, "\n") .. "\n\n"
 end
 
-local function feed_text(text) -- runs edited or included text as if typed
+-- Runs edited text as if typed; an unfinished chunk at its end stays to be continued (psql
+-- keeps it in the query buffer).
+local function feed_text(text)
   local status = "ok"
   for line in (text .. "\n"):gmatch("(.-)\n") do
     local s = M.feed(line)
     if s == "error" then status = "error" end
     if s == "quit" then return "quit" end
   end
-  if state.pending then return M.finish() end
   return status
 end
 
@@ -609,7 +610,9 @@ META = {
     end },
   { name = "e", usage = "\\e", help = "edit the last input in $EDITOR, then run it",
     run = function()
-      local text, err = state.terminal.edit(state.pending or state.last or "")
+      local current = state.pending or state.last or ""
+      local sql = state.sql or prefers_sql(current) or looks_like_sql(current)
+      local text, err = state.terminal.edit(current, sql and ".sql" or ".lua")
       state.pending, state.sql = nil, false
       if not text then error("\\e: " .. err, 0) end
       if text:match("^%s*$") then return true end
@@ -719,7 +722,11 @@ function M.feed(line)
   local trimmed = line:match("^%s*(.-)%s*$")
   if not state.pending then
     if trimmed == "" then return "ok" end
-    if trimmed:sub(1, 1) == "\\" then return meta(trimmed), trimmed end
+    if trimmed:sub(1, 1) == "\\" then
+      local status = meta(trimmed)
+      if status == "ok" and state.pending then return "more", trimmed end -- \e left a chunk open
+      return status, trimmed
+    end
     if trimmed == "help" then
       emit(string.format(HELP, weir.version))
       return "ok", trimmed

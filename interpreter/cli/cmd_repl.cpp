@@ -8,6 +8,8 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <system_error>
 
 #include "cli/commands.hpp"
 #include "cli/project.hpp"
@@ -44,9 +46,9 @@ std::string history_path() {
     return "";
   }
   std::string dir = base + "/weir";
-  // mkdir -p for the two levels we may own; failures show up as no history, not an error.
-  ::mkdir(base.c_str(), 0700);
-  ::mkdir(dir.c_str(), 0700);
+  // mkdir -p (~/.local may not exist yet); a failure shows up as no history, not an error.
+  std::error_code ignored;
+  std::filesystem::create_directories(dir, ignored);
   return dir + "/history";
 }
 
@@ -57,10 +59,12 @@ int term_page(lua_State* L) {
   return 1;
 }
 
+// edit(text [, suffix]): the suffix names the temporary file (".sql" lets the editor highlight SQL)
 int term_edit(lua_State* L) {
   std::string text = luaL_checkstring(L, 1);
+  std::string suffix = luaL_optstring(L, 2, ".lua");
   std::string error;
-  auto edited = edit_text(text, error);
+  auto edited = edit_text(text, suffix, error);
   if (!edited) {
     lua_pushnil(L);
     lua_pushstring(L, error.c_str());

@@ -5,6 +5,7 @@
 #include <editline/readline.h>
 #include <langinfo.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <wchar.h>
 
@@ -219,13 +220,13 @@ bool show_paged(const std::string& text) {
   long lines = 0;
   for (char c : text)
     lines += c == '\n';
-  if (!size || lines < size->first - 1) {
+  const char* pager = std::getenv("PAGER");
+  if (!size || lines < size->first - 1 || (pager && !*pager)) {  // PAGER="": no pager, as psql
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
     return true;
   }
-  const char* pager = std::getenv("PAGER");
-  std::string command = pager && *pager ? pager : "less -FRSX 2>/dev/null || more";
+  std::string command = pager ? pager : "less -FRSX 2>/dev/null || more";
   std::fflush(stdout);
   // The pager owns the terminal until it exits: Ctrl-C is its business, and a pager quit
   // early must not kill weir with SIGPIPE.
@@ -242,12 +243,13 @@ bool show_paged(const std::string& text) {
   return true;
 }
 
-std::optional<std::string> edit_text(const std::string& text, std::string& error) {
+std::optional<std::string> edit_text(const std::string& text, const std::string& suffix,
+                                     std::string& error) {
   const char* tmp = std::getenv("TMPDIR");
-  std::string path = std::string(tmp && *tmp ? tmp : "/tmp") + "/weir-edit-XXXXXX.lua";
+  std::string path = std::string(tmp && *tmp ? tmp : "/tmp") + "/weir-edit-XXXXXX" + suffix;
   std::vector<char> name(path.begin(), path.end());
   name.push_back('\0');
-  int fd = mkstemps(name.data(), 4);
+  int fd = mkstemps(name.data(), static_cast<int>(suffix.size()));
   if (fd < 0) {
     error = std::string("cannot create a temporary file: ") + std::strerror(errno);
     return std::nullopt;
@@ -266,7 +268,10 @@ std::optional<std::string> edit_text(const std::string& text, std::string& error
   std::string command = std::string(editor && *editor ? editor : "vi") + " '" + path + "'";
   int status = std::system(command.c_str());
   if (status != 0) {
-    error = "the editor (" + command + ") failed with status " + std::to_string(status);
+    error = "the editor (" + command + ") " +
+            (WIFEXITED(status)     ? "exited with status " + std::to_string(WEXITSTATUS(status))
+             : WIFSIGNALED(status) ? "was killed by signal " + std::to_string(WTERMSIG(status))
+                                   : "failed");
     std::remove(path.c_str());
     return std::nullopt;
   }

@@ -52,13 +52,15 @@ int display_width(std::string_view text, int at_least = 0);
 // The terminal's size (rows, columns) when stdout is one, else nullopt.
 std::optional<std::pair<int, int>> terminal_size();
 
-// Writes `text` through $PAGER (default "less -FRSX", then "more") when stdout is a terminal
-// and the text is taller than it; otherwise to stdout. Returns false when the pager could not
-// be started (the text was then written to stdout).
+// Writes `text` through $PAGER (default "less -FRSX", then "more"; set but empty: none) when
+// stdout is a terminal and the text is taller than it; otherwise to stdout. Returns false when the
+// pager could not be started (the text was then written to stdout).
 bool show_paged(const std::string& text);
 
-// Writes `text` to a temporary file, runs $VISUAL or $EDITOR (default "vi") on it and returns
-// what the file holds afterwards; nullopt with `error` set when the editor failed.
-std::optional<std::string> edit_text(const std::string& text, std::string& error);
+// Writes `text` to a temporary file named with `suffix` (".lua", ".sql"), runs $VISUAL or
+// $EDITOR (default "vi") on it and returns what the file holds afterwards; nullopt with `error`
+// set when the editor failed.
+std::optional<std::string> edit_text(const std::string& text, const std::string& suffix,
+                                     std::string& error);
 
 }  // namespace weir::cli

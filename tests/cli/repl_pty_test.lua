@@ -92,13 +92,13 @@ end
 -- Starts `weir repl` in a new tmux session named `s`, its history under `state` (a fresh
 -- XDG_STATE_HOME); after weir ends the pane shows `__exit=STATUS` and stays. Waits for the prompt.
 local sessions = 0
-local function start(state)
+local function start(state, pager)
   sessions = sessions + 1
   local s = "s" .. sessions
   state = state or (tmp .. "/state" .. sessions)
   -- `trap : INT`: the pane's shell (dash for many users) must outlive a Ctrl-C that weir handles
-  local cmd = ("trap : INT; XDG_STATE_HOME=%s PAGER=cat %s repl --db %s; echo __exit=$?; sleep 3600"):format(
-    q(state), q(weir_bin), q(test_url))
+  local cmd = ("trap : INT; XDG_STATE_HOME=%s PAGER=%s %s repl --db %s; echo __exit=$?; sleep 3600"):format(
+    q(state), q(pager or "cat"), q(weir_bin), q(test_url))
   local rc, _, err = tmux("new-session -d -s " .. s .. " -x 150 -y 50 " .. q(cmd))
   assert(rc == 0, "tmux new-session: " .. err)
   if not socket_path then
@@ -444,8 +444,16 @@ T.case("COPY FROM STDIN in a terminal: psql's message and >> prompt; Ctrl-D ends
   db:exec "DROP TABLE pty_copy_t"
 end)
 
+T.case("PAGER set but empty means no pager, as in psql: a long result prints and the prompt returns", function()
+  local s = start(nil, "")
+  enter(s, "SELECT generate_series(1, 120) AS n;")
+  wait_for(s, "\n 120\n(120 rows)\n")
+  wait_last_line(s, PROMPT)
+  stop(s)
+end)
+
 T.case("Ctrl-D exits with status 0 and the history file keeps what was typed", function()
-  local s, state = start()
+  local s, state = start(tmp .. "/no/such/dir/state") -- created, parents and all
   enter(s, "for i = 1, 1 do")
   enter(s, "end")
   enter(s, "'history_marker_1'")

@@ -538,16 +538,26 @@ T.case("\\i runs a Lua file in the session: its return values print and its glob
 end)
 
 T.case("\\e edits the last input in $EDITOR and runs what comes back (Lua and SQL)", function()
-  local env = "VISUAL= EDITOR=" .. q("sed -i s/41/42/")
+  -- the editor notes the file it was given (.lua or .sql) and changes 41 to 42
+  local names = tmp .. "/edited_names"
+  local editor = write(tmp .. "/editor.sh", 'echo "$1" >> ' .. q(names) .. '\nsed -i s/41/42/ "$1"\n')
+  local env = "VISUAL= EDITOR=" .. q("sh " .. editor)
   local rc, out, err = repl(lines { "41 + 0", "\\e", "SELECT 41 AS answer;", "\\e" }, { env = env })
   T.eq(err, "")
   T.eq(rc, 0)
   T.eq(out, "41\n42\n answer \n--------\n     41\n(1 row)\n\n answer \n--------\n     42\n(1 row)\n\n")
-  -- an editor that fails: an error, nothing runs
+  local edited = T.read(names)
+  T.ok(edited:match("^[^\n]+%.lua\n[^\n]+%.sql\n$"), "a .lua file, then a .sql one: " .. edited)
+  -- SQL left without its `;` stays to be continued, as in psql's query buffer
+  local unfinished = write(tmp .. "/unfinished.sh", "printf 'SELECT 43 AS a' > \"$1\"\n")
+  rc, out, err = repl(lines { "SELECT 1;", "\\e", ";" }, { env = "VISUAL= EDITOR=" .. q("sh " .. unfinished) })
+  T.eq({ rc, out, err }, { 0, " ?column? \n----------\n        1\n(1 row)\n\n a  \n----\n 43\n(1 row)\n\n", "" })
+  -- an editor that fails: an error naming its exit status, nothing runs
   rc, out, err = repl(lines { "41", "\\e", "'next'" }, { env = "VISUAL= EDITOR=false" })
   T.eq(rc, 1)
   T.eq(out, "41\nnext\n")
   T.contains(err, "\\e: the editor (false ")
+  T.contains(err, ") exited with status 1\n")
 end)
 
 T.case("\\timing prints Time: after each result, measured in wall-clock time", function()
