@@ -304,21 +304,28 @@ T.case("SIGTERM stops a test busy in Lua the same way, exit 143; TAP ends with B
 end)
 
 T.case("a signal while weir itself makes a test's database stops the run the same way", function()
+  -- The first test waits until the watcher holds a session on the run's template, so that the
+  -- next CREATE DATABASE waits for it (up to 5 s) and the signal comes while weir's own
+  -- statement runs, not a test's. Each side waits for the other: no timing assumed.
   write(tmp .. "/suite/stop/slow_test.lua", [[
-it("first", function() db:exec "SELECT pg_sleep(0.5)" end)
+it("first", function()
+  db:exec "SET application_name = 'weir-test-first'"
+  for _ = 1, 600 do
+    if db:value "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname LIKE 'weir_test_%_template'" then return end
+    db:exec "SELECT pg_sleep(0.05)"
+  end
+  error("the watcher never connected to the template")
+end)
 it("second", function() end)
 ]])
-  -- a session on the run's template makes the next CREATE DATABASE wait (for up to 5 s): the
-  -- signal comes while weir's own statement runs, not a test's
   local watcher = ([[
-    -- once the first test runs (so that its database is made already)
-    for _ = 1, 400 do
-      if db:value "SELECT count(*) > 0 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(0.5)'" then break end
-      weir.sleep(0.02)
+    for _ = 1, 600 do -- the first test runs, so its own database is made already
+      if db:value "SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'weir-test-first'" then break end
+      weir.sleep(0.05)
     end
     local tpl = db:value "SELECT datname::text FROM pg_database WHERE datname LIKE 'weir_test_%%_template'"
     local on_template = weir.connect((%q):gsub("/postgres%%?", "/" .. tpl .. "?"))
-    for _ = 1, 400 do
+    for _ = 1, 600 do
       if db:value "SELECT count(*) > 0 FROM pg_stat_activity WHERE query LIKE 'CREATE DATABASE weir_test_%%' AND state = 'active'" then
         os.execute("kill -INT " .. arg[1])
         weir.sleep(1)
