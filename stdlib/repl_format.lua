@@ -87,6 +87,20 @@ local function lines_of(text)
   return out
 end
 
+-- A cell as aligned() keeps it: the text itself when it is one plain line (most cells: no
+-- table made), else its lines.
+local function cell_lines(text)
+  if not text:find("[\n%z\1-\31\127\194]") then return text end
+  return lines_of(text)
+end
+
+local function line_count(ls) return type(ls) == "string" and 1 or #ls end
+
+local function line_at(ls, h)
+  if type(ls) == "string" then return h == 1 and ls or nil end
+  return ls[h]
+end
+
 -- PostgreSQL's text for an array value (as psql shows it): {1,2,"a b",NULL}.
 local function array_text(v, null)
   local parts = {}
@@ -144,19 +158,27 @@ function M.aligned(headers, rows, opts)
   local right = opts.right or {}
   local ncols = #headers
   local widths = {}
-  local split = {}  -- split[r][c] = lines of the cell
   local shown = {}  -- the headers as printed
   for c = 1, ncols do
     shown[c] = visible(headers[c])
     widths[c] = width(shown[c])
   end
-  for r, row in ipairs(rows) do
-    split[r] = {}
+  local null = opts.null or ""
+  local function text_of(v) -- a cell's text: NULL (db.NULL) shows as opts.null
+    if v == nil or v == NULL then return null end
+    return v
+  end
+  for _, row in ipairs(rows) do -- widths first; the cells are split again to print (no copy kept)
     for c = 1, ncols do
-      local ls = lines_of(row[c] or "")
-      split[r][c] = ls
-      for _, l in ipairs(ls) do
-        if width(l) > widths[c] then widths[c] = width(l) end
+      local ls = cell_lines(text_of(row[c]))
+      if type(ls) == "string" then
+        local w = width(ls)
+        if w > widths[c] then widths[c] = w end
+      else
+        for _, l in ipairs(ls) do
+          local w = width(l)
+          if w > widths[c] then widths[c] = w end
+        end
       end
     end
   end
@@ -175,17 +197,23 @@ function M.aligned(headers, rows, opts)
   end
   out[#out + 1] = " " .. table.concat(head, " | ") .. " "
   out[#out + 1] = table.concat(rule, "+")
+  local parts, cells = {}, {}
   for r = 1, #rows do
+    local row = rows[r]
+    for c = 1, ncols do cells[c] = cell_lines(text_of(row[c])) end
     local height = 1
-    for c = 1, ncols do height = math.max(height, #split[r][c]) end
+    for c = 1, ncols do
+      local n = line_count(cells[c])
+      if n > height then height = n end
+    end
     for h = 1, height do
-      local parts = {}
       for c = 1, ncols do
-        local ls = split[r][c]
-        local text = ls[h] or ""
-        local more = h < #ls  -- this cell continues on the next line
+        local ls = cells[c]
+        local line = line_at(ls, h)
+        local text = line or ""
+        local more = h < line_count(ls) -- this cell continues on the next line
         local s
-        if c == ncols and not ls[h] then
+        if c == ncols and not line then
           s = ""  -- past the last column's own lines: psql pads nothing
         elseif right[c] then
           s = string.rep(" ", widths[c] - width(text)) .. text
@@ -218,6 +246,11 @@ end
 function M.expanded(headers, rows, opts)
   opts = opts or {}
   if #rows == 0 then return "(0 rows)\n\n" end
+  local null = opts.null or ""
+  local function text_of(v) -- NULL (db.NULL) shows as opts.null
+    if v == nil or v == NULL then return null end
+    return v
+  end
   local hw, dw = 0, 0
   local shown = {}  -- the headers as printed
   for c, h in ipairs(headers) do
@@ -226,7 +259,7 @@ function M.expanded(headers, rows, opts)
   end
   for _, row in ipairs(rows) do
     for c = 1, #headers do
-      for _, l in ipairs(lines_of(row[c] or "")) do dw = math.max(dw, width(l)) end
+      for _, l in ipairs(lines_of(text_of(row[c]))) do dw = math.max(dw, width(l)) end
     end
   end
   local out = {}
@@ -246,7 +279,7 @@ function M.expanded(headers, rows, opts)
     if len < dw then line = line .. string.rep("-", dw - len) end
     out[#out + 1] = line
     for c, h in ipairs(shown) do
-      local ls = lines_of(row[c] or "")
+      local ls = lines_of(text_of(row[c]))
       for i, l in ipairs(ls) do
         -- a value of several lines: each but the last padded and marked with "+" after it
         out[#out + 1] = pad(i == 1 and h or "", hw) .. " | " .. (i < #ls and pad(l, dw) .. "+" or l)
@@ -267,21 +300,20 @@ function M.result(rows, columns, opts)
     headers[c] = col.name
     right[c] = NUMERIC[col.type] or false
   end
-  for r, row in ipairs(rows) do
-    local line = {}
-    for c, col in ipairs(columns) do
-      local v
-      if opts.text then v = row[c] else v = row[col.name] end -- db:query_text rows go by position
-      if opts.text and v ~= NULL then
-        line[c] = v -- already the server's text
-      else
-        line[c] = M.cell(v, col.type, opts.null)
-      end
+  if opts.text then
+    -- db:query_text rows are the server's texts by position already: printed as they are, no
+    -- copy (a large result stays one copy in memory); NULL shows as opts.null
+    cells = rows
+  else
+    for r, row in ipairs(rows) do
+      local line = {}
+      for c, col in ipairs(columns) do line[c] = M.cell(row[col.name], col.type, opts.null) end
+      cells[r] = line
     end
-    cells[r] = line
   end
+  local shape = { title = opts.title, right = right, count = true, null = opts.null }
   if opts.expanded then return M.expanded(headers, cells, opts) end
-  return M.aligned(headers, cells, { title = opts.title, right = right, count = true })
+  return M.aligned(headers, cells, shape)
 end
 
 local IDENT = "^[%a_][%w_]*$"
