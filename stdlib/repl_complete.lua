@@ -81,6 +81,18 @@ local function keys_of(t)
   return out
 end
 
+-- Where the quoted text whose body starts at `j` in `s` closes: the first match of `pat` that
+-- does not begin the escape `esc` (two characters, skipped: `""` in an SQL name, `\x` in a Lua
+-- string); nil when the text is still open at the end of `s`.
+local function closing_quote(s, j, pat, esc)
+  while true do
+    local k = s:find(pat, j)
+    if not k then return nil end
+    if s:sub(k, k + #esc - 1) ~= esc then return k end
+    j = k + 2
+  end
+end
+
 -- ---- SQL names ----------------------------------------------------------------------------
 
 -- Where the (possibly qualified, possibly quoted) name being typed at the end of SQL text `s`
@@ -95,17 +107,9 @@ local function name_start(s)
       i, tok = j + 1, j + 1
     elseif c == '"' then
       if i > tok and s:sub(i - 1, i - 1) ~= "." then tok = i end
-      local j = i + 1
-      while true do
-        local k = s:find('"', j, true)
-        if not k then return tok end -- the name ends open, in quotes
-        if s:sub(k + 1, k + 1) == '"' then
-          j = k + 2
-        else
-          i = k + 1
-          break
-        end
-      end
+      local k = closing_quote(s, i + 1, '"', '""')
+      if not k then return tok end -- the name ends open, in quotes
+      i = k + 1
     elseif c:match("[%w_$.\128-\255]") then
       i = i + 1
     else
@@ -312,17 +316,9 @@ local function open_lua_string(s)
   while i <= n do
     local c = s:sub(i, i)
     if c == "'" or c == '"' then
-      local j = i + 1
-      while true do
-        local k = s:find("[\\" .. c .. "]", j)
-        if not k then return i, c end
-        if s:sub(k, k) == "\\" then
-          j = k + 2
-        else
-          i = k + 1
-          break
-        end
-      end
+      local k = closing_quote(s, i + 1, "[\\" .. c .. "]", "\\")
+      if not k then return i, c end
+      i = k + 1
     elseif s:match("^%[=*%[", i) then
       local eq = s:match("^%[(=*)%[", i)
       local k = s:find("]" .. eq .. "]", i, true)

@@ -5,80 +5,19 @@
 -- Piped stdin (values, tables, meta-commands, \d against psql) is repl_test.lua.
 local T = require "testing"
 local shell = require "shell"
-local q, sh = shell.q, shell.sh
+local q = shell.q
 
-local weir_bin = assert(os.getenv "WEIR")
-local test_url = assert(os.getenv "WEIR_TEST_URL")
 local tmp = shell.tmpdir()
 local DB = db:info().database
 local PROMPT = DB .. ">"             -- capture-pane strips the prompt's trailing space
-local SERVER = "weir-repl-" .. tmp:match("[^/]+$"):gsub("[^%w]", "")
-local TMUX = "tmux -L " .. SERVER .. " -f /dev/null"
-
-local function tmux(args) return sh(TMUX .. " " .. args) end
-local socket_path -- tmux leaves its socket behind after kill-server: removed at the end
-
--- The screen of session `s` (trailing spaces stripped by tmux), as text and as lines.
-local function screen(s)
-  local _, out = tmux("capture-pane -p -t " .. s)
-  return out
-end
-
-local function screen_lines(s)
-  local ls = {}
-  for l in (screen(s) .. "\n"):gmatch("(.-)\n") do ls[#ls + 1] = l end
-  while #ls > 0 and ls[#ls] == "" do ls[#ls] = nil end
-  return ls
-end
-
--- Polls until `test(screen)` is true (a plain string: the screen contains it); returns the
--- screen. Fails with the screen after `timeout` seconds.
-local function wait_for(s, test, timeout, what)
-  local deadline = weir.clock() + (timeout or 5)
-  local pred = type(test) == "function" and test or function(text) return text:find(test, 1, true) ~= nil end
-  while true do
-    local text = screen(s)
-    if pred(text) then return text end
-    if weir.clock() > deadline then
-      error(("timed out waiting for %s; the screen:\n%s"):format(what or T.show(test), text), 2)
-    end
-    weir.sleep(0.03)
-  end
-end
-
--- The last non-empty line on the screen (the line being edited, once output has settled).
-local function last_line(s)
-  local ls = screen_lines(s)
-  return ls[#ls] or ""
-end
-
-local function wait_last_line(s, expected, timeout)
-  local deadline = weir.clock() + (timeout or 5)
-  while last_line(s) ~= expected do
-    if weir.clock() > deadline then
-      error(("timed out waiting for the line %q; the screen:\n%s"):format(expected, screen(s)), 2)
-    end
-    weir.sleep(0.03)
-  end
-end
-
--- Types text literally (send-keys -l, so `end` is not a key name; a trailing `;` escaped so
--- tmux does not take it as a command separator), then optionally a key.
-local function type_text(s, text)
-  local arg = text:gsub(";$", "\\;")
-  local rc, _, err = tmux("send-keys -t " .. s .. " -l " .. q(arg))
-  assert(rc == 0, "send-keys: " .. err)
-end
-
-local function key(s, name)
-  local rc, _, err = tmux("send-keys -t " .. s .. " " .. name)
-  assert(rc == 0, "send-keys " .. name .. ": " .. err)
-end
-
-local function enter(s, text)
-  type_text(s, text)
-  key(s, "Enter")
-end
+local term = require("tmux").new {
+  server = "weir-repl-" .. tmp:match("[^/]+$"):gsub("[^%w]", ""),
+  weir = assert(os.getenv "WEIR"), url = assert(os.getenv "WEIR_TEST_URL"), tmp = tmp, prompt = PROMPT,
+}
+local screen, screen_lines, last_line = term.screen, term.screen_lines, term.last_line
+local wait_for, wait_last_line = term.wait_for, term.wait_last_line
+local type_text, key, enter, stop = term.type_text, term.key, term.enter, term.stop
+local have_tmux = term.have_tmux
 
 -- The number of screen lines equal to `line`.
 local function count_lines(s, line)
@@ -89,42 +28,16 @@ local function count_lines(s, line)
   return n
 end
 
--- Starts `weir repl` in a new tmux session named `s`, its history under `state` (a fresh
--- XDG_STATE_HOME); after weir ends the pane shows `__exit=STATUS` and stays. Waits for the prompt.
-local sessions = 0
-local function start(state, pager)
-  sessions = sessions + 1
-  local s = "s" .. sessions
-  state = state or (tmp .. "/state" .. sessions)
-  -- `trap : INT`: the pane's shell (dash for many users) must outlive a Ctrl-C that weir handles
-  local cmd = ("trap : INT; XDG_STATE_HOME=%s PAGER=%s %s repl --db %s; echo __exit=$?; sleep 3600"):format(
-    q(state), q(pager or "cat"), q(weir_bin), q(test_url))
-  local rc, _, err = tmux("new-session -d -s " .. s .. " -x 150 -y 50 " .. q(cmd))
-  assert(rc == 0, "tmux new-session: " .. err)
-  if not socket_path then
-    local _, out = tmux("display-message -p '#{socket_path}'")
-    socket_path = out:match("[^\n]+")
-  end
-  wait_for(s, function(text) return text:find("\n" .. PROMPT:gsub("%p", "%%%0") .. "\n") ~= nil end, 10,
-           "the first prompt")
-  return s, state
-end
-
-local function stop(s) tmux("kill-session -t " .. s) end
+-- Starts `weir repl` in a new tmux session, its history under `state` (a fresh XDG_STATE_HOME
+-- unless given), PAGER=`pager` ("cat" unless given); waits for the prompt. Returns the session
+-- and the state directory; after weir ends the pane shows `__exit=STATUS` and stays.
+local function start(state, pager) return term.start { state = state, pager = pager } end
 
 -- The backends of this database running `SELECT pg_sleep(30)` (not this suite's own).
 local function sleeping()
   return db:query([[SELECT pid, state FROM pg_stat_activity
                      WHERE datname = current_database() AND pid <> pg_backend_pid()
                        AND state = 'active' AND query LIKE 'SELECT pg_sleep(30)%']])
-end
-
-local have_tmux = os.execute("command -v tmux >/dev/null 2>&1")
--- One idle session for the whole suite: tmux's server exits with its last session, and a
--- session started while it is exiting fails ("server exited unexpectedly").
-if have_tmux then
-  local rc, _, err = tmux("new-session -d -s keep " .. q("sleep 3600"))
-  assert(rc == 0, "tmux new-session: " .. err)
 end
 
 -- =============================================================================================
@@ -489,7 +402,6 @@ T.case("Ctrl-D exits with status 0 and the history file keeps what was typed", f
   stop(s)
 end)
 
-tmux("kill-server")
-if socket_path then os.remove(socket_path) end
+term.cleanup()
 shell.cleanup()
 T.done()

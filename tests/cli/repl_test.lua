@@ -24,11 +24,16 @@ local ex = require("example").new("migration-tool-tables", "t_repl_mt")
 
 local function url_of(dbname) return (base_url:gsub("/postgres%?", "/" .. dbname .. "?")) end
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-  return path
+local write = shell.write
+local driver = require("repl_driver").new { weir = weir_bin, url = test_url, tmp = tmp }
+-- `weir repl --no-history --db URL < INPUT`: exit code, stdout, stderr. opts.env: "VAR=value …";
+-- opts.url: another database.
+local repl, lines, psql, psql_bin = driver.repl, driver.lines, driver.psql, driver.psql_bin
+
+-- Runs each meta-command in one REPL session and in one psql, and fails listing every command
+-- whose output differs (both outputs shown). Returns the REPL's exit code and stderr.
+local function same_as_psql(url, commands, what)
+  return driver.same_as_psql(commands, { url = url, what = what or "psql comparison" })
 end
 
 local function cleanup()
@@ -40,75 +45,6 @@ local function cleanup()
   for _, role in ipairs { DU_ROLE, DU_GROUP, EDGE_ROLE } do pcall(db.exec, db, "DROP ROLE IF EXISTS " .. role) end
 end
 cleanup() -- leftovers of an interrupted run
-
--- `weir repl --no-history --db URL < INPUT`: exit code, stdout, stderr. opts.env: "VAR=value …".
-local inputs = 0
-local function repl(input, opts)
-  opts = opts or {}
-  inputs = inputs + 1
-  local path = write(tmp .. "/input" .. inputs .. ".txt", input)
-  return sh((opts.env or "") .. " " .. q(weir_bin) .. " repl --no-history --db " .. q(opts.url or test_url) ..
-            " < " .. q(path))
-end
-
--- Lines joined with "\n", ending in "\n".
-local function lines(list) return table.concat(list, "\n") .. "\n" end
-
--- psql of the server's own major version (psql's \d output changes between releases).
-local psql_bin = (function()
-  local major = db:value("SELECT current_setting('server_version_num')::int / 10000")
-  local path = "/usr/lib/postgresql/" .. major .. "/bin/psql"
-  local f = io.open(path)
-  if f then
-    f:close()
-    return path
-  end
-  local _, out = sh("command -v psql")
-  return assert(out:match("[^\n]+"), "psql not found")
-end)()
-
-local function psql(url, args) return sh("PAGER= " .. q(psql_bin) .. " -X " .. args .. " " .. q(url)) end
-
--- Runs each meta-command in one REPL session and in one psql, and fails listing every command
--- whose output differs (both outputs shown). Returns the REPL's exit code and stderr.
-local MARK = "@@@ repl-test section @@@\n"
-local function split(out)
-  local secs, pos = {}, 1
-  while true do
-    local s = out:find(MARK, pos, true)
-    if not s then break end
-    if s > pos then secs[#secs] = (secs[#secs] or "") .. out:sub(pos, s - 1) end
-    secs[#secs + 1] = ""
-    pos = s + #MARK
-  end
-  if #secs > 0 then secs[#secs] = secs[#secs] .. out:sub(pos) end
-  return secs
-end
-
-local function same_as_psql(url, commands, what)
-  local input, args = {}, {}
-  for _, c in ipairs(commands) do
-    input[#input + 1] = 'local _ = io.write("' .. MARK:gsub("\n", "\\n") .. '")'
-    input[#input + 1] = c
-    args[#args + 1] = "-c " .. q("\\echo " .. MARK:gsub("\n", "")) .. " -c " .. q(c)
-  end
-  local rc, mine, err = repl(lines(input), { url = url })
-  local prc, theirs, perr = psql(url, table.concat(args, " "))
-  T.eq(prc, 0, "psql: " .. perr)
-  local a, b = split(mine), split(theirs)
-  T.eq(#b, #commands, "psql printed one section per command")
-  local bad = {}
-  for i, c in ipairs(commands) do
-    if a[i] ~= b[i] then
-      bad[#bad + 1] = ("%s\n----- weir repl:\n%s----- psql:\n%s-----"):format(c, tostring(a[i]), b[i])
-    end
-  end
-  if #bad > 0 then
-    error(("%s: %d of %d commands print differently from psql:\n%s\nrepl stderr: %s"):format(
-      what or "psql comparison", #bad, #commands, table.concat(bad, "\n"), err), 2)
-  end
-  return rc, err
-end
 
 -- The relations of a database as \d patterns (schema-qualified, quoted where needed).
 local function relations(conn, kinds, schemas)

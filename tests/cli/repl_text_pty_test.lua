@@ -5,106 +5,24 @@
 -- Piped output compared with psql is repl_text_test.lua.
 local T = require "testing"
 local shell = require "shell"
-local q, sh = shell.q, shell.sh
 
-local weir_bin = assert(os.getenv "WEIR")
-local test_url = assert(os.getenv "WEIR_TEST_URL")
 local tmp = shell.tmpdir()
 local DB = db:info().database
 local PROMPT = DB .. ">"             -- capture-pane strips the prompt's trailing space
-local SERVER = "weir-repl-text-" .. tmp:match("[^/]+$"):gsub("[^%w]", "")
-local TMUX = "tmux -u -L " .. SERVER .. " -f /dev/null" -- -u: the client speaks UTF-8
-
-local function tmux(args) return sh(TMUX .. " " .. args) end
-local socket_path -- tmux leaves its socket behind after kill-server: removed at the end
-
-local function screen(s)
-  local _, out = tmux("capture-pane -p -t " .. s)
-  return out
-end
-
-local function screen_lines(s)
-  local ls = {}
-  for l in (screen(s) .. "\n"):gmatch("(.-)\n") do ls[#ls + 1] = l end
-  while #ls > 0 and ls[#ls] == "" do ls[#ls] = nil end
-  return ls
-end
-
--- Polls until `test(screen)` is true (a plain string: the screen contains it); returns the
--- screen. Fails with the screen after `timeout` seconds.
-local function wait_for(s, test, timeout, what)
-  local deadline = weir.clock() + (timeout or 5)
-  local pred = type(test) == "function" and test or function(text) return text:find(test, 1, true) ~= nil end
-  while true do
-    local text = screen(s)
-    if pred(text) then return text end
-    if weir.clock() > deadline then
-      error(("timed out waiting for %s; the screen:\n%s"):format(what or T.show(test), text), 2)
-    end
-    weir.sleep(0.03)
-  end
-end
-
-local function last_line(s)
-  local ls = screen_lines(s)
-  return ls[#ls] or ""
-end
-
-local function wait_last_line(s, expected, timeout)
-  local deadline = weir.clock() + (timeout or 5)
-  while last_line(s) ~= expected do
-    if weir.clock() > deadline then
-      error(("timed out waiting for the line %q; the screen:\n%s"):format(expected, screen(s)), 2)
-    end
-    weir.sleep(0.03)
-  end
-end
-
--- Types text literally (a trailing `;` escaped so tmux does not take it as a separator).
-local function type_text(s, text)
-  local arg = text:gsub(";$", "\\;")
-  local rc, _, err = tmux("send-keys -t " .. s .. " -l " .. q(arg))
-  assert(rc == 0, "send-keys: " .. err)
-end
-
-local function key(s, ...)
-  local rc, _, err = tmux("send-keys -t " .. s .. " " .. table.concat({ ... }, " "))
-  assert(rc == 0, "send-keys: " .. err)
-end
-
-local function enter(s, text)
-  type_text(s, text)
-  key(s, "Enter")
-end
+local term = require("tmux").new {
+  server = "weir-repl-text-" .. tmp:match("[^/]+$"):gsub("[^%w]", ""), utf8 = true, -- the client speaks UTF-8
+  weir = assert(os.getenv "WEIR"), url = assert(os.getenv "WEIR_TEST_URL"), tmp = tmp, prompt = PROMPT,
+}
+local last_line = term.last_line
+local wait_for, wait_last_line = term.wait_for, term.wait_last_line
+local type_text, key, enter, stop = term.type_text, term.key, term.enter, term.stop
+local have_tmux = term.have_tmux
 
 -- Starts `weir repl` in a new session under `locale` ("LANG=C.UTF-8" unless given), its history
 -- under `state`; waits for the first prompt. After weir ends the pane shows `__exit=STATUS`.
-local sessions = 0
 local function start(opts)
   opts = opts or {}
-  sessions = sessions + 1
-  local s = "s" .. sessions
-  local state = opts.state or (tmp .. "/state" .. sessions)
-  local cmd = ("trap : INT; env LC_ALL= LC_CTYPE= %s XDG_STATE_HOME=%s PAGER=cat %s repl --db %s; echo __exit=$?; sleep 3600"):format(
-    opts.locale or "LANG=C.UTF-8", q(state), q(weir_bin), q(test_url))
-  local rc, _, err = tmux("new-session -d -s " .. s .. " -x 150 -y 50 " .. q(cmd))
-  assert(rc == 0, "tmux new-session: " .. err)
-  if not socket_path then
-    local _, out = tmux("display-message -p '#{socket_path}'")
-    socket_path = out:match("[^\n]+")
-  end
-  wait_for(s, function(text) return text:find("\n" .. PROMPT:gsub("%p", "%%%0") .. "\n") ~= nil end, 10,
-           "the first prompt")
-  return s, state
-end
-
-local function stop(s) tmux("kill-session -t " .. s) end
-
-local have_tmux = os.execute("command -v tmux >/dev/null 2>&1")
--- One idle session for the whole suite: tmux's server exits with its last session.
-if have_tmux then
-  local rc, _, err = tmux("new-session -d -s keep " .. q("sleep 3600"))
-  assert(rc == 0, "tmux new-session: " .. err)
+  return term.start { state = opts.state, env = "env LC_ALL= LC_CTYPE= " .. (opts.locale or "LANG=C.UTF-8") }
 end
 
 local TEXT = "café crème 日本語 😀 ü"  -- 2-, 3- and 4-byte characters
@@ -221,7 +139,6 @@ T.case("tables line up by display width on the screen; \\x auto measures columns
   stop(s)
 end)
 
-tmux("kill-server")
-if socket_path then os.remove(socket_path) end
+term.cleanup()
 shell.cleanup()
 T.done()

@@ -10,82 +10,25 @@ local q, sh = shell.q, shell.sh
 local weir_bin = assert(os.getenv "WEIR")
 local test_url = assert(os.getenv "WEIR_TEST_URL")
 local tmp = shell.tmpdir()
+local write = shell.write
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-  return path
-end
-
--- `weir repl --no-history --db URL < INPUT`: exit code, stdout, stderr. env: "VAR=value …"
--- (LANG=C.UTF-8 unless given: the locale is what this suite varies).
-local inputs = 0
-local function repl(input, env)
-  inputs = inputs + 1
-  local path = write(tmp .. "/input" .. inputs .. ".txt", input)
-  return sh("env " .. (env or "LC_ALL= LC_CTYPE= LANG=C.UTF-8") .. " " .. q(weir_bin) ..
-            " repl --no-history --db " .. q(test_url) .. " < " .. q(path))
-end
-
-local function lines(list) return table.concat(list, "\n") .. "\n" end
-
+-- The piped REPL under LANG=C.UTF-8 (unless a call gives the locale: what this suite varies) and
 -- psql of the server's major version, its client encoding UTF-8 whatever the locale.
-local psql_bin = (function()
-  local major = db:value("SELECT current_setting('server_version_num')::int / 10000")
-  local path = "/usr/lib/postgresql/" .. major .. "/bin/psql"
-  local f = io.open(path)
-  if f then
-    f:close()
-    return path
-  end
-  local _, out = sh("command -v psql")
-  return assert(out:match("[^\n]+"), "psql not found")
-end)()
+local driver = require("repl_driver").new {
+  weir = weir_bin, url = test_url, tmp = tmp,
+  env = "env LC_ALL= LC_CTYPE= LANG=C.UTF-8", psql_env = "LANG=C.UTF-8 PGCLIENTENCODING=UTF8",
+}
+local lines, psql_bin = driver.lines, driver.psql_bin
 
-local function psql(args)
-  return sh("PAGER= LANG=C.UTF-8 PGCLIENTENCODING=UTF8 " .. q(psql_bin) .. " -X " .. args .. " " .. q(test_url))
-end
+-- `weir repl --no-history --db URL < INPUT`: exit code, stdout, stderr. env: "VAR=value …".
+local function repl(input, env) return driver.repl(input, { env = env and ("env " .. env) }) end
+
+local function psql(args) return driver.psql(test_url, args) end
 
 -- Runs each command in one REPL session and in one psql (-c each), section by section, and
 -- fails listing every command whose output differs. Returns the REPL's exit code and stderr.
-local MARK = "@@@ repl-text section @@@\n"
-local function split(out)
-  local secs, pos = {}, 1
-  while true do
-    local s = out:find(MARK, pos, true)
-    if not s then break end
-    secs[#secs + 1] = ""
-    pos = s + #MARK
-    local e = out:find(MARK, pos, true)
-    secs[#secs] = out:sub(pos, (e or #out + 1) - 1)
-  end
-  return secs
-end
-
 local function same_as_psql(commands, env)
-  local input, args = {}, {}
-  for _, c in ipairs(commands) do
-    input[#input + 1] = 'local _ = io.write("' .. MARK:gsub("\n", "\\n") .. '")'
-    input[#input + 1] = c
-    args[#args + 1] = "-c " .. q("\\echo " .. MARK:gsub("\n", "")) .. " -c " .. q(c)
-  end
-  local rc, mine, err = repl(lines(input), env)
-  local prc, theirs, perr = psql(table.concat(args, " "))
-  T.eq(prc, 0, "psql: " .. perr)
-  local a, b = split(mine), split(theirs)
-  T.eq(#b, #commands, "psql printed one section per command")
-  local bad = {}
-  for i, c in ipairs(commands) do
-    if a[i] ~= b[i] then
-      bad[#bad + 1] = ("%s\n----- weir repl:\n%s----- psql:\n%s-----"):format(c, tostring(a[i]), b[i])
-    end
-  end
-  if #bad > 0 then
-    error(("%d of %d commands print differently from psql:\n%s\nrepl stderr: %s"):format(
-      #bad, #commands, table.concat(bad, "\n"), err), 2)
-  end
-  return rc, err
+  return driver.same_as_psql(commands, { env = env and ("env " .. env) })
 end
 
 -- Values that are wide, narrow, zero-width or not printable, one a column. psql's E'' and U&''

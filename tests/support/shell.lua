@@ -25,6 +25,14 @@ function S.sh(cmd)
   return tonumber(out:match("__rc=(%d+)\n$")), out:gsub("__rc=%d+\n$", ""), err
 end
 
+---Writes `text` to the file at `path`; returns the path.
+function S.write(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+  return path
+end
+
 ---pg_dump of a whole database (schema and data), to prove that something changed nothing.
 function S.pg_dump(url)
   local rc, out, err = S.sh("bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1); " ..
