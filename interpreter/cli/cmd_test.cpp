@@ -41,7 +41,8 @@ const char* const kHelp =
 int cmd_test(Args& args) {
   ConnectionOptions conn;
   std::vector<std::pair<std::string, std::string>> cli{{"command", "test"}};
-  std::string paths;
+  std::vector<std::string> paths;
+  bool roundtrip = false;
   while (!args.done()) {
     std::string a = args.next();
     auto is = [&a](const char* n) { return a == n || a.rfind(std::string(n) + "=", 0) == 0; };
@@ -55,6 +56,7 @@ int cmd_test(Args& args) {
       cli.emplace_back("tap", "1");
     } else if (a == "--roundtrip") {
       cli.emplace_back("roundtrip", "1");
+      roundtrip = true;
     } else if (is("--dir")) {
       cli.emplace_back("dir", args.value("--dir", a));
     } else if (parse_connection_option(args, a, conn)) {
@@ -62,17 +64,22 @@ int cmd_test(Args& args) {
     } else if (a.size() > 1 && a[0] == '-') {
       throw UsageError("test: unknown option '" + a + "'");
     } else {
-      // Checked before connecting (the runner checks the default "tests" itself).
-      if (!std::filesystem::exists(a)) throw std::runtime_error(a + " does not exist");
-      paths += (paths.empty() ? "" : "\n") + a;
+      paths.push_back(a);
     }
+  }
+  // The test paths (default: tests) must exist: said before anything connects or starts.
+  if (paths.empty()) paths.push_back("tests");
+  std::string path_list;
+  for (const auto& p : paths) {
+    if (!roundtrip && !std::filesystem::exists(p)) throw std::runtime_error(p + " does not exist");
+    path_list += (path_list.empty() ? "" : "\n") + p;
   }
   Project project = load_project(conn.config);
   apply_project(project, conn);
   std::vector<std::pair<std::string, std::string>> opts{{"dir", "migrations"}};
   opts.insert(opts.end(), project.settings.begin(), project.settings.end());
   opts.insert(opts.end(), cli.begin(), cli.end());
-  if (!paths.empty()) opts.emplace_back("paths", paths);
+  opts.emplace_back("paths", path_list);
   Target target = resolve_target(conn);
   opts.emplace_back("url", target.url);
   return run_stdlib_main(conn, target, true, "test_runner", opts);

@@ -123,6 +123,11 @@ T.case("a missing path or no test files fail in one line", function()
   -- said before connecting: a server that cannot be reached is not the first complaint
   rc, out, err = sh(q(weir_bin) .. " test /nonexistent/path --db " .. q("postgresql://nobody@/nodb?host=/nonexistent"))
   T.eq({ rc, out, err }, { 1, "", "weir: /nonexistent/path does not exist\n" })
+  -- the default path too: a project without tests/ is told so, before connecting
+  assert(os.execute("mkdir -p " .. q(tmp .. "/no_tests_here")))
+  rc, out, err = sh("cd " .. q(tmp .. "/no_tests_here") .. " && " .. q(weir_bin) .. " test --db " ..
+                    q("postgresql://nobody@/nodb?host=/nonexistent"))
+  T.eq({ rc, out, err }, { 1, "", "weir: tests does not exist\n" })
   assert(os.execute("mkdir -p " .. q(tmp .. "/empty/sub")))
   rc, out, err = weir_test(q(tmp .. "/empty"))
   T.eq({ rc, out, err }, { 1, "", "weir: no *_test.lua files in " .. tmp .. "/empty\n" })
