@@ -206,6 +206,14 @@ void push_columns(lua_State* L, const pg::Result& r,
   }
 }
 
+// After the rows of db:query and db:query_text: the columns in order, then the command tag.
+void push_columns_and_tag(lua_State* L, const pg::Result& r,
+                          const std::vector<const pg::TypeDesc*>& types) {
+  push_columns(L, r, types);
+  std::string tag = r.command();
+  lua_pushlstring(L, tag.data(), tag.size());
+}
+
 // db:query(sql, ...) -> rows, columns, command tag
 int db_query(lua_State* L) {
   pg::Result r = run(L, "db:query");
@@ -215,9 +223,7 @@ int db_query(lua_State* L) {
     push_row(L, r, i, types);
     lua_rawseti(L, -2, i + 1);
   }
-  push_columns(L, r, types);
-  std::string tag = r.command();
-  lua_pushlstring(L, tag.data(), tag.size());
+  push_columns_and_tag(L, r, types);
   return 3;
 }
 
@@ -239,9 +245,7 @@ int db_query_text(lua_State* L) {
     }
     lua_rawseti(L, -2, i + 1);
   }
-  push_columns(L, r, types);
-  std::string tag = r.command();
-  lua_pushlstring(L, tag.data(), tag.size());
+  push_columns_and_tag(L, r, types);
   return 3;
 }
 
