@@ -324,21 +324,15 @@ run_statements = function(statements, first)
       if copy == "out" then return db:copy_out(st.text) end
       return db:query_text(st.text)
     end)
-    if not results[1] then -- the next statements still run, as in psql
-      report(results[2])
-      show_time(took)
-      status = "error"
-      goto next
+    local ok, e = results[1], results[2]
+    if ok then -- COPY … TO STDOUT prints its data as it is (no tag, as psql)
+      ok, e = xpcall(emit, handler, copy and results[2] or result_text(results[2], results[3], results[4], true))
     end
-    -- COPY … TO STDOUT prints its data as it is (no tag, as psql)
-    local text = copy and results[2] or result_text(results[2], results[3], results[4], true)
-    local printed, e = xpcall(emit, handler, text)
     show_time(took)
-    if not printed then
+    if not ok then -- reported; the next statements still run, as in psql
       report(e)
       status = "error"
     end
-    ::next::
   end
   return status
 end
@@ -611,7 +605,7 @@ META = {
   { name = "e", usage = "\\e", help = "edit the last input in $EDITOR, then run it",
     run = function()
       local current = state.pending or state.last or ""
-      local sql = state.sql or prefers_sql(current) or looks_like_sql(current)
+      local sql = state.sql or looks_like_sql(current)
       local text, err = state.terminal.edit(current, sql and ".sql" or ".lua")
       state.pending, state.sql = nil, false
       if not text then error("\\e: " .. err, 0) end
@@ -742,36 +736,33 @@ function M.feed(line)
     state.pending = state.pending .. "\n" .. line
   end
   local chunk = state.pending
-  if state.sql then
-    -- SQL may end in a meta-command on the same line: `select 1 \gx`, as in psql
-    local inside, _, backslash = sql_scan(chunk)
-    if backslash and not inside then
-      state.pending = chunk:sub(1, backslash - 1)
-      local status = meta(chunk:sub(backslash):match("^(.-)%s*$"))
-      if status == "ok" and state.pending then return "more", chunk end
-      return status, chunk
+  if not state.sql then
+    local fn = load("return " .. chunk, "=stdin", "t")
+    local err
+    if not fn then fn, err = load(chunk, "=stdin", "t") end
+    if fn then
+      state.pending, state.last = nil, chunk
+      return execute(fn), chunk
     end
-    if not sql_complete(chunk) then return "more" end
-    state.pending, state.sql, state.last, state.last_sql = nil, false, chunk, chunk
-    return run_sql(chunk), chunk
-  end
-  local fn = load("return " .. chunk, "=stdin", "t")
-  local err
-  if not fn then fn, err = load(chunk, "=stdin", "t") end
-  if not fn then
-    if looks_like_sql(chunk) then
-      state.sql = true
-      if not sql_complete(chunk) then return "more" end
-      state.pending, state.sql, state.last, state.last_sql = nil, false, chunk, chunk
-      return run_sql(chunk), chunk
+    if not looks_like_sql(chunk) then
+      if err:match("<eof>$") then return "more" end
+      state.pending, state.last = nil, chunk
+      report(err)
+      return "error", chunk
     end
-    if err:match("<eof>$") then return "more" end
-    state.pending, state.last = nil, chunk
-    report(err)
-    return "error", chunk
+    state.sql = true -- not Lua, but it starts with an SQL keyword
   end
-  state.pending, state.last = nil, chunk
-  return execute(fn), chunk
+  -- SQL may end in a meta-command on the same line: `select 1 \gx`, as in psql
+  local inside, last, backslash = sql_scan(chunk)
+  if backslash and not inside then
+    state.pending = chunk:sub(1, backslash - 1)
+    local status = meta(chunk:sub(backslash):match("^(.-)%s*$"))
+    if status == "ok" and state.pending then return "more", chunk end
+    return status, chunk
+  end
+  if inside or last ~= ";" then return "more" end -- not complete yet (see sql_complete)
+  state.pending, state.sql, state.last, state.last_sql = nil, false, chunk, chunk
+  return run_sql(chunk), chunk
 end
 
 ---Ctrl-C at the prompt: forget the chunk read so far.
