@@ -107,8 +107,13 @@ local function listing(sql, params, title, none)
   return fmt.aligned(headers, cells, { title = title, count = true }), true
 end
 
+-- The server's version number, asked once per connection (\c changes `db`).
+local version, version_of
 local function server_version()
-  return db:value("SELECT pg_catalog.current_setting('server_version_num')::int")
+  if version_of ~= db then
+    version, version_of = db:value("SELECT pg_catalog.current_setting('server_version_num')::int"), db
+  end
+  return version
 end
 
 local function not_found(what, pattern)
@@ -753,8 +758,20 @@ SELECT c.relname AS name, pg_catalog.pg_get_indexdef(i.indexrelid, 0, true) AS d
  WHERE i.indrelid = $1::oid]], oid))
 end
 
+-- schema.inspect's model of a schema in display form, read once per \d command (a pattern can
+-- match many relations of one schema); M.describe empties it.
+local models = {}
+local function model_of(schema_name)
+  local m = models[schema_name]
+  if not m then
+    m = schema.inspect(db, { schemas = { schema_name }, display = true })
+    models[schema_name] = m
+  end
+  return m
+end
+
 local function describe_table(rel, verbose)
-  local model = schema.inspect(db, { schemas = { rel.schema }, display = true })
+  local model = model_of(rel.schema)
   local t = find(model.tables, rel.schema, rel.name)
   if not t then return nil end -- system catalogs and foreign tables: see describe_other
   local rows, names = {}, {}
@@ -871,8 +888,7 @@ SELECT n.nspname, c.relname FROM pg_catalog.pg_class c
     index_footers(footers, catalog_indexes(rel.oid), {}, rel.oid)
   end
   if rel.relkind == "m" then
-    local model = schema.inspect(db, { schemas = { rel.schema }, display = true })
-    local v = find(model.views, rel.schema, rel.name)
+    local v = find(model_of(rel.schema).views, rel.schema, rel.name)
     index_footers(footers, v and v.indexes or {}, {}, rel.oid)
   end
   if verbose and (rel.relkind == "v" or rel.relkind == "m") then view_footers(footers, rel.oid) end
@@ -1006,9 +1022,12 @@ SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::te
                         "\n ORDER BY 2, 3", table.unpack(params))
   if #rels == 0 then return not_found("relation", pattern) .. "\n", false end
   local out = {}
+  models = {}
   for _, rel in ipairs(rels) do
     local text
-    if rel.relkind == "r" or rel.relkind == "p" or rel.relkind == "f" then
+    -- the model holds the tables of user schemas; foreign tables and catalogs: describe_other
+    local system = rel.schema == "pg_catalog" or rel.schema == "information_schema"
+    if (rel.relkind == "r" or rel.relkind == "p") and not system then
       text = describe_table(rel, verbose)
     elseif rel.relkind == "S" then
       text = describe_sequence(rel) -- \d+ adds nothing to a sequence
@@ -1017,6 +1036,7 @@ SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::te
     end
     out[#out + 1] = text or describe_other(rel, verbose)
   end
+  models = {}
   return table.concat(out), true
 end
 

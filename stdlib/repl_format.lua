@@ -21,9 +21,9 @@ function M.set_width(fn) measure = fn end
 
 ---The columns `s` takes on a terminal: 2 for CJK and most emoji, 0 for a combining mark (psql
 ---aligns by the same). `s` is text as printed: no tabs or control characters.
-local function width(s)
+local function width(s, at_least)
   if not s:find("[\128-\255]") then return #s end
-  if measure then return measure(s) end
+  if measure then return measure(s, at_least) end
   return utf8.len(s) or #s
 end
 M.width = width
@@ -31,11 +31,7 @@ M.width = width
 ---The columns libpq puts before the caret under `LINE n:` for the text `s` in front of an error
 ---position: as width, but every character at least 1 (a combining mark, a tab, a control
 ---character count 1, as libpq counts them).
-function M.caret_width(s)
-  if not s:find("[\128-\255]") then return #s end
-  if measure then return measure(s, 1) end
-  return utf8.len(s) or #s
-end
+function M.caret_width(s) return width(s, 1) end
 
 local function pad(s, n)
   return s .. string.rep(" ", n - width(s))
@@ -92,6 +88,12 @@ end
 local function cell_lines(text)
   if not text:find("[\n%z\1-\31\127\194]") then return text end
   return lines_of(text)
+end
+
+-- A cell's text: NULL (db.NULL, or nothing) shows as `null`.
+local function text_of(v, null)
+  if v == nil or v == NULL then return null end
+  return v
 end
 
 local function line_count(ls) return type(ls) == "string" and 1 or #ls end
@@ -164,21 +166,12 @@ function M.aligned(headers, rows, opts)
     widths[c] = width(shown[c])
   end
   local null = opts.null or ""
-  local function text_of(v) -- a cell's text: NULL (db.NULL) shows as opts.null
-    if v == nil or v == NULL then return null end
-    return v
-  end
   for _, row in ipairs(rows) do -- widths first; the cells are split again to print (no copy kept)
     for c = 1, ncols do
-      local ls = cell_lines(text_of(row[c]))
-      if type(ls) == "string" then
-        local w = width(ls)
+      local ls = cell_lines(text_of(row[c], null))
+      for h = 1, line_count(ls) do
+        local w = width(line_at(ls, h))
         if w > widths[c] then widths[c] = w end
-      else
-        for _, l in ipairs(ls) do
-          local w = width(l)
-          if w > widths[c] then widths[c] = w end
-        end
       end
     end
   end
@@ -200,7 +193,7 @@ function M.aligned(headers, rows, opts)
   local parts, cells = {}, {}
   for r = 1, #rows do
     local row = rows[r]
-    for c = 1, ncols do cells[c] = cell_lines(text_of(row[c])) end
+    for c = 1, ncols do cells[c] = cell_lines(text_of(row[c], null)) end
     local height = 1
     for c = 1, ncols do
       local n = line_count(cells[c])
@@ -247,10 +240,6 @@ function M.expanded(headers, rows, opts)
   opts = opts or {}
   if #rows == 0 then return "(0 rows)\n\n" end
   local null = opts.null or ""
-  local function text_of(v) -- NULL (db.NULL) shows as opts.null
-    if v == nil or v == NULL then return null end
-    return v
-  end
   local hw, dw = 0, 0
   local shown = {}  -- the headers as printed
   for c, h in ipairs(headers) do
@@ -259,7 +248,7 @@ function M.expanded(headers, rows, opts)
   end
   for _, row in ipairs(rows) do
     for c = 1, #headers do
-      for _, l in ipairs(lines_of(text_of(row[c]))) do dw = math.max(dw, width(l)) end
+      for _, l in ipairs(lines_of(text_of(row[c], null))) do dw = math.max(dw, width(l)) end
     end
   end
   local out = {}
@@ -279,7 +268,7 @@ function M.expanded(headers, rows, opts)
     if len < dw then line = line .. string.rep("-", dw - len) end
     out[#out + 1] = line
     for c, h in ipairs(shown) do
-      local ls = lines_of(text_of(row[c]))
+      local ls = lines_of(text_of(row[c], null))
       for i, l in ipairs(ls) do
         -- a value of several lines: each but the last padded and marked with "+" after it
         out[#out + 1] = pad(i == 1 and h or "", hw) .. " | " .. (i < #ls and pad(l, dw) .. "+" or l)
@@ -311,9 +300,8 @@ function M.result(rows, columns, opts)
       cells[r] = line
     end
   end
-  local shape = { title = opts.title, right = right, count = true, null = opts.null }
   if opts.expanded then return M.expanded(headers, cells, opts) end
-  return M.aligned(headers, cells, shape)
+  return M.aligned(headers, cells, { title = opts.title, right = right, count = true, null = opts.null })
 end
 
 local IDENT = "^[%a_][%w_]*$"
