@@ -357,7 +357,7 @@ local function run_files(opts)
   if not ok then
     if junit then
       pcall(junit.close, junit)
-      os.remove(opts.junit)
+      if opts.junit_removable then os.remove(opts.junit) end -- a regular file (cmd_test.cpp)
     end
     error(code, 0)
   end

@@ -51,7 +51,15 @@ int cmd_test(Args& args) {
       return kExitOk;
     }
     if (is("--junit")) {
-      cli.emplace_back("junit", args.value("--junit", a));
+      std::string junit = args.value("--junit", a);
+      cli.emplace_back("junit", junit);
+      // A report of a run that does not complete is removed, but only a regular file's: never
+      // /dev/stdout, a pipe or a device given as the path.
+      std::error_code ec;
+      auto kind = std::filesystem::status(junit, ec).type();
+      if (kind == std::filesystem::file_type::not_found ||
+          kind == std::filesystem::file_type::regular)
+        cli.emplace_back("junit_removable", "1");
     } else if (a == "--tap") {
       cli.emplace_back("tap", "1");
     } else if (a == "--roundtrip") {

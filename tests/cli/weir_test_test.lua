@@ -191,6 +191,13 @@ T.case("--junit: a run that does not complete leaves no report, not even an old 
   local rc, _, err = weir_test("--junit " .. q(junit) .. " cut")
   T.eq({ rc, err }, { 1, "weir: no tests ran: cut/none_test.lua defines no it(...)\n" })
   T.eq(io.open(junit), nil, "no report")
+  -- a path that is not a regular file (a pipe here; /dev/stdout alike) is written, never removed
+  local fifo = tmp .. "/report.fifo"
+  assert(os.execute("mkfifo " .. q(fifo)))
+  rc, _, err = sh("cd " .. q(tmp .. "/suite") .. " && (cat " .. q(fifo) .. " >/dev/null &) && " .. q(weir_bin) ..
+                  " test --junit " .. q(fifo) .. " cut --db " .. q(url))
+  T.eq({ rc, err }, { 1, "weir: no tests ran: cut/none_test.lua defines no it(...)\n" })
+  T.eq((sh("test -p " .. q(fifo))), 0, "the pipe is still there")
   -- the run stops in the middle: a test closes the connection weir runs the suite on
   write(tmp .. "/suite/cut/none_test.lua", [[
 it("first", function() end)
