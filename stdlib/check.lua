@@ -28,14 +28,13 @@ local util = require "weir_util"
 -- inside check.run: it is a mistake in the script, not a check that does not hold. Call it
 -- before any query.
 local function table_sql(conn, check, name, role, level)
-  if not util.valid_table_name(name) then
-    error("check." .. check .. ": " .. (role and (role .. " ") or "") .. util.not_a_table_name(name), level or 3)
-  end
-  return util.qualified(conn, name)
+  local sql, bad = util.table_sql(conn, name)
+  if not sql then error("check." .. check .. ": " .. (role and (role .. " ") or "") .. bad, level or 3) end
+  return sql
 end
 
 -- Whether the relation `sql_name` (quoted by table_sql) exists.
-local function exists(conn, sql_name) return conn:value("SELECT pg_catalog.to_regclass($1) IS NOT NULL", sql_name) end
+local exists = util.relation_exists
 
 local function no_table(name) return "table " .. name .. " does not exist" end
 

@@ -42,9 +42,8 @@ local function state_schema(o)
   return ctx and ctx.schema or "weir"
 end
 
-local qualified, list_of = util.qualified, util.list_of
+local list_of = util.list_of
 
-local valid_table_name, not_a_table_name = util.valid_table_name, util.not_a_table_name
 
 -- The batch currently being written, for ids.map: mappings to record with it.
 local current_batch
@@ -90,8 +89,13 @@ function C.table(o)
   local src, dst = o.from or db, o.to or db
   if not o.target then fail("target (the table to write) is required") end
   if (o.source == nil) == (o.query == nil) then fail("give either source (a table) or query (a SELECT)") end
-  if o.source ~= nil and not valid_table_name(o.source) then fail("source " .. not_a_table_name(o.source)) end
-  if not valid_table_name(o.target) then fail("target " .. not_a_table_name(o.target)) end
+  local source_sql, target_sql, bad
+  if o.source ~= nil then
+    source_sql, bad = util.table_sql(src, o.source)
+    if not source_sql then fail("source " .. bad) end
+  end
+  target_sql, bad = util.table_sql(dst, o.target)
+  if not target_sql then fail("target " .. bad) end
   local mode = o.mode or "insert"
   if mode ~= "insert" and mode ~= "upsert" and mode ~= "update" then
     fail("mode must be insert, upsert or update, got '" .. tostring(mode) .. "'")
@@ -123,14 +127,10 @@ function C.table(o)
   local schema = state_schema(o)
   local S = dst:quote_ident(schema)
 
-  local source_sql = o.source and qualified(src, o.source)
-  local target_sql = qualified(dst, o.target)
-  if o.source and src:value("SELECT pg_catalog.to_regclass($1) IS NULL", source_sql) then
+  if o.source and not util.relation_exists(src, source_sql) then
     fail("source table " .. o.source .. " does not exist")
   end
-  if dst:value("SELECT pg_catalog.to_regclass($1) IS NULL", target_sql) then
-    fail("target table " .. o.target .. " does not exist")
-  end
+  if not util.relation_exists(dst, target_sql) then fail("target table " .. o.target .. " does not exist") end
   local from_sql = o.source and (source_sql .. " AS weir_src") or ("(" .. o.query .. ") AS weir_src")
 
   -- Which columns go across: the option, else the target's columns the source also has.
@@ -661,15 +661,13 @@ function C.update(o)
     if not UPDATE_KNOWN[k] then error("copy.update: unknown option '" .. tostring(k) .. "'", 2) end
   end
   if o.table == nil then error("copy.update: table is required", 2) end
-  if not valid_table_name(o.table) then error("copy.update: " .. not_a_table_name(o.table), 2) end
-  if type(o.set) ~= "function" then error("copy.update: set must be a function(row) returning new values", 2) end
   local conn = o.db or db
+  local t, bad = util.table_sql(conn, o.table)
+  if not t then error("copy.update: " .. bad, 2) end
+  if type(o.set) ~= "function" then error("copy.update: set must be a function(row) returning new values", 2) end
   local batch = o.batch or 1000
   if math.type(batch) ~= "integer" or batch < 1 then error("copy.update: batch must be a positive integer", 2) end
-  local t = qualified(conn, o.table)
-  if conn:value("SELECT pg_catalog.to_regclass($1) IS NULL", t) then
-    error("copy.update: table " .. o.table .. " does not exist", 2)
-  end
+  if not util.relation_exists(conn, t) then error("copy.update: table " .. o.table .. " does not exist", 2) end
   local keys = type(o.key) == "table" and o.key or { o.key or "id" }
   local schema = state_schema(o)
   local S = conn:quote_ident(schema)

@@ -22,24 +22,28 @@ end
 -- (or any non-ASCII byte), taken exactly as written -- quoted in SQL, so never folded to lower case.
 local NAME_PART = "[%w_$\128-\255]+"
 
----Whether `name` is a table name weir accepts: `name` or `schema.name` (see above).
-function U.valid_table_name(name)
-  return type(name) == "string" and (name:match("^" .. NAME_PART .. "$") ~= nil or
-    name:match("^" .. NAME_PART .. "%." .. NAME_PART .. "$") ~= nil)
-end
-
----'X is not a valid table name (expected name or schema.name)', X shown so that an empty or
----blank name is visible ("" rather than nothing).
-function U.not_a_table_name(name)
-  return (type(name) == "string" and require("json").encode(name) or tostring(name)) ..
-    " is not a valid table name (expected name or schema.name)"
-end
-
 ---"schema.table" or "table", quoted for `conn`.
 function U.qualified(conn, name)
   local s, t = name:match("^([^.]+)%.(.+)$")
   if s then return conn:quote_ident(s) .. "." .. conn:quote_ident(t) end
   return conn:quote_ident(name)
+end
+
+---A table name weir accepts (`name` or `schema.name`, see above) quoted for `conn`; else nil
+---and 'X is not a valid table name (expected name or schema.name)', X shown so that an empty
+---or blank name is visible ("" rather than nothing).
+function U.table_sql(conn, name)
+  if type(name) == "string" and (name:match("^" .. NAME_PART .. "$") or
+                                 name:match("^" .. NAME_PART .. "%." .. NAME_PART .. "$")) then
+    return U.qualified(conn, name)
+  end
+  return nil, (type(name) == "string" and require("json").encode(name) or tostring(name)) ..
+    " is not a valid table name (expected name or schema.name)"
+end
+
+---Whether the relation `sql_name` (quoted, as table_sql gives it) exists.
+function U.relation_exists(conn, sql_name)
+  return conn:value("SELECT pg_catalog.to_regclass($1) IS NOT NULL", sql_name)
 end
 
 ---Names quoted for `conn`, comma-separated.
