@@ -61,12 +61,12 @@ SELECT nspname AS name, pg_catalog.quote_ident(nspname) AS q FROM pg_catalog.pg_
 end
 
 
-local function add_matching(out, seen, word, list, suffix)
-  for _, name in ipairs(list) do
-    local cand = name .. (suffix or "")
-    if cand:sub(1, #word) == word and not seen[cand] then
-      seen[cand] = true
-      out[#out + 1] = cand
+-- The names that start with `word`, each once.
+local function add_matching(out, seen, word, names)
+  for _, name in ipairs(names) do
+    if name:sub(1, #word) == word and not seen[name] then
+      seen[name] = true
+      out[#out + 1] = name
     end
   end
 end
@@ -261,9 +261,7 @@ local function file_candidates(typed, quote)
       local path = dir .. name
       local d = is_dir(path)
       if d then path = path .. "/" end
-      if quote then
-        out[#out + 1] = "'" .. path:gsub("'", "''") .. (d and "" or "'")
-      elseif path:find("[%s']") then
+      if quote or path:find("[%s']") then
         out[#out + 1] = "'" .. path:gsub("'", "''") .. (d and "" or "'")
       else
         out[#out + 1] = path
