@@ -939,8 +939,6 @@ SELECT pg_catalog.format_type(s.seqtypid, NULL) AS type, s.seqstart::text AS sta
   })
 end
 
--- pg_index.indnullsnotdistinct exists from PostgreSQL 15 on; read it so older servers say false.
-local NULLS_NOT_DISTINCT = "COALESCE((pg_catalog.to_jsonb(i) ->> 'indnullsnotdistinct')::bool, false)"
 
 local function describe_index(rel, verbose)
   local cols = db:query([[
@@ -955,17 +953,15 @@ SELECT i.indisprimary, i.indisunique, i.indisvalid, i.indisclustered, i.indisrep
        pg_catalog.pg_get_expr(i.indpred, i.indrelid, true) AS predicate,
        t.relname AS tbl,
        c.relpersistence = 'u' AS unlogged,
-       ]] .. NULLS_NOT_DISTINCT .. [[ AS nulls_not_distinct,
-       (NOT i.indimmediate) AND EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
-         WHERE k.conrelid = i.indrelid AND k.conindid = i.indexrelid
-           AND k.contype IN ('p', 'u', 'x') AND k.condeferrable) AS deferrable,
-       (NOT i.indimmediate) AND EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
-         WHERE k.conrelid = i.indrelid AND k.conindid = i.indexrelid
-           AND k.contype IN ('p', 'u', 'x') AND k.condeferred) AS deferred
+       ]] .. (server_version() >= 150000 and "i.indnullsnotdistinct" or "false") .. [[ AS nulls_not_distinct,
+       (NOT i.indimmediate) AND COALESCE(k.condeferrable, false) AS deferrable,
+       (NOT i.indimmediate) AND COALESCE(k.condeferred, false) AS deferred
   FROM pg_catalog.pg_index i
   JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
   JOIN pg_catalog.pg_am am ON am.oid = c.relam
   JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
+  LEFT JOIN pg_catalog.pg_constraint k -- the constraint the index backs, if any
+    ON k.conrelid = i.indrelid AND k.conindid = i.indexrelid AND k.contype IN ('p', 'u', 'x')
  WHERE i.indexrelid = $1::oid]], rel.oid)
   local rows, names = {}, {}
   for i, c in ipairs(cols) do rows[i], names[i] = { c.name, c.type, c.key, c.definition }, c.name end
