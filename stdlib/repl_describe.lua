@@ -439,6 +439,23 @@ local function policy_footers(footers, t)
   end
 end
 
+-- psql's grouped footers (triggers, rules): for each section { heading, fits(item) } in order,
+-- the heading once, then `line(item)` for each item that fits.
+local function section_footers(footers, sections, items, line)
+  for _, section in ipairs(sections) do
+    local heading = false
+    for _, item in ipairs(items) do
+      if section[2](item) then
+        if not heading then
+          footers[#footers + 1] = section[1]
+          heading = true
+        end
+        footers[#footers + 1] = "    " .. line(item)
+      end
+    end
+  end
+end
+
 -- psql's trigger sections, in its order; each takes the triggers whose tgenabled (and
 -- tgisinternal) fit.
 local TRIGGER_SECTIONS = {
@@ -464,24 +481,15 @@ local function trigger_footers(footers, oid)
 SELECT pg_catalog.pg_get_triggerdef(t.oid, true) AS definition, t.tgenabled::text AS enabled,
        t.tgisinternal AS internal, ]] .. parent .. [[ AS parent
   FROM pg_catalog.pg_trigger t
- WHERE t.tgrelid = $1::oid AND (NOT t.tgisinternal OR (t.tgisinternal AND t.tgenabled = 'D'))
+ WHERE t.tgrelid = $1::oid AND (NOT t.tgisinternal OR t.tgenabled = 'D')
  ORDER BY t.tgname]], oid)
-  for _, section in ipairs(TRIGGER_SECTIONS) do
-    local heading = false
-    for _, t in ipairs(triggers) do
-      if section[2](t) then
-        if not heading then
-          footers[#footers + 1] = section[1]
-          heading = true
-        end
-        local def = t.definition
-        local at = def:find(" TRIGGER ", 1, true)
-        if at then def = def:sub(at + 9) end
-        if t.parent ~= json.null then def = def .. ", ON TABLE " .. t.parent end
-        footers[#footers + 1] = "    " .. def
-      end
-    end
-  end
+  section_footers(footers, TRIGGER_SECTIONS, triggers, function(t)
+    local def = t.definition
+    local at = def:find(" TRIGGER ", 1, true)
+    if at then def = def:sub(at + 9) end
+    if t.parent ~= json.null then def = def .. ", ON TABLE " .. t.parent end
+    return def
+  end)
 end
 
 -- Extended statistics, as psql lists them: kinds only when some but not all were asked for.
@@ -510,9 +518,11 @@ SELECT s.stxrelid::pg_catalog.regclass::text AS rel,
   end
 end
 
+local function rule_enabled(letter) return function(r) return r.enabled == letter end end
+
 local RULE_SECTIONS = {
-  { "O", "Rules:" }, { "D", "Disabled rules:" }, { "A", "Rules firing always:" },
-  { "R", "Rules firing on replica only:" },
+  { "Rules:", rule_enabled "O" }, { "Disabled rules:", rule_enabled "D" },
+  { "Rules firing always:", rule_enabled "A" }, { "Rules firing on replica only:", rule_enabled "R" },
 }
 
 local function rule_footers(footers, oid)
@@ -521,18 +531,7 @@ SELECT r.rulename, pg_catalog.rtrim(pg_catalog.pg_get_ruledef(r.oid, true), ';')
        r.ev_enabled::text AS enabled
   FROM pg_catalog.pg_rewrite r
  WHERE r.ev_class = $1::oid ORDER BY 1]], oid)
-  for _, section in ipairs(RULE_SECTIONS) do
-    local heading = false
-    for _, r in ipairs(rows) do
-      if r.enabled == section[1] then
-        if not heading then
-          footers[#footers + 1] = section[2]
-          heading = true
-        end
-        footers[#footers + 1] = "    " .. r.def:gsub("^CREATE RULE ", "")
-      end
-    end
-  end
+  section_footers(footers, RULE_SECTIONS, rows, function(r) return (r.def:gsub("^CREATE RULE ", "")) end)
 end
 
 local function publication_footers(footers, oid)
