@@ -693,11 +693,15 @@ SELECT pg_catalog.rtrim(pg_catalog.pg_get_ruledef(r.oid, true), ';') AS def
   for _, r in ipairs(rules) do footers[#footers + 1] = " " .. r.def:gsub("^CREATE RULE ", "") end
 end
 
--- "Tablespace: NAME" when a relation is not in the database's default tablespace.
-local function tablespace_footer(footers, oid)
-  local name = db:value([[
+-- "Tablespace: NAME" when a relation is not in the database's default tablespace; `known`: its
+-- tablespace already read (db.NULL for the default), else it is asked for.
+local function tablespace_footer(footers, oid, known)
+  local name = known
+  if name == nil then
+    name = db:value([[
 SELECT t.spcname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_tablespace t ON t.oid = c.reltablespace
  WHERE c.oid = $1::oid]], oid)
+  end
   if name and name ~= json.null then footers[#footers + 1] = 'Tablespace: "' .. name .. '"' end
 end
 
@@ -707,15 +711,18 @@ end
 -- table's as "toast.NAME").
 local function tail_footers(footers, rel, verbose)
   local kind = rel.relkind
-  if has("rmpIt", kind) and not verbose then return tablespace_footer(footers, rel.oid) end
-  if not verbose then return end
+  if not verbose then
+    if has("rmpIt", kind) then tablespace_footer(footers, rel.oid) end
+    return
+  end
   local info = db:one([[
-SELECT c.relreplident::text AS replident, am.amname,
+SELECT c.relreplident::text AS replident, am.amname, ts.spcname,
        pg_catalog.array_to_string(c.reloptions ||
          ARRAY(SELECT 'toast.' || x FROM pg_catalog.unnest(tc.reloptions) x), ', ') AS options
   FROM pg_catalog.pg_class c
   LEFT JOIN pg_catalog.pg_class tc ON tc.oid = c.reltoastrelid
   LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam
+  LEFT JOIN pg_catalog.pg_tablespace ts ON ts.oid = c.reltablespace
  WHERE c.oid = $1::oid]], rel.oid)
   local ident = info.replident
   local catalog = rel.schema == "pg_catalog"
@@ -723,7 +730,7 @@ SELECT c.relreplident::text AS replident, am.amname,
     footers[#footers + 1] = "Replica Identity: " ..
                             (ident == "f" and "FULL" or ident == "n" and "NOTHING" or "???")
   end
-  if has("rmpIt", kind) then tablespace_footer(footers, rel.oid) end
+  if has("rmpIt", kind) then tablespace_footer(footers, rel.oid, info.spcname) end
   if has("rmfpIt", kind) and info.amname ~= json.null then
     footers[#footers + 1] = "Access method: " .. info.amname
   end
