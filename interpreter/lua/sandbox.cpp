@@ -99,6 +99,30 @@ int text_only_dofile(lua_State* L) {
   return lua_gettop(L) - 1;
 }
 
+// package.searchers[2] in text mode: require("m") finds m.lua on package.path as Lua's own
+// searcher does, but loads it as source only. Lua's searcher accepts precompiled chunks, whose
+// bytecode Lua 5.4 does not verify: a crafted one crashes the process.
+int text_only_lua_searcher(lua_State* L) {
+  const char* name = luaL_checkstring(L, 1);
+  lua_getglobal(L, "package");
+  if (lua_getfield(L, -1, "path") != LUA_TSTRING)
+    return luaL_error(L, "'package.path' must be a string");
+  const char* path = lua_tostring(L, -1);
+  lua_pushvalue(L, lua_upvalueindex(1));  // package.searchpath as it was at start-up
+  lua_pushstring(L, name);
+  lua_pushstring(L, path);
+  lua_call(L, 2, 2);
+  if (lua_isnil(L, -2)) return 1;  // not found: searchpath's message lists the files tried
+  lua_pop(L, 1);
+  const char* filename = lua_tostring(L, -1);
+  if (luaL_loadfilex(L, filename, "t") != LUA_OK) {
+    return luaL_error(L, "error loading module '%s' from file '%s': %s", name, filename,
+                      lua_tostring(L, -1));
+  }
+  lua_pushstring(L, filename);  // second argument to the loader, as Lua's searcher passes it
+  return 2;
+}
+
 void remove_field(lua_State* L, const char* table, const char* field) {
   if (lua_getglobal(L, table) == LUA_TTABLE) {
     lua_pushnil(L);
@@ -120,6 +144,19 @@ void apply_sandbox(lua_State* L, bool unsafe) {
   lua_pushcfunction(L, sandboxed_exit);
   lua_setfield(L, -2, "exit");
   lua_pop(L, 1);
+
+  // Source text only, in both modes: nothing weir runs needs bytecode, and --unsafe is about
+  // reaching the system, not about crashing weir.
+  wrap_global(L, "load", text_only_load);
+  wrap_global(L, "loadfile", text_only_loadfile);
+  lua_pushcfunction(L, text_only_dofile);
+  lua_setglobal(L, "dofile");
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "searchers");
+  lua_getfield(L, -2, "searchpath");
+  lua_pushcclosure(L, text_only_lua_searcher, 1);
+  lua_rawseti(L, -2, 2);
+  lua_pop(L, 2);
   if (unsafe) return;
 
   remove_field(L, "os", "execute");
@@ -143,11 +180,6 @@ void apply_sandbox(lua_State* L, bool unsafe) {
   lua_pushliteral(L, "");
   lua_setfield(L, -2, "cpath");
   lua_pop(L, 1);
-
-  wrap_global(L, "load", text_only_load);
-  wrap_global(L, "loadfile", text_only_loadfile);
-  lua_pushcfunction(L, text_only_dofile);
-  lua_setglobal(L, "dofile");
 }
 
 void make_globals_strict(lua_State* L) {

@@ -1,8 +1,10 @@
 // The environment scripts run in.
 //  - strict globals: reading an undefined global raises; a new global may be declared only by
 //    assignment at the top level of a chunk (as Lua's etc/strict.lua), elsewhere it raises;
-//  - unless --unsafe: no os.execute, io.popen, package.loadlib, debug, C module searchers,
-//    and load/loadfile/dofile accept text chunks only (precompiled bytecode can crash the VM);
+//  - unless --unsafe: no os.execute, io.popen, package.loadlib, debug, C module searchers;
+//  - always: every way to load Lua code (load, loadfile, dofile, require's file searcher)
+//    accepts source text only — Lua 5.4 does not verify precompiled bytecode, and a crafted
+//    chunk crashes the process (tests/cli/fuzz_test.lua feeds it mutated chunks);
 //  - always: os.exit unwinds (so transactions roll back and throwaway clusters are removed)
 //    instead of ending the process on the spot.
 #pragma once

@@ -1,0 +1,91 @@
+-- Scripts cannot crash weir: no precompiled bytecode through any loading path (Lua 5.4 does
+-- not verify it), no finalizer a script can call by hand, and finalizers that are harmless
+-- when called twice. Each case ends in a one-line error and exit 1, never a signal (an exit
+-- status above 128 from the shell).
+-- Runs with --unsafe because it spawns weir itself through io.popen.
+local T = require "testing"
+local shell = require "shell"
+local q, sh = shell.q, shell.sh
+local tmp = shell.tmpdir()
+
+local weir = assert(os.getenv "WEIR")
+local url = assert(os.getenv "WEIR_TEST_URL")
+
+local function weir_in(dir, args) return sh("cd " .. q(dir) .. " && DATABASE_URL= timeout 60 " .. q(weir) .. " " .. args) end
+local function weir_run(args) return weir_in(tmp, args) end
+
+-- A valid precompiled chunk (it would print "bytecode ran"), and a crafted one whose LOADK
+-- reads constant 131071 of a function that has 2: loaded, it crashed weir with SIGSEGV.
+local CHUNK = string.dump(load("print('bytecode ran') return { loaded = true }"))
+local function crafted()
+  local f = string.dump(load("local x = 'hello' print(x) return x"))
+  local at = assert(f:find("\3\0\0\0", 1, true), "LOADK 0 0 in the dumped code")
+  return f:sub(1, at - 1) .. "\3\128\255\255" .. f:sub(at + 4)
+end
+shell.write(tmp .. "/valid_chunk.lua", CHUNK)
+shell.write(tmp .. "/patched_chunk.lua", crafted())
+
+local function refused(rc, out, err, what)
+  T.eq(rc, 1, what .. ": exit 1, not a signal (" .. err .. ")")
+  T.not_contains(out, "bytecode ran", what)
+  T.contains(err, "attempt to load a binary chunk", what)
+end
+
+T.case("require refuses a precompiled module, valid or patched, with and without --unsafe", function()
+  for _, name in ipairs { "valid_chunk", "patched_chunk" } do
+    for _, mode in ipairs { "", "--unsafe " } do
+      local what = mode .. "require '" .. name .. "'"
+      local rc, out, err = weir_run("run " .. mode .. "-e " .. q("require '" .. name .. "'"))
+      refused(rc, out, err, what)
+      T.contains(err, "error loading module '" .. name .. "' from file './" .. name .. ".lua'", what)
+    end
+  end
+end)
+
+T.case("load, loadfile and dofile refuse bytecode whatever mode the script asks for", function()
+  local probes = {
+    "assert(load(string.dump(function() print('bytecode ran') end), 'x', 'b'))()",
+    "assert(load(string.dump(function() print('bytecode ran') end), 'x', 'bt'))()",
+    "local s = string.dump(function() print('bytecode ran') end) " ..
+      "assert(load(function() local r = s; s = nil; return r end, 'x', 'b'))()",
+    "assert(loadfile('valid_chunk.lua', 'b'))()",
+    "assert(loadfile('patched_chunk.lua'))()",
+    "dofile('valid_chunk.lua')",
+    "dofile('patched_chunk.lua')",
+  }
+  for _, probe in ipairs(probes) do
+    for _, mode in ipairs { "", "--unsafe " } do
+      local rc, out, err = weir_run("run " .. mode .. "-e " .. q(probe))
+      refused(rc, out, err, mode .. probe)
+    end
+  end
+end)
+
+T.case("a migration that requires a precompiled module: weir status fails with one line, no crash", function()
+  local dir = tmp .. "/proj"
+  assert(os.execute("mkdir -p " .. q(dir .. "/migrations")))
+  shell.write(dir .. "/helper.lua", crafted())
+  shell.write(dir .. "/migrations/001_uses_helper.lua", [[
+local helper = require "helper"
+return migration "001_uses_helper" { phase "a" { up = function(db) end, down = function(db) end } }
+]])
+  for _, command in ipairs { "status", "up", "plan" } do
+    local rc, _, err = weir_in(dir, command .. " --db " .. q(url))
+    T.eq(rc, 1, command .. ": " .. err)
+    T.contains(err, "attempt to load a binary chunk", command)
+  end
+end)
+
+T.case("modules in source form still load through require", function()
+  shell.write(tmp .. "/plain_module.lua", "return { answer = 42 }")
+  local rc, out, err = weir_run("run -e " .. q("print(require('plain_module').answer)"))
+  T.eq(rc, 0, err)
+  T.eq(out, "42\n")
+  local rc2, _, err2 = weir_run("run -e " .. q("require('no_such_module')"))
+  T.eq(rc2, 1)
+  T.contains(err2, "module 'no_such_module' not found")
+  T.contains(err2, "no file './no_such_module.lua'", "the file searcher still lists what it tried")
+end)
+
+shell.cleanup()
+T.done()
