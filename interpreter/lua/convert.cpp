@@ -7,6 +7,7 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "lua/userdata.hpp"
 #include "pg/array_text.hpp"
 
 namespace weir::lua {
@@ -334,6 +335,7 @@ void register_value_types(lua_State* L) {
     lua_setfield(L, -2, "__tostring");
     lua_pushliteral(L, "NULL");
     lua_setfield(L, -2, "__name");
+    protect_metatable(L, -1);
   }
   lua_setmetatable(L, -2);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &kNullKey);

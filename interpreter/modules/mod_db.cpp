@@ -6,7 +6,8 @@
 // in_transaction, transaction_status, quote_ident, quote_literal. A Cursor (from db:rows) keeps its
 // Connection alive through its user value. Both types are "born closed"-safe: using a closed
 // one raises "attempt to use a closed connection", closing twice is harmless, and __gc and
-// __close share one noexcept function.
+// __close share one noexcept function. Their metatables are protected (lua/userdata.hpp):
+// a script cannot call __gc by hand, and a second __gc finds an empty closed box.
 #include <cstdio>
 #include <memory>
 #include <new>
@@ -16,6 +17,7 @@
 #include "lua/convert.hpp"
 #include "lua/guarded.hpp"
 #include "lua/host.hpp"
+#include "lua/userdata.hpp"
 #include "modules/modules.hpp"
 #include "pg/connection.hpp"
 #include "pg/sql_parse.hpp"
@@ -400,11 +402,15 @@ int cursor_close(lua_State* L) noexcept {
   return 0;
 }
 
+// Ends the cursor like __close after an error, then releases what the box holds, leaving an
+// empty closed box (which owns nothing, so Lua may free it without a destructor): a second
+// call is a no-op.
 int cursor_gc(lua_State* L) noexcept {
   auto* cur = static_cast<CursorBox*>(luaL_testudata(L, 1, kCursor));
   if (!cur) return 0;
   finish_cursor(cur, cursor_parent(L, 1), true);
-  cur->~CursorBox();
+  *cur = CursorBox();
+  cur->closed = true;
   return 0;
 }
 
@@ -453,11 +459,13 @@ int conn_close(lua_State* L) noexcept {
   return 0;
 }
 
+// Closes the connection and releases everything the box holds, leaving an empty closed box
+// (as cursor_gc does): idempotent.
 int conn_gc(lua_State* L) noexcept {
   auto* box = static_cast<ConnBox*>(luaL_testudata(L, 1, kConnection));
   if (!box) return 0;
-  conn_close(L);
-  box->~ConnBox();
+  *box = ConnBox();
+  box->closed = true;
   return 0;
 }
 
@@ -659,6 +667,7 @@ void push_connection(lua_State* L, const std::string& target, bool eager) {
 int luaopen_db_core(lua_State* L) {
   luaL_newmetatable(L, kCursor);
   luaL_setfuncs(L, kCursorMeta, 0);
+  lua::protect_metatable(L, -1);
   lua_pop(L, 1);
 
   luaL_newmetatable(L, kConnection);
@@ -668,6 +677,7 @@ int luaopen_db_core(lua_State* L) {
   lua_setfield(L, -2, "NULL");
   lua_pushvalue(L, -1);
   lua_setfield(L, -3, "__index");
+  lua::protect_metatable(L, -2);
   lua_remove(L, -2);  // the metatable; leave the methods table as the module
   return 1;
 }

@@ -23,6 +23,7 @@
 
 #include "lua/guarded.hpp"
 #include "lua/host.hpp"
+#include "lua/userdata.hpp"
 #include "modules/modules.hpp"
 #include "pg/cluster.hpp"
 
@@ -122,9 +123,11 @@ int cluster_close(lua_State* L) {
   return 0;
 }
 
-int cluster_gc(lua_State* L) {
-  auto* box = static_cast<ClusterBox*>(luaL_checkudata(L, 1, kCluster));
-  box->~ClusterBox();
+// Stops the cluster and leaves an empty box (which owns nothing, so Lua frees it without a
+// destructor): a second call is a no-op (lua/userdata.hpp).
+int cluster_gc(lua_State* L) noexcept {
+  auto* box = static_cast<ClusterBox*>(luaL_testudata(L, 1, kCluster));
+  if (box) box->cluster.reset();
   return 0;
 }
 
@@ -200,6 +203,7 @@ int luaopen_weir(lua_State* L) {
     lua_setfield(L, -2, "__close");
     lua_pushcfunction(L, guarded<cluster_tostring>);
     lua_setfield(L, -2, "__tostring");
+    lua::protect_metatable(L, -1);
   }
   lua_pop(L, 1);
   luaL_newlib(L, kFunctions);

@@ -87,5 +87,64 @@ T.case("modules in source form still load through require", function()
   T.contains(err2, "no file './no_such_module.lua'", "the file searcher still lists what it tried")
 end)
 
+T.case("getmetatable on a connection, a cursor, db.NULL or a cluster gives no finalizer", function()
+  local code = [[
+    local c = weir.connect(os.getenv("URL"))
+    local _, cur = c:rows("SELECT 1")
+    local cl = weir.cluster()
+    for what, v in pairs { connection = c, cursor = cur, null = db.NULL, cluster = cl } do
+      local mt = getmetatable(v)
+      assert(type(mt) == "table", what)
+      assert(mt.__gc == nil and mt.__close == nil, what .. " shows its finalizer")
+      print(what, mt.__name)
+    end
+    assert(getmetatable(c).__index.query, "methods stay listed")
+    cl:close()
+  ]]
+  local rc, out, err = sh("URL=" .. q(url) .. " timeout 120 " .. q(weir) .. " run -e " .. q(code))
+  T.eq(rc, 0, err)
+  T.contains(out, "connection\tweir.Connection\n")
+  T.contains(out, "cursor\tweir.Cursor\n")
+  T.contains(out, "null\tNULL\n")
+  T.contains(out, "cluster\tweir.Cluster\n")
+end)
+
+T.case("the old way in: getmetatable(conn).__gc(conn) then a collection no longer aborts", function()
+  for _, code in ipairs {
+    "local c = weir.connect(os.getenv('URL')); getmetatable(c).__gc(c); c = nil; collectgarbage()",
+    "local _, cur = db:rows('SELECT 1'); getmetatable(cur).__gc(cur); cur = nil; collectgarbage()",
+  } do
+    local rc, _, err = sh("URL=" .. q(url) .. " timeout 60 " .. q(weir) .. " run --db " .. q(url) .. " -e " .. q(code))
+    T.eq(rc, 1, code .. ": " .. err)
+    T.contains(err, "attempt to call a nil value")
+  end
+end)
+
+T.case("finalizers are idempotent: __gc twice (through debug, --unsafe), then use and collect", function()
+  local code = [[
+    local gc = function(v) debug.getmetatable(v).__gc(v) end
+    local c = weir.connect(os.getenv("URL"))
+    local it, cur = c:rows("SELECT g FROM generate_series(1, 3) g")
+    it(cur)
+    gc(cur); gc(cur)
+    gc(c); gc(c)
+    print(pcall(c.value, c, "SELECT 1"))
+    print(it(cur))
+    print(tostring(c), c:transaction_status())
+    local cl = weir.cluster()
+    gc(cl); gc(cl)
+    print(pcall(cl.url, cl))
+    c, cur, cl = nil, nil, nil
+    collectgarbage(); collectgarbage()
+    print("survived")
+  ]]
+  local rc, out, err = sh("URL=" .. q(url) .. " timeout 120 " .. q(weir) .. " run --unsafe -e " .. q(code))
+  T.eq(rc, 0, err)
+  T.contains(out, "attempt to use a closed connection")
+  T.contains(out, "weir.Connection (closed)\tclosed\n")
+  T.contains(out, "attempt to use a closed cluster")
+  T.contains(out, "survived\n")
+end)
+
 shell.cleanup()
 T.done()
