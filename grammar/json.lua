@@ -9,14 +9,15 @@ json = {}
 json.null = nil
 
 ---Encodes a Lua value as JSON text. Tables that are non-empty sequences become arrays, other
----tables objects; decoded tables keep what they were. Raises on functions, NaN, cycles and
----invalid UTF-8.
+---tables objects; decoded tables keep what they were. Raises on functions, NaN, cycles,
+---invalid UTF-8 and tables nested deeper than 1000 levels.
 ---@param value any
 ---@return string
 function json.encode(value) end
 
 ---Decodes JSON text; null becomes json.null (db.NULL). Raises "json.decode: invalid JSON at
----byte N: …" on bad input.
+---byte N: …" on bad input, "json.decode: JSON nested deeper than 1000 levels (at byte N)" on
+---a document nested deeper than that.
 ---@param text string
 ---@return any
 function json.decode(text) end

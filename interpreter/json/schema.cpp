@@ -7,6 +7,8 @@
 // that need a yes/no answer (anyOf, oneOf, not, contains, if) evaluate into a scratch list.
 #include "json/schema.hpp"
 
+#include "json/parse.hpp"
+
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -22,7 +24,11 @@ namespace {
 using Json = nlohmann::json;
 
 // Deeper than this the schema is taken to recurse through $ref without consuming the instance.
-constexpr int kMaxDepth = 400;
+// Room for an instance as deep as json::kMaxDepth (1000) under a recursive schema (2-3 levels
+// per instance level); each level takes about 1 KB of C stack, so this stays near 3 MB of the
+// usual 8 MB.
+constexpr int kMaxSchemaDepth = 3000;
+constexpr int kMaxJsonDepth = weir::json::kMaxDepth;
 
 // The draft-07 meta-schema, so {"$ref": "http://json-schema.org/draft-07/schema#"} resolves.
 const char* const kDraft07MetaSchema =
@@ -414,6 +420,15 @@ bool format_ok(const std::string& format, const std::string& s) {
   return true;
 }
 
+// A copy of `v` to own, refused first when it nests deeper than JSON may (json/parse.hpp):
+// copying, like every other walk of it, recurses.
+std::unique_ptr<Json> checked_depth(const Json& v, const char* what) {
+  if (deeper_than(v, kMaxJsonDepth))
+    throw std::invalid_argument(std::string(what) + " nested deeper than " +
+                                std::to_string(kMaxJsonDepth) + " levels");
+  return std::make_unique<Json>(v);
+}
+
 std::regex make_regex(const std::string& pattern) {
   try {
     return std::regex(pattern, std::regex::ECMAScript);
@@ -426,7 +441,7 @@ std::regex make_regex(const std::string& pattern) {
 
 // --- compiling ------------------------------------------------------------------------------
 
-SchemaValidator::SchemaValidator(const Json& schema) : root_(std::make_unique<Json>(schema)) {
+SchemaValidator::SchemaValidator(const Json& schema) : root_(checked_depth(schema, "schema")) {
   if (!root_->is_object() && !root_->is_boolean())
     throw std::invalid_argument(std::string("a schema must be an object or a boolean, not ") +
                                 type_name(*root_));
@@ -440,8 +455,11 @@ SchemaValidator::SchemaValidator(const Json& schema) : root_(std::make_unique<Js
   }
 }
 
-void SchemaValidator::scan(const Json& schema, const std::string& base) {
+void SchemaValidator::scan(const Json& schema, const std::string& base, int depth) {
   if (!schema.is_object()) return;
+  if (depth > kMaxSchemaDepth)
+    throw std::invalid_argument("schema nests more than " + std::to_string(kMaxSchemaDepth) +
+                                " levels deep");
   bases_[&schema] = base;
   std::string here = base;
   auto id = schema.find("$id");
@@ -459,20 +477,20 @@ void SchemaValidator::scan(const Json& schema, const std::string& base) {
   for (const char* key : {"items", "additionalItems", "additionalProperties", "contains",
                           "propertyNames", "if", "then", "else", "not"}) {
     auto it = schema.find(key);
-    if (it != schema.end()) scan(*it, here);
+    if (it != schema.end()) scan(*it, here, depth + 1);
   }
   for (const char* key : {"items", "allOf", "anyOf", "oneOf"}) {
     auto it = schema.find(key);
     if (it != schema.end() && it->is_array())
       for (const auto& sub : *it)
-        scan(sub, here);
+        scan(sub, here, depth + 1);
   }
   for (const char* key : {"properties", "patternProperties", "definitions", "dependencies"}) {
     auto it = schema.find(key);
     if (it == schema.end() || !it->is_object()) continue;
     for (const auto& [name, sub] : it->items()) {
       if (std::string(key) == "patternProperties") compile(name);
-      scan(sub, here);
+      scan(sub, here, depth + 1);
     }
   }
 }
@@ -510,6 +528,11 @@ std::pair<const Json*, std::string> SchemaValidator::resolve_ref(const std::stri
 // --- validating -----------------------------------------------------------------------------
 
 std::vector<SchemaError> SchemaValidator::validate(const Json& instance) const {
+  // eval recurses with the instance (and nlohmann's comparisons for const, enum and
+  // uniqueItems do too): bounded here, whoever built the value.
+  if (deeper_than(instance, kMaxJsonDepth))
+    throw std::invalid_argument("value nested deeper than " + std::to_string(kMaxJsonDepth) +
+                                " levels");
   Errors errors;
   eval(*root_, instance, "", "", errors, 0);
   return errors;
@@ -524,9 +547,9 @@ bool SchemaValidator::passes(const Json& schema, const Json& instance, const std
 
 void SchemaValidator::eval(const Json& schema, const Json& instance, const std::string& base_in,
                            const std::string& pointer, Errors& out, int depth) const {
-  if (depth > kMaxDepth)
+  if (depth > kMaxSchemaDepth)
     throw std::invalid_argument("schema nests or recurses through $ref more than " +
-                                std::to_string(kMaxDepth) + " levels deep");
+                                std::to_string(kMaxSchemaDepth) + " levels deep");
   if (schema.is_boolean()) {
     if (!schema.get<bool>()) out.push_back({pointer, "false", "no value is allowed here"});
     return;

@@ -35,7 +35,7 @@ class SchemaValidator {
   using Json = nlohmann::json;
   using Errors = std::vector<SchemaError>;
 
-  void scan(const Json& schema, const std::string& base);
+  void scan(const Json& schema, const std::string& base, int depth = 0);
   // Returns the schema a $ref names and the base URI in effect there.
   std::pair<const Json*, std::string> resolve_ref(const std::string& ref,
                                                   const std::string& base) const;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "json/parse.hpp"
 #include "lua/userdata.hpp"
 #include "pg/array_text.hpp"
 
@@ -20,7 +21,11 @@ namespace {
 
 const char* const kNullType = "weir.NULL";
 const char kNullKey = 0;  // registry key of the NULL sentinel
-constexpr int kMaxDepth = 200;
+// Sequences nested deeper than this are refused by db.array (PostgreSQL itself allows 6).
+constexpr int kMaxArrayDepth = 200;
+// Each level of a walk over nested tables holds this many stack slots at most: the table,
+// a key, a value and a metatable being compared. Checked per level, never assumed.
+constexpr int kSlotsPerLevel = 4;
 
 int null_tostring(lua_State* L) {
   lua_pushliteral(L, "NULL");
@@ -113,9 +118,10 @@ bool push_scalar(lua_State* L, pg::Kind kind, const char* text, int len, std::st
       return true;
     }
     case pg::Kind::Json: {
-      nlohmann::json j = nlohmann::json::parse(text, text + len, nullptr, false);
-      if (j.is_discarded()) {
-        error = "malformed JSON value from the server";
+      nlohmann::json j;
+      std::string why;
+      if (!json::parse(text, static_cast<size_t>(len), j, why)) {
+        error = "JSON value from the server: " + why;
         return false;
       }
       push_json(L, j);
@@ -154,7 +160,7 @@ bool push_array_node(lua_State* L, const pg::ArrayNode& node, pg::Kind elem, std
 // Builds an array literal tree from a Lua sequence (nested sequences are sub-arrays).
 bool to_array_node(lua_State* L, int idx, pg::ArrayNode& out, std::string& error, int depth) {
   idx = lua_absindex(L, idx);
-  if (depth > kMaxDepth) {
+  if (depth >= kMaxArrayDepth || !lua_checkstack(L, kSlotsPerLevel)) {
     error = "db.array: nested too deeply";
     return false;
   }
@@ -253,8 +259,9 @@ bool to_json_at(lua_State* L, int idx, nlohmann::json& out, std::string& error, 
         lua_pop(L, 1);
         return ok;
       }
-      if (depth > kMaxDepth) {
-        error = "table nested too deeply to encode as JSON";
+      if (depth >= json::kMaxDepth || !lua_checkstack(L, kSlotsPerLevel)) {
+        error = "table nested deeper than " + std::to_string(json::kMaxDepth) +
+                " levels: too deep to encode as JSON";
         return false;
       }
       const void* id = lua_topointer(L, idx);

@@ -2,6 +2,7 @@
 // module (JSON null ↔ db.NULL; decoded arrays and objects remember which they were).
 //   json.encode(value) -> string        raises on values JSON cannot hold (functions, NaN, cycles)
 //   json.decode(text)  -> value         raises "json.decode: …" with the byte offset on bad input
+//                                       or nesting deeper than json::kMaxDepth (json/parse.hpp)
 //   json.array(t), json.object(t) -> t  mark t to encode as an array / object (even when empty)
 //   json.validate(value, schema) -> true | false, errors
 //                                       JSON Schema draft-07 (json/schema.hpp); each error is
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "json/parse.hpp"
 #include "json/schema.hpp"
 
 #include "lua/convert.hpp"
@@ -38,12 +40,9 @@ int json_decode(lua_State* L) {
   size_t len;
   const char* text = luaL_checklstring(L, 1, &len);
   nlohmann::json value;
-  try {
-    value = nlohmann::json::parse(text, text + len);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw std::invalid_argument(std::string("json.decode: invalid JSON at byte ") +
-                                std::to_string(e.byte) + ": " + e.what());
-  }
+  std::string error;
+  if (!weir::json::parse(text, len, value, error))
+    throw std::invalid_argument("json.decode: " + error);
   lua::push_json(L, value);
   return 1;
 }
@@ -58,12 +57,8 @@ int json_validate(lua_State* L) {
   if (lua_type(L, 2) == LUA_TSTRING) {
     size_t len;
     const char* text = lua_tolstring(L, 2, &len);
-    try {
-      schema = nlohmann::json::parse(text, text + len);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw std::invalid_argument(std::string("json.validate: schema is not valid JSON at byte ") +
-                                  std::to_string(e.byte) + ": " + e.what());
-    }
+    if (!weir::json::parse(text, len, schema, error))
+      throw std::invalid_argument("json.validate: schema: " + error);
   } else if (!lua::to_json(L, 2, schema, error)) {
     throw std::invalid_argument("json.validate: schema: " + error);
   }
