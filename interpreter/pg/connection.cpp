@@ -210,8 +210,16 @@ Connection::Connection(const std::string& target) {
     raw_password = target.substr(b, e - b);
   safe_url_ = target.empty() ? "(libpq defaults)" : mask_password(target);
 
-  const char* keys[] = {"dbname", "fallback_application_name", "client_encoding", nullptr};
-  const char* values[] = {target.empty() ? nullptr : target.c_str(), "weir", "UTF8", nullptr};
+  // connect_timeout comes before dbname, which expands `target`: a connect_timeout in the URL
+  // or conninfo wins over weir's default, and $PGCONNECT_TIMEOUT replaces it (libpq reads it
+  // only for a parameter nobody set).
+  const char* env_timeout = std::getenv("PGCONNECT_TIMEOUT");
+  bool default_timeout = !(env_timeout && *env_timeout);
+  std::string timeout = std::to_string(kDefaultConnectTimeoutSeconds);
+  const char* keys[] = {"connect_timeout", "dbname", "fallback_application_name", "client_encoding",
+                        nullptr};
+  const char* values[] = {default_timeout ? timeout.c_str() : nullptr,
+                          target.empty() ? nullptr : target.c_str(), "weir", "UTF8", nullptr};
   conn_ = PQconnectdbParams(keys, values, 1);
   if (!conn_) throw ConnectionError("cannot connect: out of memory");
   if (PQstatus(conn_) != CONNECTION_OK) {

@@ -77,6 +77,10 @@ class Connection {
  public:
   // `target` is a URL (postgresql://…), a key=value conninfo string, or empty for libpq's
   // defaults (PG* variables, .pgpass). Throws ConnectionError with a redacted one-line message.
+  // Connecting gives up after kDefaultConnectTimeoutSeconds (libpq's connect_timeout: per host
+  // tried, covering the server's reply too) unless `target` or $PGCONNECT_TIMEOUT sets one, so
+  // a server that accepts TCP and never answers cannot hang weir.
+  static constexpr int kDefaultConnectTimeoutSeconds = 10;
   explicit Connection(const std::string& target);
   ~Connection();
   Connection(const Connection&) = delete;
