@@ -21,7 +21,10 @@ const char* const kConnectionHelp =
     "  --unsafe              allow os.execute, io.popen, package.loadlib, debug and C modules\n"
     "  --stdlib-dir DIR      load stdlib/*.lua from DIR instead of the embedded copy\n"
     "                        (for weir developers; also $WEIR_STDLIB_DIR)\n"
-    "  -v, --verbose         show server NOTICE messages\n";
+    "  -v, --verbose         show server NOTICE messages\n"
+    "  --traceback           errors keep the position weir's own code raised them at\n"
+    "                        (stdlib/FILE.lua:LINE) instead of the script line that called it\n"
+    "                        (for reporting a bug in weir)\n";
 
 std::string Args::value(const std::string& option, const std::string& arg) {
   auto eq = arg.find('=');
@@ -52,6 +55,8 @@ bool parse_connection_option(Args& args, const std::string& arg, ConnectionOptio
     out.unsafe = true;
   } else if (arg == "-v" || arg == "--verbose") {
     out.verbose = true;
+  } else if (arg == "--traceback") {
+    out.traceback = true;
   } else if (is("--stdlib-dir")) {
     out.stdlib_dir = args.value("--stdlib-dir", arg);
   } else {
@@ -86,6 +91,7 @@ void configure_host(lua::Host& host, const ConnectionOptions& opts, const Target
                     bool eager) {
   host.unsafe = opts.unsafe;
   host.verbose = opts.verbose;
+  host.traceback = opts.traceback;
   host.stdlib_dir = opts.stdlib_dir;
   if (host.stdlib_dir.empty()) {
     if (const char* d = std::getenv("WEIR_STDLIB_DIR"); d && *d) host.stdlib_dir = d;

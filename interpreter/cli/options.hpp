@@ -30,6 +30,7 @@ struct ConnectionOptions {
   bool ephemeral = false;                             // --ephemeral
   bool unsafe = false;                                // --unsafe
   bool verbose = false;                               // -v / --verbose
+  bool traceback = false;                             // --traceback
   std::string stdlib_dir;                             // --stdlib-dir DIR (or $WEIR_STDLIB_DIR)
 };
 

@@ -1,6 +1,9 @@
 // Error values and their text (see error.hpp).
 #include "lua/error.hpp"
 
+#include "lua/interrupt.hpp"
+#include "lua/where.hpp"
+
 namespace weir::lua {
 
 namespace {
@@ -44,7 +47,7 @@ void push_sql_error(lua_State* L, const pg::SqlError& e) {
     lua_setfield(L, -2, "position");
   }
   set_string(L, "text", e.line());
-  luaL_where(L, 1);
+  push_script_where(L, 1);
   lua_setfield(L, -2, "where");
   register_error_type(L);
   luaL_setmetatable(L, kErrorType);
@@ -69,7 +72,8 @@ std::string error_text(lua_State* L, int idx) {
 }
 
 int traceback_handler(lua_State* L) {
-  if (is_exit_sentinel(L, 1)) return 1;
+  if (is_exit_sentinel(L, 1) || is_interrupt(L, 1)) return 1;
+  repoint_error(L, 1);
   std::string text = error_text(L, 1);
   luaL_traceback(L, L, text.c_str(), 1);
   return 1;

@@ -11,14 +11,17 @@
 
 namespace weir::lua {
 
-// Pushes a weir.Error table for `e`, with `where` set to the calling script's FILE:LINE.
+// Pushes a weir.Error table for `e`, with `where` set to the calling script's FILE:LINE (the
+// script's, not the stdlib helper's that ran the statement: lua/where.hpp).
 void push_sql_error(lua_State* L, const pg::SqlError& e);
 // Registers the weir.Error metatable (idempotent).
 void register_error_type(lua_State* L);
 // Text of the error value at `idx` (uses __tostring; non-string values are described).
 std::string error_text(lua_State* L, int idx);
-// A message handler for lua_pcall: turns the error into "message\nstack traceback:…".
-// Leaves the os.exit sentinel untouched so the runner can recognise it.
+// A message handler for lua_pcall: turns the error into "message\nstack traceback:…", the
+// message re-pointed from a stdlib line to the script's (lua/where.hpp).
+// Leaves the os.exit sentinel and the interrupt untouched (the runner recognises the one; the
+// other prints as "interrupted", with no traceback of where it happened to land).
 int traceback_handler(lua_State* L);
 // The os.exit sentinel: a unique value raised by the sandboxed os.exit.
 void push_exit_sentinel(lua_State* L);

@@ -1,6 +1,7 @@
 // The one exception boundary between C++ and Lua. Every C++ function registered with Lua is
 // wrapped as guarded<F>: a std::exception thrown by F becomes a Lua error carrying its message
-// (prefixed with the calling script's FILE:LINE), and a pg::SqlError becomes a structured
+// (prefixed with the calling script's FILE:LINE — the script's, also when a stdlib helper made
+// the call, lua/where.hpp), and a pg::SqlError becomes a structured
 // weir.Error object. The message is copied into locals and lua_error is called only after the
 // catch block has closed. Lua's own errors (raised by luaL_check* inside F) pass through
 // untouched: they are not std::exceptions, and nothing here catches (...).
@@ -13,6 +14,7 @@
 #include <string>
 
 #include "lua/error.hpp"
+#include "lua/where.hpp"
 #include "pg/connection.hpp"
 
 namespace weir::lua {
@@ -31,7 +33,7 @@ int guarded(lua_State* L) {
   if (sql_error) {
     push_sql_error(L, *sql_error);
   } else {
-    luaL_where(L, 1);
+    push_script_where(L, 1);
     lua_pushlstring(L, message.data(), message.size());
     lua_concat(L, 2);
   }

@@ -13,6 +13,7 @@ namespace weir::lua {
 struct Host {
   bool unsafe = false;     // --unsafe: keep os.execute, io.popen, package.loadlib, debug, C modules
   bool verbose = false;    // -v: echo server NOTICEs to stderr (WARNINGs are always shown)
+  bool traceback = false;  // --traceback: errors keep their stdlib positions (lua/where.hpp)
   std::string stdlib_dir;  // non-empty: load stdlib/*.lua from this directory (developer flag)
 
   // The connection behind the `db` global: a URL or conninfo, "" for libpq's defaults.

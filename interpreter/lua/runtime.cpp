@@ -1,48 +1,19 @@
 // Script runtime (see runtime.hpp).
 #include "lua/runtime.hpp"
 
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 
 #include "lua/error.hpp"
 #include "lua/guarded.hpp"
 #include "lua/modules.hpp"
+#include "lua/protected.hpp"
 #include "lua/sandbox.hpp"
+#include "lua/where.hpp"
 #include "modules/modules.hpp"
-#include "pg/connection.hpp"
 
 namespace weir::lua {
 
 namespace {
-
-volatile std::sig_atomic_t g_signal = 0;
-lua_State* g_interrupt_state = nullptr;
-bool g_repl_mode = false;  // SIGINT never ends the process; take_interrupt() resets it
-
-void interrupted_hook(lua_State* L, lua_Debug*) {
-  lua_sethook(L, nullptr, 0, 0);
-  luaL_error(L, "interrupted");
-}
-
-void on_signal(int sig) {
-  if (g_signal && !(g_repl_mode && sig == SIGINT)) {  // second signal: give up on a clean stop
-    std::signal(sig, SIG_DFL);
-    std::raise(sig);
-    return;
-  }
-  g_signal = sig;
-  if (g_interrupt_state) {
-    // A query in progress ends now, not when it is done. In the REPL its own error (57014,
-    // canceling statement due to user request) is what stops the chunk; a script is also
-    // stopped at its next instruction, in case it catches that error.
-    bool cancelled = pg::cancel_running_statement();
-    if (!(g_repl_mode && sig == SIGINT && cancelled)) {
-      lua_sethook(g_interrupt_state, interrupted_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT,
-                  1);
-    }
-  }
-}
 
 // Requires a module and stores it in global `name` (protected: called inside setup_globals).
 void require_global(lua_State* L, const char* module, const char* name) {
@@ -108,6 +79,8 @@ void prepend_package_path(lua_State* L, const std::string& script) {
 Runtime::Runtime(Host& h) : host_(h), state_(&h) {
   lua_State* L = state_.get();
   open_weir_libraries(L);
+  watch_for_interrupts(L);
+  install_protected_calls(L);
   lua_pushcfunction(L, guarded<setup_globals>);
   if (lua_pcall(L, 0, 0, 0) != LUA_OK) {  // a connection failure: one line, no traceback
     std::fprintf(stderr, "weir: %s\n", error_text(L, -1).c_str());
@@ -123,8 +96,19 @@ int Runtime::failure_code(const char* prefix) {
   lua_State* L = state_.get();
   if (is_exit_sentinel(L, -1)) return host_.exit_code;
   std::fprintf(stderr, "%s%s\n", prefix, error_text(L, -1).c_str());
-  return g_signal ? 128 + g_signal : 1;
+  return 1;
 }
+
+namespace {
+
+// The exit code of a run that ended with `code`: a signal that asked weir to stop wins, also
+// when the command caught it and returned (weir up after an interrupted phase).
+int with_signal(int code) {
+  int sig = pending_interrupt();
+  return sig ? 128 + sig : code;
+}
+
+}  // namespace
 
 int Runtime::run_loaded(const std::string& script, const std::vector<std::string>& args) {
   lua_State* L = state_.get();
@@ -135,9 +119,9 @@ int Runtime::run_loaded(const std::string& script, const std::vector<std::string
   lua_pushcfunction(L, traceback_handler);
   int base = lua_gettop(L) - static_cast<int>(args.size()) - 1;
   lua_insert(L, base);  // handler below the chunk
-  g_interrupt_state = L;
+  begin_run(L);
   int status = lua_pcall(L, static_cast<int>(args.size()), 0, base);
-  g_interrupt_state = nullptr;
+  end_run(L);
   int code = 0;
   if (status != LUA_OK) {
     code = failure_code("");
@@ -146,7 +130,7 @@ int Runtime::run_loaded(const std::string& script, const std::vector<std::string
   lua_pop(L, 1);  // handler
   // Close every to-be-closed connection and cursor now, while the cluster still runs.
   lua_gc(L, LUA_GCCOLLECT);
-  return code;
+  return with_signal(code);
 }
 
 int Runtime::run_file(const std::string& path, const std::vector<std::string>& args) {
@@ -187,11 +171,14 @@ int Runtime::run_main(const std::string& module,
     lua_pushstring(L, v.c_str());
     lua_setfield(L, -2, k.c_str());
   }
-  g_interrupt_state = L;
   // No traceback: phase errors are caught and reported by the runner with the script's
-  // FILE:LINE; what escapes is a one-line message about the command itself.
-  int status = lua_pcall(L, 1, 1, 0);
-  g_interrupt_state = nullptr;
+  // FILE:LINE; what escapes is a one-line message about the command itself (re-pointed from
+  // a stdlib line to a script's, or to none).
+  lua_pushcfunction(L, repoint_handler);
+  lua_insert(L, -3);
+  begin_run(L);
+  int status = lua_pcall(L, 1, 1, lua_gettop(L) - 2);
+  end_run(L);
   int code = 0;
   if (status == LUA_OK) {
     code = lua_isinteger(L, -1) ? static_cast<int>(lua_tointeger(L, -1)) : 0;
@@ -200,44 +187,7 @@ int Runtime::run_main(const std::string& module,
   }
   lua_settop(L, base);
   lua_gc(L, LUA_GCCOLLECT);
-  return code;
-}
-
-void install_interrupt_handlers(lua_State*) {
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
-}
-
-void hold_interrupts() {
-  lua_State* L = g_interrupt_state;
-  g_interrupt_state = nullptr;  // before the hook is cleared: a signal now cannot set it again
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  if (L) lua_sethook(L, nullptr, 0, 0);
-}
-
-void install_repl_interrupt_handlers() {
-  g_repl_mode = true;
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;  // no SA_RESTART: a read at the prompt returns EINTR
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-}
-
-void interrupt_lua_while(lua_State* L) {
-  g_interrupt_state = L;
-}
-
-int take_interrupt(lua_State* L) {
-  int sig = g_signal;
-  g_signal = 0;
-  if (L) lua_sethook(L, nullptr, 0, 0);
-  return sig;
-}
-
-int pending_interrupt() {
-  return g_signal;
+  return with_signal(code);
 }
 
 }  // namespace weir::lua

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "lua/host.hpp"
+#include "lua/interrupt.hpp"
 #include "lua/state.hpp"
 
 namespace weir::lua {
@@ -19,11 +20,13 @@ class Runtime {
   bool ok() const { return ok_; }
   lua_State* L() const { return state_.get(); }
 
-  // Both return the process exit code: 0 success, 1 error (already printed), or os.exit's code.
+  // Both return the process exit code: 0 success, 1 error (already printed), os.exit's code,
+  // or 128 + the signal when SIGINT/SIGTERM stopped it (lua/interrupt.hpp).
   int run_file(const std::string& path, const std::vector<std::string>& args);
   int run_code(const std::string& code, const std::vector<std::string>& args);
   // Calls require(module).main(opts) and returns the integer it returns (errors print as one
-  // line and give 1). Used by commands implemented in the stdlib (up, down, status …).
+  // line and give 1; a signal gives 128 + it). Used by commands implemented in the stdlib (up,
+  // down, status …).
   int run_main(const std::string& module,
                const std::vector<std::pair<std::string, std::string>>& opts);
 
@@ -37,26 +40,5 @@ class Runtime {
   State state_;
   bool ok_ = false;
 };
-
-// Installs SIGINT/SIGTERM handlers that stop the running script at its next Lua instruction
-// (raising "interrupted"), so transactions roll back and clusters are removed; a second signal
-// ends the process at once.
-void install_interrupt_handlers(lua_State* L);
-
-// For a command written in the stdlib that stops cleanly on a signal (weir test): from now
-// until the running command returns, a SIGINT/SIGTERM is only recorded (pending_interrupt()),
-// not raised in the script as "interrupted", and one already raised-to-be is dropped; a second
-// signal still ends the process at once. So the command's cleanup and report run to their end.
-void hold_interrupts();
-
-// The REPL's handlers: SIGINT never ends the process. While a chunk runs (after
-// interrupt_lua_while(L)) it cancels the query in progress and stops the chunk at its next
-// instruction; at the prompt (interrupt_lua_while(nullptr)) it only interrupts the read, which
-// fails with EINTR. take_interrupt() returns the signal seen since the last call (0: none),
-// clearing it and the stop hook; pending_interrupt() only looks. SIGTERM still ends the REPL.
-void install_repl_interrupt_handlers();
-void interrupt_lua_while(lua_State* L);
-int take_interrupt(lua_State* L);
-int pending_interrupt();
 
 }  // namespace weir::lua

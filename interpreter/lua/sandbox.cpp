@@ -3,6 +3,7 @@
 
 #include "lua/error.hpp"
 #include "lua/host.hpp"
+#include "lua/interrupt.hpp"
 
 namespace weir::lua {
 
@@ -80,9 +81,12 @@ int call_text_only(lua_State* L, int mode_pos) {
   return lua_gettop(L);
 }
 
-// load(chunk [, name [, mode [, env]]]) with mode forced to "t".
+// load(chunk [, name [, mode [, env]]]) with mode forced to "t". A reader function that was
+// interrupted makes load return nil and the error: the interrupt goes on instead.
 int text_only_load(lua_State* L) {
-  return call_text_only(L, 3);
+  int n = call_text_only(L, 3);
+  if (stop_requested() && lua_isnil(L, 1)) return raise_interrupt(L);
+  return n;
 }
 
 // loadfile(name [, mode [, env]]) with mode forced to "t".

@@ -18,6 +18,7 @@
 #include "lua/guarded.hpp"
 #include "lua/host.hpp"
 #include "lua/userdata.hpp"
+#include "lua/where.hpp"
 #include "modules/modules.hpp"
 #include "pg/connection.hpp"
 #include "pg/sql_parse.hpp"
@@ -108,33 +109,13 @@ std::vector<pg::Param> collect_params(lua_State* L, int first, const char* fn) {
   return params;
 }
 
-// "FILE:LINE" of the Lua code that made this call: the first frame outside the stdlib (so a
-// ddl helper's statements are charged to the migration line that called it), else the caller.
-std::string script_where(lua_State* L) {
-  const std::string& dir = lua::host(L).stdlib_dir;
-  std::string first;
-  lua_Debug ar;
-  for (int level = 1; lua_getstack(L, level, &ar); ++level) {
-    if (!lua_getinfo(L, "Sl", &ar) || ar.currentline <= 0) continue;
-    std::string source = ar.source ? ar.source : "";
-    bool file = !source.empty() && source[0] == '@';
-    std::string here = (file ? source.substr(1) : std::string(ar.short_src)) + ":" +
-                       std::to_string(ar.currentline);
-    if (first.empty()) first = here;
-    bool stdlib =
-        source.rfind("@stdlib/", 0) == 0 || (!dir.empty() && source.rfind("@" + dir + "/", 0) == 0);
-    if (!stdlib) return here;
-  }
-  return first;
-}
-
 // Notes `sql` when the connection is being traced (before it runs, so failures show too).
 // With forbid_commit, a statement that would end the transaction raises before it runs.
 void record(lua_State* L, const std::string& sql) {
   ConnBox* box = check_box(L, kSelf);
   if (!box->tracing) return;
   box->traced.push_back(sql);
-  box->traced_where.push_back(script_where(L));
+  box->traced_where.push_back(lua::script_location(L));
   if (!box->forbid_commit) return;
   std::vector<pg::Statement> stmts;
   try {

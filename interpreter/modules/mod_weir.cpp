@@ -23,6 +23,7 @@
 
 #include "lua/guarded.hpp"
 #include "lua/host.hpp"
+#include "lua/interrupt.hpp"
 #include "lua/userdata.hpp"
 #include "modules/modules.hpp"
 #include "pg/cluster.hpp"
@@ -148,7 +149,7 @@ const luaL_Reg kClusterMethods[] = {
 int weir_sleep(lua_State* L) {
   lua_Number seconds = luaL_checknumber(L, 1);
   luaL_argcheck(L, seconds >= 0 && std::isfinite(seconds), 1, "expected a non-negative number");
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  lua::sleep_interruptibly(L, seconds);  // Ctrl-C/SIGTERM ends it at once
   return 0;
 }
 
