@@ -78,14 +78,18 @@ int run_migrate_command(const Spec& spec, Args& args) {
       set("schema", args.value("--schema", a));
     } else if (is("--events")) {
       set("events", args.value("--events", a));
-    } else if (is("--lock-wait")) {
-      set("lock_wait", args.value("--lock-wait", a));
+    } else if (is("--lock-wait")) {  // checked here, as weir.lua's are: options.hpp
+      set("lock_wait",
+          seconds_text(duration_option("--lock-wait", args.value("--lock-wait", a), 1000)));
     } else if (is("--lock-timeout")) {
-      set("lock_timeout_ms", args.value("--lock-timeout", a));
+      set("lock_timeout_ms",
+          milliseconds_text(duration_option("--lock-timeout", args.value("--lock-timeout", a), 1)));
     } else if (is("--statement-timeout")) {
-      set("statement_timeout_ms", args.value("--statement-timeout", a));
+      set("statement_timeout_ms",
+          milliseconds_text(
+              duration_option("--statement-timeout", args.value("--statement-timeout", a), 1)));
     } else if (is("--retries")) {
-      set("retries", args.value("--retries", a));
+      set("retries", std::to_string(count_option("--retries", args.value("--retries", a))));
     } else if (is("--to") && (std::string(spec.name) == "up" || std::string(spec.name) == "plan")) {
       set("to", args.value("--to", a));
     } else if (is("--steps") && std::string(spec.name) == "down") {

@@ -79,33 +79,27 @@ struct Reader {
     return lua_tostring(L, -1);
   }
 
-  // A duration in `unit_ms` units when a number, or a string with ms, s, min or h.
+  // A duration (options.hpp: parse_duration): a number in `unit_ms` units, or a string with
+  // ms, s, min or h; as the runner takes it, milliseconds or (to_seconds) seconds.
   std::string duration(const std::string& key, double unit_ms, bool to_seconds) {
-    double ms = -1;
+    long long ms = 0;
+    std::string why, shown;
+    bool ok = false;
     if (lua_type(L, -1) == LUA_TNUMBER) {
-      ms = lua_tonumber(L, -1) * unit_ms;
+      ok = duration_of_number(lua_tonumber(L, -1), unit_ms, ms, why);
+      lua_pushvalue(L, -1);  // tostring on a copy: the value stays a number for lua_next
+      shown = lua_tostring(L, -1);
+      lua_pop(L, 1);
     } else if (lua_type(L, -1) == LUA_TSTRING) {
-      std::string s = lua_tostring(L, -1);
-      char* end = nullptr;
-      double v = std::strtod(s.c_str(), &end);
-      std::string unit = end ? std::string(end) : "";
-      while (!unit.empty() && unit.front() == ' ')
-        unit.erase(0, 1);
-      double scale = unit == "ms"    ? 1
-                     : unit == "s"   ? 1000
-                     : unit == "min" ? 60000
-                     : unit == "h"   ? 3600000
-                                     : -1;
-      if (end != s.c_str() && scale > 0) ms = v * scale;
+      shown = lua_tostring(L, -1);
+      ok = parse_duration(shown, unit_ms, ms, why);
+      shown = "'" + shown + "'";
+    } else {
+      shown = std::string("a ") + luaL_typename(L, -1);
+      why = "is not a duration";
     }
-    if (!(ms >= 0) || !std::isfinite(ms))
-      fail(key + " must be a non-negative number or a string like \"500ms\", \"2s\", \"5min\"");
-    char buf[64];
-    if (to_seconds)
-      std::snprintf(buf, sizeof buf, "%g", ms / 1000);
-    else
-      std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(std::llround(ms)));
-    return buf;
+    if (!ok) fail(key + ": " + shown + " " + why);
+    return to_seconds ? seconds_text(ms) : milliseconds_text(ms);
   }
 
   std::string relative(const std::string& path) {
@@ -135,8 +129,8 @@ struct Reader {
       } else if (key == "lock_wait") {
         s["lock_wait"] = duration(key, 1000, true);
       } else if (key == "retries") {
-        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
-          fail("retries must be a non-negative integer");
+        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0 || lua_tointeger(L, -1) > 2147483647)
+          fail("retries must be a non-negative integer (at most 2147483647)");
         s["retries"] = std::to_string(lua_tointeger(L, -1));
       } else if (key == "db") {
         out->db = url(key);

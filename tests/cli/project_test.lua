@@ -83,6 +83,49 @@ T.case("command-line flags override weir.lua", function()
   T.contains(out2, "001_settings  [applied, but its file is missing]")
 end)
 
+T.case("bad safety-rail flags are usage errors naming the option and the value; nothing runs", function()
+  local p = project(function(url) return ([[return { migrations = "db/migrations", db = %q }]]):format(url) end)
+  for _, c in ipairs {
+    { "--statement-timeout abc", "--statement-timeout: 'abc' is not a duration" },
+    { "--statement-timeout 15minutes", "--statement-timeout: '15minutes' is not a duration" },
+    { "--statement-timeout=-5", "--statement-timeout: '-5' is not a duration" },
+    { "--lock-timeout 0.5", "--lock-timeout: '0.5' is not a whole number of milliseconds" },
+    { "--lock-timeout 1e99", "--lock-timeout: '1e99' is not a duration" },
+    { "--lock-timeout 99999999999", "--lock-timeout: '99999999999' is too long: at most 2147483647ms" },
+    { "--lock-wait abc", "--lock-wait: 'abc' is not a duration: expected a number of seconds" },
+    { "--retries -1", "--retries: '-1' is not a count" },
+    { "--retries 1.5", "--retries: '1.5' is not a count" },
+    { "--retries 99999999999", "--retries: '99999999999' is not a count" },
+  } do
+    for _, command in ipairs { "up", "plan", "down --steps 1" } do
+      local rc, out, err = p.bare(command .. " " .. c[1])
+      T.eq(rc, 2, command .. " " .. c[1] .. ": " .. err)
+      T.eq(out, "")
+      T.contains(err, "weir: " .. c[2], c[1])
+      T.eq(select(2, err:gsub("\n", "")), 1, "one line: " .. err)
+    end
+  end
+  T.eq(p.value "SELECT to_regclass('public.seen') IS NULL", true, "nothing ran")
+end)
+
+T.case("good safety-rail flags take effect in the phase's session, units and all", function()
+  local p = project(function(url) return ([[return { migrations = "db/migrations", db = %q }]]):format(url) end)
+  for _, c in ipairs {
+    { "--statement-timeout 15min --lock-timeout 500ms", "500ms", "15min" },
+    { "--statement-timeout 500ms --lock-timeout 1.5s", "1500ms", "500ms" },
+    { "--statement-timeout=90s --lock-timeout=250 --lock-wait 2min --retries 0", "250ms", "90s" },
+    { "--statement-timeout 1h --lock-timeout 0", "0", "1h" },
+  } do
+    local rc, _, err = p.bare("up " .. c[1])
+    T.eq(rc, 0, c[1] .. ": " .. err)
+    local row = p.conn:one "SELECT * FROM seen"
+    T.eq(row.lock_timeout, c[2], c[1])
+    T.eq(row.statement_timeout, c[3], c[1])
+    rc, _, err = p.bare("down --steps 1")
+    T.eq(rc, 0, err)
+  end
+end)
+
 T.case("--db NAME picks a connection of weir.lua; weir.connection reaches the others", function()
   local p = project(function(url)
     return ([[return { connections = { app = %q, reports = %q } }]]):format(url, url)
@@ -124,7 +167,15 @@ T.case("bad project files are rejected in one line naming the file", function()
     { "return { migratons = 'x' }", "weir: weir.lua: unknown setting 'migratons' (known: migrations," },
     { "return {\n  schema = ,\n}", "weir: weir.lua:2: unexpected symbol near ','" },
     { "return { retries = 'many' }", "weir: weir.lua: retries must be a non-negative integer" },
-    { "return { lock_timeout = '2 weeks' }", "weir: weir.lua: lock_timeout must be a non-negative number or a string like" },
+    { "return { retries = -1 }", "weir: weir.lua: retries must be a non-negative integer" },
+    { "return { retries = 1e99 }", "weir: weir.lua: retries must be a non-negative integer" },
+    { "return { lock_timeout = '2 weeks' }", "weir: weir.lua: lock_timeout: '2 weeks' is not a duration: expected a number of milliseconds" },
+    { "return { lock_timeout = 0.5 }", "weir: weir.lua: lock_timeout: 0.5 is not a whole number of milliseconds" },
+    { "return { lock_timeout = 1e99 }", "weir: weir.lua: lock_timeout: 1e+99 is too long: at most 2147483647ms" },
+    { "return { statement_timeout = '15minutes' }", "weir: weir.lua: statement_timeout: '15minutes' is not a duration" },
+    { "return { statement_timeout = '-1s' }", "weir: weir.lua: statement_timeout: '-1s' is not a duration" },
+    { "return { lock_wait = 'abc' }", "weir: weir.lua: lock_wait: 'abc' is not a duration: expected a number of seconds" },
+    { "return { lock_wait = {} }", "weir: weir.lua: lock_wait: a table is not a duration" },
     { "return { db = 42 }", "weir: weir.lua: db must be a URL string or env \"NAME\", got number" },
     { "return 'settings'", "weir: weir.lua: must return a table of settings, got string" },
     { "return { migrations = io.read() }", "weir: weir.lua:1: attempt to index a nil value (global 'io')" },
