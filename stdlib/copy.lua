@@ -554,9 +554,10 @@ function C.table(o)
       end
     end
     commit()
-    -- workers: N-1 more weir processes on the same ranges, each with its own connections
-    local spawned = {}
-    if workers > 1 then
+    -- workers: N-1 more weir processes on the same ranges, each with its own connections,
+    -- started with the claim loop so that whatever stops this one stops them (core.join)
+    local crew = {}
+    local function start_workers()
       local opts = {}
       for _, k in ipairs { "source", "query", "target", "key", "columns", "batch", "mode", "on_error", "checkpoint",
         "where", "pause_ms", "throttle", "name", "schema" } do
@@ -564,31 +565,13 @@ function C.table(o)
       end
       opts.schema, opts.shared, opts.ranges = schema, true, n_ranges
       local spec = json.encode { from = core.target_of(src), to = core.target_of(dst), opts = opts }
-      for i = 1, workers - 1 do
-        local pid, out = core.spawn(WORKER, spec)
-        spawned[i] = { pid = pid, out = out }
-      end
-    end
-    local function join_workers()
-      local failures = {}
-      for i, w in ipairs(spawned) do
-        local code, out = core.wait(w.pid, w.out)
-        local ok, st = pcall(json.decode, out)
-        if code == 0 and ok and type(st) == "table" then
-          for _, k in ipairs { "read", "written", "quarantined", "skipped", "batches", "ranges" } do
-            stats[k] = (stats[k] or 0) + (st[k] or 0)
-          end
-        else
-          failures[#failures + 1] = ("worker %d exited with %d"):format(i, code)
-        end
-      end
-      spawned = {}
-      return failures
+      for i = 1, workers - 1 do crew[i] = core.spawn(WORKER, spec) end
     end
     local claim <close> = dst:clone()
     local overall_key = cp_key
     stats.ranges = 0
     local function claim_loop()
+      if workers > 1 then start_workers() end
       local me = "backend " .. claim:value "SELECT pg_catalog.pg_backend_pid()"
       while true do
         claim:exec("BEGIN")
@@ -619,12 +602,21 @@ function C.table(o)
       end
     end
     local ok_loop, loop_err = pcall(claim_loop)
-    if not ok_loop then
-      join_workers()  -- they stop on their own ranges; wait so none outlives this process
-      error(loop_err, 0)
+    -- Wait for the workers; when this process failed or was asked to stop, stop them first
+    -- (SIGTERM: each rolls back its batch), so none outlives it.
+    local failures = {}
+    for i, w in ipairs(core.join(crew, not ok_loop)) do
+      local ok, st = pcall(json.decode, w.output)
+      if w.code == 0 and ok and type(st) == "table" then
+        for _, k in ipairs { "read", "written", "quarantined", "skipped", "batches", "ranges" } do
+          stats[k] = (stats[k] or 0) + (st[k] or 0)
+        end
+      else
+        failures[#failures + 1] = ("worker %d exited with %d"):format(i, w.code)
+      end
     end
+    if not ok_loop then error(loop_err, 0) end
     cp_key, cp, range_bound = overall_key, {}, nil
-    local failures = join_workers()
     if #failures > 0 then
       error(("copy.table %s: %s (their errors are above); run again to resume"):format(name,
         table.concat(failures, ", ")), 0)
