@@ -25,15 +25,104 @@ spec.opts.from, spec.opts.to = src, dst
 print(json.encode(copy.table(spec.opts)))
 ]]
 
-local function fail(msg) error("copy.table: " .. msg, 3) end
-
 local error_line = util.error_line
+
+-- ---------------------------------------------------------------------------------------------
+-- Errors. Misuse, and a refusal found before any work, raise one line at the caller's FILE:LINE:
+-- code anywhere inside raises a Refusal, and the public entry re-raises its text there. Other
+-- errors (a failed batch: SQLSTATE, copy and batch) pass through as they are.
+
+local Refusal = {}
+
+local function refuse(fmt, ...)
+  error(setmetatable({ text = fmt:format(...) }, Refusal), 0)
+end
+
+-- Registers C[name] = impl, wrapped so that refusals, and SQL errors raised outside a batch
+-- (a source query that does not parse), name the caller's line.
+local function public(name, impl)
+  C[name] = function(...)
+    local r = table.pack(pcall(impl, ...))
+    if r[1] then return table.unpack(r, 2, r.n) end
+    local e = r[2]
+    if getmetatable(e) == Refusal then error(e.text, 2) end
+    if type(e) == "table" and e.sqlstate and type(e.where) == "string" and e.where:find("stdlib/", 1, true) then
+      -- level 1 is pcall, 2 this function, 3 the script that called copy.NAME
+      local _, at = pcall(error, "", 3)
+      e.where = at
+    end
+    error(e, 0)
+  end
+end
+
+local function check_connection(fn, v, what)
+  if not util.is_connection(v) then
+    if what then refuse("%s: %s must be a connection, got %s", fn, what, type(v)) end
+    refuse("%s: argument #1 must be a connection (db), got %s", fn, type(v))
+  end
+end
+
+local function check_string(fn, o, k)
+  local v = o[k]
+  if v ~= nil and (type(v) ~= "string" or v == "") then
+    refuse("%s: %s must be a non-empty string, got %s", fn, k, type(v) == "string" and "an empty string" or type(v))
+  end
+end
+
+local function check_positive_integer(fn, o, k)
+  local v = o[k]
+  if v ~= nil and (math.type(v) ~= "integer" or v < 1) then refuse("%s: %s must be a positive integer", fn, k) end
+end
+
+local function check_pause(fn, o)
+  local v = o.pause_ms
+  if v == nil then return end
+  if type(v) ~= "number" then refuse("%s: pause_ms must be a number of milliseconds (0 or more), got %s", fn, type(v)) end
+  if not (v >= 0 and v < math.huge) then
+    refuse("%s: pause_ms must be a number of milliseconds (0 or more), got %s", fn, tostring(v))
+  end
+end
+
+local function check_known(fn, o, known)
+  if type(o) ~= "table" then refuse("%s: expected a table of options, got %s", fn, type(o)) end
+  for k in pairs(o) do
+    if not known[k] then refuse("%s: unknown option '%s'", fn, tostring(k)) end
+  end
+end
+
+-- A list of non-empty strings (column names), or nil.
+local function names_or_nil(v)
+  if type(v) ~= "table" or #v == 0 then return nil end
+  for k, c in pairs(v) do
+    if math.type(k) ~= "integer" or type(c) ~= "string" or c == "" then return nil end
+  end
+  return v
+end
+
+-- The key option as a list of column names (default { "id" }).
+local function key_columns(fn, v)
+  if v == nil then return { "id" } end
+  if type(v) == "string" and v ~= "" then return { v } end
+  local list = names_or_nil(v)
+  if not list then refuse("%s: key must be a column name or a non-empty list of column names", fn) end
+  return list
+end
+
+local function text_of(v)
+  if v == nil or db.isnull(v) then return "NULL" end
+  return tostring(v)
+end
 
 -- The keys a batch covers, for its error: "id from the start through 500",
 -- "id after 500 through 1000", "id after 1000" (the last, open-ended one).
 local function key_range(keys, last, hi)
-  local text = table.concat(keys, ",") .. (last and (" after " .. table.concat(last, ",")) or " from the start")
-  return hi and (text .. " through " .. table.concat(hi, ",")) or text
+  local function values(list)
+    local out = {}
+    for i, v in ipairs(list) do out[i] = text_of(v) end
+    return table.concat(out, ",")
+  end
+  local text = table.concat(keys, ",") .. (last and (" after " .. values(last)) or " from the start")
+  return hi and (text .. " through " .. values(hi)) or text
 end
 
 local function state_schema(o)
@@ -79,40 +168,58 @@ local function literal_tuple(conn, values)
   return table.concat(out, ", ")
 end
 
+local function fail(fmt, ...) refuse("copy.table: " .. fmt, ...) end
+
+-- Checks copy.table's options before anything runs; returns the source and target connections.
+local function check_table_options(o)
+  check_known("copy.table", o, KNOWN)
+  for _, k in ipairs { "from", "to" } do
+    if o[k] ~= nil then check_connection("copy.table", o[k], k) end
+  end
+  for _, k in ipairs { "query", "checkpoint", "since", "where", "throttle", "name", "schema" } do
+    check_string("copy.table", o, k)
+  end
+  for _, k in ipairs { "batch", "workers", "ranges" } do check_positive_integer("copy.table", o, k) end
+  check_pause("copy.table", o)
+  if o.transform ~= nil and type(o.transform) ~= "function" then
+    fail("transform must be a function(row), got %s", type(o.transform))
+  end
+  if o.columns ~= nil and not names_or_nil(o.columns) then fail("columns must be a non-empty list of column names") end
+  if o.shared ~= nil and type(o.shared) ~= "boolean" then fail("shared must be true or false, got %s", type(o.shared)) end
+  local on_error = o.on_error
+  if on_error ~= nil and on_error ~= "quarantine" and on_error ~= "abort" then
+    fail("on_error must be quarantine or abort, got %s", type(on_error) == "string" and ("'" .. on_error .. "'") or type(on_error))
+  end
+  return o.from or db, o.to or db
+end
+
 ---Copies rows from a table or query on one connection to a table on another (or the same).
 ---See docs/copy.md. Returns { read, written, quarantined, skipped, batches, seconds, resumed_from }.
-function C.table(o)
-  if type(o) ~= "table" then fail("expected a table of options") end
-  for k in pairs(o) do
-    if not KNOWN[k] then fail("unknown option '" .. tostring(k) .. "'") end
-  end
-  local src, dst = o.from or db, o.to or db
+local function copy_table(o)
+  local src, dst = check_table_options(o)
   if not o.target then fail("target (the table to write) is required") end
   if (o.source == nil) == (o.query == nil) then fail("give either source (a table) or query (a SELECT)") end
   local source_sql, target_sql, bad
   if o.source ~= nil then
     source_sql, bad = util.table_sql(src, o.source)
-    if not source_sql then fail("source " .. bad) end
+    if not source_sql then fail("source %s", bad) end
   end
   target_sql, bad = util.table_sql(dst, o.target)
-  if not target_sql then fail("target " .. bad) end
+  if not target_sql then fail("target %s", bad) end
   local mode = o.mode or "insert"
   if mode ~= "insert" and mode ~= "upsert" and mode ~= "update" then
-    fail("mode must be insert, upsert or update, got '" .. tostring(mode) .. "'")
+    fail("mode must be insert, upsert or update, got '%s'", tostring(mode))
   end
   local on_error = o.on_error or "quarantine"
-  if on_error ~= "quarantine" and on_error ~= "abort" then fail("on_error must be quarantine or abort") end
   -- Without a transform rows stream COPY to COPY and a batch costs no memory: larger batches
   -- spend less time between COPYs (commit, checkpoint, the next range's query).
   local batch = o.batch or (o.transform and 5000 or 50000)
-  if math.type(batch) ~= "integer" or batch < 1 then fail("batch must be a positive integer") end
-  local keys = type(o.key) == "table" and o.key or { o.key or "id" }
+  local keys = key_columns("copy.table", o.key)
   local name = o.name or o.checkpoint or o.target
   local shared = o.shared or o.ranges ~= nil
   if shared and not o.checkpoint then fail("shared needs a checkpoint (the name the sharing processes agree on)") end
   if shared and o.since then fail("since cannot be combined with shared") end
   local workers = o.workers or 1
-  if math.type(workers) ~= "integer" or workers < 1 then fail("workers must be a positive integer") end
   if workers > 1 then
     if o.transform then
       fail("workers > 1 needs no transform (a transform is this script's Lua code); with one, run the script " ..
@@ -123,14 +230,13 @@ function C.table(o)
     shared = true
   end
   local n_ranges = o.ranges or math.max(16, workers * 4)
-  if math.type(n_ranges) ~= "integer" or n_ranges < 1 then fail("ranges must be a positive integer") end
   local schema = state_schema(o)
   local S = dst:quote_ident(schema)
 
   if o.source and not util.relation_exists(src, source_sql) then
-    fail("source table " .. o.source .. " does not exist")
+    fail("source table %s does not exist", o.source)
   end
-  if not util.relation_exists(dst, target_sql) then fail("target table " .. o.target .. " does not exist") end
+  if not util.relation_exists(dst, target_sql) then fail("target table %s does not exist", o.target) end
   local from_sql = o.source and (source_sql .. " AS weir_src") or ("(" .. o.query .. ") AS weir_src")
 
   -- Which columns go across: the option, else the target's columns the source also has.
@@ -138,7 +244,7 @@ function C.table(o)
   local has_src = {}
   for _, c in ipairs(src_cols) do has_src[c.name] = true end
   for _, k in ipairs(keys) do
-    if not has_src[k] then fail("key column " .. k .. " is not in the source") end
+    if not has_src[k] then fail("key column %s is not in the source", k) end
   end
   local tcols = target_columns(dst, target_sql)
   local tcol = {}
@@ -152,13 +258,13 @@ function C.table(o)
     if #columns == 0 then fail("the source and target have no column in common; give columns = {...}") end
   end
   for _, c in ipairs(columns) do
-    if not tcol[c] then fail("column " .. c .. " is not in the target table " .. o.target) end
-    if not o.transform and not has_src[c] then fail("column " .. c .. " is not in the source") end
+    if not tcol[c] then fail("column %s is not in the target table %s", c, o.target) end
+    if not o.transform and not has_src[c] then fail("column %s is not in the source", c) end
   end
   local conflict = nil
   if mode ~= "insert" then
     local pk = primary_key(dst, target_sql)
-    if pk == nil or db.isnull(pk) then fail(mode .. " needs a primary key on " .. o.target) end
+    if pk == nil or db.isnull(pk) then fail("%s needs a primary key on %s", mode, o.target) end
     conflict = pk
   end
 
@@ -438,6 +544,7 @@ function C.table(o)
                 updated_at = now(), finished_at = NULL]], name, read, written, stats.quarantined - q0)
   end
 
+
   local function flush_ids(batch_ids)
     local ns, legacy, new = {}, {}, {}
     for _, m in ipairs(batch_ids) do
@@ -641,33 +748,38 @@ function C.table(o)
   progress(true)
   return stats
 end
+public("table", copy_table)
 
 local UPDATE_KNOWN = { db = true, table = true, key = true, where = true, set = true, batch = true,
   checkpoint = true, pause_ms = true, schema = true }
 
 ---In-place backfill: `set(row)` returns new values for the row (or nil), applied in keyset
 ---batches of `batch` rows, each batch one short transaction with its checkpoint.
-function C.update(o)
-  if type(o) ~= "table" then error("copy.update: expected a table of options", 2) end
-  for k in pairs(o) do
-    if not UPDATE_KNOWN[k] then error("copy.update: unknown option '" .. tostring(k) .. "'", 2) end
-  end
-  if o.table == nil then error("copy.update: table is required", 2) end
+local function copy_update(o)
+  local fn = "copy.update"
+  check_known(fn, o, UPDATE_KNOWN)
+  if o.db ~= nil then check_connection(fn, o.db, "db") end
+  for _, k in ipairs { "where", "checkpoint", "schema" } do check_string(fn, o, k) end
+  check_positive_integer(fn, o, "batch")
+  check_pause(fn, o)
+  if o.table == nil then refuse("copy.update: table is required") end
   local conn = o.db or db
   local t, bad = util.table_sql(conn, o.table)
-  if not t then error("copy.update: " .. bad, 2) end
-  if type(o.set) ~= "function" then error("copy.update: set must be a function(row) returning new values", 2) end
+  if not t then refuse("copy.update: %s", bad) end
+  if type(o.set) ~= "function" then
+    refuse("copy.update: set must be a function(row) returning new values, got %s", type(o.set))
+  end
+  local keys = key_columns(fn, o.key)
   local batch = o.batch or 1000
-  if math.type(batch) ~= "integer" or batch < 1 then error("copy.update: batch must be a positive integer", 2) end
-  if not util.relation_exists(conn, t) then error("copy.update: table " .. o.table .. " does not exist", 2) end
-  local keys = type(o.key) == "table" and o.key or { o.key or "id" }
+  if not util.relation_exists(conn, t) then refuse("copy.update: table %s does not exist", o.table) end
+  local name = o.checkpoint or o.table
   local schema = state_schema(o)
   local S = conn:quote_ident(schema)
   local key_list = list_of(conn, keys)
   local types = {}
   for _, c in ipairs(target_columns(conn, t)) do types[c.name] = c.type end
   for _, k in ipairs(keys) do
-    if not types[k] then error("copy.update: key column " .. tostring(k) .. " is not in " .. o.table, 2) end
+    if not types[k] then refuse("copy.update: key column %s is not in %s", k, o.table) end
   end
   history.ensure(conn, schema)
   local cp_key = o.checkpoint and ("update/" .. o.checkpoint) or nil
@@ -681,6 +793,13 @@ function C.update(o)
   if cp.done then
     stats.resumed_from = "done"
     return stats
+  end
+  -- The checkpoint (when there is one), in the batch's transaction.
+  local function save_progress()
+    if cp_key then
+      conn:exec("INSERT INTO " .. S .. [[.checkpoints (key, value, updated_at) VALUES ($1, $2, now())
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()]], cp_key, db.json(cp))
+    end
   end
   local function range(last, hi)
     local parts = {}
@@ -707,6 +826,7 @@ function C.update(o)
     local hi = {}
     for i, k in ipairs(keys) do hi[i] = row[k] end
     conn:exec(outer_tx and "SAVEPOINT weir_update_batch" or "BEGIN")
+    local read, written = 0, 0
     local ok, err = pcall(function()
       local rows = conn:query("SELECT * FROM " .. t .. range(last, hi) .. " ORDER BY " .. key_list .. " FOR UPDATE")
       local changes, cols, seen = {}, {}, {}
@@ -743,45 +863,50 @@ function C.update(o)
             sets[#sets + 1] = conn:quote_ident(c) .. " = v." .. conn:quote_ident(c)
           end
         end
-        local n = conn:exec("UPDATE " .. t .. " AS t SET " .. table.concat(sets, ", ") ..
+        written = conn:exec("UPDATE " .. t .. " AS t SET " .. table.concat(sets, ", ") ..
           " FROM pg_catalog.jsonb_to_recordset($1::jsonb) AS v(" .. table.concat(defs, ", ") .. ") WHERE " ..
           table.concat(match, " AND "), db.json(json.array(changes)))
-        stats.written = stats.written + n
       end
-      stats.read = stats.read + #rows
+      read = #rows
       cp.last = hi
-      if cp_key then
-        conn:exec("INSERT INTO " .. S .. [[.checkpoints (key, value, updated_at) VALUES ($1, $2, now())
-                   ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()]], cp_key, db.json(cp))
-      end
+      save_progress()
     end)
     if not ok then
       pcall(conn.exec, conn, outer_tx and "ROLLBACK TO SAVEPOINT weir_update_batch" or "ROLLBACK")
-      error(("copy.update %s: batch %d (%s) failed: %s"):format(o.table, stats.batches + 1,
+      error(("copy.update %s: batch %d (%s) failed: %s"):format(name, stats.batches + 1,
         key_range(keys, last, hi), error_line(err)), 0)
     end
     conn:exec(outer_tx and "RELEASE SAVEPOINT weir_update_batch" or "COMMIT")
-    stats.batches = stats.batches + 1
+    stats.read, stats.written, stats.batches = stats.read + read, stats.written + written, stats.batches + 1
     last = hi
     if o.pause_ms then weir.sleep(o.pause_ms / 1000) end
   end
-  if cp_key then
-    cp.done, cp.last = true, nil
-    conn:exec("INSERT INTO " .. S .. [[.checkpoints (key, value, updated_at) VALUES ($1, $2, now())
-               ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()]], cp_key, db.json(cp))
-  end
+  cp.done, cp.last = true, nil
+  save_progress()
   stats.seconds = weir.clock() - t0
   return stats
+end
+public("update", copy_update)
+
+-- The state schema `schema` (default: the running migration's) on `conn`, quoted, if weir's copy
+-- state exists there (its `copies` table); else nil.
+local function copy_state(conn, schema)
+  local sch = schema or state_schema {}
+  if conn:value("SELECT pg_catalog.to_regclass($1) IS NULL", conn:quote_ident(sch) .. ".copies") then return nil end
+  return conn:quote_ident(sch), sch
 end
 
 ---Forgets a copy on `conn` (its target): checkpoints (all ranges), counters, quarantined rows
 ---and ranges, so the next copy.table with that name starts from the beginning. The rows
 ---already copied stay. Returns nothing.
-function C.reset(conn, name, schema)
-  if type(name) ~= "string" or name == "" then error("copy.reset: expected the copy's name", 2) end
-  local sch = schema or state_schema {}
-  if conn:value("SELECT pg_catalog.to_regclass($1) IS NULL", sch .. ".copies") then return end
-  local S = conn:quote_ident(sch)
+local function reset(conn, name, schema)
+  check_connection("copy.reset", conn)
+  if type(name) ~= "string" or name == "" then refuse("copy.reset: expected the copy's name, got %s", type(name)) end
+  if schema ~= nil and (type(schema) ~= "string" or schema == "") then
+    refuse("copy.reset: schema must be a non-empty string, got %s", type(schema))
+  end
+  local S = copy_state(conn, schema)
+  if not S then return end
   conn:tx(function()
     conn:exec("DELETE FROM " .. S .. ".checkpoints WHERE key = $1 OR key LIKE $2", "copy/" .. name,
       "copy/" .. name:gsub("[%%_\\]", "\\%0") .. "#%")
@@ -790,17 +915,22 @@ function C.reset(conn, name, schema)
     conn:exec("DELETE FROM " .. S .. ".copy_ranges WHERE copy = $1", name)
   end)
 end
+public("reset", reset)
 
 ---The quarantined rows of `conn`'s state schema (of one copy, or all): a list of
 ---{ id, copy, source_key, row, error, at }.
-function C.quarantine(conn, name, schema)
-  local S = conn:quote_ident(schema or state_schema {})
-  if conn:value("SELECT pg_catalog.to_regclass($1) IS NULL", (schema or "weir") .. ".quarantine") then return {} end
+local function quarantined(conn, name, schema)
+  check_connection("copy.quarantine", conn)
+  check_string("copy.quarantine", { name = name, schema = schema }, "name")
+  check_string("copy.quarantine", { name = name, schema = schema }, "schema")
+  local S = copy_state(conn, schema)
+  if not S then return {} end
   if name then
     return (conn:query("SELECT id, copy, source_key, row, error, at::text AS at FROM " .. S ..
       ".quarantine WHERE copy = $1 ORDER BY id", name))
   end
   return (conn:query("SELECT id, copy, source_key, row, error, at::text AS at FROM " .. S .. ".quarantine ORDER BY id"))
 end
+public("quarantine", quarantined)
 
 return C

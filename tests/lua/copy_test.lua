@@ -255,6 +255,70 @@ T.case("ids: deterministic UUIDv5, recorded with the batch, lookups without quer
   T.contains(T.raises(function() ids.map("x", {}) end), "ids.map: a legacy id must be a string or a number, got table")
 end)
 
+T.case("misuse of copy and ids is one line at the caller's line, before any work", function()
+  fresh_target()
+  local function at_caller(expected, fn)
+    local err = T.raises(fn)
+    T.eq(type(err), "string", expected)
+    T.ok(err:match("^[^\n]*copy_test%.lua:%d+: ") ~= nil, "at the caller's line: " .. err)
+    T.not_contains(err, "stdlib/")
+    T.contains(err, expected)
+    T.not_contains(err, "\n", "one line: " .. err)
+  end
+  local function t(extra)
+    local o = { from = src, source = "orders", target = "orders" }
+    for k, v in pairs(extra) do o[k] = v end
+    return function() copy.table(o) end
+  end
+  at_caller("copy.table: expected a table of options, got string", function() copy.table "orders" end)
+  at_caller("copy.table: from must be a connection, got string", t { from = base_url })
+  at_caller("copy.table: to must be a connection, got table", t { to = {} })
+  at_caller("copy.table: checkpoint must be a non-empty string, got boolean", t { checkpoint = true })
+  at_caller("copy.table: name must be a non-empty string, got table", t { name = {} })
+  at_caller("copy.table: where must be a non-empty string, got number", t { where = 5 })
+  at_caller("copy.table: query must be a non-empty string, got number", function()
+    copy.table { from = src, query = 5, target = "orders" }
+  end)
+  at_caller("copy.table: pause_ms must be a number of milliseconds (0 or more), got string", t { pause_ms = "x" })
+  at_caller("copy.table: pause_ms must be a number of milliseconds (0 or more), got -1", t { pause_ms = -1 })
+  at_caller("copy.table: transform must be a function(row), got number", t { transform = 5 })
+  at_caller("copy.table: columns must be a non-empty list of column names", t { columns = "patient_name" })
+  at_caller("copy.table: columns must be a non-empty list of column names", t { columns = { "id", 5 } })
+  at_caller("copy.table: key must be a column name or a non-empty list of column names", t { key = {} })
+  at_caller("copy.table: key must be a column name or a non-empty list of column names", t { key = 5 })
+  at_caller("copy.table: shared must be true or false, got string", t { shared = "yes", checkpoint = "x" })
+  at_caller("copy.table: on_error must be quarantine or abort, got 'skip'", t { on_error = "skip" })
+  at_caller("copy.table: unknown option 'batchsize'", t { batchsize = 5 })
+  at_caller("copy.table: unknown option '1'", t { "orders" })
+  at_caller("copy.update: expected a table of options, got nil", function() copy.update() end)
+  at_caller("copy.update: db must be a connection, got string", function()
+    copy.update { db = base_url, table = "orders", set = print }
+  end)
+  at_caller("copy.update: checkpoint must be a non-empty string, got number", function()
+    copy.update { table = "orders", set = print, checkpoint = 5 }
+  end)
+  at_caller("copy.update: key must be a column name or a non-empty list of column names", function()
+    copy.update { table = "orders", set = print, key = { 1 } }
+  end)
+  at_caller("copy.update: set must be a function(row) returning new values, got nil", function()
+    copy.update { table = "orders" }
+  end)
+  at_caller("copy.reset: argument #1 must be a connection (db), got string", function() copy.reset("orders") end)
+  at_caller("copy.reset: expected the copy's name, got number", function() copy.reset(db, 5) end)
+  at_caller("copy.quarantine: argument #1 must be a connection (db), got nil", function() copy.quarantine() end)
+  at_caller("copy.quarantine: name must be a non-empty string, got boolean", function() copy.quarantine(db, true) end)
+  at_caller("ids.record: argument #1 must be a connection (db), got string", function() ids.record("x", "n", { 1 }) end)
+  at_caller("ids.record: legacy ids must be a list of strings or numbers, got number", function() ids.record(db, "n", 5) end)
+  at_caller("ids.record: legacy ids must be a list of strings or numbers, got a table at 2", function()
+    ids.record(db, "n", { 1, {} })
+  end)
+  at_caller("ids.legacy: expected a UUID, got number", function() ids.legacy(db, "n", 5) end)
+  at_caller("ids.legacy: expected a UUID, got \"nope\"", function() ids.legacy(db, "n", "nope") end)
+  at_caller("ids.legacy: expected a namespace name, got nil", function() ids.legacy(db, nil, ids.lookup("n", 1)) end)
+  T.eq(db:value "SELECT count(*) FROM orders", 0)
+  T.eq(db:value "SELECT to_regnamespace('weir')", db.NULL, "no state schema was created")
+end)
+
 T.case("bad options are one line naming the problem", function()
   fresh_target()
   T.contains(T.raises(function() copy.table { from = src, source = "orders", target = "orders", batchsize = 5 } end),
