@@ -11,7 +11,7 @@ copy = {}
 ---@field query? string a SELECT whose rows are copied (it must return the key columns)
 ---@field to? weir.Connection where rows go (default: db)
 ---@field target string the target table ("schema.table" or "table", taken exactly as written)
----@field key? string|string[] the source column(s) batches are cut on (keyset, never OFFSET; default "id")
+---@field key? string|string[] the source column(s) batches are cut on (keyset, never OFFSET; default "id"); rows with a NULL key are refused before any work
 ---@field columns? string[] target columns to fill (default: the target's columns the source has; with a transform, those the returned rows have)
 ---@field batch? integer rows per batch, each its own target transaction (default 50000 without a transform, 5000 with one)
 ---@field transform? fun(row: table): table|table[]|nil a row → a row, a list of rows, or nil to skip; raising quarantines the row

@@ -3,6 +3,9 @@
 --- batches: keyset ranges on the key, one target transaction per batch holding the rows, the
 --- checkpoint, the quarantined rows and the id mappings — so a copy killed at any moment and run
 --- again continues after the last committed batch, with no row lost or doubled.
+---
+--- No row is lost without a word: a source row with a NULL key (which keyset batches cannot
+--- reach) refuses the copy before any work. Tests: tests/lua/copy_test.lua.
 local core = require "copy.core"
 local history = require "history"
 local util = require "weir_util"
@@ -123,6 +126,41 @@ local function key_range(keys, last, hi)
   end
   local text = table.concat(keys, ",") .. (last and (" after " .. values(last)) or " from the start")
   return hi and (text .. " through " .. values(hi)) or text
+end
+
+-- Keyset batches compare the key with > and <=, never true for a NULL: rows with a NULL in a key
+-- column would be left behind without a word. So they are counted before any work (nothing to
+-- count when `rel` is a table whose key columns are all NOT NULL), and any refuse the copy.
+-- `from_sql` is what to count in, `conds` the copy's other conditions on it.
+local function null_key_rows(conn, rel, from_sql, keys, conds)
+  if rel and conn:value([[
+      SELECT count(*) FILTER (WHERE a.attnotnull) = $3 FROM pg_catalog.pg_attribute a
+       WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attname = ANY ($2::text[])]],
+      rel, db.array(keys), #keys) then
+    return 0
+  end
+  local nulls = {}
+  for i, k in ipairs(keys) do nulls[i] = conn:quote_ident(k) .. " IS NULL" end
+  local where = { "(" .. table.concat(nulls, " OR ") .. ")" }
+  for _, c in ipairs(conds) do where[#where + 1] = c end
+  return conn:value("SELECT count(*) FROM " .. from_sql .. " WHERE " .. table.concat(where, " AND "))
+end
+
+-- An identifier as SQL text: bare when PostgreSQL would read it back unchanged.
+local function sql_name(name)
+  if name:match("^[a-z_][a-z0-9_$]*$") then return name end
+  return '"' .. name:gsub('"', '""') .. '"'
+end
+
+-- "copy.table NAME: 2 source rows have a NULL key (id); …"
+local function refuse_null_keys(head, n, one_row, rows, keys, verb, noun)
+  local not_null = {}
+  for i, k in ipairs(keys) do not_null[i] = sql_name(k) .. " IS NOT NULL" end
+  local one = n == 1
+  refuse("%s: %d %s %s a NULL key (%s); keyset batches cannot reach %s, so nothing was %s: leave %s out " ..
+    "with where = %s, or key the %s on columns without NULLs", head, n, one and one_row or rows,
+    one and "has" or "have", table.concat(keys, ", "), one and "it" or "them", verb, one and "it" or "them",
+    json.encode(table.concat(not_null, " AND ")), noun)
 end
 
 local function state_schema(o)
@@ -286,6 +324,11 @@ local function copy_table(o)
     desc[i] = "s." .. src:quote_ident(k) .. " DESC"
   end
   local desc_list = table.concat(desc, ", ")
+
+  local nulls = null_key_rows(src, source_sql, from_sql, keys, o.where and { "(" .. o.where .. ")" } or {})
+  if nulls > 0 then
+    refuse_null_keys("copy.table " .. name, nulls, "source row", "source rows", keys, "copied", "copy")
+  end
 
   -- State: checkpoint, counters.
   history.ensure(dst, schema)
@@ -780,6 +823,10 @@ local function copy_update(o)
   for _, c in ipairs(target_columns(conn, t)) do types[c.name] = c.type end
   for _, k in ipairs(keys) do
     if not types[k] then refuse("copy.update: key column %s is not in %s", k, o.table) end
+  end
+  local nulls = null_key_rows(conn, t, t, keys, o.where and { "(" .. o.where .. ")" } or {})
+  if nulls > 0 then
+    refuse_null_keys("copy.update " .. name, nulls, "row of " .. o.table, "rows of " .. o.table, keys, "updated", "update")
   end
   history.ensure(conn, schema)
   local cp_key = o.checkpoint and ("update/" .. o.checkpoint) or nil

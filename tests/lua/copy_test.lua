@@ -255,6 +255,64 @@ T.case("ids: deterministic UUIDv5, recorded with the batch, lookups without quer
   T.contains(T.raises(function() ids.map("x", {}) end), "ids.map: a legacy id must be a string or a number, got table")
 end)
 
+T.case("NULL keys are refused before any work, with their count, wherever they are", function()
+  src:exec [[
+    DROP TABLE IF EXISTS nk, nk2;
+    CREATE TABLE nk (id int, v text);
+    INSERT INTO nk SELECT g, 'v' || g FROM generate_series(1, 20) g;
+    INSERT INTO nk VALUES (NULL, 'n1'), (NULL, 'n2');
+    CREATE TABLE nk2 (a int, b int, v text);
+    INSERT INTO nk2 SELECT g % 3, g, 'v' || g FROM generate_series(1, 20) g;
+    INSERT INTO nk2 VALUES (1, NULL, 'n1'), (NULL, 7, 'n2'), (NULL, NULL, 'n3');
+  ]]
+  db:exec "DROP TABLE IF EXISTS nk, nk2; CREATE TABLE nk (id int, v text); CREATE TABLE nk2 (a int, b int, v text)"
+  db:exec "DROP SCHEMA IF EXISTS weir CASCADE"
+  -- the NULLs in the first batch (40 rows a batch) and after several batches (4 a batch)
+  for _, batch in ipairs { 40, 4 } do
+    local err = T.raises(function() copy.table { from = src, source = "nk", target = "nk", batch = batch, checkpoint = "nk" } end)
+    T.ok(err:match("^[^\n]*copy_test%.lua:%d+: ") ~= nil, "at the caller's line: " .. err)
+    T.contains(err, "copy.table nk: 2 source rows have a NULL key (id); keyset batches cannot reach them, " ..
+      "so nothing was copied: leave them out with where = \"id IS NOT NULL\", or key the copy on columns without NULLs")
+    T.not_contains(err, "stdlib/")
+    T.eq(db:value "SELECT count(*) FROM nk", 0, "batch " .. batch)
+  end
+  -- a query source, and a composite key with a NULL in either column
+  T.contains(T.raises(copy.table, { from = src, query = "SELECT id, v FROM nk WHERE id > 10 OR id IS NULL",
+    target = "nk" }), "copy.table nk: 2 source rows have a NULL key (id)")
+  for _, batch in ipairs { 100, 3 } do
+    T.contains(T.raises(copy.table, { from = src, source = "nk2", target = "nk2", key = { "a", "b" }, batch = batch }),
+      "copy.table nk2: 3 source rows have a NULL key (a, b); keyset batches cannot reach them, so nothing was " ..
+      "copied: leave them out with where = \"a IS NOT NULL AND b IS NOT NULL\"")
+  end
+  T.eq(db:value "SELECT count(*) FROM nk2", 0)
+  T.eq(db:value "SELECT to_regnamespace('weir')", db.NULL, "refused before any work: no state schema")
+  -- counted under the copy's own condition: leaving them out is enough
+  local st = copy.table { from = src, source = "nk", target = "nk", batch = 4, where = "id IS NOT NULL" }
+  T.eq({ st.read, st.written }, { 20, 20 })
+  st = copy.table { from = src, source = "nk2", target = "nk2", key = { "a", "b" }, batch = 3,
+    where = "a IS NOT NULL AND b IS NOT NULL" }
+  T.eq({ st.read, st.written }, { 20, 20 })
+  -- copy.update: the same refusal, before set is called
+  db:exec "INSERT INTO nk VALUES (NULL, 'x'), (NULL, 'y'), (NULL, 'z')"
+  local calls = 0
+  for _, batch in ipairs { 100, 4 } do
+    T.contains(T.raises(copy.update, { table = "nk", batch = batch, checkpoint = "nk_up",
+      set = function() calls = calls + 1; return { v = "changed" } end }),
+      "copy.update nk_up: 3 rows of nk have a NULL key (id); keyset batches cannot reach them, so nothing was updated: " ..
+      "leave them out with where = \"id IS NOT NULL\", or key the update on columns without NULLs")
+  end
+  db:exec "INSERT INTO nk2 VALUES (5, NULL, 'x')"
+  T.contains(T.raises(copy.update, { table = "nk2", key = { "a", "b" }, set = function() calls = calls + 1 end }),
+    "copy.update nk2: 1 row of nk2 has a NULL key (a, b); keyset batches cannot reach it, so nothing was updated: " ..
+    "leave it out with where = \"a IS NOT NULL AND b IS NOT NULL\"")
+  T.eq(calls, 0)
+  T.eq(db:value "SELECT count(*) FROM nk WHERE v = 'changed'", 0)
+  st = copy.update { table = "nk", batch = 4, where = "id IS NOT NULL", set = function() return { v = "changed" } end }
+  T.eq(st.written, 20)
+  src:exec "DROP TABLE nk, nk2"
+  db:exec "DROP TABLE nk, nk2"
+end)
+
 T.case("misuse of copy and ids is one line at the caller's line, before any work", function()
   fresh_target()
   local function at_caller(expected, fn)
