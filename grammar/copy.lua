@@ -14,9 +14,9 @@ copy = {}
 ---@field key? string|string[] the source column(s) batches are cut on (keyset, never OFFSET; default "id"); rows with a NULL key are refused before any work
 ---@field columns? string[] target columns to fill (default: the target's columns the source has; with a transform, those the returned rows have)
 ---@field batch? integer rows per batch, each its own target transaction (default 50000 without a transform, 5000 with one)
----@field transform? fun(row: table): table|table[]|nil a row → a row, a list of rows, or nil to skip; raising quarantines the row
+---@field transform? fun(row: table): table|table[]|nil a row → a row, a list of rows, or nil to skip; raising makes the row a bad row (see on_error)
 ---@field mode? "insert"|"upsert"|"update" upsert and update match on the target's primary key
----@field on_error? "quarantine"|"abort" what a row the target rejects does (default quarantine)
+---@field on_error? "quarantine"|"fail"|"abort" a bad row (the transform raises, the target rejects it): quarantine (default) sets it aside in weir.quarantine and goes on; fail stops the copy at it, its batch rolled back ("abort": the older name of fail)
 ---@field checkpoint? string makes the copy resumable: the last key is committed with each batch
 ---@field since? string a column (updated_at) for incremental re-sync: each run copies the rows changed since the last one (use with mode = "upsert" and a checkpoint)
 ---@field where? string an extra condition on the source rows

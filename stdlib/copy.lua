@@ -5,7 +5,9 @@
 --- again continues after the last committed batch, with no row lost or doubled.
 ---
 --- No row is lost without a word: a source row with a NULL key (which keyset batches cannot
---- reach) refuses the copy before any work. Tests: tests/lua/copy_test.lua.
+--- reach) refuses the copy before any work; a bad row is either quarantined and counted (and
+--- said on stderr) or, with on_error = "fail", stops the copy naming it.
+--- Tests: tests/lua/copy_test.lua, tests/cli/copy_migrate_test.lua.
 local core = require "copy.core"
 local history = require "history"
 local util = require "weir_util"
@@ -128,6 +130,24 @@ local function key_range(keys, last, hi)
   return hi and (text .. " through " .. values(hi)) or text
 end
 
+-- One row's key, for its error: "id 2400", "(a, b) = (2, k4)".
+local function row_key(keys, values)
+  local out = {}
+  for i = 1, #keys do out[i] = text_of(values[i]) end
+  if #keys == 1 then return keys[1] .. " " .. out[1] end
+  return "(" .. table.concat(keys, ", ") .. ") = (" .. table.concat(out, ", ") .. ")"
+end
+
+-- The one row that stopped a copy with on_error = "fail": its key values and its error.
+local RowFailure = {}
+
+local function failure_text(err, keys)
+  if getmetatable(err) == RowFailure then
+    return " at " .. row_key(keys, err.key) .. ": " .. error_line(err.err)
+  end
+  return ": " .. error_line(err)
+end
+
 -- Keyset batches compare the key with > and <=, never true for a NULL: rows with a NULL in a key
 -- column would be left behind without a word. So they are counted before any work (nothing to
 -- count when `rel` is a table whose key columns are all NOT NULL), and any refuse the copy.
@@ -225,8 +245,8 @@ local function check_table_options(o)
   if o.columns ~= nil and not names_or_nil(o.columns) then fail("columns must be a non-empty list of column names") end
   if o.shared ~= nil and type(o.shared) ~= "boolean" then fail("shared must be true or false, got %s", type(o.shared)) end
   local on_error = o.on_error
-  if on_error ~= nil and on_error ~= "quarantine" and on_error ~= "abort" then
-    fail("on_error must be quarantine or abort, got %s", type(on_error) == "string" and ("'" .. on_error .. "'") or type(on_error))
+  if on_error ~= nil and on_error ~= "quarantine" and on_error ~= "fail" and on_error ~= "abort" then
+    fail("on_error must be quarantine or fail, got %s", type(on_error) == "string" and ("'" .. on_error .. "'") or type(on_error))
   end
   return o.from or db, o.to or db
 end
@@ -248,7 +268,8 @@ local function copy_table(o)
   if mode ~= "insert" and mode ~= "upsert" and mode ~= "update" then
     fail("mode must be insert, upsert or update, got '%s'", tostring(mode))
   end
-  local on_error = o.on_error or "quarantine"
+  -- "abort" is the earlier name of "fail"
+  local on_error = (o.on_error == nil or o.on_error == "quarantine") and "quarantine" or "fail"
   -- Without a transform rows stream COPY to COPY and a batch costs no memory: larger batches
   -- spend less time between COPYs (commit, checkpoint, the next range's query).
   local batch = o.batch or (o.transform and 5000 or 50000)
@@ -464,7 +485,9 @@ local function copy_table(o)
     for _, row in ipairs(rows) do
       local ok, res = pcall(o.transform, row)
       if not ok then
-        quarantine(key_of(row), row, "transform raised: " .. tostring(type(res) == "table" and res.message or res))
+        local text = "transform raised: " .. tostring(type(res) == "table" and res.message or res)
+        if on_error == "fail" then error(setmetatable({ key = key_of(row), err = text }, RowFailure), 0) end
+        quarantine(key_of(row), row, text)
       elseif res == nil then
         stats.skipped = stats.skipped + 1
       else
@@ -518,7 +541,8 @@ local function copy_table(o)
     return #rows, write_rows(out, cols)
   end
 
-  -- One batch, row by row: each row in a savepoint, failures quarantined.
+  -- One batch, row by row: each row in a savepoint, failures quarantined (with on_error =
+  -- "fail": the first one, in key order, raised as a RowFailure).
   local function slow_batch(last, hi)
     local rows = core.read(src, source_select(last, hi, false))
     local out, out_keys, cols
@@ -541,6 +565,7 @@ local function copy_table(o)
       dst:exec("ROLLBACK TO SAVEPOINT weir_copy_part")
       dst:exec("RELEASE SAVEPOINT weir_copy_part")
       if first == last_i then
+        if on_error == "fail" then error(setmetatable({ key = out_keys[first], err = res }, RowFailure), 0) end
         quarantine(out_keys[first], out[first], res)
         return 0
       end
@@ -587,6 +612,13 @@ local function copy_table(o)
                 updated_at = now(), finished_at = NULL]], name, read, written, stats.quarantined - q0)
   end
 
+  -- Rows that went to quarantine are said on stderr once the copy returns, whatever the
+  -- terminal: a copy that set rows aside never looks like one that copied everything.
+  local function summary()
+    if stats.quarantined == 0 or os.getenv("WEIR_COPY_SPEC") then return end
+    io.stderr:write(("weir: copy %s: %d written, %d quarantined — see %s.quarantine\n"):format(name, stats.written,
+      stats.quarantined, sql_name(schema)))
+  end
 
   local function flush_ids(batch_ids)
     local ns, legacy, new = {}, {}, {}
@@ -616,7 +648,9 @@ local function copy_table(o)
       local err = read
       local sql_failure = type(err) == "table" and err.sqlstate and dst:transaction_status() ~= "closed"
       rollback()
-      if not sql_failure or on_error == "abort" then error(err, 0) end
+      -- A failed batch is written again row by row, to quarantine its bad rows or, with
+      -- on_error = "fail", to find the first one (then rolled back with the whole batch).
+      if not sql_failure then error(err, 0) end
       stats.quarantined, stats.skipped = q0, s0
       current_batch = { ids = {} }
       begin()
@@ -667,7 +701,7 @@ local function copy_table(o)
       current_batch = nil
       if not ok2 then
         rollback()
-        error(("copy.table %s: %s failed: %s"):format(name, describe_range(last, hi), error_line(read)), 0)
+        error(("copy.table %s: %s failed%s"):format(name, describe_range(last, hi), failure_text(read, keys)), 0)
       end
       stats.read, stats.written, stats.batches = stats.read + read, stats.written + written, stats.batches + 1
       last = hi
@@ -776,6 +810,7 @@ local function copy_table(o)
       -- other processes are still on their ranges; the last one to finish closes the copy
       stats.open_ranges = open
       stats.seconds = weir.clock() - t0
+      summary()
       return stats
     end
   end
@@ -789,6 +824,7 @@ local function copy_table(o)
   commit()
   stats.seconds = weir.clock() - t0
   progress(true)
+  summary()
   return stats
 end
 public("table", copy_table)

@@ -115,15 +115,45 @@ T.case("a transform rewrites, splits and skips rows; bad rows go to quarantine",
   T.eq(db:value "SELECT rows_quarantined FROM weir.copies WHERE name = 't'", st.quarantined)
 end)
 
-T.case("on_error = abort stops at the batch, naming it; earlier batches stay", function()
+T.case("on_error = fail stops at the first bad row with its error; the checkpoint stays at the last good batch", function()
   fresh_target()
   db:exec "ALTER TABLE orders ADD CHECK (amount < 3000)"
+  -- the target rejects a row: the batch is rolled back and the row named
   local ok, err = pcall(copy.table, { from = src, source = "orders", target = "orders", batch = 1000,
-    checkpoint = "abort", on_error = "abort" })
+    checkpoint = "fail", on_error = "fail" })
   T.eq(ok, false)
-  T.contains(err, "copy.table abort: batch 3 (id after 2000 through 2500) failed: 23514")
+  T.contains(err, "copy.table fail: batch 3 (id after 2000 through 2500) failed at id 2400: 23514 new row for " ..
+    "relation \"orders\" violates check constraint")
   T.eq(db:value "SELECT count(*) FROM orders", 2000)
-  T.eq(db:value "SELECT value->'last' FROM weir.checkpoints WHERE key = 'copy/abort'", { "2000" })
+  T.eq(db:value "SELECT value->'last' FROM weir.checkpoints WHERE key = 'copy/fail'", { "2000" })
+  T.eq(db:value "SELECT count(*) FROM weir.quarantine", 0)
+  -- a transform raises: the first such row stops the copy (not quarantined)
+  fresh_target()
+  ok, err = pcall(copy.table, { from = src, source = "orders", target = "orders", batch = 300, checkpoint = "tf",
+    on_error = "fail", transform = function(r)
+      if r.id == 750 or r.id == 800 then error("no office for order " .. r.id) end
+      return r
+    end })
+  T.eq(ok, false)
+  T.contains(err, "copy.table tf: batch 3 (id after 600 through 900) failed at id 750: transform raised: ")
+  T.contains(err, "no office for order 750")
+  T.eq(db:value "SELECT count(*) FROM orders", 600)
+  T.eq(db:value "SELECT value->'last' FROM weir.checkpoints WHERE key = 'copy/tf'", { "600" })
+  T.eq(db:value "SELECT count(*) FROM weir.quarantine", 0)
+  -- "abort" is the older name of the same thing
+  fresh_target()
+  db:exec "ALTER TABLE orders ADD CHECK (amount < 3000)"
+  err = T.raises(copy.table, { from = src, source = "orders", target = "orders", batch = 1000, on_error = "abort" })
+  T.contains(err, "copy.table orders: batch 3 (id after 2000 through 2500) failed at id 2400: 23514")
+  T.eq(db:value "SELECT count(*) FROM orders", 2000)
+end)
+
+T.case("a composite key names the failing row by all its columns", function()
+  db:exec "DROP TABLE IF EXISTS pairs; CREATE TABLE pairs (a int, b text, v text CHECK (v <> 'v42'), PRIMARY KEY (a, b))"
+  local err = T.raises(copy.table, { from = src, source = "pairs", target = "pairs", key = { "a", "b" }, batch = 100,
+    on_error = "fail" })
+  T.contains(err, "failed at (a, b) = (2, k4): 23514")
+  db:exec "DROP TABLE pairs"
 end)
 
 T.case("upsert updates and inserts; update only updates", function()
@@ -345,7 +375,7 @@ T.case("misuse of copy and ids is one line at the caller's line, before any work
   at_caller("copy.table: key must be a column name or a non-empty list of column names", t { key = {} })
   at_caller("copy.table: key must be a column name or a non-empty list of column names", t { key = 5 })
   at_caller("copy.table: shared must be true or false, got string", t { shared = "yes", checkpoint = "x" })
-  at_caller("copy.table: on_error must be quarantine or abort, got 'skip'", t { on_error = "skip" })
+  at_caller("copy.table: on_error must be quarantine or fail, got 'skip'", t { on_error = "skip" })
   at_caller("copy.table: unknown option 'batchsize'", t { batchsize = 5 })
   at_caller("copy.table: unknown option '1'", t { "orders" })
   at_caller("copy.update: expected a table of options, got nil", function() copy.update() end)
