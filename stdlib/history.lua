@@ -2,7 +2,7 @@
 --- versioned so later releases can upgrade it. All SQL about applied migrations lives here.
 local H = {}
 
-H.VERSION = 3
+H.VERSION = 4
 
 -- Each entry upgrades the state schema from version i-1 to i. Never edit a released entry:
 -- append a new one.
@@ -121,6 +121,15 @@ local UPGRADES = {
          FROM %s.flags f WHERE f.name = flag),
       false)
   $weir$;
+  ]],
+  -- 4: copy.update runs are recorded too: the kind of each copy, and the checkpoint it keeps
+  -- (copy.reset forgets it even when it is named differently from the copy)
+  [[
+  ALTER TABLE %s.copies
+    ADD COLUMN kind text NOT NULL DEFAULT 'table' CHECK (kind IN ('table', 'update')),
+    ADD COLUMN checkpoint text,
+    DROP CONSTRAINT copies_pkey,
+    ADD PRIMARY KEY (kind, name);
   ]],
 }
 
