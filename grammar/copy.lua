@@ -48,7 +48,8 @@ function copy.table(opts) end
 
 ---In-place backfill of a live table in keyset batches, each its own short transaction:
 ---`set(row)` returns the new values of the row (or nil to leave it).
----@param opts {db?: weir.Connection, table: string, key?: string|string[], where?: string, set: fun(row: table): table|nil, batch?: integer, checkpoint?: string, pause_ms?: integer, schema?: string}
+---Each run is recorded in weir.copies (kind "update"), so weir status shows it.
+---@param opts {db?: weir.Connection, table: string, key?: string|string[], where?: string, set: fun(row: table): table|nil, batch?: integer, checkpoint?: string, name?: string, pause_ms?: integer, schema?: string}
 ---@return copy.Stats
 function copy.update(opts) end
 
@@ -59,9 +60,10 @@ function copy.update(opts) end
 ---@return table[]
 function copy.quarantine(conn, name, schema) end
 
----Forgets a copy on its target `conn`: its checkpoints (all ranges), counters, quarantined rows
----and ranges; the next copy.table of that name starts from the beginning. Copied rows stay
----(delete them yourself, e.g. in the phase's down).
+---Forgets the copy.table and the copy.update named `name` on their target `conn`: every
+---checkpoint they kept (all ranges), their counters, quarantined rows and ranges; the next
+---copy.table or copy.update of that name starts from the beginning. Written rows stay (undo
+---them yourself, e.g. in the phase's down).
 ---@param conn weir.Connection
 ---@param name string
 ---@param schema? string

@@ -6,8 +6,8 @@
 ---
 --- No row is lost without a word: a source row with a NULL key (which keyset batches cannot
 --- reach) refuses the copy before any work; a bad row is either quarantined and counted (and
---- said on stderr) or, with on_error = "fail", stops the copy naming it.
---- Tests: tests/lua/copy_test.lua, tests/cli/copy_migrate_test.lua.
+--- said on stderr) or, with on_error = "fail", stops the copy naming it. copy.reset forgets all
+--- the state a copy or update kept. Tests: tests/lua/copy_test.lua, tests/cli/copy_migrate_test.lua.
 local core = require "copy.core"
 local history = require "history"
 local util = require "weir_util"
@@ -354,6 +354,7 @@ local function copy_table(o)
   -- State: checkpoint, counters.
   history.ensure(dst, schema)
   local cp_key = o.checkpoint and ("copy/" .. o.checkpoint) or nil
+  local overall_cp_key = cp_key  -- a shared copy's ranges add #N to it
   local cp = {}
   if cp_key then
     local v = dst:value("SELECT value FROM " .. S .. ".checkpoints WHERE key = $1", cp_key)
@@ -604,12 +605,13 @@ local function copy_table(o)
                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()]],
         cp_key, db.json(cp))
     end
-    dst:exec("INSERT INTO " .. S .. [[.copies AS c (name, rows_read, rows_written, rows_quarantined)
-              VALUES ($1, $2, $3, $4)
-              ON CONFLICT (name) DO UPDATE SET rows_read = c.rows_read + excluded.rows_read,
+    dst:exec("INSERT INTO " .. S .. [[.copies AS c (kind, name, checkpoint, rows_read, rows_written, rows_quarantined)
+              VALUES ('table', $1, $2, $3, $4, $5)
+              ON CONFLICT (kind, name) DO UPDATE SET rows_read = c.rows_read + excluded.rows_read,
                 rows_written = c.rows_written + excluded.rows_written,
                 rows_quarantined = c.rows_quarantined + excluded.rows_quarantined,
-                updated_at = now(), finished_at = NULL]], name, read, written, stats.quarantined - q0)
+                checkpoint = excluded.checkpoint, updated_at = now(), finished_at = NULL]],
+      name, overall_cp_key or db.NULL, read, written, stats.quarantined - q0)
   end
 
   -- Rows that went to quarantine are said on stderr once the copy returns, whatever the
@@ -820,7 +822,7 @@ local function copy_table(o)
   cp.done, cp.last = true, nil
   if o.since then cp.since_from = cp.since_next end
   save_progress(0, 0, stats.quarantined)
-  dst:exec("UPDATE " .. S .. ".copies SET finished_at = now() WHERE name = $1", name)
+  dst:exec("UPDATE " .. S .. ".copies SET finished_at = now() WHERE kind = 'table' AND name = $1", name)
   commit()
   stats.seconds = weir.clock() - t0
   progress(true)
@@ -830,15 +832,16 @@ end
 public("table", copy_table)
 
 local UPDATE_KNOWN = { db = true, table = true, key = true, where = true, set = true, batch = true,
-  checkpoint = true, pause_ms = true, schema = true }
+  checkpoint = true, pause_ms = true, schema = true, name = true }
 
 ---In-place backfill: `set(row)` returns new values for the row (or nil), applied in keyset
----batches of `batch` rows, each batch one short transaction with its checkpoint.
+---batches of `batch` rows, each batch one short transaction with its checkpoint and its counters
+---(weir.copies, kind 'update').
 local function copy_update(o)
   local fn = "copy.update"
   check_known(fn, o, UPDATE_KNOWN)
   if o.db ~= nil then check_connection(fn, o.db, "db") end
-  for _, k in ipairs { "where", "checkpoint", "schema" } do check_string(fn, o, k) end
+  for _, k in ipairs { "where", "checkpoint", "schema", "name" } do check_string(fn, o, k) end
   check_positive_integer(fn, o, "batch")
   check_pause(fn, o)
   if o.table == nil then refuse("copy.update: table is required") end
@@ -851,7 +854,7 @@ local function copy_update(o)
   local keys = key_columns(fn, o.key)
   local batch = o.batch or 1000
   if not util.relation_exists(conn, t) then refuse("copy.update: table %s does not exist", o.table) end
-  local name = o.checkpoint or o.table
+  local name = o.name or o.checkpoint or o.table
   local schema = state_schema(o)
   local S = conn:quote_ident(schema)
   local key_list = list_of(conn, keys)
@@ -877,12 +880,18 @@ local function copy_update(o)
     stats.resumed_from = "done"
     return stats
   end
-  -- The checkpoint (when there is one), in the batch's transaction.
-  local function save_progress()
+  -- The checkpoint (when there is one) and the run's counters, in the batch's transaction.
+  local function save_progress(read, written, finished)
     if cp_key then
       conn:exec("INSERT INTO " .. S .. [[.checkpoints (key, value, updated_at) VALUES ($1, $2, now())
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()]], cp_key, db.json(cp))
     end
+    conn:exec("INSERT INTO " .. S .. [[.copies AS c (kind, name, checkpoint, rows_read, rows_written, finished_at)
+               VALUES ('update', $1, $2, $3, $4, CASE WHEN $5 THEN now() END)
+               ON CONFLICT (kind, name) DO UPDATE SET rows_read = c.rows_read + excluded.rows_read,
+                 rows_written = c.rows_written + excluded.rows_written, checkpoint = excluded.checkpoint,
+                 updated_at = now(), finished_at = excluded.finished_at]],
+      name, cp_key or db.NULL, read, written, finished)
   end
   local function range(last, hi)
     local parts = {}
@@ -952,7 +961,7 @@ local function copy_update(o)
       end
       read = #rows
       cp.last = hi
-      save_progress()
+      save_progress(read, written, false)
     end)
     if not ok then
       pcall(conn.exec, conn, outer_tx and "ROLLBACK TO SAVEPOINT weir_update_batch" or "ROLLBACK")
@@ -965,7 +974,7 @@ local function copy_update(o)
     if o.pause_ms then weir.sleep(o.pause_ms / 1000) end
   end
   cp.done, cp.last = true, nil
-  save_progress()
+  conn:tx(function() save_progress(0, 0, true) end)
   stats.seconds = weir.clock() - t0
   return stats
 end
@@ -979,20 +988,25 @@ local function copy_state(conn, schema)
   return conn:quote_ident(sch), sch
 end
 
----Forgets a copy on `conn` (its target): checkpoints (all ranges), counters, quarantined rows
----and ranges, so the next copy.table with that name starts from the beginning. The rows
----already copied stay. Returns nothing.
+---Forgets a copy or an in-place update named `name` on `conn` (its target): every checkpoint
+---it recorded (all ranges), its counters, quarantined rows and ranges, so the next copy.table
+---or copy.update with that name starts from the beginning. The rows already written stay.
 local function reset(conn, name, schema)
   check_connection("copy.reset", conn)
   if type(name) ~= "string" or name == "" then refuse("copy.reset: expected the copy's name, got %s", type(name)) end
   if schema ~= nil and (type(schema) ~= "string" or schema == "") then
     refuse("copy.reset: schema must be a non-empty string, got %s", type(schema))
   end
-  local S = copy_state(conn, schema)
+  local S, sch = copy_state(conn, schema)
   if not S then return end
+  history.ensure(conn, sch)
   conn:tx(function()
-    conn:exec("DELETE FROM " .. S .. ".checkpoints WHERE key = $1 OR key LIKE $2", "copy/" .. name,
-      "copy/" .. name:gsub("[%%_\\]", "\\%0") .. "#%")
+    -- The checkpoints the copies named `name` recorded, and those named after it (copy/NAME,
+    -- update/NAME): a shared copy's ranges are the checkpoint's key followed by #N.
+    conn:exec("DELETE FROM " .. S .. ".checkpoints k USING (SELECT checkpoint FROM " .. S .. [[.copies
+                 WHERE name = $1 AND checkpoint IS NOT NULL
+               UNION VALUES ('copy/' || $1), ('update/' || $1)) c(key)
+               WHERE k.key = c.key OR left(k.key, length(c.key) + 1) = c.key || '#']], name)
     conn:exec("DELETE FROM " .. S .. ".copies WHERE name = $1", name)
     conn:exec("DELETE FROM " .. S .. ".quarantine WHERE copy = $1", name)
     conn:exec("DELETE FROM " .. S .. ".copy_ranges WHERE copy = $1", name)

@@ -514,11 +514,13 @@ function R.status(opts)
     local recorded, phases = {}, {}
     if exists then recorded, phases = history.load(ctx.state, ctx.schema) end
     local rows, missing = status_rows(ctx, list, recorded, phases)
-    -- Copies (copy.table) with their success rate.
+    -- Copies (copy.table, and copy.update: kind "update") with their success rate; a state
+    -- schema from before copies had a kind has only copy.table's.
     local copies = json.array()
     if ctx.state:value("SELECT to_regclass($1) IS NOT NULL", ctx.schema .. ".copies") then
-      for _, c in ipairs(ctx.state:query("SELECT name, rows_read, rows_written, rows_quarantined, " ..
-        "finished_at IS NOT NULL AS finished FROM " .. ctx.state:quote_ident(ctx.schema) .. ".copies ORDER BY name")) do
+      for _, c in ipairs(ctx.state:query("SELECT coalesce(to_jsonb(c)->>'kind', 'table') AS kind, name, rows_read, " ..
+        "rows_written, rows_quarantined, finished_at IS NOT NULL AS finished FROM " ..
+        ctx.state:quote_ident(ctx.schema) .. ".copies c ORDER BY name, 1")) do
         local handled = c.rows_written + c.rows_quarantined
         c.success_rate = handled > 0 and (c.rows_written / handled) or 1.0
         copies[#copies + 1] = c
@@ -541,7 +543,8 @@ function R.status(opts)
         io.stdout:write(string.format("%-8s %s  [applied, but its file is missing]\n", "missing", id))
       end
       for _, c in ipairs(copies) do
-        io.stdout:write(string.format("copy     %s: %d read, %d written, %d quarantined (%.2f%% success)%s\n", c.name,
+        io.stdout:write(string.format("%-8s %s: %d read, %d written, %d quarantined (%.2f%% success)%s\n",
+          c.kind == "update" and "update" or "copy", c.name,
           c.rows_read, c.rows_written, c.rows_quarantined, c.success_rate * 100, c.finished and "" or " — not finished"))
       end
     end
