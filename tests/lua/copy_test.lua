@@ -403,6 +403,10 @@ T.case("misuse of copy and ids is one line at the caller's line, before any work
   at_caller("ids.legacy: expected a UUID, got number", function() ids.legacy(db, "n", 5) end)
   at_caller("ids.legacy: expected a UUID, got \"nope\"", function() ids.legacy(db, "n", "nope") end)
   at_caller("ids.legacy: expected a namespace name, got nil", function() ids.legacy(db, nil, ids.lookup("n", 1)) end)
+  -- an SQL error before the first batch is the server's error object, at the caller's line too
+  local e = T.raises(function() copy.table { from = src, query = "SELEC 1", target = "orders" } end)
+  T.eq(e.sqlstate, "42601")
+  T.ok(tostring(e):match("^[^\n]*copy_test%.lua:%d+: 42601 ") ~= nil, tostring(e))
   T.eq(db:value "SELECT count(*) FROM orders", 0)
   T.eq(db:value "SELECT to_regnamespace('weir')", db.NULL, "no state schema was created")
 end)
