@@ -803,7 +803,7 @@ end
 ---{ id, copy, source_key, row, error, at }.
 function C.quarantine(conn, name, schema)
   local S = conn:quote_ident(schema or state_schema {})
-  if conn:value("SELECT pg_catalog.to_regclass($1) IS NULL", (schema or "weir") .. ".quarantine") then return {} end
+  if not history.has_table(conn, schema or state_schema {}, "quarantine") then return {} end
   if name then
     return (conn:query("SELECT id, copy, source_key, row, error, at::text AS at FROM " .. S ..
       ".quarantine WHERE copy = $1 ORDER BY id", name))

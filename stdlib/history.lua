@@ -145,6 +145,11 @@ function H.ensure(conn, schema)
   end)
 end
 
+---Whether the state schema has table `name` (the schema quoted: "Ops" and "my-state" work).
+function H.has_table(conn, schema, name)
+  return conn:value("SELECT pg_catalog.to_regclass($1) IS NOT NULL", conn:quote_ident(schema) .. "." .. name) == true
+end
+
 ---Everything recorded: migrations[id] = row, phases[id][phase] = row.
 function H.load(conn, schema)
   local s = conn:quote_ident(schema)

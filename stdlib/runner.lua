@@ -329,7 +329,7 @@ local function requirement_unmet(ctx, mig, ph, phases, by_id)
   end
   for _, key in ipairs { "flag_on", "flag_off" } do
     if req[key] then
-      local exists = ctx.state:value("SELECT to_regclass($1) IS NOT NULL", ctx.schema .. ".flags")
+      local exists = history.has_table(ctx.state, ctx.schema, "flags")
       local on = nil  -- no flags table: the flag is not defined (for flag_off too)
       if exists then
         on = ctx.state:value("SELECT enabled FROM " .. ctx.state:quote_ident(ctx.schema) ..
@@ -510,13 +510,13 @@ function R.status(opts)
   local list = R.load_all(opts.dir)
   local ctx = new_context(opts)
   local ok, res = pcall(function()
-    local exists = ctx.state:value("SELECT to_regclass($1) IS NOT NULL", ctx.schema .. ".phases")
+    local exists = history.has_table(ctx.state, ctx.schema, "phases")
     local recorded, phases = {}, {}
     if exists then recorded, phases = history.load(ctx.state, ctx.schema) end
     local rows, missing = status_rows(ctx, list, recorded, phases)
     -- Copies (copy.table) with their success rate.
     local copies = json.array()
-    if ctx.state:value("SELECT to_regclass($1) IS NOT NULL", ctx.schema .. ".copies") then
+    if history.has_table(ctx.state, ctx.schema, "copies") then
       for _, c in ipairs(ctx.state:query("SELECT name, rows_read, rows_written, rows_quarantined, " ..
         "finished_at IS NOT NULL AS finished FROM " .. ctx.state:quote_ident(ctx.schema) .. ".copies ORDER BY name")) do
         local handled = c.rows_written + c.rows_quarantined
