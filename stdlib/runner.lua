@@ -4,7 +4,7 @@
 --- the transaction rolls back and a `failed` record is written afterwards on the runner's own
 --- session. A non-transactional phase records `running`, runs up and verify in autocommit,
 --- then records `done`; a crash leaves `running`, which status shows as interrupted and the
---- next `up` re-runs.
+--- next `up` re-runs. A non-transactional `down` records `rolling_back` the same way.
 ---
 --- Two runners never interleave: a session-level advisory lock, polled with pg_try_advisory_lock
 --- on a session of its own (weir.session_lock), is held for the whole command; a background
@@ -429,7 +429,7 @@ local function run_phase(ctx, mig, ph, direction)
       ok, err = pcall(function()
         confirm_lock(ctx)
         history.touch_migration(ctx.state, ctx.schema, mig, mig.checksum)
-        if up then history.set_phase(ctx.state, ctx.schema, mig.id, ph, "running") end
+        history.set_phase(ctx.state, ctx.schema, mig.id, ph, up and "running" or "rolling_back")
         w = start_watch(ctx, ph)
         fn(db)
         if up then call_verify(ph, db) end
@@ -641,6 +641,9 @@ function R.up(opts)
     for _, e in ipairs(R.pending(list, by_id, phases, opts.to)) do
       local m, p = e.m, e.p
       if e.state == "running" then say("%s:%s was interrupted; running it again", m.id, p.name) end
+      if e.state == "rolling_back" then
+        say("%s:%s was interrupted while rolling back; running up again to apply it whole", m.id, p.name)
+      end
       local unmet = requirement_unmet(ctx, m, p, phases, by_id)
       if unmet then
         ctx.emit("blocked", { migration = m.id, phase = p.name, reason = unmet })
@@ -666,10 +669,12 @@ function R.down(opts)
   local list, by_id = R.load_all(opts.dir)
   return with_lock(opts, function(ctx)
     local recorded, phases = history.load(ctx.state, ctx.schema)
-    local done = {}  -- applied phases, in the order they were applied
+    -- applied phases, in the order they were applied; a down that was interrupted is finished
+    local done = {}
     for _, m in ipairs(list) do
       for _, p in ipairs(m.phases) do
-        if state_of(phases, m.id, p.name) == "done" then done[#done + 1] = { m = m, p = p } end
+        local st = state_of(phases, m.id, p.name)
+        if st == "done" or st == "rolling_back" then done[#done + 1] = { m = m, p = p, state = st } end
       end
     end
     local todo = {}
@@ -700,6 +705,9 @@ function R.down(opts)
     end
     ctx.emit("run_start", { command = "down", target = opts.target or db.NULL, steps = opts.steps or db.NULL })
     for _, e in ipairs(todo) do
+      if e.state == "rolling_back" then
+        say("%s:%s was interrupted while rolling back; running down again to finish it", e.m.id, e.p.name)
+      end
       local ok, err = run_phase(ctx, e.m, e.p, "down")
       if not ok then
         say("%s", err)
@@ -724,9 +732,15 @@ local function status_rows(ctx, list, recorded, phases)
     for _, p in ipairs(m.phases) do
       local pr = phases[m.id] and phases[m.id][p.name] or {}
       local st = pr.state or "pending"
-      if st == "running" then st = "interrupted" end
+      -- a non-transactional up or down that did not finish: interrupted, and in which direction
+      local direction = db.NULL
+      if st == "running" or st == "rolling_back" then
+        direction = st == "running" and "up" or "down"
+        st = "interrupted"
+      end
       if st ~= "done" then all_done = false end
       entry.phases[#entry.phases + 1] = { name = p.name, state = st, transaction = p.transaction,
+        interrupted_in = direction,
         started_at = pr.started_at or db.NULL, finished_at = pr.finished_at or db.NULL, error = pr.error or db.NULL }
     end
     entry.state = all_done and "applied" or "pending"
@@ -761,8 +775,9 @@ function R.status(opts)
           m.changed and "  [CHANGED since applied]" or "",
           m.description ~= db.NULL and ("  — " .. m.description) or ""))
         for _, p in ipairs(m.phases) do
-          io.stdout:write(string.format("    %-12s %s%s%s\n", p.state, p.name,
+          io.stdout:write(string.format("    %-12s %s%s%s%s\n", p.state, p.name,
             p.transaction and "" or " (non-transactional)",
+            p.interrupted_in == "down" and " — while rolling back: weir down finishes it, weir up re-applies it" or "",
             p.error ~= db.NULL and ("\n                 error: " .. p.error) or ""))
         end
       end

@@ -349,5 +349,61 @@ T.case("ddl.create_index in a non-transactional phase replaces the leftover and 
   T.eq(p.value(INDEX_VALID), true)
 end)
 
+-- ---------------------------------------------------------------------------------------------
+-- Item: an interrupted non-transactional down is recorded, not left `done`
+
+T.case("kill -9 during a non-transactional down: status shows it interrupted; down finishes it, up re-applies it", function()
+  local p = project { ["001_nd.lua"] = [[
+return migration "001_nd" {
+  phase "data" {
+    transaction = false,
+    up = function(db)
+      db:exec "CREATE TABLE IF NOT EXISTS items (id int PRIMARY KEY)"
+      db:exec "INSERT INTO items SELECT g FROM generate_series(1, 10) g ON CONFLICT DO NOTHING"
+    end,
+    down = function(db)
+      db:exec "DELETE FROM items WHERE id <= 5"
+      db:exec "INSERT INTO downs VALUES (1)"
+      db:exec "SELECT pg_sleep(CASE WHEN (SELECT count(*) FROM downs) = 1 THEN 30 ELSE 0 END)"
+      db:exec "DROP TABLE IF EXISTS items"
+    end,
+    verify = function(db) return db:value "SELECT count(*) FROM items" == 10, "expected 10 items" end,
+  },
+}
+]] }
+  p.conn:exec "CREATE TABLE downs (x int)"
+  local function kill_during_down()
+    T.eq((p.weir("up")), 0)
+    p.conn:exec "TRUNCATE downs"
+    local a = background(p, "down 001_nd", "down")
+    wait_for(p, [[SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database()
+                   AND query LIKE 'SELECT pg_sleep(CASE%' AND state = 'active']], "the down to sleep")
+    sh("kill -9 " .. a.pid)
+    a.wait()
+    T.eq(p.value "SELECT count(*) FROM items", 5, "half undone")
+  end
+  kill_during_down()
+  T.eq(p.phase_state("001_nd", "data"), "rolling_back")
+  local _, out = p.weir("status")
+  T.contains(out, "pending  001_nd")
+  T.contains(out, "interrupted  data (non-transactional) — while rolling back")
+  local _, json_out = p.weir("status --json")
+  local ph = json.decode(json_out).migrations[1].phases[1]
+  T.eq({ ph.state, ph.interrupted_in }, { "interrupted", "down" })
+  -- weir down finishes the rollback
+  local rc, _, err = p.weir("down 001_nd")
+  T.eq(rc, 0, err)
+  T.contains(err, "001_nd:data was interrupted while rolling back; running down again to finish it")
+  T.eq(p.phase_state("001_nd", "data"), "rolled_back")
+  T.eq(p.value "SELECT to_regclass('items')", db.NULL)
+  -- or weir up applies it again, whole
+  kill_during_down()
+  local rc2, _, err2 = p.weir("up")
+  T.eq(rc2, 0, err2)
+  T.contains(err2, "001_nd:data was interrupted while rolling back; running up again to apply it whole")
+  T.eq(p.phase_state("001_nd", "data"), "done")
+  T.eq(p.value "SELECT count(*) FROM items", 10)
+end)
+
 shell.cleanup()
 T.done()
