@@ -405,5 +405,41 @@ return migration "001_nd" {
   T.eq(p.value "SELECT count(*) FROM items", 10)
 end)
 
+-- ---------------------------------------------------------------------------------------------
+-- Item: lock_timeout defaults short enough that readers barely notice a retry
+
+T.case("by default a statement waits 500 ms for its lock, then weir retries up to 10 times with jittered backoff", function()
+  local p = project { ["001_alter.lua"] = [[
+return migration "001_alter" {
+  phase "alter" {
+    up = function(db)
+      db:exec "CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS lock_timeout"
+      db:exec "ALTER TABLE busy ADD COLUMN c int"
+    end,
+  },
+}
+]] }
+  p.conn:exec "CREATE TABLE busy (x int)"
+  local holder = weir.connect(p.url)
+  holder:exec "BEGIN"
+  holder:value "SELECT count(*) FROM busy"
+  local a = background(p, "up --events " .. q(p.dir .. "/ev.jsonl"), "a")
+  local deadline = weir.clock() + 30
+  repeat
+    local f = io.open(p.dir .. "/ev.jsonl")
+    local text = f and f:read("a") or ""
+    if f then f:close() end
+    assert(weir.clock() < deadline, "weir never retried")
+    weir.sleep(0.05)
+  until text:find('"type":"retry"', 1, true)
+  holder:exec "COMMIT"
+  local rc, err = a.wait()
+  T.eq(rc, 0, err)
+  T.contains(err, "lock not available (55P03), retry 1/10 in ")
+  T.eq(p.value "SELECT lock_timeout FROM seen", "500ms")
+  local first = p.value "SELECT payload FROM weir.events WHERE type = 'retry' ORDER BY id LIMIT 1"
+  T.ok(first.pause >= 0.5 and first.pause <= 1.5, "the first pause is 1 s with jitter: " .. first.pause)
+end)
+
 shell.cleanup()
 T.done()
