@@ -191,7 +191,6 @@ end
 local function configure_session(ctx)
   local lock_ms = tonumber(ctx.opts.lock_timeout_ms) or R.DEFAULT_LOCK_TIMEOUT_MS
   local stmt_ms = tonumber(ctx.opts.statement_timeout_ms) or 0
-  ctx.lock_ms = lock_ms
   db:exec(string.format("SET lock_timeout = %d", lock_ms))
   db:exec(string.format("SET statement_timeout = %d", stmt_ms))
   never_idle_out(db)
@@ -321,6 +320,7 @@ local function start_watch(ctx, ph)
         -- leave an INVALID index. Its own lock (SHARE UPDATE EXCLUSIVE) queues no reader or
         -- writer, so it may wait; statement_timeout and the phase's timeout still bound it.
         if not w.relaxed then
+          w.lock_timeout = conn:value "SELECT pg_catalog.current_setting('lock_timeout')"
           conn:exec("SET lock_timeout = 0")
           w.relaxed = true
         end
@@ -329,7 +329,7 @@ local function start_watch(ctx, ph)
           if oid then w.tables[#w.tables + 1] = oid end
         end
       elseif w.relaxed then
-        conn:exec(string.format("SET lock_timeout = %d", ctx.lock_ms))
+        conn:exec("SELECT pg_catalog.set_config('lock_timeout', $1, false)", w.lock_timeout)
         w.relaxed = false
       end
     end)
@@ -350,7 +350,7 @@ local function end_watch(ctx, w, ph)
   end
   if w.relaxed and db:transaction_status() == "idle" then
     w.relaxed = false
-    db:exec(string.format("SET lock_timeout = %d", ctx.lock_ms))
+    db:exec("SELECT pg_catalog.set_config('lock_timeout', $1, false)", w.lock_timeout)
   end
   if expired then error(stop("timeout", timeout_text(ph)), 0) end
 end

@@ -267,7 +267,10 @@ return migration "001_ix" {
   },
   phase "index" {
     transaction = false,
-    up = function(db) db:exec "CREATE INDEX CONCURRENTLY IF NOT EXISTS things_name_idx ON things (name)" end,
+    up = function(db)
+      db:exec "CREATE INDEX CONCURRENTLY IF NOT EXISTS things_name_idx ON things (name)"
+      db:exec "CREATE TABLE IF NOT EXISTS after_build AS SELECT current_setting('lock_timeout') AS lock_timeout"
+    end,
     down = function(db) db:exec "DROP INDEX CONCURRENTLY IF EXISTS things_name_idx" end,
   },
 }
@@ -298,6 +301,7 @@ T.case("CREATE INDEX CONCURRENTLY waits for older transactions without lock_time
   T.eq(rc, 0, err)
   T.eq(p.value(INDEX_VALID), true, "the index is valid")
   T.eq(p.phase_state("001_ix", "index"), "done")
+  T.eq(p.value "SELECT lock_timeout FROM after_build", "100ms", "lock_timeout is back after the build")
 end)
 
 T.case("an INVALID index left by a killed or terminated build is found: the phase is not done", function()
@@ -336,9 +340,9 @@ T.case("an INVALID index left by a killed or terminated build is found: the phas
 end)
 
 T.case("ddl.create_index in a non-transactional phase replaces the leftover and passes the check", function()
-  local p = project { ["001_ix.lua"] = INDEXED:gsub(
+  local p = project { ["001_ix.lua"] = (INDEXED:gsub(
     'db:exec "CREATE INDEX CONCURRENTLY IF NOT EXISTS things_name_idx ON things %(name%)"',
-    'ddl.create_index(db, "things", "name")') }
+    'ddl.create_index(db, "things", "name")')) }
   T.eq((p.weir("up --to 001_ix:expand")), 0)
   p.conn:exec "INSERT INTO things VALUES (1, 'a'), (2, 'a')"
   -- an INVALID leftover of the same name: a failed unique build
