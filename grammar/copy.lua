@@ -11,12 +11,12 @@ copy = {}
 ---@field query? string a SELECT whose rows are copied (it must return the key columns)
 ---@field to? weir.Connection where rows go (default: db)
 ---@field target string the target table ("schema.table" or "table", taken exactly as written)
----@field key? string|string[] the source column(s) batches are cut on (keyset, never OFFSET; default "id")
+---@field key? string|string[] the source column(s) batches are cut on (keyset, never OFFSET; default "id"); rows with a NULL key are refused before any work
 ---@field columns? string[] target columns to fill (default: the target's columns the source has; with a transform, those the returned rows have)
 ---@field batch? integer rows per batch, each its own target transaction (default 50000 without a transform, 5000 with one)
----@field transform? fun(row: table): table|table[]|nil a row → a row, a list of rows, or nil to skip; raising quarantines the row
+---@field transform? fun(row: table): table|table[]|nil a row → a row, a list of rows, or nil to skip; raising makes the row a bad row (see on_error)
 ---@field mode? "insert"|"upsert"|"update" upsert and update match on the target's primary key
----@field on_error? "quarantine"|"abort" what a row the target rejects does (default quarantine)
+---@field on_error? "quarantine"|"fail"|"abort" a bad row (the transform raises, the target rejects it): quarantine (default) sets it aside in weir.quarantine and goes on; fail stops the copy at it, its batch rolled back ("abort": the older name of fail)
 ---@field checkpoint? string makes the copy resumable: the last key is committed with each batch
 ---@field since? string a column (updated_at) for incremental re-sync: each run copies the rows changed since the last one (use with mode = "upsert" and a checkpoint)
 ---@field where? string an extra condition on the source rows
@@ -48,7 +48,8 @@ function copy.table(opts) end
 
 ---In-place backfill of a live table in keyset batches, each its own short transaction:
 ---`set(row)` returns the new values of the row (or nil to leave it).
----@param opts {db?: weir.Connection, table: string, key?: string|string[], where?: string, set: fun(row: table): table|nil, batch?: integer, checkpoint?: string, pause_ms?: integer, schema?: string}
+---Each run is recorded in weir.copies (kind "update"), so weir status shows it.
+---@param opts {db?: weir.Connection, table: string, key?: string|string[], where?: string, set: fun(row: table): table|nil, batch?: integer, checkpoint?: string, name?: string, pause_ms?: integer, schema?: string}
 ---@return copy.Stats
 function copy.update(opts) end
 
@@ -59,9 +60,10 @@ function copy.update(opts) end
 ---@return table[]
 function copy.quarantine(conn, name, schema) end
 
----Forgets a copy on its target `conn`: its checkpoints (all ranges), counters, quarantined rows
----and ranges; the next copy.table of that name starts from the beginning. Copied rows stay
----(delete them yourself, e.g. in the phase's down).
+---Forgets the copy.table and the copy.update named `name` on their target `conn`: every
+---checkpoint they kept (all ranges), their counters, quarantined rows and ranges; the next
+---copy.table or copy.update of that name starts from the beginning. Written rows stay (undo
+---them yourself, e.g. in the phase's down).
 ---@param conn weir.Connection
 ---@param name string
 ---@param schema? string

@@ -54,9 +54,10 @@ function ddl.rename_column(db, table, from, to) end
 ---@field where? string predicate of a partial index (SQL)
 ---@field using? string access method: "btree", "gin", "gist", "hash", "brin" …
 ---@field include? string|string[] INCLUDE columns
----@field concurrently? boolean default: true outside a transaction, false inside one; true inside one raises
+---@field concurrently? boolean default true outside a transaction; inside one it must be given: false builds under a SHARE lock (writes blocked), true raises
 
----Creates an index, CONCURRENTLY by default when not inside a transaction. No-op when a valid
+---Creates an index, CONCURRENTLY outside a transaction. Inside one it raises unless
+---opts.concurrently = false asks for the plain build, which blocks writes. No-op when a valid
 ---index of that name exists on the table; an INVALID leftover of a failed concurrent build is
 ---dropped and built again; a concurrent build that fails drops its own leftover.
 ---@param db weir.Connection

@@ -41,10 +41,12 @@ function flags.set_percent(conn, name, percent, opts) end
 function flags.override(conn, name, subject, value, opts) end
 
 ---Whether the flag is on (for opts.subject): the same answer as the SQL function
----weir.flag_enabled(name, subject). An undefined flag is off.
+---weir.flag_enabled(name, subject) for a defined flag. An undefined flag raises
+---`flags.enabled: no flag named 'x' …` unless opts.default says what to answer (the rule
+---`requires = { flag_on/flag_off }` follows too: an undefined flag blocks the phase).
 ---@param conn weir.Connection
 ---@param name string
----@param opts? {subject?: string|integer, schema?: string}
+---@param opts? {subject?: string|integer, schema?: string, default?: boolean}
 ---@return boolean
 function flags.enabled(conn, name, opts) end
 

@@ -20,6 +20,7 @@ function ids.map(namespace, legacy_id) end
 function ids.lookup(namespace, legacy_id) end
 
 ---Records mappings outside a copy in weir.id_map on `conn` (one statement); returns the UUIDs.
+---`schema`: weir's state schema (default: the running migration's, or weir).
 ---@param conn weir.Connection
 ---@param namespace string
 ---@param legacy_ids (string|integer)[]
@@ -28,6 +29,7 @@ function ids.lookup(namespace, legacy_id) end
 function ids.record(conn, namespace, legacy_ids, schema) end
 
 ---The legacy id a UUID was mapped from, read from weir.id_map on `conn`; nil if unknown.
+---`schema`: weir's state schema (default: the running migration's, or weir).
 ---@param conn weir.Connection
 ---@param namespace string
 ---@param uuid string

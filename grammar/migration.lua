@@ -5,8 +5,8 @@
 ---@field [integer] string phases that must be done: "PHASE" (same migration) or "MIGRATION:PHASE"
 ---@field sql? string a query that must return true
 ---@field check? fun(db: weir.Connection): boolean, string? a function that must return true (or false, why)
----@field flag_on? string a feature flag that must be on
----@field flag_off? string a feature flag that must be off
+---@field flag_on? string a feature flag that must be on (an undefined flag blocks the phase)
+---@field flag_off? string a feature flag that must be off (an undefined flag blocks the phase)
 
 ---@class weir.PhaseSpec
 ---@field up fun(db: weir.Connection) required
@@ -15,7 +15,7 @@
 ---@field transaction? boolean default true; false runs in autocommit (CREATE INDEX CONCURRENTLY, long backfills)
 ---@field requires? weir.Requires
 ---@field description? string
----@field timeout? number reserved: per-phase statement timeout in seconds
+---@field timeout? number|string the longest one run of the phase (up and verify, or down) may take: seconds, or "500ms", "90s", "10min", "2h"; then its statement is cancelled and the phase fails
 
 ---@class weir.MigrationSpec
 ---@field description? string

@@ -46,6 +46,60 @@ function Cluster:close() end
 ---@return weir.Cluster
 function weir.cluster(opts) end
 
+---A session-level advisory lock on a connection of its own, kept alive by a background thread
+---(what keeps two `weir up` apart). The session gets idle_session_timeout = 0, and every
+---`keepalive` seconds (default 1) the thread asks the server whether it still holds the lock;
+---when the session is gone (pg_terminate_backend, a restart, the network) the lock is marked
+---lost and the statement this process is running is cancelled at once. Hold it in a `<close>`
+---local or call :release().
+---@class weir.SessionLock
+local SessionLock = {}
+
+---pg_try_advisory_lock(key1, key2) on the lock's session: true when held (the keeper starts).
+---@return boolean
+function SessionLock:try() end
+
+---Asks the server now: true while held; false and why once it is lost.
+---@return boolean held
+---@return string? why
+function SessionLock:check() end
+
+---Why the lock was lost as the keeper last saw it (no round trip), or nil while it is held.
+---@return string?
+function SessionLock:lost() end
+
+---The backend pid of the lock's session.
+---@return integer
+function SessionLock:pid() end
+
+---Stops the keeper, unlocks and closes the session. Releasing twice is harmless.
+function SessionLock:release() end
+
+---Opens the session for an advisory lock on (key1, key2), two 32-bit integers; take it with :try().
+---@param url string
+---@param key1 integer
+---@param key2 integer
+---@param opts? {application_name?: string, keepalive?: number}
+---@return weir.SessionLock
+function weir.session_lock(url, key1, key2, opts) end
+
+---A time limit: when `seconds` have passed, the statement this process is waiting on (on any
+---connection) is cancelled, once (SQLSTATE 57014). Hold it in a `<close>` local or :close() it.
+---@class weir.Deadline
+local Deadline = {}
+
+---Whether the time ran out (also after close, as it stood then).
+---@return boolean
+function Deadline:expired() end
+
+---Stops the clock: nothing is cancelled after this returns. Closing twice is harmless.
+function Deadline:close() end
+
+---Starts a time limit of `seconds` (weir's phase `timeout` is one).
+---@param seconds number
+---@return weir.Deadline
+function weir.deadline(seconds) end
+
 ---Pauses the script for `seconds` (fractions allowed).
 ---@param seconds number
 function weir.sleep(seconds) end

@@ -3,6 +3,11 @@
 --- batches: keyset ranges on the key, one target transaction per batch holding the rows, the
 --- checkpoint, the quarantined rows and the id mappings — so a copy killed at any moment and run
 --- again continues after the last committed batch, with no row lost or doubled.
+---
+--- No row is lost without a word: a source row with a NULL key (which keyset batches cannot
+--- reach) refuses the copy before any work; a bad row is either quarantined and counted (and
+--- said on stderr) or, with on_error = "fail", stops the copy naming it. copy.reset forgets all
+--- the state a copy or update kept. Tests: tests/lua/copy_test.lua, tests/cli/copy_migrate_test.lua.
 local core = require "copy.core"
 local history = require "history"
 local util = require "weir_util"
@@ -25,15 +30,157 @@ spec.opts.from, spec.opts.to = src, dst
 print(json.encode(copy.table(spec.opts)))
 ]]
 
-local function fail(msg) error("copy.table: " .. msg, 3) end
-
 local error_line = util.error_line
+
+-- ---------------------------------------------------------------------------------------------
+-- Errors. Misuse, and a refusal found before any work, raise one line at the caller's FILE:LINE:
+-- code anywhere inside raises a Refusal, and the public entry re-raises its text there. Other
+-- errors (a failed batch: SQLSTATE, copy and batch) pass through as they are.
+
+local Refusal = {}
+
+local function refuse(fmt, ...)
+  error(setmetatable({ text = fmt:format(...) }, Refusal), 0)
+end
+
+-- Registers C[name] = impl, wrapped so that refusals, and SQL errors raised outside a batch
+-- (a source query that does not parse), name the caller's line.
+local function public(name, impl)
+  C[name] = function(...)
+    local r = table.pack(pcall(impl, ...))
+    if r[1] then return table.unpack(r, 2, r.n) end
+    local e = r[2]
+    if getmetatable(e) == Refusal then error(e.text, 2) end
+    if type(e) == "table" and e.sqlstate and type(e.where) == "string" and e.where:find("stdlib/", 1, true) then
+      -- level 1 is pcall, 2 this function, 3 the script that called copy.NAME
+      local _, at = pcall(error, "", 3)
+      e.where = at
+    end
+    error(e, 0)
+  end
+end
+
+local function check_connection(fn, v, what)
+  if not util.is_connection(v) then
+    if what then refuse("%s: %s must be a connection, got %s", fn, what, type(v)) end
+    refuse("%s: argument #1 must be a connection (db), got %s", fn, type(v))
+  end
+end
+
+local function check_string(fn, o, k)
+  local v = o[k]
+  if v ~= nil and (type(v) ~= "string" or v == "") then
+    refuse("%s: %s must be a non-empty string, got %s", fn, k, type(v) == "string" and "an empty string" or type(v))
+  end
+end
+
+local function check_positive_integer(fn, o, k)
+  local v = o[k]
+  if v ~= nil and (math.type(v) ~= "integer" or v < 1) then refuse("%s: %s must be a positive integer", fn, k) end
+end
+
+local function check_pause(fn, o)
+  local v = o.pause_ms
+  if v == nil then return end
+  if type(v) ~= "number" then refuse("%s: pause_ms must be a number of milliseconds (0 or more), got %s", fn, type(v)) end
+  if not (v >= 0 and v < math.huge) then
+    refuse("%s: pause_ms must be a number of milliseconds (0 or more), got %s", fn, tostring(v))
+  end
+end
+
+local function check_known(fn, o, known)
+  if type(o) ~= "table" then refuse("%s: expected a table of options, got %s", fn, type(o)) end
+  for k in pairs(o) do
+    if not known[k] then refuse("%s: unknown option '%s'", fn, tostring(k)) end
+  end
+end
+
+-- A list of non-empty strings (column names), or nil.
+local function names_or_nil(v)
+  if type(v) ~= "table" or #v == 0 then return nil end
+  for k, c in pairs(v) do
+    if math.type(k) ~= "integer" or type(c) ~= "string" or c == "" then return nil end
+  end
+  return v
+end
+
+-- The key option as a list of column names (default { "id" }).
+local function key_columns(fn, v)
+  if v == nil then return { "id" } end
+  if type(v) == "string" and v ~= "" then return { v } end
+  local list = names_or_nil(v)
+  if not list then refuse("%s: key must be a column name or a non-empty list of column names", fn) end
+  return list
+end
+
+local function text_of(v)
+  if v == nil or db.isnull(v) then return "NULL" end
+  return tostring(v)
+end
 
 -- The keys a batch covers, for its error: "id from the start through 500",
 -- "id after 500 through 1000", "id after 1000" (the last, open-ended one).
 local function key_range(keys, last, hi)
-  local text = table.concat(keys, ",") .. (last and (" after " .. table.concat(last, ",")) or " from the start")
-  return hi and (text .. " through " .. table.concat(hi, ",")) or text
+  local function values(list)
+    local out = {}
+    for i, v in ipairs(list) do out[i] = text_of(v) end
+    return table.concat(out, ",")
+  end
+  local text = table.concat(keys, ",") .. (last and (" after " .. values(last)) or " from the start")
+  return hi and (text .. " through " .. values(hi)) or text
+end
+
+-- One row's key, for its error: "id 2400", "(a, b) = (2, k4)".
+local function row_key(keys, values)
+  local out = {}
+  for i = 1, #keys do out[i] = text_of(values[i]) end
+  if #keys == 1 then return keys[1] .. " " .. out[1] end
+  return "(" .. table.concat(keys, ", ") .. ") = (" .. table.concat(out, ", ") .. ")"
+end
+
+-- The one row that stopped a copy with on_error = "fail": its key values and its error.
+local RowFailure = {}
+
+local function failure_text(err, keys)
+  if getmetatable(err) == RowFailure then
+    return " at " .. row_key(keys, err.key) .. ": " .. error_line(err.err)
+  end
+  return ": " .. error_line(err)
+end
+
+-- Keyset batches compare the key with > and <=, never true for a NULL: rows with a NULL in a key
+-- column would be left behind without a word. So they are counted before any work (nothing to
+-- count when `rel` is a table whose key columns are all NOT NULL), and any refuse the copy.
+-- `from_sql` is what to count in, `conds` the copy's other conditions on it.
+local function null_key_rows(conn, rel, from_sql, keys, conds)
+  if rel and conn:value([[
+      SELECT count(*) FILTER (WHERE a.attnotnull) = $3 FROM pg_catalog.pg_attribute a
+       WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attname = ANY ($2::text[])]],
+      rel, db.array(keys), #keys) then
+    return 0
+  end
+  local nulls = {}
+  for i, k in ipairs(keys) do nulls[i] = conn:quote_ident(k) .. " IS NULL" end
+  local where = { "(" .. table.concat(nulls, " OR ") .. ")" }
+  for _, c in ipairs(conds) do where[#where + 1] = c end
+  return conn:value("SELECT count(*) FROM " .. from_sql .. " WHERE " .. table.concat(where, " AND "))
+end
+
+-- An identifier as SQL text: bare when PostgreSQL would read it back unchanged.
+local function sql_name(name)
+  if name:match("^[a-z_][a-z0-9_$]*$") then return name end
+  return '"' .. name:gsub('"', '""') .. '"'
+end
+
+-- "copy.table NAME: 2 source rows have a NULL key (id); …"
+local function refuse_null_keys(head, n, one_row, rows, keys, verb, noun)
+  local not_null = {}
+  for i, k in ipairs(keys) do not_null[i] = sql_name(k) .. " IS NOT NULL" end
+  local one = n == 1
+  refuse("%s: %d %s %s a NULL key (%s); keyset batches cannot reach %s, so nothing was %s: leave %s out " ..
+    "with where = %s, or key the %s on columns without NULLs", head, n, one and one_row or rows,
+    one and "has" or "have", table.concat(keys, ", "), one and "it" or "them", verb, one and "it" or "them",
+    json.encode(table.concat(not_null, " AND ")), noun)
 end
 
 local function state_schema(o)
@@ -79,40 +226,59 @@ local function literal_tuple(conn, values)
   return table.concat(out, ", ")
 end
 
+local function fail(fmt, ...) refuse("copy.table: " .. fmt, ...) end
+
+-- Checks copy.table's options before anything runs; returns the source and target connections.
+local function check_table_options(o)
+  check_known("copy.table", o, KNOWN)
+  for _, k in ipairs { "from", "to" } do
+    if o[k] ~= nil then check_connection("copy.table", o[k], k) end
+  end
+  for _, k in ipairs { "query", "checkpoint", "since", "where", "throttle", "name", "schema" } do
+    check_string("copy.table", o, k)
+  end
+  for _, k in ipairs { "batch", "workers", "ranges" } do check_positive_integer("copy.table", o, k) end
+  check_pause("copy.table", o)
+  if o.transform ~= nil and type(o.transform) ~= "function" then
+    fail("transform must be a function(row), got %s", type(o.transform))
+  end
+  if o.columns ~= nil and not names_or_nil(o.columns) then fail("columns must be a non-empty list of column names") end
+  if o.shared ~= nil and type(o.shared) ~= "boolean" then fail("shared must be true or false, got %s", type(o.shared)) end
+  local on_error = o.on_error
+  if on_error ~= nil and on_error ~= "quarantine" and on_error ~= "fail" and on_error ~= "abort" then
+    fail("on_error must be quarantine or fail, got %s", type(on_error) == "string" and ("'" .. on_error .. "'") or type(on_error))
+  end
+  return o.from or db, o.to or db
+end
+
 ---Copies rows from a table or query on one connection to a table on another (or the same).
 ---See docs/copy.md. Returns { read, written, quarantined, skipped, batches, seconds, resumed_from }.
-function C.table(o)
-  if type(o) ~= "table" then fail("expected a table of options") end
-  for k in pairs(o) do
-    if not KNOWN[k] then fail("unknown option '" .. tostring(k) .. "'") end
-  end
-  local src, dst = o.from or db, o.to or db
+local function copy_table(o)
+  local src, dst = check_table_options(o)
   if not o.target then fail("target (the table to write) is required") end
   if (o.source == nil) == (o.query == nil) then fail("give either source (a table) or query (a SELECT)") end
   local source_sql, target_sql, bad
   if o.source ~= nil then
     source_sql, bad = util.table_sql(src, o.source)
-    if not source_sql then fail("source " .. bad) end
+    if not source_sql then fail("source %s", bad) end
   end
   target_sql, bad = util.table_sql(dst, o.target)
-  if not target_sql then fail("target " .. bad) end
+  if not target_sql then fail("target %s", bad) end
   local mode = o.mode or "insert"
   if mode ~= "insert" and mode ~= "upsert" and mode ~= "update" then
-    fail("mode must be insert, upsert or update, got '" .. tostring(mode) .. "'")
+    fail("mode must be insert, upsert or update, got '%s'", tostring(mode))
   end
-  local on_error = o.on_error or "quarantine"
-  if on_error ~= "quarantine" and on_error ~= "abort" then fail("on_error must be quarantine or abort") end
+  -- "abort" is the earlier name of "fail"
+  local on_error = (o.on_error == nil or o.on_error == "quarantine") and "quarantine" or "fail"
   -- Without a transform rows stream COPY to COPY and a batch costs no memory: larger batches
   -- spend less time between COPYs (commit, checkpoint, the next range's query).
   local batch = o.batch or (o.transform and 5000 or 50000)
-  if math.type(batch) ~= "integer" or batch < 1 then fail("batch must be a positive integer") end
-  local keys = type(o.key) == "table" and o.key or { o.key or "id" }
+  local keys = key_columns("copy.table", o.key)
   local name = o.name or o.checkpoint or o.target
   local shared = o.shared or o.ranges ~= nil
   if shared and not o.checkpoint then fail("shared needs a checkpoint (the name the sharing processes agree on)") end
   if shared and o.since then fail("since cannot be combined with shared") end
   local workers = o.workers or 1
-  if math.type(workers) ~= "integer" or workers < 1 then fail("workers must be a positive integer") end
   if workers > 1 then
     if o.transform then
       fail("workers > 1 needs no transform (a transform is this script's Lua code); with one, run the script " ..
@@ -123,14 +289,13 @@ function C.table(o)
     shared = true
   end
   local n_ranges = o.ranges or math.max(16, workers * 4)
-  if math.type(n_ranges) ~= "integer" or n_ranges < 1 then fail("ranges must be a positive integer") end
   local schema = state_schema(o)
   local S = dst:quote_ident(schema)
 
   if o.source and not util.relation_exists(src, source_sql) then
-    fail("source table " .. o.source .. " does not exist")
+    fail("source table %s does not exist", o.source)
   end
-  if not util.relation_exists(dst, target_sql) then fail("target table " .. o.target .. " does not exist") end
+  if not util.relation_exists(dst, target_sql) then fail("target table %s does not exist", o.target) end
   local from_sql = o.source and (source_sql .. " AS weir_src") or ("(" .. o.query .. ") AS weir_src")
 
   -- Which columns go across: the option, else the target's columns the source also has.
@@ -138,7 +303,7 @@ function C.table(o)
   local has_src = {}
   for _, c in ipairs(src_cols) do has_src[c.name] = true end
   for _, k in ipairs(keys) do
-    if not has_src[k] then fail("key column " .. k .. " is not in the source") end
+    if not has_src[k] then fail("key column %s is not in the source", k) end
   end
   local tcols = target_columns(dst, target_sql)
   local tcol = {}
@@ -152,13 +317,13 @@ function C.table(o)
     if #columns == 0 then fail("the source and target have no column in common; give columns = {...}") end
   end
   for _, c in ipairs(columns) do
-    if not tcol[c] then fail("column " .. c .. " is not in the target table " .. o.target) end
-    if not o.transform and not has_src[c] then fail("column " .. c .. " is not in the source") end
+    if not tcol[c] then fail("column %s is not in the target table %s", c, o.target) end
+    if not o.transform and not has_src[c] then fail("column %s is not in the source", c) end
   end
   local conflict = nil
   if mode ~= "insert" then
     local pk = primary_key(dst, target_sql)
-    if pk == nil or db.isnull(pk) then fail(mode .. " needs a primary key on " .. o.target) end
+    if pk == nil or db.isnull(pk) then fail("%s needs a primary key on %s", mode, o.target) end
     conflict = pk
   end
 
@@ -181,9 +346,15 @@ function C.table(o)
   end
   local desc_list = table.concat(desc, ", ")
 
+  local nulls = null_key_rows(src, source_sql, from_sql, keys, o.where and { "(" .. o.where .. ")" } or {})
+  if nulls > 0 then
+    refuse_null_keys("copy.table " .. name, nulls, "source row", "source rows", keys, "copied", "copy")
+  end
+
   -- State: checkpoint, counters.
   history.ensure(dst, schema)
   local cp_key = o.checkpoint and ("copy/" .. o.checkpoint) or nil
+  local overall_cp_key = cp_key  -- a shared copy's ranges add #N to it
   local cp = {}
   if cp_key then
     local v = dst:value("SELECT value FROM " .. S .. ".checkpoints WHERE key = $1", cp_key)
@@ -315,7 +486,9 @@ function C.table(o)
     for _, row in ipairs(rows) do
       local ok, res = pcall(o.transform, row)
       if not ok then
-        quarantine(key_of(row), row, "transform raised: " .. tostring(type(res) == "table" and res.message or res))
+        local text = "transform raised: " .. tostring(type(res) == "table" and res.message or res)
+        if on_error == "fail" then error(setmetatable({ key = key_of(row), err = text }, RowFailure), 0) end
+        quarantine(key_of(row), row, text)
       elseif res == nil then
         stats.skipped = stats.skipped + 1
       else
@@ -369,7 +542,8 @@ function C.table(o)
     return #rows, write_rows(out, cols)
   end
 
-  -- One batch, row by row: each row in a savepoint, failures quarantined.
+  -- One batch, row by row: each row in a savepoint, failures quarantined (with on_error =
+  -- "fail": the first one, in key order, raised as a RowFailure).
   local function slow_batch(last, hi)
     local rows = core.read(src, source_select(last, hi, false))
     local out, out_keys, cols
@@ -392,6 +566,7 @@ function C.table(o)
       dst:exec("ROLLBACK TO SAVEPOINT weir_copy_part")
       dst:exec("RELEASE SAVEPOINT weir_copy_part")
       if first == last_i then
+        if on_error == "fail" then error(setmetatable({ key = out_keys[first], err = res }, RowFailure), 0) end
         quarantine(out_keys[first], out[first], res)
         return 0
       end
@@ -430,12 +605,21 @@ function C.table(o)
                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()]],
         cp_key, db.json(cp))
     end
-    dst:exec("INSERT INTO " .. S .. [[.copies AS c (name, rows_read, rows_written, rows_quarantined)
-              VALUES ($1, $2, $3, $4)
-              ON CONFLICT (name) DO UPDATE SET rows_read = c.rows_read + excluded.rows_read,
+    dst:exec("INSERT INTO " .. S .. [[.copies AS c (kind, name, checkpoint, rows_read, rows_written, rows_quarantined)
+              VALUES ('table', $1, $2, $3, $4, $5)
+              ON CONFLICT (kind, name) DO UPDATE SET rows_read = c.rows_read + excluded.rows_read,
                 rows_written = c.rows_written + excluded.rows_written,
                 rows_quarantined = c.rows_quarantined + excluded.rows_quarantined,
-                updated_at = now(), finished_at = NULL]], name, read, written, stats.quarantined - q0)
+                checkpoint = excluded.checkpoint, updated_at = now(), finished_at = NULL]],
+      name, overall_cp_key or db.NULL, read, written, stats.quarantined - q0)
+  end
+
+  -- Rows that went to quarantine are said on stderr once the copy returns, whatever the
+  -- terminal: a copy that set rows aside never looks like one that copied everything.
+  local function summary()
+    if stats.quarantined == 0 or os.getenv("WEIR_COPY_SPEC") then return end
+    io.stderr:write(("weir: copy %s: %d written, %d quarantined — see %s.quarantine\n"):format(name, stats.written,
+      stats.quarantined, sql_name(schema)))
   end
 
   local function flush_ids(batch_ids)
@@ -466,7 +650,9 @@ function C.table(o)
       local err = read
       local sql_failure = type(err) == "table" and err.sqlstate and dst:transaction_status() ~= "closed"
       rollback()
-      if not sql_failure or on_error == "abort" then error(err, 0) end
+      -- A failed batch is written again row by row, to quarantine its bad rows or, with
+      -- on_error = "fail", to find the first one (then rolled back with the whole batch).
+      if not sql_failure then error(err, 0) end
       stats.quarantined, stats.skipped = q0, s0
       current_batch = { ids = {} }
       begin()
@@ -517,7 +703,7 @@ function C.table(o)
       current_batch = nil
       if not ok2 then
         rollback()
-        error(("copy.table %s: %s failed: %s"):format(name, describe_range(last, hi), error_line(read)), 0)
+        error(("copy.table %s: %s failed%s"):format(name, describe_range(last, hi), failure_text(read, keys)), 0)
       end
       stats.read, stats.written, stats.batches = stats.read + read, stats.written + written, stats.batches + 1
       last = hi
@@ -554,9 +740,10 @@ function C.table(o)
       end
     end
     commit()
-    -- workers: N-1 more weir processes on the same ranges, each with its own connections
-    local spawned = {}
-    if workers > 1 then
+    -- workers: N-1 more weir processes on the same ranges, each with its own connections,
+    -- started with the claim loop so that whatever stops this one stops them (core.join)
+    local crew = {}
+    local function start_workers()
       local opts = {}
       for _, k in ipairs { "source", "query", "target", "key", "columns", "batch", "mode", "on_error", "checkpoint",
         "where", "pause_ms", "throttle", "name", "schema" } do
@@ -564,31 +751,13 @@ function C.table(o)
       end
       opts.schema, opts.shared, opts.ranges = schema, true, n_ranges
       local spec = json.encode { from = core.target_of(src), to = core.target_of(dst), opts = opts }
-      for i = 1, workers - 1 do
-        local pid, out = core.spawn(WORKER, spec)
-        spawned[i] = { pid = pid, out = out }
-      end
-    end
-    local function join_workers()
-      local failures = {}
-      for i, w in ipairs(spawned) do
-        local code, out = core.wait(w.pid, w.out)
-        local ok, st = pcall(json.decode, out)
-        if code == 0 and ok and type(st) == "table" then
-          for _, k in ipairs { "read", "written", "quarantined", "skipped", "batches", "ranges" } do
-            stats[k] = (stats[k] or 0) + (st[k] or 0)
-          end
-        else
-          failures[#failures + 1] = ("worker %d exited with %d"):format(i, code)
-        end
-      end
-      spawned = {}
-      return failures
+      for i = 1, workers - 1 do crew[i] = core.spawn(WORKER, spec) end
     end
     local claim <close> = dst:clone()
     local overall_key = cp_key
     stats.ranges = 0
     local function claim_loop()
+      if workers > 1 then start_workers() end
       local me = "backend " .. claim:value "SELECT pg_catalog.pg_backend_pid()"
       while true do
         claim:exec("BEGIN")
@@ -619,12 +788,21 @@ function C.table(o)
       end
     end
     local ok_loop, loop_err = pcall(claim_loop)
-    if not ok_loop then
-      join_workers()  -- they stop on their own ranges; wait so none outlives this process
-      error(loop_err, 0)
+    -- Wait for the workers; when this process failed or was asked to stop, stop them first
+    -- (SIGTERM: each rolls back its batch), so none outlives it.
+    local failures = {}
+    for i, w in ipairs(core.join(crew, not ok_loop)) do
+      local ok, st = pcall(json.decode, w.output)
+      if w.code == 0 and ok and type(st) == "table" then
+        for _, k in ipairs { "read", "written", "quarantined", "skipped", "batches", "ranges" } do
+          stats[k] = (stats[k] or 0) + (st[k] or 0)
+        end
+      else
+        failures[#failures + 1] = ("worker %d exited with %d"):format(i, w.code)
+      end
     end
+    if not ok_loop then error(loop_err, 0) end
     cp_key, cp, range_bound = overall_key, {}, nil
-    local failures = join_workers()
     if #failures > 0 then
       error(("copy.table %s: %s (their errors are above); run again to resume"):format(name,
         table.concat(failures, ", ")), 0)
@@ -634,6 +812,7 @@ function C.table(o)
       -- other processes are still on their ranges; the last one to finish closes the copy
       stats.open_ranges = open
       stats.seconds = weir.clock() - t0
+      summary()
       return stats
     end
   end
@@ -643,39 +822,50 @@ function C.table(o)
   cp.done, cp.last = true, nil
   if o.since then cp.since_from = cp.since_next end
   save_progress(0, 0, stats.quarantined)
-  dst:exec("UPDATE " .. S .. ".copies SET finished_at = now() WHERE name = $1", name)
+  dst:exec("UPDATE " .. S .. ".copies SET finished_at = now() WHERE kind = 'table' AND name = $1", name)
   commit()
   stats.seconds = weir.clock() - t0
   progress(true)
+  summary()
   return stats
 end
+public("table", copy_table)
 
 local UPDATE_KNOWN = { db = true, table = true, key = true, where = true, set = true, batch = true,
-  checkpoint = true, pause_ms = true, schema = true }
+  checkpoint = true, pause_ms = true, schema = true, name = true }
 
 ---In-place backfill: `set(row)` returns new values for the row (or nil), applied in keyset
----batches of `batch` rows, each batch one short transaction with its checkpoint.
-function C.update(o)
-  if type(o) ~= "table" then error("copy.update: expected a table of options", 2) end
-  for k in pairs(o) do
-    if not UPDATE_KNOWN[k] then error("copy.update: unknown option '" .. tostring(k) .. "'", 2) end
-  end
-  if o.table == nil then error("copy.update: table is required", 2) end
+---batches of `batch` rows, each batch one short transaction with its checkpoint and its counters
+---(weir.copies, kind 'update').
+local function copy_update(o)
+  local fn = "copy.update"
+  check_known(fn, o, UPDATE_KNOWN)
+  if o.db ~= nil then check_connection(fn, o.db, "db") end
+  for _, k in ipairs { "where", "checkpoint", "schema", "name" } do check_string(fn, o, k) end
+  check_positive_integer(fn, o, "batch")
+  check_pause(fn, o)
+  if o.table == nil then refuse("copy.update: table is required") end
   local conn = o.db or db
   local t, bad = util.table_sql(conn, o.table)
-  if not t then error("copy.update: " .. bad, 2) end
-  if type(o.set) ~= "function" then error("copy.update: set must be a function(row) returning new values", 2) end
+  if not t then refuse("copy.update: %s", bad) end
+  if type(o.set) ~= "function" then
+    refuse("copy.update: set must be a function(row) returning new values, got %s", type(o.set))
+  end
+  local keys = key_columns(fn, o.key)
   local batch = o.batch or 1000
-  if math.type(batch) ~= "integer" or batch < 1 then error("copy.update: batch must be a positive integer", 2) end
-  if not util.relation_exists(conn, t) then error("copy.update: table " .. o.table .. " does not exist", 2) end
-  local keys = type(o.key) == "table" and o.key or { o.key or "id" }
+  if not util.relation_exists(conn, t) then refuse("copy.update: table %s does not exist", o.table) end
+  local name = o.name or o.checkpoint or o.table
   local schema = state_schema(o)
   local S = conn:quote_ident(schema)
   local key_list = list_of(conn, keys)
   local types = {}
   for _, c in ipairs(target_columns(conn, t)) do types[c.name] = c.type end
   for _, k in ipairs(keys) do
-    if not types[k] then error("copy.update: key column " .. tostring(k) .. " is not in " .. o.table, 2) end
+    if not types[k] then refuse("copy.update: key column %s is not in %s", k, o.table) end
+  end
+  local nulls = null_key_rows(conn, t, t, keys, o.where and { "(" .. o.where .. ")" } or {})
+  if nulls > 0 then
+    refuse_null_keys("copy.update " .. name, nulls, "row of " .. o.table, "rows of " .. o.table, keys, "updated", "update")
   end
   history.ensure(conn, schema)
   local cp_key = o.checkpoint and ("update/" .. o.checkpoint) or nil
@@ -689,6 +879,19 @@ function C.update(o)
   if cp.done then
     stats.resumed_from = "done"
     return stats
+  end
+  -- The checkpoint (when there is one) and the run's counters, in the batch's transaction.
+  local function save_progress(read, written, finished)
+    if cp_key then
+      conn:exec("INSERT INTO " .. S .. [[.checkpoints (key, value, updated_at) VALUES ($1, $2, now())
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()]], cp_key, db.json(cp))
+    end
+    conn:exec("INSERT INTO " .. S .. [[.copies AS c (kind, name, checkpoint, rows_read, rows_written, finished_at)
+               VALUES ('update', $1, $2, $3, $4, CASE WHEN $5 THEN now() END)
+               ON CONFLICT (kind, name) DO UPDATE SET rows_read = c.rows_read + excluded.rows_read,
+                 rows_written = c.rows_written + excluded.rows_written, checkpoint = excluded.checkpoint,
+                 updated_at = now(), finished_at = excluded.finished_at]],
+      name, cp_key or db.NULL, read, written, finished)
   end
   local function range(last, hi)
     local parts = {}
@@ -715,6 +918,7 @@ function C.update(o)
     local hi = {}
     for i, k in ipairs(keys) do hi[i] = row[k] end
     conn:exec(outer_tx and "SAVEPOINT weir_update_batch" or "BEGIN")
+    local read, written = 0, 0
     local ok, err = pcall(function()
       local rows = conn:query("SELECT * FROM " .. t .. range(last, hi) .. " ORDER BY " .. key_list .. " FOR UPDATE")
       local changes, cols, seen = {}, {}, {}
@@ -751,64 +955,79 @@ function C.update(o)
             sets[#sets + 1] = conn:quote_ident(c) .. " = v." .. conn:quote_ident(c)
           end
         end
-        local n = conn:exec("UPDATE " .. t .. " AS t SET " .. table.concat(sets, ", ") ..
+        written = conn:exec("UPDATE " .. t .. " AS t SET " .. table.concat(sets, ", ") ..
           " FROM pg_catalog.jsonb_to_recordset($1::jsonb) AS v(" .. table.concat(defs, ", ") .. ") WHERE " ..
           table.concat(match, " AND "), db.json(json.array(changes)))
-        stats.written = stats.written + n
       end
-      stats.read = stats.read + #rows
+      read = #rows
       cp.last = hi
-      if cp_key then
-        conn:exec("INSERT INTO " .. S .. [[.checkpoints (key, value, updated_at) VALUES ($1, $2, now())
-                   ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()]], cp_key, db.json(cp))
-      end
+      save_progress(read, written, false)
     end)
     if not ok then
       pcall(conn.exec, conn, outer_tx and "ROLLBACK TO SAVEPOINT weir_update_batch" or "ROLLBACK")
-      error(("copy.update %s: batch %d (%s) failed: %s"):format(o.table, stats.batches + 1,
+      error(("copy.update %s: batch %d (%s) failed: %s"):format(name, stats.batches + 1,
         key_range(keys, last, hi), error_line(err)), 0)
     end
     conn:exec(outer_tx and "RELEASE SAVEPOINT weir_update_batch" or "COMMIT")
-    stats.batches = stats.batches + 1
+    stats.read, stats.written, stats.batches = stats.read + read, stats.written + written, stats.batches + 1
     last = hi
     if o.pause_ms then weir.sleep(o.pause_ms / 1000) end
   end
-  if cp_key then
-    cp.done, cp.last = true, nil
-    conn:exec("INSERT INTO " .. S .. [[.checkpoints (key, value, updated_at) VALUES ($1, $2, now())
-               ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()]], cp_key, db.json(cp))
-  end
+  cp.done, cp.last = true, nil
+  conn:tx(function() save_progress(0, 0, true) end)
   stats.seconds = weir.clock() - t0
   return stats
 end
+public("update", copy_update)
 
----Forgets a copy on `conn` (its target): checkpoints (all ranges), counters, quarantined rows
----and ranges, so the next copy.table with that name starts from the beginning. The rows
----already copied stay. Returns nothing.
-function C.reset(conn, name, schema)
-  if type(name) ~= "string" or name == "" then error("copy.reset: expected the copy's name", 2) end
+-- The state schema `schema` (default: the running migration's) on `conn`, quoted, if weir's copy
+-- state exists there (its `copies` table); else nil.
+local function copy_state(conn, schema)
   local sch = schema or state_schema {}
-  if conn:value("SELECT pg_catalog.to_regclass($1) IS NULL", sch .. ".copies") then return end
-  local S = conn:quote_ident(sch)
+  if conn:value("SELECT pg_catalog.to_regclass($1) IS NULL", conn:quote_ident(sch) .. ".copies") then return nil end
+  return conn:quote_ident(sch), sch
+end
+
+---Forgets a copy or an in-place update named `name` on `conn` (its target): every checkpoint
+---it recorded (all ranges), its counters, quarantined rows and ranges, so the next copy.table
+---or copy.update with that name starts from the beginning. The rows already written stay.
+local function reset(conn, name, schema)
+  check_connection("copy.reset", conn)
+  if type(name) ~= "string" or name == "" then refuse("copy.reset: expected the copy's name, got %s", type(name)) end
+  if schema ~= nil and (type(schema) ~= "string" or schema == "") then
+    refuse("copy.reset: schema must be a non-empty string, got %s", type(schema))
+  end
+  local S, sch = copy_state(conn, schema)
+  if not S then return end
+  history.ensure(conn, sch)
   conn:tx(function()
-    conn:exec("DELETE FROM " .. S .. ".checkpoints WHERE key = $1 OR key LIKE $2", "copy/" .. name,
-      "copy/" .. name:gsub("[%%_\\]", "\\%0") .. "#%")
+    -- The checkpoints the copies named `name` recorded, and those named after it (copy/NAME,
+    -- update/NAME): a shared copy's ranges are the checkpoint's key followed by #N.
+    conn:exec("DELETE FROM " .. S .. ".checkpoints k USING (SELECT checkpoint FROM " .. S .. [[.copies
+                 WHERE name = $1 AND checkpoint IS NOT NULL
+               UNION VALUES ('copy/' || $1), ('update/' || $1)) c(key)
+               WHERE k.key = c.key OR left(k.key, length(c.key) + 1) = c.key || '#']], name)
     conn:exec("DELETE FROM " .. S .. ".copies WHERE name = $1", name)
     conn:exec("DELETE FROM " .. S .. ".quarantine WHERE copy = $1", name)
     conn:exec("DELETE FROM " .. S .. ".copy_ranges WHERE copy = $1", name)
   end)
 end
+public("reset", reset)
 
 ---The quarantined rows of `conn`'s state schema (of one copy, or all): a list of
 ---{ id, copy, source_key, row, error, at }.
-function C.quarantine(conn, name, schema)
-  local S = conn:quote_ident(schema or state_schema {})
-  if conn:value("SELECT pg_catalog.to_regclass($1) IS NULL", (schema or "weir") .. ".quarantine") then return {} end
+local function quarantined(conn, name, schema)
+  check_connection("copy.quarantine", conn)
+  check_string("copy.quarantine", { name = name, schema = schema }, "name")
+  check_string("copy.quarantine", { name = name, schema = schema }, "schema")
+  local S = copy_state(conn, schema)
+  if not S then return {} end
   if name then
     return (conn:query("SELECT id, copy, source_key, row, error, at::text AS at FROM " .. S ..
       ".quarantine WHERE copy = $1 ORDER BY id", name))
   end
   return (conn:query("SELECT id, copy, source_key, row, error, at::text AS at FROM " .. S .. ".quarantine ORDER BY id"))
 end
+public("quarantine", quarantined)
 
 return C

@@ -431,12 +431,19 @@ local function drop_invalid(db, schema, name, conc)
   end
 end
 
+local PLAIN_BUILD = "inside a transaction the index would be built without CONCURRENTLY, under a "
+  .. "SHARE lock that blocks every write to %s for the whole build: call it from a phase with "
+  .. "transaction = false, or pass concurrently = false when blocking writes is fine (a table "
+  .. "created in this migration, or a small one)"
+
 public("create_index", function(db, tbl, columns, opts)
   check_db(db)
   check_string(tbl, "table")
   local cols, parts = index_columns(db, columns)
   opts = check_opts(opts, { name = "string", unique = "boolean", where = "string", using = "string",
     include = "string table", concurrently = "boolean" })
+  -- a plain build is never chosen silently: it blocks writes for as long as the build takes
+  if opts.concurrently == nil and db:in_transaction() then refuse(PLAIN_BUILD, tbl) end
   local conc = concurrently(db, opts)
   local rel = table_of(db, tbl)
   local name = opts.name and bare(check_new_name(opts.name, "index name"), "index name")

@@ -108,12 +108,24 @@ function F.override(conn, name, subject, value, opts)
 end
 
 ---Whether the flag is on (for opts.subject, when given): the same answer as the SQL function
----weir.flag_enabled(name, subject). An undefined flag is off.
+---weir.flag_enabled(name, subject). An undefined flag is neither on nor off: it raises, unless
+---opts.default (a boolean) says what to answer — the same rule as `requires = { flag_on/flag_off }`,
+---which blocks on an undefined flag (docs/flags.md says why).
 function F.enabled(conn, name, opts)
   opts = opts or {}
+  if type(opts) ~= "table" then error("flags.enabled: options must be a table, got " .. type(opts), 2) end
+  if opts.default ~= nil and type(opts.default) ~= "boolean" then
+    error("flags.enabled: default must be a boolean, got " .. type(opts.default), 2)
+  end
   local S = prepare("enabled", conn, name, opts)
   local subject = opts.subject ~= nil and tostring(opts.subject) or db.NULL
-  return conn:value("SELECT " .. S .. ".flag_enabled($1, $2)", name, subject) == true
+  local r = conn:one("SELECT EXISTS (SELECT 1 FROM " .. S .. ".flags WHERE name = $1) AS defined, " ..
+    S .. ".flag_enabled($1, $2) AS on", name, subject)
+  if not r.defined then
+    if opts.default ~= nil then return opts.default end
+    error(("flags.enabled: no flag named '%s' (define it with flags.define, or pass default = true or false)"):format(name), 2)
+  end
+  return r.on == true
 end
 
 ---Every flag: { name, description, enabled, percent, overrides }.

@@ -2,7 +2,7 @@
 --- versioned so later releases can upgrade it. All SQL about applied migrations lives here.
 local H = {}
 
-H.VERSION = 3
+H.VERSION = 5
 
 -- Each entry upgrades the state schema from version i-1 to i. Never edit a released entry:
 -- append a new one.
@@ -122,6 +122,21 @@ local UPGRADES = {
       false)
   $weir$;
   ]],
+  -- 4: copy.update runs are recorded too: the kind of each copy, and the checkpoint it keeps
+  -- (copy.reset forgets it even when it is named differently from the copy)
+  [[
+  ALTER TABLE %s.copies
+    ADD COLUMN kind text NOT NULL DEFAULT 'table' CHECK (kind IN ('table', 'update')),
+    ADD COLUMN checkpoint text,
+    DROP CONSTRAINT copies_pkey,
+    ADD PRIMARY KEY (kind, name);
+  ]],
+  -- 5: a non-transactional down records 'rolling_back' while it runs, as up records 'running'
+  [[
+  ALTER TABLE %s.phases DROP CONSTRAINT phases_state_check;
+  ALTER TABLE %s.phases ADD CONSTRAINT phases_state_check
+    CHECK (state IN ('pending', 'running', 'done', 'failed', 'rolled_back', 'rolling_back'));
+  ]],
 }
 
 ---Creates or upgrades the state schema. Call with the migration lock held.
@@ -143,6 +158,11 @@ function H.ensure(conn, schema)
       conn:exec("INSERT INTO " .. s .. ".state_version VALUES ($1)", i)
     end
   end)
+end
+
+---Whether the state schema has table `name` (the schema quoted: "Ops" and "my-state" work).
+function H.has_table(conn, schema, name)
+  return conn:value("SELECT pg_catalog.to_regclass($1) IS NOT NULL", conn:quote_ident(schema) .. "." .. name) == true
 end
 
 ---Everything recorded: migrations[id] = row, phases[id][phase] = row.
@@ -174,7 +194,8 @@ function H.set_phase(conn, schema, mig_id, phase, state, err)
             CASE WHEN $4 = 'running' THEN 1 ELSE 0 END)
     ON CONFLICT (migration, phase) DO UPDATE SET
       state = excluded.state, position = excluded.position, error = excluded.error,
-      started_at = CASE WHEN excluded.state = 'running' THEN now() ELSE coalesce(p.started_at, now()) END,
+      started_at = CASE WHEN excluded.state IN ('running', 'rolling_back') THEN now()
+                        ELSE coalesce(p.started_at, now()) END,
       finished_at = excluded.finished_at,
       attempts = p.attempts + CASE WHEN excluded.state = 'running' THEN 1 ELSE 0 END]],
     mig_id, phase.name, phase.index, state, err)

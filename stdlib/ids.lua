@@ -28,6 +28,23 @@ local function copy_module()
   return copy_mod
 end
 
+local function state_schema(schema)
+  if schema ~= nil then return schema end
+  local ctx = require("runner").current()
+  return ctx and ctx.schema or "weir"
+end
+
+-- Misuse of ids.record and ids.legacy, raised at their caller's line (level 3: this function,
+-- the ids function, its caller).
+local function check_args(fn, conn, schema)
+  if not require("weir_util").is_connection(conn) then
+    error(("ids.%s: argument #1 must be a connection (db), got %s"):format(fn, type(conn)), 3)
+  end
+  if schema ~= nil and (type(schema) ~= "string" or schema == "") then
+    error(("ids.%s: schema must be a non-empty string, got %s"):format(fn, type(schema)), 3)
+  end
+end
+
 local function check(fn, namespace, legacy_id)
   if type(namespace) ~= "string" or namespace == "" then
     error(("ids.%s: expected a namespace name, got %s"):format(fn, namespace == "" and "an empty string" or type(namespace)), 3)
@@ -70,15 +87,22 @@ end
 ---Records mappings outside a copy (e.g. rows inserted by hand): ids.record(conn, namespace,
 ---{legacy ids}) writes each mapping to weir.id_map (one statement) and returns the UUIDs.
 function I.record(conn, namespace, legacy_ids, schema)
+  check_args("record", conn, schema)
   check("record", namespace, nil)
+  if type(legacy_ids) ~= "table" then
+    error(("ids.record: legacy ids must be a list of strings or numbers, got %s"):format(type(legacy_ids)), 2)
+  end
   local legacy, new = {}, {}
   for i, l in ipairs(legacy_ids) do
+    if type(l) ~= "string" and type(l) ~= "number" then
+      error(("ids.record: legacy ids must be a list of strings or numbers, got a %s at %d"):format(type(l), i), 2)
+    end
     legacy[i] = text_of(l)
     new[i] = I.lookup(namespace, l)
   end
-  local S = conn:quote_ident(schema or "weir")
-  require("history").ensure(conn, schema or "weir")
-  conn:exec("INSERT INTO " .. S .. [[.id_map (namespace, legacy_id, new_id)
+  local sch = state_schema(schema)
+  require("history").ensure(conn, sch)
+  conn:exec("INSERT INTO " .. conn:quote_ident(sch) .. [[.id_map (namespace, legacy_id, new_id)
              SELECT $1, l, n FROM unnest($2::text[], $3::uuid[]) AS u(l, n) ON CONFLICT DO NOTHING]],
     namespace, db.array(legacy), db.array(new))
   return new
@@ -86,7 +110,14 @@ end
 
 ---The legacy id a UUID came from (reading weir.id_map on `conn`), or nil.
 function I.legacy(conn, namespace, uuid, schema)
-  local S = conn:quote_ident(schema or "weir")
+  check_args("legacy", conn, schema)
+  check("legacy", namespace, nil)
+  local hex = type(uuid) == "string" and uuid:gsub("^{(.*)}$", "%1"):gsub("-", "")
+  if not (hex and #hex == 32 and hex:match("^%x+$")) then
+    error(("ids.legacy: expected a UUID, got %s"):format(type(uuid) == "string" and json.encode(uuid) or type(uuid)), 2)
+  end
+  local S = conn:quote_ident(state_schema(schema))
+  if conn:value("SELECT pg_catalog.to_regclass($1) IS NULL", S .. ".id_map") then return nil end
   local v = conn:value("SELECT legacy_id FROM " .. S .. ".id_map WHERE namespace = $1 AND new_id = $2::uuid",
     namespace, uuid)
   if v == nil or db.isnull(v) then return nil end

@@ -134,7 +134,7 @@ end
 local function applied_phases(url, schema)
   local conn <close> = weir.connect(url)
   local done = {}
-  if conn:value("SELECT to_regclass($1) IS NOT NULL", schema .. ".phases") then
+  if history.has_table(conn, schema, "phases") then
     local _, phases = history.load(conn, schema)
     for id, ps in pairs(phases) do
       done[id] = {}

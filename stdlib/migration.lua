@@ -13,7 +13,7 @@ local M = {}
 local getinfo = debug.getinfo
 
 local PHASE_KEYS = { up = "function", down = "function", verify = "function",
-  transaction = "boolean", requires = "table", description = "string", timeout = "number" }
+  transaction = "boolean", requires = "table", description = "string", timeout = "duration" }
 local MIGRATION_KEYS = { description = "string" }
 local REQUIRE_KEYS = { sql = "string", check = "function", flag_on = "string", flag_off = "string" }
 
@@ -37,6 +37,22 @@ local function sorted_keys(t)
   return table.concat(ks, ", ")
 end
 
+local UNITS = { ms = 0.001, s = 1, min = 60, h = 3600 }
+
+-- A duration in seconds: a number of seconds, or a string "500ms", "90s", "10min", "2h" (as in
+-- weir.lua). nil when `v` is none of those or not positive.
+local function seconds_of(v)
+  local n
+  if type(v) == "number" then
+    n = v
+  elseif type(v) == "string" then
+    local num, unit = v:match("^%s*(%d+%.?%d*)%s*(%a+)%s*$")
+    n = num and UNITS[unit] and tonumber(num) * UNITS[unit]
+  end
+  if not n or n ~= n or n <= 0 or n == math.huge then return nil end
+  return n
+end
+
 -- Checks a spec's named keys against `allowed` (key -> Lua type); integer keys go to
 -- `on_index(i, v)` when given, and are unknown keys otherwise.
 local function check_keys(spec, allowed, at, what, expected, on_index)
@@ -45,6 +61,11 @@ local function check_keys(spec, allowed, at, what, expected, on_index)
       on_index(k, v)
     elseif not allowed[k] then
       fail(at, what .. ": unknown key '" .. tostring(k) .. "' (expected " .. expected .. ")")
+    elseif allowed[k] == "duration" then
+      if not seconds_of(v) then
+        fail(at, what .. ": " .. k .. " must be a positive number of seconds or a duration like \"90s\", " ..
+          "\"10min\", \"500ms\", \"2h\"; got " .. (type(v) == "string" and string.format("%q", v) or tostring(v)))
+      end
     elseif type(v) ~= allowed[k] then
       fail(at, what .. ": " .. k .. " must be a " .. allowed[k] .. ", got " .. type(v))
     end
@@ -75,7 +96,8 @@ local function check_requires(req, at, pname)
   end
 end
 
----Declares a phase: `phase "NAME" { up = fn, down = fn, verify = fn, transaction = bool, requires = {...} }`.
+---Declares a phase: `phase "NAME" { up = fn, down = fn, verify = fn, transaction = bool, requires = {...},
+---timeout = seconds or "10min" }`. `timeout` is kept in seconds.
 ---@param name string
 function M.phase(name)
   local at = where(2)
@@ -88,7 +110,7 @@ function M.phase(name)
     return setmetatable({
       name = name, up = spec.up, down = spec.down, verify = spec.verify,
       transaction = spec.transaction ~= false, requires = spec.requires or {},
-      description = spec.description, timeout = spec.timeout, where = at,
+      description = spec.description, timeout = spec.timeout and seconds_of(spec.timeout), where = at,
     }, PHASE_MT)
   end
 end

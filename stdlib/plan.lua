@@ -437,7 +437,7 @@ end
 local function plan_with(opts, state, list, by_id)
   local schema = opts.schema or "weir"
   local recorded, phases = {}, {}
-  if state:value("SELECT to_regclass($1) IS NOT NULL", schema .. ".phases") then
+  if history.has_table(state, schema, "phases") then
     recorded, phases = history.load(state, schema)
   end
   local changed = runner.drift({ state = state, schema = schema }, list, recorded)

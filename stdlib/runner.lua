@@ -4,10 +4,19 @@
 --- the transaction rolls back and a `failed` record is written afterwards on the runner's own
 --- session. A non-transactional phase records `running`, runs up and verify in autocommit,
 --- then records `done`; a crash leaves `running`, which status shows as interrupted and the
---- next `up` re-runs. Two runners never interleave: a session-level advisory lock, polled with
---- pg_try_advisory_lock on a dedicated session, is held for the whole command.
+--- next `up` re-runs. A non-transactional `down` records `rolling_back` the same way.
+---
+--- Two runners never interleave: a session-level advisory lock, polled with pg_try_advisory_lock
+--- on a session of its own (weir.session_lock), is held for the whole command; a background
+--- thread keeps that session from idling and notices within a second when it is gone. While a
+--- phase runs, a statement hook on `db` (package.loaded["db.hooks"]) stops the phase at its next
+--- statement when the lock is lost or the phase's `timeout` passed, and runs concurrent index
+--- builds without lock_timeout; before a phase is recorded, the lock is checked with a round
+--- trip, and a non-transactional phase is checked for INVALID indexes it left behind.
 local history = require "history"
 local migration = require "migration"
+local sql = require "sql"
+local hooks = require "db.hooks"
 
 local R = {}
 
@@ -17,6 +26,14 @@ local current_ctx  -- the phase running now, for weir.checkpoint
 function R.current() return current_ctx end
 
 local LOCK_CLASS = 0x77656972  -- "weir"
+
+-- The defaults of --lock-timeout and --retries, kept here only (docs/migrations.md says what
+-- they cost; scripts/bench-lock-retry measures it). While a statement waits for its lock, every
+-- query on the table queues behind it: each attempt may stall the table's readers for up to
+-- lock_timeout, and nothing is blocked during the pauses between attempts.
+R.DEFAULT_LOCK_TIMEOUT_MS = 500
+R.DEFAULT_RETRIES = 10
+R.BACKOFF_FIRST, R.BACKOFF_MAX = 1, 10  -- seconds: 1, 2, 4, 8, 10, 10 … each ×0.5–1.5
 
 local function say(fmt, ...) io.stderr:write("weir: ", string.format(fmt, ...), "\n") end
 
@@ -96,18 +113,25 @@ local function open_events(path)
   return f
 end
 
+-- weir's own sessions stay connected however long a phase keeps them idle: a server (or role,
+-- or database) idle_session_timeout must not end them mid-run. Servers before 14 have none.
+local function never_idle_out(conn)
+  pcall(conn.exec, conn, "SET idle_session_timeout = 0")
+end
+
 local function new_context(opts)
   local ctx = {
     opts = opts,
     schema = opts.schema or "weir",
     db = db,
-    retries = tonumber(opts.retries) or 5,
+    retries = tonumber(opts.retries) or R.DEFAULT_RETRIES,
   }
   ctx.events_file = open_events(opts.events)
-  -- The runner's own session: the lock, events, and records written outside a phase's
-  -- transaction (failures, running markers).
+  -- The runner's own session: events, and records written outside a phase's transaction
+  -- (failures, running markers). The migration lock has a session of its own (acquire_lock).
   ctx.state = weir.connect(opts.url or "")
   ctx.state:exec("SET application_name = 'weir " .. (opts.command or "") .. "'")
+  never_idle_out(ctx.state)
   function ctx.emit(type_, fields)
     fields = fields or {}
     local mig, ph = fields.migration, fields.phase
@@ -125,6 +149,7 @@ end
 
 local function close_context(ctx)
   if ctx.events_file and ctx.events_file ~= io.stdout then ctx.events_file:close() end
+  if ctx.lock then ctx.lock:release() end
   ctx.state:close()
 end
 
@@ -144,8 +169,10 @@ local function acquire_lock(ctx)
   local wait = tonumber(ctx.opts.lock_wait) or 60
   local deadline = weir.clock() + wait
   local announced = false
+  ctx.lock = weir.session_lock(ctx.opts.url or "", LOCK_CLASS, key2,
+    { application_name = "weir " .. (ctx.opts.command or "") .. " (migration lock)" })
   while true do
-    if ctx.state:value("SELECT pg_catalog.pg_try_advisory_lock($1, $2)", LOCK_CLASS, key2) then
+    if ctx.lock:try() then
       ctx.lock_key = key2
       return
     end
@@ -162,10 +189,11 @@ local function acquire_lock(ctx)
 end
 
 local function configure_session(ctx)
-  local lock_ms = tonumber(ctx.opts.lock_timeout_ms) or 2000
+  local lock_ms = tonumber(ctx.opts.lock_timeout_ms) or R.DEFAULT_LOCK_TIMEOUT_MS
   local stmt_ms = tonumber(ctx.opts.statement_timeout_ms) or 0
   db:exec(string.format("SET lock_timeout = %d", lock_ms))
   db:exec(string.format("SET statement_timeout = %d", stmt_ms))
+  never_idle_out(db)
   -- Lets the server notice within a second that weir died mid-statement and roll back.
   pcall(db.exec, db, "SET client_connection_check_interval = 1000")
 end
@@ -190,58 +218,265 @@ local function call_verify(ph, conn)
   if ok == false then error("verify failed" .. (msg and (": " .. tostring(msg)) or ""), 0) end
 end
 
+-- The pause after the attempt-th lock timeout: exponential, capped, with jitter so that two
+-- runners (or weir and an application retrying the same way) do not keep colliding.
 local function backoff(attempt)
-  local base = 0.2 * 2 ^ (attempt - 1)
-  return math.min(base, 5) * (0.5 + math.random())
+  local base = R.BACKOFF_FIRST * 2 ^ (attempt - 1)
+  return math.min(base, R.BACKOFF_MAX) * (0.5 + math.random())
 end
 
--- Runs one phase in `direction` ("up" or "down"). Returns true, or false and the error text.
+-- ---------------------------------------------------------------------------------------------
+-- Watching a phase: the lock, its timeout, concurrent index builds
+
+-- Why a phase was stopped by the runner rather than by its own code: a lost lock ("lost") or
+-- its timeout ("timeout"). Raised from the statement hook, so it also stops a script that
+-- swallows the first one: every later statement raises it again.
+local Stop = { __tostring = function(e) return e.text end }
+local function stop(kind, text) return setmetatable({ stop = kind, text = text }, Stop) end
+local function stopped(e, kind) return getmetatable(e) == Stop and e.stop == kind end
+
+local function lock_lost_text(why)
+  return "the migration lock was lost: " .. why
+end
+
+local function timeout_text(ph)
+  return string.format("timed out: the phase ran longer than its timeout of %gs (the statement " ..
+    "running then was cancelled)", ph.timeout)
+end
+
+-- Statements that only end or undo work: let through even when the phase is being stopped, so
+-- db:tx can roll back.
+local function undoes(text)
+  if type(text) ~= "string" then return false end
+  local word = (text:match("^%s*(%a+)") or ""):upper()
+  return word == "ROLLBACK" or word == "ABORT" or word == "RELEASE"
+end
+
+local CONCURRENTLY = "[Cc][Oo][Nn][Cc][Uu][Rr][Rr][Ee][Nn][Tt][Ll][Yy]"
+
+-- The concurrent index statements in `text`, read with PostgreSQL's parser: CREATE INDEX
+-- CONCURRENTLY, REINDEX (CONCURRENTLY) and DROP INDEX CONCURRENTLY, as {kind, relation, object}.
+-- Text that does not mention CONCURRENTLY is not parsed; text that does not parse is the
+-- server's to reject.
+local function concurrent_statements(text)
+  if type(text) ~= "string" or not text:find(CONCURRENTLY) then return {} end
+  local ok, stmts = pcall(sql.parse, text)
+  if not ok then return {} end
+  local out = {}
+  for _, st in ipairs(stmts) do
+    local t = st.tree or {}
+    if st.kind == "IndexStmt" and t.concurrent then
+      out[#out + 1] = { kind = "create", relation = t.relation }
+    elseif st.kind == "ReindexStmt" then
+      for _, param in ipairs(t.params or {}) do
+        if param.DefElem and param.DefElem.defname == "concurrently" then
+          out[#out + 1] = { kind = "reindex", relation = t.relation, object = t.kind }
+        end
+      end
+    elseif st.kind == "DropStmt" and t.concurrent then
+      out[#out + 1] = { kind = "drop" }
+    end
+  end
+  return out
+end
+
+local function range_var_sql(conn, rv)
+  if type(rv) ~= "table" or not rv.relname then return nil end
+  return (rv.schemaname and (conn:quote_ident(rv.schemaname) .. ".") or "") .. conn:quote_ident(rv.relname)
+end
+
+-- The table a concurrent build works on (its oid), or nil: the table of CREATE INDEX and
+-- REINDEX TABLE, the index's table for REINDEX INDEX.
+local function build_table(conn, st)
+  local name = range_var_sql(conn, st.relation)
+  if not name then return nil end
+  if st.kind == "create" or (st.kind == "reindex" and st.object == "REINDEX_OBJECT_TABLE") then
+    local oid = conn:value("SELECT pg_catalog.to_regclass($1)::pg_catalog.oid", name)
+    return not db.isnull(oid) and oid or nil
+  elseif st.kind == "reindex" and st.object == "REINDEX_OBJECT_INDEX" then
+    return conn:value([[SELECT x.indrelid FROM pg_catalog.pg_index x
+                         WHERE x.indexrelid = pg_catalog.to_regclass($1)]], name)
+  end
+  return nil
+end
+
+-- What the runner watches while one run of a phase is in progress.
+local function start_watch(ctx, ph)
+  local w = { tables = {}, relaxed = false, busy = false }
+  if ph.timeout then w.deadline = weir.deadline(ph.timeout) end
+  -- Called by db before each statement of the phase on `db`.
+  hooks[db] = function(conn, text)
+    if w.busy or undoes(text) then return end
+    local why = ctx.lock:lost()
+    if why then error(stop("lost", lock_lost_text(why)), 0) end
+    if w.deadline and w.deadline:expired() then error(stop("timeout", timeout_text(ph)), 0) end
+    local concurrent = concurrent_statements(text)
+    if #concurrent == 0 and not w.relaxed then return end
+    w.busy = true
+    local ok, err = pcall(function()
+      if #concurrent > 0 and not conn:in_transaction() then
+        -- A concurrent build waits for every older transaction to finish under lock_timeout too:
+        -- the short timeout meant for ACCESS EXCLUSIVE statements would cancel it half-way and
+        -- leave an INVALID index. Its own lock (SHARE UPDATE EXCLUSIVE) queues no reader or
+        -- writer, so it may wait; statement_timeout and the phase's timeout still bound it.
+        if not w.relaxed then
+          w.lock_timeout = conn:value "SELECT pg_catalog.current_setting('lock_timeout')"
+          conn:exec("SET lock_timeout = 0")
+          w.relaxed = true
+        end
+        for _, st in ipairs(concurrent) do
+          local oid = build_table(conn, st)
+          if oid then w.tables[#w.tables + 1] = oid end
+        end
+      elseif w.relaxed then
+        conn:exec("SELECT pg_catalog.set_config('lock_timeout', $1, false)", w.lock_timeout)
+        w.relaxed = false
+      end
+    end)
+    w.busy = false
+    if not ok then error(err, 0) end
+  end
+  return w
+end
+
+-- Ends the watch (idempotent): no hook, no deadline, lock_timeout as configured. Raises when
+-- the phase ran out of time.
+local function end_watch(ctx, w, ph)
+  hooks[db] = nil
+  local expired = false
+  if w.deadline then
+    w.deadline:close()
+    expired = w.deadline:expired()
+  end
+  if w.relaxed and db:transaction_status() == "idle" then
+    w.relaxed = false
+    db:exec("SELECT pg_catalog.set_config('lock_timeout', $1, false)", w.lock_timeout)
+  end
+  if expired then error(stop("timeout", timeout_text(ph)), 0) end
+end
+
+-- Raises unless this runner still holds the migration lock (asked with a round trip).
+local function confirm_lock(ctx)
+  local held, why = ctx.lock:check()
+  if not held then error(stop("lost", lock_lost_text(why)), 0) end
+end
+
+-- INVALID indexes (pg_index.indisvalid = false) that are not being built right now by another
+-- session: oid, name (schema-qualified), table.
+local INVALID_INDEXES = [[
+  SELECT x.indexrelid::pg_catalog.int8 AS oid, x.indrelid::pg_catalog.int8 AS table_oid,
+         pg_catalog.format('%I.%I', n.nspname, c.relname) AS name,
+         pg_catalog.format('%I.%I', tn.nspname, t.relname) AS table_name
+    FROM pg_catalog.pg_index x
+    JOIN pg_catalog.pg_class c ON c.oid = x.indexrelid
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_catalog.pg_class t ON t.oid = x.indrelid
+    JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
+   WHERE NOT x.indisvalid
+     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_progress_create_index p
+                      WHERE p.index_relid = x.indexrelid AND p.pid <> pg_catalog.pg_backend_pid())
+   ORDER BY 3]]
+
+local function invalid_indexes(conn) return conn:query(INVALID_INDEXES) end
+
+-- After a non-transactional run: refuses to call the phase done while it left an INVALID
+-- index — one on a table it built an index on concurrently, or one that was not there when the
+-- phase started. Such an index is what a cancelled, failed or killed CREATE INDEX CONCURRENTLY
+-- leaves, and CREATE INDEX … IF NOT EXISTS would skip it on every later run.
+local function refuse_invalid_indexes(ctx, w, before)
+  local built, was = {}, {}
+  for _, oid in ipairs(w.tables) do built[oid] = true end
+  for _, r in ipairs(before) do was[r.oid] = true end
+  local left = {}
+  for _, r in ipairs(invalid_indexes(ctx.state)) do
+    if built[r.table_oid] or not was[r.oid] then left[#left + 1] = r end
+  end
+  if #left == 0 then return end
+  local names = {}
+  for i, r in ipairs(left) do names[i] = r.name .. " on " .. r.table_name end
+  error(string.format("left INVALID index %s: a concurrent index build that failed, was cancelled or " ..
+    "was interrupted leaves one behind (unusable for reads, still updated by every write), and " ..
+    "CREATE INDEX ... IF NOT EXISTS skips it; drop it (DROP INDEX CONCURRENTLY %s) and run the phase " ..
+    "again — ddl.create_index replaces such a leftover itself", table.concat(names, ", "), left[1].name), 0)
+end
+
+-- Runs one phase in `direction` ("up" or "down"). Returns true, or false, the error text and
+-- whether the migration lock was lost (then nothing more may be recorded).
 local function run_phase(ctx, mig, ph, direction)
   local label = mig.id .. ":" .. ph.name
   local fn = direction == "up" and ph.up or ph.down
+  local up = direction == "up"
+  -- the INVALID indexes there were before the phase's first attempt
+  local before = not ph.transaction and invalid_indexes(ctx.state) or nil
   local attempt = 0
   while true do
     attempt = attempt + 1
-    ctx.emit(direction == "up" and "phase_start" or "rollback_start",
+    ctx.emit(up and "phase_start" or "rollback_start",
       { migration = mig.id, phase = ph.name, attempt = attempt, transaction = ph.transaction })
     local t0 = weir.clock()
     current_ctx = { db = db, schema = ctx.schema, migration = mig.id, phase = ph.name, emit = ctx.emit }
+    local w
     local ok, err
     if ph.transaction then
       ok, err = pcall(db.tx, db, function()
+        w = start_watch(ctx, ph)
         fn(db)
-        if direction == "up" then call_verify(ph, db) end
+        if up then call_verify(ph, db) end
         if db:transaction_status() ~= "open" then
           error("the phase ended its transaction itself (COMMIT/ROLLBACK inside a transactional phase)", 0)
         end
+        end_watch(ctx, w, ph)
+        confirm_lock(ctx)
         history.touch_migration(db, ctx.schema, mig, mig.checksum)
-        history.set_phase(db, ctx.schema, mig.id, ph, direction == "up" and "done" or "rolled_back")
-        if direction == "down" then history.clear_checkpoints(db, ctx.schema, mig.id, ph.name) end
+        history.set_phase(db, ctx.schema, mig.id, ph, up and "done" or "rolled_back")
+        if not up then history.clear_checkpoints(db, ctx.schema, mig.id, ph.name) end
       end)
     else
-      history.touch_migration(ctx.state, ctx.schema, mig, mig.checksum)
-      if direction == "up" then history.set_phase(ctx.state, ctx.schema, mig.id, ph, "running") end
       ok, err = pcall(function()
+        confirm_lock(ctx)
+        history.touch_migration(ctx.state, ctx.schema, mig, mig.checksum)
+        history.set_phase(ctx.state, ctx.schema, mig.id, ph, up and "running" or "rolling_back")
+        w = start_watch(ctx, ph)
         fn(db)
-        if direction == "up" then call_verify(ph, db) end
+        if up then call_verify(ph, db) end
         if db:in_transaction() then
           db:exec("ROLLBACK")
           error("the phase left a transaction open (BEGIN without COMMIT)", 0)
         end
+        end_watch(ctx, w, ph)
+        refuse_invalid_indexes(ctx, w, before)
+        confirm_lock(ctx)
+        history.set_phase(ctx.state, ctx.schema, mig.id, ph, up and "done" or "rolled_back")
+        if not up then history.clear_checkpoints(ctx.state, ctx.schema, mig.id, ph.name) end
       end)
-      if ok then
-        history.set_phase(ctx.state, ctx.schema, mig.id, ph, direction == "up" and "done" or "rolled_back")
-        if direction == "down" then history.clear_checkpoints(ctx.state, ctx.schema, mig.id, ph.name) end
-      end
+    end
+    if w then
+      local ended, e2 = pcall(end_watch, ctx, w, ph)
+      if not ended and ok then ok, err = false, e2 end
     end
     current_ctx = nil
     local took = weir.clock() - t0
     if ok then
       history.settle_migration(ctx.state, ctx.schema, mig)
-      ctx.emit(direction == "up" and "phase_done" or "rollback_done",
+      ctx.emit(up and "phase_done" or "rollback_done",
         { migration = mig.id, phase = ph.name, seconds = took })
-      say("%s %s (%.2fs)", label, direction == "up" and "done" or "rolled back", took)
+      say("%s %s (%.2fs)", label, up and "done" or "rolled back", took)
       return true
+    end
+    -- Whatever the phase's own error, a lost lock is the reason it stopped: another weir may be
+    -- running now, so nothing more is written to the state schema.
+    local lost = ctx.lock:lost()
+    if lost or stopped(err, "lost") then
+      local text = stopped(err, "lost") and err.text or lock_lost_text(lost)
+      ctx.emit("lock_lost", { migration = mig.id, phase = ph.name, error = text })
+      return false, string.format("%s: %s stopped: %s; another weir may be running now, so this " ..
+        "one stops without recording anything more (%s)", label, direction, text, ph.transaction and
+        "the phase's transaction was rolled back" or
+        "weir status shows the phase interrupted until it runs again"), true
+    end
+    if not stopped(err, "timeout") and w and w.deadline and w.deadline:expired() then
+      -- the cancelled statement's 57014 (or what the script made of it): say why it came
+      err = stop("timeout", timeout_text(ph))
     end
     if is_lock_timeout(err) and attempt <= ctx.retries then
       local pause = backoff(attempt)
@@ -254,13 +489,13 @@ local function run_phase(ctx, mig, ph, direction)
       local where = type(err) == "table" and err.where or ""
       text = full_paths(text, mig.path)
       local full = full_paths(string.format("%s: %s failed: %s%s", label, direction, where, text), mig.path)
-      if direction == "up" then
+      if up then
         pcall(history.set_phase, ctx.state, ctx.schema, mig.id, ph, "failed", text)
       else
         pcall(ctx.state.exec, ctx.state, "UPDATE " .. ctx.state:quote_ident(ctx.schema) ..
           ".phases SET error = $3 WHERE migration = $1 AND phase = $2", mig.id, ph.name, "down failed: " .. text)
       end
-      ctx.emit(direction == "up" and "phase_failed" or "rollback_failed",
+      ctx.emit(up and "phase_failed" or "rollback_failed",
         { migration = mig.id, phase = ph.name, error = text, sqlstate = type(err) == "table" and err.sqlstate or db.NULL })
       return false, full
     end
@@ -329,7 +564,7 @@ local function requirement_unmet(ctx, mig, ph, phases, by_id)
   end
   for _, key in ipairs { "flag_on", "flag_off" } do
     if req[key] then
-      local exists = ctx.state:value("SELECT to_regclass($1) IS NOT NULL", ctx.schema .. ".flags")
+      local exists = history.has_table(ctx.state, ctx.schema, "flags")
       local on = nil  -- no flags table: the flag is not defined (for flag_off too)
       if exists then
         on = ctx.state:value("SELECT enabled FROM " .. ctx.state:quote_ident(ctx.schema) ..
@@ -412,6 +647,9 @@ function R.up(opts)
     for _, e in ipairs(R.pending(list, by_id, phases, opts.to)) do
       local m, p = e.m, e.p
       if e.state == "running" then say("%s:%s was interrupted; running it again", m.id, p.name) end
+      if e.state == "rolling_back" then
+        say("%s:%s was interrupted while rolling back; running up again to apply it whole", m.id, p.name)
+      end
       local unmet = requirement_unmet(ctx, m, p, phases, by_id)
       if unmet then
         ctx.emit("blocked", { migration = m.id, phase = p.name, reason = unmet })
@@ -437,10 +675,12 @@ function R.down(opts)
   local list, by_id = R.load_all(opts.dir)
   return with_lock(opts, function(ctx)
     local recorded, phases = history.load(ctx.state, ctx.schema)
-    local done = {}  -- applied phases, in the order they were applied
+    -- applied phases, in the order they were applied; a down that was interrupted is finished
+    local done = {}
     for _, m in ipairs(list) do
       for _, p in ipairs(m.phases) do
-        if state_of(phases, m.id, p.name) == "done" then done[#done + 1] = { m = m, p = p } end
+        local st = state_of(phases, m.id, p.name)
+        if st == "done" or st == "rolling_back" then done[#done + 1] = { m = m, p = p, state = st } end
       end
     end
     local todo = {}
@@ -471,6 +711,9 @@ function R.down(opts)
     end
     ctx.emit("run_start", { command = "down", target = opts.target or db.NULL, steps = opts.steps or db.NULL })
     for _, e in ipairs(todo) do
+      if e.state == "rolling_back" then
+        say("%s:%s was interrupted while rolling back; running down again to finish it", e.m.id, e.p.name)
+      end
       local ok, err = run_phase(ctx, e.m, e.p, "down")
       if not ok then
         say("%s", err)
@@ -495,9 +738,15 @@ local function status_rows(ctx, list, recorded, phases)
     for _, p in ipairs(m.phases) do
       local pr = phases[m.id] and phases[m.id][p.name] or {}
       local st = pr.state or "pending"
-      if st == "running" then st = "interrupted" end
+      -- a non-transactional up or down that did not finish: interrupted, and in which direction
+      local direction = db.NULL
+      if st == "running" or st == "rolling_back" then
+        direction = st == "running" and "up" or "down"
+        st = "interrupted"
+      end
       if st ~= "done" then all_done = false end
       entry.phases[#entry.phases + 1] = { name = p.name, state = st, transaction = p.transaction,
+        interrupted_in = direction,
         started_at = pr.started_at or db.NULL, finished_at = pr.finished_at or db.NULL, error = pr.error or db.NULL }
     end
     entry.state = all_done and "applied" or "pending"
@@ -510,15 +759,17 @@ function R.status(opts)
   local list = R.load_all(opts.dir)
   local ctx = new_context(opts)
   local ok, res = pcall(function()
-    local exists = ctx.state:value("SELECT to_regclass($1) IS NOT NULL", ctx.schema .. ".phases")
+    local exists = history.has_table(ctx.state, ctx.schema, "phases")
     local recorded, phases = {}, {}
     if exists then recorded, phases = history.load(ctx.state, ctx.schema) end
     local rows, missing = status_rows(ctx, list, recorded, phases)
-    -- Copies (copy.table) with their success rate.
+    -- Copies (copy.table, and copy.update: kind "update") with their success rate; a state
+    -- schema from before copies had a kind has only copy.table's.
     local copies = json.array()
-    if ctx.state:value("SELECT to_regclass($1) IS NOT NULL", ctx.schema .. ".copies") then
-      for _, c in ipairs(ctx.state:query("SELECT name, rows_read, rows_written, rows_quarantined, " ..
-        "finished_at IS NOT NULL AS finished FROM " .. ctx.state:quote_ident(ctx.schema) .. ".copies ORDER BY name")) do
+    if history.has_table(ctx.state, ctx.schema, "copies") then
+      for _, c in ipairs(ctx.state:query("SELECT coalesce(to_jsonb(c)->>'kind', 'table') AS kind, name, rows_read, " ..
+        "rows_written, rows_quarantined, finished_at IS NOT NULL AS finished FROM " ..
+        ctx.state:quote_ident(ctx.schema) .. ".copies c ORDER BY name, 1")) do
         local handled = c.rows_written + c.rows_quarantined
         c.success_rate = handled > 0 and (c.rows_written / handled) or 1.0
         copies[#copies + 1] = c
@@ -532,8 +783,9 @@ function R.status(opts)
           m.changed and "  [CHANGED since applied]" or "",
           m.description ~= db.NULL and ("  — " .. m.description) or ""))
         for _, p in ipairs(m.phases) do
-          io.stdout:write(string.format("    %-12s %s%s%s\n", p.state, p.name,
+          io.stdout:write(string.format("    %-12s %s%s%s%s\n", p.state, p.name,
             p.transaction and "" or " (non-transactional)",
+            p.interrupted_in == "down" and " — while rolling back: weir down finishes it, weir up re-applies it" or "",
             p.error ~= db.NULL and ("\n                 error: " .. p.error) or ""))
         end
       end
@@ -541,7 +793,8 @@ function R.status(opts)
         io.stdout:write(string.format("%-8s %s  [applied, but its file is missing]\n", "missing", id))
       end
       for _, c in ipairs(copies) do
-        io.stdout:write(string.format("copy     %s: %d read, %d written, %d quarantined (%.2f%% success)%s\n", c.name,
+        io.stdout:write(string.format("%-8s %s: %d read, %d written, %d quarantined (%.2f%% success)%s\n",
+          c.kind == "update" and "update" or "copy", c.name,
           c.rows_read, c.rows_written, c.rows_quarantined, c.success_rate * 100, c.finished and "" or " — not finished"))
       end
     end

@@ -22,13 +22,14 @@ function core.checkpoint(key, ...)
     ctx.store[full] = (...)
     return (...)
   end
+  local S = ctx.db:quote_ident(ctx.schema)
   if select("#", ...) == 0 then
-    local v = ctx.db:value("SELECT value FROM " .. ctx.schema .. ".checkpoints WHERE key = $1", full)
+    local v = ctx.db:value("SELECT value FROM " .. S .. ".checkpoints WHERE key = $1", full)
     if v == nil or db.isnull(v) then return nil end
     return v
   end
   local value = ...
-  ctx.db:exec("INSERT INTO " .. ctx.schema .. [[.checkpoints (key, value, updated_at)
+  ctx.db:exec("INSERT INTO " .. S .. [[.checkpoints (key, value, updated_at)
                 VALUES ($1, $2, now())
                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()]],
     full, db.json(value == nil and db.NULL or value))
@@ -51,7 +52,7 @@ function core.checkpoint_of(phase, key)
   end
   local full = ctx.migration .. "/" .. phase .. "/" .. key
   if ctx.store then return ctx.store[full] end
-  local v = ctx.db:value("SELECT value FROM " .. ctx.schema .. ".checkpoints WHERE key = $1", full)
+  local v = ctx.db:value("SELECT value FROM " .. ctx.db:quote_ident(ctx.schema) .. ".checkpoints WHERE key = $1", full)
   if v == nil or db.isnull(v) then return nil end
   return v
 end

@@ -46,6 +46,14 @@ function U.relation_exists(conn, sql_name)
   return conn:value("SELECT pg_catalog.to_regclass($1) IS NOT NULL", sql_name)
 end
 
+---Whether `v` is a weir connection, told by its methods rather than its metatable (which a
+---script may not be able to read).
+function U.is_connection(v)
+  if type(v) ~= "userdata" then return false end
+  local ok, same = pcall(function() return v.exec ~= nil and rawequal(v.exec, db.exec) end)
+  return ok and same
+end
+
 ---Names quoted for `conn`, comma-separated.
 function U.list_of(conn, names)
   local out = {}

@@ -18,9 +18,9 @@ const char* const kMigrateHelp =
     "  --schema NAME           schema holding weir's state (default: weir)\n"
     "  --events FILE|-         append one JSON object per event to FILE (- for stdout)\n"
     "  --lock-wait SECONDS     how long to wait for another runner's lock (default 60)\n"
-    "  --lock-timeout MS       lock_timeout of every statement (default 2000)\n"
+    "  --lock-timeout MS       lock_timeout of every statement (default 500)\n"
     "  --statement-timeout MS  statement_timeout of every statement (default 0: none)\n"
-    "  --retries N             retries of a phase that hit lock_timeout (55P03) (default 5)\n"
+    "  --retries N             retries of a phase that hit lock_timeout (55P03) (default 10)\n"
     "\n";
 
 struct Spec {

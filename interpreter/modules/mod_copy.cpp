@@ -4,23 +4,21 @@
 //   write(dst, table, columns, rows) -> n               Lua rows into `table` with COPY text
 //   uuid_v5(namespace_uuid, name) -> uuid               name-based UUID (RFC 4122 v5)
 //   target_of(conn) -> string                           a connection's target, for a worker
-//   spawn(code, env_value) -> pid, outfile              `weir run -e code` with WEIR_COPY_SPEC set
-//   wait(pid, outfile) -> exit code, stdout             waits for a spawned worker
+//   spawn(code, env_value) -> worker                    `weir run -e code` with WEIR_COPY_SPEC set,
+//                                                       killed with weir however weir ends
+//   join(workers, stop) -> {{code, output}, ...}        waits for spawned workers (SIGTERM first
+//                                                       with `stop` or once weir is interrupted)
 //   stderr_is_tty() -> boolean                          whether to draw a progress line
 //   interruptible(fn, ...) -> ok, ...                   pcall(fn, ...) that a SIGINT/SIGTERM
 //                                                       stops; afterwards signals are held
 //                                                       (lua::hold_interrupts), so what follows
 //                                                       -- cleanup, a report -- runs to its end
 //   interrupted() -> signal number or nil               the signal that asked weir to stop
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -181,10 +179,16 @@ int copy_target_of(lua_State* L) {
   return 1;
 }
 
-extern "C" char** environ;
+// ---- workers ---------------------------------------------------------------------------------
 
-// Starts this weir binary as `weir run -e CODE`, with WEIR_COPY_SPEC=spec in its environment
-// (so connection targets never appear on a command line) and stdout to a temporary file.
+const char* const kWorker = "weir.CopyWorker";
+
+struct WorkerBox {
+  std::unique_ptr<pg::Worker> worker;  // killed and reaped with the box unless joined
+};
+
+// Starts this weir binary as `weir run -e CODE` with WEIR_COPY_SPEC=spec in its environment
+// (so connection targets never appear on a command line); see pg::Worker.
 int copy_spawn(lua_State* L) {
   std::string code = luaL_checkstring(L, 1), spec = luaL_checkstring(L, 2);
   char self[4096];
@@ -193,54 +197,46 @@ int copy_spawn(lua_State* L) {
     throw std::runtime_error(std::string("copy workers: cannot find the weir binary: ") +
                              std::strerror(errno));
   self[n] = 0;
-  const char* tmpdir = std::getenv("TMPDIR");
-  std::string out = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/weir-copy-worker-XXXXXX";
-  int fd = mkstemp(out.data());
-  if (fd < 0)
-    throw std::runtime_error(std::string("copy workers: cannot create a temporary file: ") +
-                             std::strerror(errno));
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e)
-    if (std::strncmp(*e, "WEIR_COPY_SPEC=", 15) != 0) env_strings.emplace_back(*e);
-  env_strings.push_back("WEIR_COPY_SPEC=" + spec);
-  std::vector<char*> envp;
-  for (auto& e : env_strings)
-    envp.push_back(e.data());
-  envp.push_back(nullptr);
-  std::string run = "run", dash_e = "-e";
-  char* argv[] = {self, run.data(), dash_e.data(), code.data(), nullptr};
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, fd, 1);
-  posix_spawn_file_actions_addclose(&actions, fd);
-  pid_t pid = 0;
-  int err = posix_spawn(&pid, self, &actions, nullptr, argv, envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  close(fd);
-  if (err != 0) {
-    unlink(out.c_str());
-    throw std::runtime_error(std::string("copy workers: cannot start weir: ") + std::strerror(err));
-  }
-  lua_pushinteger(L, pid);
-  lua_pushstring(L, out.c_str());
-  return 2;
+  // The box exists before the process does, so its __gc owns the process at once.
+  auto* box = static_cast<WorkerBox*>(lua_newuserdatauv(L, sizeof(WorkerBox), 0));
+  new (box) WorkerBox();
+  luaL_setmetatable(L, kWorker);
+  box->worker = std::make_unique<pg::Worker>(std::vector<std::string>{self, "run", "-e", code},
+                                             std::vector<std::string>{"WEIR_COPY_SPEC=" + spec});
+  return 1;
 }
 
-int copy_wait(lua_State* L) {
-  pid_t pid = static_cast<pid_t>(luaL_checkinteger(L, 1));
-  std::string out = luaL_checkstring(L, 2);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) break;
+// join(workers, stop) -> { {code=, output=}, ... }: waits for every worker (a list of spawn's
+// results); with `stop`, or once weir is asked to stop (SIGINT/SIGTERM), they get SIGTERM.
+int copy_join(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  bool stop = lua_toboolean(L, 2);
+  std::vector<pg::Worker*> workers;
+  for (lua_Integer i = 1; lua_rawgeti(L, 1, i) != LUA_TNIL; ++i) {
+    auto* box = static_cast<WorkerBox*>(luaL_checkudata(L, -1, kWorker));
+    if (box->worker) workers.push_back(box->worker.get());
+    lua_pop(L, 1);
   }
-  std::ifstream f(out);
-  std::stringstream text;
-  text << f.rdbuf();
-  unlink(out.c_str());
-  lua_pushinteger(L, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-  std::string t = text.str();
-  lua_pushlstring(L, t.data(), t.size());
-  return 2;
+  lua_pop(L, 1);
+  std::vector<pg::WorkerResult> results =
+      pg::join_workers(workers, [stop] { return stop || lua::pending_interrupt() != 0; });
+  lua_createtable(L, static_cast<int>(results.size()), 0);
+  for (size_t i = 0; i < results.size(); ++i) {
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, results[i].code);
+    lua_setfield(L, -2, "code");
+    lua_pushlstring(L, results[i].output.data(), results[i].output.size());
+    lua_setfield(L, -2, "output");
+    lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
+  }
+  return 1;
+}
+
+// Idempotent (a second call finds no worker): the box holds nothing else to destroy.
+int worker_gc(lua_State* L) {
+  auto* box = static_cast<WorkerBox*>(luaL_testudata(L, 1, kWorker));
+  if (box) box->worker.reset();
+  return 0;
 }
 
 int copy_stderr_is_tty(lua_State* L) {
@@ -272,7 +268,7 @@ const luaL_Reg kFunctions[] = {
     {"interrupted", guarded<copy_interrupted>},
     {"target_of", guarded<copy_target_of>},
     {"spawn", guarded<copy_spawn>},
-    {"wait", guarded<copy_wait>},
+    {"join", guarded<copy_join>},
     {"uuid_v5", guarded<copy_uuid_v5>},
     {"pipe", guarded<copy_pipe>},
     {"read", guarded<copy_read>},
@@ -283,6 +279,11 @@ const luaL_Reg kFunctions[] = {
 }  // namespace
 
 int luaopen_copy_core(lua_State* L) {
+  if (luaL_newmetatable(L, kWorker)) {
+    lua_pushcfunction(L, worker_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
   luaL_newlib(L, kFunctions);
   return 1;
 }

@@ -150,7 +150,25 @@ pg::Result refuse_copy(pg::Connection& c, pg::Result r, const char* fn) {
   return r;
 }
 
+// Calls package.loaded["db.hooks"][self](self, sql) when there is one (stdlib/db.lua): the
+// migration runner watches what a phase sends on `db` this way. Called first, before any C++
+// object exists, since the hook may raise.
+void statement_hook(lua_State* L) {
+  int top = lua_gettop(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  if (lua_getfield(L, -1, "db.hooks") == LUA_TTABLE) {
+    lua_pushvalue(L, kSelf);
+    if (lua_rawget(L, -2) == LUA_TFUNCTION) {
+      lua_pushvalue(L, kSelf);
+      lua_pushvalue(L, kSql);
+      lua_call(L, 2, 0);
+    }
+  }
+  lua_settop(L, top);
+}
+
 pg::Result run(lua_State* L, const char* fn) {
+  statement_hook(L);
   luaL_checkstring(L, kSql);
   std::string sql = lua_tostring(L, kSql);
   std::vector<pg::Param> params = collect_params(L, kFirstParam, fn);
@@ -267,6 +285,7 @@ int db_value(lua_State* L) {
 int db_exec(lua_State* L) {
   luaL_checkstring(L, kSql);
   if (lua_gettop(L) < kFirstParam) {
+    statement_hook(L);
     std::string sql = lua_tostring(L, kSql);
     record(L, sql);
     pg::Connection& c = live(L, kSelf);
@@ -296,6 +315,7 @@ void check_copy(const std::string& sql, bool from, const char* fn) {
 
 // db:copy_in(sql, data) -> rows: a COPY … FROM STDIN with all of its data
 int db_copy_in(lua_State* L) {
+  statement_hook(L);
   std::string sql = luaL_checkstring(L, kSql);
   size_t len = 0;
   const char* data = luaL_checklstring(L, kSql + 1, &len);
@@ -309,6 +329,7 @@ int db_copy_in(lua_State* L) {
 
 // db:copy_out(sql) -> data, rows: all a COPY … TO STDOUT sends
 int db_copy_out(lua_State* L) {
+  statement_hook(L);
   std::string sql = luaL_checkstring(L, kSql);
   check_copy(sql, false, "db:copy_out");
   record(L, sql);
@@ -397,6 +418,7 @@ int cursor_gc(lua_State* L) noexcept {
 
 // db:rows(sql, ...) -> iterator, cursor, nil, cursor   (for the generic for, with closing value)
 int db_rows(lua_State* L) {
+  statement_hook(L);
   luaL_checkstring(L, kSql);
   std::string sql = lua_tostring(L, kSql);
   std::vector<pg::Param> params = collect_params(L, kFirstParam, "db:rows");

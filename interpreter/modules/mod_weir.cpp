@@ -9,14 +9,21 @@
 //                           (opened on first use, then the same object every time)
 //   weir.cluster{schema_from=URL}  starts a throwaway PostgreSQL (a weir.Cluster: url(),
 //                           close()), optionally holding a schema-only copy of URL's database
+//   weir.session_lock(url, key1, key2 [, opts])  an advisory lock on a session of its own, kept
+//                           alive by a background thread (a weir.SessionLock: try, check, lost,
+//                           pid, release); see pg/session_lock.hpp
+//   weir.deadline(seconds)  cancels the running statement when the time is up (a weir.Deadline:
+//                           expired, close); see pg/statement_deadline.hpp
 #include <dirent.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +34,8 @@
 #include "lua/userdata.hpp"
 #include "modules/modules.hpp"
 #include "pg/cluster.hpp"
+#include "pg/session_lock.hpp"
+#include "pg/statement_deadline.hpp"
 
 namespace weir::modules {
 
@@ -144,6 +153,146 @@ int cluster_tostring(lua_State* L) {
 const luaL_Reg kClusterMethods[] = {
     {"url", guarded<cluster_url>}, {"close", guarded<cluster_close>}, {nullptr, nullptr}};
 
+// ---- the migration lock's session ----------------------------------------------------------
+
+const char* const kSessionLock = "weir.SessionLock";
+
+struct LockBox {
+  std::unique_ptr<pg::SessionLock> lock;  // null once released
+};
+
+LockBox* check_lock_box(lua_State* L) {
+  return static_cast<LockBox*>(luaL_checkudata(L, 1, kSessionLock));
+}
+
+pg::SessionLock& live_lock(lua_State* L) {
+  LockBox* box = check_lock_box(L);
+  if (!box->lock) luaL_error(L, "attempt to use a released lock");
+  return *box->lock;
+}
+
+int32_t lock_key(lua_State* L, int idx) {
+  lua_Integer k = luaL_checkinteger(L, idx);
+  luaL_argcheck(L, k >= INT32_MIN && k <= INT32_MAX, idx, "expected a 32-bit integer key");
+  return static_cast<int32_t>(k);
+}
+
+// weir.session_lock(url, key1, key2 [, {application_name = s, keepalive = seconds}])
+int weir_session_lock(lua_State* L) {
+  std::string url = luaL_checkstring(L, 1);
+  int32_t key1 = lock_key(L, 2), key2 = lock_key(L, 3);
+  std::string app = "weir (lock)";
+  double keepalive = 1.0;
+  if (!lua_isnoneornil(L, 4)) {
+    luaL_checktype(L, 4, LUA_TTABLE);
+    if (lua_getfield(L, 4, "application_name") != LUA_TNIL) app = luaL_checkstring(L, -1);
+    if (lua_getfield(L, 4, "keepalive") != LUA_TNIL) {
+      keepalive = luaL_checknumber(L, -1);
+      luaL_argcheck(L, keepalive > 0 && std::isfinite(keepalive), 4,
+                    "keepalive must be a positive number of seconds");
+    }
+    lua_pop(L, 2);
+  }
+  auto* box = static_cast<LockBox*>(lua_newuserdatauv(L, sizeof(LockBox), 0));
+  new (box) LockBox();
+  luaL_setmetatable(L, kSessionLock);
+  box->lock = std::make_unique<pg::SessionLock>(url, key1, key2, app, keepalive);
+  // A lost lock stops the statement in progress at once; the caller learns why from lost().
+  box->lock->on_lost([] { pg::cancel_running_statement(); });
+  return 1;
+}
+
+int lock_try(lua_State* L) {
+  bool got = live_lock(L).try_acquire();
+  lua_pushboolean(L, got);
+  return 1;
+}
+
+// lock:check() -> true | false, why   (a round trip now)
+int lock_check(lua_State* L) {
+  std::optional<std::string> why = live_lock(L).check();
+  lua_pushboolean(L, !why);
+  if (!why) return 1;
+  lua_pushlstring(L, why->data(), why->size());
+  return 2;
+}
+
+// lock:lost() -> nil | why   (what the keeper last saw; no round trip)
+int lock_lost(lua_State* L) {
+  LockBox* box = check_lock_box(L);
+  std::optional<std::string> why = box->lock ? box->lock->lost() : std::nullopt;
+  if (!why) {
+    lua_pushnil(L);
+  } else {
+    lua_pushlstring(L, why->data(), why->size());
+  }
+  return 1;
+}
+
+int lock_pid(lua_State* L) {
+  lua_pushinteger(L, live_lock(L).pid());
+  return 1;
+}
+
+int lock_release(lua_State* L) noexcept {
+  auto* box = static_cast<LockBox*>(luaL_testudata(L, 1, kSessionLock));
+  if (box) box->lock.reset();
+  return 0;
+}
+
+int lock_gc(lua_State* L) noexcept {
+  auto* box = static_cast<LockBox*>(luaL_testudata(L, 1, kSessionLock));
+  if (box) box->~LockBox();
+  return 0;
+}
+
+const luaL_Reg kLockMethods[] = {{"try", guarded<lock_try>},   {"check", guarded<lock_check>},
+                                 {"lost", guarded<lock_lost>}, {"pid", guarded<lock_pid>},
+                                 {"release", lock_release},    {nullptr, nullptr}};
+
+// ---- deadlines ------------------------------------------------------------------------------
+
+const char* const kDeadline = "weir.Deadline";
+
+struct DeadlineBox {
+  std::unique_ptr<pg::StatementDeadline> deadline;  // null once closed
+  bool expired = false;                             // as it was when closed
+};
+
+int weir_deadline(lua_State* L) {
+  lua_Number seconds = luaL_checknumber(L, 1);
+  luaL_argcheck(L, seconds >= 0 && std::isfinite(seconds), 1, "expected a non-negative number");
+  auto* box = static_cast<DeadlineBox*>(lua_newuserdatauv(L, sizeof(DeadlineBox), 0));
+  new (box) DeadlineBox();
+  luaL_setmetatable(L, kDeadline);
+  box->deadline = std::make_unique<pg::StatementDeadline>(seconds);
+  return 1;
+}
+
+int deadline_expired(lua_State* L) {
+  auto* box = static_cast<DeadlineBox*>(luaL_checkudata(L, 1, kDeadline));
+  lua_pushboolean(L, box->deadline ? box->deadline->expired() : box->expired);
+  return 1;
+}
+
+int deadline_close(lua_State* L) noexcept {
+  auto* box = static_cast<DeadlineBox*>(luaL_testudata(L, 1, kDeadline));
+  if (!box || !box->deadline) return 0;
+  box->deadline->disarm();
+  box->expired = box->deadline->expired();
+  box->deadline.reset();
+  return 0;
+}
+
+int deadline_gc(lua_State* L) noexcept {
+  auto* box = static_cast<DeadlineBox*>(luaL_testudata(L, 1, kDeadline));
+  if (box) box->~DeadlineBox();
+  return 0;
+}
+
+const luaL_Reg kDeadlineMethods[] = {
+    {"expired", guarded<deadline_expired>}, {"close", deadline_close}, {nullptr, nullptr}};
+
 // ---- the rest -----------------------------------------------------------------------------
 
 int weir_sleep(lua_State* L) {
@@ -189,6 +338,8 @@ const luaL_Reg kFunctions[] = {
     {"connect", guarded<weir_connect>},
     {"connection", guarded<weir_connection>},
     {"cluster", guarded<weir_cluster>},
+    {"session_lock", guarded<weir_session_lock>},
+    {"deadline", guarded<weir_deadline>},
     {nullptr, nullptr},
 };
 
@@ -205,6 +356,24 @@ int luaopen_weir(lua_State* L) {
     lua_pushcfunction(L, guarded<cluster_tostring>);
     lua_setfield(L, -2, "__tostring");
     lua::protect_metatable(L, -1);
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, kSessionLock)) {
+    luaL_newlib(L, kLockMethods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, lock_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, lock_release);
+    lua_setfield(L, -2, "__close");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, kDeadline)) {
+    luaL_newlib(L, kDeadlineMethods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, deadline_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, deadline_close);
+    lua_setfield(L, -2, "__close");
   }
   lua_pop(L, 1);
   luaL_newlib(L, kFunctions);

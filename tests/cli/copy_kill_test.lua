@@ -160,6 +160,119 @@ print(json.encode(st))
   dst:close()
 end)
 
+-- workers = 3 with every batch held at the target (a trigger waits for an advisory lock the test
+-- holds): the parent and its two workers are all mid-copy when the parent is signalled.
+local WORKERS = tmp .. "/workers.lua"
+shell.write(WORKERS, [[
+local src <close> = weir.connect(arg[1])
+local st = copy.table { from = src, source = "orders", target = "orders", batch = 500, checkpoint = "wk", workers = 3 }
+print(json.encode(st))
+]])
+
+local HOLD = [[
+  CREATE FUNCTION hold_batch() RETURNS trigger LANGUAGE plpgsql AS
+    $$BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN NULL; END$$;
+  CREATE TRIGGER hold_batch AFTER INSERT ON orders FOR EACH STATEMENT EXECUTE FUNCTION hold_batch();
+]]
+
+-- Whether process `pid` has ended (gone, or a zombie nobody has reaped yet).
+local function ended(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return true end
+  local stat = f:read("a")
+  f:close()
+  return stat:match("^%d+ %b() (%a)") == "Z"
+end
+
+local function children_of(pid)
+  local _, out = sh("cat /proc/[0-9]*/stat 2>/dev/null | awk '$4 == " .. pid .. " { print $1 }'")
+  local list = {}
+  for p in out:gmatch("%d+") do list[#list + 1] = p end
+  return list
+end
+
+local function wait_until(what, fn, seconds)
+  local deadline = weir.clock() + (seconds or 60)
+  while not fn() do
+    if weir.clock() > deadline then error("gave up waiting: " .. what, 2) end
+    weir.sleep(0.05)
+  end
+end
+
+-- Starts the workers copy held at its first batches; returns the parent's pid, its workers'
+-- pids, the lock holder and the files of its exit code and temporary directory.
+local function start_held_copy(dst, dst_url, tag)
+  local holder = weir.connect(dst_url)
+  holder:exec "SELECT pg_advisory_lock(4242)"
+  local tmpdir = tmp .. "/tmp_" .. tag
+  assert(os.execute("mkdir -p " .. q(tmpdir)))
+  local rcfile, pidfile = tmp .. "/rc_" .. tag, tmp .. "/pid_" .. tag
+  sh("(TMPDIR=" .. q(tmpdir) .. " " .. q(weir_bin) .. " run --db " .. q(dst_url) .. " " .. q(WORKERS) .. " " ..
+    q(src_url) .. " >/dev/null 2>" .. q(tmp .. "/err_" .. tag) .. " & echo $! > " .. q(pidfile) ..
+    "; wait $!; echo $? > " .. q(rcfile) .. ") >/dev/null 2>&1 &")
+  wait_until("the copy's three processes holding at the lock", function()
+    return dst:value [[SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+                        AND wait_event_type = 'Lock' AND wait_event = 'advisory']] == 3
+  end)
+  local pid = io.open(pidfile):read("l")
+  local workers = children_of(pid)
+  T.eq(#workers, 2, "two worker processes")
+  return pid, workers, holder, rcfile, tmpdir
+end
+
+local function finish_and_compare(dst, dst_url, holder)
+  -- every batch waited for the lock: none was committed, and no process is left to commit one
+  holder:exec "SELECT pg_advisory_unlock(4242)"
+  holder:close()
+  wait_until("the stopped batches to end", function()
+    return dst:value [[SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+                        AND pid <> pg_backend_pid()]] == 0
+  end)
+  T.eq(dst:value "SELECT count(*) FROM orders", 0)
+  local rc, out, err = sh(q(weir_bin) .. " run --db " .. q(dst_url) .. " " .. q(WORKERS) .. " " .. q(src_url))
+  T.eq(rc, 0, err)
+  T.eq(json.decode(out).written, ROWS)
+  local a, b = dst:one(SUM), src:one(SUM)
+  T.eq({ a.n, a.ids, a.sum }, { b.n, b.ids, b.sum })
+end
+
+T.case("workers die with a parent killed by SIGKILL, and leave no file behind; a re-run finishes", function()
+  local dst, dst_url = database("kill_dst5")
+  dst:exec(TARGET)
+  dst:exec(HOLD)
+  local pid, workers, holder, _, tmpdir = start_held_copy(dst, dst_url, "kill")
+  sh("kill -9 " .. pid)
+  wait_until("the killed parent to end", function() return ended(pid) end)
+  wait_until("workers " .. table.concat(workers, ", ") .. " to end with their parent", function()
+    return ended(workers[1]) and ended(workers[2])
+  end, 30)
+  local _, files = sh("ls -A " .. q(tmpdir))
+  T.eq(files, "", "no file left in TMPDIR")
+  finish_and_compare(dst, dst_url, holder)
+  dst:close()
+end)
+
+T.case("SIGTERM to the parent stops its workers too (exit 143), and leaves no file behind", function()
+  local dst, dst_url = database("kill_dst6")
+  dst:exec(TARGET)
+  dst:exec(HOLD)
+  local pid, workers, holder, rcfile, tmpdir = start_held_copy(dst, dst_url, "term")
+  sh("kill -TERM " .. pid)
+  local code
+  wait_until("the parent to exit after SIGTERM", function()
+    local f = io.open(rcfile)
+    code = f and tonumber(f:read("l"))
+    if f then f:close() end
+    return code ~= nil
+  end)
+  T.eq(code, 143)
+  T.ok(ended(workers[1]) and ended(workers[2]), "no worker outlives the parent")
+  local _, files = sh("ls -A " .. q(tmpdir))
+  T.eq(files, "", "no file left in TMPDIR")
+  finish_and_compare(dst, dst_url, holder)
+  dst:close()
+end)
+
 T.case("a progress line on a terminal, none otherwise", function()
   local dst, dst_url = database("kill_dst4")
   dst:exec(TARGET)
@@ -180,7 +293,7 @@ T.case("a progress line on a terminal, none otherwise", function()
 end)
 
 src:close()
-for _, name in ipairs { "kill_src", "kill_dst", "kill_dst2", "kill_dst3", "kill_dst4" } do
+for _, name in ipairs { "kill_src", "kill_dst", "kill_dst2", "kill_dst3", "kill_dst4", "kill_dst5", "kill_dst6" } do
   db:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
 end
 shell.cleanup()

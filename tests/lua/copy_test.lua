@@ -115,15 +115,45 @@ T.case("a transform rewrites, splits and skips rows; bad rows go to quarantine",
   T.eq(db:value "SELECT rows_quarantined FROM weir.copies WHERE name = 't'", st.quarantined)
 end)
 
-T.case("on_error = abort stops at the batch, naming it; earlier batches stay", function()
+T.case("on_error = fail stops at the first bad row with its error; the checkpoint stays at the last good batch", function()
   fresh_target()
   db:exec "ALTER TABLE orders ADD CHECK (amount < 3000)"
+  -- the target rejects a row: the batch is rolled back and the row named
   local ok, err = pcall(copy.table, { from = src, source = "orders", target = "orders", batch = 1000,
-    checkpoint = "abort", on_error = "abort" })
+    checkpoint = "fail", on_error = "fail" })
   T.eq(ok, false)
-  T.contains(err, "copy.table abort: batch 3 (id after 2000 through 2500) failed: 23514")
+  T.contains(err, "copy.table fail: batch 3 (id after 2000 through 2500) failed at id 2400: 23514 new row for " ..
+    "relation \"orders\" violates check constraint")
   T.eq(db:value "SELECT count(*) FROM orders", 2000)
-  T.eq(db:value "SELECT value->'last' FROM weir.checkpoints WHERE key = 'copy/abort'", { "2000" })
+  T.eq(db:value "SELECT value->'last' FROM weir.checkpoints WHERE key = 'copy/fail'", { "2000" })
+  T.eq(db:value "SELECT count(*) FROM weir.quarantine", 0)
+  -- a transform raises: the first such row stops the copy (not quarantined)
+  fresh_target()
+  ok, err = pcall(copy.table, { from = src, source = "orders", target = "orders", batch = 300, checkpoint = "tf",
+    on_error = "fail", transform = function(r)
+      if r.id == 750 or r.id == 800 then error("no office for order " .. r.id) end
+      return r
+    end })
+  T.eq(ok, false)
+  T.contains(err, "copy.table tf: batch 3 (id after 600 through 900) failed at id 750: transform raised: ")
+  T.contains(err, "no office for order 750")
+  T.eq(db:value "SELECT count(*) FROM orders", 600)
+  T.eq(db:value "SELECT value->'last' FROM weir.checkpoints WHERE key = 'copy/tf'", { "600" })
+  T.eq(db:value "SELECT count(*) FROM weir.quarantine", 0)
+  -- "abort" is the older name of the same thing
+  fresh_target()
+  db:exec "ALTER TABLE orders ADD CHECK (amount < 3000)"
+  err = T.raises(copy.table, { from = src, source = "orders", target = "orders", batch = 1000, on_error = "abort" })
+  T.contains(err, "copy.table orders: batch 3 (id after 2000 through 2500) failed at id 2400: 23514")
+  T.eq(db:value "SELECT count(*) FROM orders", 2000)
+end)
+
+T.case("a composite key names the failing row by all its columns", function()
+  db:exec "DROP TABLE IF EXISTS pairs; CREATE TABLE pairs (a int, b text, v text CHECK (v <> 'v42'), PRIMARY KEY (a, b))"
+  local err = T.raises(copy.table, { from = src, source = "pairs", target = "pairs", key = { "a", "b" }, batch = 100,
+    on_error = "fail" })
+  T.contains(err, "failed at (a, b) = (2, k4): 23514")
+  db:exec "DROP TABLE pairs"
 end)
 
 T.case("upsert updates and inserts; update only updates", function()
@@ -253,6 +283,132 @@ T.case("ids: deterministic UUIDv5, recorded with the batch, lookups without quer
   T.eq(ids.record(db, "manual", { 1, 2 })[2], ids.lookup("manual", 2))
   T.contains(T.raises(function() ids.map("", 1) end), "ids.map: expected a namespace name, got an empty string")
   T.contains(T.raises(function() ids.map("x", {}) end), "ids.map: a legacy id must be a string or a number, got table")
+end)
+
+T.case("NULL keys are refused before any work, with their count, wherever they are", function()
+  src:exec [[
+    DROP TABLE IF EXISTS nk, nk2;
+    CREATE TABLE nk (id int, v text);
+    INSERT INTO nk SELECT g, 'v' || g FROM generate_series(1, 20) g;
+    INSERT INTO nk VALUES (NULL, 'n1'), (NULL, 'n2');
+    CREATE TABLE nk2 (a int, b int, v text);
+    INSERT INTO nk2 SELECT g % 3, g, 'v' || g FROM generate_series(1, 20) g;
+    INSERT INTO nk2 VALUES (1, NULL, 'n1'), (NULL, 7, 'n2'), (NULL, NULL, 'n3');
+  ]]
+  db:exec "DROP TABLE IF EXISTS nk, nk2; CREATE TABLE nk (id int, v text); CREATE TABLE nk2 (a int, b int, v text)"
+  db:exec "DROP SCHEMA IF EXISTS weir CASCADE"
+  -- the NULLs in the first batch (40 rows a batch) and after several batches (4 a batch)
+  for _, batch in ipairs { 40, 4 } do
+    local err = T.raises(function() copy.table { from = src, source = "nk", target = "nk", batch = batch, checkpoint = "nk" } end)
+    T.ok(err:match("^[^\n]*copy_test%.lua:%d+: ") ~= nil, "at the caller's line: " .. err)
+    T.contains(err, "copy.table nk: 2 source rows have a NULL key (id); keyset batches cannot reach them, " ..
+      "so nothing was copied: leave them out with where = \"id IS NOT NULL\", or key the copy on columns without NULLs")
+    T.not_contains(err, "stdlib/")
+    T.eq(db:value "SELECT count(*) FROM nk", 0, "batch " .. batch)
+  end
+  -- a query source, and a composite key with a NULL in either column
+  T.contains(T.raises(copy.table, { from = src, query = "SELECT id, v FROM nk WHERE id > 10 OR id IS NULL",
+    target = "nk" }), "copy.table nk: 2 source rows have a NULL key (id)")
+  for _, batch in ipairs { 100, 3 } do
+    T.contains(T.raises(copy.table, { from = src, source = "nk2", target = "nk2", key = { "a", "b" }, batch = batch }),
+      "copy.table nk2: 3 source rows have a NULL key (a, b); keyset batches cannot reach them, so nothing was " ..
+      "copied: leave them out with where = \"a IS NOT NULL AND b IS NOT NULL\"")
+  end
+  T.eq(db:value "SELECT count(*) FROM nk2", 0)
+  T.eq(db:value "SELECT to_regnamespace('weir')", db.NULL, "refused before any work: no state schema")
+  -- counted under the copy's own condition: leaving them out is enough
+  local st = copy.table { from = src, source = "nk", target = "nk", batch = 4, where = "id IS NOT NULL" }
+  T.eq({ st.read, st.written }, { 20, 20 })
+  st = copy.table { from = src, source = "nk2", target = "nk2", key = { "a", "b" }, batch = 3,
+    where = "a IS NOT NULL AND b IS NOT NULL" }
+  T.eq({ st.read, st.written }, { 20, 20 })
+  -- copy.update: the same refusal, before set is called
+  db:exec "INSERT INTO nk VALUES (NULL, 'x'), (NULL, 'y'), (NULL, 'z')"
+  local calls = 0
+  for _, batch in ipairs { 100, 4 } do
+    T.contains(T.raises(copy.update, { table = "nk", batch = batch, checkpoint = "nk_up",
+      set = function() calls = calls + 1; return { v = "changed" } end }),
+      "copy.update nk_up: 3 rows of nk have a NULL key (id); keyset batches cannot reach them, so nothing was updated: " ..
+      "leave them out with where = \"id IS NOT NULL\", or key the update on columns without NULLs")
+  end
+  db:exec "INSERT INTO nk2 VALUES (5, NULL, 'x')"
+  T.contains(T.raises(copy.update, { table = "nk2", key = { "a", "b" }, set = function() calls = calls + 1 end }),
+    "copy.update nk2: 1 row of nk2 has a NULL key (a, b); keyset batches cannot reach it, so nothing was updated: " ..
+    "leave it out with where = \"a IS NOT NULL AND b IS NOT NULL\"")
+  T.eq(calls, 0)
+  T.eq(db:value "SELECT count(*) FROM nk WHERE v = 'changed'", 0)
+  st = copy.update { table = "nk", batch = 4, where = "id IS NOT NULL", set = function() return { v = "changed" } end }
+  T.eq(st.written, 20)
+  src:exec "DROP TABLE nk, nk2"
+  db:exec "DROP TABLE nk, nk2"
+end)
+
+T.case("misuse of copy and ids is one line at the caller's line, before any work", function()
+  fresh_target()
+  local function at_caller(expected, fn)
+    local err = T.raises(fn)
+    T.eq(type(err), "string", expected)
+    T.ok(err:match("^[^\n]*copy_test%.lua:%d+: ") ~= nil, "at the caller's line: " .. err)
+    T.not_contains(err, "stdlib/")
+    T.contains(err, expected)
+    T.not_contains(err, "\n", "one line: " .. err)
+  end
+  local function t(extra)
+    local o = { from = src, source = "orders", target = "orders" }
+    for k, v in pairs(extra) do o[k] = v end
+    return function() copy.table(o) end
+  end
+  at_caller("copy.table: expected a table of options, got string", function() copy.table "orders" end)
+  at_caller("copy.table: from must be a connection, got string", t { from = base_url })
+  at_caller("copy.table: to must be a connection, got table", t { to = {} })
+  at_caller("copy.table: checkpoint must be a non-empty string, got boolean", t { checkpoint = true })
+  at_caller("copy.table: name must be a non-empty string, got table", t { name = {} })
+  at_caller("copy.table: where must be a non-empty string, got number", t { where = 5 })
+  at_caller("copy.table: query must be a non-empty string, got number", function()
+    copy.table { from = src, query = 5, target = "orders" }
+  end)
+  at_caller("copy.table: pause_ms must be a number of milliseconds (0 or more), got string", t { pause_ms = "x" })
+  at_caller("copy.table: pause_ms must be a number of milliseconds (0 or more), got -1", t { pause_ms = -1 })
+  at_caller("copy.table: transform must be a function(row), got number", t { transform = 5 })
+  at_caller("copy.table: columns must be a non-empty list of column names", t { columns = "patient_name" })
+  at_caller("copy.table: columns must be a non-empty list of column names", t { columns = { "id", 5 } })
+  at_caller("copy.table: key must be a column name or a non-empty list of column names", t { key = {} })
+  at_caller("copy.table: key must be a column name or a non-empty list of column names", t { key = 5 })
+  at_caller("copy.table: shared must be true or false, got string", t { shared = "yes", checkpoint = "x" })
+  at_caller("copy.table: on_error must be quarantine or fail, got 'skip'", t { on_error = "skip" })
+  at_caller("copy.table: unknown option 'batchsize'", t { batchsize = 5 })
+  at_caller("copy.table: unknown option '1'", t { "orders" })
+  at_caller("copy.update: expected a table of options, got nil", function() copy.update() end)
+  at_caller("copy.update: db must be a connection, got string", function()
+    copy.update { db = base_url, table = "orders", set = print }
+  end)
+  at_caller("copy.update: checkpoint must be a non-empty string, got number", function()
+    copy.update { table = "orders", set = print, checkpoint = 5 }
+  end)
+  at_caller("copy.update: key must be a column name or a non-empty list of column names", function()
+    copy.update { table = "orders", set = print, key = { 1 } }
+  end)
+  at_caller("copy.update: set must be a function(row) returning new values, got nil", function()
+    copy.update { table = "orders" }
+  end)
+  at_caller("copy.reset: argument #1 must be a connection (db), got string", function() copy.reset("orders") end)
+  at_caller("copy.reset: expected the copy's name, got number", function() copy.reset(db, 5) end)
+  at_caller("copy.quarantine: argument #1 must be a connection (db), got nil", function() copy.quarantine() end)
+  at_caller("copy.quarantine: name must be a non-empty string, got boolean", function() copy.quarantine(db, true) end)
+  at_caller("ids.record: argument #1 must be a connection (db), got string", function() ids.record("x", "n", { 1 }) end)
+  at_caller("ids.record: legacy ids must be a list of strings or numbers, got number", function() ids.record(db, "n", 5) end)
+  at_caller("ids.record: legacy ids must be a list of strings or numbers, got a table at 2", function()
+    ids.record(db, "n", { 1, {} })
+  end)
+  at_caller("ids.legacy: expected a UUID, got number", function() ids.legacy(db, "n", 5) end)
+  at_caller("ids.legacy: expected a UUID, got \"nope\"", function() ids.legacy(db, "n", "nope") end)
+  at_caller("ids.legacy: expected a namespace name, got nil", function() ids.legacy(db, nil, ids.lookup("n", 1)) end)
+  -- an SQL error before the first batch is the server's error object, at the caller's line too
+  local e = T.raises(function() copy.table { from = src, query = "SELEC 1", target = "orders" } end)
+  T.eq(e.sqlstate, "42601")
+  T.ok(tostring(e):match("^[^\n]*copy_test%.lua:%d+: 42601 ") ~= nil, tostring(e))
+  T.eq(db:value "SELECT count(*) FROM orders", 0)
+  T.eq(db:value "SELECT to_regnamespace('weir')", db.NULL, "no state schema was created")
 end)
 
 T.case("bad options are one line naming the problem", function()

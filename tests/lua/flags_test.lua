@@ -10,7 +10,14 @@ T.case("define is idempotent and starts from the default", function()
   T.eq(on("shadow_mode"), false)
   T.eq(flags.define(db, "plan_commit", { default = true }), true)
   T.eq(on("plan_commit"), true)
-  T.eq(on("never_defined"), false, "an undefined flag is off")
+  T.contains(T.raises(on, "never_defined"),
+    "flags.enabled: no flag named 'never_defined' (define it with flags.define, or pass default = true or false)",
+    "an undefined flag is neither on nor off")
+  T.eq(flags.enabled(db, "never_defined", { default = false }), false, "unless the caller says what to answer")
+  T.eq(flags.enabled(db, "never_defined", { default = true, subject = "org-1" }), true)
+  T.eq(flags.enabled(db, "plan_commit", { default = false }), true, "the default is only for an undefined flag")
+  T.contains(T.raises(flags.enabled, db, "x", { default = "no" }), "flags.enabled: default must be a boolean, got string")
+  T.eq(db:value("SELECT weir.flag_enabled('never_defined')"), false, "the application's SQL function answers false")
   local list = flags.list(db)
   T.eq(#list, 2)
   T.eq(list[2].description, "read the new tables in the shadow")
@@ -73,12 +80,17 @@ T.case("overrides win over the switch and the percentage, and can be removed", f
   T.eq(h[#h].new.enabled, json.null)
 end)
 
-T.case("the application's SQL function gives the same answers", function()
+T.case("the application's SQL function gives the same answers (false for an undefined flag)", function()
+  local function lua_answer(f, subject)
+    local default = nil
+    if f == "never_defined" then default = false end
+    return flags.enabled(db, f, { subject = subject, default = default })
+  end
   for _, f in ipairs { "shadow_mode", "plan_commit", "dual_write", "voice_capture", "never_defined" } do
     for _, subject in ipairs { "org-1", "org-7", "org-8", "org-123" } do
-      T.eq(db:value("SELECT weir.flag_enabled($1, $2)", f, subject), on(f, subject), f .. " / " .. subject)
+      T.eq(db:value("SELECT weir.flag_enabled($1, $2)", f, subject), lua_answer(f, subject), f .. " / " .. subject)
     end
-    T.eq(db:value("SELECT weir.flag_enabled($1)", f), on(f), f)
+    T.eq(db:value("SELECT weir.flag_enabled($1)", f), lua_answer(f), f)
   end
 end)
 

@@ -109,6 +109,54 @@ T.case("sql.parse raises PostgreSQL's syntax error with the character position",
   T.eq(#sql.parse "SELECT 1; SELECT 2", 2)
 end)
 
+local url = assert(os.getenv "WEIR_TEST_URL")
+
+T.case("weir.session_lock holds an advisory lock on a session of its own, and knows when it is lost", function()
+  local a <close> = weir.session_lock(url, 7, 42, { application_name = "lock a", keepalive = 0.1 })
+  local b <close> = weir.session_lock(url, 7, 42)
+  T.eq(a:try(), true)
+  T.eq(a:try(), true, "taking it again is a no-op")
+  T.eq(b:try(), false, "one holder at a time")
+  T.eq(a:check(), true)
+  T.eq(a:lost(), nil)
+  T.eq(db:value("SELECT application_name FROM pg_stat_activity WHERE pid = $1", a:pid()), "lock a")
+  T.eq(db:value("SELECT setting FROM pg_settings WHERE name = 'idle_session_timeout'"), "0")
+  T.eq(db:value([[SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 7 AND objid = 42
+                   AND objsubid = 2 AND granted]]), a:pid())
+  -- an administrator ends the lock's session: the keeper notices, check() agrees
+  T.eq(db:value("SELECT pg_terminate_backend($1)", a:pid()), true)
+  local deadline = weir.clock() + 30
+  while not a:lost() do
+    assert(weir.clock() < deadline, "the keeper never noticed")
+    weir.sleep(0.05)
+  end
+  T.contains(a:lost(), "its session (backend pid " .. a:pid() .. ") ended")
+  local held, why = a:check()
+  T.eq(held, false)
+  T.eq(why, a:lost())
+  T.eq(b:try(), true, "the lock is free for the next one")
+  b:release()
+  b:release()
+  T.contains(T.raises(b.try, b), "attempt to use a released lock")
+  T.contains(T.raises(weir.session_lock, url, 1, 2 ^ 40), "expected a 32-bit integer key")
+  T.contains(T.raises(weir.session_lock, url, 1, 2, { keepalive = 0 }), "keepalive must be a positive number")
+end)
+
+T.case("weir.deadline cancels the statement running when the time is up, once", function()
+  local d <close> = weir.deadline(0.2)
+  local err = T.raises(db.exec, db, "SELECT pg_sleep(30)")
+  T.eq(err.sqlstate, "57014")
+  T.eq(d:expired(), true)
+  d:close()
+  T.eq(d:expired(), true, "as it stood when closed")
+  T.eq(db:value "SELECT 1", 1, "the connection goes on")
+  local early = weir.deadline(30)
+  T.eq(early:expired(), false)
+  early:close()
+  T.eq(early:expired(), false)
+  T.contains(T.raises(weir.deadline, -1), "expected a non-negative number")
+end)
+
 T.case("json.array refuses a table that already has a metatable", function()
   local mt = {}
   local t = setmetatable({}, mt)
