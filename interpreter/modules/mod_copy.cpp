@@ -25,6 +25,7 @@
 #include "lua/convert.hpp"
 #include "lua/guarded.hpp"
 #include "lua/runtime.hpp"
+#include "lua/userdata.hpp"
 #include "modules/modules.hpp"
 #include "pg/connection.hpp"
 #include "pg/copy.hpp"
@@ -282,6 +283,7 @@ int luaopen_copy_core(lua_State* L) {
   if (luaL_newmetatable(L, kWorker)) {
     lua_pushcfunction(L, worker_gc);
     lua_setfield(L, -2, "__gc");
+    lua::protect_metatable(L, -1);
   }
   lua_pop(L, 1);
   luaL_newlib(L, kFunctions);

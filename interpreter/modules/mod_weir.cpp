@@ -240,9 +240,10 @@ int lock_release(lua_State* L) noexcept {
   return 0;
 }
 
+// Releases the lock and leaves an empty box (lua/userdata.hpp): a second call is a no-op.
 int lock_gc(lua_State* L) noexcept {
   auto* box = static_cast<LockBox*>(luaL_testudata(L, 1, kSessionLock));
-  if (box) box->~LockBox();
+  if (box) box->lock.reset();
   return 0;
 }
 
@@ -284,9 +285,10 @@ int deadline_close(lua_State* L) noexcept {
   return 0;
 }
 
+// Disarms the deadline and leaves an empty box (lua/userdata.hpp): a second call is a no-op.
 int deadline_gc(lua_State* L) noexcept {
   auto* box = static_cast<DeadlineBox*>(luaL_testudata(L, 1, kDeadline));
-  if (box) box->~DeadlineBox();
+  if (box) box->deadline.reset();
   return 0;
 }
 
@@ -365,6 +367,7 @@ int luaopen_weir(lua_State* L) {
     lua_setfield(L, -2, "__gc");
     lua_pushcfunction(L, lock_release);
     lua_setfield(L, -2, "__close");
+    lua::protect_metatable(L, -1);
   }
   lua_pop(L, 1);
   if (luaL_newmetatable(L, kDeadline)) {
@@ -374,6 +377,7 @@ int luaopen_weir(lua_State* L) {
     lua_setfield(L, -2, "__gc");
     lua_pushcfunction(L, deadline_close);
     lua_setfield(L, -2, "__close");
+    lua::protect_metatable(L, -1);
   }
   lua_pop(L, 1);
   luaL_newlib(L, kFunctions);

@@ -87,12 +87,16 @@ T.case("modules in source form still load through require", function()
   T.contains(err2, "no file './no_such_module.lua'", "the file searcher still lists what it tried")
 end)
 
-T.case("getmetatable on a connection, a cursor, db.NULL or a cluster gives no finalizer", function()
+T.case("getmetatable on any of weir's userdata gives no finalizer", function()
   local code = [[
     local c = weir.connect(os.getenv("URL"))
     local _, cur = c:rows("SELECT 1")
     local cl = weir.cluster()
-    for what, v in pairs { connection = c, cursor = cur, null = db.NULL, cluster = cl } do
+    local lock = weir.session_lock(os.getenv("URL"), 1, 2)
+    local deadline = weir.deadline(60)
+    local worker = require("copy.core").spawn("", "")
+    for what, v in pairs { connection = c, cursor = cur, null = db.NULL, cluster = cl,
+                           lock = lock, deadline = deadline, worker = worker } do
       local mt = getmetatable(v)
       assert(type(mt) == "table", what)
       assert(mt.__gc == nil and mt.__close == nil, what .. " shows its finalizer")
@@ -107,6 +111,9 @@ T.case("getmetatable on a connection, a cursor, db.NULL or a cluster gives no fi
   T.contains(out, "cursor\tweir.Cursor\n")
   T.contains(out, "null\tNULL\n")
   T.contains(out, "cluster\tweir.Cluster\n")
+  T.contains(out, "lock\tweir.SessionLock\n")
+  T.contains(out, "deadline\tweir.Deadline\n")
+  T.contains(out, "worker\tweir.CopyWorker\n")
 end)
 
 T.case("the old way in: getmetatable(conn).__gc(conn) then a collection no longer aborts", function()
@@ -134,7 +141,15 @@ T.case("finalizers are idempotent: __gc twice (through debug, --unsafe), then us
     local cl = weir.cluster()
     gc(cl); gc(cl)
     print(pcall(cl.url, cl))
-    c, cur, cl = nil, nil, nil
+    local lock = weir.session_lock(os.getenv("URL"), 1, 2)
+    gc(lock); gc(lock)
+    print(pcall(lock.try, lock))
+    local deadline = weir.deadline(60)
+    gc(deadline); gc(deadline)
+    print("deadline expired:", deadline:expired())
+    local worker = require("copy.core").spawn("", "")
+    gc(worker); gc(worker)
+    c, cur, cl, lock, deadline, worker = nil, nil, nil, nil, nil, nil
     collectgarbage(); collectgarbage()
     print("survived")
   ]]
@@ -143,6 +158,8 @@ T.case("finalizers are idempotent: __gc twice (through debug, --unsafe), then us
   T.contains(out, "attempt to use a closed connection")
   T.contains(out, "weir.Connection (closed)\tclosed\n")
   T.contains(out, "attempt to use a closed cluster")
+  T.contains(out, "attempt to use a released lock")
+  T.contains(out, "deadline expired:\tfalse\n")
   T.contains(out, "survived\n")
 end)
 
