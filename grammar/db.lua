@@ -5,8 +5,8 @@
 
 ---A value as it comes back from PostgreSQL: integer (int2/int4/int8/oid), number
 ---(float4/float8), string (numeric kept exact; text; uuid/date/time/timestamp/interval/inet in
----their text form; bytea as raw bytes), boolean, table (json/jsonb; arrays as sequences), or
----db.NULL for SQL NULL.
+---their text form; bytea as raw bytes), boolean, table (json/jsonb, nested at most 1000
+---levels — deeper raises, naming the column; arrays as sequences), or db.NULL for SQL NULL.
 ---@alias weir.Value integer|number|string|boolean|table|weir.NULL
 
 ---The SQL NULL sentinel. `tostring(db.NULL) == "NULL"`; test with `db.isnull(v)` or `v == db.NULL`.
