@@ -295,12 +295,23 @@ run_statements = function(statements, first, extra)
   return status
 end
 
--- The statements of SQL text (PostgreSQL's parser splits them); text it cannot parse goes to
+-- The statements of SQL text (PostgreSQL's parser splits them), each sent with the `;` that
+-- ended it, as psql sends it (the error's LINE shows it); text the parser cannot split goes to
 -- the server whole, which says what is wrong with it.
 local function statements_of(text)
   local ok, statements = pcall(require("sql").parse, text)
-  if not ok then return { { text = text } } end
-  if #statements == 0 and not text:match("^%s*$") then return { { text = text } } end -- comments only
+  if not ok or (#statements == 0 and not text:match("^%s*$")) then return { { text = text } } end
+  local pos = 1
+  for _, st in ipairs(statements) do
+    local s, e = text:find(st.text, pos, true)
+    if s then
+      pos = e + 1
+      local semi = text:match("^%s*;()", pos)
+      if semi then
+        st.text, pos = st.text .. ";", semi
+      end
+    end
+  end
   return statements
 end
 

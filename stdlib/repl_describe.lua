@@ -9,8 +9,9 @@ local fmt = require "repl_format"
 local M = {}
 
 -- psql's name patterns: "." splits schema from name, * and ? are wildcards, unquoted letters
--- fold to lower case, "…" quotes, $ is literal; other regular-expression syntax passes.
-local function pattern_regexes(pattern)
+-- fold to lower case, "…" quotes, $ and [] are literal; other regular-expression syntax
+-- passes, unless `escape` (operator names, where + and | are the name).
+local function pattern_regexes(pattern, escape)
   local parts, cur, quoted = {}, {}, false
   local i = 1
   while i <= #pattern do
@@ -33,6 +34,10 @@ local function pattern_regexes(pattern)
       cur[#cur + 1] = "."
     elseif ch == "$" then
       cur[#cur + 1] = "\\$"
+    elseif escape and ch:find("[%^%$%.%[%]%(%)%*%+%?|{}\\]") then
+      cur[#cur + 1] = "\\" .. ch
+    elseif ch == "[" and pattern:sub(i + 1, i + 1) == "]" then -- an array type: int[]
+      cur[#cur + 1] = "\\["
     else
       cur[#cur + 1] = ch:lower()
     end
@@ -55,10 +60,10 @@ end
 
 -- SQL conditions (and parameters) for a pattern over a schema column and a name column;
 -- without a schema part the object must be visible on the search_path (`visible`).
-local function pattern_filter(pattern, schema_col, name_col, visible, params)
+local function pattern_filter(pattern, schema_col, name_col, visible, params, escape)
   local conds = {}
   if not pattern then return conds end
-  local schema_re, name_re, has_schema = pattern_regexes(pattern)
+  local schema_re, name_re, has_schema = pattern_regexes(pattern, escape)
   if name_re then
     params[#params + 1] = name_re
     conds[#conds + 1] = name_col .. " OPERATOR(pg_catalog.~) $" .. #params .. " COLLATE pg_catalog.default"
@@ -75,10 +80,10 @@ end
 -- The conditions of a list: `base`, then the pattern's; without a pattern, psql's default:
 -- objects visible on the search_path, outside the system schemas unless `system` (psql's S
 -- modifier, \dtS).
-local function list_conditions(base, pattern, schema_col, name_col, visible, params, system)
+local function list_conditions(base, pattern, schema_col, name_col, visible, params, system, escape)
   local conds = base
   if pattern then
-    for _, c in ipairs(pattern_filter(pattern, schema_col, name_col, visible, params)) do
+    for _, c in ipairs(pattern_filter(pattern, schema_col, name_col, visible, params, escape)) do
       conds[#conds + 1] = c
     end
   else
@@ -439,7 +444,7 @@ end
 function M.operators(pattern, verbose, system)
   local params = {}
   local conds = list_conditions({}, pattern, "n.nspname", "o.oprname",
-                                "pg_catalog.pg_operator_is_visible(o.oid)", params, system)
+                                "pg_catalog.pg_operator_is_visible(o.oid)", params, system, true)
   for i, c in ipairs(conds) do -- operators live in no TOAST schema: psql leaves that test out
     conds[i] = c:gsub(" AND n%.nspname !~ '%^pg_toast'", "")
   end
@@ -480,7 +485,12 @@ end
 ---lines of its body, as psql does.
 function M.function_source(name, numbered)
   local cast = name:find("(", 1, true) and "regprocedure" or "regproc"
-  local def = db:value("SELECT pg_catalog.pg_get_functiondef($1::pg_catalog." .. cast .. "::pg_catalog.oid)", name)
+  local ok, def = pcall(db.value, db, "SELECT pg_catalog.pg_get_functiondef(" .. db:quote_literal(name) ..
+                       "::pg_catalog." .. cast .. "::pg_catalog.oid)")
+  if not ok then -- the server's message alone, as psql shows it: the query is not the user's
+    if type(def) == "table" then def.position, def.context = nil, nil end
+    error(def, 0)
+  end
   if not numbered then return def end
   local out, header, n = {}, true, 0
   for line in def:gsub("\n$", ""):gmatch("([^\n]*)\n?") do

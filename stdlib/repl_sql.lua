@@ -252,9 +252,10 @@ function M.meta_args(text, vars, quote, run)
       elseif c == ":" then
         local q, name = text:match("^([\"']?)([%w_\128-\255]+)", i + 1)
         local closes = name and (q == "" or text:sub(i + 1 + #q + #name, i + 1 + #q + #name) == q)
-        if closes and vars[name] ~= nil then
+        if closes then -- a name that is not set stays as typed, quotes and all
           local value = vars[name]
-          if q == "'" then value = quote.literal(value)
+          if value == nil then value = ":" .. q .. name .. q
+          elseif q == "'" then value = quote.literal(value)
           elseif q == '"' then value = quote.ident(value) end
           buf[#buf + 1] = value
           i = i + 1 + #name + (q == "" and 0 or 2)

@@ -596,9 +596,9 @@ T.case("an SQL error prints ERROR:  SQLSTATE message, DETAIL, HINT and LINE n wi
   T.eq(out, "CREATE TABLE\nINSERT 0 1\n   s   \n-------\n after\n(1 row)\n\nDROP TABLE\n")
   T.contains(err, 'ERROR:  23505 duplicate key value violates unique constraint "repl_err_pkey"\n' ..
                   "DETAIL:  Key (id)=(1) already exists.\n")
-  T.contains(err, 'ERROR:  42703 column "nosuchcol" does not exist\nLINE 2:   nosuchcol\n          ^\n')
+  T.contains(err, 'ERROR:  42703 column "nosuchcol" does not exist\nLINE 2:   nosuchcol;\n          ^\n')
   T.contains(err, "ERROR:  42883 function lower(integer) does not exist\n")
-  T.contains(err, "LINE 1: SELECT lower(1)\n               ^\n")
+  T.contains(err, "LINE 1: SELECT lower(1);\n               ^\n")
   T.contains(err, "HINT:  No function matches the given name and argument types.")
   T.contains(err, 'ERROR:  42P01 relation "nowhere" does not exist\nLINE 1: SELECT * FROM nowhere\n')
 end)
@@ -1175,12 +1175,15 @@ T.case("\\du puts a role's connection limit on a line of its own, as psql", func
 end)
 
 T.case("an SQL error prints LINE n: and the caret, then DETAIL and HINT, in psql's order", function()
-  local sql = "SELECT '{1,2'::int[]"
-  local rc, _, err = repl(lines { sql .. ";", "SELECT lower(1);" })
+  local input = lines { "SELECT '{1,2'::int[];", "SELECT lower(1);", "SELECT 1,", "  nosuchcol;" }
+  local rc, _, err = repl(input)
   T.eq(rc, 1)
-  local _, _, theirs = psql(test_url, "-c " .. q(sql) .. " -c 'SELECT lower(1)'")
-  -- psql's default verbosity has no SQLSTATE; the REPL puts it after "ERROR:  "
+  local path = write(tmp .. "/errors.sql", input)
+  local _, _, theirs = sh("PAGER= " .. q(psql_bin) .. " -X " .. q(test_url) .. " < " .. q(path))
+  -- psql's default verbosity has no SQLSTATE; the REPL puts it after "ERROR:  ". The line shown
+  -- is the statement as sent, with its ";", as psql sends it.
   T.eq(err:gsub("ERROR:  %w%w%w%w%w ", "ERROR:  "), theirs)
+  T.contains(err, "LINE 1: SELECT '{1,2'::int[];\n")
 end)
 
 cleanup()
