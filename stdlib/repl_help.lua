@@ -154,6 +154,18 @@ local function name_of(v)
   return nil
 end
 
+---The functions grammar/FILE.lua declares as `owner.name` (called with a dot, not methods).
+function M.dot_functions(file, owner)
+  local out = {}
+  local ok, entries = pcall(declarations, file)
+  if not ok then return out end
+  for key in pairs(entries) do
+    local o, name = key:match("^([%w_]+)%.([%w_]+)$")
+    if o == owner then out[name] = true end
+  end
+  return out
+end
+
 ---Sets where grammar files come from (the REPL's terminal.grammar).
 function M.use(terminal) grammar_of = terminal and terminal.grammar end
 
