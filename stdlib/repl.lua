@@ -32,7 +32,7 @@ local state = {
   pset = {
     format = "aligned", border = 1, expanded = "off", tuples_only = false, footer = true,
     null = "", fieldsep = "|", fieldsep_zero = false, recordsep = "\n", recordsep_zero = false,
-    csv_fieldsep = ",", title = nil, tableattr = nil, pager = 1,
+    csv_fieldsep = ",", title = nil, tableattr = nil, pager = 1, numericlocale = false,
   },
   vars = {},          -- \set variables
   output = nil,       -- \o's target (nil: stdout)
@@ -330,6 +330,10 @@ end
 ---Runs SQL text: each statement on its own; returns "ok", "error", "more" (COPY data follows)
 ---or "quit".
 function M.run_sql(text, extra)
+  if state.no_db then
+    report("no database to run SQL on: this session started with --no-db (\\c URL connects one)")
+    return "error"
+  end
   return run_statements(statements_of(M.interpolate(text)), 1, extra)
 end
 

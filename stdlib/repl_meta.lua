@@ -80,7 +80,7 @@ local PSET = {
                  if p.expanded == "auto" then return "Expanded display is used automatically." end
                  return "Expanded display is " .. p.expanded .. "."
                end },
-  fieldsep = { value = function(p) return quoted(p.fieldsep) end,
+  fieldsep = { value = function(p) return quoted(p.fieldsep_zero and "" or p.fieldsep) end,
                says = function(p)
                  if p.fieldsep_zero then return "Field separator is zero byte." end
                  return 'Field separator is "' .. p.fieldsep .. '".'
@@ -93,14 +93,15 @@ local PSET = {
   linestyle = { fixed = "ascii", says = function() return "Line style is ascii." end },
   null = { value = function(p) return quoted(p.null) end,
            says = function(p) return 'Null display is "' .. p.null .. '".' end },
-  numericlocale = { fixed = "off", says = function() return "Locale-adjusted numeric output is off." end },
+  numericlocale = { value = function(p) return on_text(p.numericlocale) end,
+                    says = function(p) return "Locale-adjusted numeric output is " .. on_text(p.numericlocale) .. "." end },
   pager = { value = function(p) return tostring(p.pager) end,
             says = function(p)
               return p.pager == 1 and "Pager is used for long output." or p.pager == 2 and "Pager is always used."
                      or "Pager usage is off."
             end },
   pager_min_lines = { fixed = "0", says = function() return "Pager won't be used for less than 0 lines." end },
-  recordsep = { value = function(p) return quoted(p.recordsep) end,
+  recordsep = { value = function(p) return quoted(p.recordsep_zero and "" or p.recordsep) end,
                 says = function(p)
                   if p.recordsep_zero then return "Record separator is zero byte." end
                   if p.recordsep == "\n" then return "Record separator is <newline>." end
@@ -174,7 +175,7 @@ local function set_pset(name, value)
     if value then p.recordsep, p.recordsep_zero = value, false end
   elseif name == "recordsep_zero" then
     p.recordsep_zero = true
-  elseif name == "tuples_only" or name == "footer" then
+  elseif name == "tuples_only" or name == "footer" or name == "numericlocale" then
     p[name] = on_off(value, p[name], name)
     if value then return true end -- psql says nothing when told a value for these two
   elseif name == "title" then
@@ -191,7 +192,7 @@ local function set_pset(name, value)
       end
       p.pager = on and 1 or 0
     else
-      p.pager = p.pager == 0 and 1 or 0
+      p.pager = p.pager == 1 and 0 or 1
     end
   elseif name == "null" then
     if value then p.null = value end
@@ -571,6 +572,7 @@ META = {
     run = listing(describe.event_triggers) },
   { name = "l", usage = "\\l[+] [PATTERN]", help = "list databases", verbose = true, run = listing(describe.databases) },
   { name = "sf", usage = "\\sf[+] FUNCNAME", help = "show a function's definition (+: line numbers)", verbose = true,
+    raw = true,
     run = function(arg, mods)
       if not arg then error("\\sf: function name is required", 0) end
       R.emit(describe.function_source(arg, mods.verbose))
@@ -608,7 +610,10 @@ META = {
   { name = "ir", usage = "\\ir FILE", help = "the same, relative to the file running it",
     run = function(arg) return run_file(arg, true) end },
   { name = "o", usage = "\\o [FILE|'|'COMMAND]", help = "send results to a file or a command (alone: stdout again)",
-    run = set_output },
+    raw = true, run = function(arg)
+      if arg and arg:sub(1, 1) == "|" then return set_output(arg) end -- the rest of the line is the command
+      return set_output(arg and args_of(arg)[1])
+    end },
   { name = "echo", usage = "\\echo [-n] TEXT", help = "write text to stdout (:var, :'var', :\"var\" replaced)", raw = true,
     run = function(_, _, _, raw)
       local args = args_of(raw)
@@ -643,7 +648,7 @@ META = {
       if not ok then error("\\e: " .. tostring(good), 0) end
       return good, quit
     end },
-  { name = "ef", usage = "\\ef [FUNCNAME]", help = "edit a function's definition in $EDITOR",
+  { name = "ef", usage = "\\ef [FUNCNAME]", help = "edit a function's definition in $EDITOR", raw = true,
     run = function(arg)
       local text = arg and describe.function_source(arg) or EF_TEMPLATE
       state.pending, state.sql = nil, false
@@ -680,11 +685,12 @@ META = {
       return true
     end },
   { name = "h", usage = "\\h [COMMAND|NAME]", help = "SQL syntax (from PostgreSQL's docs or psql), or help on a weir function",
+    raw = true,
     run = function(arg)
       R.emit(require("repl_help").lookup(arg, state.terminal))
       return true
     end },
-  { name = "help", usage = "\\help [COMMAND|NAME]", help = "the same as \\h", run = function(arg)
+  { name = "help", usage = "\\help [COMMAND|NAME]", help = "the same as \\h", raw = true, run = function(arg)
       R.emit(require("repl_help").lookup(arg, state.terminal))
       return true
     end },
@@ -733,8 +739,9 @@ function M.run(line)
     io.stderr:write(string.format('invalid command \\%s\nTry \\? for help.\n', name))
     return "error"
   end
+  -- psql's reading of arguments: the first, unquoted, variables replaced; or the line as typed
   local arg = raw ~= "" and raw or nil
-  if arg and not m.raw then arg = R.interpolate(arg) end
+  if arg and not m.raw then arg = args_of(raw)[1] end
   -- A meta-command's own errors are messages (raised at level 0): no traceback for them.
   local ok, found, quit = xpcall(m.run, function(e)
     if type(e) == "string" then return e end

@@ -156,16 +156,27 @@ std::string conninfo_without_password(const std::string& target, std::string& pa
 
 // ---- manual pages ------------------------------------------------------------------------------
 
-// The man7 directory of PostgreSQL's SQL commands (SELECT.7.gz …), newest version first.
+bool has_select_page(const std::string& dir) {
+  struct stat st {};
+  return ::stat((dir + "/SELECT.7.gz").c_str(), &st) == 0 ||
+         ::stat((dir + "/SELECT.7").c_str(), &st) == 0;
+}
+
+// The man7 directory of PostgreSQL's SQL commands (SELECT.7.gz …): from $MANPATH when it is set
+// (as man reads it), else Debian's (newest version first) and the usual places.
 std::string man_dir() {
+  if (const char* manpath = std::getenv("MANPATH"); manpath && *manpath) {
+    std::stringstream dirs(manpath);
+    for (std::string dir; std::getline(dirs, dir, ':');) {
+      if (!dir.empty() && has_select_page(dir + "/man7")) return dir + "/man7";
+    }
+    return "";
+  }
   for (const auto& dir : version_dirs("/usr/share/postgresql")) {
     if (!list_dir(dir + "/man/man7").empty()) return dir + "/man/man7";
   }
   for (const char* dir : {"/usr/share/man/man7", "/usr/local/pgsql/share/man/man7"}) {
-    struct stat st {};
-    if (::stat((std::string(dir) + "/SELECT.7.gz").c_str(), &st) == 0 ||
-        ::stat((std::string(dir) + "/SELECT.7").c_str(), &st) == 0)
-      return dir;
+    if (has_select_page(dir)) return dir;
   }
   return "";
 }

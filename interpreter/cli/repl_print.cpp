@@ -108,6 +108,7 @@ Settings read_settings(lua_State* L, int idx) {
   s.opt.recordsep = opt_string(L, idx, "recordsep", "\n");
   s.opt.recordsep_zero = opt_bool(L, idx, "recordsep_zero", false);
   s.opt.csv_fieldsep = opt_string(L, idx, "csv_fieldsep", ",");
+  s.opt.numeric_locale = opt_bool(L, idx, "numericlocale", false);
   s.opt.title = opt_maybe(L, idx, "title");
   s.opt.tableattr = opt_maybe(L, idx, "tableattr");
   s.opt.columns = static_cast<int>(opt_int(L, idx, "columns", 0));

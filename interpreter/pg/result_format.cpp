@@ -2,6 +2,9 @@
 // the same purpose, so a difference from psql's bytes is a bug here.
 #include "pg/result_format.hpp"
 
+#include <langinfo.h>
+#include <locale.h>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -82,10 +85,55 @@ void measure(std::string_view text, CellText& scratch, int& width, size_t& heigh
   height = scratch.height();
 }
 
-std::string_view cell_or_null(const Table& t, long r, int c, const PrintOptions& opt) {
-  std::string_view text;
-  if (!t.cell(r, c, text)) return opt.null;
-  return text;
+// The locale's decimal point, thousands separator and digits a group, as psql's
+// setDecimalLocale reads them (LC_NUMERIC from the environment; "," or "." when it has none).
+struct NumericLocale {
+  std::string point = ".", separator = ",";
+  int group = 3;
+  NumericLocale() {
+    locale_t loc = newlocale(LC_NUMERIC_MASK, "", static_cast<locale_t>(0));
+    if (!loc) return;
+    const char* p = nl_langinfo_l(RADIXCHAR, loc);
+    if (p && *p) point = p;
+    const char* g = nl_langinfo_l(GROUPING, loc);
+    if (g && *g > 0 && *g <= 6) group = *g;
+    const char* t = nl_langinfo_l(THOUSEP, loc);
+    if (t && *t) {
+      separator = t;
+    } else {
+      separator = point == "," ? "." : ",";
+    }
+    freelocale(loc);
+  }
+};
+
+// A number with the locale's digit groups and decimal point (psql's format_numeric_locale);
+// text that is not a plain number (money already is one) stays as it is.
+std::string numeric_locale(std::string_view s) {
+  static const NumericLocale locale;
+  if (s.find_first_not_of("0123456789+-.eE") != std::string_view::npos) return std::string(s);
+  std::string out;
+  size_t i = 0;
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) out += s[i++];
+  size_t digits = 0;
+  while (i + digits < s.size() && s[i + digits] >= '0' && s[i + digits] <= '9')
+    ++digits;
+  size_t leading = digits % locale.group;
+  if (leading == 0) leading = locale.group;
+  for (size_t d = 0; d < digits; ++d) {
+    if (d > 0 && --leading == 0) {
+      out += locale.separator;
+      leading = locale.group;
+    }
+    out += s[i + d];
+  }
+  i += digits;
+  if (i < s.size() && s[i] == '.') {
+    out += locale.point;
+    ++i;
+  }
+  out.append(s.substr(i));
+  return out;
 }
 
 std::string rows_footer(long n) {
@@ -133,7 +181,16 @@ JsonKind ResultTable::json_kind(int c) const {
   }
 }
 
-// ---- output buffer -----------------------------------------------------------------------
+// ---- cells and output ----------------------------------------------------------------------
+
+std::string_view TablePrinter::text(const Table& t, long r, int c, const PrintOptions& opt) {
+  std::string_view text;
+  if (!t.cell(r, c, text)) return opt.null;
+  if (!opt.numeric_locale || !t.right_aligned(c)) return text;
+  if (numeric_.size() <= static_cast<size_t>(c)) numeric_.resize(static_cast<size_t>(c) + 1);
+  numeric_[c] = numeric_locale(text);
+  return numeric_[c];
+}
 
 void TablePrinter::put(std::string_view s) {
   buf_.append(s.data(), s.size());
@@ -227,7 +284,7 @@ void TablePrinter::aligned(const Table& t, const PrintOptions& opt,
       for (int c = 0; c < n; ++c) {
         int w;
         size_t h;
-        measure(cell_or_null(t, r, c, opt), scratch, w, h);
+        measure(text(t, r, c, opt), scratch, w, h);
         if (w > width[c]) width[c] = w;
       }
     }
@@ -288,7 +345,7 @@ void TablePrinter::aligned(const Table& t, const PrintOptions& opt,
   for (long r = 0; n > 0 && r < nrows; ++r) {
     if (stop()) break;
     for (int c = 0; c < n; ++c) {
-      cells[c].set(cell_or_null(t, r, c, opt));
+      cells[c].set(text(t, r, c, opt));
       curr[c] = 0;
     }
     bool more_lines;
@@ -400,7 +457,7 @@ void TablePrinter::aligned_vertical(const Table& t, const PrintOptions& opt,
     for (int c = 0; c < n; ++c) {
       int w;
       size_t h;
-      measure(cell_or_null(t, r, c, opt), data, w, h);
+      measure(text(t, r, c, opt), data, w, h);
       dwidth = std::max(dwidth, w);
       if (h > 1) dmultiline = true;
     }
@@ -421,7 +478,7 @@ void TablePrinter::aligned_vertical(const Table& t, const PrintOptions& opt,
         }
       }
       const CellText& h = headers[c];
-      data.set(cell_or_null(t, r, c, opt));
+      data.set(text(t, r, c, opt));
       size_t hline = 0, dline = 0;
       bool hcomplete = false, dcomplete = false;
       while (!dcomplete || !hcomplete) {
@@ -528,7 +585,7 @@ void TablePrinter::unaligned(const Table& t, const PrintOptions& opt,
       if (stop()) break;
     }
     for (int c = 0; c < n; ++c) {
-      put(cell_or_null(t, r, c, opt));
+      put(text(t, r, c, opt));
       if (c + 1 < n) fieldsep();
     }
     need_recordsep = true;
@@ -575,7 +632,7 @@ void TablePrinter::unaligned_vertical(const Table& t, const PrintOptions& opt,
       }
       put(t.header(c));
       separator(buf_, opt.fieldsep, opt.fieldsep_zero);
-      put(cell_or_null(t, r, c, opt));
+      put(text(t, r, c, opt));
       if (c + 1 < n) {
         recordsep();
       } else {
@@ -639,7 +696,7 @@ void TablePrinter::csv(const Table& t, const PrintOptions& opt) {
   for (long r = 0; n > 0 && r < t.rows(); ++r) {
     if (stop()) break;
     for (int c = 0; c < n; ++c) {
-      csv_field(buf_, cell_or_null(t, r, c, opt), sep);
+      csv_field(buf_, text(t, r, c, opt), sep);
       put(c + 1 < n ? sep : '\n');
     }
     if (buf_.size() >= kFlushAt) flush();
@@ -654,7 +711,7 @@ void TablePrinter::csv_vertical(const Table& t, const PrintOptions& opt) {
     for (int c = 0; c < n; ++c) {
       csv_field(buf_, t.header(c), sep);
       put(sep);
-      csv_field(buf_, cell_or_null(t, r, c, opt), sep);
+      csv_field(buf_, text(t, r, c, opt), sep);
       put('\n');
     }
     if (buf_.size() >= kFlushAt) flush();
@@ -736,7 +793,7 @@ void TablePrinter::html(const Table& t, const PrintOptions& opt,
     if (stop()) break;
     put("  <tr valign=\"top\">\n");
     for (int c = 0; c < n; ++c)
-      html_cell(buf_, cell_or_null(t, r, c, opt), t.right_aligned(c));
+      html_cell(buf_, text(t, r, c, opt), t.right_aligned(c));
     put("  </tr>\n");
     if (buf_.size() >= kFlushAt) flush();
   }
@@ -773,7 +830,7 @@ void TablePrinter::html_vertical(const Table& t, const PrintOptions& opt,
       html_escaped(buf_, t.header(c));
       put("</th>\n");
       std::string cell;
-      html_cell(cell, cell_or_null(t, r, c, opt), t.right_aligned(c));
+      html_cell(cell, text(t, r, c, opt), t.right_aligned(c));
       cell.resize(cell.size() - 1);  // "</td>" ends the line after "  </tr>" instead
       put(cell);
       put("\n  </tr>\n");

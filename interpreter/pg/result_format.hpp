@@ -37,6 +37,7 @@ struct PrintOptions {
   std::string recordsep = "\n";
   bool recordsep_zero = false;
   std::string csv_fieldsep = ",";
+  bool numeric_locale = false;  // numbers with the locale's digit groups: 1,234.5
   std::optional<std::string> title;
   std::optional<std::string> tableattr;  // html: attributes of <table>
   int columns = 0;  // the terminal's width for \x auto; 0 when output is not a terminal
@@ -103,6 +104,9 @@ class TablePrinter {
   void spaces(long n);
   void flush();
   bool stop() const { return cancelled_ && cancelled_(); }
+  // A cell's text as printed: NULL as opt.null, a number in the locale's form when asked (kept
+  // in numeric_[c] until the column's next cell).
+  std::string_view text(const Table& t, long r, int c, const PrintOptions& opt);
   // The footers a table ends with: its own, else "(N rows)" when the options allow it.
   std::vector<std::string> footers_with_default(const Table& t, const PrintOptions& opt,
                                                 const std::vector<std::string>& footers) const;
@@ -123,6 +127,7 @@ class TablePrinter {
   Sink sink_;
   std::function<bool()> cancelled_;
   std::string buf_;
+  std::vector<std::string> numeric_;
 };
 
 // A psql command tag line ("INSERT 0 2"), in <p> for the html format, as psql prints it.
