@@ -195,15 +195,30 @@ SELECT n.nspname AS "Name", pg_catalog.pg_get_userbyid(n.nspowner) AS "Owner"]] 
   return listing(sql, params, "List of schemas", nil)
 end
 
+-- Type names the SQL grammar takes that are neither pg_type's nor format_type's, as psql maps
+-- them before matching (`\dT int` finds integer, `\dT int[]` integer[]).
+local TYPE_ALIASES = {
+  decimal = "numeric", float = "double precision", int = "integer",
+  ["bool[]"] = "boolean[]", ["decimal[]"] = "numeric[]", ["float[]"] = "double precision[]",
+  ["float4[]"] = "real[]", ["float8[]"] = "double precision[]", ["int[]"] = "integer[]",
+  ["int2[]"] = "smallint[]", ["int4[]"] = "integer[]", ["int8[]"] = "bigint[]",
+  ["time[]"] = "time without time zone[]", ["timetz[]"] = "time with time zone[]",
+  ["timestamp[]"] = "timestamp without time zone[]", ["timestamptz[]"] = "timestamp with time zone[]",
+  ["varbit[]"] = "bit varying[]", ["varchar[]"] = "character varying[]",
+}
+
 ---\dT: data types (not arrays, not table row types); the pattern matches the internal name or
 ---the one format_type gives (`integer`); `verbose` (\dT+) adds Internal name, Size, Elements (an
 ---enum's labels, one a line), Owner and Access privileges; `system` (\dTS) the built-in types.
 function M.types(pattern, verbose, system)
   local params = {}
-  local conds = list_conditions({
-    "(t.typrelid = 0 OR (SELECT c.relkind = 'c' FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid))",
-    "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type el WHERE el.oid = t.typelem AND el.typarray = t.oid)",
-  }, pattern, "n.nspname", "t.typname", "pg_catalog.pg_type_is_visible(t.oid)", params, system)
+  if pattern then pattern = TYPE_ALIASES[pattern:lower()] or pattern end
+  local base = { "(t.typrelid = 0 OR (SELECT c.relkind = 'c' FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid))" }
+  if not (pattern and pattern:find("[]", 1, true)) then -- array types only when asked for: int[]
+    base[2] = "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type el WHERE el.oid = t.typelem AND el.typarray = t.oid)"
+  end
+  local conds = list_conditions(base, pattern, "n.nspname", "t.typname", "pg_catalog.pg_type_is_visible(t.oid)",
+                                params, system)
   if pattern then -- psql: the name or its format_type spelling
     local name_re = select(2, pattern_regexes(pattern))
     for i, c in ipairs(conds) do

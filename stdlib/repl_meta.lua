@@ -425,11 +425,17 @@ local function watch(arg)
   if every <= 0 then every = 1 end
   local sql = take_buffer("watch")
   if not sql then error("\\watch cannot be used with an empty query", 0) end
+  -- psql ends a watch with a newline (the terminal may have echoed ^C where the prompt goes)
+  local function stop(ok)
+    io.write("\n")
+    io.flush()
+    return ok
+  end
   while true do
     local now = os.date("%c") .. string.format(" (every %gs)\n", every)
     local title = state.pset.title and (state.pset.title .. "\t" .. now) or now
     local status = R.run_sql(sql, { title = title, pager = false })
-    if status ~= "ok" then return false end
+    if status ~= "ok" then return stop(false) end
     -- short sleeps: Ctrl-C stops the wait (an "interrupted" error) within a tenth of a second
     local ok, e = pcall(function()
       local waited = 0
@@ -440,7 +446,7 @@ local function watch(arg)
       end
     end)
     if not ok then
-      if tostring(e):match("interrupted$") then return true end
+      if tostring(e):match("interrupted$") then return stop(true) end
       error(e, 0)
     end
   end
