@@ -86,8 +86,9 @@ SELECT n.nspname AS schema, pg_catalog.format_type(t.oid, NULL) AS name, t.typna
     local shown = r.visible and r.name or r.typname -- a type off the search_path is named after its schema
     n.types[#n.types + 1] = { schema = r.schema, name = shown, q = r.visible and r.name or r.qtyp, visible = r.visible,
                               typname = r.typname, qtyp = r.qtyp }
-    if r.typname ~= r.name and r.visible then
-      n.types[#n.types + 1] = { schema = r.schema, name = r.typname, q = r.qtyp, visible = true }
+    if r.typname ~= r.name and r.visible then -- int4, timestamptz: as typed, keywords too (timestamp)
+      n.types[#n.types + 1] = { schema = r.schema, name = r.typname, visible = true,
+                                q = r.typname:match("^[%l_][%l%d_]*$") and r.typname or r.qtyp }
     end
   end
   for _, r in ipairs(db:query([[

@@ -366,19 +366,18 @@ function M.context(before, after)
   elseif kw == "delete" then
     ctx.kinds = { "keywords:delete" }
   end
-  -- ALTER TABLE t …: what to do to it
-  for j = #toks - 1, 1, -1 do
+  -- ALTER TABLE t …: the table, then what to do to it (and to its columns)
+  for j = #toks, 1, -1 do
     if toks[j].low == "table" and toks[j - 1] and toks[j - 1].low == "alter" then
-      local _, k = qualified(toks, j + 1)
-      if k == #toks + 1 and #toks > j then
+      local parts, k = qualified(toks, j + 1)
+      if #parts == 0 then
+        ctx.kinds = { "relations" }
+      elseif k == #toks + 1 then
         ctx.kinds = { "keywords:alter_table" }
-      elseif toks[k] and toks[k].kind == "word" and toks[k].low == "alter" and #toks > k and
-             (toks[k + 1].low ~= "column" or #toks > k + 1) then
-        ctx.kinds = { "keywords:alter_column" }
-      elseif kw == "alter" or kw == "drop" or kw == "column" then
-        ctx.kinds = { "columns", "keywords:alter_table" }
+      else
+        ctx.kinds = { "keywords:alter_table", "keywords:alter_column", "columns" }
+        ctx.rels = { { parts = parts } }
       end
-      ctx.alter = toks[j + 1] and toks[j + 1]
       break
     end
   end
@@ -473,11 +472,25 @@ function M.candidates(before, after, names, kind)
       for _, l in ipairs(M.labels(names, ctx, "")) do add(l) end
     end
     if not last.quoted then
+      -- a keyword of several words goes on from the words typed before it: ADD CO -> COLUMN
       local typed = last.text
+      local prior = {}
+      for w in before:sub(1, tok - 1):gmatch("[%a_]+") do prior[#prior + 1] = w:lower() end
       for k in pairs(want) do
         local list = k:match("^keywords:(.+)$")
         for _, kw in ipairs(list and KEYWORDS[list] or {}) do
-          if kw:sub(1, #typed):lower() == typed:lower() then add(keyword_case(kw, typed)) end
+          local ws = {}
+          for w in kw:gmatch("%S+") do ws[#ws + 1] = w end
+          for j = #ws, 1, -1 do
+            local fits = ws[j]:sub(1, #typed):lower() == typed:lower()
+            for m = 1, j - 1 do
+              if prior[#prior - (j - 1) + m] ~= ws[m]:lower() then fits = false end
+            end
+            if fits then
+              add(keyword_case(table.concat(ws, " ", j), typed))
+              break
+            end
+          end
         end
       end
     end
