@@ -64,6 +64,10 @@ end
 function M.scan(chunk)
   local i, n, last, backslash = 1, #chunk, nil, nil
   local depth = 0 -- /* */ comments nest
+  -- psql's heuristic for a function body of BEGIN ATOMIC … END: in CREATE [OR REPLACE]
+  -- FUNCTION|PROCEDURE, outside parentheses, BEGIN (and CASE inside it) opens a block END
+  -- closes, and a `;` inside one does not end the statement
+  local words, parens, blocks = {}, 0, 0
   while i <= n do
     local c = chunk:sub(i, i)
     if depth > 0 then
@@ -97,6 +101,29 @@ function M.scan(chunk)
     elseif c == "\\" then
       backslash = i -- the rest is a meta-command
       break
+    elseif c:match("[%a_\128-\255]") then
+      local word = chunk:match("^[%w_$\128-\255]+", i):lower()
+      if #words < 4 then words[#words + 1] = word end
+      local w1, w2, w4 = words[1], words[2], words[4]
+      local routine = w1 == "create" and (w2 == "function" or w2 == "procedure" or
+                      (w2 == "or" and words[3] == "replace" and (w4 == "function" or w4 == "procedure")))
+      if routine and parens == 0 then
+        if word == "begin" or (word == "case" and blocks > 0) then
+          blocks = blocks + 1
+        elseif word == "end" and blocks > 0 then
+          blocks = blocks - 1
+        end
+      end
+      i, last = i + #word - 1, "w"
+    elseif c == "(" or c == ")" then
+      parens = math.max(0, parens + (c == "(" and 1 or -1))
+      last = c
+    elseif c == ";" then
+      if parens == 0 and blocks == 0 then
+        last, words = ";", {}
+      else
+        last = "w" -- inside a body: the statement goes on
+      end
     elseif not c:match("%s") then
       last = c
     end

@@ -116,6 +116,24 @@ T.case("\\sf and \\sf+ print a function's definition as psql, numbered from its 
             'ERROR:  42725 more than one function named "over"\n' .. "\\sf: function name is required\n")
 end)
 
+T.case("\\ef puts a function's definition in the editor; what comes back waits for ';' and replaces it", function()
+  local url = meta_db()
+  local conn = weir.connect(url)
+  conn:exec "CREATE FUNCTION public.efme(a int) RETURNS int LANGUAGE sql IMMUTABLE BEGIN ATOMIC SELECT a * 2; END"
+  conn:close()
+  local editor = write(tmp .. "/ef_editor.sh", "sed -i 's/(a \\* 2)/(a * 3)/' \"$1\"\n")
+  local rc, out, err = repl(lines { "\\ef public.efme", ";", "select public.efme(2) as r;" },
+                            { url = url, env = "VISUAL= EDITOR=" .. q("sh " .. editor) })
+  T.eq({ rc, err }, { 0, "" })
+  T.eq(out, "CREATE FUNCTION\n r \n---\n 6\n(1 row)\n\n")
+  -- a BEGIN ATOMIC body typed (or edited) in is one statement, its inner `;` included, as psql reads it
+  rc, out, err = repl(lines {
+    "create or replace function public.efme(a int) returns int language sql immutable", "begin atomic",
+    "  select a * 4;", "end;", "select public.efme(2) as r;",
+  }, { url = url })
+  T.eq({ rc, out, err }, { 0, "CREATE FUNCTION\n r \n---\n 8\n(1 row)\n\n", "" })
+end)
+
 T.case("\\dx+ of an extension that is not there says so on stderr and fails; \\dx of none lists nothing", function()
   local rc, out, err = repl(lines { "\\dx+ nosuch" }, { url = meta_db() })
   T.eq({ rc, out, err }, { 1, "", 'Did not find any extension named "nosuch".\n' })
