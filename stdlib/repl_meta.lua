@@ -528,8 +528,10 @@ local function help_text()
   return table.concat(out, "\n") .. "\n\n"
 end
 
+-- \a: aligned unless aligned already (then unaligned); \H: html unless html (then aligned).
 local function toggle_format(format)
   return function()
+    if format == "unaligned" then return set_pset("format", state.pset.format ~= "aligned" and "aligned" or format) end
     return set_pset("format", state.pset.format ~= format and format or "aligned")
   end
 end

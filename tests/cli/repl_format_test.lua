@@ -55,6 +55,7 @@ end)
 T.case("\\pset alone lists psql's settings; \\a \\t \\H \\f and each \\pset change say what psql says", function()
   local input = {
     "\\pset", "\\a", "\\a", "\\t", "\\t", "\\t on", "\\t off", "\\H", "\\H", "\\f ';'", "\\f",
+    "\\pset format csv", "\\a", "\\H", "\\a",
     "\\pset format u", "\\pset format csv", "\\pset border 2", "\\pset border", "\\pset null '-'", "\\pset null",
     "\\pset title T", "\\pset title", "\\pset footer off", "\\pset footer", "\\pset expanded", "\\pset x auto",
     "\\pset x off", "\\pset pager off", "\\pset pager always", "\\pset pager", "\\pset recordsep '|'",
