@@ -1,8 +1,8 @@
 ---@meta weir-repl
--- The surface of `weir repl` (docs/repl.md). The REPL adds no Lua globals: a session has the
--- same globals as a script (db, weir, json, schema, ddl, copy, ids, flags, check, migration,
--- phase) and `require "sql"`. What it adds is its input forms and its meta-commands, declared
--- here; tests/lua/api_surface_test.lua checks this list against what `\?` offers.
+-- The surface of `weir repl` (docs/repl.md). A session has the same globals as a script (db,
+-- weir, json, schema, ddl, copy, ids, flags, check, migration, phase) and `require "sql"`, plus
+-- `help` below. What it adds besides is its input forms and its meta-commands, declared here;
+-- tests/lua/api_surface_test.lua checks this list against what `\?` offers.
 --
 -- Input forms, tried in this order for each chunk:
 --   \COMMAND [ARGS]     a meta-command (only at the start of a chunk)
@@ -11,14 +11,19 @@
 --                       (`.` `:` `[` `=` a string or table, or a call without `;`): SQL
 --   return CHUNK        an expression: its values are printed
 --   CHUNK               a Lua chunk; `<eof>` in its syntax error means "read another line"
---   SQL ...;            other text that is not Lua and starts with an SQL keyword: SQL.
---                       SQL is read up to a line ending in ";" (or \g, \gx), each statement's
---                       result printed as a table, later statements run after an error;
+--   SQL ...;            other text that is not Lua and starts with an SQL keyword, or with a
+--                       close misspelling of one (`selct 1;`): SQL, so the server reports it.
+--                       SQL is read up to a line ending in ";" (or \g, \gx), :name, :'name'
+--                       and :"name" replaced by \set variables, each statement's result
+--                       printed in \pset's format, later statements run after an error;
 --                       COPY … TO STDOUT prints its data, COPY … FROM STDIN reads the lines
---                       that follow as its data, up to "\." alone on a line
+--                       that follow as its data, up to "\." alone on a line. At the end of
+--                       piped input (or of a file run with \i) SQL without its ";" runs.
+-- A file run with \i or \ir is SQL (psql's way: statements and meta-commands) when it is named
+-- .sql, Lua when named .lua, else by its content.
 
--- The describe commands (\d \dt \dv \dm \di \ds \dn \dT \df \du) take psql's `+` for their
--- verbose form (\dt+, \d+ NAME); `+` is a modifier, not a command of its own.
+-- The describe commands take psql's modifiers: `+` for the verbose form (\dt+, \d+ NAME, \l+,
+-- \dx+, \sf+), `S` for system objects too (\dtS, \dfS+); they are not commands of their own.
 
 ---@alias weir.repl.MetaCommand
 ---| '\\d'        # [PATTERN] list relations, or describe those matching PATTERN
@@ -27,21 +32,53 @@
 ---| '\\dm'       # [PATTERN] list materialized views
 ---| '\\di'       # [PATTERN] list indexes
 ---| '\\ds'       # [PATTERN] list sequences
+---| '\\dE'       # [PATTERN] list foreign tables
 ---| '\\dn'       # [PATTERN] list schemas
 ---| '\\dT'       # [PATTERN] list data types
+---| '\\dD'       # [PATTERN] list domains
 ---| '\\df'       # [PATTERN] list functions
+---| '\\do'       # [PATTERN] list operators
 ---| '\\du'       # [PATTERN] list roles
+---| '\\dg'       # [PATTERN] list roles (the same as \du)
+---| '\\dp'       # [PATTERN] list access privileges of tables, views, sequences
+---| '\\z'        # [PATTERN] the same as \dp
+---| '\\dx'       # [PATTERN] list extensions (+: the objects of each)
+---| '\\dy'       # [PATTERN] list event triggers
+---| '\\l'        # [PATTERN] list databases
+---| '\\sf'       # FUNCNAME show a function's definition (+: its body's lines numbered)
+---| '\\a'        # toggle between unaligned and aligned output
+---| '\\H'        # toggle HTML output
+---| '\\f'        # [STRING] show or set the field separator of unaligned output
+---| '\\t'        # [on|off] show only rows (no headers, title or footers)
 ---| '\\x'        # [on|off|auto] expanded display of query results
----| '\\pset'     # pager on|off, null TEXT
+---| '\\pset'     # [NAME [VALUE]] format (aligned|unaligned|csv|json|html), border, tuples_only, fieldsep, null, title, footer, pager …
 ---| '\\timing'   # [on|off] show how long each command takes
 ---| '\\conninfo' # the current connection
----| '\\c'        # URL|DBNAME connect `db` to another database
+---| '\\c'        # [URL|DBNAME] connect `db` to another database (alone: the same one again)
 ---| '\\copy'     # TABLE [(COLUMNS)] | (QUERY) from|to FILE|stdin|stdout [OPTIONS]: COPY with a file here
----| '\\i'        # FILE.lua run a Lua file in this session
+---| '\\i'        # FILE run a file: .sql as SQL and meta-commands, .lua as Lua
+---| '\\ir'       # FILE the same, relative to the directory of the file running it
+---| '\\o'        # [FILE | '|'COMMAND] send results to a file or (with --unsafe) a command; alone: stdout
+---| '\\echo'     # [-n] TEXT write text to stdout, variables replaced
+---| '\\qecho'    # [-n] TEXT write text where results go (\o)
+---| '\\!'        # [COMMAND] run a shell command (only with --unsafe)
 ---| '\\e'        # edit the last input in $VISUAL or $EDITOR, then run it
+---| '\\ef'       # [FUNCNAME] edit a function's definition, then run it with ";" or \g
 ---| '\\g'        # run the SQL read so far (no `;` needed), or the last SQL again
 ---| '\\gx'       # the same, this result in expanded display
+---| '\\gset'     # [PREFIX] run the SQL read so far; store its one row's columns in variables
+---| '\\watch'    # [SEC] run the SQL read so far every SEC seconds (default 2) until Ctrl-C
 ---| '\\r'        # reset (clear) the input read so far
----| '\\refresh'  # reload the names tab completion offers
+---| '\\set'      # [NAME [VALUE]] set a variable (:NAME, :'NAME', :"NAME" in SQL), or list them
+---| '\\unset'    # NAME unset a variable
 ---| '\\?'        # the list of meta-commands
+---| '\\h'        # [COMMAND | NAME] SQL syntax (psql's or PostgreSQL's manual pages), or help on a weir function
+---| '\\help'     # the same as \h
+---| '\\refresh'  # reload the names tab completion offers
 ---| '\\q'        # quit (also Ctrl-D)
+
+---Prints help: with no argument an overview of the toolkit; given a module (`help(ddl)`), its
+---functions; given a function or its name (`help(ddl.add_column)`, `help("db:query")`), its
+---signature and description from grammar/, which weir carries inside its binary.
+---@param what? function|table|string
+function help(what) end

@@ -1,13 +1,15 @@
--- `weir repl`: what a line means and how its result prints. interpreter/cli/cmd_repl.cpp owns
+-- `weir repl`: what a line means and where its result goes. interpreter/cli/cmd_repl.cpp owns
 -- the terminal and the loop and calls start, prompt, feed, reset, finish and complete.
 --
--- A line starting with a backslash is a meta-command (\d, \x, \timing …). Anything else is Lua:
--- an expression prints its values (`return` is tried first, as lua.c does), an incomplete
--- chunk continues on the next line. Text that is not Lua but starts with an SQL keyword is
--- SQL, read up to a `;` ending a line (outside quotes and comments), and printed as a table.
+-- A line starting with a backslash is a meta-command (stdlib/repl_meta.lua). Anything else is
+-- Lua: an expression prints its values (`return` is tried first, as lua.c does), an incomplete
+-- chunk continues on the next line. Text that is not Lua but starts with an SQL keyword (or a
+-- close misspelling of one) is SQL (stdlib/repl_sql.lua), read up to a `;` ending a line and
+-- printed in psql's formats by C++ (interpreter/cli/repl_print.cpp) straight from the result.
+-- A .sql file run with \i is read as psql reads one: SQL and meta-commands, no Lua.
 -- Errors print and the session goes on; feed says "error" so a piped session can exit 1.
 local fmt = require "repl_format"
-local describe = require "repl_describe"
+local rsql = require "repl_sql"
 local complete = require "repl_complete"
 local util = require "weir_util"
 
@@ -15,30 +17,68 @@ local M = {}
 
 local state = {
   interactive = false,
-  terminal = nil,     -- page, edit, size, traceback (from cmd_repl.cpp)
+  terminal = nil,     -- page, edit, size, width, traceback, query, table, emit, output …
+  unsafe = false,     -- --unsafe: \! and \o |command may run shell commands
+  no_db = false,      -- --no-db, until \c connects
   pending = nil,      -- the chunk read so far
   sql = false,        -- the pending chunk is SQL
+  mode = "mixed",     -- "sql" while a .sql file runs: no Lua
   last = nil,         -- the last complete chunk (for \e)
-  expanded = "off",   -- \x: off, on, auto
-  timing = false,
-  pager = true,
-  null = "NULL",
-  copy = nil,         -- a COPY … FROM STDIN reading its data: { sql, lines, rest }
   last_sql = nil,     -- the last SQL run (\g with nothing read runs it again)
+  timing = false,
+  copy = nil,         -- a COPY … FROM STDIN reading its data: { sql, lines, rest }
+  files = {},         -- the \i files running, innermost last (for \ir)
+  -- \pset: psql's defaults
+  pset = {
+    format = "aligned", border = 1, expanded = "off", tuples_only = false, footer = true,
+    null = "", fieldsep = "|", fieldsep_zero = false, recordsep = "\n", recordsep_zero = false,
+    csv_fieldsep = ",", title = nil, tableattr = nil, pager = 1, numericlocale = false,
+  },
+  vars = {},          -- \set variables
+  output = nil,       -- \o's target (nil: stdout)
 }
+M.state = state
 
+-- ---- output --------------------------------------------------------------------------------
+
+---The settings C++ prints a table with (repl_print.hpp): \pset's, the terminal's width for
+---\x auto and whether a pager may be used. `extra` overrides fields.
+function M.settings(extra)
+  local s = {}
+  for k, v in pairs(state.pset) do s[k] = v end
+  local to_terminal = state.interactive and state.output == nil
+  s.pager = to_terminal and state.pset.pager ~= 0
+  if to_terminal and state.terminal.size then
+    local _, cols = state.terminal.size()
+    s.columns = cols
+  end
+  for k, v in pairs(extra or {}) do s[k] = v end
+  return s
+end
+
+---Results (tables, values, command tags, COPY data) go where \o says, through the pager when
+---long; messages (say) go to stdout, as psql's do.
 local function emit(text)
   if text == "" then return end
-  if state.interactive and state.pager then
-    state.terminal.page(text)
+  if state.terminal.emit then
+    state.terminal.emit(text, M.settings())
   else
     io.write(text)
     io.flush()
   end
 end
+M.emit = emit
 
 local function say(line)
-  emit(line .. "\n")
+  io.write(line, "\n")
+  io.flush()
+end
+M.say = say
+
+---Prints a table a describe command built ({headers, rows, title, footers, right, count}):
+---NULL shows as nothing whatever \pset null says, as in psql's describe commands.
+function M.print_table(spec)
+  state.terminal.table(spec, M.settings({ null = "", title = spec.title }))
 end
 
 -- ---- errors --------------------------------------------------------------------------------
@@ -95,18 +135,21 @@ local function handler(e)
   if #lines == 2 and lines[2] == "stack traceback:" then lines[2] = nil end
   return table.concat(lines, "\n")
 end
+M.handler = handler
 
 local function report(e)
   io.stdout:flush()
   if is_sql_error(e) then
     io.stderr:write(sql_error_text(e), "\n")
+    state.vars.LAST_ERROR_MESSAGE, state.vars.LAST_ERROR_SQLSTATE = e.message, e.sqlstate
   else
     io.stderr:write(tostring(e), "\n")
   end
   io.stderr:flush()
 end
+M.report = report
 
--- ---- showing values -------------------------------------------------------------------------
+-- ---- showing Lua values ----------------------------------------------------------------------
 
 local function is_columns(t)
   if type(t) ~= "table" or t == json.null or #t == 0 then return false end
@@ -116,44 +159,16 @@ local function is_columns(t)
   return true
 end
 
-local function table_text(rows, columns, text)
-  local expanded = state.expanded == "on"
-  if state.expanded == "auto" and state.terminal.size then
-    local _, cols = state.terminal.size()
-    if cols then
-      local plain = fmt.result(rows, columns, { null = state.null, text = text })
-      for line in plain:gmatch("[^\n]+") do
-        if fmt.width(line) > cols then expanded = true break end
-      end
-      if not expanded then return plain end
-    end
-  end
-  return fmt.result(rows, columns, { expanded = expanded, null = state.null, text = text })
-end
-
--- A statement's result as psql prints it: its rows as a table (INSERT/UPDATE/DELETE …
--- RETURNING followed by their tag), a SELECT of no columns as "--" and its count, anything
--- else as its tag.
-local function result_text(rows, columns, tag, text)
-  tag = tag or ""
-  if #columns == 0 then
-    if tag:match("^SELECT %d+$") then
-      local n = tonumber(tag:match("%d+$"))
-      return "--\n" .. (n == 1 and "(1 row)" or ("(" .. n .. " rows)")) .. "\n\n"
-    end
-    return (tag ~= "" and tag or "OK") .. "\n"
-  end
-  local out = table_text(rows, columns, text)
-  if tag:match("^INSERT ") or tag:match("^UPDATE ") or tag:match("^DELETE ") then out = out .. tag .. "\n" end
-  return out
-end
-
--- Prints what a chunk returned: a query result (rows, columns[, tag]) as a table, anything
--- else value by value.
+-- Prints what a chunk returned: a query result (rows, columns[, tag]) as psql prints a table,
+-- anything else value by value.
 local function show(values)
   if values.n == 0 then return end
   if type(values[1]) == "table" and is_columns(values[2]) then
-    emit(result_text(values[1], values[2], values[3]))
+    state.terminal.table(fmt.result(values[1], values[2]), M.settings())
+    local tag = values[3]
+    if type(tag) == "string" and (tag:match("^INSERT ") or tag:match("^UPDATE ") or tag:match("^DELETE ")) then
+      emit(tag .. "\n")
+    end
     return
   end
   local parts = {}
@@ -162,18 +177,20 @@ local function show(values)
 end
 
 -- Calls fn under the message handler; returns xpcall's results and the time it took.
-local function timed(fn)
+local function timed(fn, ...)
   local t0 = weir.clock()
-  local results = table.pack(xpcall(fn, handler))
+  local results = table.pack(xpcall(fn, handler, ...))
   return results, weir.clock() - t0
 end
+M.timed = timed
 
 -- After the result, as psql does.
 local function show_time(seconds)
-  if state.timing then emit(string.format("Time: %.3f ms\n", seconds * 1000)) end
+  if state.timing then say(string.format("Time: %.3f ms", seconds * 1000)) end
 end
+M.show_time = show_time
 
--- Runs a compiled chunk and prints its values; returns "ok" or "error".
+-- Runs a compiled chunk and prints its values; returns "ok", "error" or "quit".
 local function execute(fn)
   local results, took = timed(fn)
   if not results[1] and is_exit(results[2]) then return "quit" end
@@ -195,98 +212,17 @@ end
 
 -- ---- SQL -------------------------------------------------------------------------------------
 
-local SQL_START = {}
-for w in ([[abort alter analyze begin call checkpoint close cluster comment commit copy create
-  deallocate declare delete discard do drop end execute explain fetch grant import insert listen
-  load lock merge move notify prepare reassign refresh reindex release reset revoke rollback
-  savepoint security select set show start table truncate unlisten update vacuum values with]]):gmatch("%a+") do
-  SQL_START[w] = true
-end
-
-local function looks_like_sql(chunk)
-  local first = chunk:match("^%s*(%a+)")
-  return first ~= nil and SQL_START[first:lower()] == true
-end
-
--- Reads SQL text as psql's lexer does, skipping quotes, comments and dollar-quoted bodies:
--- returns whether the text ends inside one of them, the last significant character outside
--- them, and where the first backslash outside them is (a meta-command ending the SQL).
-local function sql_scan(chunk)
-  local i, n, last, backslash = 1, #chunk, nil, nil
-  local depth = 0 -- /* */ comments nest
-  while i <= n do
-    local c = chunk:sub(i, i)
-    if depth > 0 then
-      if chunk:sub(i, i + 1) == "*/" then depth, i = depth - 1, i + 1
-      elseif chunk:sub(i, i + 1) == "/*" then depth, i = depth + 1, i + 1 end
-    elseif chunk:sub(i, i + 1) == "/*" then
-      depth, i = 1, i + 1
-    elseif chunk:sub(i, i + 1) == "--" then
-      i = (chunk:find("\n", i, true) or n + 1) - 1
-    elseif c == "'" or c == '"' then
-      -- E'…' strings take backslash escapes; every quoted text takes a doubled quote
-      local escapes = c == "'" and (" " .. chunk:sub(1, i - 1)):match("[^%w_$][eE]$") ~= nil
-      local j = i + 1
-      while true do
-        local ch = chunk:sub(j, j)
-        if ch == "" then return true, last, backslash end
-        if escapes and ch == "\\" then
-          j = j + 1
-        elseif ch == c then
-          if chunk:sub(j + 1, j + 1) ~= c then break end
-          j = j + 1
-        end
-        j = j + 1
-      end
-      i, last = j, c
-    elseif c == "$" and chunk:sub(i):match("^%$[%a_]?[%w_]*%$")
-           and not chunk:sub(i - 1, i - 1):match("[%w_$]") then -- not inside a name like a$b$
-      local tag = chunk:sub(i):match("^(%$[%a_]?[%w_]*%$)")
-      local close = chunk:find(tag, i + #tag, true)
-      if not close then return true, last, backslash end
-      i, last = close + #tag - 1, "$"
-    elseif c == "\\" then
-      backslash = i -- the rest is a meta-command
-      break
-    elseif not c:match("%s") then
-      last = c
-    end
-    i = i + 1
-  end
-  return depth > 0, last, backslash
-end
-
--- Whether SQL text ends with a `;` outside quotes, comments and dollar-quoted bodies (as psql
--- decides when a statement is complete).
-local function sql_complete(chunk)
-  local inside, last = sql_scan(chunk)
-  return not inside and last == ";"
-end
-
--- Whether a new chunk is SQL before trying it as Lua: `begin;`, `select (1);` and `vacuum;`
--- are valid Lua too, but a line starting with an SQL keyword means SQL unless what follows
--- the word is Lua's (a field, a method, an index, an assignment, a string or table call, or a
--- call not ended by `;`, as in `select('#', ...)`); `do` is SQL only with a body ($$ or ').
-local function prefers_sql(chunk)
-  local first, after = chunk:match("^%s*([%a_][%w_]*)(.*)$")
-  if not first or not SQL_START[first:lower()] then return false end
-  if first:lower() == "do" then return after:match("^%s*[%$']") ~= nil or after:match("^%s+[Ll][Aa][Nn][Gg]") ~= nil end
-  local next_char = after:match("^%s*(.?)")
-  if next_char:find("^[.:%[=\"'{]") then return false end
-  if next_char == "(" and not sql_complete(chunk) then return false end
-  return true
-end
-
 -- COPY … FROM STDIN: the lines that follow are its data, up to `\.` on a line by itself (or
 -- the end of input), as in psql. `rest`: statements of the same chunk to run after it.
 local function start_copy_in(sql, rest)
   state.copy = { sql = sql, lines = {}, rest = rest or {} }
-  if state.interactive then
+  if state.interactive and state.mode ~= "sql" then
     say("Enter data to be copied followed by a newline.\n" ..
         "End with a backslash and a period on a line by itself, or an EOF signal.")
   end
   return "more"
 end
+M.start_copy_in = start_copy_in
 
 local run_statements
 
@@ -301,7 +237,7 @@ local function finish_copy_in()
     show_time(took)
     return "error"
   end
-  say("COPY " .. results[2])
+  emit("COPY " .. results[2] .. "\n")
   show_time(took)
   return run_statements(copy.rest, 1)
 end
@@ -312,24 +248,46 @@ local function client_copy(st)
   return st.tree.is_from and "in" or "out"
 end
 
+-- How a statement is read: through a cursor `batch` rows at a time with \set FETCH_COUNT n
+-- (SELECT and VALUES, as psql), and always for the formats whose text does not depend on the
+-- whole result (unaligned, csv, json, html), so their memory stays bounded.
+local STREAMED = { unaligned = true, csv = true, json = true, html = true }
+local function batch_for(st)
+  local fetch = math.tointeger(tonumber(state.vars.FETCH_COUNT or "")) or 0
+  if not rsql.cursor_safe(st) then return 0 end
+  if fetch > 0 and rsql.is_select_command(st.text) then return fetch end
+  if STREAMED[state.pset.format] and state.pset.expanded ~= "auto" then
+    return fetch > 0 and fetch or 1000
+  end
+  return 0
+end
+
+local function after_statement(ok, e, rows)
+  state.vars.ERROR = ok and "false" or "true"
+  if ok then
+    state.vars.SQLSTATE = "00000"
+    state.vars.ROW_COUNT = tostring(rows or 0)
+  else
+    state.vars.SQLSTATE = is_sql_error(e) and e.sqlstate or nil
+    state.vars.ROW_COUNT = "0"
+  end
+end
+
 -- Runs statements[first…] one by one, each result printed as psql would; a COPY … FROM STDIN
--- stops here and reads its data first.
-run_statements = function(statements, first)
+-- stops here and reads its data first. `extra`: settings for these results (\gx, \watch).
+run_statements = function(statements, first, extra)
   local status = "ok"
   for i = first, #statements do
     local st = statements[i]
-    local copy = client_copy(st)
-    if copy == "in" then return start_copy_in(st.text, { table.unpack(statements, i + 1) }) end
-    local results, took = timed(function()
-      if copy == "out" then return db:copy_out(st.text) end
-      return db:query_text(st.text)
-    end)
+    if client_copy(st) == "in" then return start_copy_in(st.text, { table.unpack(statements, i + 1) }) end
+    local settings = M.settings(extra)
+    settings.batch = batch_for(st)
+    local results, took = timed(state.terminal.query, db, st.text, settings)
     local ok, e = results[1], results[2]
-    if ok then -- COPY … TO STDOUT prints its data as it is (no tag, as psql)
-      ok, e = xpcall(emit, handler, copy and results[2] or result_text(results[2], results[3], results[4], true))
-    end
+    after_statement(ok, e, results[4])
     show_time(took)
     if not ok then -- reported; the next statements still run, as in psql
+      if is_exit(e) then return "quit" end
       report(e)
       status = "error"
     end
@@ -337,361 +295,189 @@ run_statements = function(statements, first)
   return status
 end
 
--- Runs SQL text: each statement on its own (PostgreSQL's parser splits them).
-local function run_sql(text)
+-- The statements of SQL text (PostgreSQL's parser splits them), each sent with the `;` that
+-- ended it, as psql sends it (the error's LINE shows it); text the parser cannot split goes to
+-- the server whole, which says what is wrong with it.
+local function statements_of(text)
   local ok, statements = pcall(require("sql").parse, text)
-  if not ok then statements = { { text = text } } end
-  return run_statements(statements, 1)
-end
-
--- ---- meta-commands ----------------------------------------------------------------------------
-
-local function on_off(arg, current, name)
-  if arg == nil or arg == "" then return not current end
-  local a = arg:lower()
-  if a == "on" or a == "true" or a == "1" then return true end
-  if a == "off" or a == "false" or a == "0" then return false end
-  error(string.format('\\%s: unrecognized value "%s": Boolean expected', name, arg), 0)
-end
-
--- What a describe function found goes to stdout; its "Did not find …" to stderr, as psql's.
-local function shown(text, found)
-  if found then
-    emit(text)
-  else
-    io.stdout:flush()
-    io.stderr:write(text)
-    io.stderr:flush()
+  if not ok or (#statements == 0 and not text:match("^%s*$")) then return { { text = text } } end
+  local pos = 1
+  for _, st in ipairs(statements) do
+    local s, e = text:find(st.text, pos, true)
+    if s then
+      pos = e + 1
+      local semi = text:match("^%s*;()", pos)
+      if semi then
+        st.text, pos = st.text .. ";", semi
+      end
+    end
   end
-  return found
+  return statements
 end
 
--- A list that matches nothing is not a failure (psql's \dt nosuch succeeds); \d NAME is.
--- `verbose`: the command ended in "+" (\dt+).
-local function listing(fn)
-  return function(arg, verbose)
-    shown(fn(arg, verbose))
-    return true
+local quote = {
+  literal = function(v) return db:quote_literal(v) end,
+  ident = function(v) return db:quote_ident(v) end,
+}
+M.quote = quote
+
+---SQL text with psql's :variables replaced.
+function M.interpolate(text)
+  if next(state.vars) == nil then return text end
+  return rsql.interpolate(text, state.vars, quote)
+end
+
+---Runs SQL text: each statement on its own; returns "ok", "error", "more" (COPY data follows)
+---or "quit".
+function M.run_sql(text, extra)
+  if state.no_db then
+    report("no database to run SQL on: this session started with --no-db (\\c URL connects one)")
+    return "error"
   end
+  return run_statements(statements_of(M.interpolate(text)), 1, extra)
 end
 
-local function conninfo()
-  local i = db:info()
-  local host = i.host or ""
-  if host:sub(1, 1) == "/" then
-    return string.format('You are connected to database "%s" as user "%s" via socket in "%s" at port "%s".',
-                         i.database, i.user, host, i.port)
+-- ---- meta-commands and files -----------------------------------------------------------------
+
+local meta -- stdlib/repl_meta.lua, loaded by start (it needs this module)
+
+-- What is left unfinished when a file ends: SQL runs (as psql does at the end of its input),
+-- COPY data ends, Lua is an error.
+local function end_of_input()
+  if state.copy then return finish_copy_in() end
+  if not state.pending then return "ok" end
+  local chunk = state.pending
+  local sql = state.sql or state.mode == "sql"
+  state.pending, state.sql = nil, false
+  if sql and not chunk:match("^%s*$") then
+    state.last, state.last_sql = chunk, chunk
+    return M.run_sql(chunk)
   end
-  return string.format('You are connected to database "%s" as user "%s" on host "%s" at port "%s".',
-                       i.database, i.user, host, i.port)
+  if sql then return "ok" end
+  io.stderr:write("weir repl: input ended inside an unfinished chunk: ", chunk:match("^[^\n]*"), "\n")
+  return "error"
 end
 
--- A target for \c: a URL or conninfo as given, else a database name on the same server.
-local function connect_target(arg)
-  if arg:find("://", 1, true) or arg:find("=", 1, true) then return arg end
-  local i = db:info()
-  local function q(v) return "'" .. tostring(v):gsub("[\\']", "\\%0") .. "'" end
-  return string.format("dbname=%s user=%s host=%s port=%s", q(arg), q(i.user), q(i.host), q(i.port))
+-- Lua text, or SQL text read the way psql reads a file: a file named .sql or .lua is that; any
+-- other is SQL when it is not Lua and starts (after comments) with an SQL keyword or a backslash.
+local function file_kind(path, text)
+  local ext = path:match("%.(%w+)$")
+  ext = ext and ext:lower()
+  if ext == "sql" or ext == "psql" then return "sql" end
+  if ext == "lua" then return "lua" end
+  if load(text:gsub("^#![^\n]*", ""), "=file", "t") then return "lua" end
+  local body = text
+  repeat
+    local before = body
+    body = body:gsub("^%s+", ""):gsub("^%-%-[^\n]*", ""):gsub("^/%*.-%*/", "")
+  until body == before
+  if body:sub(1, 1) == "\\" or rsql.not_lua_is_sql(body) then return "sql" end
+  return "lua"
 end
 
-local function run_file(path)
+---Runs a file in the session: Lua (its return values print) or SQL (statements and
+---meta-commands, psql's way; what is left unfinished at its end runs). Returns true when
+---everything in it succeeded, and "quit" when it ran \q.
+function M.run_file(path)
   local text = util.read_file(path)
-  local fn, cerr = load(text:gsub("^#![^\n]*", ""), "@" .. path, "t")
-  if not fn then error(cerr, 0) end
-  return execute(fn) == "ok"
-end
-
--- \copy WHAT from|to FILE|stdin|stdout [OPTIONS], psql's client-side COPY: WHAT is a table
--- (with an optional column list) or a parenthesized query; FILE is read or written here.
--- Returns the COPY statement, the direction ("from"/"to") and the file (nil: stdin/stdout).
-local function parse_copy(arg)
-  local usage = "\\copy: expected \\copy TABLE [(COLUMNS)] | (QUERY) from|to FILE|stdin|stdout [OPTIONS]"
-  if not arg then error(usage, 0) end
-  local what, rest
-  if arg:sub(1, 1) == "(" then
-    what = arg:match("^%b()")
-    if not what then error(usage, 0) end
-    rest = arg:sub(#what + 1)
-  else
-    local i = 1 -- a name, quoted parts kept whole, up to a space or a column list
-    while i <= #arg and not arg:sub(i, i):match("[%s(]") do
-      if arg:sub(i, i) == '"' then i = (arg:find('"', i + 1, true) or #arg) end
-      i = i + 1
+  state.files[#state.files + 1] = path
+  local ok, status = pcall(function()
+    if file_kind(path, text) == "lua" then
+      local fn, cerr = load(text:gsub("^#![^\n]*", ""), "@" .. path, "t")
+      if not fn then error(cerr, 0) end
+      return execute(fn)
     end
-    what, rest = arg:sub(1, i - 1), arg:sub(i)
-    local columns = rest:match("^%s*(%b())")
-    if columns then
-      what = what .. " " .. columns
-      rest = rest:match("^%s*%b()(.*)$")
-    end
-  end
-  local dir, target = rest:match("^%s+(%a+)%s+(.*)$")
-  dir = dir and dir:lower()
-  if what == "" or (dir ~= "from" and dir ~= "to") then error(usage, 0) end
-  local file, options
-  if target:sub(1, 1) == "'" then
-    local j = 2
-    while true do
-      local q = target:find("'", j, true)
-      if not q then error("\\copy: unterminated quoted file name", 0) end
-      if target:sub(q + 1, q + 1) ~= "'" then
-        file, options = target:sub(2, q - 1):gsub("''", "'"), target:sub(q + 1)
+    local saved = { pending = state.pending, sql = state.sql, mode = state.mode }
+    state.pending, state.sql, state.mode = nil, false, "sql"
+    local status = "ok"
+    for _, line in ipairs(util.lines(text:gsub("\n$", ""))) do
+      local s = M.feed(line)
+      if s == "error" then status = "error" end
+      if s == "quit" then
+        status = "quit"
         break
       end
-      j = q + 2
     end
-  else
-    file, options = target:match("^(%S+)(.*)$")
-    local word = file:lower()
-    if word == "program" then error("\\copy: program is not supported", 0) end
-    if word == "stdin" or word == "stdout" or word == "pstdin" or word == "pstdout" then file = nil end
-  end
-  local sql = "COPY " .. what .. (dir == "from" and " FROM STDIN" or " TO STDOUT") .. options
-  return sql, dir, file
-end
-
--- \g and \gx: the SQL read so far (a `;` is not needed), or the last SQL again.
-local function run_buffer(expanded)
-  if state.pending and not state.sql then error("\\g: the input read so far is Lua, not SQL", 0) end
-  local sql = state.pending or state.last_sql
-  state.pending, state.sql = nil, false
-  if not sql or sql:match("^%s*$") then error("\\g: no SQL to run", 0) end
-  state.last, state.last_sql = sql, sql
-  local saved = state.expanded
-  if expanded then state.expanded = "on" end
-  local ok, status = pcall(run_sql, sql)
-  state.expanded = saved
+    if status ~= "quit" and end_of_input() == "error" then status = "error" end
+    state.pending, state.sql, state.mode = saved.pending, saved.sql, saved.mode
+    return status
+  end)
+  table.remove(state.files)
   if not ok then error(status, 0) end
+  if status == "quit" then return true, "quit" end
   return status ~= "error"
 end
 
-local META -- filled below; \? prints it
-
-local function help_text()
-  local out = {}
-  for _, m in ipairs(META) do
-    if m.section then
-      if #out > 0 then out[#out + 1] = "" end
-      out[#out + 1] = m.section
-    else
-      out[#out + 1] = string.format("  %-26s %s", m.usage, m.help)
-    end
-  end
-  return table.concat(out, "\n") .. "\n\n"
+---The directory \ir resolves a relative path against: the running file's, else ".".
+function M.current_dir()
+  local f = state.files[#state.files]
+  return f and (f:match("^(.*)/[^/]*$") or ".") or "."
 end
 
--- Runs edited text as if typed; an unfinished chunk at its end stays to be continued (psql
--- keeps it in the query buffer).
-local function feed_text(text)
-  local status = "ok"
-  for line in (text .. "\n"):gmatch("(.-)\n") do
-    local s = M.feed(line)
-    if s == "error" then status = "error" end
-    if s == "quit" then return "quit" end
+-- ---- no database -----------------------------------------------------------------------------
+
+-- `db` in a --no-db session until \c connects: any use says how to get one.
+local function no_database()
+  local function refuse()
+    error("no database: this session started with --no-db (\\c URL connects one)", 3)
   end
-  return status
+  return setmetatable({}, {
+    __index = function() refuse() end,
+    __newindex = function() refuse() end,
+    __tostring = function() return "weir.Connection (none: --no-db)" end,
+  })
 end
 
-META = {
-  { section = "Informational (PATTERN: psql's, e.g. app.* or \"Mixed\"*; + shows more detail)" },
-  { name = "d", usage = "\\d[+] [PATTERN]", verbose = true,
-    help = "list relations, or describe those matching PATTERN",
-    run = function(arg, verbose)
-      if arg then return shown(describe.describe(arg, verbose)) end
-      return listing(function() return describe.relations("rpvmSf", nil, verbose) end)(nil, verbose)
-    end },
-  { name = "dt", usage = "\\dt[+] [PATTERN]", help = "list tables", verbose = true,
-    -- with a pattern, TOAST tables can match too (as in psql)
-    run = listing(function(a, v) return describe.relations(a and "rpt" or "rp", a, v) end) },
-  { name = "dv", usage = "\\dv[+] [PATTERN]", help = "list views", verbose = true,
-    run = listing(function(a, v) return describe.relations("v", a, v) end) },
-  { name = "dm", usage = "\\dm[+] [PATTERN]", help = "list materialized views", verbose = true,
-    run = listing(function(a, v) return describe.relations("m", a, v) end) },
-  { name = "di", usage = "\\di[+] [PATTERN]", help = "list indexes", verbose = true,
-    run = listing(function(a, v) return describe.relations("iI", a, v) end) },
-  { name = "ds", usage = "\\ds[+] [PATTERN]", help = "list sequences", verbose = true,
-    run = listing(function(a, v) return describe.relations("S", a, v) end) },
-  { name = "dn", usage = "\\dn[+] [PATTERN]", help = "list schemas", verbose = true,
-    run = listing(describe.schemas) },
-  { name = "dT", usage = "\\dT[+] [PATTERN]", help = "list data types", verbose = true,
-    run = listing(describe.types) },
-  { name = "df", usage = "\\df[+] [PATTERN]", help = "list functions", verbose = true,
-    run = listing(describe.functions) },
-  { name = "du", usage = "\\du[+] [PATTERN]", help = "list roles", verbose = true,
-    run = listing(describe.roles) },
-  { section = "Formatting" },
-  { name = "x", usage = "\\x [on|off|auto]", help = "expanded display of query results",
-    run = function(arg)
-      if arg == "auto" then
-        state.expanded = "auto"
-        say("Expanded display is used automatically.")
-        return true
-      end
-      -- with no argument it toggles; from auto that is off, as in psql
-      state.expanded = on_off(arg, state.expanded ~= "off", "x") and "on" or "off"
-      say("Expanded display is " .. state.expanded .. ".")
-      return true
-    end },
-  { name = "pset", usage = "\\pset pager|null [VALUE]", help = "pager on/off; how NULL is shown",
-    run = function(arg)
-      local what, value = (arg or ""):match("^(%S+)%s*(.-)$")
-      if not what then -- every setting, as psql's \pset alone lists them
-        say(string.format("%-24s %s\n%-24s '%s'\n%-24s %d", "expanded", state.expanded, "null",
-                          state.null, "pager", state.pager and 1 or 0))
-      elseif what == "pager" then
-        state.pager = on_off(value ~= "" and value or nil, state.pager, "pset pager")
-        say("Pager usage is " .. (state.pager and "on." or "off."))
-      elseif what == "null" then
-        if value ~= "" then state.null = value:match("^'(.*)'$") or value end -- alone: shows it
-        say('Null display is "' .. state.null .. '".')
-      else
-        error("\\pset: unknown option: " .. tostring(what) .. " (pager and null are supported)", 0)
-      end
-      return true
-    end },
-  { name = "timing", usage = "\\timing [on|off]", help = "show how long each command takes",
-    run = function(arg)
-      state.timing = on_off(arg, state.timing, "timing")
-      say("Timing is " .. (state.timing and "on." or "off."))
-      return true
-    end },
-  { section = "Connection" },
-  { name = "conninfo", usage = "\\conninfo", help = "the current connection",
-    run = function()
-      say(conninfo())
-      return true
-    end },
-  { name = "c", usage = "\\c URL|DBNAME", help = "connect `db` to another database",
-    run = function(arg)
-      if not arg then error("\\c: give a URL or a database name", 0) end
-      local ok, new = pcall(weir.connect, connect_target(arg))
-      if not ok then -- as psql: the reason, and `db` stays as it was
-        error(tostring(new):gsub("^[^\n]-:%d+: ", "") .. "\nPrevious connection kept", 0)
-      end
-      local old = db
-      rawset(_G, "db", new)
-      complete.names(false)
-      if old ~= new then pcall(old.close, old) end
-      local i = db:info()
-      say(string.format('You are now connected to database "%s" as user "%s".', i.database, i.user))
-      return true
-    end },
-  { section = "Input" },
-  { name = "copy", usage = "\\copy ... from|to FILE", help = "COPY a table or (query) from or to a file here",
-    run = function(arg)
-      local sql, dir, file = parse_copy(arg)
-      if dir == "from" and not file then return start_copy_in(sql) ~= "error" end
-      if dir == "from" then
-        say("COPY " .. db:copy_in(sql, util.read_file(file)))
-        return true
-      end
-      local data, n = db:copy_out(sql)
-      if not file then
-        emit(data)
-        return true
-      end
-      local f, err = io.open(file, "wb")
-      if not f then error(err, 0) end
-      f:write(data)
-      f:close()
-      say("COPY " .. n)
-      return true
-    end },
-  { name = "i", usage = "\\i FILE.lua", help = "run a Lua file in this session",
-    run = function(arg)
-      if not arg then error("\\i: give a file", 0) end
-      return run_file(arg)
-    end },
-  { name = "e", usage = "\\e", help = "edit the last input in $EDITOR, then run it",
-    run = function()
-      local current = state.pending or state.last or ""
-      local sql = state.sql or looks_like_sql(current)
-      local text, err = state.terminal.edit(current, sql and ".sql" or ".lua")
-      state.pending, state.sql = nil, false
-      if not text then error("\\e: " .. err, 0) end
-      if text:match("^%s*$") then return true end
-      local status = feed_text((text:gsub("\n$", "")))
-      return status ~= "error", status == "quit"
-    end },
-  { name = "g", usage = "\\g", help = "run the SQL read so far (or the last SQL again)",
-    run = function() return run_buffer(false) end },
-  { name = "gx", usage = "\\gx", help = "the same, with expanded display for this result",
-    run = function() return run_buffer(true) end },
-  { name = "r", usage = "\\r", help = "reset (clear) the input read so far",
-    run = function()
-      state.pending, state.sql = nil, false
-      say("Query buffer reset (cleared).")
-      return true
-    end },
-  { name = "refresh", usage = "\\refresh", help = "reload the names tab completion offers",
-    run = function()
-      local n = M.names(true)
-      say(string.format("Completion names reloaded: %d schemas, %d relations, %d columns.",
-                        #n.schemas, #n.relations, #n.columns))
-      return true
-    end },
-  { section = "General" },
-  { name = "?", usage = "\\?", help = "this list", run = function()
-      emit(help_text())
-      return true
-    end },
-  { name = "q", usage = "\\q", help = "quit (also Ctrl-D)", run = function() return true, true end },
-}
-
-local META_BY_NAME = {}
-for _, m in ipairs(META) do
-  if m.name then META_BY_NAME[m.name] = m end
+local function connection_vars()
+  for _, k in ipairs { "DBNAME", "USER", "HOST", "PORT", "SERVER_VERSION_NAME", "SERVER_VERSION_NUM" } do
+    state.vars[k] = nil
+  end
+  if state.no_db then return end
+  local ok, i = pcall(db.info, db)
+  if not ok then return end
+  state.vars.DBNAME, state.vars.USER, state.vars.HOST, state.vars.PORT = i.database, i.user, i.host, i.port
+  state.vars.SERVER_VERSION_NAME = i.server_version
+  local ok2, num = pcall(db.value, db, "SELECT pg_catalog.current_setting('server_version_num')")
+  if ok2 then state.vars.SERVER_VERSION_NUM = num end
 end
 
-local function meta(line)
-  local name, arg = line:match("^\\(%S*)%s*(.-)%s*$")
-  if arg == "" then arg = nil end
-  -- \d+ and friends: psql's verbose forms, for the commands that have one
-  local plain, plus = name:match("^(.-)(%+?)$")
-  local m = META_BY_NAME[plain]
-  if not m or (plus ~= "" and not m.verbose) then
-    io.stderr:write(string.format('invalid command \\%s\nTry \\? for help.\n', name))
-    return "error"
-  end
-  -- A meta-command's own errors are messages (raised at level 0): no traceback for them.
-  local ok, found, quit = xpcall(m.run, function(e)
-    if type(e) == "string" then return e end
-    return handler(e)
-  end, arg, plus ~= "")
-  if not ok then
-    report(found)
-    return "error"
-  end
-  if quit then return "quit" end
-  return found == false and "error" or "ok"
+---Makes `conn` the session's `db` (\c); closes the one it replaces.
+function M.use_connection(conn)
+  local old = db
+  rawset(_G, "db", conn)
+  state.no_db = false
+  complete.names(false)
+  if old ~= conn and not getmetatable(old).__newindex then pcall(old.close, old) end
+  connection_vars()
 end
 
-local HELP = [[
-weir %s: Lua with `db` connected and the whole toolkit at hand.
-
-  db:query(sql, ...)       rows (printed as a table), db:one, db:value, db:exec, db:tx(fn)
-  schema.inspect(db)       the schema as a model; schema.diff(a, b), schema.script(changes)
-  ddl.*  copy.*  ids.*     safe DDL helpers, batch copy and backfill, id mapping
-  check.*  flags.*         validation and feature flags
-  json.*  weir.*           JSON, connections (weir.connect), throwaway clusters (weir.cluster)
-  SELECT ... ;             SQL (not Lua) runs as SQL up to a line ending in ";"
-
-\? lists the meta-commands (\d, \dt, \x, \timing …); \q or Ctrl-D quits.
-Docs: docs/repl.md, docs/scripts.md, docs/db.md.
-]]
+function M.has_db() return not state.no_db end
 
 -- ---- the entry points cmd_repl.cpp calls ---------------------------------------------------------
 
----@param opts {interactive: boolean, terminal: table}
+---@param opts {interactive: boolean, terminal: table, no_db?: boolean, unsafe?: boolean}
 function M.start(opts)
   state.interactive = opts.interactive
   state.terminal = opts.terminal
+  state.unsafe = opts.unsafe == true
+  state.no_db = opts.no_db == true
+  meta = require "repl_meta"
+  meta.attach(M)
+  local help = require "repl_help"
+  help.use(opts.terminal) -- grammar/*.lua as built into weir
+  rawset(_G, "help", help.help)
+  if state.no_db then rawset(_G, "db", no_database()) end
   fmt.set_width(opts.terminal.width) -- tables align by the terminal's wcwidth()
+  connection_vars()
   if state.interactive then
-    local i = db:info()
-    local where = (i.host or ""):sub(1, 1) == "/" and ("socket " .. i.host) or (i.host or "")
-    say(string.format("weir %s: database %s on %s:%s, PostgreSQL %s", weir.version, i.database,
-                      where, i.port, i.server_version))
+    if state.no_db then
+      say(string.format("weir %s: no database (\\c URL connects one)", weir.version))
+    else
+      local i = db:info()
+      local where = (i.host or ""):sub(1, 1) == "/" and ("socket " .. i.host) or (i.host or "")
+      say(string.format("weir %s: database %s on %s:%s, PostgreSQL %s", weir.version, i.database,
+                        where, i.port, i.server_version))
+    end
     say('Type Lua, SQL ending in ";", \\? for meta-commands, help for the toolkit, \\q to quit.')
   end
 end
@@ -699,10 +485,27 @@ end
 -- The database's name, then `*` inside a transaction or `!` in a failed one (psql's %x).
 function M.prompt(more)
   if state.copy then return ">> " end
-  local ok, tx = pcall(db.transaction_status, db)
-  local name = db:info().database .. ((ok and tx == "open") and "*" or (ok and tx == "failed") and "!" or "")
+  local name = "weir"
+  if not state.no_db then
+    local ok, tx = pcall(db.transaction_status, db)
+    local okn, info = pcall(db.info, db)
+    name = (okn and info.database or "weir") .. ((ok and tx == "open") and "*" or (ok and tx == "failed") and "!" or "")
+  end
   if more then return name .. (state.sql and "-# " or ">> ") end
   return name .. "> "
+end
+
+-- The chunk read so far is complete Lua, Lua still open, or SQL (to read up to its `;`).
+local function classify(chunk)
+  local fn = load("return " .. chunk, "=stdin", "t")
+  local err
+  if not fn then fn, err = load(chunk, "=stdin", "t") end
+  if fn then return "lua", fn end
+  local open = err:match("<eof>$") ~= nil
+  -- not Lua: SQL when it starts with an SQL keyword, or with a close misspelling of one when
+  -- it is not merely unfinished Lua (`selct 1;` goes to the server, which shows the error)
+  if rsql.looks_like_sql(chunk) or (not open and rsql.not_lua_is_sql(chunk)) then return "sql" end
+  return open and "open" or "bad", err
 end
 
 ---Takes one line; returns "ok", "more" (the chunk goes on), "error" or "quit", and the
@@ -717,19 +520,21 @@ function M.feed(line)
   if not state.pending then
     if trimmed == "" then return "ok" end
     if trimmed:sub(1, 1) == "\\" then
-      local status = meta(trimmed)
+      local status = meta.run(trimmed)
       if status == "ok" and state.pending then return "more", trimmed end -- \e left a chunk open
       return status, trimmed
     end
-    if trimmed == "help" then
-      emit(string.format(HELP, weir.version))
-      return "ok", trimmed
+    if state.mode ~= "sql" then
+      if trimmed == "help" then
+        emit(require("repl_help").overview())
+        return "ok", trimmed
+      end
+      if trimmed == "quit" or trimmed == "exit" then return "quit", trimmed end
     end
-    if trimmed == "quit" or trimmed == "exit" then return "quit", trimmed end
-    state.pending, state.sql = line, prefers_sql(line)
+    state.pending, state.sql = line, state.mode == "sql" or rsql.prefers_sql(line)
   elseif trimmed:sub(1, 1) == "\\" then
     -- a meta-command inside a chunk runs on its own and the chunk stays (\g runs it)
-    local status = meta(trimmed)
+    local status = meta.run(trimmed)
     if status == "ok" and state.pending then return "more" end
     return status
   else
@@ -737,32 +542,30 @@ function M.feed(line)
   end
   local chunk = state.pending
   if not state.sql then
-    local fn = load("return " .. chunk, "=stdin", "t")
-    local err
-    if not fn then fn, err = load(chunk, "=stdin", "t") end
-    if fn then
+    local kind, fn = classify(chunk)
+    if kind == "lua" then
       state.pending, state.last = nil, chunk
       return execute(fn), chunk
-    end
-    if not looks_like_sql(chunk) then
-      if err:match("<eof>$") then return "more" end
+    elseif kind == "open" then
+      return "more"
+    elseif kind == "bad" then
       state.pending, state.last = nil, chunk
-      report(err)
+      report(fn)
       return "error", chunk
     end
-    state.sql = true -- not Lua, but it starts with an SQL keyword
+    state.sql = true
   end
   -- SQL may end in a meta-command on the same line: `select 1 \gx`, as in psql
-  local inside, last, backslash = sql_scan(chunk)
+  local inside, last, backslash = rsql.scan(chunk)
   if backslash and not inside then
     state.pending = chunk:sub(1, backslash - 1)
-    local status = meta(chunk:sub(backslash):match("^(.-)%s*$"))
+    local status = meta.run(chunk:sub(backslash):match("^(.-)%s*$"))
     if status == "ok" and state.pending then return "more", chunk end
     return status, chunk
   end
-  if inside or last ~= ";" then return "more" end -- not complete yet (see sql_complete)
+  if inside or last ~= ";" then return "more" end -- not complete yet (see rsql.complete)
   state.pending, state.sql, state.last, state.last_sql = nil, false, chunk, chunk
-  return run_sql(chunk), chunk
+  return M.run_sql(chunk), chunk
 end
 
 ---Ctrl-C at the prompt: forget the chunk read so far.
@@ -770,16 +573,16 @@ function M.reset()
   state.pending, state.sql, state.copy = nil, false, nil
 end
 
----End of input: a chunk left unfinished is an error. During COPY data it ends the data, as in
----psql, and says "continue": a terminal's Ctrl-D does not end the session then.
+---End of input: SQL left without its `;` runs, as psql runs it; an unfinished Lua chunk is an
+---error. During COPY data it ends the data, as in psql, and says "continue": a terminal's
+---Ctrl-D does not end the session then.
 function M.finish()
   if state.copy then return finish_copy_in(), "continue" end
-  if not state.pending then return "ok" end
-  local chunk = state.pending
-  state.pending, state.sql = nil, false
-  io.stderr:write("weir repl: input ended inside an unfinished chunk: ",
-                  chunk:match("^[^\n]*"), "\n")
-  return "error"
+  if state.interactive and state.pending and state.sql then -- Ctrl-D: psql drops the buffer too
+    state.pending, state.sql = nil, false
+    return "ok"
+  end
+  return end_of_input()
 end
 
 -- ---- tab completion (stdlib/repl_complete.lua) ---------------------------------------------
@@ -789,17 +592,14 @@ function M.names(reload) return complete.names(reload) end
 
 function M.complete(line, start, stop)
   return complete.complete(line, start, stop, {
-    meta = M.meta_commands(), sql = state.sql, pending = state.pending ~= nil, pending_text = state.pending,
-    looks_like_sql = looks_like_sql,
+    meta = M.meta_commands(), sql = state.sql or state.mode == "sql", pending = state.pending ~= nil,
+    pending_text = state.pending, looks_like_sql = rsql.looks_like_sql,
   })
 end
 
-M.meta_commands = function()
-  local names = {}
-  for _, m in ipairs(META) do
-    if m.name then names[#names + 1] = m.name end
-  end
-  return names
+---The names of the meta-commands, without their backslash.
+function M.meta_commands()
+  return require("repl_meta").names()
 end
 
 return M

@@ -1,10 +1,13 @@
 -- Tab completion for `weir repl` (stdlib/repl.lua calls it for cmd_repl.cpp): meta-command
--- names, Lua globals, keywords and fields, the names of the connected database (cached until
--- reload) written as SQL needs them, and file names after \i and \copy … from|to. Pure
--- lookups: nothing here prints.
+-- names, SQL (stdlib/repl_complete_sql.lua: keywords in context, relations, columns through
+-- aliases, functions, types, enum labels), Lua globals, keywords and fields, and file names after
+-- \i and \copy … from|to. The names of the connected database are read once and cached until
+-- reload. Pure lookups: nothing here prints.
+local sqlc = require "repl_complete_sql"
+
 local M = {}
 
-local cache = nil -- { schemas, relations, columns }
+local cache = nil -- { schemas, relations, columns, functions, types, enums }
 
 local LUA_KEYWORDS = {
   "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if", "in",
@@ -14,15 +17,16 @@ local LUA_KEYWORDS = {
 local function list(v) return v ~= json.null and v or {} end
 
 ---The names of the connected database (cached; `true` reloads, `false` forgets them):
----schemas {name, q}, relations {schema, name, q, qschema, visible, columns}, columns {name, q}
----(each column name once); q is the name as SQL needs it (quote_ident).
+---schemas {name, q}, relations {schema, name, q, qschema, visible, columns = {name, q, type}},
+---columns {name, q} (each name once), functions {schema, name, q, visible} (each once), types
+---{schema, name, q, visible} and enums (type -> labels in order); q is the name as SQL needs it.
 function M.names(reload)
   if reload == false then
     cache = nil
     return nil
   end
   if cache and not reload then return cache end
-  local n = { schemas = {}, relations = {}, columns = {} }
+  local n = { schemas = {}, relations = {}, columns = {}, functions = {}, types = {}, enums = {} }
   local seen_col = {}
   for _, r in ipairs(db:query([[
 SELECT n.nspname AS schema, pg_catalog.quote_ident(n.nspname) AS qschema,
@@ -32,7 +36,10 @@ SELECT n.nspname AS schema, pg_catalog.quote_ident(n.nspname) AS qschema,
          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
        (SELECT pg_catalog.array_agg(pg_catalog.quote_ident(a.attname) ORDER BY a.attnum)
           FROM pg_catalog.pg_attribute a
-         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS qcolumns
+         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS qcolumns,
+       (SELECT pg_catalog.array_agg(a.atttypid::pg_catalog.regtype::pg_catalog.text ORDER BY a.attnum)
+          FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS types
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
    AND n.nspname <> 'pg_catalog' AND n.nspname <> 'information_schema'
@@ -40,9 +47,9 @@ SELECT n.nspname AS schema, pg_catalog.quote_ident(n.nspname) AS qschema,
  ORDER BY 1, 3]])) do
     local rel = { schema = r.schema, qschema = r.qschema, name = r.name, q = r.q, visible = r.visible,
                   columns = {} }
-    local qcols = list(r.qcolumns)
+    local qcols, types = list(r.qcolumns), list(r.types)
     for i, col in ipairs(list(r.columns)) do
-      local c = { name = col, q = qcols[i] }
+      local c = { name = col, q = qcols[i], type = types[i] }
       rel.columns[#rel.columns + 1] = c
       if not seen_col[col] then
         seen_col[col] = true
@@ -56,10 +63,43 @@ SELECT nspname AS name, pg_catalog.quote_ident(nspname) AS q FROM pg_catalog.pg_
  WHERE nspname !~ '^pg_' AND nspname <> 'information_schema' ORDER BY 1]])) do
     n.schemas[#n.schemas + 1] = { name = r.name, q = r.q }
   end
+  -- functions and procedures (not aggregates' support functions alone: every name once a schema)
+  for _, r in ipairs(db:query([[
+SELECT DISTINCT n.nspname AS schema, p.proname AS name, pg_catalog.quote_ident(p.proname) AS q,
+       pg_catalog.bool_or(pg_catalog.pg_function_is_visible(p.oid)) OVER (PARTITION BY n.nspname, p.proname) AS visible
+  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_toast'
+   AND (n.nspname <> 'pg_catalog' OR p.proname ~ '^[a-z][a-z0-9_]*$')
+ ORDER BY 1, 2]])) do
+    n.functions[#n.functions + 1] = r
+  end
+  -- types as format_type names them (integer, timestamp with time zone) and by their own names
+  -- (int4, timestamptz); not arrays nor the row types of tables
+  for _, r in ipairs(db:query([[
+SELECT n.nspname AS schema, pg_catalog.format_type(t.oid, NULL) AS name, t.typname,
+       pg_catalog.quote_ident(t.typname) AS qtyp, pg_catalog.pg_type_is_visible(t.oid) AS visible
+  FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+ WHERE (t.typrelid = 0 OR (SELECT c.relkind = 'c' FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid))
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type el WHERE el.oid = t.typelem AND el.typarray = t.oid)
+   AND t.typname !~ '^(_|pg_)' AND n.nspname <> 'information_schema' AND t.typtype <> 'p'
+ ORDER BY 2]])) do
+    local shown = r.visible and r.name or r.typname -- a type off the search_path is named after its schema
+    n.types[#n.types + 1] = { schema = r.schema, name = shown, q = r.visible and r.name or r.qtyp, visible = r.visible,
+                              typname = r.typname, qtyp = r.qtyp }
+    if r.typname ~= r.name and r.visible then -- int4, timestamptz: as typed, keywords too (timestamp)
+      n.types[#n.types + 1] = { schema = r.schema, name = r.typname, visible = true,
+                                q = r.typname:match("^[%l_][%l%d_]*$") and r.typname or r.qtyp }
+    end
+  end
+  for _, r in ipairs(db:query([[
+SELECT e.enumtypid::pg_catalog.regtype::pg_catalog.text AS type, e.enumlabel AS label
+  FROM pg_catalog.pg_enum e ORDER BY 1, e.enumsortorder]])) do
+    n.enums[r.type] = n.enums[r.type] or {}
+    table.insert(n.enums[r.type], r.label)
+  end
   cache = n
   return n
 end
-
 
 -- The names that start with `word`, each once.
 local function add_matching(out, seen, word, names)
@@ -69,176 +109,6 @@ local function add_matching(out, seen, word, names)
       out[#out + 1] = name
     end
   end
-end
-
-local function keys_of(t)
-  local out = {}
-  if type(t) == "table" then
-    for k in pairs(t) do
-      if type(k) == "string" and k:match("^[%a_][%w_]*$") then out[#out + 1] = k end
-    end
-  end
-  return out
-end
-
--- Where the quoted text whose body starts at `j` in `s` closes: the first match of `pat` that
--- does not begin the escape `esc` (two characters, skipped: `""` in an SQL name, `\x` in a Lua
--- string); nil when the text is still open at the end of `s`.
-local function closing_quote(s, j, pat, esc)
-  while true do
-    local k = s:find(pat, j)
-    if not k then return nil end
-    if s:sub(k, k + #esc - 1) ~= esc then return k end
-    j = k + 2
-  end
-end
-
--- ---- SQL names ----------------------------------------------------------------------------
-
--- Where the (possibly qualified, possibly quoted) name being typed at the end of SQL text `s`
--- starts; nil inside a string literal.
-local function name_start(s)
-  local i, n, tok = 1, #s, 1
-  while i <= n do
-    local c = s:sub(i, i)
-    if c == "'" then
-      local j = s:find("'", i + 1, true)
-      if not j then return nil end
-      i, tok = j + 1, j + 1
-    elseif c == '"' then
-      if i > tok and s:sub(i - 1, i - 1) ~= "." then tok = i end
-      local k = closing_quote(s, i + 1, '"', '""')
-      if not k then return tok end -- the name ends open, in quotes
-      i = k + 1
-    elseif c:match("[%w_$.\128-\255]") then
-      i = i + 1
-    else
-      i, tok = i + 1, i + 1
-    end
-  end
-  return tok
-end
-
--- The parts of a typed name: { text (unquoted, "" unescaped), quoted, at (offset in t) }; nil
--- when it is not one (`"a"b`).
-local function split_name(t)
-  local parts, i = {}, 1
-  while true do
-    local part = { at = i }
-    if t:sub(i, i) == '"' then
-      local j, buf = i + 1, {}
-      i = #t + 1
-      while true do
-        local k = t:find('"', j, true)
-        if not k then
-          buf[#buf + 1] = t:sub(j)
-          break
-        end
-        buf[#buf + 1] = t:sub(j, k - 1)
-        if t:sub(k + 1, k + 1) ~= '"' then
-          i = k + 1
-          break
-        end
-        buf[#buf + 1] = '"'
-        j = k + 2
-      end
-      part.text, part.quoted = table.concat(buf), true
-    else
-      local k = t:find(".", i, true) or (#t + 1)
-      part.text, part.quoted = t:sub(i, k - 1), false
-      i = k
-    end
-    parts[#parts + 1] = part
-    if i > #t then return parts end
-    if t:sub(i, i) ~= "." then return nil end
-    i = i + 1
-    if i > #t then
-      parts[#parts + 1] = { at = i, text = "", quoted = false }
-      return parts
-    end
-  end
-end
-
--- A name typed as a qualifier names `name` (case-sensitively as typed; unquoted, also as
--- PostgreSQL folds it).
-local function names_it(part, name)
-  return part.text == name or (not part.quoted and part.text:lower() == name)
-end
-
-local function quoted(name) return '"' .. name:gsub('"', '""') .. '"' end
-
-local CLAUSE = {}
-for w in ([[select from where join on using set group order having limit offset values returning
-  into update table truncate only with window union intersect except]]):gmatch("%a+") do
-  CLAUSE[w] = true
-end
-
--- After these a relation is named.
-local RELATION_BEFORE = { from = true, join = true, into = true, update = true, table = true,
-  truncate = true, only = true }
-
--- Which names fit at the end of SQL text `before` (up to the name being typed): "relations"
--- after FROM, JOIN, INTO, UPDATE, TABLE (and after a comma in a FROM list), else "all".
-local function sql_kind(before)
-  local prev = before:match("([%a_]+)%s*$")
-  if prev and before:match("%s$") and RELATION_BEFORE[prev:lower()] then return "relations" end
-  if before:match(",%s*$") then
-    local last
-    for w in before:gmatch("[%a_]+") do
-      if CLAUSE[w:lower()] then last = w:lower() end
-    end
-    if last == "from" then return "relations" end
-  end
-  return "all"
-end
-
--- Candidates for SQL text `s` (its name being typed ends it) of kind "all", "relations" or
--- "schemas": each the whole name as SQL needs it. Also gives where that name starts in `s`.
-local function sql_candidates(s, kind)
-  local tok = name_start(s)
-  if not tok then return {}, nil end
-  if kind == nil then kind = sql_kind(s:sub(1, tok - 1)) end
-  local parts = split_name(s:sub(tok))
-  local ok, n = pcall(M.names)
-  if not parts or not ok then return {}, tok end
-  local last = parts[#parts]
-  local prefix = s:sub(tok, tok + last.at - 2) -- the qualifiers, as typed
-  local out, seen = {}, {}
-  local function offer(name, q, suffix)
-    if name:sub(1, #last.text) ~= last.text then return end
-    local cand = prefix .. (last.quoted and quoted(name) or q) .. (suffix or "")
-    if not seen[cand] then
-      seen[cand] = true
-      out[#out + 1] = cand
-    end
-  end
-  if #parts == 1 then
-    if kind ~= "schemas" then
-      for _, r in ipairs(n.relations) do
-        if r.visible then offer(r.name, r.q) end
-      end
-    end
-    for _, sc in ipairs(n.schemas) do offer(sc.name, sc.q, ".") end
-    if kind == "all" then
-      for _, c in ipairs(n.columns) do offer(c.name, c.q) end
-    end
-  elseif #parts == 2 and kind ~= "schemas" then
-    local q = parts[1]
-    for _, r in ipairs(n.relations) do
-      if names_it(q, r.schema) then offer(r.name, r.q) end
-      if kind == "all" and r.visible and names_it(q, r.name) then
-        for _, c in ipairs(r.columns) do offer(c.name, c.q) end
-      end
-    end
-  elseif #parts == 3 and kind == "all" then
-    for _, r in ipairs(n.relations) do
-      if names_it(parts[1], r.schema) and names_it(parts[2], r.name) then
-        for _, c in ipairs(r.columns) do offer(c.name, c.q) end
-      end
-    end
-  end
-  table.sort(out)
-  return out, tok
 end
 
 -- ---- file names ---------------------------------------------------------------------------
@@ -314,8 +184,9 @@ local function open_lua_string(s)
   while i <= n do
     local c = s:sub(i, i)
     if c == "'" or c == '"' then
-      local k = closing_quote(s, i + 1, "[\\" .. c .. "]", "\\")
-      if not k then return i, c end
+      local k = i + 1
+      while k <= n and s:sub(k, k) ~= c do k = k + (s:sub(k, k) == "\\" and 2 or 1) end
+      if k > n then return i, c end
       i = k + 1
     elseif s:match("^%[=*%[", i) then
       local eq = s:match("^%[(=*)%[", i)
@@ -331,21 +202,102 @@ local function open_lua_string(s)
   return nil
 end
 
--- Fields offered after `expr.` or `expr:`: a table's keys, a connection's methods.
-local function fields_of(path)
+-- The value a Lua path evaluates to without running anything: names, `.field` and `[constant]`
+-- from the globals, through tables and through the methods table of userdata; nil for anything
+-- else (a call, an operator), so completion never runs code.
+local function value_of(path)
   local v = _G
-  for part in path:gmatch("[^.:]+") do
-    if type(v) ~= "table" and type(v) ~= "userdata" then return {} end
-    local ok, nv = pcall(function() return v[part] end)
-    if not ok or nv == nil then return {} end
-    v = nv
+  local i, n = 1, #path
+  local first = true
+  while i <= n do
+    local key, stop
+    if first then
+      key = path:match("^[%a_][%w_]*", i)
+      stop = key and i + #key
+    elseif path:sub(i, i) == "." then
+      key = path:match("^[%a_][%w_]*", i + 1)
+      stop = key and i + 1 + #key
+    elseif path:sub(i, i) == "[" then
+      local num = path:match("^%[%s*(%d+)%s*%]", i)
+      local str, q
+      if num then
+        key, stop = tonumber(num), select(2, path:find("^%[%s*%d+%s*%]", i)) + 1
+      else
+        q, str = path:match("^%[%s*([\"'])([%w_ ]*)%1%s*%]", i)
+        if str then key, stop = str, select(2, path:find("^%[%s*([\"'])[%w_ ]*%1%s*%]", i)) + 1 end
+      end
+    end
+    if key == nil then return nil end
+    first = false
+    if type(v) == "table" then
+      local mt = getmetatable(v)
+      if mt and mt.__index and type(mt.__index) ~= "table" and rawget(v, key) == nil then return nil end
+      v = v == _G and rawget(_G, key) or v[key]
+    elseif type(v) == "userdata" then
+      local mt = getmetatable(v)
+      local index = type(mt) == "table" and mt.__index
+      if type(index) ~= "table" then return nil end
+      v = index[key]
+    else
+      return nil
+    end
+    if v == nil then return nil end
+    i = stop
   end
+  return v
+end
+
+-- Where the Lua expression that ends `s` starts: names, `.`, `:` and `[…]` back from the end;
+-- nil when a call's `)` ends it.
+local function lua_expr_start(s)
+  local i = #s
+  while i >= 1 do
+    local c = s:sub(i, i)
+    if c:match("[%w_.:]") then
+      i = i - 1
+    elseif c == "]" then
+      local depth = 0
+      repeat
+        local ch = s:sub(i, i)
+        if ch == "]" then depth = depth + 1 elseif ch == "[" then depth = depth - 1 end
+        i = i - 1
+      until depth == 0 or i < 1
+    elseif c == ")" then
+      return nil
+    else
+      break
+    end
+  end
+  return i + 1
+end
+
+-- Fields offered after `expr.` (every string key) or `expr:` (methods: keys holding functions).
+local function fields_of(path, sep)
+  local v = value_of(path)
+  local t = v
   if type(v) == "userdata" then
     local mt = getmetatable(v)
-    local index = type(mt) == "table" and mt.__index
-    return keys_of(type(index) == "table" and index or nil)
+    t = type(mt) == "table" and type(mt.__index) == "table" and mt.__index or nil
   end
-  return keys_of(v)
+  local out = {}
+  if type(t) ~= "table" or t == json.null then return out end
+  -- a connection's value helpers (db.json, db.array …) are functions but no methods
+  local helpers = {}
+  if sep == ":" and type(v) == "userdata" and (getmetatable(v) or {}).__name == "weir.Connection" then
+    helpers = require("repl_help").dot_functions("db", "Connection")
+  end
+  local function add(k, val)
+    if type(k) == "string" and k:match("^[%a_][%w_]*$") and (sep == "." or (type(val) == "function" and not helpers[k])) then
+      out[#out + 1] = k
+    end
+  end
+  for k, val in pairs(t) do add(k, val) end
+  -- a table's methods may come from its metatable's __index table (objects made with setmetatable)
+  local mt = type(v) == "table" and getmetatable(v)
+  if sep == ":" and type(mt) == "table" and type(mt.__index) == "table" then
+    for k, val in pairs(mt.__index) do if t[k] == nil then add(k, val) end end
+  end
+  return out
 end
 
 -- Candidates for the whole text from `from` (1-based, in line) to the cursor, made relative
@@ -366,7 +318,35 @@ end
 
 -- Which names a meta-command takes: \d and the relation lists a relation, \dn a schema.
 local META_KIND = { d = "relations", dt = "relations", dv = "relations", dm = "relations",
-  di = "relations", ds = "relations", dn = "schemas" }
+  di = "relations", ds = "relations", dE = "relations", dp = "relations", z = "relations",
+  dn = "schemas" }
+
+-- The names, or nil when they cannot be read (no database).
+local function names_or_nil()
+  local ok, n = pcall(M.names)
+  return ok and n or nil
+end
+
+-- Back from the cursor to the start of the statement being typed (after the last `;` outside
+-- quotes and comments).
+local function statement_start(s)
+  local i, n, start = 1, #s, 1
+  while i <= n do
+    local c = s:sub(i, i)
+    if c == "'" or c == '"' then
+      local k = s:find(c, i + 1, true)
+      if not k then return start end
+      i = k + 1
+    elseif s:sub(i, i + 1) == "--" then
+      i = (s:find("\n", i, true) or n) + 1
+    elseif c == ";" then
+      start, i = i + 1, i + 1
+    else
+      i = i + 1
+    end
+  end
+  return start
+end
 
 ---Candidates for the word at [start, stop) of `line` (0-based offsets, as libedit gives: its
 ---word breaks at spaces, quotes and punctuation, so a candidate is what replaces that word).
@@ -378,6 +358,7 @@ function M.complete(line, start, stop, ctx)
   local word = line:sub(start + 1, stop)
   local before = line:sub(1, start)
   local upto = line:sub(1, stop)
+  local after = line:sub(stop + 1)
   local out, seen = {}, {}
   if before:match("^%s*$") and word:sub(1, 1) == "\\" then
     local names = {}
@@ -389,13 +370,13 @@ function M.complete(line, start, stop, ctx)
   local function finish(from, cands, append)
     if not from then return {}, "" end
     local rel = relative(line, start, from, cands)
-    if #cands == 1 and cands[1]:match("[./]$") then append = "" end
+    if #cands == 1 and cands[1]:match("[./(]$") then append = "" end
     return rel, append
   end
   local cmd, args = upto:match("^%s*\\(%S+)%s+()")
   if cmd then
     local base = cmd:gsub("[+S]+$", "")
-    if cmd == "i" then
+    if cmd == "i" or cmd == "ir" or cmd == "o" then
       return finish(args, file_candidates(upto:sub(args), false), " ")
     elseif cmd == "copy" then
       local what, typed, dir = copy_part(upto:sub(args))
@@ -406,41 +387,63 @@ function M.complete(line, start, stop, ctx)
         table.sort(cands)
         return finish(#upto - #typed + 1, cands, " ")
       elseif what == "relations" or what == "sql" then
-        local cands, tok = sql_candidates(upto:sub(args), what == "relations" and "relations" or nil)
+        local cands, tok = sqlc.candidates(upto:sub(args), "", names_or_nil(), what == "relations" and "relations" or nil)
         return finish(tok and args + tok - 1, cands, " ")
       end
       return {}, ""
+    elseif cmd == "h" or cmd == "help" or cmd == "sf" or cmd == "ef" or cmd == "df" or cmd == "dfS" then
+      if cmd == "h" or cmd == "help" then return {}, "" end
     end
-    local cands, tok = sql_candidates(upto:sub(args), META_KIND[base] or "all")
+    local cands, tok = sqlc.candidates(upto:sub(args), "", names_or_nil(), META_KIND[base] or "all")
     return finish(tok and args + tok - 1, cands, " ")
   end
   if ctx.sql or (not ctx.pending and ctx.looks_like_sql(before)) then
     -- the lines of the statement read so far tell what came before (a FROM on an earlier line)
     local prefix = ctx.sql and ctx.pending_text and (ctx.pending_text .. "\n") or ""
-    local cands, tok = sql_candidates(prefix .. upto)
-    return finish(tok and tok - #prefix, cands, "")
+    local text = prefix .. upto
+    local from = statement_start(text)
+    local cands, tok = sqlc.candidates(text:sub(from), after, names_or_nil())
+    return finish(tok and tok + from - 1 - #prefix, cands, "")
   end
   local open = open_lua_string(upto)
   if open then
     local from = open + 1
-    local cands, tok = sql_candidates(upto:sub(from))
+    local cands, tok = sqlc.candidates(upto:sub(from), after:match("^[^\"'%]]*") or "", names_or_nil())
     return finish(tok and from + tok - 1, cands, "")
   end
-  local path, sep, partial = word:match("^(.*)([.:])([%w_]*)$")
+  -- a field or method of the Lua expression ending at the cursor (`t.rows[1].`): libedit's word
+  -- stops at brackets, so the expression is found here
+  local expr_at = lua_expr_start(upto)
+  if not expr_at then return {}, "" end -- a call's result: never run to complete it
+  local path, sep, partial = upto:sub(expr_at):match("^(.*)([.:])([%w_]*)$")
   if path then
-    local names = fields_of(path)
+    if path == "" then return {}, "" end
+    local names = fields_of(path, sep)
     table.sort(names)
+    local cands = {}
     for _, k in ipairs(names) do
-      if k:sub(1, #partial) == partial then out[#out + 1] = path .. sep .. k end
+      if k:sub(1, #partial) == partial then cands[#cands + 1] = path .. sep .. k end
     end
-    return out, ""
+    return finish(expr_at, cands, "")
   end
-  local globals = keys_of(_G)
+  -- a first word: Lua's globals and keywords, and the SQL a statement starts with
+  if not ctx.pending and before:match("^%s*$") then
+    local cands = sqlc.candidates(word, after, nil, "start")
+    for _, c in ipairs(cands) do
+      if not seen[c] then
+        seen[c] = true
+        out[#out + 1] = c
+      end
+    end
+  end
+  local globals = {}
+  for k in pairs(_G) do
+    if type(k) == "string" and k:match("^[%a_][%w_]*$") then globals[#globals + 1] = k end
+  end
   table.sort(globals)
   add_matching(out, seen, word, globals)
   add_matching(out, seen, word, LUA_KEYWORDS)
   return out, ""
 end
-
 
 return M

@@ -1,7 +1,8 @@
--- How the REPL prints: psql's aligned and expanded tables (title, centred headers, numbers
--- right-aligned, multi-line cells marked with "+", footers, a row count) and Lua values
--- pretty-printed (sorted keys, nesting, cycles marked, db.NULL as NULL). Pure functions from
--- values to text; nothing here writes or queries.
+-- How the REPL shows Lua values: db:query results as tables for the C++ printer (the server's
+-- text of each value, as psql shows it), other values pretty-printed (sorted keys, nesting,
+-- cycles marked, db.NULL as NULL), and the display widths the error caret is placed by. Pure
+-- functions from values to text; nothing here writes or queries. The tables themselves are
+-- printed by interpreter/cli/repl_print.cpp in psql's formats.
 local M = {}
 
 local NULL = json.null
@@ -9,8 +10,9 @@ local NULL = json.null
 -- Types psql aligns to the right.
 local NUMERIC = {
   int2 = true, int4 = true, int8 = true, float4 = true, float8 = true, numeric = true,
-  oid = true, money = true, xid = true, cid = true,
+  oid = true, money = true, xid = true, xid8 = true, cid = true,
 }
+M.NUMERIC = NUMERIC
 
 -- The terminal's measure of text (terminal.width from cmd_repl.cpp: wcwidth() of each
 -- character), once the REPL has set it; until then one column a character.
@@ -32,76 +34,6 @@ M.width = width
 ---position: as width, but every character at least 1 (a combining mark, a tab, a control
 ---character count 1, as libpq counts them).
 function M.caret_width(s) return width(s, 1) end
-
-local function pad(s, n)
-  return s .. string.rep(" ", n - width(s))
-end
-
--- Bytes that do not print as themselves: control characters but the newline, and 0xC2 (the
--- lead byte of U+0080 to U+009F, the C1 controls).
-local SPECIAL = "[%z\1-\9\11-\31\127\194]"
-
--- One line of a value as psql prints it (mbprint.c's pg_wcsformat): a tab becomes spaces up to
--- the next multiple of 8 columns, a carriage return shows as \r, another control character as
--- \x01 (\x7F for DEL), one of U+0080 to U+009F as \u0085.
-local function visible(line)
-  if not line:find(SPECIAL) then return line end
-  local out, col, from, pos = {}, 0, 1, 1
-  while true do
-    local at = line:find(SPECIAL, pos)
-    if not at then break end
-    local b, b2 = line:byte(at, at + 1)
-    local len, shown = 1, nil
-    if b == 194 then
-      if b2 and b2 >= 0x80 and b2 <= 0x9F then len, shown = 2, string.format("\\u%04X", b2) end
-    elseif b == 9 then
-      shown = "\t"
-    elseif b == 13 then
-      shown = "\\r"
-    else
-      shown = string.format("\\x%02X", b)
-    end
-    if shown then
-      local text = line:sub(from, at - 1)
-      col = col + width(text)
-      if shown == "\t" then shown = string.rep(" ", 8 - col % 8) end
-      out[#out + 1] = text
-      out[#out + 1] = shown
-      col = col + #shown
-      from = at + len
-    end
-    pos = at + len
-  end
-  out[#out + 1] = line:sub(from)
-  return table.concat(out)
-end
-
--- The lines of a value (split at "\n" only: a "\r" before it shows, as in psql), each visible.
-local function lines_of(text)
-  local out = {}
-  for line in (text .. "\n"):gmatch("(.-)\n") do out[#out + 1] = visible(line) end
-  return out
-end
-
--- A cell as aligned() keeps it: the text itself when it is one plain line (most cells: no
--- table made), else its lines.
-local function cell_lines(text)
-  if not text:find("[\n%z\1-\31\127\194]") then return text end
-  return lines_of(text)
-end
-
--- A cell's text: NULL (db.NULL, or nothing) shows as `null`.
-local function text_of(v, null)
-  if v == nil or v == NULL then return null end
-  return v
-end
-
-local function line_count(ls) return type(ls) == "string" and 1 or #ls end
-
-local function line_at(ls, h)
-  if type(ls) == "string" then return h == 1 and ls or nil end
-  return ls[h]
-end
 
 -- PostgreSQL's text for an array value (as psql shows it): {1,2,"a b",NULL}.
 local function array_text(v, null)
@@ -150,158 +82,26 @@ function M.cell(v, typ, null)
   return tostring(v)
 end
 
----psql's aligned format with border 1.
----@param headers string[]
----@param rows string[][] cell texts
----@param opts {title?: string, right?: boolean[], footers?: string[], count?: boolean}
----@return string
-function M.aligned(headers, rows, opts)
-  opts = opts or {}
-  local right = opts.right or {}
-  local ncols = #headers
-  local widths = {}
-  local shown = {}  -- the headers as printed
-  for c = 1, ncols do
-    shown[c] = visible(headers[c])
-    widths[c] = width(shown[c])
-  end
-  local null = opts.null or ""
-  for _, row in ipairs(rows) do -- widths first; the cells are split again to print (no copy kept)
-    for c = 1, ncols do
-      local ls = cell_lines(text_of(row[c], null))
-      for h = 1, line_count(ls) do
-        local w = width(line_at(ls, h))
-        if w > widths[c] then widths[c] = w end
-      end
-    end
-  end
-  local out = {}
-  local total = 3 * ncols - 1
-  for c = 1, ncols do total = total + widths[c] end
-  if opts.title then
-    local tw = width(visible(opts.title)) -- printed as it is, measured as psql does
-    out[#out + 1] = (tw >= total and "" or string.rep(" ", (total - tw) // 2)) .. opts.title
-  end
-  local head, rule = {}, {}
-  for c = 1, ncols do
-    local space = widths[c] - width(shown[c])
-    head[c] = string.rep(" ", space // 2) .. shown[c] .. string.rep(" ", (space + 1) // 2)
-    rule[c] = string.rep("-", widths[c] + 2)
-  end
-  out[#out + 1] = " " .. table.concat(head, " | ") .. " "
-  out[#out + 1] = table.concat(rule, "+")
-  local parts, cells = {}, {}
-  for r = 1, #rows do
-    local row = rows[r]
-    for c = 1, ncols do cells[c] = cell_lines(text_of(row[c], null)) end
-    local height = 1
-    for c = 1, ncols do
-      local n = line_count(cells[c])
-      if n > height then height = n end
-    end
-    for h = 1, height do
-      for c = 1, ncols do
-        local ls = cells[c]
-        local line = line_at(ls, h)
-        local text = line or ""
-        local more = h < line_count(ls) -- this cell continues on the next line
-        local s
-        if c == ncols and not line then
-          s = ""  -- past the last column's own lines: psql pads nothing
-        elseif right[c] then
-          s = string.rep(" ", widths[c] - width(text)) .. text
-        elseif c < ncols or more then
-          s = pad(text, widths[c])
-        else
-          s = text
-        end
-        if c < ncols then
-          s = s .. (more and "+" or " ")
-        elseif more then
-          s = s .. "+"
-        end
-        parts[c] = s
-      end
-      out[#out + 1] = " " .. table.concat(parts, "| ")
-    end
-  end
-  for _, f in ipairs(opts.footers or {}) do out[#out + 1] = f end
-  if opts.count then
-    out[#out + 1] = #rows == 1 and "(1 row)" or ("(" .. #rows .. " rows)")
-  end
-  return table.concat(out, "\n") .. "\n\n"
-end
-
----psql's expanded format (\x): one block per record.
----@param headers string[]
----@param rows string[][]
----@return string
-function M.expanded(headers, rows, opts)
-  opts = opts or {}
-  if #rows == 0 then return "(0 rows)\n\n" end
-  local null = opts.null or ""
-  local hw, dw = 0, 0
-  local shown = {}  -- the headers as printed
-  for c, h in ipairs(headers) do
-    shown[c] = visible(h)
-    hw = math.max(hw, width(shown[c]))
-  end
-  for _, row in ipairs(rows) do
-    for c = 1, #headers do
-      for _, l in ipairs(lines_of(text_of(row[c], null))) do dw = math.max(dw, width(l)) end
-    end
-  end
-  local out = {}
-  if opts.title then out[#out + 1] = opts.title end
-  for r, row in ipairs(rows) do
-    -- "-[ RECORD n ]" then rules to the header's and the data's width, as psql draws them.
-    local label = "-[ RECORD " .. r .. " ]"
-    local line = label
-    local len = #label -- psql counts "[ RECORD n ]" and one rule character
-    if len < hw then line = line .. string.rep("-", hw - len) end
-    len = len - hw
-    for _, piece in ipairs { "-", "+", "-" } do
-      if len <= 0 then line = line .. piece end
-      len = len - 1
-    end
-    if len < 0 then len = 0 end
-    if len < dw then line = line .. string.rep("-", dw - len) end
-    out[#out + 1] = line
-    for c, h in ipairs(shown) do
-      local ls = lines_of(text_of(row[c], null))
-      for i, l in ipairs(ls) do
-        -- a value of several lines: each but the last padded and marked with "+" after it
-        out[#out + 1] = pad(i == 1 and h or "", hw) .. " | " .. (i < #ls and pad(l, dw) .. "+" or l)
-      end
-    end
-  end
-  return table.concat(out, "\n") .. "\n\n"
-end
-
----A query result (db:query's rows and columns) as text.
+---A db:query result (rows keyed by column name, and its columns) as a table for the REPL's
+---printer (repl_print.hpp): each value as the server's text, numbers right-aligned as psql
+---aligns them, NULL left for the printer to show as \pset null says.
 ---@param rows table[]
 ---@param columns {name: string, type: string}[]
----@param opts {expanded?: boolean, null?: string, title?: string, text?: boolean} text: the
----values are the server's text already (from db:query_text)
-function M.result(rows, columns, opts)
+function M.result(rows, columns)
   local headers, right, cells = {}, {}, {}
   for c, col in ipairs(columns) do
     headers[c] = col.name
     right[c] = NUMERIC[col.type] or false
   end
-  if opts.text then
-    -- db:query_text rows are the server's texts by position already: printed as they are, no
-    -- copy (a large result stays one copy in memory); NULL shows as opts.null
-    cells = rows
-  else
-    for r, row in ipairs(rows) do
-      local line = {}
-      for c, col in ipairs(columns) do line[c] = M.cell(row[col.name], col.type, opts.null) end
-      cells[r] = line
+  for r, row in ipairs(rows) do
+    local line = {}
+    for c, col in ipairs(columns) do
+      local v = row[col.name]
+      line[c] = (v == nil or v == NULL) and NULL or M.cell(v, col.type)
     end
+    cells[r] = line
   end
-  if opts.expanded then return M.expanded(headers, cells, opts) end
-  return M.aligned(headers, cells, { title = opts.title, right = right, count = true, null = opts.null })
+  return { headers = headers, right = right, rows = cells }
 end
 
 local IDENT = "^[%a_][%w_]*$"

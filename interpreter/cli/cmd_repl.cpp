@@ -13,10 +13,13 @@
 
 #include "cli/commands.hpp"
 #include "cli/project.hpp"
+#include "cli/repl_help.hpp"
+#include "cli/repl_print.hpp"
 #include "cli/repl_terminal.hpp"
 #include "lua/error.hpp"
 #include "lua/guarded.hpp"
 #include "lua/runtime.hpp"
+#include "pg/text_width.hpp"
 
 namespace weir::cli {
 
@@ -30,6 +33,7 @@ const char* const kHelp =
     "meta-command (\\? lists them). With stdin not a terminal, reads statements from it\n"
     "without prompts and exits 1 if any failed.\n"
     "\n"
+    "  --no-db               no database: Lua and the toolkit only (\\c URL connects later)\n"
     "  --no-history          do not read or write the history file\n"
     "                        ($XDG_STATE_HOME/weir/history, else ~/.local/state/weir/history)\n"
     "  -h, --help            show this help\n"
@@ -82,13 +86,13 @@ int term_size(lua_State* L) {
   return 2;
 }
 
-// width(text [, at_least]): the columns `text` takes on the terminal (display_width), each
+// width(text [, at_least]): the columns `text` takes on the terminal (pg::display_width), each
 // character counted at least `at_least` (default 0) — what repl_format aligns tables by.
 int term_width(lua_State* L) {
   size_t n = 0;
   const char* text = luaL_checklstring(L, 1, &n);
   int at_least = static_cast<int>(luaL_optinteger(L, 2, 0));
-  lua_pushinteger(L, display_width(std::string_view(text, n), at_least));
+  lua_pushinteger(L, pg::display_width(std::string_view(text, n), at_least));
   return 1;
 }
 
@@ -105,17 +109,22 @@ class Session {
  public:
   explicit Session(lua_State* L) : L_(L) {}
 
-  // repl.start{interactive=, terminal={page, edit, size, width, traceback}}, piped or not; false
-  // (after printing why) when it failed.
-  bool start(bool interactive) {
+  // repl.start{interactive=, no_db=, unsafe=, terminal={page, edit, size, width, traceback,
+  // query, table, emit, output (repl_print.hpp), sql_help, grammar (repl_help.hpp)}}, piped or not;
+  // false (after printing why) when it failed.
+  bool start(bool interactive, bool no_db, bool unsafe) {
     lua_getglobal(L_, "require");
     lua_pushliteral(L_, "repl");
     if (!pcall(1, 1)) return false;
     module_ = luaL_ref(L_, LUA_REGISTRYINDEX);
     push_function("start");
-    lua_createtable(L_, 0, 2);
+    lua_createtable(L_, 0, 4);
     lua_pushboolean(L_, interactive);
     lua_setfield(L_, -2, "interactive");
+    lua_pushboolean(L_, no_db);
+    lua_setfield(L_, -2, "no_db");
+    lua_pushboolean(L_, unsafe);
+    lua_setfield(L_, -2, "unsafe");
     static const luaL_Reg terminal[] = {{"page", lua::guarded<term_page>},
                                         {"edit", lua::guarded<term_edit>},
                                         {"size", term_size},
@@ -123,6 +132,8 @@ class Session {
                                         {"traceback", term_traceback},
                                         {nullptr, nullptr}};
     luaL_newlib(L_, terminal);
+    add_print_functions(L_);
+    add_help_functions(L_);
     lua_setfield(L_, -2, "terminal");
     return pcall(1, 0);
   }
@@ -203,7 +214,7 @@ class Session {
 
 int cmd_repl(Args& args) {
   ConnectionOptions opts;
-  bool history = true;
+  bool history = true, no_db = false;
   while (!args.done()) {
     std::string a = args.next();
     if (a == "-h" || a == "--help") {
@@ -214,16 +225,23 @@ int cmd_repl(Args& args) {
       history = false;
       continue;
     }
+    if (a == "--no-db") {
+      no_db = true;
+      continue;
+    }
     if (parse_connection_option(args, a, opts)) continue;
     throw UsageError("repl: unknown argument '" + a + "'");
   }
+  if (no_db && (opts.db || opts.ephemeral))
+    throw UsageError(std::string("repl: --no-db and ") + (opts.db ? "--db" : "--ephemeral") +
+                     " cannot be used together");
   Project project = load_project(opts.config);
   apply_project(project, opts);
-  Target target = resolve_target(opts);
+  Target target = no_db ? Target() : resolve_target(opts);
   use_utf8_ctype();  // before libedit starts, and before any width is measured
   lua::Host host;
   opts.verbose = true;  // server NOTICE and INFO messages show, as in psql
-  configure_host(host, opts, target, /*eager=*/true);
+  configure_host(host, opts, target, /*eager=*/!no_db);  // --no-db: `db` is replaced in repl.start
   lua::Runtime runtime(host);
   if (!runtime.ok()) return kExitError;
   lua_State* L = runtime.L();
@@ -231,7 +249,7 @@ int cmd_repl(Args& args) {
 
   bool interactive = isatty(STDIN_FILENO) != 0;
   Session session(L);
-  if (!session.start(interactive)) return kExitError;
+  if (!session.start(interactive, no_db, host.unsafe)) return kExitError;
   LineReader reader(interactive, interactive && history ? history_path() : "");
   reader.set_completer(
       [&session](const std::string& line, int start, int end, std::string& append) {
@@ -281,6 +299,7 @@ int cmd_repl(Args& args) {
     if (status == "error") ++failures;
     if (status == "quit") break;
   }
+  close_query_output();
   std::fflush(stdout);
   if (terminated) return 128 + SIGTERM;
   if (host.exit_code >= 0) return host.exit_code;  // os.exit(n) ended the session

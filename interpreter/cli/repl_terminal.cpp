@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "lua/runtime.hpp"
+#include "pg/text_width.hpp"
 
 namespace weir::cli {
 
@@ -29,27 +30,6 @@ constexpr int kHistoryLines = 2000;
 
 LineReader::Completer g_completer;
 std::vector<std::string> g_matches;
-
-// The length of the UTF-8 sequence `lead` starts (2 to 4); 0 when it starts none.
-int sequence_length(unsigned char lead) {
-  if (lead >= 0xC2 && lead <= 0xDF) return 2;
-  if (lead >= 0xE0 && lead <= 0xEF) return 3;
-  if (lead >= 0xF0 && lead <= 0xF4) return 4;
-  return 0;
-}
-
-// The code point of the sequence b[0..n), n = sequence_length(b[0]); -1 when it is not UTF-8 (a
-// byte that does not continue it, an overlong form, a surrogate, past U+10FFFF).
-long decode(const unsigned char* b, int n) {
-  static const long kLeast[] = {0, 0, 0x80, 0x800, 0x10000};
-  long cp = b[0] & (0x7F >> n);
-  for (int i = 1; i < n; ++i) {
-    if ((b[i] & 0xC0) != 0x80) return -1;
-    cp = cp << 6 | (b[i] & 0x3F);
-  }
-  if (cp < kLeast[n] || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) return -1;
-  return cp;
-}
 
 // Bytes read past the start of a sequence that turned out not to be UTF-8: the next keys.
 std::string g_unread;
@@ -80,7 +60,7 @@ int read_byte(int fd) {
 int read_key(FILE* in) {
   int fd = fileno(in);
   int lead = read_byte(fd);
-  int n = lead == EOF ? 0 : sequence_length(static_cast<unsigned char>(lead));
+  int n = lead == EOF ? 0 : pg::utf8_sequence_length(static_cast<unsigned char>(lead));
   if (n == 0) return lead;  // EOF, ASCII, or a byte that starts no character
   unsigned char b[4] = {static_cast<unsigned char>(lead)};
   int got = 1;
@@ -91,7 +71,7 @@ int read_key(FILE* in) {
     if ((c & 0xC0) != 0x80) break;
   }
   if (got == n) {
-    long cp = decode(b, n);
+    long cp = pg::utf8_decode(b, n);
     if (cp >= 0) return static_cast<int>(cp);
   } else if (lua::pending_interrupt()) {
     return EOF;  // Ctrl-C in the middle of a character: the line is dropped anyway
@@ -191,23 +171,6 @@ void use_utf8_ctype() {
   std::setlocale(LC_CTYPE, "C.UTF-8");  // when that fails too, widths fall back to 1 a character
 }
 
-int display_width(std::string_view text, int at_least) {
-  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-  size_t size = text.size();
-  int width = 0;
-  for (size_t i = 0; i < size;) {
-    int n = s[i] < 0x80 ? 1 : sequence_length(s[i]);
-    long cp = s[i] < 0x80 ? s[i] : -1;
-    if (n > 1 && i + n <= size) cp = decode(s + i, n);
-    if (cp < 0) n = 1;  // not UTF-8: the byte alone
-    int w = cp < 0 ? 1 : ::wcwidth(static_cast<wchar_t>(cp));
-    if (w < 0) w = 1;
-    width += std::max(w, at_least);
-    i += n;
-  }
-  return width;
-}
-
 std::optional<std::pair<int, int>> terminal_size() {
   if (!isatty(STDOUT_FILENO)) return std::nullopt;
   winsize ws{};
@@ -215,32 +178,49 @@ std::optional<std::pair<int, int>> terminal_size() {
   return std::make_pair(static_cast<int>(ws.ws_row), static_cast<int>(ws.ws_col));
 }
 
-bool show_paged(const std::string& text) {
+namespace {
+
+void (*g_pipe_handler)(int) = SIG_DFL;
+
+}  // namespace
+
+FILE* open_pager(long lines, bool* failed) {
+  if (failed) *failed = false;
   auto size = terminal_size();
-  long lines = 0;
-  for (char c : text)
-    lines += c == '\n';
   const char* pager = std::getenv("PAGER");
-  if (!size || lines < size->first - 1 || (pager && !*pager)) {  // PAGER="": no pager, as psql
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
-    return true;
-  }
+  if (!size || lines < size->first - 1 || (pager && !*pager)) return nullptr;  // PAGER="": none
   std::string command = pager ? pager : "less -FRSX 2>/dev/null || more";
   std::fflush(stdout);
   // The pager owns the terminal until it exits: Ctrl-C is its business, and a pager quit
   // early must not kill weir with SIGPIPE.
-  auto old_pipe = std::signal(SIGPIPE, SIG_IGN);
+  g_pipe_handler = std::signal(SIGPIPE, SIG_IGN);
   FILE* p = popen(command.c_str(), "w");
   if (!p) {
-    std::signal(SIGPIPE, old_pipe);
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    return false;
+    std::signal(SIGPIPE, g_pipe_handler);
+    if (failed) *failed = true;
   }
-  std::fwrite(text.data(), 1, text.size(), p);
-  pclose(p);
-  std::signal(SIGPIPE, old_pipe);
-  return true;
+  return p;
+}
+
+void close_pager(FILE* pager) {
+  if (!pager) return;
+  pclose(pager);
+  std::signal(SIGPIPE, g_pipe_handler);
+}
+
+bool show_paged(const std::string& text) {
+  long lines = 0;
+  for (char c : text)
+    lines += c == '\n';
+  bool failed = false;
+  FILE* p = open_pager(lines, &failed);
+  std::fwrite(text.data(), 1, text.size(), p ? p : stdout);
+  if (p) {
+    close_pager(p);
+  } else {
+    std::fflush(stdout);
+  }
+  return !failed;
 }
 
 std::optional<std::string> edit_text(const std::string& text, const std::string& suffix,

@@ -3,6 +3,7 @@
 // Nothing here knows Lua; cmd_repl.cpp connects it to stdlib/repl.lua.
 #pragma once
 
+#include <cstdio>
 #include <functional>
 #include <optional>
 #include <string>
@@ -41,13 +42,8 @@ class LineReader {
 
 // Sets LC_CTYPE from the environment (LC_ALL, LC_CTYPE, LANG), or to C.UTF-8 when that does not
 // name a UTF-8 locale: the REPL's input and output are UTF-8, libedit decodes typed characters by
-// LC_CTYPE, and display_width measures them by it. Call it before the first LineReader.
+// LC_CTYPE, and pg::display_width measures them by it. Call it before the first LineReader.
 void use_utf8_ctype();
-
-// The columns UTF-8 `text` takes on a terminal: wcwidth() of each character (2 for CJK and most
-// emoji, 0 for combining marks), but at least `at_least`; a character wcwidth() does not know
-// (a control character, an unassigned code point) and a byte that is not UTF-8 count 1.
-int display_width(std::string_view text, int at_least = 0);
 
 // The terminal's size (rows, columns) when stdout is one, else nullopt.
 std::optional<std::pair<int, int>> terminal_size();
@@ -56,6 +52,12 @@ std::optional<std::pair<int, int>> terminal_size();
 // stdout is a terminal and the text is taller than it; otherwise to stdout. Returns false when the
 // pager could not be started (the text was then written to stdout).
 bool show_paged(const std::string& text);
+
+// The pager's pipe when output of `lines` lines to stdout should be paged (stdout is a terminal
+// shorter than that and PAGER is not set empty); nullptr when it should go to stdout, or when the
+// pager could not be started (`*failed` then true). SIGPIPE is ignored until close_pager.
+FILE* open_pager(long lines, bool* failed = nullptr);
+void close_pager(FILE* pager);
 
 // Writes `text` to a temporary file named with `suffix` (".lua", ".sql"), runs $VISUAL or
 // $EDITOR (default "vi") on it and returns what the file holds afterwards; nullopt with `error`

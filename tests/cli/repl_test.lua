@@ -125,7 +125,7 @@ local Q = "SELECT 1 AS id, 'alpha' AS name, NULL::int AS n, 12345.5::numeric AS 
 -- Narrow enough that the record rule needs no dashes (a case below covers wider ones).
 local QX = "SELECT 1 AS id, 'alpha' AS name, NULL::int AS n UNION ALL SELECT 22, 'b', 7 ORDER BY 1"
 
-T.case("db:query prints psql's aligned table: numbers right-aligned, NULL, the row count", function()
+T.case("db:query prints psql's aligned table: numbers right-aligned, NULL empty as in psql, the row count", function()
   local rc, out, err = repl(lines {
     'db:query("' .. Q .. '")',
     [[db:query("SELECT 'x' AS only")]],
@@ -134,10 +134,10 @@ T.case("db:query prints psql's aligned table: numbers right-aligned, NULL, the r
   T.eq(err, "")
   T.eq(rc, 0)
   T.eq(out, table.concat({
-    " id | name  |  n   | amount  ",
-    "----+-------+------+---------",
-    "  1 | alpha | NULL | 12345.5",
-    " 22 | b     |    7 |       3",
+    " id | name  | n | amount  ",
+    "----+-------+---+---------",
+    "  1 | alpha |   | 12345.5",
+    " 22 | b     | 7 |       3",
     "(2 rows)",
     "",
     " only ",
@@ -149,14 +149,15 @@ T.case("db:query prints psql's aligned table: numbers right-aligned, NULL, the r
     "---",
     "(0 rows)",
     "", "" }, "\n"))
-  -- and it is what psql prints with NULL shown as NULL
-  local _, theirs = psql(test_url, "-P null=NULL -c " .. q(Q))
+  -- and it is what psql prints
+  local _, theirs = psql(test_url, "-c " .. q(Q))
   T.eq(out:sub(1, #theirs), theirs)
 end)
 
 T.case("\\x shows expanded records exactly as psql; \\x off goes back; \\x auto without a terminal stays aligned", function()
   local rc, out, err = repl(lines {
     "\\x",
+    "\\pset null NULL",
     'db:query("' .. QX .. '")',
     "\\x off",
     [[db:query("SELECT 1 AS a")]],
@@ -169,6 +170,7 @@ T.case("\\x shows expanded records exactly as psql; \\x off goes back; \\x auto 
   T.eq(rc, 0)
   T.eq(out, table.concat({
     "Expanded display is on.",
+    'Null display is "NULL".',
     "-[ RECORD 1 ]",
     "id   | 1",
     "name | alpha",
@@ -194,7 +196,7 @@ T.case("\\x shows expanded records exactly as psql; \\x off goes back; \\x auto 
     "(1 row)",
     "", "" }, "\n"))
   local _, theirs = psql(test_url, "-x -P null=NULL -c " .. q(QX))
-  T.contains(out, "Expanded display is on.\n" .. theirs)
+  T.contains(out, 'Null display is "NULL".\n' .. theirs)
 end)
 
 T.case("\\pset null '(null)' changes how NULL shows in tables; \\pset pager off", function()
@@ -222,7 +224,7 @@ T.case("\\pset null '(null)' changes how NULL shows in tables; \\pset pager off"
     "(1 row)",
     "",
     "Pager usage is off.",
-    "Pager usage is on.",
+    "Pager is used for long output.",
     "" }, "\n"))
 end)
 
@@ -511,15 +513,17 @@ T.case("\\timing prints Time: after each result, measured in wall-clock time", f
   T.contains(out, "Timing is off.\n two \n-----\n   2\n(1 row)\n\nTiming is on.\n")
 end)
 
-local META_COMMANDS = { "d", "dt", "dv", "dm", "di", "ds", "dn", "dT", "df", "du", "x", "pset", "timing",
-                        "conninfo", "c", "copy", "i", "e", "g", "gx", "r", "refresh", "?", "q" }
+local META_COMMANDS = { "d", "dt", "dv", "dm", "di", "ds", "dE", "dn", "dT", "dD", "df", "do", "du", "dg", "dp",
+                        "z", "dx", "dy", "l", "sf", "a", "H", "f", "t", "x", "pset", "timing", "conninfo", "c",
+                        "copy", "i", "ir", "o", "echo", "qecho", "!", "e", "ef", "g", "gx", "gset", "watch",
+                        "r", "set", "unset", "?", "h", "help", "refresh", "q" }
 
 T.case("\\? lists every meta-command; help explains the toolkit", function()
   local rc, out, err = repl(lines { "\\?", "help" })
   T.eq(err, "")
   T.eq(rc, 0)
   local listed = {}
-  for name in out:gmatch("\n  \\([%a?]+)") do listed[#listed + 1] = name end
+  for name in out:gmatch("\n  \\([%a?!]+)") do listed[#listed + 1] = name end
   table.sort(listed)
   local expected = { table.unpack(META_COMMANDS) }
   table.sort(expected)
@@ -528,7 +532,7 @@ T.case("\\? lists every meta-command; help explains the toolkit", function()
   table.sort(offered)
   T.eq(offered, expected)
   T.contains(out, "  \\x [on|off|auto]           expanded display of query results\n")
-  T.contains(out, "  \\dt[+] [PATTERN]           list tables\n")
+  T.contains(out, "  \\dt[S+] [PATTERN]          list tables\n")
   T.contains(out, "weir " .. weir.version .. ": Lua with `db` connected")
   T.contains(out, "db:query(sql, ...)")
   T.contains(out, "\\? lists the meta-commands")
@@ -592,9 +596,9 @@ T.case("an SQL error prints ERROR:  SQLSTATE message, DETAIL, HINT and LINE n wi
   T.eq(out, "CREATE TABLE\nINSERT 0 1\n   s   \n-------\n after\n(1 row)\n\nDROP TABLE\n")
   T.contains(err, 'ERROR:  23505 duplicate key value violates unique constraint "repl_err_pkey"\n' ..
                   "DETAIL:  Key (id)=(1) already exists.\n")
-  T.contains(err, 'ERROR:  42703 column "nosuchcol" does not exist\nLINE 2:   nosuchcol\n          ^\n')
+  T.contains(err, 'ERROR:  42703 column "nosuchcol" does not exist\nLINE 2:   nosuchcol;\n          ^\n')
   T.contains(err, "ERROR:  42883 function lower(integer) does not exist\n")
-  T.contains(err, "LINE 1: SELECT lower(1)\n               ^\n")
+  T.contains(err, "LINE 1: SELECT lower(1);\n               ^\n")
   T.contains(err, "HINT:  No function matches the given name and argument types.")
   T.contains(err, 'ERROR:  42P01 relation "nowhere" does not exist\nLINE 1: SELECT * FROM nowhere\n')
 end)
@@ -623,18 +627,23 @@ T.case("exit code: 0 for a clean session, 1 when any line failed, even if later 
   T.eq(rc, 0)
 end)
 
-T.case("input ending inside an unfinished chunk is an error (Lua and SQL)", function()
+T.case("input ending inside an unfinished Lua chunk is an error; SQL without its ';' runs, as psql runs it", function()
   local rc, out, err = repl(lines { "1", "for i = 1, 2 do", "  print(i)" })
   T.eq(rc, 1)
   T.eq(out, "1\n")
   T.eq(err, "weir repl: input ended inside an unfinished chunk: for i = 1, 2 do\n")
-  rc, out, err = repl(lines { "SELECT 1,", "2" })
-  T.eq(rc, 1)
-  T.eq(out, "")
-  T.eq(err, "weir repl: input ended inside an unfinished chunk: SELECT 1,\n")
+  local input = lines { "SELECT 1 AS a,", "2 AS b" }
+  rc, out, err = repl(input)
+  T.eq({ rc, err }, { 0, "" })
+  local prc, theirs = sh("PAGER= " .. q(psql_bin) .. " -X " .. q(test_url) .. " < " .. q(write(tmp .. "/eof.sql", input)))
+  T.eq(prc, 0)
+  T.eq(out, theirs)
+  T.eq(out, " a | b \n---+---\n 1 | 2\n(1 row)\n\n")
   -- the last line without its newline still runs
   rc, out, err = repl("'no newline'")
   T.eq({ rc, out, err }, { 0, "no newline\n", "" })
+  rc, out, err = repl("select 7 as x")
+  T.eq({ rc, out, err }, { 0, " x \n---\n 7\n(1 row)\n\n", "" })
 end)
 
 T.case("--connect NAME=URL gives weir.connection(NAME); --ephemeral runs on a throwaway server", function()
@@ -1101,8 +1110,8 @@ T.case("\\c to a database that is not there keeps the connection; \\pset and \\x
   T.eq(rc, 1)
   T.contains(err, 'database "t_repl_nosuch_db" does not exist\nPrevious connection kept\n')
   T.not_contains(err, "repl.lua")
-  T.eq(out, table.concat({ name, "expanded                 off", "null                     'NULL'",
-    "pager                    1", 'Null display is "NULL".', "Expanded display is used automatically.",
+  local _, psql_pset = psql(test_url, "-c '\\pset'")
+  T.eq(out, table.concat({ name, psql_pset .. 'Null display is "".', "Expanded display is used automatically.",
     "Expanded display is off.", "Expanded display is on.", "" }, "\n"))
 end)
 
@@ -1114,15 +1123,17 @@ T.case("os.exit(n) ends the session with n; an error value that is a table print
 end)
 
 T.case("a meta-command's own error prints its message alone, no traceback", function()
-  local rc, out, err = repl(lines { "\\c", "\\i", "\\i " .. tmp .. "/missing.lua", "\\pset foo", "\\timing maybe" })
+  local rc, out, err = repl(lines { "\\i", "\\i " .. tmp .. "/missing.lua", "\\pset foo", "\\timing maybe",
+                                    "\\pset format xml", "\\unset" })
   T.eq(rc, 1)
   T.eq(out, "")
   T.eq(err, table.concat({
-    "\\c: give a URL or a database name",
-    "\\i: give a file",
+    "\\i: missing required argument",
     tmp .. "/missing.lua: No such file or directory",
-    "\\pset: unknown option: foo (pager and null are supported)",
-    '\\timing: unrecognized value "maybe": Boolean expected',
+    "\\pset: unknown option: foo",
+    'unrecognized value "maybe" for "\\timing": Boolean expected',
+    "\\pset: allowed formats are aligned, csv, html, json, unaligned",
+    "\\unset: missing required argument",
     "" }, "\n"))
 end)
 
@@ -1164,12 +1175,15 @@ T.case("\\du puts a role's connection limit on a line of its own, as psql", func
 end)
 
 T.case("an SQL error prints LINE n: and the caret, then DETAIL and HINT, in psql's order", function()
-  local sql = "SELECT '{1,2'::int[]"
-  local rc, _, err = repl(lines { sql .. ";", "SELECT lower(1);" })
+  local input = lines { "SELECT '{1,2'::int[];", "SELECT lower(1);", "SELECT 1,", "  nosuchcol;" }
+  local rc, _, err = repl(input)
   T.eq(rc, 1)
-  local _, _, theirs = psql(test_url, "-c " .. q(sql) .. " -c 'SELECT lower(1)'")
-  -- psql's default verbosity has no SQLSTATE; the REPL puts it after "ERROR:  "
+  local path = write(tmp .. "/errors.sql", input)
+  local _, _, theirs = sh("PAGER= " .. q(psql_bin) .. " -X " .. q(test_url) .. " < " .. q(path))
+  -- psql's default verbosity has no SQLSTATE; the REPL puts it after "ERROR:  ". The line shown
+  -- is the statement as sent, with its ";", as psql sends it.
   T.eq(err:gsub("ERROR:  %w%w%w%w%w ", "ERROR:  "), theirs)
+  T.contains(err, "LINE 1: SELECT '{1,2'::int[];\n")
 end)
 
 cleanup()

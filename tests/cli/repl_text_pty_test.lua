@@ -126,16 +126,17 @@ T.case("tables line up by display width on the screen; \\x auto measures columns
                              " " .. TEXT .. " | 1", "(1 row)", "" }, "\n"))
   wait_last_line(s, PROMPT)
   -- 76 CJK characters take 152 columns, wider than the 150-column terminal (though 76
-  -- characters are not); 70 take 140 and fit
+  -- characters are not); 70 take 140 and fit beside a second column (psql never expands a
+  -- table of one column)
   enter(s, "\\x auto")
   wait_for(s, "Expanded display is used automatically.")
   wait_last_line(s, PROMPT)
-  enter(s, "select repeat('日', 76) as wide;")
+  enter(s, "select repeat('日', 76) as wide, 1 as n;")
   wait_for(s, "\n-[ RECORD 1 ]")
   wait_for(s, "\nwide | " .. string.rep("日", 60)) -- the line wraps on the screen
   wait_last_line(s, PROMPT)
-  enter(s, "select repeat('日', 70) as fits;")
-  wait_for(s, "\n " .. string.rep("日", 70) .. "\n(1 row)\n")
+  enter(s, "select repeat('日', 70) as fits, 1 as n;")
+  wait_for(s, "\n " .. string.rep("日", 70) .. " | 1\n(1 row)\n")
   stop(s)
 end)
 

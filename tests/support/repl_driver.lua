@@ -93,6 +93,36 @@ function M.new(opts)
     return rc, err
   end
 
+  -- Errors as both print them, to compare: weir's SQLSTATE after "ERROR:  " and psql -f's
+  -- "psql:FILE:LINE: " (and "error: ") before a message left out.
+  local function plain_errors(text)
+    local out = {}
+    for l in text:gmatch("([^\n]*)\n") do
+      l = l:gsub("^psql:[^:]*:%d+: ", ""):gsub("^error: ", ""):gsub("^ERROR:  %w%w%w%w%w ", "ERROR:  ")
+      out[#out + 1] = l
+    end
+    return table.concat(out, "\n") .. (#out > 0 and "\n" or "")
+  end
+  R.plain_errors = plain_errors
+
+  -- The same input through `weir repl` and `psql -X -f`: fails unless both print the same on
+  -- stdout, and on stderr once plain_errors has evened out how each marks an error. Returns the
+  -- REPL's exit code, stdout and stderr. o.url, o.env as for R.repl; o.what names the case.
+  function R.same_file_as_psql(input, o)
+    o = o or {}
+    local url = o.url or opts.url
+    local rc, mine, err = R.repl(input, { url = url, env = o.env })
+    inputs = inputs + 1
+    local path = shell.write(opts.tmp .. "/psql_input" .. inputs .. ".sql", input)
+    local _, theirs, perr = R.psql(url, "-f " .. q(path))
+    if mine ~= theirs or plain_errors(err) ~= plain_errors(perr) then
+      error(("%sweir repl and psql print differently\n----- weir repl:\n%s----- psql:\n%s" ..
+             "----- weir repl stderr:\n%s----- psql stderr:\n%s-----"):format(
+        o.what and (o.what .. ": ") or "", mine, theirs, err, perr), 2)
+    end
+    return rc, mine, err
+  end
+
   return R
 end
 
