@@ -888,19 +888,19 @@ void copy_schema(const SchemaCopy& copy, const std::string& bindir) {
   std::string schema_file = work.path + "/schema.sql", data_file = work.path + "/data.sql";
   run_client({bin + "/pg_dump", "--schema-only", "--no-owner", "--no-privileges",
               "--no-publications", "--no-subscriptions", "--file=" + schema_file},
-             copy.from, work, "pg_dump --schema-only of the source failed");
+             copy.from, work, "pg_dump --schema-only of the target failed");
   if (!copy.data_schemas.empty()) {
     std::vector<std::string> args = {bin + "/pg_dump", "--data-only", "--no-owner",
                                      "--no-privileges", "--file=" + data_file};
     for (const auto& name : copy.data_schemas)
       args.push_back("--schema=" + exact_pattern(name));
-    run_client(args, copy.from, work, "pg_dump --data-only of the source's state failed");
+    run_client(args, copy.from, work, "pg_dump --data-only of the target's schemas failed");
   }
   run_client({bin + "/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--file=" + schema_file}, copy.to,
-             work, "loading the schema into the copy failed");
+             work, "loading the target's schema into the copy failed");
   if (!copy.data_schemas.empty())
     run_client({bin + "/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--file=" + data_file}, copy.to,
-               work, "loading the state rows into the copy failed");
+               work, "loading the rows into the copy failed");
 }
 
 }  // namespace weir::pg
