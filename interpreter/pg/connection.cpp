@@ -10,6 +10,8 @@
 #include <map>
 #include <set>
 
+#include "pg/sql_parse.hpp"
+
 namespace weir::pg {
 
 namespace {
@@ -208,8 +210,12 @@ std::string SqlError::line() const {
   if (!hint.empty()) extra += (extra.empty() ? "" : "; ") + std::string("hint: ") + one_line(hint);
   if (!extra.empty()) out += " (" + extra + ")";
   if (!query.empty()) {
+    // a password spliced into the SQL (ALTER ROLE … PASSWORD '…') is shown as '***'
+    Redacted redacted = redact_secrets(query);
+    for (const auto& secret : redacted.secrets)
+      out = scrub(out, secret);
     std::string q;  // the query with every run of whitespace folded into one space
-    for (char c : query) {
+    for (char c : redacted.text) {
       bool space = c == ' ' || c == '\n' || c == '\r' || c == '\t';
       if (!space) {
         q.push_back(c);

@@ -215,6 +215,15 @@ return migration "001_role" {
   T.not_contains(jout, SECRET, "weir status --json")
 end)
 
+T.case("an SQL error shown by weir run has the password as '***'", function()
+  local rc, out, err = run_weir("run --db " .. q(base_url) .. " -e " ..
+    q("db:exec(\"ALTER ROLE secrets_missing_role PASSWORD '" .. SECRET .. "'\")"))
+  T.eq(rc, 1)
+  T.contains(err, "42704")
+  T.contains(err, "PASSWORD '***'")
+  T.not_contains(out .. err, SECRET)
+end)
+
 for _, n in ipairs { pw_db, "secrets_plan", "secrets_up" } do db:exec("DROP DATABASE IF EXISTS " .. n .. " WITH (FORCE)") end
 db:exec("DROP ROLE IF EXISTS secrets_owner")
 shell.cleanup()
