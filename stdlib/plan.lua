@@ -11,6 +11,7 @@
 local runner = require "runner"
 local history = require "history"
 local sql = require "sql"
+local util = require "weir_util"
 
 local P = {}
 
@@ -547,7 +548,9 @@ local function plan_with(opts, state, list, by_id)
     -- The copy has weir's state as the target has it (its rows too: the state version,
     -- checkpoints, flags, id maps), so the phases find what they find on `weir up`.
     local has_state = state:value("SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = $1)", schema)
-    local cluster <close> = weir.cluster { schema_from = opts.url or "", with_data = has_state and { schema } or nil }
+    local made, cluster = pcall(weir.cluster, { schema_from = opts.url or "", with_data = has_state and { schema } or nil })
+    if not made then error(util.error_line(cluster), 0) end  -- without weir's own line
+    local _ <close> = cluster
     local shadow <close> = weir.connect(cluster:url())
     history.ensure(shadow, schema)
     local global_db = db

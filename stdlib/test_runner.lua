@@ -428,6 +428,14 @@ local function load_fixture(path)
   end
 end
 
+-- fn(...), its error without the stdlib line it was raised from (weir.cluster and
+-- weir.copy_schema name their caller's line; here that is weir's own).
+local function plainly(fn, ...)
+  local ok, res = pcall(fn, ...)
+  if not ok then error(util.error_line(res), 0) end
+  return res
+end
+
 local function roundtrip(opts)
   local list = runner.load_all(opts.dir)
   local state = opts.schema or "weir"
@@ -469,17 +477,25 @@ local function roundtrip(opts)
     local created, cerr = pcall(admin.exec, admin, create_copy_sql(admin, copy_name))
     if created then
       base.url = with_database(target, copy_name)
-      if not fixture then weir.copy_schema { from = source, to = base.url, with_data = with_data } end
+      conn = weir.connect(base.url)
+      if conn:value("SELECT pg_catalog.current_database()") ~= copy_name then
+        -- (a dbname in the URL's query wins over its path): nothing is written but to the copy
+        error("the URL made for the copy reaches database " .. conn:value("SELECT pg_catalog.current_database()") ..
+          ", not " .. copy_name .. "; give --db without a dbname parameter", 0)
+      end
+      if not fixture then plainly(weir.copy_schema, { from = source, to = base.url, with_data = with_data }) end
       where = "a new database " .. copy_name .. " on the same server"
+    elseif core.interrupted() then
+      error(cerr, 0)
     else
       made_db = false
       say("weir test --roundtrip: cannot create a database on the server (%s); using a throwaway cluster",
         util.error_line(cerr))
-      cluster = weir.cluster(not fixture and { schema_from = source, with_data = with_data } or nil)
+      cluster = plainly(weir.cluster, not fixture and { schema_from = source, with_data = with_data } or nil)
       base.url = cluster:url()
+      conn = weir.connect(base.url)
       where = "a throwaway cluster"
     end
-    conn = weir.connect(base.url)
     rawset(_G, "db", conn)  -- the runner and the scripts' global `db`: the copy, never the database
     if fixture then
       say("roundtrip on %s, starting from what %s builds", where, fixture)

@@ -161,6 +161,12 @@ T.case("--roundtrip never touches the database's migrations: quickstart applied 
     T.eq(shell.pg_dump(target), before, "the database is as it was: " .. how)
     T.eq(copy_left(err2), false, "the copy is dropped")
   end
+  -- a URL whose query names the database: the copy's URL would reach the database itself
+  local rc3, _, err3 = sh("cd " .. q(qs) .. " && " .. q(weir_bin) .. " test --roundtrip --db " ..
+    q(base_url .. "&dbname=rt_applied"))
+  T.eq(rc3, 1, err3)
+  T.contains(err3, "weir: the URL made for the copy reaches database rt_applied, not weir_test_")
+  T.eq(shell.pg_dump(target), before, "the database is as it was")
   local conn <close> = weir.connect(target)
   T.eq(conn:value "SELECT count(*) FROM projects", 1000)
   T.eq(conn:value "SELECT count(*) FROM weir.phases WHERE state = 'done'", 3)
