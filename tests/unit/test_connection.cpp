@@ -59,6 +59,16 @@ TEST_CASE("connection: passwords are masked whatever the target's shape") {
         std::string::npos);
   }
   CHECK(password_of("postgresql://u@h/db?%70assword=p%40ss") == "p@ss");
+  // for pg_dump and psql: the password apart, every other setting as libpq read it
+  SplitTarget split = split_password("postgresql://u:p%40ss@h:5433/db?sslmode=disable");
+  CHECK(split.password == "p@ss");
+  CHECK(split.conninfo == "user='u' dbname='db' host='h' port='5433' sslmode='disable'");
+  split = split_password("host=h password='it\\'s' application_name='a b'");
+  CHECK(split.password == "it's");
+  CHECK(split.conninfo == "host='h' application_name='a b'");
+  CHECK_THROWS_WITH(split_password("postgresql+psycopg2://u:s3cr3t@h/db"),
+                    Catch::Matchers::Contains("postgresql+psycopg2://u:***@h/db") &&
+                        !Catch::Matchers::Contains("s3cr3t"));
   CHECK(password_of("jdbc:postgresql://u:s3cr3t@h/db") == "s3cr3t");
 }
 
