@@ -23,3 +23,4 @@ function env(name, default) end
 ---@field lock_wait? weir.Duration how long to wait for another runner's lock (--lock-wait)
 ---@field retries? integer retries of a phase that hit lock_timeout (--retries)
 ---@field events? string event log file, relative to weir.lua, or "-" for stdout (--events)
+---@field fixture? string a script, relative to weir.lua, that builds the database the migrations start from — tables and rows — run by `weir test --roundtrip` on the empty copy it checks the migrations on (--fixture); `weir run --db URL FILE` runs it by hand

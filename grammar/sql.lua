@@ -17,6 +17,19 @@ local sql = {}
 ---@return sql.Statement[]
 function sql.parse(text) end
 
+---Replaces the secrets in SQL with '***', for showing or recording it: found with PostgreSQL's
+---own scanner, the string after PASSWORD (CREATE/ALTER ROLE|USER … [ENCRYPTED] PASSWORD '…')
+---and after an option named password or sslpassword (CREATE/ALTER USER MAPPING, ALTER SERVER
+---… OPTIONS), also inside DO/function bodies and SQL in strings; and the password of a
+---connection URL or conninfo written in a string. Text the scanner cannot read is cut after
+---its first PASSWORD '. Each further argument (a message about that SQL, or nil) is returned
+---with the replaced literals removed from it. Never raises for bad SQL.
+---@param text string
+---@param ... string|nil
+---@return string redacted
+---@return (string|nil) ...
+function sql.redact(text, ...) end
+
 ---One finding of sql.lint.
 ---@class sql.LintViolation
 ---@field line integer 1-based line in the text where the statement starts (of the comment for a bad ignore; 0 for a bad ignore from `ignore`)

@@ -11,7 +11,7 @@ packages=(
   nlohmann-json3-dev
   catch2
   postgresql-15 postgresql-client-15 postgresql-contrib
-  libpg-query-dev
+  libpg-query-dev libprotobuf-c-dev
   libedit-dev
   json-schema-test-suite
   libxml2-utils

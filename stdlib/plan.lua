@@ -11,6 +11,7 @@
 local runner = require "runner"
 local history = require "history"
 local sql = require "sql"
+local util = require "weir_util"
 
 local P = {}
 
@@ -218,11 +219,16 @@ local function infer(stmt)
   return nil
 end
 
-local function inferred_locks(statements)
-  local out = {}
+-- One entry per relation and mode; none on weir's own state (`schema`), whose tables the
+-- observed locks leave out too, nor on the session's temporary tables.
+local function inferred_locks(statements, schema)
+  local out, seen = {}, {}
   for _, s in ipairs(statements) do
     local name, mode = infer(s)
-    if name and name ~= "" and mode then
+    local key = name and mode and (name .. " " .. mode)
+    if key and name ~= "" and not seen[key] and name:sub(1, #schema + 1) ~= schema .. "."
+      and not name:match("^pg_temp[%w_]*%.") then
+      seen[key] = true
       out[#out + 1] = { relation = name, mode = mode, blocks = BLOCKS[mode], observed = false,
         statement = s.text }
     end
@@ -247,12 +253,12 @@ end
 -- Locks the plan's transaction cannot observe for this phase because an earlier planned phase
 -- already holds them (on a real `weir up` each phase has its own transaction and takes them
 -- again): inferred from the statements instead.
-local function add_held_locks(changes, before, statements)
+local function add_held_locks(changes, before, statements, schema)
   local listed = {}
   for i, l in ipairs(changes.locks) do listed[l.relation] = i end
   local held = {}
   for _, l in pairs(before.locks) do held[l.oid] = true end
-  for _, l in ipairs(inferred_locks(statements)) do
+  for _, l in ipairs(inferred_locks(statements, schema)) do
     local oid = lookup(before.rels, l.relation)
     if oid and held[oid] then
       l.relation = qualified(before.rels[oid])
@@ -269,15 +275,19 @@ local function add_held_locks(changes, before, statements)
 end
 
 -- Splits traced SQL strings into statements with their kinds (text PostgreSQL cannot parse
--- is kept whole: the server is the one to reject it).
+-- is kept whole: the server is the one to reject it). The text shown is redacted: a password
+-- spliced into SQL (ALTER ROLE … PASSWORD '…') is printed as '***'.
 local function split(traced)
   local out = {}
   for _, text in ipairs(traced) do
     local ok, stmts = pcall(sql.parse, text)
     if ok and #stmts > 0 then
-      for _, s in ipairs(stmts) do out[#out + 1] = s end
+      for _, s in ipairs(stmts) do
+        s.text = sql.redact(s.text)
+        out[#out + 1] = s
+      end
     else
-      out[#out + 1] = { text = text, kind = "", tree = {} }
+      out[#out + 1] = { text = sql.redact(text), kind = "", tree = {} }
     end
   end
   return out
@@ -314,7 +324,7 @@ local function simulate(e, conn, schema, store, guard)
     conn:trace(false)
     if conn:transaction_status() ~= "failed" then
       result.changes = compare(before, snapshot(conn, schema))
-      add_held_locks(result.changes, before, result.statements)
+      add_held_locks(result.changes, before, result.statements, schema)
     end
   else
     local where = type(err) == "table" and err.where or ""
@@ -356,7 +366,8 @@ end
 
 local function print_entry(out, e, all_sql)
   local where = e.ran_on == "target" and "transactional: run on the target, then rolled back"
-    or e.ran_on == "shadow" and "non-transactional: run on a schema-only copy in a throwaway cluster"
+    or e.ran_on == "shadow" and not e.transaction and "non-transactional: run on a schema-only copy in a throwaway cluster"
+    or e.ran_on == "shadow" and "transactional, after a non-transactional phase: run on the schema-only copy"
     or "not run"
   out:write(string.format("\n── %s:%s  (%s)\n", e.migration, e.phase, where))
   if e.note then out:write("   note: ", e.note, "\n") end
@@ -426,7 +437,9 @@ local function print_entry(out, e, all_sql)
     local v = e.verify
     local text = v.state == "none" and "none defined" or v.state
     if v.message then text = text .. ": " .. v.message end
-    if e.ran_on == "shadow" and v.state ~= "none" then text = text .. " (on the schema-only copy, which has no data)" end
+    if e.ran_on == "shadow" and v.state ~= "none" then
+      text = text .. " (on the schema-only copy, which holds none of the target's rows)"
+    end
     out:write("   verify:    ", text, "\n")
   end
 end
@@ -453,98 +466,131 @@ local function plan_with(opts, state, list, by_id)
       interrupted = e.state == "running" or nil, src = e }
   end
 
-  -- Pass 1: transactional phases on the target, in one transaction that is always rolled back.
-  local ctx = { opts = opts, state = state, schema = schema }
-  runner.configure_session(ctx)
   local simulated = {}  -- phases as they would stand after the planned ones: requires sees them
   for mid, ps in pairs(phases) do
     simulated[mid] = {}
     for name, r in pairs(ps) do simulated[mid][name] = r end
   end
-  local store, stopped, skipped_shadow = {}, nil, nil
+  local stopped  -- why the phases after the current one are not planned
+  local unsure  -- phases could not be planned for a reason of the plan's own: no verdict
+  -- Whether entry `e` gets planned: not after a phase that stops `weir up`, and only with its
+  -- requirements met (flags read through `conn`, where the earlier planned phases ran).
+  local function admit(e, conn)
+    if stopped then
+      e.note = "not planned: " .. stopped
+      return false
+    end
+    local m, p = e.src.m, e.src.p
+    local unmet = runner.requirement_unmet({ opts = opts, state = conn, schema = schema }, m, p, simulated, by_id)
+    if unmet then
+      e.blocked = unmet
+      stopped = m.id .. ":" .. p.name .. " is blocked, and `weir up` stops there"
+      return false
+    end
+    return true
+  end
+  -- Records what planning `e` found; false when `weir up` would stop at it.
+  local function settle(e, r)
+    for k, v in pairs(r) do e[k] = v end
+    if e.error or (e.verify and e.verify.state == "failed") then
+      stopped = e.migration .. ":" .. e.phase .. " fails, and `weir up` stops there"
+      return false
+    end
+    simulated[e.migration] = simulated[e.migration] or {}
+    simulated[e.migration][e.phase] = { state = "done" }
+    return true
+  end
+
+  -- Pass 1: the transactional phases before the first non-transactional one, on the target, in
+  -- one transaction that is always rolled back.
+  local first_shadow  -- the first non-transactional entry: it and every phase after it go to the copy
+  for i, e in ipairs(entries) do
+    if not e.transaction then
+      first_shadow = i
+      break
+    end
+  end
+  local ctx = { opts = opts, state = state, schema = schema }
+  runner.configure_session(ctx)
+  local store = {}
   db:exec("BEGIN")
   local ok, err = pcall(function()
-    for _, e in ipairs(entries) do
-      local m, p = e.src.m, e.src.p
-      if stopped then
-        e.note = "not planned: " .. stopped
-      else
-        db:trace(true, { forbid_commit = true })
-        -- flags are read in the plan's transaction, so flags earlier planned phases define count
-        local unmet = runner.requirement_unmet({ opts = opts, state = db, schema = schema }, m, p, simulated, by_id)
-        db:trace(false)
-        if unmet then
-          e.blocked = unmet
-          stopped = m.id .. ":" .. p.name .. " is blocked, and `weir up` stops there"
-        elseif p.transaction then
-          e.ran_on = "target"
-          if skipped_shadow then
-            e.note = "planned without the effects of " .. skipped_shadow ..
-              " (non-transactional, so it cannot run inside the plan's transaction)"
-          end
-          db:exec("SAVEPOINT weir_plan")
-          local r = simulate(e.src, db, schema, store, true)
-          for k, v in pairs(r) do e[k] = v end
-          if r.error or (r.verify and r.verify.state == "failed") then
-            stopped = m.id .. ":" .. p.name .. " fails, and `weir up` stops there"
-            db:exec("ROLLBACK TO SAVEPOINT weir_plan")
-          end
-          db:exec("RELEASE SAVEPOINT weir_plan")
-        else
-          e.ran_on = "shadow"
-          skipped_shadow = skipped_shadow or (m.id .. ":" .. p.name)
+    -- `weir up` creates (or upgrades) weir's state schema before any phase runs, and phases
+    -- that use it (copy, flags, weir.checkpoint) expect it: so does the plan, inside its
+    -- transaction, which is rolled back.
+    history.ensure(db, schema)
+    for i = 1, (first_shadow or #entries + 1) - 1 do
+      local e = entries[i]
+      db:trace(true, { forbid_commit = true })
+      -- flags are read in the plan's transaction, so flags earlier planned phases define count
+      local go = admit(e, db)
+      db:trace(false)
+      if go then
+        e.ran_on = "target"
+        db:exec("SAVEPOINT weir_plan")
+        if not settle(e, simulate(e.src, db, schema, store, true)) then
+          db:exec("ROLLBACK TO SAVEPOINT weir_plan")
         end
-        simulated[m.id] = simulated[m.id] or {}
-        simulated[m.id][p.name] = { state = "done" }
+        db:exec("RELEASE SAVEPOINT weir_plan")
       end
     end
   end)
   if db:transaction_status() ~= "closed" then pcall(db.exec, db, "ROLLBACK") end
   if not ok then error(err, 0) end
 
-  -- Pass 2: non-transactional phases on a schema-only copy, after the phases before them.
-  local last_shadow = 0
-  for i, e in ipairs(entries) do
-    if e.ran_on == "shadow" and not e.note then last_shadow = i end
-  end
-  if last_shadow > 0 then
-    say("copying the target's schema into a throwaway cluster for the non-transactional phases")
-    local cluster <close> = weir.cluster { schema_from = opts.url or "" }
+  -- Pass 2: from the first non-transactional phase on, every phase runs on a schema-only copy
+  -- of the target (brought to where the phases of pass 1 leave it), in order: the target
+  -- cannot show what a phase after an autocommitted one finds.
+  if first_shadow and not stopped then
+    local first = entries[first_shadow]
+    say("copying the target's schema into a throwaway cluster for %s:%s and the phases after it",
+      first.migration, first.phase)
+    -- The copy has weir's state as the target has it (its rows too: the state version,
+    -- checkpoints, flags, id maps), so the phases find what they find on `weir up`.
+    local has_state = state:value("SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = $1)", schema)
+    local made, cluster = pcall(weir.cluster, { schema_from = opts.url or "", with_data = has_state and { schema } or nil })
+    if not made then error(util.error_line(cluster), 0) end  -- without weir's own line
+    local _ <close> = cluster
     local shadow <close> = weir.connect(cluster:url())
+    history.ensure(shadow, schema)
     local global_db = db
     rawset(_G, "db", shadow)  -- scripts that use the global `db` must not reach the target
     local shadow_store = {}
     local ok2, err2 = pcall(function()
-      for i = 1, last_shadow do
+      runner.configure_session({ opts = opts })
+      for i = 1, first_shadow - 1 do
         local e = entries[i]
-        if e.ran_on == "shadow" then
-          local r = simulate(e.src, shadow, schema, shadow_store, false)
-          for k, v in pairs(r) do e[k] = v end
-          if r.changes then
-            for _, l in ipairs(inferred_locks(r.statements)) do r.changes.locks[#r.changes.locks + 1] = l end
-          end
-          if r.error then
-            for j = i + 1, #entries do
-              if not entries[j].note then entries[j].note = "not planned: " .. e.migration .. ":" .. e.phase .. " fails" end
-              if entries[j].ran_on == "shadow" then entries[j].ran_on = nil end
-            end
-            break
-          end
-        elseif e.ran_on == "target" and not e.error then
-          -- Bring the copy to where this phase leaves the target; its findings came from pass 1.
-          runner.set_current { db = shadow, schema = schema, migration = e.migration, phase = e.phase,
-            store = shadow_store, emit = function() end }
-          local ok3, err3 = pcall(shadow.tx, shadow, function() e.src.p.up(shadow) end)
-          runner.set_current(nil)
-          if not ok3 then
-            for j = i + 1, last_shadow do
-              if entries[j].ran_on == "shadow" then
-                entries[j].ran_on = nil
-                entries[j].note = "not planned: replaying " .. e.migration .. ":" .. e.phase ..
-                  " on the schema-only copy failed: " .. runner.error_text(err3)
+        runner.set_current { db = shadow, schema = schema, migration = e.migration, phase = e.phase,
+          store = shadow_store, emit = function() end }
+        local ok3, err3 = pcall(shadow.tx, shadow, function() e.src.p.up(shadow) end)
+        runner.set_current(nil)
+        if not ok3 then
+          unsure = true
+          stopped = "replaying " .. e.migration .. ":" .. e.phase .. " on the schema-only copy failed: " ..
+            runner.error_text(err3)
+          break
+        end
+      end
+      for i = first_shadow, #entries do
+        local e = entries[i]
+        if admit(e, shadow) then
+          e.ran_on = "shadow"
+          if e.transaction then
+            shadow:exec("BEGIN")
+            local good = settle(e, simulate(e.src, shadow, schema, shadow_store, true))
+            if good then
+              local committed, cerr = pcall(shadow.exec, shadow, "COMMIT")  -- deferred constraints
+              if not committed then
+                settle(e, { error = "at COMMIT: " .. runner.error_text(cerr) })
               end
             end
-            break
+            if shadow:in_transaction() then pcall(shadow.exec, shadow, "ROLLBACK") end
+          else
+            local r = simulate(e.src, shadow, schema, shadow_store, false)
+            if r.changes then
+              for _, l in ipairs(inferred_locks(r.statements, schema)) do r.changes.locks[#r.changes.locks + 1] = l end
+            end
+            settle(e, r)
           end
         end
       end
@@ -552,9 +598,12 @@ local function plan_with(opts, state, list, by_id)
     rawset(_G, "db", global_db)
     if not ok2 then error(err2, 0) end
   end
+  for _, e in ipairs(entries) do
+    if not e.ran_on and not e.blocked and not e.note then e.note = "not planned: " .. (stopped or "?") end
+  end
 
   -- Report
-  local failed = false
+  local failed = unsure or false
   for _, e in ipairs(entries) do
     e.src = nil
     if e.blocked or e.error or (e.verify and e.verify.state == "failed") then failed = true end
@@ -574,7 +623,8 @@ local function plan_with(opts, state, list, by_id)
     out:write(string.format("%d pending phase%s\n", #entries, #entries == 1 and "" or "s"))
     for _, e in ipairs(entries) do print_entry(out, e, opts.all_sql) end
     out:write(string.format("\n%s; the target was not changed (the plan's transaction was rolled back)\n",
-      failed and "`weir up` would FAIL" or "`weir up` would succeed"))
+      unsure and "weir cannot tell whether `weir up` would succeed (see the notes)"
+        or failed and "`weir up` would FAIL" or "`weir up` would succeed"))
   end
   return failed and 1 or 0
 end

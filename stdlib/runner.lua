@@ -203,9 +203,11 @@ end
 
 local function error_text(e)
   if type(e) == "table" and e.sqlstate then
-    local t = e.sqlstate .. " " .. e.message
-    if e.detail then t = t .. " (detail: " .. e.detail .. ")" end
-    return t .. " in: " .. (e.query or ""):gsub("%s+", " ")
+    -- a password in the SQL (ALTER ROLE … PASSWORD '…') reaches no record, event or message
+    local query, message, detail = require("sql").redact(e.query or "", e.message, e.detail)
+    local t = e.sqlstate .. " " .. message
+    if detail then t = t .. " (detail: " .. detail .. ")" end
+    return t .. " in: " .. query:gsub("%s+", " ")
   end
   return tostring(e)
 end

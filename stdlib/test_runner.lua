@@ -1,7 +1,9 @@
 --- test_runner: `weir test` -- runs *_test.lua files written with describe/it/expect, each test
 --- in a fresh database cloned from an empty template (so tests cannot leak into each other),
---- and `weir test --roundtrip`, which proves every migration reversible.
+--- and `weir test --roundtrip`, which proves every migration reversible on a copy of the
+--- database (never on the database itself).
 local runner = require "runner"
+local history = require "history"
 local core = require "copy.core"
 local util = require "weir_util"
 
@@ -140,15 +142,15 @@ local function load_test_file(file)
 end
 
 -- ---- the run's databases ----------------------------------------------------------------
--- A run's databases are weir_test_<run>_template and weir_test_<run>_<n>, where <run> is the
--- backend pid of the run's own session and 8 random hex digits; while the run lasts, that
--- session's application_name is "weir test <run>". So runs against one server never share a
+-- A run's databases are weir_test_<run>_template and weir_test_<run>_<n> (a roundtrip's copy:
+-- weir_test_<run>_roundtrip), where <run> is the backend pid of the run's own session and 8
+-- random hex digits; while the run lasts, that session's application_name is "weir test <run>". So runs against one server never share a
 -- database, and a run can tell what a run that has ended left behind (no session carries its
 -- name any more) from a live run's databases, which it never touches.
 
 local LEFTOVERS = [[
   SELECT d.datname::text AS name FROM pg_catalog.pg_database d
-   WHERE d.datname ~ '^weir_test_[0-9]+_[0-9a-f]{8}_(template|[0-9]+)$'
+   WHERE d.datname ~ '^weir_test_[0-9]+_[0-9a-f]{8}_(template|roundtrip|[0-9]+)$'
      AND pg_catalog.pg_has_role(d.datdba, 'MEMBER')
      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
                       WHERE a.application_name = 'weir test ' || substring(d.datname from '^weir_test_([0-9]+_[0-9a-f]{8})_'))
@@ -365,48 +367,234 @@ local function run_files(opts)
 end
 
 -- ---- --roundtrip ------------------------------------------------------------------------------
+-- What a roundtrip proves, for each migration M of the directory, in order, on a copy:
+--   up M succeeds (its verifies pass); down M succeeds; afterwards the inspected schema (weir's
+--   state schema aside) is exactly what it was before up M, and every table that was there
+--   before has as many rows as before; up M again succeeds (the next migration builds on it).
+-- Migrations the database has applied (its weir state is copied too) are rolled back on the
+-- copy first, latest first; for each of them up must then rebuild exactly the schema the copy
+-- had with it applied. The database itself is only read: the copy is a new database on the
+-- same server (schema from pg_dump, or what the fixture builds), or a throwaway cluster when
+-- the role cannot create databases; it is dropped afterwards, whatever happens.
+
+local ROW_COUNT_TABLES = [[
+  SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) AS name
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+     AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%'
+     AND n.nspname <> $1
+   ORDER BY 1]]
+
+local function row_counts(conn, state)
+  local out = {}
+  for _, t in ipairs(conn:query(ROW_COUNT_TABLES, state)) do
+    out[t.name] = conn:value("SELECT count(*) FROM " .. t.name)
+  end
+  return out
+end
+
+-- "public.t 100 → 0" for each table of `before` whose count changed (tables down dropped are
+-- the schema comparison's to report).
+local function count_changes(before, after)
+  local out = {}
+  for name, n in pairs(before) do
+    if after[name] and after[name] ~= n then out[#out + 1] = ("%s %d → %d"):format(name, n, after[name]) end
+  end
+  table.sort(out)
+  return out
+end
+
+-- The database's encoding and collation, for a copy that sorts and compares as it does.
+local function create_copy_sql(admin, name)
+  local d = admin:one [[
+    SELECT pg_catalog.pg_encoding_to_char(encoding) AS encoding, datcollate AS collate, datctype AS ctype
+      FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()]]
+  return ("CREATE DATABASE %s TEMPLATE template0 ENCODING %s LC_COLLATE %s LC_CTYPE %s"):format(name,
+    admin:quote_literal(d.encoding), admin:quote_literal(d.collate), admin:quote_literal(d.ctype))
+end
+
+-- Runs the fixture script on the copy: its globals are the script environment, `db` the copy.
+local function load_fixture(path)
+  local f = io.open(path)
+  if not f then error("fixture " .. path .. " cannot be read", 0) end
+  f:close()
+  local env = setmetatable({ arg = { [0] = path } }, { __index = _G })
+  local chunk, err = loadfile(path, "t", env)
+  if not chunk then error("fixture: " .. err, 0) end
+  local ok, ferr = pcall(chunk)
+  if not ok then
+    local text = type(ferr) == "table" and ferr.sqlstate and runner.error_text(ferr) or tostring(ferr)
+    error("fixture " .. path .. " failed on the copy: " .. text, 0)
+  end
+end
+
+-- fn(...), its error without the stdlib line it was raised from (weir.cluster and
+-- weir.copy_schema name their caller's line; here that is weir's own).
+local function plainly(fn, ...)
+  local ok, res = pcall(fn, ...)
+  if not ok then error(util.error_line(res), 0) end
+  return res
+end
 
 local function roundtrip(opts)
   local list = runner.load_all(opts.dir)
   local state = opts.schema or "weir"
+  local fixture = opts.fixture ~= "" and opts.fixture or nil
+  local admin = db
+  local source = opts.url or ""
+  local target = core.target_of(admin)
+  local id = admin:one("SELECT pg_catalog.pg_backend_pid() AS pid, substr(md5(random()::text || clock_timestamp()::text), 1, 8) AS r")
+  local run = id.pid .. "_" .. id.r
+  mark_session(admin, run)  -- before the copy exists: a later run can tell it from a live one
+  local copy_name = "weir_test_" .. run .. "_roundtrip"
+  local made_db, cluster, conn
+  local restore_print = runner.print_to_stderr()  -- stdout stays empty; the report is on stderr
+
   local function model() return schema.inspect(db, { exclude_schemas = { state } }) end
-  local base = { url = opts.url, dir = opts.dir, schema = state, lock_wait = opts.lock_wait }
+  local base = { dir = opts.dir, schema = state, lock_wait = opts.lock_wait, lock_timeout_ms = opts.lock_timeout_ms,
+    statement_timeout_ms = opts.statement_timeout_ms, retries = opts.retries }
   local function with(extra)
     local o = {}
     for k, v in pairs(base) do o[k] = v end
     for k, v in pairs(extra) do o[k] = v end
     return o
   end
-  local passed = 0
-  for _, m in ipairs(list) do
-    local before = model()
-    local code = runner.up(with { command = "up", to = m.id })
-    if code ~= 0 then
-      say("FAIL %s: up failed", m.id)
-      return 1
+  local passed, failed = 0, 0
+  local function fail(fmt, ...)
+    if core.interrupted() then return end  -- what a signal stopped is not a finding
+    failed = failed + 1
+    say("FAIL " .. fmt, ...)
+  end
+
+  local function work()
+    drop_leftovers(admin)
+    -- The copy: on the same server when this role may create a database, else a throwaway cluster.
+    local has_state = not fixture and
+      admin:value("SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = $1)", state)
+    local with_data = has_state and { state } or nil
+    local where
+    made_db = true
+    local created, cerr = pcall(admin.exec, admin, create_copy_sql(admin, copy_name))
+    if created then
+      base.url = with_database(target, copy_name)
+      conn = weir.connect(base.url)
+      if conn:value("SELECT pg_catalog.current_database()") ~= copy_name then
+        -- (a dbname in the URL's query wins over its path): nothing is written but to the copy
+        error("the URL made for the copy reaches database " .. conn:value("SELECT pg_catalog.current_database()") ..
+          ", not " .. copy_name .. "; give --db without a dbname parameter", 0)
+      end
+      if not fixture then plainly(weir.copy_schema, { from = source, to = base.url, with_data = with_data }) end
+      where = "a new database " .. copy_name .. " on the same server"
+    elseif core.interrupted() then
+      error(cerr, 0)
+    else
+      made_db = false
+      say("weir test --roundtrip: cannot create a database on the server (%s); using a throwaway cluster",
+        util.error_line(cerr))
+      cluster = plainly(weir.cluster, not fixture and { schema_from = source, with_data = with_data } or nil)
+      base.url = cluster:url()
+      conn = weir.connect(base.url)
+      where = "a throwaway cluster"
     end
-    code = runner.down(with { command = "down", target = m.id })
-    if code ~= 0 then
-      say("FAIL %s: down failed", m.id)
-      return 1
+    rawset(_G, "db", conn)  -- the runner and the scripts' global `db`: the copy, never the database
+    if fixture then
+      say("roundtrip on %s, starting from what %s builds", where, fixture)
+      load_fixture(fixture)
+    else
+      say("roundtrip on %s, starting from the database's schema%s", where, has_state and " and weir's state" or "")
     end
-    local changes = schema.diff(model(), before)
-    if #changes > 0 then
-      say("FAIL %s: down does not restore the schema; this would (what up left behind):", m.id)
-      io.stderr:write(schema.script(changes))
-      say("%d passed, 1 failed", passed)
-      return 1
+
+    -- What the database has applied: rolled back on the copy, latest first.
+    local applied_model = {}
+    if conn:value("SELECT to_regclass($1) IS NOT NULL", conn:quote_ident(state) .. ".phases") then
+      local _, phases = history.load(conn, state)
+      for i = #list, 1, -1 do
+        local m = list[i]
+        local done, all = 0, true
+        for _, p in ipairs(m.phases) do
+          if phases[m.id] and phases[m.id][p.name] and phases[m.id][p.name].state == "done" then
+            done = done + 1
+          else
+            all = false
+          end
+        end
+        if done > 0 then
+          local applied = all and model() or nil
+          if runner.down(with { command = "down", target = m.id }) ~= 0 then
+            fail("%s: down failed, rolling back on the copy what the database has applied", m.id)
+            return
+          end
+          applied_model[m.id] = applied
+          say("rolled back %s on the copy (the database has it applied)", m.id)
+        end
+      end
     end
-    say("ok   %s: up, verify, down restores the schema", m.id)
-    passed = passed + 1
-    code = runner.up(with { command = "up", to = m.id })
-    if code ~= 0 then
-      say("FAIL %s: up again after down failed", m.id)
-      return 1
+
+    for _, m in ipairs(list) do
+      local before, before_rows = model(), row_counts(conn, state)
+      if runner.up(with { command = "up", to = m.id }) ~= 0 then
+        fail("%s: up failed", m.id)
+        return
+      end
+      local after_up = model()
+      if applied_model[m.id] then
+        local missing = schema.diff(after_up, applied_model[m.id])
+        if #missing > 0 then
+          fail("%s: up after down does not rebuild the schema the database has; the database also has:", m.id)
+          io.stderr:write(schema.script(missing))
+          return
+        end
+      end
+      if runner.down(with { command = "down", target = m.id }) ~= 0 then
+        fail("%s: down failed", m.id)
+        return
+      end
+      local left = schema.diff(model(), before)
+      if #left > 0 then
+        fail("%s: down does not restore the schema; what down would also have to do:", m.id)
+        io.stderr:write(schema.script(left))
+        return
+      end
+      local counts = count_changes(before_rows, row_counts(conn, state))
+      if #counts > 0 then
+        fail("%s: down does not restore the row counts: %s", m.id, table.concat(counts, ", "))
+        return
+      end
+      say("ok   %s: up, verify, down restores the schema%s", m.id, applied_model[m.id] and
+        "; up rebuilds the schema the database has" or "")
+      passed = passed + 1
+      if runner.up(with { command = "up", to = m.id }) ~= 0 then
+        fail("%s: up again after down failed", m.id)
+        return
+      end
     end
   end
-  say("%d passed, 0 failed", passed)
-  return 0
+
+  local ok, err = core.interruptible(work)
+  -- From here on signals are held: the copy is dropped whatever happens.
+  local sig = core.interrupted()
+  rawset(_G, "db", admin)
+  restore_print()
+  if conn then pcall(conn.close, conn) end
+  if cluster then pcall(cluster.close, cluster) end
+  if made_db then
+    local dropped, derr = pcall(admin.exec, admin, "DROP DATABASE IF EXISTS " .. copy_name .. " WITH (FORCE)")
+    if not dropped then
+      local c_ok, cleaner = pcall(weir.connect, target)
+      if c_ok then
+        dropped, derr = pcall(cleaner.exec, cleaner, "DROP DATABASE IF EXISTS " .. copy_name .. " WITH (FORCE)")
+        pcall(cleaner.close, cleaner)
+      end
+    end
+    if not dropped then say("weir test: could not drop database %s: %s", copy_name, util.error_line(derr)) end
+  end
+  if sig then
+    say("%d passed, %d failed (%s)", passed, failed, interrupted_by(sig))
+    return 128 + sig
+  end
+  if not ok then error(err, 0) end
+  say("%d passed, %d failed", passed, failed)
+  return failed == 0 and 0 or 1
 end
 
 function M.main(opts)

@@ -1,7 +1,8 @@
-// `weir test [PATHS...] [--junit FILE] [--tap]` and `weir test --roundtrip [--dir DIR]`: test
-// files written with describe/it/expect, each test in a fresh database; or every migration
-// taken up, verified, down (which must restore the inspected schema) and up again. The work is
-// in stdlib/test_runner.lua.
+// `weir test [PATHS...] [--junit FILE] [--tap]` and `weir test --roundtrip [--dir DIR]
+// [--fixture FILE]`: test files written with describe/it/expect, each test in a fresh
+// database; or, on a copy of the database (never the database itself), every migration taken
+// up, verified, down (which must restore the inspected schema and row counts) and up again.
+// The work is in stdlib/test_runner.lua.
 #include <cstdio>
 #include <filesystem>
 #include <stdexcept>
@@ -27,7 +28,12 @@ const char* const kHelp =
     "A run's databases are weir_test_<run>_*, so runs can share a server; a run drops the\n"
     "ones that runs which have ended left behind, never a live run's.\n"
     "With --roundtrip: every migration of DIR goes up (verify runs), down (the inspected\n"
-    "schema must be what it was before) and up again.\n"
+    "schema and the tables' row counts must be what they were before) and up again -- on a\n"
+    "copy, never on the database itself: a new database weir_test_<run>_roundtrip on the same\n"
+    "server (a throwaway cluster when the role cannot create one), holding the database's\n"
+    "schema and weir's state, or, with a fixture, what the fixture builds. Migrations the\n"
+    "database has applied are rolled back on the copy first, and up must rebuild exactly the\n"
+    "schema the database has. The copy is dropped afterwards, also on Ctrl-C.\n"
     "Use --ephemeral for a throwaway PostgreSQL (the database must allow CREATE DATABASE).\n"
     "\n"
     "  --junit FILE          also write JUnit XML to FILE (created before any test runs;\n"
@@ -35,6 +41,11 @@ const char* const kHelp =
     "  --tap                 print TAP on stdout instead of the readable lines\n"
     "  --roundtrip           check that every migration is reversible\n"
     "  --dir DIR             migrations directory for --roundtrip (default: migrations)\n"
+    "  --fixture FILE        --roundtrip starts from an empty database FILE fills (tables and\n"
+    "                        rows), instead of the database's schema (default: weir.lua's\n"
+    "                        fixture)\n"
+    "  --no-fixture          --roundtrip on the database's schema even when weir.lua names a\n"
+    "                        fixture\n"
     "\n";
 
 }  // namespace
@@ -43,7 +54,7 @@ int cmd_test(Args& args) {
   ConnectionOptions conn;
   std::vector<std::pair<std::string, std::string>> cli{{"command", "test"}};
   std::vector<std::string> paths;
-  bool roundtrip = false;
+  bool roundtrip = false, fixture = false;
   while (!args.done()) {
     std::string a = args.next();
     auto is = [&a](const char* n) { return a == n || a.rfind(std::string(n) + "=", 0) == 0; };
@@ -68,6 +79,12 @@ int cmd_test(Args& args) {
       roundtrip = true;
     } else if (is("--dir")) {
       cli.emplace_back("dir", args.value("--dir", a));
+    } else if (is("--fixture")) {
+      cli.emplace_back("fixture", args.value("--fixture", a));
+      fixture = true;
+    } else if (a == "--no-fixture") {
+      cli.emplace_back("fixture", "");
+      fixture = true;
     } else if (parse_connection_option(args, a, conn)) {
       continue;
     } else if (a.size() > 1 && a[0] == '-') {
@@ -76,6 +93,8 @@ int cmd_test(Args& args) {
       paths.push_back(a);
     }
   }
+  if (fixture && !roundtrip)
+    throw UsageError("test: --fixture and --no-fixture go with --roundtrip");
   // The test paths (default: tests) must exist: said before anything connects or starts.
   if (paths.empty()) paths.push_back("tests");
   std::string path_list;

@@ -3,11 +3,13 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cctype>
 #include <cstdlib>
 
 #include "lua/host.hpp"
 #include "lua/runtime.hpp"
 #include "pg/cluster.hpp"
+#include "pg/connection.hpp"
 
 namespace weir::cli {
 
@@ -136,8 +138,14 @@ bool parse_connection_option(Args& args, const std::string& arg, ConnectionOptio
   } else if (is("--connect")) {
     std::string spec = args.value("--connect", arg);
     auto eq = spec.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
-      throw UsageError("--connect expects NAME=URL, got '" + spec.substr(0, eq) + "'");
+    // A NAME is a word: a URL given without one (or with '=' only in its query) is refused
+    // here, shown masked, instead of becoming a name that messages would print.
+    bool named = eq != std::string::npos && eq > 0 && eq + 1 < spec.size();
+    for (size_t i = 0; named && i < eq; ++i)
+      named = std::isalnum(static_cast<unsigned char>(spec[i])) || spec[i] == '_' || spec[i] == '-';
+    if (!named) {
+      throw UsageError("--connect expects NAME=URL (NAME: letters, digits, _ and -), got '" +
+                       pg::mask_password(spec) + "'");
     }
     out.connects[spec.substr(0, eq)] = spec.substr(eq + 1);
   } else if (is("--config")) {

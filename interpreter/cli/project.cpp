@@ -132,6 +132,8 @@ struct Reader {
         if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0 || lua_tointeger(L, -1) > 2147483647)
           fail("retries must be a non-negative integer (at most 2147483647)");
         s["retries"] = std::to_string(lua_tointeger(L, -1));
+      } else if (key == "fixture") {
+        s["fixture"] = relative(text(key));
       } else if (key == "db") {
         out->db = url(key);
       } else if (key == "connections") {
@@ -147,7 +149,7 @@ struct Reader {
       } else {
         fail("unknown setting '" + key +
              "' (known: migrations, schema, db, connections, lock_timeout, statement_timeout, "
-             "lock_wait, retries, events)");
+             "lock_wait, retries, events, fixture)");
       }
       lua_pop(L, 1);
     }

@@ -4,6 +4,8 @@
 //   sql.lint(text [, {transaction=, one_query=, ignore=}]) -> { {line=, rule=, message=,
 //                      statement=}, ... }   lint (pg/lint.hpp); a list of {sql=, transaction=,
 //                      one_query=, ignore=} lints texts that run in order (entries add chunk=)
+//   sql.redact(text, ...) -> text, ...   password literals replaced with '***' (pg/sql_parse.hpp);
+//                      further arguments (messages about the SQL) come back with them removed
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -12,6 +14,7 @@
 #include "lua/convert.hpp"
 #include "lua/guarded.hpp"
 #include "modules/modules.hpp"
+#include "pg/connection.hpp"
 #include "pg/lint.hpp"
 #include "pg/sql_parse.hpp"
 
@@ -43,6 +46,37 @@ int sql_parse(lua_State* L) {
     lua_rawseti(L, -2, static_cast<lua_Integer>(i + 1));
   }
   return 1;
+}
+
+// sql.redact(text, ...): the text with its secrets replaced, then each further argument (a
+// message about that SQL) with those secrets removed; nil arguments stay nil.
+int sql_redact(lua_State* L) {
+  size_t len;
+  const char* text = luaL_checklstring(L, 1, &len);
+  int n = lua_gettop(L);
+  for (int i = 2; i <= n; ++i)
+    if (!lua_isnil(L, i)) luaL_checkstring(L, i);
+  std::vector<std::string> extra;
+  for (int i = 2; i <= n; ++i)
+    extra.emplace_back(lua_isnil(L, i) ? "" : lua_tostring(L, i));
+  pg::Redacted r = pg::redact_secrets(std::string(text, len));
+  for (auto& message : extra) {
+    for (const auto& secret : r.secrets) {
+      // a secret as written ('…', quotes included) and, when long enough not to be a common
+      // word, its inside
+      message = pg::scrub(message, secret);
+      if (secret.size() >= 10) message = pg::scrub(message, secret.substr(1, secret.size() - 2));
+    }
+  }
+  lua_pushlstring(L, r.text.data(), r.text.size());
+  for (int i = 2; i <= n; ++i) {
+    if (lua_isnil(L, i))
+      lua_pushnil(L);
+    else
+      lua_pushlstring(L, extra[static_cast<size_t>(i - 2)].data(),
+                      extra[static_cast<size_t>(i - 2)].size());
+  }
+  return n;
 }
 
 struct LintInput {
@@ -147,6 +181,7 @@ int sql_lint(lua_State* L) {
 const luaL_Reg kFunctions[] = {
     {"parse", guarded<sql_parse>},
     {"lint", guarded<sql_lint>},
+    {"redact", guarded<sql_redact>},
     {nullptr, nullptr},
 };
 

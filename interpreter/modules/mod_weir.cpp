@@ -14,6 +14,8 @@
 //                           pid, release); see pg/session_lock.hpp
 //   weir.deadline(seconds)  cancels the running statement when the time is up (a weir.Deadline:
 //                           expired, close); see pg/statement_deadline.hpp
+//                           (and the rows of the schemas listed in with_data)
+//   weir.copy_schema{from=URL, to=URL, with_data=}  the same copy into an existing database
 #include <dirent.h>
 
 #include <algorithm>
@@ -86,24 +88,66 @@ pg::Cluster& live_cluster(lua_State* L) {
   return *box->cluster;
 }
 
+// The list of strings in field `key` of the options table at `idx` (nil: none). Throws on
+// anything else, before any work is done.
+std::vector<std::string> string_list(lua_State* L, int idx, const char* key, const char* fn) {
+  std::vector<std::string> out;
+  int t = lua_getfield(L, idx, key);
+  if (t == LUA_TTABLE) {
+    for (lua_Integer i = 1; lua_rawgeti(L, -1, i) != LUA_TNIL; ++i) {
+      bool ok = lua_type(L, -1) == LUA_TSTRING;
+      if (ok) out.emplace_back(lua_tostring(L, -1));
+      lua_pop(L, 1);
+      if (!ok) {
+        lua_pop(L, 2);
+        throw std::invalid_argument(std::string(fn) + ": " + key + " must be a list of strings");
+      }
+    }
+    lua_pop(L, 1);  // the nil that ended the list
+  } else if (t != LUA_TNIL) {
+    lua_pop(L, 1);
+    throw std::invalid_argument(std::string(fn) + ": " + key + " must be a list of strings");
+  }
+  lua_pop(L, 1);
+  return out;
+}
+
+// Refuses keys of the options table at `idx` that are not in `known` (a NULL-ended list).
+void known_keys(lua_State* L, int idx, const char* const* known, const char* fn) {
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    const char* key = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+    bool found = false;
+    std::string names;
+    for (const char* const* k = known; *k; ++k) {
+      found = found || std::strcmp(key, *k) == 0;
+      names += (names.empty() ? "" : ", ") + std::string(*k);
+    }
+    if (!found) {
+      lua_pop(L, 1);
+      throw std::invalid_argument(std::string(fn) + ": unknown option '" + key +
+                                  "' (known: " + names + ")");
+    }
+  }
+}
+
 int weir_cluster(lua_State* L) {
   std::string schema_from;
+  std::vector<std::string> with_data;
   bool copy = false;
   if (!lua_isnoneornil(L, 1)) {
     luaL_checktype(L, 1, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, 1)) {
-      lua_pop(L, 1);
-      const char* key = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
-      if (std::strcmp(key, "schema_from") != 0)
-        throw std::invalid_argument(std::string("weir.cluster: unknown option '") + key +
-                                    "' (known: schema_from)");
-    }
+    const char* const known[] = {"schema_from", "with_data", nullptr};
+    known_keys(L, 1, known, "weir.cluster");
     if (lua_getfield(L, 1, "schema_from") != LUA_TNIL) {
       schema_from = luaL_checkstring(L, -1);
       copy = true;
     }
     lua_pop(L, 1);
+    with_data = string_list(L, 1, "with_data", "weir.cluster");
+    if (!with_data.empty() && !copy)
+      throw std::invalid_argument("weir.cluster: with_data needs schema_from");
   }
   // The userdata exists before the cluster starts, so its __gc owns the cluster at once.
   auto* box = static_cast<ClusterBox*>(lua_newuserdatauv(L, sizeof(ClusterBox), 0));
@@ -112,13 +156,28 @@ int weir_cluster(lua_State* L) {
   box->cluster = std::make_unique<pg::Cluster>(pg::ClusterOptions{});
   if (copy) {
     try {
-      box->cluster->copy_schema_from(schema_from);
+      box->cluster->copy_schema_from(schema_from, with_data);
     } catch (const std::exception&) {
       box->cluster.reset();  // stop it now rather than at the next garbage collection
       throw;
     }
   }
   return 1;
+}
+
+int weir_copy_schema(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  const char* const known[] = {"from", "to", "with_data", nullptr};
+  known_keys(L, 1, known, "weir.copy_schema");
+  pg::SchemaCopy copy;
+  if (lua_getfield(L, 1, "from") != LUA_TSTRING || lua_getfield(L, 1, "to") != LUA_TSTRING)
+    throw std::invalid_argument("weir.copy_schema: from and to must be strings (URLs)");
+  copy.from = lua_tostring(L, -2);
+  copy.to = lua_tostring(L, -1);
+  lua_pop(L, 2);
+  copy.data_schemas = string_list(L, 1, "with_data", "weir.copy_schema");
+  pg::copy_schema(copy);
+  return 0;
 }
 
 int cluster_url(lua_State* L) {
@@ -342,6 +401,7 @@ const luaL_Reg kFunctions[] = {
     {"cluster", guarded<weir_cluster>},
     {"session_lock", guarded<weir_session_lock>},
     {"deadline", guarded<weir_deadline>},
+    {"copy_schema", guarded<weir_copy_schema>},
     {nullptr, nullptr},
 };
 

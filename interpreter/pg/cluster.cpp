@@ -44,6 +44,8 @@
 #include <utility>
 #include <vector>
 
+#include "pg/connection.hpp"
+
 namespace weir::pg {
 namespace {
 
@@ -334,14 +336,25 @@ ServerUser server_user() {
   return user;
 }
 
-// Runs argv[0] as `user`, in cwd, with stdout and stderr appended to `log`. A new session keeps
-// the server out of the terminal's process group, so Ctrl-C in a REPL doesn't stop it.
+// Runs argv[0] as `user`, in cwd, with stdout and stderr appended to `log`, in this process's
+// environment with `env` ("NAME=value" entries) set on top. A new session keeps the server out
+// of the terminal's process group, so Ctrl-C in a REPL doesn't stop it.
 pid_t spawn(const std::vector<std::string>& args, const ServerUser& user, const std::string& cwd,
-            const std::string& log, bool new_session) {
+            const std::string& log, bool new_session, const std::vector<std::string>& env = {}) {
   std::vector<char*> argv;
   for (const auto& a : args)
     argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (char** e = environ; *e; ++e) {
+    bool replaced = false;
+    for (const auto& set : env)
+      replaced = replaced || std::strncmp(*e, set.c_str(), set.find('=') + 1) == 0;
+    if (!replaced) envp.push_back(*e);
+  }
+  for (const auto& set : env)
+    envp.push_back(const_cast<char*>(set.c_str()));
+  envp.push_back(nullptr);
   long max_fd = sysconf(_SC_OPEN_MAX);
   std::string name = args[0].substr(args[0].rfind('/') + 1);
 
@@ -383,7 +396,7 @@ pid_t spawn(const std::vector<std::string>& args, const ServerUser& user, const 
     step = 3;
     if (chdir(cwd.c_str()) != 0) failed();
     step = 4;
-    execv(argv[0], argv.data());
+    execve(argv[0], argv.data(), envp.data());
     failed();
   }
   close(report[1]);
@@ -728,26 +741,9 @@ std::string Cluster::url() const {
   return make_url(dir_, port_);
 }
 
-void Cluster::copy_schema_from(const std::string& source_url) {
-  // The client programs run as the calling user (pg_dump reads the caller's ~/.pgpass and PG*
-  // variables); only the server runs as `postgres`.
-  ServerUser caller;
-  std::string dump = dir_ + "/schema.sql", log = dir_ + "/schema-copy.log";
-  std::vector<std::string> pg_dump = {
-      bindir_ + "/pg_dump", "--schema-only",      "--no-owner",    "--no-privileges",
-      "--no-publications",  "--no-subscriptions", "--file=" + dump};
-  if (!source_url.empty()) pg_dump.push_back("--dbname=" + source_url);
-  off_t from = file_size(log);
-  int status = wait_child(spawn(pg_dump, caller, dir_, log, false));
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    fail("pg_dump --schema-only of the target failed: " + output_since(log, from));
-  from = file_size(log);
-  status = wait_child(spawn({bindir_ + "/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
-                             "--dbname=" + url(), "--file=" + dump},
-                            caller, dir_, log, false));
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    fail("loading the target's schema into the throwaway cluster failed: " +
-         output_since(log, from));
+void Cluster::copy_schema_from(const std::string& source_url,
+                               const std::vector<std::string>& data_schemas) {
+  copy_schema(SchemaCopy{source_url, url(), data_schemas}, bindir_);
 }
 
 std::string Cluster::url_for(const std::string& dir) {
@@ -829,6 +825,82 @@ int Cluster::cleanup_leftovers() {
     // Out of memory listing $TMPDIR: nothing to clean this time.
   }
   return removed;
+}
+
+// --- copying a schema ------------------------------------------------------------------------
+
+namespace {
+
+// A pattern for pg_dump's --schema that matches exactly `name` (psql's pattern rules: inside
+// double quotes every character is literal, "" is a quote).
+std::string exact_pattern(const std::string& name) {
+  std::string out = "\"";
+  for (char c : name)
+    out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+// A private directory for the dump, removed with everything in it however the copy ends.
+struct WorkDir {
+  std::string path;
+  WorkDir() {
+    std::string templ = absolute(tmp_base()) + "/weir-schema-XXXXXX";
+    std::vector<char> buf(templ.begin(), templ.end());
+    buf.push_back('\0');
+    if (!mkdtemp(buf.data()))
+      fail("cannot create a directory in " + tmp_base() + ": " + errtext(errno));
+    path = buf.data();
+  }
+  ~WorkDir() { remove_tree(path); }
+  WorkDir(const WorkDir&) = delete;
+  WorkDir& operator=(const WorkDir&) = delete;
+};
+
+// Runs a client program (pg_dump, psql) against `target`: the password goes in PGPASSWORD in
+// the child's environment, the other settings on its command line, so `ps` never shows it.
+void run_client(std::vector<std::string> args, const std::string& target, const WorkDir& work,
+                const std::string& what) {
+  std::vector<std::string> env;
+  if (!target.empty()) {
+    SplitTarget split;
+    try {
+      split = split_password(target);
+    } catch (const std::exception& e) {
+      fail(what + ": " + e.what());
+    }
+    args.push_back("--dbname=" + split.conninfo);
+    if (!split.password.empty()) env.push_back("PGPASSWORD=" + split.password);
+  }
+  std::string log = work.path + "/client.log";
+  off_t from = file_size(log);
+  int status = wait_child(spawn(args, ServerUser{}, work.path, log, false, env));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    fail(what + ": " + scrub_target(output_since(log, from), target));
+}
+
+}  // namespace
+
+void copy_schema(const SchemaCopy& copy, const std::string& bindir) {
+  std::string bin = bindir.empty() ? Cluster::find_bindir() : bindir;
+  // The client programs run as the calling user (pg_dump reads the caller's ~/.pgpass and PG*
+  // variables); only a throwaway server runs as `postgres`.
+  WorkDir work;
+  std::string schema_file = work.path + "/schema.sql", data_file = work.path + "/data.sql";
+  run_client({bin + "/pg_dump", "--schema-only", "--no-owner", "--no-privileges",
+              "--no-publications", "--no-subscriptions", "--file=" + schema_file},
+             copy.from, work, "pg_dump --schema-only of the target failed");
+  if (!copy.data_schemas.empty()) {
+    std::vector<std::string> args = {bin + "/pg_dump", "--data-only", "--no-owner",
+                                     "--no-privileges", "--file=" + data_file};
+    for (const auto& name : copy.data_schemas)
+      args.push_back("--schema=" + exact_pattern(name));
+    run_client(args, copy.from, work, "pg_dump --data-only of the target's schemas failed");
+  }
+  run_client({bin + "/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--file=" + schema_file}, copy.to,
+             work, "loading the target's schema into the copy failed");
+  if (!copy.data_schemas.empty())
+    run_client({bin + "/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--file=" + data_file}, copy.to,
+               work, "loading the rows into the copy failed");
 }
 
 }  // namespace weir::pg

@@ -13,6 +13,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace weir::pg {
 
@@ -44,10 +45,11 @@ class Cluster {
   // libpq URL over the Unix socket: postgresql://postgres@/postgres?host=<dir>&port=<port>
   std::string url() const;
 
-  // Copies the schema of the database at source_url (no data, owners or privileges) into this
-  // cluster's `postgres` database, with pg_dump and psql from the server's bindir. An empty
-  // source_url means libpq's defaults (PG* variables). Throws ClusterError naming the step.
-  void copy_schema_from(const std::string& source_url);
+  // Copies the schema of the database at source_url (no data, owners or privileges), and the
+  // rows of data_schemas, into this cluster's `postgres` database: copy_schema with the
+  // server's bindir. An empty source_url means libpq's defaults (PG* variables).
+  void copy_schema_from(const std::string& source_url,
+                        const std::vector<std::string>& data_schemas = {});
 
   // URL of a running cluster that weir made in dir.
   static std::string url_for(const std::string& dir);
@@ -70,5 +72,20 @@ class Cluster {
   pid_t watchdog_pid_ = 0;  // non-persistent only
   int watchdog_fd_ = -1;    // closing it tells the watchdog to clean up
 };
+
+// What copy_schema copies, and where.
+struct SchemaCopy {
+  std::string from;                       // source database: URL or conninfo ("": PG* defaults)
+  std::string to;                         // destination database, which must exist
+  std::vector<std::string> data_schemas;  // schemas whose rows are copied too (must exist)
+};
+
+// pg_dump --schema-only of `from` (no owners, privileges, publications or subscriptions), then
+// pg_dump --data-only of its data_schemas, each loaded into `to` with psql (ON_ERROR_STOP), all
+// from `bindir` (empty: Cluster::find_bindir()), the dumps in a private directory under
+// $TMPDIR removed afterwards. A password of either target reaches the programs in PGPASSWORD,
+// never on their command lines (which `ps` shows); other settings go as a conninfo string in
+// --dbname. Throws ClusterError naming the step, with secrets masked.
+void copy_schema(const SchemaCopy& copy, const std::string& bindir = "");
 
 }  // namespace weir::pg

@@ -10,6 +10,8 @@
 #include <map>
 #include <set>
 
+#include "pg/sql_parse.hpp"
+
 namespace weir::pg {
 
 namespace {
@@ -78,45 +80,81 @@ std::string percent_decode(const std::string& s) {
   return out;
 }
 
-bool is_url(const std::string& t) {
-  return t.rfind("postgresql://", 0) == 0 || t.rfind("postgres://", 0) == 0;
+// Where secrets are written in a connection target, whatever its shape: a libpq URL, a URL
+// with another or a misspelt scheme (postgresql+psycopg2://, jdbc:postgresql://, PostgreSQL://,
+// postgresql//), or a key=value conninfo string. Masking errs towards hiding too much: a
+// display that loses a host name costs less than one that shows a password.
+using Span = std::pair<size_t, size_t>;
+
+char lower(char c) {
+  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
 }
 
-// Locates the password inside a URL's authority or query, or a conninfo's password=…;
-// returns [begin, end) offsets into `t`, or npos when there is none.
-std::pair<size_t, size_t> find_password(const std::string& t) {
-  const auto none = std::make_pair(std::string::npos, std::string::npos);
-  if (is_url(t)) {
-    size_t start = t.find("://") + 3;
-    size_t end = t.find_first_of("/?", start);
-    if (end == std::string::npos) end = t.size();
-    size_t at = t.rfind('@', end);
-    if (at != std::string::npos && at >= start) {
-      size_t colon = t.find(':', start);
-      if (colon != std::string::npos && colon < at) return {colon + 1, at};
-    }
-    size_t q = t.find('?');
-    while (q != std::string::npos) {
-      size_t key = q + 1;
-      if (t.compare(key, 9, "password=") == 0) {
-        size_t vend = t.find('&', key);
-        return {key + 9, vend == std::string::npos ? t.size() : vend};
-      }
-      q = t.find('&', key);
-    }
-    return none;
+// A connection key that holds a secret: password, sslpassword, any spelling or case.
+bool secret_key(const std::string& key) {
+  std::string k;
+  for (char c : key)
+    if (!std::isspace(static_cast<unsigned char>(c))) k.push_back(lower(c));
+  return k.size() >= 8 && k.compare(k.size() - 8, 8, "password") == 0;
+}
+
+// user:PASSWORD@ after "://" (up to the last '@': a password may hold '@', '/' or '?').
+void url_userinfo(const std::string& t, std::vector<Span>& out) {
+  size_t scheme = t.find("://");
+  if (scheme == std::string::npos) return;
+  size_t start = scheme + 3;
+  size_t first_at = t.find('@', start);
+  if (first_at == std::string::npos) return;
+  size_t colon = t.find(':', start);
+  if (colon == std::string::npos || colon > first_at) return;
+  out.emplace_back(colon + 1, t.rfind('@'));
+}
+
+// user:PASSWORD@ anywhere, for shapes without "://" (postgresql//u:p@h, postgresql:/u:p@h):
+// the part of a word between its first ':' and an '@', the word starting after a '/' or
+// white space.
+void bare_userinfo(const std::string& t, std::vector<Span>& out) {
+  for (size_t at = t.find('@'); at != std::string::npos; at = t.find('@', at + 1)) {
+    size_t start = at;
+    while (start > 0 && t[start - 1] != '/' &&
+           !std::isspace(static_cast<unsigned char>(t[start - 1])))
+      --start;
+    size_t colon = t.find(':', start);
+    if (colon < at) out.emplace_back(colon + 1, at);
   }
-  // conninfo: password = value | password='quoted value'
-  size_t p = 0;
-  while ((p = t.find("password", p)) != std::string::npos) {
-    bool word_start = p == 0 || std::isspace(static_cast<unsigned char>(t[p - 1]));
+}
+
+// ?…&KEY=VALUE… of a URL, keys percent-decoded as libpq decodes them (?%70assword=).
+void url_query(const std::string& t, std::vector<Span>& out) {
+  size_t scheme = t.find("://");
+  if (scheme == std::string::npos) return;
+  for (size_t q = t.find('?', scheme); q != std::string::npos; q = t.find('?', q + 1)) {
+    size_t pos = q + 1;
+    while (pos <= t.size()) {
+      size_t end = t.find_first_of("&#", pos);
+      if (end == std::string::npos) end = t.size();
+      size_t eq = t.find('=', pos);
+      if (eq != std::string::npos && eq < end &&
+          secret_key(percent_decode(t.substr(pos, eq - pos))))
+        out.emplace_back(eq + 1, end);
+      if (end >= t.size() || t[end] == '#') break;
+      pos = end + 1;
+    }
+  }
+}
+
+// KEY = VALUE and KEY = 'quoted \' value' of a conninfo string, wherever a key that holds a
+// secret is followed by '=' (also inside text that is not a valid conninfo).
+void conninfo_pairs(const std::string& t, std::vector<Span>& out) {
+  for (size_t p = 0; p + 8 <= t.size(); ++p) {
+    bool match = true;
+    for (size_t k = 0; k < 8 && match; ++k)
+      match = lower(t[p + k]) == "password"[k];
+    if (!match) continue;
     size_t i = p + 8;
     while (i < t.size() && std::isspace(static_cast<unsigned char>(t[i])))
       ++i;
-    if (!word_start || i >= t.size() || t[i] != '=') {
-      p += 8;
-      continue;
-    }
+    if (i >= t.size() || t[i] != '=') continue;
     ++i;
     while (i < t.size() && std::isspace(static_cast<unsigned char>(t[i])))
       ++i;
@@ -124,14 +162,35 @@ std::pair<size_t, size_t> find_password(const std::string& t) {
       size_t j = i + 1;
       while (j < t.size() && t[j] != '\'')
         j += (t[j] == '\\') ? 2 : 1;
-      return {i + 1, std::min(j, t.size())};
+      out.emplace_back(i + 1, std::min(j, t.size()));
+    } else {
+      size_t j = i;
+      while (j < t.size() && !std::isspace(static_cast<unsigned char>(t[j])) && t[j] != '&' &&
+             t[j] != '#')
+        ++j;
+      out.emplace_back(i, j);
     }
-    size_t j = i;
-    while (j < t.size() && !std::isspace(static_cast<unsigned char>(t[j])))
-      ++j;
-    return {i, j};
   }
-  return none;
+}
+
+// Every secret of `t`, sorted and merged: [begin, end) offsets.
+std::vector<Span> secret_spans(const std::string& t) {
+  std::vector<Span> found;
+  url_userinfo(t, found);
+  bare_userinfo(t, found);
+  url_query(t, found);
+  conninfo_pairs(t, found);
+  std::sort(found.begin(), found.end());
+  std::vector<Span> merged;
+  for (const auto& s : found) {
+    if (s.second <= s.first) continue;
+    if (!merged.empty() && s.first <= merged.back().second) {
+      merged.back().second = std::max(merged.back().second, s.second);
+    } else {
+      merged.push_back(s);
+    }
+  }
+  return merged;
 }
 
 }  // namespace
@@ -151,8 +210,12 @@ std::string SqlError::line() const {
   if (!hint.empty()) extra += (extra.empty() ? "" : "; ") + std::string("hint: ") + one_line(hint);
   if (!extra.empty()) out += " (" + extra + ")";
   if (!query.empty()) {
+    // a password spliced into the SQL (ALTER ROLE … PASSWORD '…') is shown as '***'
+    Redacted redacted = redact_secrets(query);
+    for (const auto& secret : redacted.secrets)
+      out = scrub(out, secret);
     std::string q;  // the query with every run of whitespace folded into one space
-    for (char c : query) {
+    for (char c : redacted.text) {
       bool space = c == ' ' || c == '\n' || c == '\r' || c == '\t';
       if (!space) {
         q.push_back(c);
@@ -179,16 +242,57 @@ long long Result::affected() const {
 // ---- password handling -----------------------------------------------------------
 
 std::string password_of(const std::string& target) {
-  auto [b, e] = find_password(target);
-  if (b == std::string::npos) return "";
-  std::string raw = target.substr(b, e - b);
-  return is_url(target) ? percent_decode(raw) : raw;
+  // libpq's own reading when it can parse the target: exactly the password it would send.
+  char* err = nullptr;
+  if (PQconninfoOption* opts = PQconninfoParse(target.c_str(), &err)) {
+    std::string password;
+    for (PQconninfoOption* o = opts; o->keyword; ++o)
+      if (std::strcmp(o->keyword, "password") == 0 && o->val) password = o->val;
+    PQconninfoFree(opts);
+    return password;
+  }
+  if (err) PQfreemem(err);
+  auto spans = secret_spans(target);
+  if (spans.empty()) return "";
+  return percent_decode(target.substr(spans[0].first, spans[0].second - spans[0].first));
+}
+
+SplitTarget split_password(const std::string& target) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(target.c_str(), &err);
+  if (!opts) {
+    std::string why = err ? one_line(err) : "out of memory";
+    if (err) PQfreemem(err);
+    throw ConnectionError("cannot read " + mask_password(target) + ": " +
+                          scrub_target(why, target));
+  }
+  SplitTarget out;
+  for (PQconninfoOption* o = opts; o->keyword; ++o) {
+    if (!o->val) continue;
+    if (std::strcmp(o->keyword, "password") == 0) {
+      out.password = o->val;
+      continue;
+    }
+    std::string value;
+    for (const char* c = o->val; *c; ++c) {
+      if (*c == '\\' || *c == '\'') value.push_back('\\');
+      value.push_back(*c);
+    }
+    out.conninfo +=
+        (out.conninfo.empty() ? "" : " ") + std::string(o->keyword) + "='" + value + "'";
+  }
+  PQconninfoFree(opts);
+  return out;
 }
 
 std::string mask_password(const std::string& target) {
-  auto [b, e] = find_password(target);
-  if (b == std::string::npos) return target;
-  return target.substr(0, b) + "***" + target.substr(e);
+  std::string out;
+  size_t from = 0;
+  for (const auto& [b, e] : secret_spans(target)) {
+    out += target.substr(from, b - from) + "***";
+    from = e;
+  }
+  return out + target.substr(from);
 }
 
 std::string scrub(std::string message, const std::string& secret) {
@@ -201,13 +305,22 @@ std::string scrub(std::string message, const std::string& secret) {
   return message;
 }
 
+std::string scrub_target(std::string message, const std::string& target) {
+  if (target.empty()) return message;
+  // libpq quotes a target it cannot parse whole: show it masked
+  std::string masked = mask_password(target);
+  for (size_t p = 0; (p = message.find(target, p)) != std::string::npos; p += masked.size())
+    message.replace(p, target.size(), masked);
+  for (const auto& [b, e] : secret_spans(target)) {
+    std::string raw = target.substr(b, e - b);
+    message = scrub(scrub(message, raw), percent_decode(raw));
+  }
+  return scrub(message, password_of(target));
+}
+
 // ---- Connection --------------------------------------------------------------------
 
 Connection::Connection(const std::string& target) {
-  password_ = password_of(target);
-  std::string raw_password;
-  if (auto [b, e] = find_password(target); b != std::string::npos)
-    raw_password = target.substr(b, e - b);
   safe_url_ = target.empty() ? "(libpq defaults)" : mask_password(target);
 
   // connect_timeout comes before dbname, which expands `target`: a connect_timeout in the URL
@@ -224,7 +337,7 @@ Connection::Connection(const std::string& target) {
   if (!conn_) throw ConnectionError("cannot connect: out of memory");
   if (PQstatus(conn_) != CONNECTION_OK) {
     std::string msg = one_line(PQerrorMessage(conn_));
-    msg = scrub(scrub(msg, password_), raw_password);
+    msg = scrub_target(msg, target);
     PQfinish(conn_);
     conn_ = nullptr;
     throw ConnectionError("cannot connect to " + safe_url_ + ": " + msg);

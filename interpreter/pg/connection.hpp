@@ -136,7 +136,6 @@ class Connection {
   std::string copy_sql_;      // the COPY in progress, for error messages
   char* copy_buf_ = nullptr;  // the last row read_copy handed out
   long long copied_out_ = 0;
-  std::string password_;  // kept only to scrub it from messages
   std::unordered_map<Oid, TypeDesc> types_;
   NoticeSink sink_ = nullptr;
   void* sink_ctx_ = nullptr;
@@ -147,11 +146,26 @@ class Connection {
 // ends a long query at once instead of after it. Returns whether a request was sent.
 bool cancel_running_statement() noexcept;
 
-// Replaces the password of a URL or conninfo string with "***" (for display).
+// Replaces every secret of a connection target with "***" (for display), whatever its shape:
+// a URL of any scheme, misspelt ones included (the user:password part and password or
+// sslpassword query parameters, percent-encoded keys too), or key=value conninfo
+// (password=, sslpassword=, quoted or not, any case). Errs towards masking too much.
 std::string mask_password(const std::string& target);
-// The password written in a URL or conninfo string ("" when none).
+// The password libpq would send for `target` (its own parse), else the first secret found
+// as mask_password finds it; "" when none.
 std::string password_of(const std::string& target);
-// Removes every occurrence of `secret` (and its percent-encoded form) from `message`.
+// A target as libpq reads it, split for a client program (pg_dump, psql): every setting but
+// the password as a key='value' conninfo string, and the password ("" when none).
+struct SplitTarget {
+  std::string conninfo;
+  std::string password;
+};
+// Throws ConnectionError (the target masked) when libpq cannot parse `target`.
+SplitTarget split_password(const std::string& target);
+// Replaces every occurrence of `secret` in `message` with "***".
 std::string scrub(std::string message, const std::string& secret);
+// `message` with `target` shown masked and every secret of it (raw and percent-decoded)
+// replaced with "***": for messages libpq wrote about that target.
+std::string scrub_target(std::string message, const std::string& target);
 
 }  // namespace weir::pg

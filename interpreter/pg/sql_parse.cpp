@@ -2,9 +2,13 @@
 #include "pg/sql_parse.hpp"
 
 #include <pg_query.h>
+#include <pg_query/pg_query.pb-c.h>
 
 #include <algorithm>
 #include <cctype>
+#include <memory>
+
+#include "pg/connection.hpp"
 
 namespace weir::pg {
 
@@ -47,7 +51,146 @@ size_t skip_blanks(const std::string& s, size_t at) {
   return at;
 }
 
+// A name that holds a secret: password, sslpassword, "password" (quoted), any case.
+bool secret_name(std::string name) {
+  if (name.size() >= 2 && name.front() == '"' && name.back() == '"')
+    name = name.substr(1, name.size() - 2);
+  for (char& c : name)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name.size() >= 8 && name.compare(name.size() - 8, 8, "password") == 0;
+}
+
+bool is_string_token(PgQuery__Token t) {
+  return t == PG_QUERY__TOKEN__SCONST || t == PG_QUERY__TOKEN__USCONST;
+}
+
+// The body of a dollar-quoted constant ($tag$ … $tag$): where it starts and how long it is.
+bool dollar_body(const std::string& token, size_t& start, size_t& len) {
+  if (token.size() < 2 || token[0] != '$') return false;
+  size_t tag_end = token.find('$', 1);
+  if (tag_end == std::string::npos) return false;
+  size_t tag_len = tag_end + 1;
+  if (token.size() < 2 * tag_len) return false;
+  start = tag_len;
+  len = token.size() - 2 * tag_len;
+  return true;
+}
+
+struct ScanFree {
+  void operator()(PgQuery__ScanResult* r) const {
+    pg_query__scan_result__free_unpacked(r, nullptr);
+  }
+};
+
+// Without a scanner's help: everything after the first PASSWORD that a quote follows.
+Redacted cut_after_password(const std::string& sql) {
+  Redacted out{sql, {}};
+  std::string lower = sql;
+  for (char& c : lower)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (size_t p = lower.find("password"); p != std::string::npos;
+       p = lower.find("password", p + 1)) {
+    size_t q = p + 8;
+    while (q < sql.size() && (std::isspace(static_cast<unsigned char>(sql[q])) || sql[q] == '='))
+      ++q;
+    if (q < sql.size() && (sql[q] == '\'' || sql[q] == '$' || lower[q] == 'e')) {
+      out.secrets.push_back(sql.substr(q));
+      out.text = sql.substr(0, q) + "'***'";
+      return out;
+    }
+  }
+  return out;
+}
+
+Redacted redact(const std::string& sql, int depth) {
+  PgQueryScanResult r = pg_query_scan(sql.c_str());
+  if (r.error) {
+    pg_query_free_scan_result(r);
+    return cut_after_password(sql);
+  }
+  std::unique_ptr<PgQuery__ScanResult, ScanFree> scan(pg_query__scan_result__unpack(
+      nullptr, r.pbuf.len, reinterpret_cast<const uint8_t*>(r.pbuf.data)));
+  pg_query_free_scan_result(r);
+  if (!scan) return cut_after_password(sql);
+
+  Redacted out;
+  size_t copied = 0;  // sql[0, copied) is in out.text
+  auto replace = [&](size_t b, size_t e, const std::string& with) {
+    out.text += sql.substr(copied, b - copied) + with;
+    copied = e;
+  };
+  for (size_t i = 0; i < scan->n_tokens; ++i) {
+    const PgQuery__ScanToken* t = scan->tokens[i];
+    if (!is_string_token(t->token) || t->start < 0 || t->end < t->start ||
+        static_cast<size_t>(t->end) > sql.size())
+      continue;
+    size_t b = static_cast<size_t>(t->start), e = static_cast<size_t>(t->end);
+    if (b < copied) continue;
+    if (e == b) {  // the scanner gives U&'…' no length: it runs to the next token
+      e = i + 1 < scan->n_tokens ? static_cast<size_t>(scan->tokens[i + 1]->start) : sql.size();
+      while (e > b && (std::isspace(static_cast<unsigned char>(sql[e - 1])) || sql[e - 1] == ';'))
+        --e;
+    }
+    std::string literal = sql.substr(b, e - b);
+    const PgQuery__ScanToken* before = i > 0 ? scan->tokens[i - 1] : nullptr;
+    bool after_secret_name =
+        before && (before->token == PG_QUERY__TOKEN__PASSWORD ||
+                   (before->token == PG_QUERY__TOKEN__IDENT &&
+                    secret_name(sql.substr(static_cast<size_t>(before->start),
+                                           static_cast<size_t>(before->end - before->start)))));
+    if (after_secret_name) {
+      out.secrets.push_back(literal);
+      replace(b, e, "'***'");
+      continue;
+    }
+    size_t body, len;
+    if (depth < 4 && dollar_body(literal, body, len)) {
+      Redacted inner = redact(literal.substr(body, len), depth + 1);
+      if (!inner.secrets.empty()) {
+        out.secrets.insert(out.secrets.end(), inner.secrets.begin(), inner.secrets.end());
+        replace(b, e, literal.substr(0, body) + inner.text + literal.substr(body + len));
+      }
+      continue;
+    }
+    // only what looks like a connection target or SQL with a password in it: data such as
+    // 'mailto:x@y' stays as written
+    std::string lower = literal;
+    for (char& c : lower)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower.find("://") == std::string::npos && lower.find("password") == std::string::npos)
+      continue;
+    // SQL in a plain string (EXECUTE 'ALTER ROLE … PASSWORD ''…'''): redacted as SQL
+    if (depth < 4 && literal.size() >= 2 && literal.front() == '\'' && literal.back() == '\'') {
+      std::string inside;
+      for (size_t k = 1; k + 1 < literal.size(); ++k) {
+        inside.push_back(literal[k]);
+        if (literal[k] == '\'' && literal[k + 1] == '\'') ++k;
+      }
+      Redacted inner = redact(inside, depth + 1);
+      if (!inner.secrets.empty()) {
+        std::string quoted = "'";
+        for (char c : inner.text)
+          quoted += c == '\'' ? std::string("''") : std::string(1, c);
+        out.secrets.insert(out.secrets.end(), inner.secrets.begin(), inner.secrets.end());
+        replace(b, e, quoted + "'");
+        continue;
+      }
+    }
+    std::string masked = mask_password(literal);
+    if (masked != literal) {
+      out.secrets.push_back(literal);
+      replace(b, e, masked);
+    }
+  }
+  out.text += sql.substr(copied);
+  return out;
+}
+
 }  // namespace
+
+Redacted redact_secrets(const std::string& sql) {
+  return redact(sql, 0);
+}
 
 std::vector<Statement> parse_sql(const std::string& sql) {
   PgQueryParseResult r = pg_query_parse(sql.c_str());

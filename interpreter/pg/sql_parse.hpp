@@ -1,6 +1,6 @@
 // SQL text → statements, with PostgreSQL's own parser (libpg_query): splitting a script into
 // its statements, naming each statement's kind, and the parse tree as JSON for callers that
-// look deeper (plan's lock inference, lint).
+// look deeper (plan's lock inference, lint); and redaction of the secrets SQL can carry.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -27,6 +27,22 @@ struct Statement {
 
 // Every statement of `sql`, in order. Throws SqlSyntaxError on text PostgreSQL cannot parse.
 std::vector<Statement> parse_sql(const std::string& sql);
+
+// SQL with the secrets in it replaced, for showing or recording it (plan's output, a failed
+// phase's error).
+struct Redacted {
+  std::string text;                  // the SQL, each secret literal now '***'
+  std::vector<std::string> secrets;  // what was replaced, as written (quotes included)
+};
+
+// Replaces, using PostgreSQL's own scanner: the string constant after PASSWORD (CREATE/ALTER
+// ROLE|USER … [ENCRYPTED] PASSWORD '…') and after an option whose name ends in "password"
+// (CREATE/ALTER USER MAPPING and ALTER SERVER … OPTIONS (password '…', SET sslpassword '…'));
+// inside every other string constant, a connection URL's or conninfo's password (as
+// mask_password finds it); the same inside dollar-quoted bodies (DO blocks, functions). Text
+// the scanner cannot read (an unterminated quote) is cut after the first PASSWORD followed by
+// a quote. Never throws for bad SQL.
+Redacted redact_secrets(const std::string& sql);
 
 // True for statements that end (or hand off) the current transaction: COMMIT, END, ROLLBACK
 // and ABORT (not ROLLBACK TO SAVEPOINT), PREPARE TRANSACTION, COMMIT/ROLLBACK PREPARED.

@@ -75,7 +75,7 @@ T.case("plan shows each phase's SQL, locks, rewrites and verify, and changes not
   T.contains(out, "001_widen:index  (non-transactional: run on a schema-only copy in a throwaway cluster)")
   T.ok(out:find("ShareUpdateExclusiveLock%s+accounts %(inferred from the statement%)"), out)
   T.contains(out, "creates:   index public.accounts_note_idx")
-  T.contains(out, "verify:    passed (on the schema-only copy, which has no data)")
+  T.contains(out, "verify:    passed (on the schema-only copy, which holds none of the target's rows)")
   T.contains(out, "`weir up` would succeed; the target was not changed")
   T.contains(err, "copying the target's schema into a throwaway cluster")
   -- nothing changed: schema and data identical, no state schema, no index built

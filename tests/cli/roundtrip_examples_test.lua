@@ -1,6 +1,7 @@
--- weir test --roundtrip on every example's migrations: each migration goes up (verifying),
--- down (restoring the inspected schema) and up again -- on a fresh database holding the
--- example's fixture when it has one.
+-- weir test --roundtrip on every example's migrations, as a user runs it from the example's
+-- directory: each migration goes up (verifying), down (restoring the inspected schema and the
+-- row counts) and up again -- on a copy holding what the example's fixture (weir.lua's
+-- `fixture`) builds, rows included; the database it is pointed at stays empty.
 local T = require "testing"
 local shell = require "shell"
 local q, sh = shell.q, shell.sh
@@ -14,63 +15,56 @@ local function database() return (examples.fresh_db()) end
 
 local function roundtrip(example, url, env)
   local dir = src .. "/examples/" .. example
-  return sh("cd " .. q(dir) .. " && " .. (env or "") .. " " .. q(weir_bin) .. " test --roundtrip --db " .. q(url) ..
-    " --dir migrations")
+  return sh("cd " .. q(dir) .. " && " .. (env or "") .. " " .. q(weir_bin) .. " test --roundtrip --db " .. q(url))
 end
 
-local function fixture(example, url, script)
-  local rc, _, err = require("example").new(example).script(url, script or "fixture.lua")
-  assert(rc == 0, err)
+-- The database weir was pointed at has no table of its own afterwards: everything ran on the
+-- copy, which is gone.
+local function untouched(url, err)
+  local conn <close> = weir.connect(url)
+  T.eq(conn:value "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')", 0,
+    "the database weir was pointed at")
+  local copy = err:match("roundtrip on a new database (weir_test_%d+_%x+_roundtrip)")
+  T.ok(copy, "the roundtrip names its copy: " .. err)
+  T.eq(db:value("SELECT count(*) FROM pg_database WHERE datname = $1", copy), 0, "the copy is dropped")
 end
 
-T.case("quickstart", function()
+T.case("quickstart (no fixture: the database's own schema)", function()
   local url = database()
-  local rc, _, err = roundtrip("quickstart", url)
+  local rc, out, err = roundtrip("quickstart", url)
   T.eq(rc, 0, err)
+  T.eq(out, "")
+  T.contains(err, "starting from the database's schema")
   T.contains(err, "ok   001_projects: up, verify, down restores the schema")
+  untouched(url, err)
 end)
 
-T.case("feature-planner-schema (seed 001)", function()
-  local url = database()
-  fixture("feature-planner-schema", url)
-  local rc, _, err = roundtrip("feature-planner-schema", url)
-  T.eq(rc, 0, err)
-  T.contains(err, "1 passed, 0 failed")
-end)
+for _, c in ipairs {
+  { "feature-planner-schema", "feature-planner-schema (seed 001)", "fixture.lua", 1 },
+  { "migration-tool-tables", "migration-tool-tables (seed 004)", "fixture.lua", 3 },
+  { "v3-consolidation", "v3-consolidation (seed 002)", "fixture.lua", 1 },
+  { "voice-plan", "voice-plan (seed 000), its roundtrip fixture defining dual_write off", "roundtrip.lua", 1 },
+} do
+  local example, label, fixture, count = c[1], c[2], c[3], c[4]
+  T.case(label .. ", from its fixture with its rows", function()
+    local url = database()
+    local rc, _, err = roundtrip(example, url)
+    T.eq(rc, 0, err)
+    T.contains(err, "starting from what " .. fixture .. " builds")
+    T.contains(err, ("%d passed, 0 failed"):format(count))
+    untouched(url, err)
+  end)
+end
 
-T.case("migration-tool-tables (seed 004)", function()
-  local url = database()
-  fixture("migration-tool-tables", url)
-  local rc, _, err = roundtrip("migration-tool-tables", url)
-  T.eq(rc, 0, err)
-  T.contains(err, "3 passed, 0 failed")
-end)
-
-T.case("legacy-dispatch (seed 003)", function()
+T.case("legacy-dispatch (seed 003): an empty new database, the legacy one read through $LEGACY_URL", function()
   local url = database()
   local legacy = database()
-  fixture("legacy-dispatch", legacy, "generate.lua")
+  local rc0, _, err0 = require("example").new("legacy-dispatch").script(legacy, "generate.lua")
+  assert(rc0 == 0, err0)
   local rc, _, err = roundtrip("legacy-dispatch", url, "LEGACY_URL=" .. q(legacy))
   T.eq(rc, 0, err)
   T.contains(err, "1 passed, 0 failed")
-end)
-
-T.case("voice-plan (seed 000), with dual_write defined off so cleanup may run", function()
-  local url = database()
-  fixture("voice-plan", url)
-  local rc0, _, err0 = sh(q(weir_bin) .. " run --db " .. q(url) .. " -e " .. q('flags.define(db, "dual_write")'))
-  assert(rc0 == 0, err0)
-  local rc, _, err = roundtrip("voice-plan", url)
-  T.eq(rc, 0, err)
-  T.contains(err, "1 passed, 0 failed")
-end)
-
-T.case("v3-consolidation (seed 002)", function()
-  local url = database()
-  fixture("v3-consolidation", url)
-  local rc, _, err = roundtrip("v3-consolidation", url)
-  T.eq(rc, 0, err)
-  T.contains(err, "1 passed, 0 failed")
+  untouched(url, err)
 end)
 
 examples.drop_databases()

@@ -7,6 +7,9 @@ local tmp = shell.tmpdir()
 
 local weir_bin = assert(os.getenv "WEIR")
 local url = assert(os.getenv "WEIR_TEST_BASE_URL")
+-- Databases of `weir test` runs over test files (other suites' roundtrip copies,
+-- weir_test_*_roundtrip, may exist meanwhile: suites run in parallel on one server).
+local TEST_DBS = "datname LIKE 'weir_test%' AND datname NOT LIKE '%\\_roundtrip'"
 
 local function write(path, text)
   assert(os.execute("mkdir -p " .. q(path:match("^(.*)/"))))
@@ -50,7 +53,7 @@ T.case("each test runs in a fresh database; failures name the expectation and FI
   T.contains(err, "FAIL tests/nested/broken_test.lua: broken › names the expectation and the line\n     expected 3, got 2\n     at tests/nested/broken_test.lua:3")
   T.contains(err, "42P01 relation \"missing_table\" does not exist")
   T.contains(err, "3 passed, 2 failed")
-  T.eq(db:value "SELECT count(*) FROM pg_database WHERE datname LIKE 'weir_test%'", 0, "the test databases are gone")
+  T.eq(db:value("SELECT count(*) FROM pg_database WHERE " .. TEST_DBS), 0, "the test databases are gone")
 end)
 
 T.case("a passing suite exits 0; --junit writes XML; --tap prints TAP", function()
@@ -108,9 +111,211 @@ return migration "003_leaky" {
 ]])
   local rc2, _, err2 = sh("cd " .. q(good) .. " && " .. q(weir_bin) .. " test --roundtrip --ephemeral")
   T.eq(rc2, 1)
-  T.contains(err2, "FAIL 003_leaky: down does not restore the schema; this would (what up left behind):")
+  T.contains(err2, "FAIL 003_leaky: down does not restore the schema; what down would also have to do:")
   T.contains(err2, "DROP TABLE public.c;")
   T.contains(err2, "2 passed, 1 failed")
+end)
+
+-- ---------------------------------------------------------------------------------------------
+-- --roundtrip works on a copy, never on the database it is pointed at
+
+local src = assert(os.getenv "WEIR_SOURCE_DIR")
+local base_url = assert(os.getenv "WEIR_TEST_BASE_URL")
+
+local function fresh(name)
+  db:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
+  db:exec("CREATE DATABASE " .. name)
+  return (base_url:gsub("/postgres%?", "/" .. name .. "?"))
+end
+
+-- Whether the copy a roundtrip named on its stderr still exists.
+local function copy_left(err)
+  local name = err:match("roundtrip on a new database (weir_test_%d+_%x+_roundtrip)")
+  assert(name, "the roundtrip names its copy: " .. err)
+  return db:value("SELECT count(*) FROM pg_database WHERE datname = $1", name) > 0
+end
+
+T.case("--roundtrip never touches the database's migrations: quickstart applied stays applied, with its rows", function()
+  local qs = src .. "/examples/quickstart"
+  local target = fresh("rt_applied")
+  local rc, _, err = sh("cd " .. q(qs) .. " && " .. q(weir_bin) .. " up --db " .. q(target))
+  T.eq(rc, 0, err)
+  local before = shell.pg_dump(target)
+  -- the three ways a database is configured: --db, $DATABASE_URL, weir.lua's db
+  local project = tmp .. "/rt_project"
+  assert(os.execute("mkdir -p " .. q(project) .. " && cp -r " .. q(qs .. "/migrations") .. " " .. q(project)))
+  write(project .. "/weir.lua", "return { migrations = 'migrations', db = env 'RT_TARGET' }\n")
+  for _, how in ipairs {
+    "cd " .. q(qs) .. " && DATABASE_URL= " .. q(weir_bin) .. " test --roundtrip --db " .. q(target),
+    "cd " .. q(qs) .. " && DATABASE_URL=" .. q(target) .. " " .. q(weir_bin) .. " test --roundtrip",
+    "cd " .. q(project) .. " && DATABASE_URL= RT_TARGET=" .. q(target) .. " " .. q(weir_bin) .. " test --roundtrip",
+  } do
+    local rc2, out2, err2 = sh(how)
+    T.eq(rc2, 0, how .. "\n" .. err2)
+    T.eq(out2, "", "the report is on stderr")
+    T.contains(err2, "roundtrip on a new database weir_test_")
+    T.contains(err2, "starting from the database's schema and weir's state")
+    T.contains(err2, "rolled back 001_projects on the copy (the database has it applied)")
+    T.contains(err2, "ok   001_projects: up, verify, down restores the schema; up rebuilds the schema the database has")
+    T.contains(err2, "1 passed, 0 failed")
+    T.eq(shell.pg_dump(target), before, "the database is as it was: " .. how)
+    T.eq(copy_left(err2), false, "the copy is dropped")
+  end
+  -- a URL whose query names the database: the copy's URL would reach the database itself
+  local rc3, _, err3 = sh("cd " .. q(qs) .. " && " .. q(weir_bin) .. " test --roundtrip --db " ..
+    q(base_url .. "&dbname=rt_applied"))
+  T.eq(rc3, 1, err3)
+  T.contains(err3, "weir: the URL made for the copy reaches database rt_applied, not weir_test_")
+  T.eq(shell.pg_dump(target), before, "the database is as it was")
+  local conn <close> = weir.connect(target)
+  T.eq(conn:value "SELECT count(*) FROM projects", 1000)
+  T.eq(conn:value "SELECT count(*) FROM weir.phases WHERE state = 'done'", 3)
+end)
+
+T.case("--roundtrip fails when up does not rebuild what the database has (an applied script edited)", function()
+  local dir = tmp .. "/rt_drift"
+  write(dir .. "/migrations/001_t.lua", [[
+return migration "001_t" {
+  phase "t" {
+    up = function(db) db:exec "CREATE TABLE t (id int)" end,
+    down = function(db) db:exec "DROP TABLE t" end,
+  },
+}
+]])
+  local target = fresh("rt_drift")
+  local rc, _, err = sh("cd " .. q(dir) .. " && " .. q(weir_bin) .. " up --db " .. q(target))
+  T.eq(rc, 0, err)
+  -- the database was changed by hand after 001_t: down then up on the copy cannot give it back
+  local conn <close> = weir.connect(target)
+  conn:exec "ALTER TABLE t ADD COLUMN extra text"
+  local rc2, _, err2 = sh("cd " .. q(dir) .. " && " .. q(weir_bin) .. " test --roundtrip --db " .. q(target))
+  T.eq(rc2, 1, err2)
+  T.contains(err2, "FAIL 001_t: up after down does not rebuild the schema the database has; the database also has:")
+  T.contains(err2, "ADD COLUMN extra text")
+  T.contains(err2, "0 passed, 1 failed")
+  T.eq(conn:value "SELECT count(*) FROM information_schema.columns WHERE table_name = 't'", 2, "the database kept its column")
+  T.eq(copy_left(err2), false, "the copy is dropped")
+end)
+
+T.case("--roundtrip with a fixture runs the migrations on its rows: verify sees them, down must keep them", function()
+  local dir = tmp .. "/rt_fixture"
+  write(dir .. "/fixture.lua", [[
+db:exec "CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL)"
+db:exec "INSERT INTO accounts SELECT g, g * 10 FROM generate_series(1, 3) g"
+print("fixture: 3 accounts")
+]])
+  write(dir .. "/weir.lua", "return { migrations = 'migrations', fixture = 'fixture.lua' }\n")
+  write(dir .. "/migrations/001_cents.lua", [[
+return migration "001_cents" {
+  phase "cents" {
+    up = function(db) db:exec "ALTER TABLE accounts ADD COLUMN cents bigint; UPDATE accounts SET cents = balance * 100" end,
+    down = function(db) db:exec "ALTER TABLE accounts DROP COLUMN cents" end,
+    verify = function(db)
+      return db:value "SELECT count(*) FROM accounts WHERE cents IS NOT NULL" == 3, "expected the fixture's 3 accounts"
+    end,
+  },
+}
+]])
+  local target = fresh("rt_fixture")
+  local rc, out, err = sh("cd " .. q(dir) .. " && " .. q(weir_bin) .. " test --roundtrip --db " .. q(target))
+  T.eq(rc, 0, err)
+  T.eq(out, "")
+  T.contains(err, "starting from what fixture.lua builds")
+  T.contains(err, "fixture: 3 accounts")
+  T.contains(err, "ok   001_cents: up, verify, down restores the schema")
+  local conn <close> = weir.connect(target)
+  T.eq(conn:value "SELECT to_regclass('accounts') IS NULL", true, "the fixture ran on the copy only")
+  -- a down that loses rows
+  write(dir .. "/migrations/002_purge.lua", [[
+return migration "002_purge" {
+  phase "p" {
+    up = function(db) db:exec "CREATE TABLE archive (id int)" end,
+    down = function(db) db:exec "DROP TABLE archive; DELETE FROM accounts WHERE id = 1" end,
+  },
+}
+]])
+  local rc2, _, err2 = sh("cd " .. q(dir) .. " && " .. q(weir_bin) .. " test --roundtrip --db " .. q(target))
+  T.eq(rc2, 1, err2)
+  T.contains(err2, "FAIL 002_purge: down does not restore the row counts: public.accounts 3 → 2")
+  T.contains(err2, "1 passed, 1 failed")
+  -- --no-fixture: the database's own (empty) schema, where 001's verify finds no accounts
+  local rc3, _, err3 = sh("cd " .. q(dir) .. " && " .. q(weir_bin) .. " test --roundtrip --no-fixture --db " .. q(target))
+  T.eq(rc3, 1, err3)
+  T.contains(err3, "starting from the database's schema")
+  -- a fixture that fails says so, in one line, and the copy is dropped
+  local rc4, _, err4 = sh("cd " .. q(dir) .. " && " .. q(weir_bin) .. " test --roundtrip --fixture nope.lua --db " .. q(target))
+  T.eq(rc4, 1)
+  T.contains(err4, "weir: fixture nope.lua cannot be read")
+  T.eq(copy_left(err4), false, "the copy is dropped")
+  local rc5, _, err5 = sh(q(weir_bin) .. " test --fixture x.lua --db " .. q(target))
+  T.eq({ rc5, err5 }, { 2, "weir: test: --fixture and --no-fixture go with --roundtrip (see weir test --help)\n" })
+end)
+
+T.case("--roundtrip for a role that cannot create databases uses a throwaway cluster", function()
+  local target = fresh("rt_nocreate")
+  db:exec "DROP ROLE IF EXISTS rt_plain"
+  db:exec "CREATE ROLE rt_plain LOGIN NOCREATEDB"
+  db:exec "ALTER DATABASE rt_nocreate OWNER TO rt_plain"
+  local plain = target:gsub("//postgres@", "//rt_plain@")
+  local dir = tmp .. "/rt_plain"
+  write(dir .. "/migrations/001_t.lua", [[
+return migration "001_t" {
+  phase "t" {
+    up = function(db) db:exec "CREATE TABLE t (id int)" end,
+    down = function(db) db:exec "DROP TABLE t" end,
+  },
+}
+]])
+  local rc, _, err = sh("cd " .. q(dir) .. " && " .. q(weir_bin) .. " test --roundtrip --db " .. q(plain))
+  T.eq(rc, 0, err)
+  T.contains(err, "cannot create a database on the server (42501")
+  T.contains(err, "roundtrip on a throwaway cluster")
+  T.contains(err, "ok   001_t: up, verify, down restores the schema")
+  db:exec "DROP DATABASE rt_nocreate WITH (FORCE)"
+  db:exec "DROP ROLE rt_plain"
+end)
+
+T.case("--roundtrip stopped by SIGINT or killed: the copy is dropped, at once or by the next run", function()
+  local dir = tmp .. "/rt_slow"
+  write(dir .. "/migrations/001_slow.lua", [[
+return migration "001_slow" {
+  phase "s" {
+    up = function(db) db:exec "SELECT pg_sleep(60)" end,
+    down = function() end,
+  },
+}
+]])
+  local target = fresh("rt_slow")
+  local sleeping = "for _ = 1, 400 do if db:value(\"SELECT count(*) > 0 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)' " ..
+    "AND datname LIKE 'weir_test_%_roundtrip'\") then return end weir.sleep(0.05) end error('never ready')"
+  local function run_and(signal)
+    local rc, out = sh("( cd " .. q(dir) .. " && " .. q(weir_bin) .. " test --roundtrip --db " .. q(target) ..
+      " 2>" .. q(tmp .. "/rt.err") .. " & pid=$!; " .. q(weir_bin) .. " run --db " .. q(url) .. " -e " .. q(sleeping) ..
+      " && kill -" .. signal .. " $pid; wait $pid; echo \"rc=$?\" )")
+    T.eq(rc, 0)
+    return tonumber(out:match("rc=(%d+)")), io.open(tmp .. "/rt.err"):read("a")
+  end
+  local code, err = run_and("INT")
+  T.eq(code, 130, err)
+  T.contains(err, "0 passed, 0 failed (interrupted by SIGINT)")
+  T.eq(copy_left(err), false, "the copy is dropped")
+  code, err = run_and("KILL")
+  T.eq(code, 137)
+  T.eq(copy_left(err), true, "a killed run leaves its copy")
+  local killed = err:match("(weir_test_%d+_%x+_roundtrip)")
+  for _ = 1, 100 do  -- until the server has noticed the killed run's session is gone
+    if db:value "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name LIKE 'weir test %'" then break end
+    weir.sleep(0.05)
+  end
+  write(dir .. "/migrations/001_slow.lua", [[
+return migration "001_slow" { phase "s" { up = function() end, down = function() end } }
+]])
+  local rc, _, err2 = sh("cd " .. q(dir) .. " && " .. q(weir_bin) .. " test --roundtrip --db " .. q(target))
+  T.eq(rc, 0, err2)
+  T.contains(err2, "weir test: dropped " .. killed .. ", left by a run that has ended")
+  T.eq(db:value("SELECT count(*) FROM pg_database WHERE datname = $1", killed), 0, "the next run dropped it")
+  T.eq(copy_left(err2), false, "and its own copy")
+  db:exec "DROP DATABASE rt_slow WITH (FORCE)"
 end)
 
 local function weir_test(args)
@@ -157,7 +362,7 @@ end)
   T.contains(err, "ok   later/pending_test.lua: passes")
   T.contains(err, "1 passed, 1 failed")
   assert(os.execute("rm -rf " .. q(tmp .. "/suite/later")))
-  T.eq(db:value "SELECT count(*) FROM pg_database WHERE datname LIKE 'weir_test%'", 0, "no test database is left")
+  T.eq(db:value("SELECT count(*) FROM pg_database WHERE " .. TEST_DBS), 0, "no test database is left")
 end)
 
 T.case("weir test --help says what a file without tests and --junit do", function()
@@ -175,7 +380,7 @@ T.case("--junit: a path that cannot be written fails before any test runs", func
   T.eq(io.open("/nonexistent-dir/x.xml"), nil)
   rc, out, err = weir_test("--junit " .. q(tmp) .. " tests/accounts_test.lua")
   T.eq({ rc, out, err }, { 1, "", "weir: --junit: " .. tmp .. ": Is a directory\n" })
-  T.eq(db:value "SELECT count(*) FROM pg_database WHERE datname LIKE 'weir_test%'", 0, "no test database was made")
+  T.eq(db:value("SELECT count(*) FROM pg_database WHERE " .. TEST_DBS), 0, "no test database was made")
 end)
 
 T.case("--junit: a run that does not complete leaves no report, not even an old one", function()
@@ -210,7 +415,7 @@ it("never runs", function() end)
   T.ok(err:match("^weir: [^\n]*attempt to use a closed connection\n$"), err)
   T.eq(io.open(junit), nil, "no report")
   -- its databases are dropped all the same, on a connection of their own
-  T.eq(db:value "SELECT count(*) FROM pg_database WHERE datname LIKE 'weir_test%'", 0, "no test database is left")
+  T.eq(db:value("SELECT count(*) FROM pg_database WHERE " .. TEST_DBS), 0, "no test database is left")
   -- the same suite without the closing test completes and writes its report
   write(tmp .. "/suite/cut/none_test.lua", "it('first', function() end)")
   rc, _, err = weir_test("--junit " .. q(junit) .. " cut")
@@ -220,7 +425,7 @@ it("never runs", function() end)
 end)
 
 local function test_dbs()
-  return db:value "SELECT count(*) FROM pg_database WHERE datname LIKE 'weir_test%'"
+  return db:value("SELECT count(*) FROM pg_database WHERE " .. TEST_DBS)
 end
 
 T.case("two runs against one server at once both pass, each in databases of its own", function()
@@ -230,7 +435,7 @@ T.case("two runs against one server at once both pass, each in databases of its 
 it("runs while the other run does", function()
   local seen = 0
   for _ = 1, 400 do
-    seen = db:value "SELECT count(*) FROM pg_database WHERE datname LIKE 'weir_test_%'"
+    seen = db:value "SELECT count(*) FROM pg_database WHERE datname LIKE 'weir_test_%' AND datname NOT LIKE '%\\_roundtrip'"
     if seen >= 4 then break end
     weir.sleep(0.05)
   end
@@ -244,7 +449,7 @@ end)
 ]])
   -- the second starts once the first's databases exist: it must not take them for leftovers
   local run = "cd " .. q(tmp .. "/suite") .. " && " .. q(weir_bin) .. " test both --db " .. q(url)
-  local started = "for _ = 1, 400 do if db:value(\"SELECT count(*) >= 2 FROM pg_database WHERE datname LIKE 'weir_test_%'\") " ..
+  local started = "for _ = 1, 400 do if db:value(\"SELECT count(*) >= 2 FROM pg_database WHERE " .. TEST_DBS .. "\") " ..
     "then return end weir.sleep(0.05) end error('the first run never started')"
   local rc, out = sh("( " .. run .. " 2>" .. q(tmp .. "/a.err") .. " & a=$!; " ..
     q(weir_bin) .. " run --db " .. q(url) .. " -e " .. q(started) .. "; " ..
@@ -373,7 +578,7 @@ T.case("a run drops what runs that have ended left behind, never a live run's da
   T.eq(rc, 0, err)
   T.contains(err, "weir test: dropped weir_test_4242_deadbeef_3, weir_test_4242_deadbeef_template, left by a run that has ended\n")
   local left = {}
-  for _, r in ipairs(db:query "SELECT datname::text AS d FROM pg_database WHERE datname LIKE 'weir_test%' ORDER BY 1") do
+  for _, r in ipairs(db:query("SELECT datname::text AS d FROM pg_database WHERE " .. TEST_DBS .. " ORDER BY 1")) do
     left[#left + 1] = r.d
   end
   T.eq(left, { "weir_test_4343_cafebabe_template", "weir_test_template" })
@@ -386,7 +591,7 @@ T.case("a run drops what runs that have ended left behind, never a live run's da
   rc, _, err = weir_test("tests/accounts_test.lua")
   T.eq(rc, 0, err)
   T.contains(err, "weir test: dropped weir_test_4343_cafebabe_template, left by a run that has ended\n")
-  T.eq(db:value "SELECT count(*) FROM pg_database WHERE datname LIKE 'weir_test%'", 1)
+  T.eq(db:value("SELECT count(*) FROM pg_database WHERE " .. TEST_DBS), 1)
   db:exec "DROP DATABASE weir_test_template"
 end)
 

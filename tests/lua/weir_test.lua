@@ -89,9 +89,37 @@ T.case("weir.cluster starts a server of its own; close stops it and removes its 
 end)
 
 T.case("weir.cluster refuses unknown options before starting anything", function()
-  T.contains(T.raises(weir.cluster, { bogus = 1 }), "weir.cluster: unknown option 'bogus' (known: schema_from)")
+  T.contains(T.raises(weir.cluster, { bogus = 1 }), "weir.cluster: unknown option 'bogus' (known: schema_from, with_data)")
   T.contains(T.raises(weir.cluster, "x"), "table expected, got string")
+  T.contains(T.raises(weir.cluster, { with_data = { "s" } }), "weir.cluster: with_data needs schema_from")
+  T.contains(T.raises(weir.cluster, { schema_from = "x", with_data = { 1 } }), "weir.cluster: with_data must be a list of strings")
   T.eq(own_clusters(), {})
+end)
+
+T.case("weir.cluster{with_data=} and weir.copy_schema copy the rows of the schemas named, no others", function()
+  db:exec [[
+    CREATE SCHEMA "Keep Rows";
+    CREATE TABLE "Keep Rows".kept (id int PRIMARY KEY, v text);
+    INSERT INTO "Keep Rows".kept VALUES (1, 'one'), (2, 'two');
+    CREATE TABLE public.schema_only (id int);
+    INSERT INTO public.schema_only VALUES (1);
+  ]]
+  local url = os.getenv "WEIR_TEST_URL"
+  local c <close> = weir.cluster { schema_from = url, with_data = { "Keep Rows" } }
+  local copy <close> = weir.connect(c:url())
+  T.eq(copy:value [[SELECT string_agg(v, ',' ORDER BY id) FROM "Keep Rows".kept]], "one,two")
+  T.eq(copy:value "SELECT count(*) FROM public.schema_only", 0)
+  -- into an existing database on another server: the same
+  local target <close> = weir.connect(c:url())
+  target:exec "CREATE DATABASE copied"
+  local copied_url = c:url():gsub("/postgres%?", "/copied?")
+  weir.copy_schema { from = url, to = copied_url, with_data = { "Keep Rows" } }
+  local copied <close> = weir.connect(copied_url)
+  T.eq(copied:value [[SELECT count(*) FROM "Keep Rows".kept]], 2)
+  T.eq(copied:value "SELECT count(*) FROM public.schema_only", 0)
+  T.contains(T.raises(weir.copy_schema, { from = url }), "weir.copy_schema: from and to must be strings")
+  T.contains(T.raises(weir.copy_schema, { from = url, to = copied_url, into = 1 }), "unknown option 'into'")
+  db:exec [[DROP SCHEMA "Keep Rows" CASCADE; DROP TABLE public.schema_only]]
 end)
 
 T.case("weir.cluster names the failed pg_dump of schema_from and leaves no cluster behind", function()

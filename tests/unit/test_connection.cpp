@@ -19,6 +19,59 @@ TEST_CASE("connection: passwords are masked in URLs and conninfo strings") {
   CHECK(scrub("failed for p@ss and again p@ss", "p@ss") == "failed for *** and again ***");
 }
 
+TEST_CASE("connection: passwords are masked whatever the target's shape") {
+  // schemes libpq does not know, misspelt or in another case
+  CHECK(mask_password("postgresql+psycopg2://u:s3cr3t@h:5432/db") ==
+        "postgresql+psycopg2://u:***@h:5432/db");
+  CHECK(mask_password("jdbc:postgresql://h/db?user=u&password=s3cr3t&ssl=true") ==
+        "jdbc:postgresql://h/db?user=u&password=***&ssl=true");
+  CHECK(mask_password("jdbc:postgresql://u:s3cr3t@h/db") == "jdbc:postgresql://u:***@h/db");
+  CHECK(mask_password("PostgreSQL://u:s3cr3t@h/db") == "PostgreSQL://u:***@h/db");
+  CHECK(mask_password("postgress://u:s3cr3t@h/db") == "postgress://u:***@h/db");
+  CHECK(mask_password("postgresql//u:s3cr3t@h/db") == "postgresql//u:***@h/db");
+  CHECK(mask_password("postgresql:/u:s3cr3t@h/db") == "postgresql:/u:***@h/db");
+  // a password holding characters a URL should have encoded
+  CHECK(mask_password("postgresql://u:pa/s?s@h/db") == "postgresql://u:***@h/db");
+  CHECK(mask_password("postgresql://u:p@ss@h/db") == "postgresql://u:***@h/db");
+  // percent-encoded, upper-case and ssl keys in the query
+  CHECK(mask_password("postgresql://u@h/db?%70assword=s3cr3t") ==
+        "postgresql://u@h/db?%70assword=***");
+  CHECK(mask_password("postgresql://u@h/db?PASSWORD=s3cr3t#x") ==
+        "postgresql://u@h/db?PASSWORD=***#x");
+  CHECK(mask_password("postgresql://u@h/db?sslpassword=s3cr3t&sslmode=require") ==
+        "postgresql://u@h/db?sslpassword=***&sslmode=require");
+  // conninfo in any case, quoted or not, sslpassword too
+  CHECK(mask_password("host=h PASSWORD=s3cr3t") == "host=h PASSWORD=***");
+  CHECK(mask_password("host=h sslpassword='a b' password = s3cr3t") ==
+        "host=h sslpassword='***' password = ***");
+  CHECK(mask_password("host=h password='it\\'s' user=u") == "host=h password='***' user=u");
+  // nothing to mask: left as it is
+  CHECK(mask_password("postgresql://u@h:5432/db?sslmode=require") ==
+        "postgresql://u@h:5432/db?sslmode=require");
+  CHECK(mask_password("host=h port=5432 dbname=d") == "host=h port=5432 dbname=d");
+  for (const char* t : {"postgresql+psycopg2://u:s3cr3t@h/db",
+                        "jdbc:postgresql://h/db?password=s3cr3t", "PostgreSQL://u:s3cr3t@h/db",
+                        "postgresql://h/db?%70assword=s3cr3t", "host=h Password=s3cr3t"}) {
+    INFO(t);
+    CHECK(mask_password(t).find("s3cr3t") == std::string::npos);
+    CHECK(
+        scrub_target(std::string("missing \"=\" after \"") + t + "\"; s3cr3t", t).find("s3cr3t") ==
+        std::string::npos);
+  }
+  CHECK(password_of("postgresql://u@h/db?%70assword=p%40ss") == "p@ss");
+  // for pg_dump and psql: the password apart, every other setting as libpq read it
+  SplitTarget split = split_password("postgresql://u:p%40ss@h:5433/db?sslmode=disable");
+  CHECK(split.password == "p@ss");
+  CHECK(split.conninfo == "user='u' dbname='db' host='h' port='5433' sslmode='disable'");
+  split = split_password("host=h password='it\\'s' application_name='a b'");
+  CHECK(split.password == "it's");
+  CHECK(split.conninfo == "host='h' application_name='a b'");
+  CHECK_THROWS_WITH(split_password("postgresql+psycopg2://u:s3cr3t@h/db"),
+                    Catch::Matchers::Contains("postgresql+psycopg2://u:***@h/db") &&
+                        !Catch::Matchers::Contains("s3cr3t"));
+  CHECK(password_of("jdbc:postgresql://u:s3cr3t@h/db") == "s3cr3t");
+}
+
 TEST_CASE("connection: a refused connection is one redacted line") {
   try {
     Connection c("postgresql://u:topsecret@127.0.0.1:1/db");
