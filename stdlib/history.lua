@@ -2,7 +2,7 @@
 --- versioned so later releases can upgrade it. All SQL about applied migrations lives here.
 local H = {}
 
-H.VERSION = 3
+H.VERSION = 4
 
 -- Each entry upgrades the state schema from version i-1 to i. Never edit a released entry:
 -- append a new one.
@@ -121,6 +121,22 @@ local UPGRADES = {
          FROM %s.flags f WHERE f.name = flag),
       false)
   $weir$;
+  ]],
+  -- 4: online schema changes (stdlib/online.lua): one row per change that start created, with
+  -- what it resolved to (definition), so complete, rollback and reopen act on exactly that
+  [[
+  CREATE TABLE %s.online_changes (
+    name            text PRIMARY KEY,
+    state           text NOT NULL CHECK (state IN ('active', 'contracted', 'completed', 'reopening')),
+    direction       text NOT NULL DEFAULT 'up' CHECK (direction IN ('up', 'down')),
+    version_schemas text[] NOT NULL,
+    tables          text[] NOT NULL,
+    definition      jsonb NOT NULL,
+    fingerprint     text NOT NULL,
+    started_at      timestamptz NOT NULL DEFAULT now(),
+    completed_at    timestamptz,
+    updated_at      timestamptz NOT NULL DEFAULT now()
+  );
   ]],
 }
 
