@@ -71,8 +71,14 @@ local function backoff(attempt)
   return math.min(0.1 * 2 ^ (attempt - 1), 2) * (0.5 + math.random())
 end
 
--- Runs fn inside one transaction under the change's lock_timeout; a lock not granted in time
--- (55P03) rolls it back and tries again after a pause, `retries` times.
+-- A lock not granted within lock_timeout (55P03), or a deadlock with an application's
+-- transaction (40P01): the step is rolled back and tried again after a pause.
+local function retryable(err)
+  return type(err) == "table" and (err.sqlstate == "55P03" or err.sqlstate == "40P01")
+end
+
+-- Runs fn inside one transaction under the change's lock_timeout; a retryable failure rolls it
+-- back and tries again after a pause, `retries` times.
 local function transaction(cx, what, fn)
   local conn, ch = cx.conn, cx.ch
   local attempt = 0
@@ -88,10 +94,11 @@ local function transaction(cx, what, fn)
       return
     end
     if conn:transaction_status() ~= "closed" then pcall(conn.exec, conn, "ROLLBACK") end
-    if type(err) == "table" and err.sqlstate == "55P03" and attempt <= ch.opts.retries then
+    if retryable(err) and attempt <= ch.opts.retries then
       local pause = backoff(attempt)
-      event(cx, "online_retry", { step = what, attempt = attempt, pause = pause, message = err.message })
-      say(cx, "%s: lock not available (55P03), retry %d/%d in %.1fs", what, attempt, ch.opts.retries, pause)
+      event(cx, "online_retry", { step = what, attempt = attempt, pause = pause, sqlstate = err.sqlstate,
+        message = err.message })
+      say(cx, "%s: %s (%s), retry %d/%d in %.1fs", what, err.message, err.sqlstate, attempt, ch.opts.retries, pause)
       weir.sleep(pause)
     else
       if type(err) == "table" and err.sqlstate then
@@ -111,10 +118,11 @@ local function autocommit(cx, what, sql)
     attempt = attempt + 1
     local ok, err = pcall(conn.exec, conn, sql)
     if ok then return end
-    if type(err) == "table" and err.sqlstate == "55P03" and attempt <= ch.opts.retries then
+    if retryable(err) and attempt <= ch.opts.retries then
       local pause = backoff(attempt)
-      event(cx, "online_retry", { step = what, attempt = attempt, pause = pause, message = err.message })
-      say(cx, "%s: lock not available (55P03), retry %d/%d in %.1fs", what, attempt, ch.opts.retries, pause)
+      event(cx, "online_retry", { step = what, attempt = attempt, pause = pause, sqlstate = err.sqlstate,
+        message = err.message })
+      say(cx, "%s: %s (%s), retry %d/%d in %.1fs", what, err.message, err.sqlstate, attempt, ch.opts.retries, pause)
       weir.sleep(pause)
     else
       error(("%sonline change %s: %s failed: %s"):format(ch.where, ch.name, what, error_line(err)), 0)
@@ -458,7 +466,7 @@ local function start(ch, conn)
     transaction(cx, "start", function()
       local locks = {}
       for _, t in ipairs(m.tables) do
-        if t.trigger or t.synced or #t.shadows > 0 then locks[#locks + 1] = { t.schema, t.name } end
+        if t.trigger or t.synced or (t.shadows and #t.shadows > 0) then locks[#locks + 1] = { t.schema, t.name } end
       end
       if #locks > 0 then conn:exec(Q.lock_tables(conn, locks)) end
       for _, t in ipairs(m.tables) do
