@@ -51,8 +51,9 @@ local function new_cx(ch, conn, step)
   end
   local rc = runner_ctx()
   local cx = { ch = ch, conn = conn, step = step, schema = ch.opts.schema or (rc and rc.schema) or "weir",
-    emit = rc and rc.emit or function() end, migration = rc and rc.migration, phase = rc and rc.phase }
-  history.ensure(conn, cx.schema)
+    emit = rc and rc.emit or function() end, migration = rc and rc.migration, phase = rc and rc.phase,
+    mem = rc and rc.store }
+  if not cx.mem then history.ensure(conn, cx.schema) end
   return cx
 end
 
@@ -130,25 +131,91 @@ local function autocommit(cx, what, sql)
   end
 end
 
+-- State: weir's state schema, or, while `weir plan` runs a phase, the plan's memory (a plan
+-- never writes the target's state schema; on its schema-only copy the state tables are empty).
+local function copy_of(v) return json.decode(json.encode(v)) end
+
 local function read_state(cx)
-  local row = cx.conn:one(Q.state_row(cx.conn, cx.schema), cx.ch.name)
-  return row
+  if cx.mem then
+    local r = cx.mem["online:" .. cx.ch.name]
+    return r and copy_of(r)
+  end
+  return cx.conn:one(Q.state_row(cx.conn, cx.schema), cx.ch.name)
+end
+
+local function insert_state(cx, m, tables, fp)
+  if cx.mem then
+    cx.mem["online:" .. cx.ch.name] = copy_of { name = cx.ch.name, state = "active", direction = "up",
+      version_schemas = m.version_schemas, tables = tables, definition = m, fingerprint = fp }
+    return
+  end
+  cx.conn:exec(Q.state_insert(cx.conn, cx.schema), cx.ch.name, db.array(m.version_schemas), db.array(tables),
+    db.json(m), fp)
 end
 
 local function set_state(cx, state, direction)
+  if cx.mem then
+    local r = cx.mem["online:" .. cx.ch.name]
+    r.state, r.direction = state, direction
+    return
+  end
   cx.conn:exec(Q.state_set(cx.conn, cx.schema), cx.ch.name, state, direction)
+end
+
+local function delete_state(cx)
+  if cx.mem then
+    cx.mem["online:" .. cx.ch.name] = nil
+    return
+  end
+  cx.conn:exec(Q.state_delete(cx.conn, cx.schema), cx.ch.name)
+end
+
+-- Other changes, not complete, that name one of `tables`: { {name, table_name} }.
+local function busy_tables(cx, tables)
+  if cx.mem then
+    local out = {}
+    for k, r in pairs(cx.mem) do
+      if type(k) == "string" and k:match("^online:") and r.name ~= cx.ch.name and r.state ~= "completed" then
+        for _, a in ipairs(r.tables) do
+          for _, b in ipairs(tables) do
+            if a == b then out[#out + 1] = { name = r.name, table_name = a } end
+          end
+        end
+      end
+    end
+    return out
+  end
+  return cx.conn:query(Q.state_tables_busy(cx.conn, cx.schema), cx.ch.name, db.array(tables))
 end
 
 local function checkpoint_key(ch, t) return "online/" .. ch.name .. "/" .. t.schema .. "." .. t.name end
 
 local function get_checkpoint(cx, t)
+  if cx.mem then
+    local v = cx.mem[checkpoint_key(cx.ch, t)]
+    return v and copy_of(v)
+  end
   local v = cx.conn:value(Q.checkpoint_get(cx.conn, cx.schema), checkpoint_key(cx.ch, t))
   if v == nil or db.isnull(v) then return nil end
   return v
 end
 
 local function put_checkpoint(cx, t, value)
+  if cx.mem then
+    cx.mem[checkpoint_key(cx.ch, t)] = copy_of(value)
+    return
+  end
   cx.conn:exec(Q.checkpoint_put(cx.conn, cx.schema), checkpoint_key(cx.ch, t), db.json(value))
+end
+
+local function clear_checkpoints(cx, m)
+  for _, t in ipairs(m.tables) do
+    if cx.mem then
+      cx.mem[checkpoint_key(cx.ch, t)] = nil
+    else
+      cx.conn:exec(Q.checkpoints_clear(cx.conn, cx.schema), checkpoint_key(cx.ch, t))
+    end
+  end
 end
 
 -- The backfill's bound for one table, read with the table locked and the trigger in place:
@@ -447,7 +514,7 @@ local function start(ch, conn)
     m = row.definition
   else
     m = resolve(conn, ch)
-    local busy = conn:query(Q.state_tables_busy(conn, cx.schema), ch.name, db.array(table_names(m)))
+    local busy = busy_tables(cx, table_names(m))
     if #busy > 0 then
       refuse(ch, "table %s is part of change %s, which is not complete: complete or roll it back first",
         busy[1].table_name, busy[1].name)
@@ -485,8 +552,7 @@ local function start(ch, conn)
       for _, t in ipairs(m.tables) do
         if t.has_view and t.synced and t.backfill_up then record_bound(cx, t, "up") end
       end
-      conn:exec(Q.state_insert(conn, cx.schema), ch.name, db.array(m.version_schemas), db.array(table_names(m)),
-        db.json(m), fingerprint(ch))
+      insert_state(cx, m, table_names(m), fingerprint(ch))
     end)
     m = read_state(cx).definition
     event(cx, "online_started", { version_schemas = json.array(m.version_schemas) })
@@ -603,7 +669,7 @@ local function complete(ch, conn)
     autocommit(cx, "drop index " .. ix.name, Q.drop_index(conn, ix.schema, ix.name, true))
   end
   transaction(cx, "record complete", function()
-    for _, t in ipairs(m.tables) do conn:exec(Q.checkpoints_clear(conn, cx.schema), checkpoint_key(ch, t)) end
+    clear_checkpoints(cx, m)
     set_state(cx, "completed", row.direction)
   end)
   event(cx, "online_completed", {})
@@ -649,8 +715,8 @@ local function rollback(ch, conn)
       local t = m.tables[i]
       if t.created then conn:exec(Q.drop_table(conn, t.schema, t.name)) end
     end
-    for _, t in ipairs(m.tables) do conn:exec(Q.checkpoints_clear(conn, cx.schema), checkpoint_key(ch, t)) end
-    conn:exec(Q.state_delete(conn, cx.schema), ch.name)
+    clear_checkpoints(cx, m)
+    delete_state(cx)
   end)
   event(cx, "online_rolled_back", {})
   say(cx, "rolled back: the tables have the old shape only")

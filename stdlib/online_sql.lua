@@ -405,7 +405,7 @@ function Q.sync_function(conn, t, change, direction)
       down_old = p.down and derive(conn, p.down, new_cols, "OLD", "new_shape"),
       up_new = p.up and derive(conn, p.up, old_cols, "NEW", "old_shape"),
       up_old = p.up and derive(conn, p.up, old_cols, "OLD", "old_shape"),
-      label = (p.D or "-") .. " / " .. (p.S and p.name or "-"),
+      label = p.D and (p.D .. " ← down(" .. p.down .. ")") or "",
       forced_down = direction == "down" and "unsynced" or "false",
       forced_up = direction == "up" and "unsynced" or "false" }
     decl[#decl + 1] = fill(conn, "  handled_{!i} boolean := false;", v)
@@ -422,7 +422,7 @@ function Q.sync_function(conn, t, change, direction)
           OR (NOT from_new AND NEW.{S} IS DISTINCT FROM OLD.{S} AND NEW.{D} IS NOT DISTINCT FROM OLD.{D})]], v) or ""
       v.shadow_clause = shadow_clause
       update[#update + 1] = fill(conn, [[
-    -- {!label}: new → old
+    -- {!label}, when the new side was written
     old_{!i} := {!down_new};
     IF ({!forced_down} AND NEW.{D} IS NOT DISTINCT FROM OLD.{D})
           OR (from_new AND old_{!i} IS DISTINCT FROM {!down_old}){!shadow_clause} THEN
@@ -437,12 +437,12 @@ function Q.sync_function(conn, t, change, direction)
   -- pass 2, after every pass-1 assignment: the old side was written → the new side from it
   for i, p in ipairs(t.pairs) do
     if p.S and p.up then
-      local v = { i = tostring(i), S = p.S, label = (p.D or "-") .. " / " .. p.name,
+      local v = { i = tostring(i), S = p.S, label = p.name .. " ← up(" .. p.up .. ")",
         up_new = derive(conn, p.up, old_cols, "NEW", "old_shape"),
         up_old = derive(conn, p.up, old_cols, "OLD", "old_shape"),
         forced_up = direction == "up" and "unsynced" or "false" }
       update[#update + 1] = fill(conn, [[
-    -- {!label}: old → new
+    -- {!label}, when the old side was written
     IF NOT handled_{!i} THEN
       new_{!i} := {!up_new};
       IF ({!forced_up} AND NEW.{S} IS NOT DISTINCT FROM OLD.{S})
