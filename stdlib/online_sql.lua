@@ -377,6 +377,9 @@ end
 -- A row the backfill has not reached yet (its synced column is NULL) gets the side the backfill
 -- fills derived in full on any write, so no write can leave it half done.
 
+-- Text for a `--` comment: on one line, so nothing after a newline becomes code.
+local function one_line(text) return (text:gsub("[\r\n]+", " ")) end
+
 -- The row of one shape as a one-row subquery over NEW or OLD, for up/down to read by name.
 local function shape_row(conn, columns, rec)
   local out = {}
@@ -405,7 +408,7 @@ function Q.sync_function(conn, t, change, direction)
       down_old = p.down and derive(conn, p.down, new_cols, "OLD", "new_shape"),
       up_new = p.up and derive(conn, p.up, old_cols, "NEW", "old_shape"),
       up_old = p.up and derive(conn, p.up, old_cols, "OLD", "old_shape"),
-      label = p.D and (p.D .. " ← down(" .. p.down .. ")") or "",
+      label = p.D and (p.D .. " ← down(" .. one_line(p.down) .. ")") or "",
       forced_down = direction == "down" and "unsynced" or "false",
       forced_up = direction == "up" and "unsynced" or "false" }
     decl[#decl + 1] = fill(conn, "  handled_{!i} boolean := false;", v)
@@ -437,7 +440,7 @@ function Q.sync_function(conn, t, change, direction)
   -- pass 2, after every pass-1 assignment: the old side was written → the new side from it
   for i, p in ipairs(t.pairs) do
     if p.S and p.up then
-      local v = { i = tostring(i), S = p.S, label = p.name .. " ← up(" .. p.up .. ")",
+      local v = { i = tostring(i), S = p.S, label = p.name .. " ← up(" .. one_line(p.up) .. ")",
         up_new = derive(conn, p.up, old_cols, "NEW", "old_shape"),
         up_old = derive(conn, p.up, old_cols, "OLD", "old_shape"),
         forced_up = direction == "up" and "unsynced" or "false" }
