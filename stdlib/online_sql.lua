@@ -130,9 +130,13 @@ SELECT k.conname::text AS name, pg_catalog.pg_get_constraintdef(k.oid) AS defini
  WHERE k.conrelid = $1::bigint::pg_catalog.oid AND $2::int2 = ANY (k.conkey) AND k.contype <> 'n'
  ORDER BY 1]]
 
--- Objects outside weir's own that depend on a column complete drops (DROP COLUMN would fail).
+-- Objects outside weir's own that depend on a column complete drops (DROP COLUMN would fail):
+-- views, other tables' foreign keys; not the table's own constraints and indexes, which go
+-- with the column.
 Q.COLUMN_DEPENDENTS = [[
-SELECT DISTINCT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid) AS object
+SELECT DISTINCT CASE WHEN r.oid IS NOT NULL  -- a view's rule: name the view
+                    THEN pg_catalog.pg_describe_object('pg_catalog.pg_class'::pg_catalog.regclass, r.ev_class, 0)
+                    ELSE pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid) END AS object
   FROM pg_catalog.pg_depend d
   LEFT JOIN pg_catalog.pg_rewrite r ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND r.oid = d.objid
   LEFT JOIN pg_catalog.pg_class v ON v.oid = r.ev_class
@@ -141,7 +145,8 @@ SELECT DISTINCT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid) AS
    AND d.refobjid = $1::bigint::pg_catalog.oid AND d.refobjsubid = $2::int
    AND d.deptype = 'n'
    AND NOT (d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND vn.nspname = ANY ($3::text[]))
-   AND d.classid <> 'pg_catalog.pg_constraint'::pg_catalog.regclass
+   AND NOT (d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid IN
+            (SELECT k.oid FROM pg_catalog.pg_constraint k WHERE k.conrelid = $1::bigint::pg_catalog.oid))
    AND NOT (d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid IN
             (SELECT x.indexrelid FROM pg_catalog.pg_index x WHERE x.indrelid = $1::bigint::pg_catalog.oid))
  ORDER BY 1]]
