@@ -809,10 +809,9 @@ local function reopen(ch, conn)
             if s.default_sql then conn:exec(Q.set_default(conn, t.schema, t.name, s.final, nil)) end
             conn:exec(Q.rename_column(conn, t.schema, t.name, s.final, s.phys))
           end
-          for _, d in ipairs(t.drops) do
-            conn:exec(Q.add_column(conn, t, d.column, d.type))
-            if d.default_sql then conn:exec(Q.set_default(conn, t.schema, t.name, d.column, d.default_sql)) end
-          end
+          -- with its default, so existing rows hold it (a column with `down` is derived by the
+          -- backfill next; a volatile default makes PostgreSQL rewrite the table here)
+          for _, d in ipairs(t.drops) do conn:exec(Q.add_column(conn, t, d.column, d.type, d.default_sql)) end
           if synced_present(t, "down") then conn:exec(Q.add_column(conn, t, t.synced, "boolean")) end
         end
       end

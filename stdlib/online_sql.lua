@@ -320,9 +320,10 @@ end
 -- ---------------------------------------------------------------------------------------------
 -- Shadow columns
 
-function Q.add_column(conn, t, column, type_sql)
-  return fill(conn, "ALTER TABLE {schema}.{table} ADD COLUMN {column} {!type}",
-    { schema = t.schema, table = t.name, column = column, type = type_sql })
+function Q.add_column(conn, t, column, type_sql, default_sql)
+  return fill(conn, "ALTER TABLE {schema}.{table} ADD COLUMN {column} {!type}{!default}",
+    { schema = t.schema, table = t.name, column = column, type = type_sql,
+      default = default_sql and (" DEFAULT " .. default_sql) or "" })
 end
 
 function Q.drop_column(conn, t, column)

@@ -156,14 +156,15 @@ end)
 
 T.case("drop_column: the new shape's inserts fill the old column with down; reopen derives it back", function()
   db:exec [[
-    CREATE TABLE pp (id int PRIMARY KEY, name text, label text NOT NULL);
-    INSERT INTO pp SELECT g, 'p' || g, 'L-p' || g FROM generate_series(1, 20) g]]
+    CREATE TABLE pp (id int PRIMARY KEY, name text, label text NOT NULL, kind text NOT NULL DEFAULT 'plain');
+    INSERT INTO pp SELECT g, 'p' || g, 'L-p' || g, 'special' FROM generate_series(1, 20) g]]
   local ch = online.change "pp_label" {
     online.drop_column { table = "pp", column = "label", down = "'L-' || name" },
+    online.drop_column { table = "pp", column = "kind" },  -- no down: its default fills new-shape rows
   }
   ch.start(db)
   local new = new_app("pp_label")
-  T.eq(#select(2, new:query "SELECT * FROM pp LIMIT 0"), 2, "the new shape has no label")
+  T.eq(#select(2, new:query "SELECT * FROM pp LIMIT 0"), 2, "the new shape has no label and no kind")
   new:exec "INSERT INTO pp (id, name) VALUES (100, 'new')"
   T.eq(old:value "SELECT label FROM pp WHERE id = 100", "L-new")
   new:exec "UPDATE pp SET name = 'renamed' WHERE id = 100"
@@ -179,6 +180,9 @@ T.case("drop_column: the new shape's inserts fill the old column with down; reop
   T.eq(old:value "SELECT label FROM pp WHERE id = 1", "L-old rename", "down is all reopen can know")
   T.eq(db:value "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'pp'::regclass AND attname = 'label'", true,
     "NOT NULL is back")
+  T.eq(db:value "SELECT string_agg(DISTINCT kind, ',') FROM pp", "plain",
+    "a column without down comes back with its default, and its NOT NULL")
+  T.eq(db:value "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'pp'::regclass AND attname = 'kind'", true)
   new:exec "INSERT INTO pp (id, name) VALUES (300, 'again')"
   ch.rollback(db)
   T.eq(old:value "SELECT label FROM pp WHERE id = 300", "L-again")
