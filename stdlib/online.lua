@@ -39,10 +39,28 @@ local function where(level)
   return ""
 end
 
+-- Runs SQL that carries the user's own text (a shadow column's type, create_table, sql) as if
+-- from the operation's script line, so that `weir lint` and `weir plan` charge what they find in
+-- it to that line rather than to this file.
+local function exec_at(line, conn, sql)
+  if not line then return conn:exec(sql) end
+  local chunk = load(("\n"):rep(line[2] - 1) .. "local conn, sql = ... return conn:exec(sql)", "@" .. line[1], "t", {})
+  return chunk(conn, sql)
+end
+
 -- ---------------------------------------------------------------------------------------------
 -- Running: sessions, short-lock transactions with retries, state
 
 local function runner_ctx() return require("runner").current() end
+
+-- While `weir plan` or `weir lint` runs phases on a throwaway copy (the runner's context has a
+-- `store`), the state of changes lives in memory, per connection: the later phases of the plan
+-- see what the earlier ones started.
+local memories = setmetatable({}, { __mode = "k" })
+local function memory_of(conn)
+  memories[conn] = memories[conn] or {}
+  return memories[conn]
+end
 
 local function new_cx(ch, conn, step)
   if type(conn) ~= "userdata" then refuse(ch, "%s: expected a connection (the phase's db), got %s", step, type(conn)) end
@@ -52,7 +70,7 @@ local function new_cx(ch, conn, step)
   local rc = runner_ctx()
   local cx = { ch = ch, conn = conn, step = step, schema = ch.opts.schema or (rc and rc.schema) or "weir",
     emit = rc and rc.emit or function() end, migration = rc and rc.migration, phase = rc and rc.phase,
-    mem = rc and rc.store }
+    mem = rc and rc.store and memory_of(conn) }
   if not cx.mem then history.ensure(conn, cx.schema) end
   return cx
 end
@@ -308,7 +326,7 @@ local function fingerprint(ch)
   for i, op in ipairs(ch.ops) do
     local o = {}
     for k, v in pairs(op) do
-      if k ~= "where" then o[k] = v end
+      if k ~= "where" and k ~= "line" then o[k] = v end
     end
     parts[i] = json.encode(o)
   end
@@ -537,14 +555,14 @@ local function start(ch, conn)
       end
       if #locks > 0 then conn:exec(Q.lock_tables(conn, locks)) end
       for _, t in ipairs(m.tables) do
-        if t.created then conn:exec(Q.create_table(conn, t.schema, t.name, t.columns_sql)) end
+        if t.created then exec_at(t.line, conn, Q.create_table(conn, t.schema, t.name, t.columns_sql)) end
       end
       for _, s in ipairs(m.sql) do
-        if s.at == "start" then conn:exec(s.up) end
+        if s.at == "start" then exec_at(s.line, conn, s.up) end
       end
       for _, t in ipairs(m.tables) do
         if t.has_view then
-          for _, s in ipairs(t.shadows) do conn:exec(Q.add_column(conn, t, s.phys, s.type)) end
+          for _, s in ipairs(t.shadows) do exec_at(s.line, conn, Q.add_column(conn, t, s.phys, s.type)) end
           if t.synced and t.backfill_up then conn:exec(Q.add_column(conn, t, t.synced, "boolean")) end
         end
       end
@@ -576,6 +594,11 @@ local function run_backfill(ch, conn)
   if st.rows > 0 then say(cx, "backfilled %d rows in %d batches", st.rows, st.batches) end
   return st
 end
+
+-- Why complete's renames and drops are safe, said where `weir lint` and `weir plan` read them.
+local MOVED = "online complete: clients use this name already, through the version schema"
+local RETIRED = "online complete: the old shape is retired; the new shape holds its values (checked on every row)"
+local OWN = "online complete: weir's own bookkeeping column"
 
 local function complete(ch, conn)
   local cx = new_cx(ch, conn, "complete")
@@ -610,21 +633,21 @@ local function complete(ch, conn)
       for _, vs in ipairs(m.version_schemas) do conn:exec(Q.drop_schema(conn, vs)) end
       for _, t in ipairs(m.tables) do
         if t.has_view then
-          for _, d in ipairs(t.drops) do conn:exec(Q.drop_column(conn, t, d.column)) end
-          if t.synced then conn:exec(Q.drop_column(conn, t, t.synced)) end
+          for _, d in ipairs(t.drops) do conn:exec(Q.drop_column(conn, t, d.column, RETIRED)) end
+          if t.synced then conn:exec(Q.drop_column(conn, t, t.synced, OWN)) end
           for _, s in ipairs(t.shadows) do
-            conn:exec(Q.rename_column(conn, t.schema, t.name, s.phys, s.final))
+            conn:exec(Q.rename_column(conn, t.schema, t.name, s.phys, s.final, MOVED))
             if s.default_sql then conn:exec(Q.set_default(conn, t.schema, t.name, s.final, s.default_sql)) end
           end
-          for _, r in ipairs(t.renames) do conn:exec(Q.rename_column(conn, t.schema, t.name, r.from, r.to)) end
+          for _, r in ipairs(t.renames) do conn:exec(Q.rename_column(conn, t.schema, t.name, r.from, r.to, MOVED)) end
           for _, d in ipairs(t.defaults) do conn:exec(Q.set_default(conn, t.schema, t.name, d.column, d.sql)) end
         end
       end
       for _, t in ipairs(m.tables) do
         if t.dropped then
-          conn:exec(Q.rename_table(conn, t.schema, t.name, t.retired))
+          conn:exec(Q.rename_table(conn, t.schema, t.name, t.retired, RETIRED))
         elseif t.new_name ~= t.name then
-          conn:exec(Q.rename_table(conn, t.schema, t.name, t.new_name))
+          conn:exec(Q.rename_table(conn, t.schema, t.name, t.new_name, MOVED))
         end
       end
       for _, t in ipairs(m.tables) do
@@ -641,7 +664,7 @@ local function complete(ch, conn)
         end
       end
       for _, s in ipairs(m.sql) do
-        if s.at == "complete" then conn:exec(s.up) end
+        if s.at == "complete" then exec_at(s.line, conn, s.up) end
       end
       set_state(cx, "contracted", row.direction)
     end)

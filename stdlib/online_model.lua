@@ -14,6 +14,15 @@ local MAX_NAME = 63
 -- ---------------------------------------------------------------------------------------------
 -- Errors
 
+-- The script line of a call: {file, line}, the file as its chunk names it (not shortened).
+local function locate(level)
+  local info = getinfo(level + 1, "Sl")
+  if info and info.currentline and info.currentline > 0 and info.source:sub(1, 1) == "@" then
+    return { info.source:sub(2), info.currentline }
+  end
+  return nil
+end
+
 local function where(level)
   local info = getinfo(level + 1, "Sl")
   if info and info.currentline and info.currentline > 0 then
@@ -139,7 +148,7 @@ local function operation(kind)
     for _, k in ipairs(spec.required) do
       if o[k] == nil then bad("%s is required", k) end
     end
-    local op = { kind = kind, where = at }
+    local op = { kind = kind, where = at, line = locate(2) }
     for k, v in pairs(o) do op[k] = v end
     for _, k in ipairs { "columns", "ref_columns" } do
       if type(op[k]) == "table" and kind ~= "create_table" then
@@ -334,7 +343,7 @@ function M.resolve(conn, ch)
   local function shadow_entry(op, t, name, type_sql, default_sql)
     check_type(op, type_sql)
     local phys = M.shadow_name(ch.name, name)
-    return { name = name, phys = phys, shadow = true, type = type_sql, default_sql = default_sql }
+    return { name = name, phys = phys, shadow = true, type = type_sql, default_sql = default_sql, line = op.line }
   end
 
   local handlers = {}
@@ -468,7 +477,7 @@ function M.resolve(conn, ch)
     for _, t in ipairs(tables) do
       if t.schema == schema and t.new_name == name then refuse_op(op, "%s.%s is already named by this change", schema, name) end
     end
-    tables[#tables + 1] = { schema = schema, name = name, new_name = name, created = true, columns_sql = op.columns,
+    tables[#tables + 1] = { schema = schema, name = name, new_name = name, created = true, columns_sql = op.columns, line = op.line,
       shape = {}, old_shape = {}, pairs = {}, constraints = {}, defaults = {}, indexes = {}, ops = { "create_table" } }
   end
 
@@ -500,7 +509,7 @@ function M.resolve(conn, ch)
   end
 
   function handlers.sql(op)
-    m.sql[#m.sql + 1] = { up = op.up, down = op.down, at = op.at, where = op.where }
+    m.sql[#m.sql + 1] = { up = op.up, down = op.down, at = op.at, where = op.where, line = op.line }
   end
 
   for _, op in ipairs(ch.ops) do handlers[op.kind](op) end
@@ -540,7 +549,10 @@ function M.resolve(conn, ch)
       end
       t.shadows = {}
       for _, e in ipairs(t.shape) do
-        if e.shadow then t.shadows[#t.shadows + 1] = { phys = e.phys, final = e.name, type = e.type, default_sql = e.default_sql } end
+        if e.shadow then
+          t.shadows[#t.shadows + 1] = { phys = e.phys, final = e.name, type = e.type, default_sql = e.default_sql,
+            line = e.line }
+        end
       end
       local needs_backfill = false
       for _, p in ipairs(t.pairs) do

@@ -326,14 +326,20 @@ function Q.add_column(conn, t, column, type_sql, default_sql)
       default = default_sql and (" DEFAULT " .. default_sql) or "" })
 end
 
-function Q.drop_column(conn, t, column)
-  return fill(conn, "ALTER TABLE {schema}.{table} DROP COLUMN IF EXISTS {column}",
-    { schema = t.schema, table = t.name, column = column })
+-- A `weir lint` suppression with its reason, for DDL that is safe because of where it runs.
+local function lint_ok(rule, why)
+  if not why then return "" end
+  return ("-- weir:ignore %s -- %s\n"):format(rule, why:gsub("[\r\n]+", " "))
 end
 
-function Q.rename_column(conn, schema, table_name, from, to)
-  return fill(conn, "ALTER TABLE {schema}.{table} RENAME COLUMN {from} TO {to}",
-    { schema = schema, table = table_name, from = from, to = to })
+function Q.drop_column(conn, t, column, why)
+  return fill(conn, "{!lint}ALTER TABLE {schema}.{table} DROP COLUMN IF EXISTS {column}",
+    { lint = lint_ok("drop-column", why), schema = t.schema, table = t.name, column = column })
+end
+
+function Q.rename_column(conn, schema, table_name, from, to, why)
+  return fill(conn, "{!lint}ALTER TABLE {schema}.{table} RENAME COLUMN {from} TO {to}",
+    { lint = lint_ok("rename-column", why), schema = schema, table = table_name, from = from, to = to })
 end
 
 function Q.set_default(conn, schema, table_name, column, default_sql)
@@ -355,8 +361,9 @@ function Q.set_not_null(conn, schema, table_name, column)
     { schema = schema, table = table_name, column = column })
 end
 
-function Q.rename_table(conn, schema, from, to)
-  return fill(conn, "ALTER TABLE {schema}.{from} RENAME TO {to}", { schema = schema, from = from, to = to })
+function Q.rename_table(conn, schema, from, to, why)
+  return fill(conn, "{!lint}ALTER TABLE {schema}.{from} RENAME TO {to}",
+    { lint = lint_ok("rename-table", why), schema = schema, from = from, to = to })
 end
 
 function Q.create_table(conn, schema, name, columns_sql)

@@ -194,7 +194,34 @@ T.case("weir up / down: complete refused names the script line; down from comple
   p.conn:close()
 end)
 
-for _, n in ipairs { "onl_kill_1", "onl_load_2", "onl_cycle_3" } do
+T.case("weir lint: weir's own statements are not findings; the user's SQL in an operation is charged to its line", function()
+  local p = setup("onl_lint", 10, 10, 0)
+  local rc, out, err = sh(q(weir_bin) .. " lint " .. q(p.dir .. "/migrations/001_due_date.lua") .. " --db " .. q(p.url))
+  T.eq(rc, 0, out .. err)
+  T.eq(out, "", "the rename, the new type, complete's drops and renames: no finding")
+  p.write("002_seen.lua", [=[
+local seen = online.change "seen" {
+  online.add_column { table = "milestones", column = "seen_at", type = "timestamp" },
+}
+return migration "002_seen" {
+  phase "start" { transaction = false, up = seen.start, down = seen.rollback },
+}
+]=])
+  p.write("003_bare.lua", [=[
+return migration "003_bare" {
+  phase "rename" { up = function(db) db:exec "ALTER TABLE milestones RENAME COLUMN name TO title" end },
+}
+]=])
+  rc, out, err = sh(q(weir_bin) .. " lint " .. q(p.dir .. "/migrations/002_seen.lua") .. " " ..
+    q(p.dir .. "/migrations/003_bare.lua") .. " --db " .. q(p.url))
+  T.eq(rc, 1, err)
+  T.contains(out, "migrations/002_seen.lua:2: timestamp-without-time-zone: column public.milestones._weir_seen_seen_at is timestamp")
+  T.contains(out, "migrations/003_bare.lua:2: rename-column: renaming existing column milestones.name to title")
+  T.not_contains(out, "stdlib/")
+  p.conn:close()
+end)
+
+for _, n in ipairs { "onl_kill_1", "onl_load_2", "onl_cycle_3", "onl_lint_4" } do
   pcall(db.exec, db, "DROP DATABASE IF EXISTS " .. n .. " WITH (FORCE)")
 end
 shell.cleanup()
