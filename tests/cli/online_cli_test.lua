@@ -217,6 +217,7 @@ return migration "003_bare" {
   T.eq(rc, 1, err)
   T.contains(out, "migrations/002_seen.lua:2: timestamp-without-time-zone: column public.milestones._weir_seen_seen_at is timestamp")
   T.contains(out, "migrations/003_bare.lua:2: rename-column: renaming existing column milestones.name to title")
+  T.contains(out, "(online.rename_column does it, docs/online.md)")
   T.not_contains(out, "stdlib/")
   p.conn:close()
 end)
