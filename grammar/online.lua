@@ -125,7 +125,8 @@ function online.sql(o) end
 function online.version_schema(schema, change) end
 
 ---Every change recorded in weir's state schema (for `weir status`): a list of
----{ name, state, direction, version_schemas, tables, started_at, completed_at }; empty when none.
+---{ name, state, direction, version_schemas, tables, started_at, completed_at,
+---backfill = { rows, done }, summary } (summary: the line `weir status` prints); empty when none.
 ---@param conn weir.Connection
 ---@param schema? string default "weir"
 ---@return table[]

@@ -1030,15 +1030,27 @@ function M.change(name)
 end
 
 ---Every change recorded in `schema` (weir's state schema), for `weir status`: a list of
----{ name, state, direction, version_schemas, tables, started_at, completed_at }; empty when
----none was ever started.
+---{ name, state, direction, version_schemas, tables, started_at, completed_at,
+---backfill = { rows, done }, summary } (summary: one line for people); empty when none was
+---ever started.
 function M.status_rows(conn, schema)
   schema = schema or "weir"
   if not conn:value(Q.STATE_TABLE_EXISTS, quoted(conn, schema, "online_changes")) then return {} end
   local out = {}
   for _, r in ipairs(conn:query(Q.state_rows(conn, schema))) do
-    out[#out + 1] = { name = r.name, state = r.state, direction = r.direction, version_schemas = r.version_schemas,
-      tables = r.tables, started_at = r.started_at, completed_at = r.completed_at }
+    local b = conn:one(Q.backfill_summary(conn, schema), "online/" .. r.name .. "/")
+    local e = { name = r.name, state = r.state, direction = r.direction, version_schemas = r.version_schemas,
+      tables = r.tables, started_at = r.started_at, completed_at = r.completed_at,
+      backfill = { rows = b.rows, done = b.done } }
+    if r.state == "completed" then
+      e.summary = ("%s: completed %s"):format(r.name, r.completed_at)
+    else
+      e.summary = ("%s: %s, version schema %s (%s)%s"):format(r.name,
+        r.state == "contracted" and "completing" or r.state, table.concat(r.version_schemas, ", "),
+        table.concat(r.tables, ", "), b.done and ((" — backfill done, %d rows"):format(b.rows))
+          or ((" — backfill not finished, %d rows so far"):format(b.rows)))
+    end
+    out[#out + 1] = e
   end
   return out
 end

@@ -225,6 +225,14 @@ SELECT name, t AS table_name
  WHERE name <> $1 AND state <> 'completed' AND t = ANY ($2::text[])]], { schema = schema })
 end
 
+-- The backfill of a change so far, over its tables: rows done, and whether every table is.
+function Q.backfill_summary(conn, schema)
+  return fill(conn, [[
+SELECT coalesce(sum((value->>'rows')::bigint), 0)::bigint AS rows,
+       coalesce(bool_and((value->>'done')::boolean), true) AS done
+  FROM {schema}.checkpoints WHERE pg_catalog.left(key, pg_catalog.length($1)) = $1]], { schema = schema })
+end
+
 function Q.state_insert(conn, schema)
   return fill(conn, [[
 INSERT INTO {schema}.online_changes (name, state, direction, version_schemas, tables, definition, fingerprint)

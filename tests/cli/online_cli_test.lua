@@ -75,6 +75,8 @@ T.case("SIGKILL in the middle of the backfill: the next weir up resumes after th
   T.contains(err, ("weir: online due_date: backfilled %d rows in "):format(20000 - done_rows - 1))
   T.contains(err, "001_due_date:complete cannot run: requires feature flag 'dual_write' to be off")
   T.eq(synced(p), 20000)
+  local _, st = p.weir("status")
+  T.contains(st, "online   due_date: active, version schema public_due_date (public.milestones) — backfill done, 19999 rows")  -- one row was synced by the update above
   T.eq(p.value [[SELECT count(*) FROM milestones WHERE _weir_due_date_due_date IS DISTINCT FROM deadline::timestamptz]], 0)
   p.conn:close()
 end)
@@ -179,6 +181,10 @@ T.case("weir up / down: complete refused names the script line; down from comple
   rc, _, err = p.weir("up")
   T.eq(rc, 0, err)
   T.contains(err, "001_due_date:complete done")
+  local _, st = p.weir("status --json")
+  local changes = json.decode(st).online
+  T.eq(#changes, 1)
+  T.eq({ changes[1].name, changes[1].state, changes[1].version_schemas[1] }, { "due_date", "completed", "public_due_date" })
   p.conn:exec "INSERT INTO milestones (name, due_date) VALUES ('after', '2031-01-01 00:00+00')"
   -- down to before start: reopen, then rollback
   rc, _, err = p.weir("down 001_due_date:start")
