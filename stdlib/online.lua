@@ -70,7 +70,7 @@ local function new_cx(ch, conn, step)
   local rc = runner_ctx()
   local cx = { ch = ch, conn = conn, step = step, schema = ch.opts.schema or (rc and rc.schema) or "weir",
     emit = rc and rc.emit or function() end, migration = rc and rc.migration, phase = rc and rc.phase,
-    mem = rc and rc.store and memory_of(conn) }
+    mem = rc and rc.store and memory_of(conn), notes = rc and rc.notes }
   if not cx.mem then history.ensure(conn, cx.schema) end
   return cx
 end
@@ -519,6 +519,8 @@ local function ensure_indexes(cx, m)
   end
 end
 
+local plan_notes  -- below, with describe
+
 local function start(ch, conn)
   local cx = new_cx(ch, conn, "start")
   local row = read_state(cx)
@@ -573,6 +575,7 @@ local function start(ch, conn)
       insert_state(cx, m, table_names(m), fingerprint(ch))
     end)
     m = read_state(cx).definition
+    plan_notes(cx, m, "start")
     event(cx, "online_started", { version_schemas = json.array(m.version_schemas) })
     say(cx, "started: version schema %s", table.concat(m.version_schemas, ", "))
   end
@@ -607,6 +610,7 @@ local function complete(ch, conn)
   if row.state == "completed" then return { state = "completed" } end
   local m = row.definition
   if row.state == "active" or row.state == "reopening" then
+    plan_notes(cx, m, "complete")
     local problems = preflight_complete(cx, m, row)
     if #problems > 0 then
       event(cx, "online_refused", { step = "complete", problems = json.array(problems) })
@@ -900,15 +904,7 @@ end
 ---What the change does, as lines of text: the version schema and its views, the shadow
 ---columns, triggers and backfill of start, and what complete does. Reads the catalog (or the
 ---recorded change once started); changes nothing.
-local function describe(ch, conn)
-  local m
-  local rc = runner_ctx()
-  local schema = ch.opts.schema or (rc and rc.schema) or "weir"
-  if conn:value(Q.STATE_TABLE_EXISTS, quoted(conn, schema, "online_changes")) then
-    local row = read_state { ch = ch, conn = conn, schema = schema }
-    if row then m = row.definition end
-  end
-  m = m or resolve(conn, ch)
+local function describe_model(ch, conn, m)
   local lines = { ("online change %s"):format(ch.name) }
   local function add(fmt, ...) lines[#lines + 1] = fmt:format(...) end
   for _, t in ipairs(m.tables) do
@@ -943,13 +939,42 @@ local function describe(ch, conn)
       if t.new_name ~= t.name then add("  complete: renames table %s to %s", label, t.new_name) end
     end
     for _, c in ipairs(t.constraints) do
-      add("  complete: %s %s on %s.%s (%s)", c.kind:gsub("_", " "), c.name, t.schema, t.new_name,
-        c.kind == "unique" and "index built concurrently, then added with it" or "NOT VALID, then validated")
+      if c.kind == "not_null" then
+        add("  complete: NOT NULL on %s.%s.%s (a CHECK added NOT VALID and validated first, so no scan under the lock)",
+          t.schema, t.new_name, c.column)
+      else
+        add("  complete: %s %s on %s.%s (%s)", (c.kind:gsub("_", " ")), c.name, t.schema, t.new_name,
+          c.kind == "unique" and "index built concurrently, then added with it" or "NOT VALID, then validated")
+      end
     end
   end
   for _, ix in ipairs(m.drop_indexes) do add("  complete: drops index %s.%s (concurrently)", ix.schema, ix.name) end
   for _, s in ipairs(m.sql) do add("  %s: sql %s", s.at, (s.up:gsub("%s+", " "))) end
   return lines
+end
+
+local function describe(ch, conn)
+  local m
+  local rc = runner_ctx()
+  local schema = ch.opts.schema or (rc and rc.schema) or "weir"
+  if conn:value(Q.STATE_TABLE_EXISTS, quoted(conn, schema, "online_changes")) then
+    local row = read_state { ch = ch, conn = conn, schema = schema }
+    if row then m = row.definition end
+  end
+  return describe_model(ch, conn, m or resolve(conn, ch))
+end
+
+-- Under `weir plan`: what this step does, for the plan's entry of the phase (its SQL shows the
+-- statements; these lines add what a copy without data cannot show, like the backfill).
+function plan_notes(cx, m, step)
+  if not cx.notes then return end
+  for i, line in ipairs(describe_model(cx.ch, cx.conn, m)) do
+    if i == 1 then
+      cx.notes[#cx.notes + 1] = line .. ", " .. step .. ":"
+    elseif line:match("^  " .. step .. ":") then
+      cx.notes[#cx.notes + 1] = "  " .. line:gsub("^  " .. step .. ":%s*", "")
+    end
+  end
 end
 
 -- ---------------------------------------------------------------------------------------------

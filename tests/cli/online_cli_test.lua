@@ -160,7 +160,17 @@ end)
 T.case("weir up / down: complete refused names the script line; down from complete and from start restore the table", function()
   local p = setup("onl_cycle", 1000, 400, 0)
   local before = p.value "SELECT md5(string_agg(id || name || coalesce(deadline::text, ''), ',' ORDER BY id)) FROM milestones"
-  local rc, _, err = p.weir("up")
+  -- plan: start's views, trigger and backfill, complete's contract; the target untouched
+  local rc, out, err = p.weir("plan")
+  T.eq(rc, 1, err)  -- complete is blocked: the flags phase defines dual_write on
+  T.contains(out, "   online change due_date, start:\n     view public_due_date.milestones (id, name, " ..
+    "_weir_due_date_due_date AS due_date) over public.milestones\n")
+  T.contains(out, [[trigger "!weir_sync_due_date" on public.milestones (BEFORE INSERT OR UPDATE, fires first): ]] ..
+    "due_date ← up(deadline::timestamptz); deadline ← down((due_date AT TIME ZONE 'UTC')::date)")
+  T.contains(out, "     backfill public.milestones by id in batches of 400, rows that exist when the trigger goes in\n")
+  T.contains(out, "CREATE VIEW public_due_date.milestones WITH (security_invoker = true) AS")
+  T.eq(p.value "SELECT count(*) FROM pg_namespace WHERE nspname IN ('weir', 'public_due_date')", 0, "nothing written")
+  rc, out, err = p.weir("up")
   T.eq(rc, 1)
   T.contains(err, "001_due_date:start done")
   -- a write that bypassed the trigger: complete must not drop the old column over it
@@ -168,7 +178,7 @@ T.case("weir up / down: complete refused names the script line; down from comple
                 UPDATE milestones SET deadline = '1999-09-09' WHERE id = 42;
                 ALTER TABLE milestones ENABLE TRIGGER ALL]]
   T.eq(disable_dual_write(p), 0)
-  rc, _, err = p.weir("up")
+  rc, out, err = p.weir("up")
   T.eq(rc, 1)
   T.contains(err, "001_due_date:complete: up failed: migrations/001_due_date.lua:1: online change due_date: " ..
     "complete refused, nothing was changed: public.milestones: 1 rows where due_date is not up(old) and " ..
@@ -178,7 +188,7 @@ T.case("weir up / down: complete refused names the script line; down from comple
   p.conn:exec "UPDATE milestones SET deadline = deadline WHERE id = 42"  -- no change: still refused
   T.eq((p.weir("up")), 1)
   p.conn:exec "UPDATE milestones SET deadline = '2000-01-01' WHERE id = 42; UPDATE milestones SET deadline = date '2026-01-01' + 42 WHERE id = 42"
-  rc, _, err = p.weir("up")
+  rc, out, err = p.weir("up")
   T.eq(rc, 0, err)
   T.contains(err, "001_due_date:complete done")
   local _, st = p.weir("status --json")
@@ -187,7 +197,7 @@ T.case("weir up / down: complete refused names the script line; down from comple
   T.eq({ changes[1].name, changes[1].state, changes[1].version_schemas[1] }, { "due_date", "completed", "public_due_date" })
   p.conn:exec "INSERT INTO milestones (name, due_date) VALUES ('after', '2031-01-01 00:00+00')"
   -- down to before start: reopen, then rollback
-  rc, _, err = p.weir("down 001_due_date:start")
+  rc, out, err = p.weir("down 001_due_date:start")
   T.eq(rc, 0, err)
   T.contains(err, "001_due_date:complete rolled back")
   T.contains(err, "001_due_date:start rolled back")
