@@ -443,15 +443,19 @@ function Q.sync_function(conn, t, change, direction)
       -- pass 1: the new side was written → the old side from it
       local shadow_clause = p.S and fill(conn, [[
 
-          OR (NOT from_new AND NEW.{S} IS DISTINCT FROM OLD.{S} AND NEW.{D} IS NOT DISTINCT FROM OLD.{D})]], v) or ""
+        OR (NOT from_new AND NEW.{S} IS DISTINCT FROM OLD.{S} AND NEW.{D} IS NOT DISTINCT FROM OLD.{D})]], v) or ""
       v.shadow_clause = shadow_clause
       update[#update + 1] = fill(conn, [[
     -- {!label}, when the new side was written
-    old_{!i} := {!down_new};
-    IF ({!forced_down} AND NEW.{D} IS NOT DISTINCT FROM OLD.{D})
-          OR (from_new AND old_{!i} IS DISTINCT FROM {!down_old}){!shadow_clause} THEN
-      NEW.{D} := old_{!i};
+    IF ({!forced_down} AND NEW.{D} IS NOT DISTINCT FROM OLD.{D}){!shadow_clause} THEN
+      NEW.{D} := {!down_new};
       handled_{!i} := true;
+    ELSIF from_new THEN
+      old_{!i} := {!down_new};
+      IF old_{!i} IS DISTINCT FROM {!down_old} THEN
+        NEW.{D} := old_{!i};
+        handled_{!i} := true;
+      END IF;
     END IF;]], v)
     end
     if p.S and p.up then
@@ -468,10 +472,13 @@ function Q.sync_function(conn, t, change, direction)
       update[#update + 1] = fill(conn, [[
     -- {!label}, when the old side was written
     IF NOT handled_{!i} THEN
-      new_{!i} := {!up_new};
-      IF ({!forced_up} AND NEW.{S} IS NOT DISTINCT FROM OLD.{S})
-            OR (NOT from_new AND new_{!i} IS DISTINCT FROM {!up_old}) THEN
-        NEW.{S} := new_{!i};
+      IF {!forced_up} AND NEW.{S} IS NOT DISTINCT FROM OLD.{S} THEN
+        NEW.{S} := {!up_new};
+      ELSIF NOT from_new THEN
+        new_{!i} := {!up_new};
+        IF new_{!i} IS DISTINCT FROM {!up_old} THEN
+          NEW.{S} := new_{!i};
+        END IF;
       END IF;
     END IF;]], v)
     end
