@@ -292,7 +292,7 @@ function M.resolve(conn, ch)
           t.dropped and "dropped" or ("renamed to " .. t.new_name))
       end
     end
-    if t.created then
+    if t.created and op.kind ~= "create_index" then
       refuse_op(op, "%s %s is created by this change: give its final definition in create_table", what, ref)
     end
     if t.dropped then refuse_op(op, "%s %s is dropped by an earlier operation of this change", what, ref) end
@@ -497,6 +497,11 @@ function M.resolve(conn, ch)
 
   function handlers.create_index(op)
     local t = lookup(op, op.table, "table")
+    if t.created then  -- its columns are as create_table wrote them
+      t.indexes[#t.indexes + 1] = { columns = op.columns, phys_columns = op.columns, name = op.name,
+        unique = op.unique, using = op.using, where = op.where }
+      return
+    end
     local es = entries(op, t, op.columns)
     t.indexes[#t.indexes + 1] = { entries = es, name = op.name, unique = op.unique, using = op.using, where = op.where }
   end
@@ -609,10 +614,12 @@ function M.resolve(conn, ch)
       end
     end
     for _, ix in ipairs(t.indexes) do
-      local names, phys = {}, {}
-      for i, e in ipairs(ix.entries) do names[i], phys[i] = e.name, e.phys end
-      ix.columns, ix.phys_columns, ix.entries = names, phys, nil
-      ix.name = ix.name or M.fit(t.new_name .. "_" .. table.concat(names, "_") .. "_idx")
+      if ix.entries then
+        local names, phys = {}, {}
+        for i, e in ipairs(ix.entries) do names[i], phys[i] = e.name, e.phys end
+        ix.columns, ix.phys_columns, ix.entries = names, phys, nil
+      end
+      ix.name = ix.name or M.fit(t.new_name .. "_" .. table.concat(ix.columns, "_") .. "_idx")
     end
     -- view defaults: shadow columns, changed defaults; with copy_into every column's default
     t.copy_into = ch.copy_into == true or (type(ch.copy_into) == "table" and ch.copy_into[t.new_name]) or nil

@@ -55,10 +55,11 @@ T.case("legacy-dispatch (seed 003)", function()
   T.contains(err, "1 passed, 0 failed")
 end)
 
-T.case("voice-plan (seed 000), with dual_write defined off so cleanup may run", function()
+T.case("voice-plan (seed 000), with its rollout over (shadow mode off, a dual-write period done) so complete may run", function()
   local url = database()
   fixture("voice-plan", url)
-  local rc0, _, err0 = sh(q(weir_bin) .. " run --db " .. q(url) .. " -e " .. q('flags.define(db, "dual_write")'))
+  local rc0, _, err0 = sh(q(weir_bin) .. " run --db " .. q(url) .. " -e " .. q('flags.define(db, "shadow_mode"); ' ..
+    'flags.define(db, "dual_write", { default = true }); flags.disable(db, "dual_write")'))
   assert(rc0 == 0, err0)
   local rc, _, err = roundtrip("voice-plan", url)
   T.eq(rc, 0, err)
