@@ -383,9 +383,9 @@ local function backfill(cx, m)
         transaction(cx, "backfill " .. label, function()
           conn:exec(Q.backfill_marker(conn, ch.name))
           if t.key then
-            n = conn:exec(Q.backfill_batch(conn, t, cp.last, hi))
+            n = conn:exec(Q.backfill_batch(conn, t, cp.direction, cp.last, hi))
           else
-            n = conn:exec(Q.backfill_blocks(conn, t, lo, hi))
+            n = conn:exec(Q.backfill_blocks(conn, t, cp.direction, lo, hi))
           end
           local next_cp = {}
           for k, v in pairs(cp) do next_cp[k] = v end

@@ -497,6 +497,9 @@ DECLARE
   unsynced boolean := {!unsynced};
 {!decl}
 BEGIN
+  IF pg_catalog.current_setting('weir.online_backfill', true) IS NOT DISTINCT FROM {=change} THEN
+    RETURN NEW;  -- weir's backfill batch: it computes both sides itself
+  END IF;
   IF TG_OP = 'INSERT' THEN
     IF from_new OR {!shadow_filled} THEN
 {!insert_new}
@@ -508,7 +511,7 @@ BEGIN
   END IF;
 {!mark}  RETURN NEW;
 END
-$weir$]], { vschema = t.vschema, func = "sync_" .. t.name, change_comment = change:gsub("\n", " "),
+$weir$]], { vschema = t.vschema, func = "sync_" .. t.name, change_comment = change:gsub("\n", " "), change = change,
     schema = t.schema, table = t.name, view = t.new_name, vschema_text = t.vschema, unsynced = unsynced,
     decl = table.concat(decl, "\n"), shadow_filled = #shadow_filled > 0 and table.concat(shadow_filled, " OR ") or "false",
     insert_new = #insert_new > 0 and table.concat(insert_new, "\n") or "      NULL;",
@@ -637,23 +640,63 @@ function Q.backfill_marker(conn, change)
   return fill(conn, "SELECT pg_catalog.set_config('weir.online_backfill', {=change}, true)", { change = change })
 end
 
----One batch: the rows of (last, hi] not synced yet; the sync trigger derives their missing side.
-function Q.backfill_batch(conn, t, last, hi)
-  local keys = key_tuple(conn, t.key)
-  local where = { keys .. " <= " .. literal_tuple(hi) }
-  if last then table.insert(where, 1, keys .. " > " .. literal_tuple(last)) end
+-- One batch, set-based: the missing side of the batch's rows not synced yet, computed by up (after
+-- start) or down (after reopen) over the shape the row has, in one UPDATE … FROM. The sync
+-- trigger steps aside for it (weir.online_backfill). A row an application writes meanwhile is
+-- synced by its own trigger, and this UPDATE skips it: PostgreSQL re-checks `$synced IS NULL` on
+-- the row's latest version before updating it.
+local function batch_update(conn, t, direction, range)
+  local keyed = t.key ~= nil
+  local keys = {}
+  if keyed then
+    for i, k in ipairs(t.key) do keys[i] = { phys = k, alias = "weir_key_" .. i } end
+  else
+    keys[1] = { phys = "ctid", alias = "weir_key_1" }
+  end
+  local shape = direction == "up" and t.old_shape or t.shape
+  local inner, outer, sets, match = {}, {}, {}, {}
+  for _, k in ipairs(keys) do
+    inner[#inner + 1] = "r." .. (k.phys == "ctid" and "ctid" or Q.ident(conn, k.phys)) .. " AS " .. k.alias
+    outer[#outer + 1] = k.alias
+    match[#match + 1] = "t." .. (k.phys == "ctid" and "ctid" or Q.ident(conn, k.phys)) .. " = b." .. k.alias
+  end
+  for _, c in ipairs(shape) do inner[#inner + 1] = "r." .. Q.ident(conn, c.phys) .. " AS " .. Q.ident(conn, c.name) end
+  for i, p in ipairs(t.pairs) do
+    local target, expr = nil, nil
+    if direction == "up" and p.S and p.up then target, expr = p.S, p.up end
+    if direction == "down" and p.D and p.down then target, expr = p.D, p.down end
+    if target then
+      outer[#outer + 1] = "(" .. expr .. ") AS weir_value_" .. i
+      sets[#sets + 1] = Q.ident(conn, target) .. " = b.weir_value_" .. i
+    end
+  end
+  sets[#sets + 1] = Q.ident(conn, t.synced) .. " = true"
   return fill(conn, [[
-UPDATE {schema}.{table} SET {synced} = true
- WHERE {!where} AND {synced} IS NULL]], { schema = t.schema, table = t.name, synced = t.synced,
-    where = table.concat(where, " AND ") })
+UPDATE {schema}.{table} AS t
+   SET {!sets}
+  FROM (SELECT {!outer}
+          FROM (SELECT {!inner}
+                  FROM {schema}.{table} AS r
+                 WHERE {!range} AND r.{synced} IS NULL) AS {shape}) AS b
+ WHERE {!match} AND t.{synced} IS NULL]], { schema = t.schema, table = t.name, sets = table.concat(sets, ",\n       "),
+    outer = table.concat(outer, ", "), inner = table.concat(inner, ", "), range = range, synced = t.synced,
+    shape = direction == "up" and "old_shape" or "new_shape", match = table.concat(match, " AND ") })
+end
+
+---One batch: the rows of (last, hi] by primary key.
+function Q.backfill_batch(conn, t, direction, last, hi)
+  local keys = {}
+  for i, k in ipairs(t.key) do keys[i] = "r." .. Q.ident(conn, k) end
+  local tuple = "(" .. table.concat(keys, ", ") .. ")"
+  local where = { tuple .. " <= " .. literal_tuple(hi) }
+  if last then table.insert(where, 1, tuple .. " > " .. literal_tuple(last)) end
+  return batch_update(conn, t, direction, table.concat(where, " AND "))
 end
 
 ---One batch of a table without a primary key: blocks [lo, hi).
-function Q.backfill_blocks(conn, t, lo, hi)
-  return fill(conn, [[
-UPDATE {schema}.{table} SET {synced} = true
- WHERE ctid >= {=lo}::tid AND ctid < {=hi}::tid AND {synced} IS NULL]], { schema = t.schema, table = t.name,
-    synced = t.synced, lo = ("(%d,0)"):format(lo), hi = ("(%d,0)"):format(hi) })
+function Q.backfill_blocks(conn, t, direction, lo, hi)
+  return batch_update(conn, t, direction, fill(conn, "r.ctid >= {=lo}::tid AND r.ctid < {=hi}::tid",
+    { lo = ("(%d,0)"):format(lo), hi = ("(%d,0)"):format(hi) }))
 end
 
 -- ---------------------------------------------------------------------------------------------
