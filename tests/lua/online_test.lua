@@ -337,6 +337,28 @@ T.case("add_column with check and unique; sql at complete, undone by reopen", fu
   ch.rollback(db)
 end)
 
+T.case("a reopen that cannot finish leaves the change reopening: rollback refuses, reopen resumes", function()
+  db:exec [[CREATE TABLE ro (id int PRIMARY KEY, name text, code text NOT NULL);
+            INSERT INTO ro VALUES (1, 'a', 'c-a'), (2, 'b', 'c-b')]]
+  local ch = online.change "ro_code" {
+    online.drop_column { table = "ro", column = "code", down = "CASE WHEN name = 'nameless' THEN NULL ELSE 'c-' || name END" },
+  }
+  ch.start(db)
+  ch.complete(db)
+  db:exec "INSERT INTO ro VALUES (3, 'nameless')"  -- down gives it no code: NOT NULL cannot come back
+  local e = T.raises(ch.reopen, db)
+  T.contains(e, "online change ro_code: validate _weir_ro_code_nn_code failed: 23514")
+  T.eq(state_of("ro_code"), "reopening")
+  e = T.raises(ch.rollback, db)
+  T.contains(e, "rollback refused, nothing was changed: reopen has not finished deriving the old shape; run reopen again")
+  old:exec "UPDATE ro SET code = 'given' WHERE id = 3"  -- the old application fills it
+  ch.reopen(db)
+  T.eq(state_of("ro_code"), "active")
+  T.eq(db:value "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'ro'::regclass AND attname = 'code'", true)
+  ch.rollback(db)
+  T.eq(old:value "SELECT string_agg(code, ',' ORDER BY id) FROM ro", "c-a,c-b,given")
+end)
+
 -- ---------------------------------------------------------------------------------------------
 -- tables and indexes
 
