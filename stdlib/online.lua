@@ -14,8 +14,10 @@
 --- drops the old shape only after checking, on every row, that the backfill reached it and that
 --- its new columns equal up(old) or its old columns equal down(new). `rollback` keeps every
 --- column the old shape has; `reopen` derives the old columns back from the new ones.
---- Proved by tests/cli/online_test.lua (writes through both shapes around every step, the
---- kill -9 mid-backfill, a writer inserting during the backfill, `complete` refused).
+--- Proved by tests/lua/online_test.lua (every operation written through both shapes around
+--- start, complete, reopen and rollback; complete refused while rows disagree) and
+--- tests/cli/online_cli_test.lua (kill -9 mid-backfill, writers in both shapes all through the
+--- backfill, weir up / down at every point).
 local history = require "history"
 local Q = require "online_sql"
 local model = require "online_model"

@@ -8,6 +8,8 @@
 ---   {!name}   SQL text as it is: user expressions (up, down, check …) and fragments this file
 ---             rendered itself
 --- Nothing else builds SQL text; online.lua passes values and never concatenates SQL.
+--- The sync trigger (Q.sync_function) is what online's guarantee rests on: no write through
+--- either shape is lost (stated in stdlib/online.lua, proved by tests/lua/online_test.lua).
 local Q = {}
 
 -- ---------------------------------------------------------------------------------------------
