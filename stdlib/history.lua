@@ -2,7 +2,7 @@
 --- versioned so later releases can upgrade it. All SQL about applied migrations lives here.
 local H = {}
 
-H.VERSION = 5
+H.VERSION = 6
 
 -- Each entry upgrades the state schema from version i-1 to i. Never edit a released entry:
 -- append a new one.
@@ -136,6 +136,22 @@ local UPGRADES = {
   ALTER TABLE %s.phases DROP CONSTRAINT phases_state_check;
   ALTER TABLE %s.phases ADD CONSTRAINT phases_state_check
     CHECK (state IN ('pending', 'running', 'done', 'failed', 'rolled_back', 'rolling_back'));
+  ]],
+  -- 6: online schema changes (stdlib/online.lua): one row per change that start created, with
+  -- what it resolved to (definition), so complete, rollback and reopen act on exactly that
+  [[
+  CREATE TABLE %s.online_changes (
+    name            text PRIMARY KEY,
+    state           text NOT NULL CHECK (state IN ('active', 'contracted', 'completed', 'reopening')),
+    direction       text NOT NULL DEFAULT 'up' CHECK (direction IN ('up', 'down')),
+    version_schemas text[] NOT NULL,
+    tables          text[] NOT NULL,
+    definition      jsonb NOT NULL,
+    fingerprint     text NOT NULL,
+    started_at      timestamptz NOT NULL DEFAULT now(),
+    completed_at    timestamptz,
+    updated_at      timestamptz NOT NULL DEFAULT now()
+  );
   ]],
 }
 

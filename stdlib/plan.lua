@@ -308,13 +308,14 @@ end
 -- Returns the entry fields: statements, verify, error, and the before/after comparison.
 local function simulate(e, conn, schema, store, guard)
   local m, p = e.m, e.p
-  runner.set_current { db = conn, schema = schema, migration = m.id, phase = p.name, store = store,
-    emit = function() end }
+  local ctx = { db = conn, schema = schema, migration = m.id, phase = p.name, store = store,
+    emit = function() end, notes = {} }  -- notes: lines stdlib modules add (online: docs/online.md)
+  runner.set_current(ctx)
   local before = snapshot(conn, schema)
   conn:trace(true, { forbid_commit = guard })
   local ok, err = pcall(p.up, conn)
   local traced = conn:trace(false)
-  local result = { statements = json.array(split(traced)) }
+  local result = { statements = json.array(split(traced)), notes = #ctx.notes > 0 and json.array(ctx.notes) or nil }
   if ok and conn:transaction_status() == "failed" then
     ok, err = false, "a statement failed inside the phase and the error was caught"
   end
@@ -388,6 +389,7 @@ local function print_entry(out, e, all_sql)
   if hidden > 0 then
     out:write(string.format("     (and %d read-only quer%s; --all-sql lists them)\n", hidden, hidden == 1 and "y" or "ies"))
   end
+  for _, n in ipairs(e.notes or {}) do out:write("   ", n, "\n") end
   local c = e.changes
   if c then
     local function list(label, items)

@@ -777,8 +777,10 @@ function R.status(opts)
         copies[#copies + 1] = c
       end
     end
+    local changes = require("online").status_rows(ctx.state, ctx.schema)  -- online changes (docs/online.md)
     if opts.json then
-      io.stdout:write(json.encode { migrations = rows, missing_files = missing, copies = copies }, "\n")
+      io.stdout:write(json.encode { migrations = rows, missing_files = missing, copies = copies,
+        online = json.array(changes) }, "\n")
     else
       for _, m in ipairs(rows) do
         io.stdout:write(string.format("%-8s %s%s%s\n", m.state, m.id,
@@ -799,6 +801,7 @@ function R.status(opts)
           c.kind == "update" and "update" or "copy", c.name,
           c.rows_read, c.rows_written, c.rows_quarantined, c.success_rate * 100, c.finished and "" or " — not finished"))
       end
+      for _, c in ipairs(changes) do io.stdout:write("online   ", c.summary, "\n") end
     end
     local drifted = #missing > 0
     for _, m in ipairs(rows) do drifted = drifted or m.changed end

@@ -38,6 +38,7 @@ int setup_globals(lua_State* L) {
   require_global(L, "ids", "ids");
   require_global(L, "flags", "flags");
   require_global(L, "check", "check");
+  require_global(L, "online", "online");
   lua_getglobal(L, "require");
   lua_pushliteral(L, "migration");
   lua_call(L, 1, 1);

@@ -671,12 +671,13 @@ struct Linter::State {
         const json& coldef = as(def, "ColumnDef");
         check_type(table.shown() + "." + col, field(coldef, "typeName"), "");
         if (!new_column(table, col)) {
-          report("alter-column-type",
-                 "changing the type of existing column " + table.shown() + "." + col + " to " +
-                     type_info(field(coldef, "typeName")).shown +
-                     " takes an ACCESS EXCLUSIVE lock, usually rewrites the table and its indexes, "
-                     "and breaks clients expecting the old type; add a new column, backfill it, "
-                     "and switch clients over");
+          report(
+              "alter-column-type",
+              "changing the type of existing column " + table.shown() + "." + col + " to " +
+                  type_info(field(coldef, "typeName")).shown +
+                  " takes an ACCESS EXCLUSIVE lock, usually rewrites the table and its indexes, "
+                  "and breaks clients expecting the old type; add a new column, backfill it, "
+                  "and switch clients over (online.alter_column does all of it, docs/online.md)");
         }
       } else if (sub == "AT_DropColumn") {
         if (!new_column(table, col)) {
@@ -762,7 +763,7 @@ struct Linter::State {
                "renaming existing column " + rel.shown() + "." + col + " to " + newname +
                    " breaks every client using the old name the moment it commits; add the new "
                    "column and keep both in sync (or expose the new name through a view) until "
-                   "clients have moved");
+                   "clients have moved (online.rename_column does it, docs/online.md)");
       }
       for (auto& c : columns) {
         if (same(c.first, rel) && c.second == col) c.second = newname;
@@ -774,7 +775,8 @@ struct Linter::State {
                "renaming existing " + std::string(type == "OBJECT_TABLE" ? "table " : "view ") +
                    rel.shown() + " to " + newname +
                    " breaks every client using the old name the moment it commits; rename it and "
-                   "leave a view with the old name until clients have moved");
+                   "leave a view with the old name until clients have moved (online.rename_table "
+                   "serves both names until complete, docs/online.md)");
       } else {
         forget(tables, rel);
         tables.push_back({rel.schema, newname});

@@ -77,13 +77,17 @@ T.case("ddl: every function is declared", function()
   compare("ddl", exported(ddl), declared("ddl.lua", "ddl"))
 end)
 
+T.case("online: every function is declared", function()
+  compare("online", exported(online), declared("online.lua", "online"))
+end)
+
 T.case("sql: every function is declared", function()
   compare("sql", exported(require "sql"), declared("sql.lua", "sql"))
 end)
 
 T.case("the globals weir adds are declared, and no others exist", function()
   local text = ""
-  for _, f in ipairs { "db.lua", "weir.lua", "json.lua", "ddl.lua", "migration.lua", "schema.lua", "copy.lua", "ids.lua", "flags.lua", "check.lua" } do
+  for _, f in ipairs { "db.lua", "weir.lua", "json.lua", "ddl.lua", "migration.lua", "schema.lua", "copy.lua", "ids.lua", "flags.lua", "check.lua", "online.lua" } do
     text = text .. read(src .. "/grammar/" .. f)
   end
   local standard = {}
