@@ -11,16 +11,17 @@ local weir_bin = assert(os.getenv "WEIR")
 local src = assert(os.getenv "WEIR_SOURCE_DIR")
 
 -- What `weir up` does on each example, from a fresh database set up as below: true (every
--- phase applied), or the one reason plan must give for it stopping (voice-plan's cleanup waits
--- for dual_write, which its flags phase defines on, to be turned off).
+-- phase applied), or the one reason plan must give for it stopping (voice-plan's complete waits
+-- for the rollout to be over: shadow_mode, which its flags phase defines on, turned off, and a
+-- dual-write period done).
 local EXPECT = {
   ["quickstart"] = true,
   ["feature-planner-schema"] = true,
   ["migration-tool-tables"] = true,
   ["legacy-dispatch"] = true,
   ["v3-consolidation"] = true,
-  ["voice-plan"] = "blocked: requires feature flag 'dual_write' to be off",
-  ["voice-plan, dual_write defined off first"] = true,
+  ["voice-plan"] = "shadow_mode is on",
+  ["voice-plan, the rollout over first (roundtrip.lua)"] = true,
 }
 
 local examples = {}
@@ -30,8 +31,9 @@ end
 T.ok(#examples >= 6, "found the examples")
 
 -- A fresh database for `name`: its fixture loaded (fixture.lua, into the new database; for
--- legacy-dispatch, generate.lua into the legacy one). Returns its URL and the environment
--- weir needs for it.
+-- legacy-dispatch, generate.lua into the legacy one; for the voice-plan variant, roundtrip.lua,
+-- the fixture with the rollout's flags as they stand once it is over). Returns its URL and the
+-- environment weir needs for it.
 local function prepare(name, variant)
   local ex = require("example").new(name, "pe_" .. name:gsub("%W", "_"))
   local url = ex.fresh_db()
@@ -42,11 +44,7 @@ local function prepare(name, variant)
     assert(rc == 0, err)
     env = "LEGACY_URL=" .. q(legacy) .. " "
   elseif io.open(ex.dir .. "/fixture.lua") then
-    local rc, _, err = ex.script(url, "fixture.lua")
-    assert(rc == 0, err)
-  end
-  if variant then
-    local rc, _, err = ex.eval(url, 'flags.define(db, "dual_write")')
+    local rc, _, err = ex.script(url, variant and "roundtrip.lua" or "fixture.lua")
     assert(rc == 0, err)
   end
   local function weir(args)
@@ -78,7 +76,7 @@ end
 
 for _, name in ipairs(examples) do
   local variants = { { name } }
-  if name == "voice-plan" then variants[2] = { name .. ", dual_write defined off first", true } end
+  if name == "voice-plan" then variants[2] = { name .. ", the rollout over first (roundtrip.lua)", true } end
   for _, v in ipairs(variants) do
     local label, variant = v[1], v[2]
     T.case(label .. ": plan agrees with up on a fresh database, and after up and down", function()
