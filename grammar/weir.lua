@@ -108,6 +108,15 @@ function weir.deadline(seconds) end
 ---@param opts {from: string, to: string, with_data?: string[]}
 function weir.copy_schema(opts) end
 
+---A value of weir.lua's `vars` (always a string: numbers come as Lua writes them), so that one
+---script runs unchanged in several setups (`vars = { schema = env("APP_SCHEMA", "public") }`).
+---When weir.lua has no such var, `default`; without one, an error naming the var. A var whose
+---`env "X"` is unset (and has no default there) is an error even with a `default` here.
+---@param name string
+---@param default? string
+---@return string
+function weir.var(name, default) end
+
 ---Pauses the script for `seconds` (fractions allowed).
 ---@param seconds number
 function weir.sleep(seconds) end

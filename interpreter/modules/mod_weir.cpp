@@ -7,6 +7,8 @@
 //   weir.connect(url)       opens a new Connection (close it with :close() or a <close> local)
 //   weir.connection(name)   the connection named on the command line with --connect NAME=URL
 //                           (opened on first use, then the same object every time)
+//   weir.var(name [, default])  a value of weir.lua's `vars` (a string); default when the
+//                           file has no such var; an error naming it otherwise
 //   weir.cluster{schema_from=URL}  starts a throwaway PostgreSQL (a weir.Cluster: url(),
 //                           close()), optionally holding a schema-only copy of URL's database
 //   weir.session_lock(url, key1, key2 [, opts])  an advisory lock on a session of its own, kept
@@ -72,6 +74,34 @@ int weir_connection(lua_State* L) {
   lua_pushvalue(L, -1);
   lua_setfield(L, -3, name.c_str());
   return 1;
+}
+
+// weir.var(name [, default]): weir.lua's vars = { NAME = value }. A var whose env "X" is unset
+// is an error even with a default here: weir.lua said where its value comes from.
+int weir_var(lua_State* L) {
+  const char* name_arg = luaL_checkstring(L, 1);
+  const bool has_default = !lua_isnoneornil(L, 2);
+  if (has_default) luaL_checkstring(L, 2);
+  std::string name = name_arg;
+  const auto& host = lua::host(L);
+  if (auto it = host.vars.find(name); it != host.vars.end()) {
+    lua_pushlstring(L, it->second.data(), it->second.size());
+    return 1;
+  }
+  if (auto u = host.unusable_vars.find(name); u != host.unusable_vars.end())
+    throw std::invalid_argument("weir.var: " + u->second);
+  if (has_default) {
+    lua_pushvalue(L, 2);
+    return 1;
+  }
+  std::string known;
+  for (const auto& [k, v] : host.vars)
+    known += (known.empty() ? "" : ", ") + k;
+  for (const auto& [k, v] : host.unusable_vars)
+    known += (known.empty() ? "" : ", ") + k;
+  throw std::invalid_argument("weir.var: no var '" + name + "' in weir.lua (" +
+                              (known.empty() ? "it sets none" : "it sets " + known) +
+                              "); set it in weir.lua's vars, or pass a default");
 }
 
 // ---- throwaway clusters ---------------------------------------------------------------
@@ -398,6 +428,7 @@ const luaL_Reg kFunctions[] = {
     {"clock", guarded<weir_clock>},
     {"connect", guarded<weir_connect>},
     {"connection", guarded<weir_connection>},
+    {"var", guarded<weir_var>},
     {"cluster", guarded<weir_cluster>},
     {"session_lock", guarded<weir_session_lock>},
     {"deadline", guarded<weir_deadline>},
