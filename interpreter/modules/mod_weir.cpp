@@ -18,6 +18,9 @@
 //                           expired, close); see pg/statement_deadline.hpp
 //                           (and the rows of the schemas listed in with_data)
 //   weir.copy_schema{from=URL, to=URL, with_data=}  the same copy into an existing database
+//   weir.core.dump{db=CONN, file=, tables=, snapshot=} -> bytes   pg_dump of tables to a file
+//   weir.core.restore{db=CONN, file=}        pg_restore of such a file into CONN's database
+//                           (stdlib/weir.lua wraps both: weir plan writes nothing)
 #include <dirent.h>
 
 #include <algorithm>
@@ -207,6 +210,58 @@ int weir_copy_schema(lua_State* L) {
   lua_pop(L, 2);
   copy.data_schemas = string_list(L, 1, "with_data", "weir.copy_schema");
   pg::copy_schema(copy);
+  return 0;
+}
+
+// The Connection in field `db` of the options table at 1: its target (password included, for
+// the client program's environment only).
+std::string db_target(lua_State* L, const char* fn) {
+  if (lua_getfield(L, 1, "db") != LUA_TUSERDATA) {
+    lua_pop(L, 1);
+    throw std::invalid_argument(std::string(fn) + ": db must be a connection (db = db)");
+  }
+  std::string target = connection_target(L, lua_gettop(L));
+  lua_pop(L, 1);
+  return target;
+}
+
+// A non-empty string in field `key` of the options table at 1; "" when absent and optional.
+std::string string_field(lua_State* L, const char* key, bool required, const char* fn) {
+  int t = lua_getfield(L, 1, key);
+  std::string out;
+  if (t == LUA_TSTRING && lua_rawlen(L, -1) > 0) {
+    out = lua_tostring(L, -1);
+  } else if (t != LUA_TNIL || required) {
+    lua_pop(L, 1);
+    throw std::invalid_argument(std::string(fn) + ": " + key + " must be a non-empty string");
+  }
+  lua_pop(L, 1);
+  return out;
+}
+
+// weir.core.dump{db = conn, file = path, tables = {"schema.t", ...}, snapshot = id} -> bytes
+int weir_dump(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  const char* const known[] = {"db", "file", "tables", "snapshot", nullptr};
+  known_keys(L, 1, known, "weir.dump");
+  pg::DumpSpec spec;
+  spec.file = string_field(L, "file", true, "weir.dump");
+  spec.snapshot = string_field(L, "snapshot", false, "weir.dump");
+  spec.tables = string_list(L, 1, "tables", "weir.dump");
+  spec.from = db_target(L, "weir.dump");
+  long long bytes = pg::dump_tables(spec);
+  lua_pushinteger(L, bytes);
+  return 1;
+}
+
+// weir.core.restore{db = conn, file = path}
+int weir_restore(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  const char* const known[] = {"db", "file", nullptr};
+  known_keys(L, 1, known, "weir.restore");
+  std::string file = string_field(L, "file", true, "weir.restore");
+  std::string to = db_target(L, "weir.restore");
+  pg::restore_dump(file, to);
   return 0;
 }
 
@@ -433,6 +488,8 @@ const luaL_Reg kFunctions[] = {
     {"session_lock", guarded<weir_session_lock>},
     {"deadline", guarded<weir_deadline>},
     {"copy_schema", guarded<weir_copy_schema>},
+    {"dump", guarded<weir_dump>},
+    {"restore", guarded<weir_restore>},
     {nullptr, nullptr},
 };
 
