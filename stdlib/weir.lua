@@ -78,7 +78,7 @@ local function check_opts(fn, opts, known)
     error(fn .. ": db must be a connection (db = db)", 3)
   end
   if type(opts.file) ~= "string" or opts.file == "" then
-    error(fn .. ": file must be a non-empty string, got " .. type(opts.file), 3)
+    error(fn .. ": file must be a non-empty string, got " .. (opts.file == "" and "an empty one" or type(opts.file)), 3)
   end
 end
 

@@ -173,6 +173,7 @@ T.case("misuse is one line at the script's line, before anything runs", function
     { [[weir.dump { db = db, file = "x.dump", tables = { 42 } }]], "weir.dump: tables must be a list of strings" },
     { [[weir.dump "x.dump"]], "weir.dump: expected a table of options, got string" },
     { [[weir.restore { db = db }]], "weir.restore: file must be a non-empty string, got nil" },
+    { [[weir.restore { db = db, file = "" }]], "weir.restore: file must be a non-empty string, got an empty one" },
     { [[weir.restore { db = db, file = "x.dump", into = "y" }]], "weir.restore: unknown option 'into' (known: db, file)" },
   }
   for _, c in ipairs(cases) do
