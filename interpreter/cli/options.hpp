@@ -26,6 +26,8 @@ struct ConnectionOptions {
   std::optional<std::string> db;                      // --db URL
   std::map<std::string, std::string> connects;        // --connect NAME=URL
   std::map<std::string, std::string> unset_connects;  // weir.lua names whose $VAR is unset
+  std::map<std::string, std::string> vars;            // weir.lua's vars, for weir.var
+  std::map<std::string, std::string> unset_vars;      // vars whose $VAR is unset: the message
   std::optional<std::string> config;                  // --config FILE (else ./weir.lua)
   bool ephemeral = false;                             // --ephemeral
   bool unsafe = false;                                // --unsafe

@@ -65,6 +65,21 @@ struct Reader {
     return u;
   }
 
+  // The value at the top of the stack as a var: a string, a number (as Lua writes it) or an
+  // env reference.
+  ProjectUrl var(const std::string& key) {
+    if (lua_type(L, -1) == LUA_TNUMBER) {
+      lua_pushvalue(L, -1);  // tostring on a copy: the value stays a number for lua_next
+      ProjectUrl u;
+      u.url = lua_tostring(L, -1);
+      lua_pop(L, 1);
+      return u;
+    }
+    if (lua_type(L, -1) != LUA_TSTRING && !(lua_istable(L, -1) && is_env_ref()))
+      fail(key + " must be a string, a number or env \"NAME\", got " + luaL_typename(L, -1));
+    return url(key);
+  }
+
   bool is_env_ref() {
     if (!lua_getmetatable(L, -1)) return false;
     luaL_getmetatable(L, kEnvRef);
@@ -146,10 +161,20 @@ struct Reader {
           out->connections[name] = url("connections." + name);
           lua_pop(L, 1);
         }
+      } else if (key == "vars") {
+        if (!lua_istable(L, -1) || is_env_ref()) fail("vars must be a table of NAME = value");
+        const int v = lua_gettop(L);
+        lua_pushnil(L);
+        while (lua_next(L, v)) {
+          if (lua_type(L, -2) != LUA_TSTRING) fail("var names must be strings");
+          std::string name = lua_tostring(L, -2);
+          out->vars[name] = var("vars." + name);
+          lua_pop(L, 1);
+        }
       } else {
         fail("unknown setting '" + key +
              "' (known: migrations, schema, db, connections, lock_timeout, statement_timeout, "
-             "lock_wait, retries, events, fixture)");
+             "lock_wait, retries, events, fixture, vars)");
       }
       lua_pop(L, 1);
     }
@@ -220,6 +245,12 @@ void apply_project(const Project& project, ConnectionOptions& opts) {
       opts.connects[name] = u.url;
     else
       opts.unset_connects[name] = u.unset_error;
+  }
+  for (const auto& [name, v] : project.vars) {
+    if (v.unset_error.empty())
+      opts.vars[name] = v.url;
+    else
+      opts.unset_vars[name] = v.unset_error;
   }
   if (opts.db) {
     // --db NAME: a connection of the project file (a URL has "://" or "=", a name has neither).

@@ -23,6 +23,9 @@ struct Host {
   std::map<std::string, std::string> named_targets;
   // Connections weir.lua names whose URL comes from an unset variable: name -> the message.
   std::map<std::string, std::string> unusable_targets;
+  // weir.lua's vars (weir.var); those whose env "X" is unset: name -> the message.
+  std::map<std::string, std::string> vars;
+  std::map<std::string, std::string> unusable_vars;
 
   // Set by os.exit() so the runner can unwind (closing transactions and clusters) and exit.
   int exit_code = -1;

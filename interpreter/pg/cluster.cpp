@@ -903,4 +903,89 @@ void copy_schema(const SchemaCopy& copy, const std::string& bindir) {
                work, "loading the rows into the copy failed");
 }
 
+// --- dumps of tables ---------------------------------------------------------------------------
+
+namespace {
+
+// Runs fn, its ClusterError ("pg cluster: …") re-raised as "<who>: …".
+template <typename F>
+auto as(const char* who, F fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const ClusterError& e) {
+    std::string m = e.what();
+    const std::string prefix = "pg cluster: ";
+    if (m.rfind(prefix, 0) == 0) m = m.substr(prefix.size());
+    throw ClusterError(std::string(who) + ": " + m);
+  }
+}
+
+// "schema.table" as a pg_dump --table pattern matching exactly that table.
+std::string table_pattern(const std::string& name) {
+  auto dot = name.find('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == name.size())
+    fail("table " + one_line(name) + " must be written schema.table");
+  return exact_pattern(name.substr(0, dot)) + "." + exact_pattern(name.substr(dot + 1));
+}
+
+std::string parent_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+}  // namespace
+
+long long dump_tables(const DumpSpec& spec, const std::string& bindir) {
+  return as("weir.dump", [&]() -> long long {
+    if (spec.file.empty()) fail("file must not be empty");
+    std::vector<std::string> patterns;
+    for (const auto& t : spec.tables)
+      patterns.push_back(table_pattern(t));
+    std::string file = absolute(spec.file);
+    if (exists(file)) fail(spec.file + " exists already; a dump never replaces a file");
+    std::string dir = parent_of(file);
+    if (!exists(dir)) make_dirs(dir);
+    std::string bin = bindir.empty() ? Cluster::find_bindir() : bindir;
+    std::string partial = file + ".partial-" + std::to_string(getpid());
+    WorkDir work;
+    std::vector<std::string> args = {bin + "/pg_dump", "--format=custom", "--strict-names",
+                                     "--file=" + partial};
+    if (!spec.snapshot.empty()) args.push_back("--snapshot=" + spec.snapshot);
+    for (const auto& p : patterns)
+      args.push_back("--table=" + p);
+    // pg_dump creates the file with the umask's mode: make it private before anything is in it.
+    int fd = open(partial.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) fail("cannot create " + partial + ": " + errtext(errno));
+    close(fd);
+    try {
+      run_client(args, spec.from, work, "pg_dump failed");
+    } catch (const ClusterError&) {
+      unlink(partial.c_str());
+      throw;
+    }
+    // link, not rename: a file that appeared at `file` meanwhile is kept, and this one dropped
+    if (link(partial.c_str(), file.c_str()) != 0) {
+      int err = errno;
+      unlink(partial.c_str());
+      fail("cannot create " + spec.file + ": " + errtext(err));
+    }
+    unlink(partial.c_str());
+    return static_cast<long long>(file_size(file));
+  });
+}
+
+void restore_dump(const std::string& file, const std::string& to, const std::string& bindir) {
+  as("weir.restore", [&]() {
+    if (file.empty()) fail("file must not be empty");
+    std::string path = absolute(file);
+    if (access(path.c_str(), R_OK) != 0) fail("cannot read " + file + ": " + errtext(errno));
+    std::string bin = bindir.empty() ? Cluster::find_bindir() : bindir;
+    WorkDir work;
+    run_client({bin + "/pg_restore", "--no-owner", "--no-privileges", "--exit-on-error",
+                "--single-transaction", path},
+               to, work, "pg_restore of " + file + " failed");
+  });
+}
+
 }  // namespace weir::pg

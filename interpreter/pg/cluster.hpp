@@ -88,4 +88,27 @@ struct SchemaCopy {
 // --dbname. Throws ClusterError naming the step, with secrets masked.
 void copy_schema(const SchemaCopy& copy, const std::string& bindir = "");
 
+// A pg_dump archive of some tables (or of the whole database) written to a file.
+struct DumpSpec {
+  std::string from;                 // the database: URL or conninfo ("": PG* defaults)
+  std::string file;                 // the archive to create; it must not exist
+  std::vector<std::string> tables;  // "schema.table", each must exist; empty: every table
+  std::string snapshot;             // pg_export_snapshot() of a transaction kept open meanwhile:
+                                    // the rows as that transaction sees them ("": pg_dump's own)
+};
+
+// pg_dump --format=custom (schema and rows of the tables, with their indexes, constraints,
+// owned sequences, comments; --strict-names, so a table that does not exist fails it) into a
+// file beside `file` that only this user may read (0600), linked to `file` once complete: a
+// failed or killed dump never leaves `file` half written, and an existing `file` is never
+// replaced (it is an error, before pg_dump runs). The directory is created (0700) when missing.
+// The password reaches pg_dump in PGPASSWORD only. Returns the archive's size in bytes. Throws
+// ClusterError "weir.dump: …", secrets masked.
+long long dump_tables(const DumpSpec& spec, const std::string& bindir = "");
+
+// pg_restore --no-owner --no-privileges --exit-on-error --single-transaction of the archive
+// `file` into the existing database `to`: all of it or nothing. The password reaches
+// pg_restore in PGPASSWORD only. Throws ClusterError "weir.restore: …", secrets masked.
+void restore_dump(const std::string& file, const std::string& to, const std::string& bindir = "");
+
 }  // namespace weir::pg

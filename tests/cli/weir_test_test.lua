@@ -322,6 +322,60 @@ local function weir_test(args)
   return sh("cd " .. q(tmp .. "/suite") .. " && " .. q(weir_bin) .. " test " .. args .. " --db " .. q(url))
 end
 
+T.case("project runs weir.lua's fixture and migrations on each test's own database", function()
+  local dir = tmp .. "/project"
+  write(dir .. "/weir.lua", [[return { migrations = "db", fixture = "fixture.lua", vars = { n = 3 } }]])
+  write(dir .. "/fixture.lua", [[
+db:exec "CREATE TABLE accounts (id int PRIMARY KEY)"
+db:exec("INSERT INTO accounts SELECT generate_series(1, $1::int)", weir.var "n")
+print("fixture: " .. db:value "SELECT count(*) FROM accounts" .. " accounts")
+]])
+  write(dir .. "/db/001_flag.lua", [[
+return migration "001_flag" {
+  phase "add" {
+    up = function(db) db:exec "ALTER TABLE accounts ADD COLUMN flag boolean NOT NULL DEFAULT false"; print("added flag") end,
+    down = function(db) db:exec "ALTER TABLE accounts DROP COLUMN flag" end,
+  },
+  phase "set" {
+    requires = { "add" },
+    up = function(db) db:exec "UPDATE accounts SET flag = id % 2 = 1" end,
+    down = function(db) db:exec "UPDATE accounts SET flag = false" end,
+    verify = function(db) return db:value "SELECT count(*) FROM accounts WHERE flag" == 2, "two flagged" end,
+  },
+}
+]])
+  write(dir .. "/tests/flow_test.lua", [[
+describe("the project", function()
+  it("loads the fixture and takes the migrations up and down", function()
+    expect(project.fixture()):to_equal("fixture: 3 accounts\n")
+    local out = project.up("001_flag:add")
+    expect(out):to_contain("added flag")
+    expect(out):to_contain("001_flag:add done")
+    expect(db:value "SELECT state FROM weir.phases WHERE phase = 'add'"):to_be("done")
+    project.up()
+    expect(db:value "SELECT count(*) FROM accounts WHERE flag"):to_be(2)
+    expect(project.down("001_flag")):to_contain("001_flag:add rolled back")
+    expect(db:value "SELECT count(*) FROM information_schema.columns WHERE column_name = 'flag'"):to_be(0)
+  end)
+  it("starts again from an empty database", function()
+    expect(db:value "SELECT to_regclass('accounts')"):to_be_nil()
+    project.fixture()
+    db:exec "DELETE FROM accounts WHERE id = 3"
+    expect(function() project.up() end):to_raise("verify failed: two flagged")
+    expect(db:value "SELECT state FROM weir.phases WHERE phase = 'set'"):to_be("failed")
+  end)
+  it("is refused outside a migration's arguments", function()
+    expect(function() project.down() end):to_raise("project.down: expected MIGRATION[:PHASE]")
+  end)
+end)
+]])
+  local rc, out, err = sh("cd " .. q(dir) .. " && " .. q(weir_bin) .. " test --db " .. q(url))
+  T.eq(rc, 0, err)
+  T.eq(out, "", "what the scripts print is returned to the test, not shown")
+  T.contains(err, "3 passed, 0 failed")
+  T.not_contains(err, "added flag")
+end)
+
 T.case("a missing path or no test files fail in one line", function()
   local rc, out, err = weir_test("/nonexistent/path")
   T.eq({ rc, out, err }, { 1, "", "weir: /nonexistent/path does not exist\n" })
