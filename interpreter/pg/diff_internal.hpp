@@ -1,0 +1,195 @@
+// The shared core of the schema diff (pg/diff.hpp), split by object kind as psql splits
+// describe.c: the Differ class and the helpers every part uses. diff.cpp holds the order of the
+// whole (what goes first), the dependency sort and the output; diff_tables.cpp, diff_views.cpp,
+// diff_types.cpp, diff_functions.cpp, diff_privileges.cpp and diff_comments.cpp each hold one
+// kind of object: a new kind is one new file and a line in Differ::create_objects.
+#pragma once
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "pg/diff.hpp"
+
+namespace weir::pg::diff_detail {
+
+using nlohmann::json;
+
+// Quotes an identifier when PostgreSQL needs it (diff.cpp).
+std::string qi(const std::string& name);
+
+// Hazards, as reviewers read them.
+inline const char* const kDeletesData = "deletes data";
+inline const char* const kRewrites = "rewrites table";
+inline const char* const kAccessExclusive = "takes ACCESS EXCLUSIVE lock on an existing table";
+inline const char* const kBuildsIndex = "builds index";
+inline const char* const kIrreversible = "not reversible without a data plan";
+inline const char* const kScans =
+    "scans the table to validate (SHARE UPDATE EXCLUSIVE: reads and writes go on)";
+
+inline std::string lit(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+inline const std::string& str(const json& j, const char* key) {
+  static const std::string empty;
+  auto it = j.find(key);
+  return it == j.end() || !it->is_string() ? empty : it->get_ref<const std::string&>();
+}
+inline bool has(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && !it->is_null();
+}
+inline bool flag(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_boolean() && it->get<bool>();
+}
+inline const json& list(const json& j, const char* key) {
+  static const json empty = json::array();
+  auto it = j.find(key);
+  return it == j.end() || !it->is_array() ? empty : *it;
+}
+
+inline std::string qname(const json& obj) {
+  return qi(str(obj, "schema")) + "." + qi(str(obj, "name"));
+}
+inline std::string plain_name(const json& obj) {
+  return str(obj, "schema") + "." + str(obj, "name");
+}
+
+using Index = std::map<std::string, const json*>;
+
+inline Index by_name(const json& items, const std::function<std::string(const json&)>& key) {
+  Index out;
+  for (const auto& i : items)
+    out[key(i)] = &i;
+  return out;
+}
+inline Index by_qname(const json& items) {
+  return by_name(items, plain_name);
+}
+inline Index by_local_name(const json& items) {
+  return by_name(items, [](const json& i) { return str(i, "name"); });
+}
+
+inline std::string function_key(const json& f) {
+  return plain_name(f) + "(" + str(f, "arguments") + ")";
+}
+inline std::string function_sig(const json& f) {
+  return qname(f) + "(" + str(f, "arguments") + ")";
+}
+
+class Differ {
+ public:
+  Differ(const json& a, const json& b) : a_(a), b_(b) {}
+  std::vector<Change> run();
+
+ private:
+  const json& a_;
+  const json& b_;
+  std::vector<Change> out_;
+  Index a_tables_, b_tables_, a_views_, b_views_;
+  std::set<std::string> new_tables_;      // created by this diff: plain DDL is fine on them
+  std::set<std::string> rebuilt_views_;   // dropped here and created again from b
+  std::set<std::string> dropped_consts_;  // "table/name" dropped in the first half
+  std::set<std::string> dropped_indexes_;
+
+  void add(std::string kind, std::string object, std::string sql,
+           std::vector<std::string> hazards = {}, bool transactional = true) {
+    out_.push_back(
+        {std::move(kind), std::move(object), std::move(sql), std::move(hazards), transactional});
+  }
+  void index();
+  // A table whose partitioning changed cannot be altered into the other: drop and create.
+  static bool recreate_table(const json& a, const json& b) {
+    return str(a, "kind") != str(b, "kind") || str(a, "partition_key") != str(b, "partition_key");
+  }
+  // Columns whose change invalidates views on the table (dropped, retyped, regenerated).
+  bool table_reshaped(const std::string& key) const;
+  void drop_dependents();
+  std::map<std::string, const json*> a_owners() const {
+    std::map<std::string, const json*> out(a_tables_.begin(), a_tables_.end());
+    for (const auto& [k, v] : a_views_)
+      if (flag(*v, "materialized") && !rebuilt_views_.count(k)) out[k] = v;
+    return out;
+  }
+  const json* b_owner_of(const std::string& k) const {
+    if (auto it = b_tables_.find(k); it != b_tables_.end()) return it->second;
+    if (auto it = b_views_.find(k); it != b_views_.end()) return it->second;
+    return nullptr;
+  }
+  static std::string unquote(const std::string& qualified);
+  // Views of `views` among `keys`, dependencies first (or last, for drops).
+  std::vector<std::string> view_order(const Index& views, const std::set<std::string>& keys,
+                                      bool dependents_first) const;
+  static bool same_constraint(const json& a, const json& b) {
+    return str(a, "type") == str(b, "type") && str(a, "definition") == str(b, "definition") &&
+           flag(a, "validated") == flag(b, "validated");
+  }
+  // NOT VALID in a, validated in b, otherwise the same: VALIDATE is enough.
+  static bool only_validated(const json& a, const json& b) {
+    std::string def = str(a, "definition");
+    const std::string suffix = " NOT VALID";
+    return !flag(a, "validated") && flag(b, "validated") && str(a, "type") == str(b, "type") &&
+           def.size() > suffix.size() &&
+           def.compare(def.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+           def.substr(0, def.size() - suffix.size()) == str(b, "definition");
+  }
+  static bool same_policy(const json& a, const json& b) {
+    return flag(a, "permissive") == flag(b, "permissive") &&
+           str(a, "command") == str(b, "command") && a["roles"] == b["roles"] &&
+           str(a, "using") == str(b, "using") && str(a, "check") == str(b, "check");
+  }
+  void drop_objects();
+  void drop_function(const json& f);
+  // Last: what nothing uses any more once tables, columns, defaults and views have changed.
+  void drop_leftovers();
+  void drop_types(const char* section, const char* keyword);
+  void create_objects();
+  void enums();
+  void domains();
+  void composites();
+  void functions();
+  void sequences(bool ownership);
+  static std::string column_sql(const json& c);
+  void tables();
+  static std::string join(const json& items) {
+    std::string s;
+    for (const auto& i : items)
+      s += (s.empty() ? "" : ", ") + i.get<std::string>();
+    return s;
+  }
+  // RLS, options, grants and partition attachment of a table in b (old: the same in a).
+  void table_settings(const json* old, const json& t);
+  void grants(const char* what, const std::string& k, const std::string& name, const json& was,
+              const json& now);
+  void alter_table(const json& a, const json& b);
+  void add_column(const std::string& k, const std::string& name, const json& c);
+  void alter_column(const std::string& k, const std::string& name, const json& a, const json& b);
+  static std::string truncate(std::string s) {
+    if (s.size() > 63) s.resize(63);
+    return s;
+  }
+  // Constraints new or changed in b: non-foreign keys first (fks=false), then foreign keys.
+  void constraints(bool fks);
+  void add_constraint(const json& t, const json& c, bool fresh_table);
+  // Indexes of tables (those of materialized views are created with their views).
+  void indexes();
+  void create_index(const json& t, const json& i, bool fresh, bool replace);
+  void views();
+  void triggers_and_policies();
+  void comment(const std::string& what, const std::string& object, const std::string& target,
+               const json* was, const json& now);
+  void comments();
+};
+
+}  // namespace weir::pg::diff_detail
