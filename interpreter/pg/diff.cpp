@@ -180,12 +180,106 @@ std::string qi(const std::string& name) {
   return out + "\"";
 }
 
+namespace {
+
+// The end of the bracketed group opening at `open` (the index of its closing bracket), past
+// quoted literals and names; npos when unbalanced.
+size_t group_end(const std::string& s, size_t open) {
+  int depth = 0;
+  for (size_t i = open; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '\'' || c == '"') {
+      size_t j = i + 1;
+      while (j < s.size() && !(s[j] == c && (j + 1 >= s.size() || s[j + 1] != c)))
+        j += s[j] == c ? 2 : 1;
+      i = j;
+    } else if (c == '(' || c == '[') {
+      ++depth;
+    } else if (c == ')' || c == ']') {
+      if (--depth == 0) return i;
+    }
+  }
+  return std::string::npos;
+}
+
+// The top-level elements of "a, b, c" (no brackets around).
+std::vector<std::string> split_top(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '\'' || c == '"' || c == '(' || c == '[') {
+      size_t e = (c == '(' || c == '[') ? group_end(s, i) : std::string::npos;
+      if (c == '\'' || c == '"') {
+        size_t j = i + 1;
+        while (j < s.size() && !(s[j] == c && (j + 1 >= s.size() || s[j + 1] != c)))
+          j += s[j] == c ? 2 : 1;
+        e = j;
+      }
+      if (e == std::string::npos) return {s};
+      i = e;
+    } else if (c == ',' && i + 1 < s.size() && s[i + 1] == ' ') {
+      out.push_back(s.substr(start, i - start));
+      start = i + 2;
+      ++i;
+    }
+  }
+  out.push_back(s.substr(start));
+  return out;
+}
+
+}  // namespace
+
+std::string normalised_expr(const std::string& sql) {
+  std::string s = sql;
+  size_t from = 0;
+  for (;;) {
+    size_t at = s.find("ARRAY[", from);
+    if (at == std::string::npos) return s;
+    size_t open = at + 5, close = group_end(s, open);
+    if (close == std::string::npos) return s;
+    from = open + 1;
+    std::vector<std::string> items = split_top(s.substr(open + 1, close - open - 1));
+    std::string type;
+    std::vector<std::string> inner;
+    bool casts = true;
+    for (const auto& item : items) {
+      // "(E)::T" where (E) is one group
+      if (item.empty() || item[0] != '(') {
+        casts = false;
+        break;
+      }
+      size_t e = group_end(item, 0);
+      if (e == std::string::npos || item.compare(e + 1, 2, "::") != 0) {
+        casts = false;
+        break;
+      }
+      std::string t = item.substr(e + 3);
+      if (t.empty() || t.find_first_of("()[] ,") != std::string::npos ||
+          (!type.empty() && t != type)) {
+        casts = false;
+        break;
+      }
+      type = t;
+      inner.push_back(item.substr(1, e - 1));
+    }
+    if (!casts || inner.empty()) continue;
+    std::string joined;
+    for (const auto& i : inner)
+      joined += (joined.empty() ? "" : ", ") + i;
+    std::string replacement = "(ARRAY[" + joined + "])::" + type + "[]";
+    s.replace(at, close - at + 1, replacement);
+    from = at + replacement.size();
+  }
+}
+
 std::vector<Change> Differ::run() {
   index();
   drop_dependents();
   drop_objects();
   create_objects();
   drop_leftovers();
+  sort_by_dependencies();
   return std::move(out_);
 }
 
@@ -210,32 +304,37 @@ void Differ::drop_objects() {
   });
   for (const json* t : gone) {
     add("drop table", plain_name(*t), "DROP TABLE " + qname(*t), {kDeletesData, kIrreversible});
+    for (const auto& part : parts_of_table(*t))
+      removes(part);
   }
   // Functions whose signature stays but whose result or kind changes are replaced here.
   Index bf = by_name(list(b_, "functions"), function_key);
   for (const auto& f : list(a_, "functions")) {
     auto it = bf.find(function_key(f));
-    if (it != bf.end() && (str(f, "returns") != str(*it->second, "returns") ||
-                           str(f, "kind") != str(*it->second, "kind")))
-      drop_function(f);
+    if (it != bf.end() && function_recreated(f, *it->second)) drop_function(f);
   }
+  drop_aggregates(true);
+  drop_collations(true);
   // Domains whose base type changes are recreated.
   Index bd = by_qname(list(b_, "domains"));
   for (const auto& d : list(a_, "domains")) {
     auto it = bd.find(plain_name(d));
-    if (it != bd.end() && str(d, "type") != str(*it->second, "type"))
+    if (it != bd.end() && str(d, "type") != str(*it->second, "type")) {
       add("drop domain", plain_name(d), "DROP DOMAIN " + qname(d));
+      removes("type:" + plain_name(d));
+    }
   }
 }
 
 // Last: what nothing uses any more once tables, columns, defaults and views have changed.
 void Differ::drop_leftovers() {
+  drop_aggregates(false);
   Index bf = by_name(list(b_, "functions"), function_key);
   for (const auto& f : list(a_, "functions"))
     if (!bf.count(function_key(f))) drop_function(f);
   Index bs = by_qname(list(b_, "sequences"));
   for (const auto& s : list(a_, "sequences")) {
-    if (bs.count(plain_name(s))) continue;
+    if (bs.count(plain_name(s)) || dropped_sequences_.count(plain_name(s))) continue;
     if (has(s, "owned_by")) {
       // an owned sequence goes with its table or column
       const json& o = s["owned_by"];
@@ -247,40 +346,59 @@ void Differ::drop_leftovers() {
       if (col == cols.end() || has(*col->second, "generated")) continue;
     }
     add("drop sequence", plain_name(s), "DROP SEQUENCE " + qname(s));
+    removes("sequence:" + plain_name(s));
   }
   drop_types("composites", "TYPE");
   drop_types("domains", "DOMAIN");
   drop_types("enums", "TYPE");
+  drop_collations(false);
   Index bx = by_local_name(list(b_, "extensions"));
   for (const auto& e : list(a_, "extensions"))
-    if (!bx.count(str(e, "name")))
+    if (!bx.count(str(e, "name"))) {
       add("drop extension", str(e, "name"), "DROP EXTENSION " + qi(str(e, "name")));
+      removes("extension:" + str(e, "name"));
+    }
   Index bsch = by_local_name(list(b_, "schemas"));
   for (const auto& s : list(a_, "schemas"))
-    if (!bsch.count(str(s, "name")))
+    if (!bsch.count(str(s, "name"))) {
       add("drop schema", str(s, "name"), "DROP SCHEMA " + qi(str(s, "name")));
+      removes("schema:" + str(s, "name"));
+    }
 }
 
 void Differ::create_objects() {
   Index as = by_local_name(list(a_, "schemas"));
   for (const auto& s : list(b_, "schemas"))
-    if (!as.count(str(s, "name")))
+    if (!as.count(str(s, "name"))) {
       add("create schema", str(s, "name"), "CREATE SCHEMA " + qi(str(s, "name")));
+      provides("schema:" + str(s, "name"));
+    }
+  for (const auto& s : list(b_, "schemas")) {
+    auto it = as.find(str(s, "name"));
+    grants("SCHEMA", str(s, "name"), qi(str(s, "name")),
+           it == as.end() ? initial_grants("schemas", "") : list(*it->second, "grants"),
+           list(s, "grants"), "", "schema:" + str(s, "name"));
+  }
   Index ax = by_local_name(list(a_, "extensions"));
   for (const auto& e : list(b_, "extensions")) {
     auto it = ax.find(str(e, "name"));
-    if (it == ax.end())
+    if (it == ax.end()) {
       add("create extension", str(e, "name"),
           "CREATE EXTENSION IF NOT EXISTS " + qi(str(e, "name")) + " WITH SCHEMA " +
-              qi(str(e, "schema")));
-    else if (str(e, "version") != str(*it->second, "version"))
+              qi(str(e, "schema")) + " VERSION " + lit(str(e, "version")));
+      creates("extension:" + str(e, "name"));
+      needs("schema:" + str(e, "schema"));
+    } else if (str(e, "version") != str(*it->second, "version"))
       add("update extension", str(e, "name"),
           "ALTER EXTENSION " + qi(str(e, "name")) + " UPDATE TO " + lit(str(e, "version")));
   }
+  default_privileges();
+  collations();
   enums();
   domains();
   composites();
   functions();
+  aggregates();
   sequences(false);
   tables();
   sequences(true);

@@ -81,11 +81,22 @@ inline Index by_local_name(const json& items) {
   return by_name(items, [](const json& i) { return str(i, "name"); });
 }
 
+// A function is known by its name and input argument types (renaming a parameter keeps it).
 inline std::string function_key(const json& f) {
-  return plain_name(f) + "(" + str(f, "arguments") + ")";
+  return plain_name(f) + "(" +
+         (has(f, "argument_types") ? str(f, "argument_types") : str(f, "arguments")) + ")";
 }
 inline std::string function_sig(const json& f) {
   return qname(f) + "(" + str(f, "arguments") + ")";
+}
+
+// An expression (constraint, index, view, policy) in one canonical spelling: PostgreSQL prints
+// `col IN ('a', 'b')` on a varchar column as `(ARRAY['a'::character varying, …])::text[]`, but
+// the same text read back prints as `ARRAY[('a'::character varying)::text, …]`; both come out
+// as the first. Compared this way a diff settles instead of dropping and re-adding forever.
+std::string normalised_expr(const std::string& sql);
+inline bool same_expr(const std::string& a, const std::string& b) {
+  return a == b || normalised_expr(a) == normalised_expr(b);
 }
 
 class Differ {
@@ -102,12 +113,55 @@ class Differ {
   std::set<std::string> rebuilt_views_;   // dropped here and created again from b
   std::set<std::string> dropped_consts_;  // "table/name" dropped in the first half
   std::set<std::string> dropped_indexes_;
+  std::set<std::string> dropped_triggers_;   // "table/name"
+  std::set<std::string> dropped_sequences_;  // plain names dropped before their leftover turn
+
+  // What each change of out_ creates, drops and needs, in the keys of the model's dependency
+  // graph ("table:public.t", "column:public.t.c", "function:public.f(integer)" …): the
+  // dependency sort (diff_order.cpp) moves a change after what it needs.
+  struct Node {
+    std::vector<std::string> provides;  // parts this change creates
+    std::vector<std::string> removes;   // parts this change drops
+    std::vector<std::string> needs;     // parts that must exist first (b's graph)
+    std::vector<std::string> used;      // parts the dropped ones used (a's graph): dropped after
+  };
+  std::vector<Node> nodes_;
 
   void add(std::string kind, std::string object, std::string sql,
            std::vector<std::string> hazards = {}, bool transactional = true) {
     out_.push_back(
         {std::move(kind), std::move(object), std::move(sql), std::move(hazards), transactional});
+    nodes_.emplace_back();
   }
+  // Annotations of the change added last.
+  void provides(const std::string& key) { nodes_.back().provides.push_back(key); }
+  // It creates `key`, so it needs what `key` uses in b.
+  void creates(const std::string& key) {
+    provides(key);
+    needs_what(key);
+  }
+  void needs_what(const std::string& key) {
+    for (const auto& k : uses(b_, key))
+      nodes_.back().needs.push_back(k.get<std::string>());
+  }
+  void needs(const std::string& key) { nodes_.back().needs.push_back(key); }
+  // It drops `key`, so it comes before the drops of what `key` used in a.
+  void removes(const std::string& key) {
+    nodes_.back().removes.push_back(key);
+    for (const auto& k : uses(a_, key))
+      nodes_.back().used.push_back(k.get<std::string>());
+  }
+  static const json& uses(const json& model, const std::string& key) {
+    static const json none = json::array();
+    auto d = model.find("dependencies");
+    if (d == model.end() || !d->is_object()) return none;
+    auto it = d->find(key);
+    return it == d->end() ? none : *it;
+  }
+  // Every part of table `t` (columns, constraints, indexes, triggers, policies) as keys.
+  static std::vector<std::string> parts_of_table(const json& t);
+  // Moves each change after those it depends on, otherwise keeping the order of the phases.
+  void sort_by_dependencies();
   void index();
   // A table whose partitioning changed cannot be altered into the other: drop and create.
   static bool recreate_table(const json& a, const json& b) {
@@ -116,6 +170,12 @@ class Differ {
   // Columns whose change invalidates views on the table (dropped, retyped, regenerated).
   bool table_reshaped(const std::string& key) const;
   void drop_dependents();
+  void drop_views();
+  void drop_triggers(const std::string& k, const json& a, const json& b);
+  bool column_goes(const std::string& k, const json& col) const;
+  bool uses_dropped_column(const std::string& k, const std::string& part) const;
+  // Whether table k's parents (INHERITS) differ between a and b.
+  bool inheritance_changes(const std::string& k) const;
   std::map<std::string, const json*> a_owners() const {
     std::map<std::string, const json*> out(a_tables_.begin(), a_tables_.end());
     for (const auto& [k, v] : a_views_)
@@ -132,7 +192,8 @@ class Differ {
   std::vector<std::string> view_order(const Index& views, const std::set<std::string>& keys,
                                       bool dependents_first) const;
   static bool same_constraint(const json& a, const json& b) {
-    return str(a, "type") == str(b, "type") && str(a, "definition") == str(b, "definition") &&
+    return str(a, "type") == str(b, "type") &&
+           same_expr(str(a, "definition"), str(b, "definition")) &&
            flag(a, "validated") == flag(b, "validated");
   }
   // NOT VALID in a, validated in b, otherwise the same: VALIDATE is enough.
@@ -147,14 +208,25 @@ class Differ {
   static bool same_policy(const json& a, const json& b) {
     return flag(a, "permissive") == flag(b, "permissive") &&
            str(a, "command") == str(b, "command") && a["roles"] == b["roles"] &&
-           str(a, "using") == str(b, "using") && str(a, "check") == str(b, "check");
+           same_expr(str(a, "using"), str(b, "using")) &&
+           same_expr(str(a, "check"), str(b, "check"));
   }
   void drop_objects();
   void drop_function(const json& f);
+  static bool function_recreated(const json& a, const json& b);
+  void drop_aggregates(bool changed);
+  void aggregates();
+  // The grants a new object of `type` (tables, sequences, functions, types, schemas) in
+  // `schema` starts with: PostgreSQL's built-in default, as b's default privileges change it.
+  json initial_grants(const std::string& type, const std::string& schema) const;
+  void default_privileges();
   // Last: what nothing uses any more once tables, columns, defaults and views have changed.
   void drop_leftovers();
   void drop_types(const char* section, const char* keyword);
   void create_objects();
+  void collations();
+  void type_grants(const char* what, const json& t, const json* old);
+  void drop_collations(bool changed);
   void enums();
   void domains();
   void composites();
@@ -170,9 +242,13 @@ class Differ {
   }
   // RLS, options, grants and partition attachment of a table in b (old: the same in a).
   void table_settings(const json* old, const json& t);
+  // GRANT and REVOKE turning `was` into `now` on `name` (a column of it when `column` is
+  // given); each needs `target` (a dependency key) when given.
   void grants(const char* what, const std::string& k, const std::string& name, const json& was,
-              const json& now);
+              const json& now, const std::string& column = "", const std::string& target = "");
   void alter_table(const json& a, const json& b);
+  void inherited_columns(const json* a, const json& b);
+  bool has_children(const std::string& k) const;
   void add_column(const std::string& k, const std::string& name, const json& c);
   void alter_column(const std::string& k, const std::string& name, const json& a, const json& b);
   static std::string truncate(std::string s) {

@@ -21,106 +21,156 @@ bool Differ::table_reshaped(const std::string& key) const {
   return false;
 }
 
-void Differ::drop_dependents() {
-  // Views: changed ones, ones on reshaped tables, and (transitively) views on those.
-  std::set<std::string> affected;
-  for (const auto& [k, v] : a_views_) {
-    auto bi = b_views_.find(k);
-    bool changed = bi == b_views_.end() ||
-                   str(*v, "definition") != str(*bi->second, "definition") ||
-                   flag(*v, "materialized") != flag(*bi->second, "materialized") ||
-                   (*v)["options"] != (*bi->second)["options"];
-    for (const auto& dep : list(*v, "depends_on"))
-      if (table_reshaped(unquote(dep.get<std::string>()))) changed = true;
-    if (changed) affected.insert(k);
-  }
-  for (bool grew = true; grew;) {
-    grew = false;
-    for (const auto& [k, v] : a_views_) {
-      if (affected.count(k)) continue;
-      for (const auto& dep : list(*v, "depends_on")) {
-        if (affected.count(unquote(dep.get<std::string>()))) {
-          affected.insert(k);
-          grew = true;
-          break;
-        }
-      }
-    }
-  }
-  for (const std::string& k : view_order(a_views_, affected, true)) {
-    const json& v = *a_views_.at(k);
-    bool mat = flag(v, "materialized");
-    add(mat ? "drop materialized view" : "drop view", k,
-        std::string("DROP ") + (mat ? "MATERIALIZED VIEW " : "VIEW ") + qname(v),
-        mat && !b_views_.count(k) ? std::vector<std::string>{kDeletesData}
-                                  : std::vector<std::string>{});
-    if (b_views_.count(k)) rebuilt_views_.insert(k);
-  }
+// Whether column `col` of table `k` (kept) is dropped by alter_table: gone from b, or a
+// stored expression that cannot be altered into b's (a new or changed generated column).
+bool Differ::column_goes(const std::string& k, const json& col) const {
+  auto bi = b_tables_.find(k);
+  if (bi == b_tables_.end() || new_tables_.count(k)) return false;      // goes with its table
+  if (flag(col, "inherited") && !inheritance_changes(k)) return false;  // follows its parent
+  if (has(*bi->second, "partition_of")) return false;
+  Index bc = by_local_name(list(*bi->second, "columns"));
+  auto it = bc.find(str(col, "name"));
+  if (it == bc.end()) return true;
+  return has(*it->second, "generated") && str(col, "generated") != str(*it->second, "generated");
+}
 
+// Whether a part of table `k` in a (its dependency key) uses a column that is dropped.
+bool Differ::uses_dropped_column(const std::string& k, const std::string& part) const {
+  auto at = a_tables_.find(k);
+  if (at == a_tables_.end()) return false;
+  Index cols = by_local_name(list(*at->second, "columns"));
+  std::string prefix = "column:" + k + ".";
+  for (const auto& used : uses(a_, part)) {
+    const std::string& u = used.get_ref<const std::string&>();
+    if (u.compare(0, prefix.size(), prefix) != 0) continue;
+    auto c = cols.find(u.substr(prefix.size()));
+    if (c != cols.end() && column_goes(k, *c->second)) return true;
+  }
+  return false;
+}
+
+void Differ::drop_dependents() {
+  drop_views();
   for (const auto& [k, at] : a_tables_) {
     auto bi = b_tables_.find(k);
     const json* bt = bi == b_tables_.end() || new_tables_.count(k) ? nullptr : bi->second;
     if (!bt) continue;  // a dropped table takes its triggers, policies and constraints along
-    Index bt_trig = by_local_name(list(*bt, "triggers"));
-    for (const auto& t : list(*at, "triggers")) {
-      auto it = bt_trig.find(str(t, "name"));
-      if (it == bt_trig.end() || str(t, "definition") != str(*it->second, "definition"))
-        add("drop trigger", k + "." + str(t, "name"),
-            "DROP TRIGGER " + qi(str(t, "name")) + " ON " + qname(*at));
-    }
+    drop_triggers(k, *at, *bt);
     Index bt_pol = by_local_name(list(*bt, "policies"));
     for (const auto& p : list(*at, "policies")) {
       auto it = bt_pol.find(str(p, "name"));
-      if (it == bt_pol.end() || !same_policy(p, *it->second))
-        add("drop policy", k + "." + str(p, "name"),
-            "DROP POLICY " + qi(str(p, "name")) + " ON " + qname(*at));
+      if (it != bt_pol.end() && same_policy(p, *it->second) &&
+          !uses_dropped_column(k, "policy:" + k + "." + str(p, "name")))
+        continue;
+      add("drop policy", k + "." + str(p, "name"),
+          "DROP POLICY " + qi(str(p, "name")) + " ON " + qname(*at));
+      removes("policy:" + k + "." + str(p, "name"));
     }
   }
-  // Constraints and indexes that go or change: foreign keys first (they depend on the
-  // unique indexes of the tables they reference), then the rest.
-  // A table that goes (or is recreated) takes its own constraints along.
-  for (bool fks : {true, false}) {
-    for (const auto& [k, at] : a_tables_) {
-      auto bi = b_tables_.find(k);
-      if (bi == b_tables_.end() || new_tables_.count(k)) continue;
-      Index bcons = by_local_name(list(*bi->second, "constraints"));
-      for (const auto& c : list(*at, "constraints")) {
-        if ((str(c, "type") == "foreign key") != fks) continue;
-        auto it = bcons.find(str(c, "name"));
-        bool keep = it != bcons.end() &&
-                    (same_constraint(c, *it->second) || only_validated(c, *it->second));
-        // A foreign key into a table that is dropped or recreated goes too.
-        if (fks && keep && has(c, "references")) {
-          std::string ref = plain_name(c["references"]);
-          if (!b_tables_.count(ref) || new_tables_.count(ref)) keep = false;
-        }
-        if (keep) continue;
-        dropped_consts_.insert(k + "/" + str(c, "name"));
-        add("drop constraint", k + "." + str(c, "name"),
-            "ALTER TABLE " + qname(*at) + " DROP CONSTRAINT " + qi(str(c, "name")),
-            {kAccessExclusive});
+  // Indexes that go or change (and those behind unique constraints that go), first as a set:
+  // a foreign key that uses one goes too, and comes back once it is there again.
+  std::set<std::string> indexes_going;                            // dependency keys
+  std::vector<std::pair<std::string, const json*>> consts_going;  // table key, constraint
+  for (const auto& [k, at] : a_tables_) {
+    auto bi = b_tables_.find(k);
+    if (bi == b_tables_.end() || new_tables_.count(k)) continue;
+    Index bcons = by_local_name(list(*bi->second, "constraints"));
+    for (const auto& c : list(*at, "constraints")) {
+      auto it = bcons.find(str(c, "name"));
+      bool keep = it != bcons.end() &&
+                  (same_constraint(c, *it->second) || only_validated(c, *it->second)) &&
+                  !uses_dropped_column(k, "constraint:" + k + "." + str(c, "name"));
+      // A foreign key into a table that is dropped or recreated goes too.
+      if (keep && has(c, "references")) {
+        std::string ref = plain_name(c["references"]);
+        if (!b_tables_.count(ref) || new_tables_.count(ref)) keep = false;
       }
+      if (keep) continue;
+      consts_going.emplace_back(k, &c);
+      for (const auto& i : list(*at, "indexes"))
+        if (str(i, "constraint") == str(c, "name"))
+          indexes_going.insert("index:" + k + "." + str(i, "name"));
     }
   }
+  std::vector<std::pair<std::string, const json*>> idx_going;  // owner key, index
   for (const auto& [k, owner] : a_owners()) {
     const json* b_owner = b_owner_of(k);
-    Index bidx = b_owner ? by_local_name(list(*b_owner, "indexes")) : Index{};
+    if (!b_owner) continue;  // goes with its table or view
+    Index bidx = by_local_name(list(*b_owner, "indexes"));
     for (const auto& i : list(*owner, "indexes")) {
       if (has(i, "constraint")) continue;  // goes with its constraint
       auto it = bidx.find(str(i, "name"));
-      if (!b_owner) continue;  // goes with its table or view
-      if (it != bidx.end() && str(i, "definition") == str(*it->second, "definition") &&
-          !has(*it->second, "constraint"))
-        continue;
-      if (it != bidx.end() && !has(*it->second, "constraint") && !new_tables_.count(k))
-        continue;  // changed: replaced online (new one built first) in the second half
-      dropped_indexes_.insert(k + "/" + str(i, "name"));
-      bool online = !new_tables_.count(k) && !rebuilt_views_.count(k);
-      add("drop index", k + "." + str(i, "name"),
-          std::string("DROP INDEX ") + (online ? "CONCURRENTLY " : "") + qi(str(*owner, "schema")) +
-              "." + qi(str(i, "name")),
-          {}, !online);
+      std::string key = "index:" + k + "." + str(i, "name");
+      bool on_dropped = uses_dropped_column(k, key);
+      if (it != bidx.end() && !has(*it->second, "constraint") && !on_dropped) {
+        if (same_expr(str(i, "definition"), str(*it->second, "definition"))) continue;
+        // changed: replaced online (new one built first) in the second half
+        if (!new_tables_.count(k) && str(*owner, "kind") != "partitioned") {
+          indexes_going.insert(key);
+          continue;
+        }
+      }
+      idx_going.emplace_back(k, &i);
+      indexes_going.insert(key);
     }
+  }
+  // Foreign keys that use a going index (UNIQUE becoming PRIMARY KEY, a changed index).
+  for (const auto& [k, at] : a_tables_) {
+    auto bi = b_tables_.find(k);
+    if (bi == b_tables_.end() || new_tables_.count(k)) continue;
+    for (const auto& c : list(*at, "constraints")) {
+      if (str(c, "type") != "foreign key") continue;
+      bool going = false;
+      for (const auto& [gk, gc] : consts_going)
+        if (gk == k && gc == &c) going = true;
+      if (going) continue;
+      for (const auto& used : uses(a_, "constraint:" + k + "." + str(c, "name")))
+        if (indexes_going.count(used.get<std::string>())) going = true;
+      if (going) consts_going.emplace_back(k, &c);
+    }
+  }
+  // Foreign keys first (they depend on the unique indexes of the tables they reference).
+  for (bool fks : {true, false}) {
+    for (const auto& [k, c] : consts_going) {
+      if ((str(*c, "type") == "foreign key") != fks) continue;
+      const json& at = *a_tables_.at(k);
+      dropped_consts_.insert(k + "/" + str(*c, "name"));
+      add("drop constraint", k + "." + str(*c, "name"),
+          "ALTER TABLE " + qname(at) + " DROP CONSTRAINT " + qi(str(*c, "name")),
+          {kAccessExclusive});
+      removes("constraint:" + k + "." + str(*c, "name"));
+      for (const auto& i : list(at, "indexes"))
+        if (str(i, "constraint") == str(*c, "name")) {
+          removes("index:" + k + "." + str(i, "name"));
+          dropped_indexes_.insert(k + "/" + str(i, "name"));
+        }
+    }
+  }
+  for (const auto& [k, i] : idx_going) {
+    const json& owner = *a_owners().at(k);
+    dropped_indexes_.insert(k + "/" + str(*i, "name"));
+    bool online =
+        !new_tables_.count(k) && !rebuilt_views_.count(k) && str(owner, "kind") != "partitioned";
+    add("drop index", k + "." + str(*i, "name"),
+        std::string("DROP INDEX ") + (online ? "CONCURRENTLY " : "") + qi(str(owner, "schema")) +
+            "." + qi(str(*i, "name")),
+        {}, !online);
+    removes("index:" + k + "." + str(*i, "name"));
+  }
+}
+
+// Triggers of a kept table or view that go or change (a rebuilt view takes its own along).
+void Differ::drop_triggers(const std::string& k, const json& a, const json& b) {
+  Index bt_trig = by_local_name(list(b, "triggers"));
+  for (const auto& t : list(a, "triggers")) {
+    auto it = bt_trig.find(str(t, "name"));
+    if (it != bt_trig.end() && str(t, "definition") == str(*it->second, "definition") &&
+        !uses_dropped_column(k, "trigger:" + k + "." + str(t, "name")))
+      continue;
+    add("drop trigger", k + "." + str(t, "name"),
+        "DROP TRIGGER " + qi(str(t, "name")) + " ON " + qname(a));
+    removes("trigger:" + k + "." + str(t, "name"));
+    dropped_triggers_.insert(k + "/" + str(t, "name"));
   }
 }
 
@@ -136,7 +186,37 @@ std::string Differ::column_sql(const json& c) {
   return sql;
 }
 
+// The parents a table inherits from (INHERITS, not partitioning), as plain names.
+static std::vector<std::string> parents(const json& t) {
+  std::vector<std::string> out;
+  for (const auto& p : list(t, "inherits"))
+    out.push_back(plain_name(p));
+  return out;
+}
+
+bool Differ::inheritance_changes(const std::string& k) const {
+  auto ai = a_tables_.find(k);
+  auto bi = b_tables_.find(k);
+  return ai != a_tables_.end() && bi != b_tables_.end() &&
+         parents(*ai->second) != parents(*bi->second);
+}
+
 void Differ::tables() {
+  // Partitions detached and tables leaving an inheritance first: a column the parent gains
+  // or loses below then no longer reaches them.
+  for (const auto& t : list(b_, "tables")) {
+    std::string k = plain_name(t);
+    if (new_tables_.count(k)) continue;
+    const json& a = *a_tables_.at(k);
+    if (has(a, "partition_of") && (str(a, "partition_bound") != str(t, "partition_bound") ||
+                                   a["partition_of"] != t["partition_of"]))
+      add("detach partition", k,
+          "ALTER TABLE " + qname(a["partition_of"]) + " DETACH PARTITION " + qname(t));
+    if (inheritance_changes(k))
+      for (const auto& p : list(a, "inherits"))
+        add("no inherit", k, "ALTER TABLE " + qname(t) + " NO INHERIT " + qname(p),
+            {kAccessExclusive});
+  }
   // New tables: plain tables and partitioned parents first, then partitions.
   for (int pass = 0; pass < 2; ++pass) {
     for (const auto& t : list(b_, "tables")) {
@@ -149,12 +229,28 @@ void Differ::tables() {
       } else {
         std::string cols;
         for (const auto& c : list(t, "columns"))
-          cols += std::string(cols.empty() ? "\n  " : ",\n  ") + column_sql(c);
-        sql += " (" + cols + "\n)";
+          if (!flag(c, "inherited"))
+            cols += std::string(cols.empty() ? "\n  " : ",\n  ") + column_sql(c);
+        sql += " (" + cols + (cols.empty() ? ")" : "\n)");
+        if (!list(t, "inherits").empty()) {
+          std::string ps;
+          for (const auto& p : list(t, "inherits"))
+            ps += (ps.empty() ? "" : ", ") + qname(p);
+          sql += " INHERITS (" + ps + ")";
+        }
         if (has(t, "partition_key")) sql += " PARTITION BY " + str(t, "partition_key");
       }
       if (!list(t, "options").empty()) sql += " WITH (" + join(list(t, "options")) + ")";
       add("create table", k, sql);
+      creates("table:" + k);
+      for (const auto& c : list(t, "columns")) {
+        provides("column:" + k + "." + str(c, "name"));
+        needs_what("column:" + k + "." + str(c, "name"));
+      }
+      if (has(t, "partition_of")) needs("table:" + plain_name(t["partition_of"]));
+      for (const auto& p : list(t, "inherits"))
+        needs("table:" + plain_name(p));
+      inherited_columns(nullptr, t);
       table_settings(nullptr, t);
     }
   }
@@ -162,6 +258,69 @@ void Differ::tables() {
     std::string k = plain_name(t);
     if (new_tables_.count(k)) continue;
     alter_table(*a_tables_.at(k), t);
+  }
+  // Partitions attached and parents inherited last: by now their columns match.
+  for (const auto& t : list(b_, "tables")) {
+    std::string k = plain_name(t);
+    if (new_tables_.count(k)) continue;
+    const json& a = *a_tables_.at(k);
+    if (has(t, "partition_of") && (str(a, "partition_bound") != str(t, "partition_bound") ||
+                                   a["partition_of"] != t["partition_of"]))
+      add("attach partition", k,
+          "ALTER TABLE " + qname(t["partition_of"]) + " ATTACH PARTITION " + qname(t) + " " +
+              str(t, "partition_bound"),
+          {kScans});
+    if (inheritance_changes(k))
+      for (const auto& p : list(t, "inherits")) {
+        add("inherit", k, "ALTER TABLE " + qname(t) + " INHERIT " + qname(p), {kAccessExclusive});
+        needs("table:" + plain_name(p));
+      }
+  }
+}
+
+// The columns a partition or an inheritance child takes from its parent: what b gives them of
+// their own (a default, NOT NULL) where it differs from what the parent passes down. `a` is
+// the child in a (null when it is created here).
+void Differ::inherited_columns(const json* a, const json& b) {
+  std::string k = plain_name(b), name = qname(b);
+  std::vector<std::string> ps;
+  if (has(b, "partition_of")) ps.push_back(plain_name(b["partition_of"]));
+  for (const auto& p : parents(b))
+    ps.push_back(p);
+  Index ac = a ? by_local_name(list(*a, "columns")) : Index{};
+  for (const auto& c : list(b, "columns")) {
+    if (!flag(c, "inherited")) continue;
+    // the parent's column, in a and in b
+    const json *pa = nullptr, *pb = nullptr;
+    for (const auto& p : ps) {
+      auto bt = b_tables_.find(p);
+      if (pb || bt == b_tables_.end()) continue;
+      for (const auto& pc : list(*bt->second, "columns"))
+        if (str(pc, "name") == str(c, "name")) pb = &pc;
+      auto at = a_tables_.find(p);
+      if (pb && at != a_tables_.end() && !new_tables_.count(p))
+        for (const auto& pc : list(*at->second, "columns"))
+          if (str(pc, "name") == str(c, "name")) pa = &pc;
+    }
+    if (!pb) continue;
+    auto ai = ac.find(str(c, "name"));
+    const json* was = ai == ac.end() ? nullptr : ai->second;
+    // What the child has once the parent's changes have recursed down to it.
+    std::string def = !was || !pa || str(*pa, "default") != str(*pb, "default")
+                          ? str(*pb, "default")
+                          : str(*was, "default");
+    bool not_null = !was || !pa || flag(*pa, "not_null") != flag(*pb, "not_null")
+                        ? flag(*pb, "not_null")
+                        : flag(*was, "not_null");
+    std::string col = k + "." + str(c, "name");
+    std::string alter = "ALTER TABLE " + name + " ALTER COLUMN " + qi(str(c, "name"));
+    if (def != str(c, "default"))
+      add(has(c, "default") ? "set default" : "drop default", col,
+          alter + (has(c, "default") ? " SET DEFAULT " + str(c, "default") : " DROP DEFAULT"),
+          {kAccessExclusive});
+    if (not_null != flag(c, "not_null"))
+      add(flag(c, "not_null") ? "set not null" : "drop not null", col,
+          alter + (flag(c, "not_null") ? " SET NOT NULL" : " DROP NOT NULL"), {kAccessExclusive});
   }
 }
 
@@ -176,24 +335,20 @@ void Differ::table_settings(const json* old, const json& t) {
     add("row level security", k,
         "ALTER TABLE " + name + (flag(t, "rls_forced") ? " FORCE" : " NO FORCE") +
             " ROW LEVEL SECURITY");
-  grants("TABLE", k, name, old ? list(*old, "grants") : json::array(), list(t, "grants"));
+  grants("TABLE", k, name, old ? list(*old, "grants") : initial_grants("tables", str(t, "schema")),
+         list(t, "grants"), "", "table:" + k);
+  Index oc = old ? by_local_name(list(*old, "columns")) : Index{};
+  for (const auto& c : list(t, "columns")) {
+    auto it = oc.find(str(c, "name"));
+    grants("TABLE", k + "." + str(c, "name"), name,
+           it == oc.end() ? json::array() : list(*it->second, "grants"), list(c, "grants"),
+           str(c, "name"), "column:" + k + "." + str(c, "name"));
+  }
 }
 
 void Differ::alter_table(const json& a, const json& b) {
   std::string k = plain_name(b), name = qname(b);
-  bool partition = has(b, "partition_of");
-  // Partition attachment.
-  if (str(a, "partition_bound") != str(b, "partition_bound") ||
-      a["partition_of"] != b["partition_of"]) {
-    if (has(a, "partition_of"))
-      add("detach partition", k,
-          "ALTER TABLE " + qname(a["partition_of"]) + " DETACH PARTITION " + name);
-    if (partition)
-      add("attach partition", k,
-          "ALTER TABLE " + qname(b["partition_of"]) + " ATTACH PARTITION " + name + " " +
-              str(b, "partition_bound"),
-          {kScans});
-  }
+  bool partition = has(b, "partition_of") && has(a, "partition_of");
   if (flag(a, "unlogged") != flag(b, "unlogged"))
     add("set logged", k,
         "ALTER TABLE " + name + (flag(b, "unlogged") ? " SET UNLOGGED" : " SET LOGGED"),
@@ -218,20 +373,22 @@ void Differ::alter_table(const json& a, const json& b) {
       add("set options", k, "ALTER TABLE " + name + " SET (" + join(list(b, "options")) + ")");
   }
   if (!partition) {
+    // A table that leaves or joins an inheritance has its columns as its own here.
+    bool own_all = inheritance_changes(k) || has(a, "partition_of") != has(b, "partition_of");
     Index ac = by_local_name(list(a, "columns"));
     Index bc = by_local_name(list(b, "columns"));
     for (const auto& c : list(a, "columns")) {
-      auto it = bc.find(str(c, "name"));
-      bool regenerate = it != bc.end() && str(c, "generated") != str(*it->second, "generated");
-      if ((it == bc.end() || regenerate) && !flag(c, "inherited"))
-        add("drop column", k + "." + str(c, "name"),
-            "ALTER TABLE " + name + " DROP COLUMN " + qi(str(c, "name")),
-            {kDeletesData, kIrreversible, kAccessExclusive});
+      if (!column_goes(k, c) && !(own_all && !bc.count(str(c, "name")))) continue;
+      add("drop column", k + "." + str(c, "name"),
+          "ALTER TABLE " + name + " DROP COLUMN " + qi(str(c, "name")),
+          {kDeletesData, kIrreversible, kAccessExclusive});
+      removes("column:" + k + "." + str(c, "name"));
     }
     for (const auto& c : list(b, "columns")) {
-      if (flag(c, "inherited")) continue;
       auto it = ac.find(str(c, "name"));
-      bool regenerate = it != ac.end() && str(c, "generated") != str(*it->second, "generated");
+      if (flag(c, "inherited") && !own_all && (it == ac.end() || flag(*it->second, "inherited")))
+        continue;
+      bool regenerate = it != ac.end() && column_goes(k, *it->second);
       if (it == ac.end() || regenerate) {
         add_column(k, name, c);
       } else {
@@ -239,6 +396,8 @@ void Differ::alter_table(const json& a, const json& b) {
       }
     }
   }
+  if (partition || (!list(b, "inherits").empty() && !inheritance_changes(k)))
+    inherited_columns(&a, b);
   table_settings(&a, b);
 }
 
@@ -249,12 +408,25 @@ void Differ::add_column(const std::string& k, const std::string& name, const jso
   if (flag(c, "not_null") && !has(c, "default") && !has(c, "identity") && !has(c, "generated"))
     hazards.push_back("fails unless the table is empty (NOT NULL without a default)");
   add("add column", col, "ALTER TABLE " + name + " ADD COLUMN " + column_sql(c), hazards);
+  creates("column:" + col);
+}
+
+// Whether `type` (as format_type prints it, maybe an array) is an enum of `model`.
+static bool is_enum(const json& model, std::string type) {
+  while (type.size() > 2 && type.compare(type.size() - 2, 2, "[]") == 0)
+    type.resize(type.size() - 2);
+  for (const auto& e : list(model, "enums"))
+    if (qname(e) == type) return true;
+  return false;
 }
 
 void Differ::alter_column(const std::string& k, const std::string& name, const json& a,
                           const json& b) {
   std::string col = k + "." + str(b, "name");
   std::string alter = "ALTER TABLE " + name + " ALTER COLUMN " + qi(str(b, "name"));
+  // A stored generated column becomes a plain one, keeping its values.
+  if (has(a, "generated") && !has(b, "generated"))
+    add("drop expression", col, alter + " DROP EXPRESSION", {kAccessExclusive});
   bool retype = str(a, "type") != str(b, "type") || str(a, "collation") != str(b, "collation");
   bool default_changes = str(a, "default") != str(b, "default");
   // A default is dropped only when it goes, or around a type change it may not survive.
@@ -263,18 +435,30 @@ void Differ::alter_column(const std::string& k, const std::string& name, const j
   if (has(a, "identity") && (!has(b, "identity") || retype))
     add("drop identity", col, alter + " DROP IDENTITY", {kAccessExclusive});
   if (retype) {
+    // Between enums (and to or from one) only text converts.
+    bool via_text = str(a, "type") != str(b, "type") &&
+                    (is_enum(a_, str(a, "type")) || is_enum(b_, str(b, "type")));
+    bool array = str(a, "type").size() > 2 &&
+                 str(a, "type").compare(str(a, "type").size() - 2, 2, "[]") == 0;
     add("alter column type", col,
         alter + " TYPE " + str(b, "type") +
             (has(b, "collation") ? " COLLATE " + str(b, "collation") : "") + " USING " +
-            qi(str(b, "name")) + "::" + str(b, "type"),
+            qi(str(b, "name")) + (via_text ? (array ? "::text[]" : "::text") : "") +
+            "::" + str(b, "type"),
         {kRewrites, kAccessExclusive, kIrreversible});
+    needs_what("column:" + col);
   }
-  if (has(b, "default") && (default_changes || retype))
+  if (has(b, "default") && (default_changes || retype)) {
     add("set default", col, alter + " SET DEFAULT " + str(b, "default"), {kAccessExclusive});
+    needs_what("column:" + col);
+  }
   if (flag(a, "not_null") != flag(b, "not_null")) {
     if (!flag(b, "not_null")) {
-      if (!has(a, "identity") || has(b, "identity"))
-        add("drop not null", col, alter + " DROP NOT NULL", {kAccessExclusive});
+      add("drop not null", col, alter + " DROP NOT NULL", {kAccessExclusive});
+    } else if (has(b, "identity") && !has(a, "identity")) {
+      // ADD GENERATED … AS IDENTITY below sets it
+    } else if (str(*b_tables_.at(k), "kind") == "partitioned" || has_children(k)) {
+      add("set not null", col, alter + " SET NOT NULL", {kAccessExclusive, kScans});
     } else {
       // A validated CHECK lets SET NOT NULL skip its full scan under ACCESS EXCLUSIVE.
       std::string check = qi(truncate(str(b, "name") + "_not_null_weir"));
@@ -290,12 +474,37 @@ void Differ::alter_column(const std::string& k, const std::string& name, const j
   }
   if (has(b, "identity")) {
     std::string how = str(b, "identity") == "always" ? "ALWAYS" : "BY DEFAULT";
-    if (!has(a, "identity") || retype)
+    if (!has(a, "identity") || retype) {
+      // A serial column's sequence goes first, so the identity's takes its name.
+      for (const auto& s : list(a_, "sequences")) {
+        const json& o = s["owned_by"];
+        if (!o.is_object() || str(o, "schema") + "." + str(o, "table") != k ||
+            str(o, "column") != str(b, "name"))
+          continue;
+        bool kept = false;
+        for (const auto& bs : list(b_, "sequences"))
+          if (plain_name(bs) == plain_name(s)) kept = true;
+        if (kept) continue;
+        add("drop sequence", plain_name(s), "DROP SEQUENCE " + qname(s));
+        removes("sequence:" + plain_name(s));
+        dropped_sequences_.insert(plain_name(s));
+      }
       add("add identity", col, alter + " ADD GENERATED " + how + " AS IDENTITY",
           {kAccessExclusive});
-    else if (str(a, "identity") != str(b, "identity"))
+    } else if (str(a, "identity") != str(b, "identity")) {
       add("set identity", col, alter + " SET GENERATED " + how, {kAccessExclusive});
+    }
   }
+}
+
+// Whether table k has partitions or inheritance children in b.
+bool Differ::has_children(const std::string& k) const {
+  for (const auto& [ck, t] : b_tables_) {
+    if (has(*t, "partition_of") && plain_name((*t)["partition_of"]) == k) return true;
+    for (const auto& p : parents(*t))
+      if (p == k) return true;
+  }
+  return false;
 }
 
 // Constraints new or changed in b: non-foreign keys first (fks=false), then foreign keys.
@@ -323,12 +532,21 @@ void Differ::constraints(bool fks) {
 void Differ::add_constraint(const json& t, const json& c, bool fresh_table) {
   std::string k = plain_name(t), name = qname(t), cname = qi(str(c, "name"));
   std::string obj = k + "." + str(c, "name"), type = str(c, "type"), def = str(c, "definition");
+  std::string key = "constraint:" + obj;
   bool fresh = fresh_table;
+  const json* idx = nullptr;  // the index behind a unique, primary key or exclusion constraint
+  for (const auto& i : list(t, "indexes"))
+    if (str(i, "constraint") == str(c, "name")) idx = &i;
+  auto provided = [&]() {
+    creates(key);
+    if (idx) provides("index:" + k + "." + str(*idx, "name"));
+  };
   if (type == "check" || type == "foreign key") {
     bool not_valid = def.size() > 10 && def.compare(def.size() - 10, 10, " NOT VALID") == 0;
     std::string base = not_valid ? def.substr(0, def.size() - 10) : def;
     if (fresh && !not_valid) {
       add("add " + type, obj, "ALTER TABLE " + name + " ADD CONSTRAINT " + cname + " " + def);
+      provided();
       return;
     }
     add("add " + type, obj,
@@ -336,6 +554,7 @@ void Differ::add_constraint(const json& t, const json& c, bool fresh_table) {
         {type == "check"
              ? kAccessExclusive
              : "takes SHARE ROW EXCLUSIVE lock on both tables (blocks writes, briefly)"});
+    provided();
     if (!not_valid)
       add("validate " + type, obj, "ALTER TABLE " + name + " VALIDATE CONSTRAINT " + cname,
           {kScans});
@@ -343,9 +562,6 @@ void Differ::add_constraint(const json& t, const json& c, bool fresh_table) {
   }
   if ((type == "unique" || type == "primary key") && !fresh) {
     // Build the index without blocking writes, then attach it as the constraint.
-    const json* idx = nullptr;
-    for (const auto& i : list(t, "indexes"))
-      if (str(i, "constraint") == str(c, "name")) idx = &i;
     bool plain_columns = def.find(" INCLUDE ") == std::string::npos &&
                          def.find(" WHERE ") == std::string::npos &&
                          def.find("DEFERRABLE") == std::string::npos &&
@@ -356,17 +572,20 @@ void Differ::add_constraint(const json& t, const json& c, bool fresh_table) {
       auto pos = concurrent.find(" INDEX ");
       if (pos != std::string::npos) concurrent.insert(pos + 7, "CONCURRENTLY ");
       add("create index", k + "." + str(*idx, "name"), concurrent, {kBuildsIndex}, false);
+      needs_what(key);
       add("add " + type, obj,
           "ALTER TABLE " + name + " ADD CONSTRAINT " + cname + " " +
               (type == "unique" ? "UNIQUE" : "PRIMARY KEY") + " USING INDEX " +
               qi(str(*idx, "name")),
           {kAccessExclusive});
+      provided();
       return;
     }
   }
   std::vector<std::string> hazards;
   if (!fresh) hazards = {kAccessExclusive, kBuildsIndex};
   add("add " + type, obj, "ALTER TABLE " + name + " ADD CONSTRAINT " + cname + " " + def, hazards);
+  provided();
 }
 
 // Indexes of tables (those of materialized views are created with their views).
@@ -380,7 +599,7 @@ void Differ::indexes() {
       auto it = oi.find(str(i, "name"));
       bool dropped = dropped_indexes_.count(k + "/" + str(i, "name")) > 0;
       bool had = it != oi.end() && !dropped && !has(*it->second, "constraint");
-      if (had && str(*it->second, "definition") == str(i, "definition")) continue;
+      if (had && same_expr(str(*it->second, "definition"), str(i, "definition"))) continue;
       create_index(t, i, fresh, had);
     }
   }
@@ -388,9 +607,13 @@ void Differ::indexes() {
 
 void Differ::create_index(const json& t, const json& i, bool fresh, bool replace) {
   std::string k = plain_name(t), def = str(i, "definition");
-  std::string obj = k + "." + str(i, "name");
+  std::string obj = k + "." + str(i, "name"), key = "index:" + obj;
+  auto only = def.find(" ON ONLY ");
   if (fresh) {
+    // A partitioned table's index made in one go reaches its partitions (no ONLY).
+    if (only != std::string::npos) def.replace(only, 9, " ON ");
     add("create index", obj, def);
+    creates(key);
     return;
   }
   auto concurrently = [](std::string d) {
@@ -398,8 +621,43 @@ void Differ::create_index(const json& t, const json& i, bool fresh, bool replace
     if (pos != std::string::npos) d.insert(pos + 7, "CONCURRENTLY ");
     return d;
   };
+  if (str(t, "kind") == "partitioned") {
+    // CONCURRENTLY does not work on a partitioned table: the index on the parent alone, then
+    // one built concurrently on each partition and attached (the parent's becomes valid
+    // once every partition has one).
+    if (only == std::string::npos) {
+      auto on = def.find(" ON ");
+      if (on != std::string::npos) def.replace(on, 4, " ON ONLY ");
+      only = def.find(" ON ONLY ");
+    }
+    add("create index", obj, def, {kBuildsIndex});
+    creates(key);
+    std::string schema = qi(str(t, "schema"));
+    for (const auto& p : list(b_, "tables")) {
+      if (!has(p, "partition_of") || plain_name(p["partition_of"]) != k) continue;
+      std::string pname = truncate(str(p, "name") + "_" + str(i, "name"));
+      std::string pdef = def;
+      pdef.replace(only, 9, " ON ");
+      auto on = pdef.find(" ON ");
+      auto using_ = pdef.find(" USING ", on);
+      pdef = pdef.substr(0, on + 4) + qname(p) + pdef.substr(using_);
+      auto name_at = pdef.find(" INDEX " + qi(str(i, "name")) + " ");
+      if (name_at != std::string::npos)
+        pdef.replace(name_at + 7, qi(str(i, "name")).size(), qi(pname));
+      bool sub = str(p, "kind") == "partitioned";
+      add("create index", plain_name(p) + "." + pname, sub ? pdef : concurrently(pdef),
+          {kBuildsIndex}, sub);
+      needs("table:" + plain_name(p));
+      add("attach index", plain_name(p) + "." + pname,
+          "ALTER INDEX " + schema + "." + qi(str(i, "name")) + " ATTACH PARTITION " +
+              qi(str(p, "schema")) + "." + qi(pname));
+      needs(key);
+    }
+    return;
+  }
   if (!replace) {
     add("create index", obj, concurrently(def), {kBuildsIndex}, false);
+    creates(key);
     return;
   }
   // Changed: build the new one under a temporary name, drop the old, rename.
@@ -409,19 +667,24 @@ void Differ::create_index(const json& t, const json& i, bool fresh, bool replace
   auto pos = tmp_def.find(" INDEX " + qi(iname) + " ON ");
   if (pos != std::string::npos) tmp_def.replace(pos + 7, qi(iname).size(), qi(tmp));
   add("create index", obj + " (replacement)", concurrently(tmp_def), {kBuildsIndex}, false);
+  needs_what(key);
   add("drop index", obj, "DROP INDEX CONCURRENTLY " + schema + "." + qi(iname), {}, false);
   add("rename index", obj, "ALTER INDEX " + schema + "." + qi(tmp) + " RENAME TO " + qi(iname));
+  provides(key);
 }
 
 void Differ::triggers_and_policies() {
-  for (const auto& t : list(b_, "tables")) {
+  // Triggers of tables and views (INSTEAD OF); a view created or rebuilt here has none yet.
+  auto triggers = [&](const json& t, const json* old) {
     std::string k = plain_name(t);
-    const json* old = new_tables_.count(k) ? nullptr : a_tables_.at(k);
     Index ot = old ? by_local_name(list(*old, "triggers")) : Index{};
     for (const auto& tr : list(t, "triggers")) {
       auto it = ot.find(str(tr, "name"));
-      bool same = it != ot.end() && str(*it->second, "definition") == str(tr, "definition");
-      if (!same) add("create trigger", k + "." + str(tr, "name"), str(tr, "definition"));
+      bool same = it != ot.end() && !dropped_triggers_.count(k + "/" + str(tr, "name"));
+      if (!same) {
+        add("create trigger", k + "." + str(tr, "name"), str(tr, "definition"));
+        creates("trigger:" + k + "." + str(tr, "name"));
+      }
       if ((!same && str(tr, "enabled") != "origin") ||
           (same && str(*it->second, "enabled") != str(tr, "enabled"))) {
         std::string how = str(tr, "enabled") == "disabled"  ? "DISABLE"
@@ -430,12 +693,24 @@ void Differ::triggers_and_policies() {
                                                             : "ENABLE";
         add("trigger state", k + "." + str(tr, "name"),
             "ALTER TABLE " + qname(t) + " " + how + " TRIGGER " + qi(str(tr, "name")));
+        needs("trigger:" + k + "." + str(tr, "name"));
       }
     }
+  };
+  for (const auto& [k, v] : b_views_) {
+    auto it = a_views_.find(k);
+    triggers(*v, it == a_views_.end() || rebuilt_views_.count(k) ? nullptr : it->second);
+  }
+  for (const auto& t : list(b_, "tables")) {
+    std::string k = plain_name(t);
+    const json* old = new_tables_.count(k) ? nullptr : a_tables_.at(k);
+    triggers(t, old);
     Index op = old ? by_local_name(list(*old, "policies")) : Index{};
     for (const auto& p : list(t, "policies")) {
       auto it = op.find(str(p, "name"));
-      if (it != op.end() && same_policy(*it->second, p)) continue;
+      if (it != op.end() && same_policy(*it->second, p) &&
+          !uses_dropped_column(k, "policy:" + k + "." + str(p, "name")))
+        continue;
       std::string sql = "CREATE POLICY " + qi(str(p, "name")) + " ON " + qname(t) + " AS " +
                         (flag(p, "permissive") ? "PERMISSIVE" : "RESTRICTIVE") + " FOR " +
                         str(p, "command") + " TO " +
@@ -443,6 +718,7 @@ void Differ::triggers_and_policies() {
       if (has(p, "using")) sql += " USING (" + str(p, "using") + ")";
       if (has(p, "check")) sql += " WITH CHECK (" + str(p, "check") + ")";
       add("create policy", k + "." + str(p, "name"), sql);
+      creates("policy:" + k + "." + str(p, "name"));
     }
   }
 }

@@ -3,12 +3,55 @@
 
 namespace weir::pg::diff_detail {
 
+// GRANT and REVOKE on a type (enum, domain, composite) of b; old: the same type in a, or null
+// when it is created here.
+void Differ::type_grants(const char* what, const json& t, const json* old) {
+  grants(what, plain_name(t), qname(t),
+         old ? list(*old, "grants") : initial_grants("types", str(t, "schema")), list(t, "grants"),
+         "", "type:" + plain_name(t));
+}
+
+static std::string collation_sql(const json& c) {
+  std::string sql = "CREATE COLLATION " + qname(c) + " (provider = " + str(c, "provider");
+  if (has(c, "locale"))
+    sql += ", locale = " + lit(str(c, "locale"));
+  else
+    sql +=
+        ", lc_collate = " + lit(str(c, "lc_collate")) + ", lc_ctype = " + lit(str(c, "lc_ctype"));
+  if (!flag(c, "deterministic")) sql += ", deterministic = false";
+  return sql + ")";
+}
+
+// Collations: dropped when gone (changed=false, last) or changed (changed=true, first: a
+// collation cannot be altered), created before the types and tables that use them.
+void Differ::drop_collations(bool changed) {
+  Index b = by_qname(list(b_, "collations"));
+  for (const auto& c : list(a_, "collations")) {
+    auto it = b.find(plain_name(c));
+    bool gone = it == b.end();
+    if (changed ? gone || collation_sql(c) == collation_sql(*it->second) : !gone) continue;
+    add("drop collation", plain_name(c), "DROP COLLATION " + qname(c));
+    removes("collation:" + plain_name(c));
+  }
+}
+
+void Differ::collations() {
+  Index a = by_qname(list(a_, "collations"));
+  for (const auto& c : list(b_, "collations")) {
+    auto it = a.find(plain_name(c));
+    if (it != a.end() && collation_sql(*it->second) == collation_sql(c)) continue;
+    add("create collation", plain_name(c), collation_sql(c));
+    creates("collation:" + plain_name(c));
+  }
+}
+
 void Differ::drop_types(const char* section, const char* keyword) {
   Index b = by_qname(list(b_, section));
   for (const auto& t : list(a_, section)) {
-    if (!b.count(plain_name(t)))
-      add(std::string("drop ") + (std::string(section) == "domains" ? "domain" : "type"),
-          plain_name(t), std::string("DROP ") + keyword + " " + qname(t));
+    if (b.count(plain_name(t))) continue;
+    add(std::string("drop ") + (std::string(section) == "domains" ? "domain" : "type"),
+        plain_name(t), std::string("DROP ") + keyword + " " + qname(t));
+    removes("type:" + plain_name(t));
   }
 }
 
@@ -25,9 +68,11 @@ void Differ::enums() {
         s += (s.empty() ? "" : ", ") + lit(v);
       return s;
     };
+    type_grants("TYPE", e, it == a.end() ? nullptr : it->second);
     if (it == a.end()) {
       add("create enum", plain_name(e),
           "CREATE TYPE " + qname(e) + " AS ENUM (" + values_sql() + ")");
+      creates("type:" + plain_name(e));
       continue;
     }
     std::vector<std::string> have;
@@ -98,8 +143,11 @@ void Differ::domains() {
       for (const auto& c : list(d, "checks"))
         sql += " CONSTRAINT " + qi(str(c, "name")) + " " + str(c, "definition");
       add("create domain", plain_name(d), sql);
+      creates("type:" + plain_name(d));
+      type_grants("DOMAIN", d, nullptr);
       continue;
     }
+    type_grants("DOMAIN", d, old);
     if (str(*old, "default") != str(d, "default"))
       add("alter domain", plain_name(d),
           "ALTER DOMAIN " + name +
@@ -111,12 +159,12 @@ void Differ::domains() {
     Index oc = by_local_name(list(*old, "checks"));
     Index nc = by_local_name(list(d, "checks"));
     for (const auto& [n, c] : oc)
-      if (!nc.count(n) || str(*c, "definition") != str(*nc.at(n), "definition") ||
+      if (!nc.count(n) || !same_expr(str(*c, "definition"), str(*nc.at(n), "definition")) ||
           flag(*c, "validated") != flag(*nc.at(n), "validated"))
         add("drop domain check", plain_name(d) + "." + n,
             "ALTER DOMAIN " + name + " DROP CONSTRAINT " + qi(n));
     for (const auto& [n, c] : nc) {
-      if (oc.count(n) && str(*c, "definition") == str(*oc.at(n), "definition") &&
+      if (oc.count(n) && same_expr(str(*c, "definition"), str(*oc.at(n), "definition")) &&
           flag(*c, "validated") == flag(*oc.at(n), "validated"))
         continue;
       add("add domain check", plain_name(d) + "." + n,
@@ -138,8 +186,11 @@ void Differ::composites() {
       for (const auto& at : list(t, "attributes"))
         attrs += (attrs.empty() ? "" : ", ") + qi(str(at, "name")) + " " + str(at, "type");
       add("create type", plain_name(t), "CREATE TYPE " + qname(t) + " AS (" + attrs + ")");
+      creates("type:" + plain_name(t));
+      type_grants("TYPE", t, nullptr);
       continue;
     }
+    type_grants("TYPE", t, it->second);
     Index old = by_local_name(list(*it->second, "attributes"));
     Index now = by_local_name(list(t, "attributes"));
     for (const auto& [n, at] : old)
@@ -172,6 +223,7 @@ void Differ::sequences(bool ownership) {
                          (flag(s, "cycle") ? " CYCLE" : " NO CYCLE");
       if (!old) {
         add("create sequence", plain_name(s), "CREATE SEQUENCE " + qname(s) + opts);
+        creates("sequence:" + plain_name(s));
       } else {
         for (const char* k : {"type", "increment", "min", "max", "start", "cache", "cycle"}) {
           if ((*old)[k] != s[k]) {
@@ -202,6 +254,8 @@ void Differ::sequences(bool ownership) {
             (now.is_null() ? std::string("NONE")
                            : qi(str(now, "schema")) + "." + qi(str(now, "table")) + "." +
                                  qi(str(now, "column"))));
+    if (!now.is_null())
+      needs("column:" + str(now, "schema") + "." + str(now, "table") + "." + str(now, "column"));
   }
 }
 
