@@ -60,13 +60,18 @@ local function url_of(spec, opts, keep)
   return spec
 end
 
+-- `weir diff`: the script (or JSON) on stdout, a summary on stderr. Exit codes: 0 equal (or
+-- no --check), 1 the schemas differ (--check), 3 nothing else differs but some objects are of
+-- kinds weir does not model and were not compared (--check): a check never says "equal" about
+-- what it could not look at.
 function M.diff(opts)
   local keep = {}
-  local ok, changes = pcall(function()
+  local ok, changes, cmp = pcall(function()
     local from, to = url_of(opts.from, opts, keep), url_of(opts.to, opts, keep)
-    local ok2, res = pcall(schema.diff_urls, from, to, { exclude_schemas = { opts.state_schema }, schemas = opts.only })
+    local ok2, res, res2 = pcall(schema.diff_urls, from, to,
+      { exclude_schemas = { opts.state_schema }, schemas = opts.only, renames = opts.renames })
     if not ok2 then error(util.error_line(res), 0) end
-    return res
+    return res, res2
   end)
   for _, c in ipairs(keep) do c:close() end
   if not ok then error(changes, 0) end
@@ -74,17 +79,27 @@ function M.diff(opts)
   for _, c in ipairs(changes) do
     if #c.hazards > 0 then hazardous = hazardous + 1 end
   end
+  -- Differences of the whole models that no change accounts for (a diff that would leave them).
+  local unhandled = #changes == 0 and cmp.differences or {}
+  local equal = #changes == 0 and #unhandled == 0 and #cmp.not_compared == 0
   if opts.json then
-    io.stdout:write(json.encode { equal = #changes == 0, changes = json.array(changes) }, "\n")
+    io.stdout:write(json.encode {
+      equal = equal, changes = json.array(changes),
+      differences = json.array(unhandled), not_compared = json.array(cmp.not_compared),
+    }, "\n")
   else
     io.stdout:write(schema.script(changes))
   end
-  if #changes == 0 then
-    say("no differences")
-  else
+  if #changes > 0 then
     say("%d change%s, %d with hazards", #changes, #changes == 1 and "" or "s", hazardous)
   end
-  return (opts.check and #changes > 0) and 1 or 0
+  for _, d in ipairs(unhandled) do say("differs, with no change to make it equal: %s", d) end
+  for _, o in ipairs(cmp.not_compared) do say("not compared: %s (weir does not model this kind)", o) end
+  if equal then say("no differences") end
+  if not opts.check then return 0 end
+  if #changes > 0 or #unhandled > 0 then return 1 end
+  if #cmp.not_compared > 0 then return 3 end
+  return 0
 end
 
 local function count(t) return t and #t or 0 end

@@ -1,9 +1,11 @@
 // Lua module "schema.core" (stdlib/schema.lua makes it the `schema` global):
 //   inspect(db [, {schemas=, exclude_schemas=, display=}]) -> model   the schema as a table
 //   (pg/inspect) diff(from, to) -> { {kind, object, sql, hazards, transaction}, ... }   (pg/diff)
+//   compare(from, to) -> {differences, not_compared}   the whole models side by side
 //   script(changes) -> string                               the changes as an SQL script
 //   diff_urls(from, to [, opts]) -> changes   connects to both, inspects them at the same time
-//                                             on two threads, diffs (what `weir diff` runs)
+//                                             on two threads, diffs (what `weir diff` runs);
+//                                             second result: compare(from, to)
 #include <future>
 #include <string>
 #include <vector>
@@ -108,6 +110,17 @@ int schema_diff(lua_State* L) {
   return 1;
 }
 
+nlohmann::json comparison_json(const pg::Comparison& c) {
+  return {{"differences", c.differences}, {"not_compared", c.not_compared}};
+}
+
+int schema_compare(lua_State* L) {
+  nlohmann::json from = model_arg(L, 1, "the first argument");
+  nlohmann::json to = model_arg(L, 2, "the second argument");
+  lua::push_json(L, comparison_json(pg::compare(from, to)));
+  return 1;
+}
+
 int schema_script(lua_State* L) {
   std::string text = pg::to_script(changes_of(L, 1));
   lua_pushlstring(L, text.data(), text.size());
@@ -127,17 +140,20 @@ int schema_diff_urls(lua_State* L) {
     to_model.wait();  // never leave the thread running with references into this frame
     throw;
   }
+  nlohmann::json target = to_model.get();
   nlohmann::json out = nlohmann::json::array();
-  for (const auto& c : pg::diff(from_model, to_model.get()))
+  for (const auto& c : pg::diff(from_model, target))
     out.push_back(pg::to_json(c));
   lua::push_json(L, out);
-  return 1;
+  lua::push_json(L, comparison_json(pg::compare(from_model, target)));
+  return 2;
 }
 
 const luaL_Reg kFunctions[] = {
     {"diff_urls", guarded<schema_diff_urls>},
     {"inspect", guarded<schema_inspect>},
     {"diff", guarded<schema_diff>},
+    {"compare", guarded<schema_compare>},
     {"script", guarded<schema_script>},
     {nullptr, nullptr},
 };

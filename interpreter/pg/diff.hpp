@@ -15,6 +15,8 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+
+#include "pg/inspect.hpp"
 #include <string>
 #include <vector>
 
@@ -29,6 +31,16 @@ struct Change {
 };
 
 std::vector<Change> diff(const nlohmann::json& from, const nlohmann::json& to);
+
+// The two whole models compared, apart from the changes (what `weir diff --check` adds to
+// them): `differences` names each place where they differ ("tables public.t.columns a.default"),
+// expressions compared in their canonical spelling; `not_compared` lists the objects of kinds
+// weir does not model (rules, foreign tables, operators …) found on either side.
+struct Comparison {
+  std::vector<std::string> differences;
+  std::vector<std::string> not_compared;
+};
+Comparison compare(const nlohmann::json& from, const nlohmann::json& to);
 
 // A change as JSON: {kind, object, sql, hazards, transaction}.
 nlohmann::json to_json(const Change& c);

@@ -36,8 +36,7 @@ void Differ::comments() {
   Index af = by_name(list(a_, "functions"), function_key);
   for (const auto& f : list(b_, "functions")) {
     const json* old = find(af, function_key(f));
-    if (old && (str(*old, "returns") != str(f, "returns") || str(*old, "kind") != str(f, "kind")))
-      old = nullptr;
+    if (old && function_recreated(*old, f)) old = nullptr;
     comment(str(f, "kind") == "procedure" ? "PROCEDURE" : "FUNCTION", function_key(f),
             function_sig(f), old, f);
   }
@@ -62,7 +61,7 @@ void Differ::comments() {
     Index oidx = old ? by_local_name(list(*old, "indexes")) : Index{};
     for (const auto& i : list(t, "indexes")) {
       const json* oldi = find(oidx, str(i, "name"));
-      if (oldi && str(*oldi, "definition") != str(i, "definition")) oldi = nullptr;
+      if (oldi && !same_expr(str(*oldi, "definition"), str(i, "definition"))) oldi = nullptr;
       if (dropped_indexes_.count(k + "/" + str(i, "name"))) oldi = nullptr;
       comment("INDEX", k + "." + str(i, "name"), qi(str(t, "schema")) + "." + qi(str(i, "name")),
               oldi, i);
@@ -70,7 +69,7 @@ void Differ::comments() {
     for (const auto& tr : list(t, "triggers")) {
       Index ot = old ? by_local_name(list(*old, "triggers")) : Index{};
       const json* oldt = find(ot, str(tr, "name"));
-      if (oldt && str(*oldt, "definition") != str(tr, "definition")) oldt = nullptr;
+      if (dropped_triggers_.count(k + "/" + str(tr, "name"))) oldt = nullptr;
       comment("TRIGGER", k + "." + str(tr, "name"), qi(str(tr, "name")) + " ON " + qname(t), oldt,
               tr);
     }
@@ -78,6 +77,32 @@ void Differ::comments() {
   for (const auto& [k, v] : b_views_) {
     const json* old = rebuilt_views_.count(k) ? nullptr : find(a_views_, k);
     comment(flag(*v, "materialized") ? "MATERIALIZED VIEW" : "VIEW", k, qname(*v), old, *v);
+    Index oidx = old ? by_local_name(list(*old, "indexes")) : Index{};
+    for (const auto& i : list(*v, "indexes")) {
+      const json* oldi = find(oidx, str(i, "name"));
+      if (oldi && !same_expr(str(*oldi, "definition"), str(i, "definition"))) oldi = nullptr;
+      if (dropped_indexes_.count(k + "/" + str(i, "name"))) oldi = nullptr;
+      comment("INDEX", k + "." + str(i, "name"), qi(str(*v, "schema")) + "." + qi(str(i, "name")),
+              oldi, i);
+    }
+    Index ot = old ? by_local_name(list(*old, "triggers")) : Index{};
+    for (const auto& tr : list(*v, "triggers")) {
+      const json* oldt = find(ot, str(tr, "name"));
+      if (dropped_triggers_.count(k + "/" + str(tr, "name"))) oldt = nullptr;
+      comment("TRIGGER", k + "." + str(tr, "name"), qi(str(tr, "name")) + " ON " + qname(*v), oldt,
+              tr);
+    }
+  }
+  Index ag = by_name(list(a_, "aggregates"), function_key);
+  for (const auto& g : list(b_, "aggregates")) {
+    const json* old = find(ag, function_key(g));
+    if (old && str(*old, "definition") != str(g, "definition")) old = nullptr;
+    comment("AGGREGATE", function_key(g), function_sig(g), old, g);
+  }
+  Index acoll = by_qname(list(a_, "collations"));
+  for (const auto& c : list(b_, "collations")) {
+    const json* old = find(acoll, plain_name(c));
+    comment("COLLATION", plain_name(c), qname(c), old, c);
   }
 }
 

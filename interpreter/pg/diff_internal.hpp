@@ -233,6 +233,7 @@ class Differ {
   void functions();
   void sequences(bool ownership);
   static std::string column_sql(const json& c);
+  static std::string identity_options(const json& c);
   void tables();
   static std::string join(const json& items) {
     std::string s;

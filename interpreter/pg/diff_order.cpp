@@ -58,7 +58,7 @@ void Differ::sort_by_dependencies() {
     for (const auto& k : nodes_[i].provides)
       if (auto it = removers.find(k); it != removers.end())
         for (size_t d : it->second)
-          if (d < i) edge(d, i);
+          edge(d, i);
   }
   std::priority_queue<size_t, std::vector<size_t>, std::greater<size_t>> ready;
   for (size_t i = 0; i < n; ++i)

@@ -174,13 +174,19 @@ void Differ::drop_triggers(const std::string& k, const json& a, const json& b) {
   }
 }
 
+// An identity column's sequence named as in b (PostgreSQL would otherwise pick a free name).
+std::string Differ::identity_options(const json& c) {
+  if (!has(c, "identity_sequence")) return "";
+  return " (SEQUENCE NAME " + str(c, "identity_sequence") + ")";  // quoted as needed
+}
+
 std::string Differ::column_sql(const json& c) {
   std::string sql = qi(str(c, "name")) + " " + str(c, "type");
   if (has(c, "collation")) sql += " COLLATE " + str(c, "collation");
   if (has(c, "generated")) sql += " GENERATED ALWAYS AS (" + str(c, "generated") + ") STORED";
   if (has(c, "identity"))
     sql += " GENERATED " + std::string(str(c, "identity") == "always" ? "ALWAYS" : "BY DEFAULT") +
-           " AS IDENTITY";
+           " AS IDENTITY" + identity_options(c);
   if (has(c, "default")) sql += " DEFAULT " + str(c, "default");
   if (flag(c, "not_null")) sql += " NOT NULL";
   return sql;
@@ -250,7 +256,6 @@ void Differ::tables() {
       if (has(t, "partition_of")) needs("table:" + plain_name(t["partition_of"]));
       for (const auto& p : list(t, "inherits"))
         needs("table:" + plain_name(p));
-      inherited_columns(nullptr, t);
       table_settings(nullptr, t);
     }
   }
@@ -258,6 +263,19 @@ void Differ::tables() {
     std::string k = plain_name(t);
     if (new_tables_.count(k)) continue;
     alter_table(*a_tables_.at(k), t);
+  }
+  // What partitions and inheritance children hold of their own, once their parents' changes
+  // (which recurse to them) are made.
+  for (const auto& t : list(b_, "tables")) {
+    std::string k = plain_name(t);
+    if (new_tables_.count(k)) {
+      inherited_columns(nullptr, t);
+      continue;
+    }
+    const json& a = *a_tables_.at(k);
+    if ((has(a, "partition_of") && has(t, "partition_of")) ||
+        (!list(t, "inherits").empty() && !inheritance_changes(k)))
+      inherited_columns(&a, t);
   }
   // Partitions attached and parents inherited last: by now their columns match.
   for (const auto& t : list(b_, "tables")) {
@@ -314,13 +332,17 @@ void Differ::inherited_columns(const json* a, const json& b) {
                         : flag(*was, "not_null");
     std::string col = k + "." + str(c, "name");
     std::string alter = "ALTER TABLE " + name + " ALTER COLUMN " + qi(str(c, "name"));
-    if (def != str(c, "default"))
+    if (def != str(c, "default")) {
       add(has(c, "default") ? "set default" : "drop default", col,
           alter + (has(c, "default") ? " SET DEFAULT " + str(c, "default") : " DROP DEFAULT"),
           {kAccessExclusive});
-    if (not_null != flag(c, "not_null"))
+      needs("column:" + col);
+    }
+    if (not_null != flag(c, "not_null")) {
       add(flag(c, "not_null") ? "set not null" : "drop not null", col,
           alter + (flag(c, "not_null") ? " SET NOT NULL" : " DROP NOT NULL"), {kAccessExclusive});
+      needs("column:" + col);
+    }
   }
 }
 
@@ -328,13 +350,17 @@ void Differ::inherited_columns(const json* a, const json& b) {
 void Differ::table_settings(const json* old, const json& t) {
   std::string k = plain_name(t), name = qname(t);
   bool was_rls = old && flag(*old, "rls"), was_forced = old && flag(*old, "rls_forced");
-  if (flag(t, "rls") != was_rls)
+  if (flag(t, "rls") != was_rls) {
     add("row level security", k,
         "ALTER TABLE " + name + (flag(t, "rls") ? " ENABLE" : " DISABLE") + " ROW LEVEL SECURITY");
-  if (flag(t, "rls_forced") != was_forced)
+    needs("table:" + k);
+  }
+  if (flag(t, "rls_forced") != was_forced) {
     add("row level security", k,
         "ALTER TABLE " + name + (flag(t, "rls_forced") ? " FORCE" : " NO FORCE") +
             " ROW LEVEL SECURITY");
+    needs("table:" + k);
+  }
   grants("TABLE", k, name, old ? list(*old, "grants") : initial_grants("tables", str(t, "schema")),
          list(t, "grants"), "", "table:" + k);
   Index oc = old ? by_local_name(list(*old, "columns")) : Index{};
@@ -396,8 +422,6 @@ void Differ::alter_table(const json& a, const json& b) {
       }
     }
   }
-  if (partition || (!list(b, "inherits").empty() && !inheritance_changes(k)))
-    inherited_columns(&a, b);
   table_settings(&a, b);
 }
 
@@ -432,8 +456,10 @@ void Differ::alter_column(const std::string& k, const std::string& name, const j
   // A default is dropped only when it goes, or around a type change it may not survive.
   if (has(a, "default") && ((default_changes && !has(b, "default")) || retype))
     add("drop default", col, alter + " DROP DEFAULT", {kAccessExclusive});
-  if (has(a, "identity") && (!has(b, "identity") || retype))
+  if (has(a, "identity") && (!has(b, "identity") || retype)) {
     add("drop identity", col, alter + " DROP IDENTITY", {kAccessExclusive});
+    if (has(a, "identity_sequence")) removes("sequence:" + str(a, "identity_sequence"));
+  }
   if (retype) {
     // Between enums (and to or from one) only text converts.
     bool via_text = str(a, "type") != str(b, "type") &&
@@ -455,8 +481,6 @@ void Differ::alter_column(const std::string& k, const std::string& name, const j
   if (flag(a, "not_null") != flag(b, "not_null")) {
     if (!flag(b, "not_null")) {
       add("drop not null", col, alter + " DROP NOT NULL", {kAccessExclusive});
-    } else if (has(b, "identity") && !has(a, "identity")) {
-      // ADD GENERATED … AS IDENTITY below sets it
     } else if (str(*b_tables_.at(k), "kind") == "partitioned" || has_children(k)) {
       add("set not null", col, alter + " SET NOT NULL", {kAccessExclusive, kScans});
     } else {
@@ -489,8 +513,10 @@ void Differ::alter_column(const std::string& k, const std::string& name, const j
         removes("sequence:" + plain_name(s));
         dropped_sequences_.insert(plain_name(s));
       }
-      add("add identity", col, alter + " ADD GENERATED " + how + " AS IDENTITY",
+      add("add identity", col,
+          alter + " ADD GENERATED " + how + " AS IDENTITY" + identity_options(b),
           {kAccessExclusive});
+      if (has(b, "identity_sequence")) provides("sequence:" + str(b, "identity_sequence"));
     } else if (str(a, "identity") != str(b, "identity")) {
       add("set identity", col, alter + " SET GENERATED " + how, {kAccessExclusive});
     }

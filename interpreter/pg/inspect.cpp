@@ -180,6 +180,8 @@ SELECT json_build_object(
          'default', CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END,
          'generated', CASE WHEN a.attgenerated = 's' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END,
          'identity', CASE a.attidentity WHEN 'a' THEN 'always' WHEN 'd' THEN 'by default' END,
+         'identity_sequence', CASE WHEN a.attidentity <> '' THEN pg_catalog.pg_get_serial_sequence(
+                                pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname), a.attname) END,
          'collation', CASE WHEN a.attcollation <> t.typcollation
                            THEN (SELECT pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname)
                                    FROM pg_catalog.pg_collation co
@@ -542,8 +544,8 @@ void nest(json& model, const char* section, const char* into) {
 
 const std::vector<std::string>& model_sections() {
   static const std::vector<std::string> sections = {
-      "schemas",   "extensions", "collations", "enums",     "domains",
-      "composites", "sequences", "tables",     "views",     "functions",
+      "schemas",    "extensions",         "collations",    "enums",       "domains",
+      "composites", "sequences",          "tables",        "views",       "functions",
       "aggregates", "default_privileges", "other_objects", "dependencies"};
   return sections;
 }
