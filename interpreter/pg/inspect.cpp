@@ -271,6 +271,9 @@ SELECT json_build_object(
   FROM pg_catalog.pg_proc p JOIN nsp n ON n.oid = p.pronamespace
  WHERE p.prokind IN ('f', 'p')
    AND p.oid NOT IN (SELECT objid FROM ext WHERE classid = 'pg_catalog.pg_proc'::pg_catalog.regclass)
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d      -- a range type's constructors belong to it
+                    WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid
+                      AND d.deptype = 'i')
  ORDER BY n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid))"},
 
     {"triggers", R"(
