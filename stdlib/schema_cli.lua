@@ -69,7 +69,7 @@ function M.diff(opts)
   local ok, changes, cmp = pcall(function()
     local from, to = url_of(opts.from, opts, keep), url_of(opts.to, opts, keep)
     local ok2, res, res2 = pcall(schema.diff_urls, from, to,
-      { exclude_schemas = { opts.state_schema }, schemas = opts.only, renames = opts.renames })
+      { exclude_schemas = { opts.state_schema }, schemas = opts.only, renames = opts.renames ~= nil })
     if not ok2 then error(util.error_line(res), 0) end
     return res, res2
   end)

@@ -416,16 +416,37 @@ namespace weir::pg {
 
 using nlohmann::json;
 
-std::vector<Change> diff(const json& from, const json& to) {
-  return diff_detail::Differ(from, to).run();
+std::vector<Change> diff(const json& from, const json& to, const DiffOptions& options) {
+  // Renames found in rounds: a table matches its moved self once the types its columns use
+  // have moved too.
+  json renamed = from;
+  std::vector<Change> alters;
+  diff_detail::Renames all;
+  for (int round = 0; round < 4; ++round) {
+    diff_detail::Renames found = diff_detail::find_renames(renamed, to);
+    if (found.empty()) break;
+    for (auto& c : diff_detail::apply_renames(found, renamed))
+      alters.push_back(std::move(c));
+    all.insert(all.end(), found.begin(), found.end());
+  }
+  if (!options.renames) {
+    std::vector<Change> out = diff_detail::Differ(from, to).run();
+    diff_detail::add_rename_notes(all, out);
+    return out;
+  }
+  for (auto& c : diff_detail::Differ(renamed, to).run())
+    alters.push_back(std::move(c));
+  return alters;
 }
 
 json to_json(const Change& c) {
-  return {{"kind", c.kind},
-          {"object", c.object},
-          {"sql", c.sql},
-          {"hazards", c.hazards},
-          {"transaction", c.transactional}};
+  json out = {{"kind", c.kind},
+              {"object", c.object},
+              {"sql", c.sql},
+              {"hazards", c.hazards},
+              {"transaction", c.transactional}};
+  if (!c.note.empty()) out["note"] = c.note;
+  return out;
 }
 
 std::string to_script(const std::vector<Change>& changes) {
@@ -436,6 +457,7 @@ std::string to_script(const std::vector<Change>& changes) {
     out += "\n";
     for (const auto& h : c.hazards)
       out += "--   hazard: " + h + "\n";
+    if (!c.note.empty()) out += "--   note: " + c.note + "\n";
     out += c.sql + ";\n\n";
   }
   return out;

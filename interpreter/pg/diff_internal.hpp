@@ -99,6 +99,22 @@ inline bool same_expr(const std::string& a, const std::string& b) {
   return a == b || normalised_expr(a) == normalised_expr(b);
 }
 
+// Rename and move hints (diff_renames.cpp): objects of a that are gone from b while an object
+// of the same kind and definition but another name or schema appears there.
+struct Rename {
+  std::string kind;         // "table", "view", "materialized view", "sequence", "function", "type",
+                            // "column", "index"
+  std::string from, to;     // plain names: schema.name (schema.table.column / schema.table.index)
+  std::string sql;          // ALTER … RENAME TO … / SET SCHEMA …
+  std::string drop_object;  // the object of the drop change it replaces
+};
+using Renames = std::vector<Rename>;
+Renames find_renames(const json& a, const json& b);
+// Without --renames: a note on each drop that a rename would replace.
+void add_rename_notes(const Renames& renames, std::vector<Change>& changes);
+// With --renames: the ALTER statements, and `a` changed as they change the database.
+std::vector<Change> apply_renames(const Renames& renames, json& a);
+
 class Differ {
  public:
   Differ(const json& a, const json& b) : a_(a), b_(b) {}
@@ -129,8 +145,8 @@ class Differ {
 
   void add(std::string kind, std::string object, std::string sql,
            std::vector<std::string> hazards = {}, bool transactional = true) {
-    out_.push_back(
-        {std::move(kind), std::move(object), std::move(sql), std::move(hazards), transactional});
+    out_.push_back({std::move(kind), std::move(object), std::move(sql), std::move(hazards),
+                    transactional, ""});
     nodes_.emplace_back();
   }
   // Annotations of the change added last.

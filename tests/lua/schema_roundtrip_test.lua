@@ -8,9 +8,9 @@ local src = assert(os.getenv "WEIR_SOURCE_DIR")
 local base_url = assert(os.getenv "WEIR_TEST_BASE_URL")
 
 -- { {name=, from=, to=}, ... } in file order
-local function load_pairs()
+local function load_pairs(file)
   local pairs_, current, side = {}, nil, nil
-  for line in (read(src .. "/tests/schema/pairs.sql") .. "\n"):gmatch("(.-)\n") do
+  for line in (read(src .. "/tests/schema/" .. (file or "pairs.sql")) .. "\n"):gmatch("(.-)\n") do
     local name = line:match("^==== (.+)$")
     if name then
       current = { name = name, from = "", to = "" }
@@ -43,8 +43,8 @@ local function describe(changes)
 end
 
 -- Applies diff(from, to) on `conn` (holding `from`) and returns what still differs.
-local function converge(conn, to_model)
-  local changes = schema.diff(schema.inspect(conn), to_model)
+local function converge(conn, to_model, opts)
+  local changes = schema.diff(schema.inspect(conn), to_model, opts)
   local ok, err = pcall(schema.apply, conn, changes)
   if not ok then
     error(("applying the diff failed: %s\nscript:\n%s"):format(
@@ -77,6 +77,47 @@ for _, p in ipairs(corpus) do
     T.eq(#back, 0, "B → A left differences:\n" .. describe(back) .. "\nafter applying:\n" .. describe(applied_back))
     T.eq(schema.compare(schema.inspect(b), ma), { differences = {}, not_compared = {} },
       "B → A: the whole models are equal")
+  end)
+  ::next::
+end
+
+-- Renames: with {renames = true} nothing is dropped and the rows stay; without, every drop
+-- that a rename would replace says so in a note.
+for _, p in ipairs(load_pairs "renames.sql") do
+  if only and not p.name:match(only) then goto next end
+  T.case("renames: " .. p.name, function()
+    for _, dir in ipairs { { p.from, p.to }, { p.to, p.from } } do
+      local a <close> = fresh("rt_a", dir[1])
+      local b <close> = fresh("rt_b", dir[2])
+      local ma, mb = schema.inspect(a), schema.inspect(b)
+      local plain = schema.diff(ma, mb)
+      local notes = 0
+      for _, c in ipairs(plain) do
+        if c.note then
+          notes = notes + 1
+          T.ok(c.kind:match "^drop " and c.note:match "ALTER .* keeps it and its data", c.note)
+        end
+      end
+      T.ok(notes > 0, "the drops say a rename would do:\n" .. describe(plain))
+      local function rows(conn)
+        local n = 0
+        for _, t in ipairs(schema.inspect(conn).tables) do
+          n = n + conn:value('SELECT count(*) FROM "' .. t.schema .. '"."' .. t.name .. '"')
+        end
+        return n
+      end
+      local rows_before = rows(a)
+      local left, applied = converge(a, mb, { renames = true })
+      T.eq(#left, 0, "left differences:\n" .. describe(left) .. "\nafter applying:\n" .. describe(applied))
+      local renamed = 0
+      for _, c in ipairs(applied) do
+        T.ok(not c.kind:match "^drop table" and not c.kind:match "^drop column", "no data dropped:\n" .. describe(applied))
+        if c.kind:match "^rename " or c.kind:match "^move " then renamed = renamed + 1 end
+      end
+      T.ok(renamed > 0, describe(applied))
+      T.eq(schema.compare(schema.inspect(a), mb), { differences = {}, not_compared = {} })
+      T.eq(rows(a), rows_before, "the rows stay")
+    end
   end)
   ::next::
 end
