@@ -276,6 +276,9 @@ std::string normalised_expr(const std::string& sql) {
 std::vector<Change> Differ::run() {
   index();
   drop_dependents();
+  for (const auto* dropped : {&dropped_consts_, &dropped_indexes_, &dropped_triggers_})
+    for (const auto& d : *dropped)
+      touched_.insert(d.substr(0, d.rfind('/')));
   drop_objects();
   create_objects();
   drop_leftovers();
@@ -291,6 +294,14 @@ void Differ::index() {
   for (const auto& [k, t] : b_tables_) {
     auto it = a_tables_.find(k);
     if (it == a_tables_.end() || recreate_table(*it->second, *t)) new_tables_.insert(k);
+  }
+  for (const auto& [k, t] : a_tables_) {
+    auto bi = b_tables_.find(k);
+    if (bi == b_tables_.end() || new_tables_.count(k)) continue;
+    if (*t == *bi->second)
+      same_tables_.insert(k);
+    else
+      find_dropped_columns(k, *t, *bi->second);
   }
 }
 
@@ -419,17 +430,20 @@ using nlohmann::json;
 std::vector<Change> diff(const json& from, const json& to, const DiffOptions& options) {
   // Renames found in rounds: a table matches its moved self once the types its columns use
   // have moved too.
-  json renamed = from;
+  diff_detail::Renames all = diff_detail::find_renames(from, to);
   std::vector<Change> alters;
-  diff_detail::Renames all;
-  for (int round = 0; round < 4; ++round) {
-    diff_detail::Renames found = diff_detail::find_renames(renamed, to);
-    if (found.empty()) break;
-    for (auto& c : diff_detail::apply_renames(found, renamed))
-      alters.push_back(std::move(c));
-    all.insert(all.end(), found.begin(), found.end());
+  json renamed;  // a copy of `from` only when there is something to rename
+  if (!all.empty()) {
+    renamed = from;
+    diff_detail::Renames found = all;
+    for (int round = 0; round < 4 && !found.empty(); ++round) {
+      for (auto& c : diff_detail::apply_renames(found, renamed))
+        alters.push_back(std::move(c));
+      found = diff_detail::find_renames(renamed, to);
+      all.insert(all.end(), found.begin(), found.end());
+    }
   }
-  if (!options.renames) {
+  if (!options.renames || all.empty()) {
     std::vector<Change> out = diff_detail::Differ(from, to).run();
     diff_detail::add_rename_notes(all, out);
     return out;

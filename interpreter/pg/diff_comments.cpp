@@ -43,6 +43,7 @@ void Differ::comments() {
   for (const auto& t : list(b_, "tables")) {
     std::string k = plain_name(t);
     const json* old = new_tables_.count(k) ? nullptr : a_tables_.at(k);
+    if (unchanged(k)) continue;
     comment("TABLE", k, qname(t), old, t);
     Index oc = old ? by_local_name(list(*old, "columns")) : Index{};
     for (const auto& c : list(t, "columns")) {

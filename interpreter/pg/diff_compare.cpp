@@ -29,6 +29,7 @@ std::string identity(const json& item, size_t position) {
 }
 
 void walk(const json& a, const json& b, const std::string& path, std::vector<std::string>& out) {
+  if (a == b) return;
   if (a.is_string() && b.is_string()) {
     if (!same_expr(a.get<std::string>(), b.get<std::string>())) out.push_back(path);
     return;

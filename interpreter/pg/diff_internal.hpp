@@ -130,6 +130,7 @@ class Differ {
   std::set<std::string> dropped_consts_;  // "table/name" dropped in the first half
   std::set<std::string> dropped_indexes_;
   std::set<std::string> dropped_triggers_;   // "table/name"
+  std::set<std::string> dropped_columns_;    // dependency keys of columns alter_table drops
   std::set<std::string> dropped_sequences_;  // plain names dropped before their leftover turn
 
   // What each change of out_ creates, drops and needs, in the keys of the model's dependency
@@ -188,6 +189,12 @@ class Differ {
   void drop_dependents();
   void drop_views();
   void drop_triggers(const std::string& k, const json& a, const json& b);
+  void find_dropped_columns(const std::string& k, const json& a, const json& b);
+  // Whether table k is the same on both sides and nothing of it was dropped here (most tables
+  // of a large schema: the second half skips them).
+  bool unchanged(const std::string& k) const { return same_tables_.count(k) && !touched_.count(k); }
+  std::set<std::string> same_tables_;  // tables equal on both sides (compared once)
+  std::set<std::string> touched_;      // tables some part of which was dropped in the first half
   bool column_goes(const std::string& k, const json& col) const;
   bool uses_dropped_column(const std::string& k, const std::string& part) const;
   // Whether table k's parents (INHERITS) differ between a and b.

@@ -109,11 +109,17 @@ std::vector<std::pair<Item, Item>> match(const std::vector<Item>& a, const std::
     ak.insert(i.key);
   for (const auto& i : b)
     bk.insert(i.key);
-  std::map<std::string, std::vector<const Item*>> gone, fresh;
+  std::vector<const Item*> ga, fb;  // the signatures are computed for these alone
   for (const auto& i : a)
-    if (!bk.count(i.key)) gone[sig(*i.obj)].push_back(&i);
+    if (!bk.count(i.key)) ga.push_back(&i);
   for (const auto& i : b)
-    if (!ak.count(i.key)) fresh[sig(*i.obj)].push_back(&i);
+    if (!ak.count(i.key)) fb.push_back(&i);
+  if (ga.empty() || fb.empty()) return {};
+  std::map<std::string, std::vector<const Item*>> gone, fresh;
+  for (const Item* i : ga)
+    gone[sig(*i->obj)].push_back(i);
+  for (const Item* i : fb)
+    fresh[sig(*i->obj)].push_back(i);
   std::vector<std::pair<Item, Item>> out;
   for (const auto& [s, g] : gone) {
     auto f = fresh.find(s);
@@ -185,6 +191,14 @@ Renames find_renames(const json& a, const json& b) {
     auto it = bt.find(plain_name(t));
     if (it == bt.end()) continue;
     const json& u = *it->second;
+    auto names = [](const json& table, const char* sec) {
+      std::vector<std::string> v;
+      for (const auto& c : list(table, sec))
+        v.push_back(str(c, "name"));
+      return v;
+    };
+    if (names(t, "columns") == names(u, "columns") && names(t, "indexes") == names(u, "indexes"))
+      continue;  // no part gone and another new: nothing to pair
     std::string k = plain_name(t);
     auto parts = [&](const json& table, const char* sec) {
       std::vector<Item> v;

@@ -21,31 +21,31 @@ bool Differ::table_reshaped(const std::string& key) const {
   return false;
 }
 
-// Whether column `col` of table `k` (kept) is dropped by alter_table: gone from b, or a
-// stored expression that cannot be altered into b's (a new or changed generated column).
+// The columns of kept table `k` that alter_table drops: gone from b, or a stored expression
+// that cannot be altered into b's (a new or changed generated column). Inherited columns
+// follow their parent (unless the table's parents change); partitions' follow theirs.
+void Differ::find_dropped_columns(const std::string& k, const json& a, const json& b) {
+  if (has(b, "partition_of")) return;
+  bool own_all = inheritance_changes(k);
+  Index bc = by_local_name(list(b, "columns"));
+  for (const auto& col : list(a, "columns")) {
+    if (flag(col, "inherited") && !own_all) continue;
+    auto it = bc.find(str(col, "name"));
+    if (it == bc.end() ||
+        (has(*it->second, "generated") && str(col, "generated") != str(*it->second, "generated")))
+      dropped_columns_.insert("column:" + k + "." + str(col, "name"));
+  }
+}
+
 bool Differ::column_goes(const std::string& k, const json& col) const {
-  auto bi = b_tables_.find(k);
-  if (bi == b_tables_.end() || new_tables_.count(k)) return false;      // goes with its table
-  if (flag(col, "inherited") && !inheritance_changes(k)) return false;  // follows its parent
-  if (has(*bi->second, "partition_of")) return false;
-  Index bc = by_local_name(list(*bi->second, "columns"));
-  auto it = bc.find(str(col, "name"));
-  if (it == bc.end()) return true;
-  return has(*it->second, "generated") && str(col, "generated") != str(*it->second, "generated");
+  return dropped_columns_.count("column:" + k + "." + str(col, "name")) > 0;
 }
 
 // Whether a part of table `k` in a (its dependency key) uses a column that is dropped.
-bool Differ::uses_dropped_column(const std::string& k, const std::string& part) const {
-  auto at = a_tables_.find(k);
-  if (at == a_tables_.end()) return false;
-  Index cols = by_local_name(list(*at->second, "columns"));
-  std::string prefix = "column:" + k + ".";
-  for (const auto& used : uses(a_, part)) {
-    const std::string& u = used.get_ref<const std::string&>();
-    if (u.compare(0, prefix.size(), prefix) != 0) continue;
-    auto c = cols.find(u.substr(prefix.size()));
-    if (c != cols.end() && column_goes(k, *c->second)) return true;
-  }
+bool Differ::uses_dropped_column(const std::string&, const std::string& part) const {
+  if (dropped_columns_.empty()) return false;
+  for (const auto& used : uses(a_, part))
+    if (dropped_columns_.count(used.get_ref<const std::string&>())) return true;
   return false;
 }
 
@@ -55,6 +55,7 @@ void Differ::drop_dependents() {
     auto bi = b_tables_.find(k);
     const json* bt = bi == b_tables_.end() || new_tables_.count(k) ? nullptr : bi->second;
     if (!bt) continue;  // a dropped table takes its triggers, policies and constraints along
+    if (same_tables_.count(k)) continue;
     drop_triggers(k, *at, *bt);
     Index bt_pol = by_local_name(list(*bt, "policies"));
     for (const auto& p : list(*at, "policies")) {
@@ -373,6 +374,7 @@ void Differ::table_settings(const json* old, const json& t) {
 }
 
 void Differ::alter_table(const json& a, const json& b) {
+  if (same_tables_.count(plain_name(b))) return;  // most tables: nothing to look at
   std::string k = plain_name(b), name = qname(b);
   bool partition = has(b, "partition_of") && has(a, "partition_of");
   if (flag(a, "unlogged") != flag(b, "unlogged"))
@@ -537,6 +539,7 @@ bool Differ::has_children(const std::string& k) const {
 void Differ::constraints(bool fks) {
   for (const auto& t : list(b_, "tables")) {
     std::string k = plain_name(t);
+    if (unchanged(k)) continue;
     bool fresh = new_tables_.count(k) > 0;
     const json* old = fresh ? nullptr : a_tables_.at(k);
     Index oc = old ? by_local_name(list(*old, "constraints")) : Index{};
@@ -618,6 +621,7 @@ void Differ::add_constraint(const json& t, const json& c, bool fresh_table) {
 void Differ::indexes() {
   for (const auto& t : list(b_, "tables")) {
     std::string k = plain_name(t);
+    if (unchanged(k)) continue;
     bool fresh = new_tables_.count(k) > 0;
     Index oi = fresh ? Index{} : by_local_name(list(*a_tables_.at(k), "indexes"));
     for (const auto& i : list(t, "indexes")) {
@@ -729,6 +733,7 @@ void Differ::triggers_and_policies() {
   }
   for (const auto& t : list(b_, "tables")) {
     std::string k = plain_name(t);
+    if (unchanged(k)) continue;
     const json* old = new_tables_.count(k) ? nullptr : a_tables_.at(k);
     triggers(t, old);
     Index op = old ? by_local_name(list(*old, "policies")) : Index{};

@@ -188,7 +188,7 @@ SELECT json_build_object(
                                    JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
                                   WHERE co.oid = a.attcollation) END,
          'inherited', a.attinhcount > 0,
-         'grants', {grants(a.attacl, c.relowner, 'c')},
+         'grants', CASE WHEN a.attacl IS NULL THEN '[]'::json ELSE {grants(a.attacl, c.relowner, 'c')} END,
          'comment', pg_catalog.col_description(c.oid, a.attnum))
   FROM pg_catalog.pg_attribute a
   JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
@@ -420,11 +420,12 @@ SELECT x FROM (
 
 // The graph of dependencies between the model's objects and their parts, from pg_depend: an
 // object {"column:public.t.c": ["type:public.mood", …], …}. Keys name what the diff creates
-// and drops: schema:S, extension:E, type:S.N (enums, domains, composites), collation:S.N,
+// and drops: extension:E, type:S.N (enums, domains, composites), collation:S.N,
 // sequence:S.N, table:S.N, column:S.T.C, view:S.N, index:S.T.I, constraint:S.T.C,
 // trigger:S.T.N, policy:S.T.N, function:S.N(ARGUMENT TYPES) (aggregates too). A table's row
 // type is the table; an array type is its element type; an extension's members are the
-// extension. Not read for display models.
+// extension. Schemas are left out (the diff creates them first and drops them last anyway),
+// so a part that uses nothing else has no entry. Not read for display models.
 const char* const kDependencies = R"(
   rel AS (
     SELECT c.oid, c.relkind, n.nspname, c.relname,
@@ -469,7 +470,6 @@ const char* const kDependencies = R"(
                 FROM pg_catalog.pg_type a JOIN typ e ON e.oid = a.typelem
                WHERE a.typcategory = 'A'
     UNION ALL SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass, oid, 0, key FROM fn
-    UNION ALL SELECT 'pg_catalog.pg_namespace'::pg_catalog.regclass, oid, 0, 'schema:' || nspname FROM nsp
     UNION ALL SELECT 'pg_catalog.pg_extension'::pg_catalog.regclass, oid, 0, 'extension:' || extname
                 FROM pg_catalog.pg_extension
     UNION ALL SELECT 'pg_catalog.pg_collation'::pg_catalog.regclass, c.oid, 0, 'collation:' || n.nspname || '.' || c.collname
