@@ -7,9 +7,6 @@
 //   diff_urls(from, to [, opts]) -> changes   connects to both, inspects them at the same time
 //                                             on two threads, diffs (what `weir diff` runs);
 //                                             second result: compare(from, to)
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
 #include <future>
 #include <string>
 #include <vector>
@@ -154,7 +151,6 @@ int schema_diff_urls(lua_State* L) {
   pg::DiffOptions diff_opts = diff_options(L, 3);
   // Connect first (one-line errors, in order), then inspect both at once.
   pg::Connection from(from_url), to(to_url);
-  auto P0 = std::chrono::steady_clock::now();
   auto to_model = std::async(std::launch::async, [&] { return pg::inspect(to, options); });
   nlohmann::json from_model;
   try {
@@ -164,17 +160,12 @@ int schema_diff_urls(lua_State* L) {
     throw;
   }
   nlohmann::json target = to_model.get();
-  if (getenv("WEIR_PROF")) fprintf(stderr, "inspect %.3f\n", std::chrono::duration<double>(std::chrono::steady_clock::now()-P0).count());
-  auto T0 = std::chrono::steady_clock::now();
   nlohmann::json out = nlohmann::json::array();
   for (const auto& c : pg::diff(from_model, target, diff_opts))
     out.push_back(pg::to_json(c));
-  auto T1 = std::chrono::steady_clock::now();
   lua::push_json(L, out);
   auto cmpj = comparison_json(pg::compare(from_model, target));
-  auto T2 = std::chrono::steady_clock::now();
   lua::push_json(L, cmpj);
-  if (getenv("WEIR_PROF")) fprintf(stderr, "diff %.3f compare %.3f\n", std::chrono::duration<double>(T1-T0).count(), std::chrono::duration<double>(T2-T1).count());
   return 2;
 }
 
