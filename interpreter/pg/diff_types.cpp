@@ -30,6 +30,12 @@ void Differ::drop_collations(bool changed) {
     auto it = b.find(plain_name(c));
     bool gone = it == b.end();
     if (changed ? gone || collation_sql(c) == collation_sql(*it->second) : !gone) continue;
+    if (changed) {
+      // Columns may use it: the old one is renamed, the columns moved to the new one below.
+      add("rename collation", plain_name(c),
+          "ALTER COLLATION " + qname(c) + " RENAME TO " + qi(str(c, "name") + "__weir_old"));
+      continue;
+    }
     add("drop collation", plain_name(c), "DROP COLLATION " + qname(c));
     removes("collation:" + plain_name(c));
   }
@@ -42,6 +48,21 @@ void Differ::collations() {
     if (it != a.end() && collation_sql(*it->second) == collation_sql(c)) continue;
     add("create collation", plain_name(c), collation_sql(c));
     creates("collation:" + plain_name(c));
+    if (it == a.end()) continue;
+    // A changed collation: the columns of existing tables that use it take the new one (a
+    // rewrite, like any collation change), then the old one goes.
+    for (const auto& t : list(b_, "tables")) {
+      if (new_tables_.count(plain_name(t))) continue;
+      for (const auto& col : list(t, "columns")) {
+        if (str(col, "collation") != qname(c) || flag(col, "inherited")) continue;
+        add("alter column type", plain_name(t) + "." + str(col, "name"),
+            "ALTER TABLE " + qname(t) + " ALTER COLUMN " + qi(str(col, "name")) + " TYPE " +
+                str(col, "type") + " COLLATE " + qname(c),
+            {kRewrites, kAccessExclusive});
+      }
+    }
+    add("drop collation", plain_name(c) + " (old)",
+        "DROP COLLATION " + qi(str(c, "schema")) + "." + qi(str(c, "name") + "__weir_old"));
   }
 }
 

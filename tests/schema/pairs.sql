@@ -685,3 +685,111 @@ REVOKE USAGE ON TYPE e FROM PUBLIC;
 GRANT USAGE ON TYPE e TO weir_reader;
 GRANT USAGE ON DOMAIN d TO weir_reader;
 GRANT USAGE, CREATE ON SCHEMA s TO weir_reader;
+
+==== 72 kinds: a collation changed under a column that uses it
+---- from
+CREATE COLLATION c1 (locale = 'C');
+CREATE TABLE t (n text COLLATE c1);
+INSERT INTO t VALUES ('a');
+---- to
+CREATE COLLATION c1 (provider = libc, lc_collate = 'POSIX', lc_ctype = 'POSIX');
+CREATE TABLE t (n text COLLATE c1);
+INSERT INTO t VALUES ('a');
+
+==== 73 kinds: a policy's roles, command and permissiveness
+---- from
+DO $$ BEGIN CREATE ROLE weir_reader; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+CREATE TABLE docs (id int, owner text);
+CREATE POLICY p ON docs FOR SELECT TO weir_reader USING (true);
+---- to
+DO $$ BEGIN CREATE ROLE weir_reader; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+CREATE TABLE docs (id int, owner text);
+CREATE POLICY p ON docs AS RESTRICTIVE FOR UPDATE TO PUBLIC USING (owner IS NOT NULL) WITH CHECK (id > 0);
+
+==== 74 kinds: a view becomes materialized, a view loses its trigger
+---- from
+CREATE TABLE t (a int);
+INSERT INTO t VALUES (1);
+CREATE VIEW v AS SELECT a FROM t;
+CREATE VIEW w AS SELECT a FROM t;
+CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN new; END $$;
+CREATE TRIGGER tr INSTEAD OF UPDATE ON w FOR EACH ROW EXECUTE FUNCTION f();
+COMMENT ON TRIGGER tr ON w IS 'gone soon';
+---- to
+CREATE TABLE t (a int);
+INSERT INTO t VALUES (1);
+CREATE MATERIALIZED VIEW v AS SELECT a FROM t;
+CREATE VIEW w AS SELECT a FROM t;
+CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN new; END $$;
+
+==== 75 kinds: constraint deferrability, foreign key actions, constraint comments
+---- from
+CREATE TABLE p (id int PRIMARY KEY);
+CREATE TABLE c (id int, p int REFERENCES p ON DELETE CASCADE, CONSTRAINT c_id_key UNIQUE (id));
+INSERT INTO p VALUES (1);
+INSERT INTO c VALUES (1, 1);
+---- to
+CREATE TABLE p (id int PRIMARY KEY);
+CREATE TABLE c (id int, p int REFERENCES p ON DELETE SET NULL DEFERRABLE INITIALLY DEFERRED, CONSTRAINT c_id_key UNIQUE (id) DEFERRABLE);
+COMMENT ON CONSTRAINT c_id_key ON c IS 'one each';
+INSERT INTO p VALUES (1);
+INSERT INTO c VALUES (1, 1);
+
+==== 76 kinds: function attributes (volatility, strictness, security, settings) and procedure grants
+---- from
+CREATE FUNCTION f(x int) RETURNS int LANGUAGE sql AS 'SELECT x';
+CREATE PROCEDURE pr() LANGUAGE sql AS 'SELECT 1';
+---- to
+CREATE FUNCTION f(x int) RETURNS int LANGUAGE sql IMMUTABLE STRICT SECURITY DEFINER SET search_path = pg_catalog AS 'SELECT x';
+CREATE PROCEDURE pr() LANGUAGE sql AS 'SELECT 1';
+REVOKE EXECUTE ON PROCEDURE pr() FROM PUBLIC;
+COMMENT ON PROCEDURE pr() IS 'p';
+
+==== 77 kinds: a default partition, a partition's own index and check
+---- from
+CREATE TABLE p (a int, b text) PARTITION BY LIST (a);
+CREATE TABLE p1 PARTITION OF p FOR VALUES IN (1);
+INSERT INTO p VALUES (1, 'x');
+---- to
+CREATE TABLE p (a int, b text) PARTITION BY LIST (a);
+CREATE TABLE p1 PARTITION OF p FOR VALUES IN (1);
+CREATE TABLE pd PARTITION OF p DEFAULT;
+CREATE INDEX p1_b ON p1 (b);
+ALTER TABLE p1 ADD CONSTRAINT p1_b_check CHECK (b <> '');
+INSERT INTO p VALUES (1, 'x'), (2, 'y');
+
+==== 78 kinds: a sequence changes owner, a domain its default and NOT NULL, grants on schemas
+---- from
+DO $$ BEGIN CREATE ROLE weir_reader; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+CREATE SCHEMA app;
+CREATE TABLE t (a int, b int);
+CREATE SEQUENCE s OWNED BY t.a;
+CREATE DOMAIN d AS int DEFAULT 1;
+---- to
+DO $$ BEGIN CREATE ROLE weir_reader; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+CREATE SCHEMA app;
+GRANT USAGE ON SCHEMA app TO weir_reader WITH GRANT OPTION;
+COMMENT ON SCHEMA app IS 'the app';
+CREATE TABLE t (a int, b int);
+CREATE SEQUENCE s OWNED BY t.b;
+CREATE DOMAIN d AS int NOT NULL;
+
+==== 79 kinds: a trigger's timing, events and WHEN, and one renamed (dropped and created)
+---- from
+CREATE TABLE t (a int);
+CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN new; END $$;
+CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f();
+CREATE TRIGGER old_name AFTER DELETE ON t FOR EACH STATEMENT EXECUTE FUNCTION f();
+---- to
+CREATE TABLE t (a int);
+CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN new; END $$;
+CREATE TRIGGER tr BEFORE INSERT OR UPDATE OF a ON t FOR EACH ROW WHEN (new.a > 0) EXECUTE FUNCTION f();
+CREATE TRIGGER new_name AFTER DELETE ON t FOR EACH STATEMENT EXECUTE FUNCTION f();
+
+==== 80 kinds: a column's type, default and NOT NULL change together with rows
+---- from
+CREATE TABLE t (a int DEFAULT 1, b varchar(5) NOT NULL DEFAULT 'x');
+INSERT INTO t VALUES (1, 'y');
+---- to
+CREATE TABLE t (a bigint NOT NULL DEFAULT 2, b text);
+INSERT INTO t VALUES (1, 'y');
