@@ -114,6 +114,7 @@ function M.inspect(opts)
   local function line(fmt, ...) out:write(string.format(fmt, ...), "\n") end
   for _, s in ipairs(model.schemas) do line("schema %s", s.name) end
   for _, e in ipairs(model.extensions) do line("extension %s %s (in %s)", e.name, e.version, e.schema) end
+  for _, c in ipairs(model.collations or {}) do line("collation %s.%s (%s)", c.schema, c.name, c.provider) end
   for _, e in ipairs(model.enums) do line("enum %s.%s (%s)", e.schema, e.name, table.concat(e.values, ", ")) end
   for _, d in ipairs(model.domains) do line("domain %s.%s %s", d.schema, d.name, d.type) end
   for _, c in ipairs(model.composites) do line("type %s.%s (%d attributes)", c.schema, c.name, count(c.attributes)) end
@@ -125,6 +126,7 @@ function M.inspect(opts)
       extra[#extra + 1] = ("partition of %s.%s"):format(t.partition_of.schema, t.partition_of.name)
     end
     if t.rls then extra[#extra + 1] = "row level security" .. (t.rls_forced and " (forced)" or "") end
+    for _, p in ipairs(t.inherits or {}) do extra[#extra + 1] = ("inherits %s.%s"):format(p.schema, p.name) end
     line("table %s.%s: %d columns, %d constraints, %d indexes, %d triggers, %d policies%s", t.schema, t.name,
       count(t.columns), count(t.constraints), count(t.indexes), count(t.triggers), count(t.policies),
       #extra > 0 and ("; " .. table.concat(extra, "; ")) or "")
@@ -147,6 +149,12 @@ function M.inspect(opts)
     line("%s %s.%s", v.materialized and "materialized view" or "view", v.schema, v.name)
   end
   for _, f in ipairs(model.functions) do line("%s %s.%s(%s)", f.kind, f.schema, f.name, f.arguments) end
+  for _, g in ipairs(model.aggregates or {}) do line("aggregate %s.%s(%s)", g.schema, g.name, g.arguments) end
+  for _, d in ipairs(model.default_privileges or {}) do
+    line("default privileges for %s%s on %s: %s", d.role, d.schema ~= json.null and (" in " .. d.schema) or "",
+      d.object_type, table.concat(d.grants, ", "))
+  end
+  for _, o in ipairs(model.other_objects or {}) do line("not modelled: %s", o) end
   return 0
 end
 

@@ -54,6 +54,26 @@ T.case("weir inspect: a readable summary, and --json that conforms to its schema
   T.eq(#model.tables, 2)
 end)
 
+T.case("weir inspect lists collations, aggregates, inheritance, default privileges and what it does not model", function()
+  local p = project.new("sc")
+  p.conn:exec([[
+    CREATE COLLATION bytes (locale = 'C');
+    CREATE AGGREGATE total(int) (SFUNC = int4pl, STYPE = int);
+    CREATE TABLE parent (a int);
+    CREATE TABLE child (b int) INHERITS (parent);
+    ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE SELECT ON TABLES FROM PUBLIC;
+    ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO PUBLIC;
+    CREATE RULE quiet AS ON DELETE TO parent DO INSTEAD NOTHING;
+  ]])
+  local rc, out, err = weir("inspect --db " .. q(p.url))
+  T.eq(rc, 0, err)
+  T.contains(out, "collation public.bytes (libc)")
+  T.contains(out, "aggregate public.total(integer)")
+  T.contains(out, "; inherits public.parent")
+  T.contains(out, "default privileges for postgres in public on tables: PUBLIC:SELECT")
+  T.contains(out, "not modelled: rule quiet on public.parent")
+end)
+
 T.case("weir diff URL URL prints a script that, applied, makes them equal", function()
   local a, b = project.new("sc", {}), project.new("sc", {})
   a.conn:exec(FROM)
