@@ -4,6 +4,8 @@
 
 #include "pg/diff_internal.hpp"
 
+#include <regex>
+
 namespace weir::pg::diff_detail {
 
 // PostgreSQL's reserved keywords (and the few type-like ones that need quoting as names).
@@ -271,6 +273,26 @@ std::string normalised_expr(const std::string& sql) {
     s.replace(at, close - at + 1, replacement);
     from = at + replacement.size();
   }
+}
+
+std::string reparseable(const std::string& sql) {
+  // ((col)::text = ANY ((ARRAY['a'::character varying, …])::text[])) is how PostgreSQL prints
+  // `col IN ('a', …)` on a varchar column; read back as printed it keeps a different tree, so
+  // the IN list is written instead (and NOT IN for <> ALL).
+  static const std::regex in_list(
+      R"(\(\(([a-z_][a-z0-9_$]*|"(?:[^"]|"")+")\)::text (= ANY|<> ALL) \(\(ARRAY\[((?:'(?:[^']|'')*'::character varying(?:, )?)+)\]\)::text\[\]\)\))");
+  static const std::regex cast(R"(::character varying)");
+  std::string out;
+  auto begin = std::sregex_iterator(sql.begin(), sql.end(), in_list);
+  size_t last = 0;
+  for (auto it = begin; it != std::sregex_iterator(); ++it) {
+    const std::smatch& m = *it;
+    out += sql.substr(last, m.position(0) - last);
+    out += "(" + m[1].str() + (m[2].str() == "= ANY" ? " IN (" : " NOT IN (") +
+           std::regex_replace(m[3].str(), cast, "") + "))";
+    last = m.position(0) + m.length(0);
+  }
+  return out + sql.substr(last);
 }
 
 std::vector<Change> Differ::run() {

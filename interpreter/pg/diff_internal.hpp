@@ -95,6 +95,9 @@ inline std::string function_sig(const json& f) {
 // the same text read back prints as `ARRAY[('a'::character varying)::text, …]`; both come out
 // as the first. Compared this way a diff settles instead of dropping and re-adding forever.
 std::string normalised_expr(const std::string& sql);
+// The definition as SQL that PostgreSQL reads back into the same expression it was printed
+// from (an IN list on a varchar column is written as IN, not as the ANY it prints).
+std::string reparseable(const std::string& sql);
 inline bool same_expr(const std::string& a, const std::string& b) {
   return a == b || normalised_expr(a) == normalised_expr(b);
 }
@@ -285,6 +288,7 @@ class Differ {
   // Indexes of tables (those of materialized views are created with their views).
   void indexes();
   void create_index(const json& t, const json& i, bool fresh, bool replace);
+  void partition_index_names(const json& a, const json& b);
   void views();
   void triggers_and_policies();
   void comment(const std::string& what, const std::string& object, const std::string& target,

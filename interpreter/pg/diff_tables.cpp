@@ -235,8 +235,8 @@ void Differ::tables() {
         sql += " PARTITION OF " + qname(t["partition_of"]) + " " + str(t, "partition_bound");
       } else {
         std::string cols;
-        for (const auto& c : list(t, "columns"))
-          if (!flag(c, "inherited"))
+        for (const auto& c : list(t, "columns"))  // inherited ones too where b declares them
+          if (!flag(c, "inherited") || flag(c, "local"))
             cols += std::string(cols.empty() ? "\n  " : ",\n  ") + column_sql(c);
         sql += " (" + cols + (cols.empty() ? ")" : "\n)");
         if (!list(t, "inherits").empty()) {
@@ -560,7 +560,8 @@ void Differ::constraints(bool fks) {
 
 void Differ::add_constraint(const json& t, const json& c, bool fresh_table) {
   std::string k = plain_name(t), name = qname(t), cname = qi(str(c, "name"));
-  std::string obj = k + "." + str(c, "name"), type = str(c, "type"), def = str(c, "definition");
+  std::string obj = k + "." + str(c, "name"), type = str(c, "type");
+  std::string def = reparseable(str(c, "definition"));
   std::string key = "constraint:" + obj;
   bool fresh = fresh_table;
   const json* idx = nullptr;  // the index behind a unique, primary key or exclusion constraint
@@ -629,14 +630,17 @@ void Differ::indexes() {
       auto it = oi.find(str(i, "name"));
       bool dropped = dropped_indexes_.count(k + "/" + str(i, "name")) > 0;
       bool had = it != oi.end() && !dropped && !has(*it->second, "constraint");
-      if (had && same_expr(str(*it->second, "definition"), str(i, "definition"))) continue;
+      if (had && same_expr(str(*it->second, "definition"), str(i, "definition"))) {
+        partition_index_names(*it->second, i);
+        continue;
+      }
       create_index(t, i, fresh, had);
     }
   }
 }
 
 void Differ::create_index(const json& t, const json& i, bool fresh, bool replace) {
-  std::string k = plain_name(t), def = str(i, "definition");
+  std::string k = plain_name(t), def = reparseable(str(i, "definition"));
   std::string obj = k + "." + str(i, "name"), key = "index:" + obj;
   auto only = def.find(" ON ONLY ");
   if (fresh) {
@@ -666,6 +670,9 @@ void Differ::create_index(const json& t, const json& i, bool fresh, bool replace
     for (const auto& p : list(b_, "tables")) {
       if (!has(p, "partition_of") || plain_name(p["partition_of"]) != k) continue;
       std::string pname = truncate(str(p, "name") + "_" + str(i, "name"));
+      for (const auto& pi : list(i, "partitions"))  // the name b gives it
+        if (str(pi, "schema") == str(p, "schema") && str(pi, "table") == str(p, "name"))
+          pname = str(pi, "name");
       std::string pdef = def;
       pdef.replace(only, 9, " ON ");
       auto on = pdef.find(" ON ");
@@ -701,6 +708,18 @@ void Differ::create_index(const json& t, const json& i, bool fresh, bool replace
   add("drop index", obj, "DROP INDEX CONCURRENTLY " + schema + "." + qi(iname), {}, false);
   add("rename index", obj, "ALTER INDEX " + schema + "." + qi(tmp) + " RENAME TO " + qi(iname));
   provides(key);
+}
+
+// The indexes partitions hold for a partitioned table's index kept as it is: renamed where b
+// names them otherwise.
+void Differ::partition_index_names(const json& a, const json& b) {
+  for (const auto& pb : list(b, "partitions"))
+    for (const auto& pa : list(a, "partitions"))
+      if (str(pa, "schema") == str(pb, "schema") && str(pa, "table") == str(pb, "table") &&
+          str(pa, "name") != str(pb, "name"))
+        add("rename index", str(pb, "schema") + "." + str(pb, "table") + "." + str(pb, "name"),
+            "ALTER INDEX " + qi(str(pa, "schema")) + "." + qi(str(pa, "name")) + " RENAME TO " +
+                qi(str(pb, "name")));
 }
 
 void Differ::triggers_and_policies() {

@@ -162,7 +162,7 @@ void Differ::domains() {
       if (has(d, "default")) sql += " DEFAULT " + str(d, "default");
       if (flag(d, "not_null")) sql += " NOT NULL";
       for (const auto& c : list(d, "checks"))
-        sql += " CONSTRAINT " + qi(str(c, "name")) + " " + str(c, "definition");
+        sql += " CONSTRAINT " + qi(str(c, "name")) + " " + reparseable(str(c, "definition"));
       add("create domain", plain_name(d), sql);
       creates("type:" + plain_name(d));
       type_grants("DOMAIN", d, nullptr);
@@ -189,8 +189,8 @@ void Differ::domains() {
           flag(*c, "validated") == flag(*oc.at(n), "validated"))
         continue;
       add("add domain check", plain_name(d) + "." + n,
-          "ALTER DOMAIN " + name + " ADD CONSTRAINT " + qi(n) + " " + str(*c, "definition") +
-              " NOT VALID");
+          "ALTER DOMAIN " + name + " ADD CONSTRAINT " + qi(n) + " " +
+              reparseable(str(*c, "definition")) + " NOT VALID");
       if (flag(*c, "validated"))
         add("validate domain check", plain_name(d) + "." + n,
             "ALTER DOMAIN " + name + " VALIDATE CONSTRAINT " + qi(n), {kScans});

@@ -187,7 +187,7 @@ SELECT json_build_object(
                                    FROM pg_catalog.pg_collation co
                                    JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
                                   WHERE co.oid = a.attcollation) END,
-         'inherited', a.attinhcount > 0,
+         'inherited', a.attinhcount > 0, 'local', a.attislocal,
          'grants', CASE WHEN a.attacl IS NULL THEN '[]'::json ELSE {grants(a.attacl, c.relowner, 'c')} END,
          'comment', pg_catalog.col_description(c.oid, a.attnum))
   FROM pg_catalog.pg_attribute a
@@ -228,6 +228,15 @@ SELECT json_build_object(
          'constraint', (SELECT k.conname FROM pg_catalog.pg_constraint k
                          WHERE k.conindid = x.indexrelid AND k.conrelid = x.indrelid
                            AND k.contype IN ('p', 'u', 'x')),
+         'partitions', CASE WHEN c.relkind = 'p' THEN coalesce(
+                         (SELECT json_agg(json_build_object('schema', pn.nspname, 'table', pt.relname,
+                                                            'name', pi.relname) ORDER BY pn.nspname, pt.relname)
+                            FROM pg_catalog.pg_inherits i
+                            JOIN pg_catalog.pg_class pi ON pi.oid = i.inhrelid
+                            JOIN pg_catalog.pg_index px ON px.indexrelid = pi.oid
+                            JOIN pg_catalog.pg_class pt ON pt.oid = px.indrelid
+                            JOIN pg_catalog.pg_namespace pn ON pn.oid = pt.relnamespace
+                           WHERE i.inhparent = x.indexrelid), '[]') ELSE '[]' END,
          'comment', pg_catalog.obj_description(x.indexrelid, 'pg_class'))
   FROM pg_catalog.pg_index x
   JOIN pg_catalog.pg_class c ON c.oid = x.indrelid

@@ -519,16 +519,16 @@ CREATE TABLE grandchild (d int) INHERITS (child);
 ALTER TABLE child ALTER COLUMN b SET DEFAULT 'y';
 INSERT INTO child VALUES (1, 'b', 2);
 
-==== 57 cause 6: a table leaves one parent for another
+==== 57 cause 6: a table leaves one parent for another (its columns declared as its own too)
 ---- from
 CREATE TABLE p1 (a int);
 CREATE TABLE p2 (a int);
-CREATE TABLE c (b int) INHERITS (p1);
+CREATE TABLE c (a int, b int) INHERITS (p1);
 INSERT INTO c VALUES (1, 2);
 ---- to
 CREATE TABLE p1 (a int);
 CREATE TABLE p2 (a int);
-CREATE TABLE c (b int) INHERITS (p2);
+CREATE TABLE c (a int, b int) INHERITS (p2);
 INSERT INTO c VALUES (1, 2);
 
 ==== 58 cause 7: identity to plain, serial to identity

@@ -220,3 +220,12 @@ TEST_CASE("diff: a drop that a rename would replace says so; with renames it is 
   REQUIRE(renamed.size() == 1);
   CHECK(renamed[0].sql == "ALTER TABLE public.old_name RENAME TO new_name");
 }
+
+TEST_CASE("diff: an IN list on a varchar column is written as IN, so it reads back the same") {
+  using weir::pg::diff_detail::reparseable;
+  CHECK(reparseable("CHECK (((c)::text = ANY ((ARRAY['a'::character varying, 'b''s'::character "
+                    "varying])::text[])))") == "CHECK ((c IN ('a', 'b''s')))");
+  CHECK(reparseable("CHECK (((\"C\")::text <> ALL ((ARRAY['x'::character varying])::text[])))") ==
+        "CHECK ((\"C\" NOT IN ('x')))");
+  CHECK(reparseable("CHECK ((a > 0))") == "CHECK ((a > 0))");
+}
