@@ -1,6 +1,6 @@
-// `weir diff FROM TO [--json] [--check]`: the changes that turn FROM's schema into TO's, as an
-// SQL script. FROM and TO are database URLs, .sql files (loaded into a throwaway cluster) or
-// migrations directories (applied to an empty throwaway cluster). The work is in
+// `weir diff FROM TO [--json] [--check] [--renames]`: the changes that turn FROM's schema into
+// TO's, as an SQL script. FROM and TO are database URLs, .sql files (loaded into a throwaway
+// cluster) or migrations directories (applied to an empty throwaway cluster). The work is in
 // stdlib/schema_cli.lua.
 #include <cstdio>
 
@@ -12,7 +12,7 @@ namespace weir::cli {
 namespace {
 
 const char* const kHelp =
-    "Usage: weir diff FROM TO [--json] [--check] [OPTIONS]\n"
+    "Usage: weir diff FROM TO [--json] [--check] [--renames] [OPTIONS]\n"
     "\n"
     "Prints the SQL that turns FROM's schema into TO's, ordered by dependencies, online where\n"
     "the table exists (CREATE INDEX CONCURRENTLY, NOT VALID then VALIDATE), each change with\n"
@@ -21,7 +21,11 @@ const char* const kHelp =
     "throwaway cluster).\n"
     "\n"
     "  --json                {equal, changes: [{kind, object, sql, hazards, transaction}]}\n"
-    "  --check               exit 1 when the schemas differ\n"
+    "  --check               exit 1 when the schemas differ, 3 when nothing else differs but\n"
+    "                        objects of kinds weir does not model were not compared\n"
+    "  --renames             rename or move (ALTER … RENAME / SET SCHEMA) what differs only by\n"
+    "                        name or schema, instead of dropping and creating it; without it\n"
+    "                        the drop says so in a note\n"
     "  --only SCHEMA         compare only this schema (repeatable)\n"
     "  --base FILE.sql       for a migrations directory: what exists before its first\n"
     "                        migration (tables it alters but does not create)\n"
@@ -46,6 +50,8 @@ int cmd_diff(Args& args) {
       opts.emplace_back("json", "1");
     } else if (a == "--check") {
       opts.emplace_back("check", "1");
+    } else if (a == "--renames") {
+      opts.emplace_back("renames", "1");
     } else if (is("--only")) {
       only += (only.empty() ? "" : ",") + args.value("--only", a);
     } else if (is("--schema")) {
