@@ -44,16 +44,18 @@ const CommandSpec kHelpSpec{
 const CommandSpec kCompletionSpec{
     "completion",
     "shell completion for bash, zsh or fish",
-    "weir completion bash|zsh|fish\nweir completion ids|targets [--dir DIR] [--config FILE]",
+    "weir completion bash|zsh|fish\nweir completion ids|targets [--dir DIR] [--config FILE]\n"
+    "weir completion commands",
     "Prints the completion script of a shell; installed weir has them in place already. Try\n"
     "one without installing:  source <(weir completion bash)\n"
     "\n"
     "The scripts complete commands, options, files, and the project's migration ids and\n"
     "ID:PHASE targets, which they get from `weir completion ids` (the migration files'\n"
-    "names) and `weir completion targets` (every id and ID:PHASE, from loading the scripts).",
+    "names) and `weir completion targets` (every id and ID:PHASE, from loading the scripts).\n"
+    "`weir completion commands` lists the commands, one a line.",
     {{"Options", &kCompletionOptions}},
     Complete::choice,
-    "bash zsh fish ids targets",
+    "bash zsh fish ids targets commands",
 };
 
 int cmd_help(Args& args) {
@@ -115,8 +117,14 @@ int cmd_completion(Args& args) {
     std::fputs(completion_script(what).c_str(), stdout);
     return kExitOk;
   }
+  if (what == "commands") {
+    for (const Command* c = commands(); c->spec; ++c)
+      std::printf("%s\n", c->spec->name);
+    return kExitOk;
+  }
   if (what != "ids" && what != "targets")
-    throw UsageError("completion: unknown '" + what + "' (bash, zsh, fish, ids or targets)");
+    throw UsageError("completion: unknown '" + what +
+                     "' (bash, zsh, fish, ids, targets or commands)");
   if (dir.empty()) {
     Project project = load_project(config);
     auto it = project.settings.find("dir");

@@ -2,6 +2,7 @@
 // (spec.hpp): commands, each command's options, and what their values and operands are. Migration
 // ids and ID:PHASE targets come from the project at completion time, by asking weir itself
 // (`weir completion ids|targets`, cmd_help.cpp), with the --dir and --config already typed.
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -34,9 +35,12 @@ std::string joined(const std::vector<std::string>& list) {
   return out;
 }
 
+// An option's help on one line: the shells show it beside the option.
 std::string first_line(const char* text) {
   std::string s = text;
-  return s.substr(0, s.find('\n'));
+  for (char& c : s)
+    if (c == '\n') c = ' ';
+  return s;
 }
 
 const char* kind_name(Complete c) {
@@ -168,13 +172,14 @@ std::string bash() {
 
 // --- zsh -----------------------------------------------------------------------------------------
 
-// Text inside a single-quoted zsh word and an _arguments [description].
-std::string zsh_text(const std::string& s) {
+// Text inside a single-quoted zsh word: an _arguments [description] (`special` "[]") or the
+// message of a value (`special` ":").
+std::string zsh_text(const std::string& s, const char* special) {
   std::string out;
   for (char c : s) {
     if (c == '\'')
       out += "'\\''";
-    else if (c == '[' || c == ']' || c == ':' || c == '\\')
+    else if (c == '\\' || std::strchr(special, c))
       out += std::string("\\") + c;
     else
       out += c;
@@ -211,14 +216,16 @@ std::string zsh() {
       "#compdef weir\n"
       "# zsh completion for weir, written by `weir completion zsh` from weir's command table.\n"
       "\n"
-      "_weir_project() {  # ids|targets: asks weir, with the --dir and --config typed so far\n"
+      "# [COMPADD-OPTIONS...] ids|targets: asks weir, with the --dir and --config typed so far\n"
+      "# (_arguments puts its compadd options before the action's own word)\n"
+      "_weir_project() {\n"
       "  local -a args list\n"
       "  local i\n"
       "  for (( i = 1; i < CURRENT; i++ )); do\n"
       "    [[ $words[i] == (--dir|--config) ]] && args+=($words[i] $words[i+1])\n"
       "  done\n"
-      "  list=(${(f)\"$($_weir_bin completion $1 $args 2>/dev/null)\"})\n"
-      "  compadd -a list\n"
+      "  list=(${(f)\"$($_weir_bin completion ${@[-1]} $args 2>/dev/null)\"})\n"
+      "  compadd \"${@[1,-2]}\" -a list\n"
       "}\n"
       "\n"
       "_weir() {\n"
@@ -227,7 +234,7 @@ std::string zsh() {
       "    local -a commands\n"
       "    commands=(\n";
   for (const Command* c = commands(); c->spec; ++c)
-    out += std::string("      '") + c->spec->name + ":" + zsh_text(c->spec->summary) + "'\n";
+    out += std::string("      '") + c->spec->name + ":" + zsh_text(c->spec->summary, ":") + "'\n";
   out +=
       "    )\n"
       "    _describe -t commands 'weir command' commands\n"
@@ -241,16 +248,16 @@ std::string zsh() {
     const CommandSpec& s = *c->spec;
     out += std::string("    ") + s.name + ")\n      _arguments -s \\\n";
     for (const OptionSpec* o : all_options(s)) {
-      std::string help = zsh_text(first_line(o->help));
-      std::string names = o->alias ? std::string("{") + o->alias + "," + o->name + "}" : o->name;
-      std::string spec = "'*'" + names + "'";
-      if (o->arg) spec += std::string(o->name).rfind("--", 0) == 0 ? "=" : "";
-      spec += "[" + help + "]";
-      if (o->arg) spec += ":" + zsh_text(o->arg) + ":" + zsh_action(o->complete, choices_of(*o));
-      spec += "'";
-      if (!o->alias) spec = spec.substr(3);  // no brace expansion: one plain word
-      if (!o->alias) spec = "'*" + spec;
-      out += "        " + spec + " \\\n";
+      std::string tail = "[" + zsh_text(first_line(o->help), "[]") + "]";
+      if (o->arg)
+        tail += ":" + zsh_text(o->arg, ":") + ":" + zsh_action(o->complete, choices_of(*o));
+      // --name=VALUE or --name VALUE; a short option's value is the next word
+      auto word = [&](const std::string& name) {
+        bool is_long = name.rfind("--", 0) == 0;
+        return "'*" + name + (o->arg && is_long ? "=" : "") + tail + "'";
+      };
+      if (o->alias) out += "        " + word(o->alias) + " \\\n";
+      out += "        " + word(o->name) + " \\\n";
     }
     if (s.operand != Complete::none)
       out += "        '*:operand:" + zsh_action(s.operand, joined(words(s.choices))) + "' \\\n";
@@ -309,7 +316,7 @@ std::string fish() {
       "            set -a args $words[$i] $words[(math $i + 1)]\n"
       "        end\n"
       "    end\n"
-      "    $words[1] completion $argv[1] $args 2>/dev/null\n"
+      "    command -q $words[1]; and $words[1] completion $argv[1] $args 2>/dev/null\n"
       "end\n"
       "\n"
       "complete -c weir -f\n"

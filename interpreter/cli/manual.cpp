@@ -1,6 +1,7 @@
 // The manual pages, in roff (man(7)), rendered from the commands' tables (spec.hpp): weir(1)
 // lists the commands, weir-COMMAND(1) is one command's usage, description and options. The
 // build writes them with `weir help --man` (CMakeLists.txt), so they say what --help says.
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -11,20 +12,29 @@ namespace weir::cli {
 namespace {
 
 // Text as roff shows it literally: backslashes and hyphens escaped, no line taken for a
-// request.
+// request, and characters beyond ASCII (— …) as \[uXXXX], which every troff reads.
 std::string escape(const std::string& text) {
   std::string out;
   bool line_start = true;
-  for (char c : text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
     if (line_start && (c == '.' || c == '\'')) out += "\\&";
+    line_start = c == '\n';
     if (c == '\\') {
       out += "\\e";
     } else if (c == '-') {
       out += "\\-";
+    } else if (c >= 0xC0) {
+      int extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : 1;
+      unsigned long code = c & (0x3F >> extra);
+      for (int k = 0; k < extra && i + 1 < text.size(); ++k)
+        code = (code << 6) | (static_cast<unsigned char>(text[++i]) & 0x3F);
+      char buf[16];
+      std::snprintf(buf, sizeof buf, "\\[u%04lX]", code);
+      out += buf;
     } else {
-      out += c;
+      out += static_cast<char>(c);
     }
-    line_start = c == '\n';
   }
   return out;
 }
