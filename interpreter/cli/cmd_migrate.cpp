@@ -53,8 +53,8 @@ const std::vector<OptionSpec> kPlanOptions = {
      "plan only the pending phases up to migration ID, or to its PHASE", Complete::target},
     {"--json", nullptr, nullptr, "print the plan as one JSON document instead of text"},
     {"--all-sql", nullptr, nullptr,
-     "list every statement, read-only queries too (by default they are\n"
-     "counted: \"N read-only queries not shown\")"},
+     "list every statement, read-only queries too (by default the text\n"
+     "counts them: \"and N read-only queries\"; --json has them all)"},
     kDir,
     kSchema,
     kLockTimeout,
