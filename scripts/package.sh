@@ -8,7 +8,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${WEIR_PACKAGE_DIR:-$root/build-package}
 bash "$root/scripts/setup.sh" >&2
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >&2
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DCMAKE_INSTALL_PREFIX=/usr >&2
 cmake --build "$build" -j"$(nproc)" >&2
 rm -f "$build"/weir_*.deb
 (cd "$build" && cpack -G DEB >&2)

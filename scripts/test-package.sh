@@ -23,6 +23,7 @@ echo "package: $deb ($(du -k "$deb" | cut -f1) KiB)"
 dpkg-deb --field "$deb" Package Version Installed-Size Depends Recommends
 
 work=$(mktemp -d /tmp/weir-package-test.XXXXXX)
+chmod 755 "$work"  # the throwaway server runs as `postgres` when we are root
 cluster=""
 cleanup() {
   [ -n "$cluster" ] && /usr/bin/weir pg stop "$cluster" >/dev/null 2>&1 || true
