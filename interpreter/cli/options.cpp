@@ -143,13 +143,6 @@ int count_option(const std::string& option, const std::string& value) {
   return static_cast<int>(std::stoll(value));
 }
 
-std::string Args::value(const std::string& option, const std::string& arg) {
-  auto eq = arg.find('=');
-  if (arg.rfind("--", 0) == 0 && eq != std::string::npos) return arg.substr(eq + 1);
-  if (done()) throw UsageError("option " + option + " needs a value");
-  return next();
-}
-
 bool apply_common_option(const Arg& arg, ConnectionOptions& out) {
   if (arg.is("--db")) {
     out.db = arg.value;

@@ -45,8 +45,6 @@ class Args {
   bool done() const { return pos_ >= argv_.size(); }
   const std::string& peek() const { return argv_[pos_]; }
   std::string next() { return argv_[pos_++]; }
-  // The value of an option: "--db=URL" or "--db URL".
-  std::string value(const std::string& option, const std::string& arg);
   std::vector<std::string> rest() {
     std::vector<std::string> r(argv_.begin() + static_cast<long>(pos_), argv_.end());
     pos_ = argv_.size();
