@@ -1,4 +1,4 @@
----@meta
+---@meta weir-test
 -- LuaLS definitions of what `weir test` gives *_test.lua files (see docs/testing.md). These
 -- exist only in test files, not in migrations or `weir run` scripts.
 

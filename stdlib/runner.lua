@@ -858,55 +858,6 @@ function R.baseline(opts)
   end)
 end
 
-local TEMPLATE = [==[
--- %s: %s
--- Phases run in the order written. Each has `up`, optionally `down` (rollback) and `verify`.
--- A transactional phase (the default) commits its work and its record together, or nothing.
--- Set `transaction = false` for CREATE INDEX CONCURRENTLY or long batched backfills; such a
--- phase must be safe to run again after a crash.
-return migration "%s" {
-  description = "%s",
-
-  phase "expand" {
-    up = function(db)
-      -- db:exec [[CREATE TABLE ... ]]
-    end,
-    down = function(db)
-      -- undo what up did
-    end,
-    verify = function(db)
-      -- raise (or return false, "why") when up did not do what it should
-    end,
-  },
-}
-]==]
-
-function R.new(opts)
-  local name = opts.name or ""
-  if not name:match("^[%w_]+$") then
-    error("new: NAME must be letters, digits and '_' (e.g. add_due_date), got '" .. name .. "'", 0)
-  end
-  local dir = opts.dir
-  local names = list_dir(dir)
-  if not names then error(string.format("migrations directory %s does not exist (create it, or use --dir)", dir), 0) end
-  local max, width = 0, 3
-  for _, n in ipairs(names) do
-    local digits = n:match("^(%d+)")
-    if digits then
-      max = math.max(max, tonumber(digits))
-      width = math.max(width, #digits)
-    end
-  end
-  local id = string.format("%0" .. width .. "d_%s", max + 1, name)
-  local path = dir .. "/" .. id .. ".lua"
-  local f = assert(io.open(path, "w"))
-  local title = name:gsub("_", " ")
-  f:write(string.format(TEMPLATE, id, title, id, title))
-  f:close()
-  io.stdout:write(path, "\n")
-  return 0
-end
-
 ---Entry point from the command line: opts.command selects the command. Returns an exit code.
 function R.main(opts)
   if opts.command == "plan" then return require("plan").plan(opts) end

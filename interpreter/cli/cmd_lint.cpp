@@ -20,22 +20,14 @@ namespace weir::cli {
 
 namespace {
 
-const char* const kHelp =
-    "Usage: weir lint [OPTIONS] FILE.sql|MIGRATION.lua...\n"
-    "\n"
-    "Reports DDL that takes long locks, rewrites tables, breaks clients or picks regrettable\n"
-    "column types, one `FILE:LINE: rule: message` per finding. A .sql file is read as psql\n"
-    "would run it; a .lua migration's phases run on a throwaway cluster (empty, or with --db\n"
-    "a schema-only copy of that database, after the migrations before it in its directory)\n"
-    "and the SQL they execute is linted, reported at the Lua line that ran it.\n"
-    "Objects created earlier in the same file or migration are new and safe to change.\n"
-    "`-- weir:ignore RULE[, RULE...] [-- reason]` above a statement (or on its line) suppresses\n"
-    "those rules for it. Exit 0 when clean, 1 on findings or syntax errors, 2 on usage errors.\n"
-    "\n"
-    "  --json                print one JSON array of {file, line, rule, message, statement}\n"
-    "  --rules               list the rules and exit\n"
-    "  --db URL|NAME         for a migration: copy the schema of this database first\n"
-    "  -h, --help            show this help\n";
+const std::vector<OptionSpec> kLintOptions = {
+    {"--json", nullptr, nullptr, "print one JSON array of {file, line, rule, message, statement}"},
+    {"--rules", nullptr, nullptr, "list the rules and exit"},
+    {"--db", nullptr, "URL|NAME", "for a migration: copy the schema of this database first"},
+    {"--config", nullptr, "FILE",
+     "project settings, for --db NAME and the state schema (default:\n./weir.lua when it exists)",
+     Complete::lua},
+};
 
 bool ends_with(const std::string& s, const char* tail) {
   std::string t = tail;
@@ -44,29 +36,40 @@ bool ends_with(const std::string& s, const char* tail) {
 
 }  // namespace
 
+const CommandSpec kLintSpec{
+    "lint",
+    "report dangerous DDL in SQL files and migrations",
+    "weir lint [OPTIONS] FILE.sql|MIGRATION.lua...",
+    "Reports DDL that takes long locks, rewrites tables, breaks clients or picks regrettable\n"
+    "column types, one `FILE:LINE: rule: message` per finding. A .sql file is read as psql\n"
+    "would run it; a .lua migration's phases run on a throwaway cluster (empty, or with --db\n"
+    "a schema-only copy of that database, after the migrations before it in its directory)\n"
+    "and the SQL they execute is linted, reported at the Lua line that ran it.\n"
+    "Objects created earlier in the same file or migration are new and safe to change.\n"
+    "`-- weir:ignore RULE[, RULE...] [-- reason]` above a statement (or on its line) suppresses\n"
+    "those rules for it. Exit 0 when clean, 1 on findings or syntax errors, 2 on usage errors.",
+    {{"Options", &kLintOptions},
+     {"Script options", &kScriptOptions},
+     {"Throwaway PostgreSQL", &kClusterOptions}},
+    Complete::sql,
+};
+
 int cmd_lint(Args& args) {
   ConnectionOptions conn;
   std::vector<std::string> files;
   bool json = false;
   while (!args.done()) {
-    std::string a = args.next();
-    if (a == "-h" || a == "--help") {
-      std::printf("%s", kHelp);
-      return kExitOk;
-    }
-    if (a == "--rules") {
+    Arg a = next_arg(args, kLintSpec);
+    if (!a.option) {
+      files.push_back(a.text);
+    } else if (a.is("--rules")) {
       for (const auto& r : pg::lint_rules())
         std::printf("%-28s %s\n", r.name, r.summary);
       return kExitOk;
-    }
-    if (a == "--json") {
+    } else if (a.is("--json")) {
       json = true;
-    } else if (parse_connection_option(args, a, conn)) {
-      continue;
-    } else if (a.size() > 1 && a[0] == '-') {
-      throw UsageError("lint: unknown option '" + a + "'");
-    } else {
-      files.push_back(a);
+    } else if (!apply_common_option(a, conn)) {
+      unhandled(a);
     }
   }
   if (files.empty()) throw UsageError("lint: missing FILE.sql or MIGRATION.lua");
@@ -84,7 +87,8 @@ int cmd_lint(Args& args) {
   // linted against; $DATABASE_URL and weir.lua's default `db` are not read implicitly.
   // (weir.lua is read only to resolve --db NAME: an unset $VAR of its default is no error.)
   bool db_given = conn.db.has_value();
-  Project project = load_project(conn.config);
+  // SQL files alone need nothing from weir.lua: a broken one does not stop them.
+  Project project = db_given || any_migration ? load_project(conn.config) : Project{};
   if (db_given) apply_project(project, conn);
   std::vector<std::pair<std::string, std::string>> opts{{"files", list}};
   if (json) opts.emplace_back("json", "1");

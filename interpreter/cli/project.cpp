@@ -1,6 +1,7 @@
 // The project file weir.lua (see project.hpp).
 #include "cli/project.hpp"
 
+#include <stdlib.h>
 #include <sys/stat.h>
 
 #include <cmath>
@@ -10,6 +11,7 @@
 #include <stdexcept>
 
 #include "cli/options.hpp"
+#include "pg/cluster.hpp"
 
 namespace weir::cli {
 
@@ -149,6 +151,19 @@ struct Reader {
         s["retries"] = std::to_string(lua_tointeger(L, -1));
       } else if (key == "fixture") {
         s["fixture"] = relative(text(key));
+      } else if (key == "pg_bindir") {
+        out->pg_bindir = relative(text(key));
+      } else if (key == "pg_version") {
+        if (lua_type(L, -1) == LUA_TNUMBER && lua_isinteger(L, -1)) {
+          out->pg_version = std::to_string(lua_tointeger(L, -1));
+        } else {
+          out->pg_version = text(key);
+        }
+      } else if (key == "ids") {
+        std::string ids = text(key);
+        if (ids != "sequential" && ids != "timestamp")
+          fail("ids must be \"sequential\" or \"timestamp\", got '" + ids + "'");
+        out->ids = ids;
       } else if (key == "db") {
         out->db = url(key);
       } else if (key == "connections") {
@@ -174,7 +189,7 @@ struct Reader {
       } else {
         fail("unknown setting '" + key +
              "' (known: migrations, schema, db, connections, lock_timeout, statement_timeout, "
-             "lock_wait, retries, events, fixture, vars)");
+             "lock_wait, retries, events, fixture, vars, ids, pg_bindir, pg_version)");
       }
       lua_pop(L, 1);
     }
@@ -234,6 +249,26 @@ Project load_project(const std::optional<std::string>& config_path) {
   if (lua_pcall(L.get(), 1, 0, 0) != LUA_OK) {
     const char* msg = lua_tostring(L.get(), -1);
     throw std::runtime_error(msg ? msg : p.file + ": error while reading it");
+  }
+  // The PostgreSQL of throwaway clusters, unless --pg-bindir/--pg-version (which set
+  // $WEIR_PG_BINDIR) or the environment chose one.
+  auto env_set = [](const char* name) {
+    const char* v = std::getenv(name);
+    return v && *v;
+  };
+  if ((!p.pg_bindir.empty() || !p.pg_version.empty()) && !env_set("WEIR_PG_BINDIR") &&
+      !env_set("WEIR_PG_VERSION")) {
+    std::string bindir;
+    try {
+      bindir = p.pg_bindir.empty() ? pg::Cluster::bindir_for_version(p.pg_version)
+                                   : pg::Cluster::check_bindir(p.pg_bindir);
+    } catch (const pg::ClusterError& e) {
+      std::string why = e.what();
+      if (why.rfind("pg cluster: ", 0) == 0) why = why.substr(12);
+      throw std::runtime_error(p.file + ": " + (p.pg_bindir.empty() ? "pg_version" : "pg_bindir") +
+                               ": " + why);
+    }
+    setenv("WEIR_PG_BINDIR", bindir.c_str(), 1);
   }
   return p;
 }

@@ -230,7 +230,7 @@ return migration "007_seven" { phase "p" { up = function() end } }
   T.eq((p.weir("up")), 0)
   T.eq(p.phase_state("008_add_due_date", "expand"), "done")
   local rc2, _, err2 = sh("cd " .. q(p.dir) .. " && " .. q(weir_bin) .. " new 'bad name'")
-  T.eq(rc2, 1)
+  T.eq(rc2, 2, "a bad NAME is a usage error")
   T.contains(err2, "NAME must be letters")
 end)
 
