@@ -21,6 +21,10 @@ const char* const kMigrateHelp =
     "  --lock-timeout MS       lock_timeout of every statement (default 500)\n"
     "  --statement-timeout MS  statement_timeout of every statement (default 0: none)\n"
     "  --retries N             retries of a phase that hit lock_timeout (55P03) (default 10)\n"
+    "  --json                  (status, plan, up, down) print one JSON document on stdout\n"
+    "  --progress MODE         (up, down, plan) auto, tty, plain or off (default auto: a live\n"
+    "                          line on a terminal, else a plain line every interval)\n"
+    "  --progress-interval S   (up, down, plan) seconds between plain lines (default 10)\n"
     "\n";
 
 struct Spec {
@@ -59,6 +63,17 @@ const Spec kSpecs[] = {
      "weir new NAME [--dir DIR]\n\nWrites migrations/NNN_NAME.lua from a commented template.\n", 1,
      "name"},
 };
+
+bool runs_phases(const Spec& spec) {
+  std::string n = spec.name;
+  return n == "up" || n == "down" || n == "plan";
+}
+
+bool has(const std::vector<std::pair<std::string, std::string>>& kv, const char* key) {
+  for (const auto& [k, v] : kv)
+    if (k == key) return true;
+  return false;
+}
 
 int run_migrate_command(const Spec& spec, Args& args) {
   ConnectionOptions conn;
@@ -104,8 +119,19 @@ int run_migrate_command(const Spec& spec, Args& args) {
     } else if (a == "--all-sql" && std::string(spec.name) == "plan") {
       set("all_sql", "1");
     } else if (a == "--json" &&
-               (std::string(spec.name) == "status" || std::string(spec.name) == "plan")) {
+               (std::string(spec.name) == "status" || std::string(spec.name) == "plan" ||
+                std::string(spec.name) == "up" || std::string(spec.name) == "down")) {
       set("json", "1");
+    } else if (is("--progress") && runs_phases(spec)) {  // docs/progress.md
+      std::string mode = args.value("--progress", a);
+      if (mode != "auto" && mode != "tty" && mode != "plain" && mode != "off")
+        throw UsageError("--progress: '" + mode + "' is not one of auto, tty, plain, off");
+      set("progress", mode);
+    } else if (is("--progress-interval") && runs_phases(spec)) {
+      long long ms =
+          duration_option("--progress-interval", args.value("--progress-interval", a), 1000);
+      if (ms == 0) throw UsageError("--progress-interval: must be above 0");
+      set("progress_interval", seconds_text(ms));
     } else if (parse_connection_option(args, a, conn)) {
       continue;
     } else if (a.size() > 1 && a[0] == '-') {
@@ -122,6 +148,10 @@ int run_migrate_command(const Spec& spec, Args& args) {
   }
   if (std::string(spec.name) == "down" && have_positional == have_steps) {
     throw UsageError("down: give either ID[:PHASE] or --steps N");
+  }
+  for (const auto& [k, v] : cli) {
+    if (k == "events" && v == "-" && has(cli, "json"))
+      throw UsageError(std::string(spec.name) + ": --json and --events - both write to stdout");
   }
 
   // Later entries win: built-in defaults, then weir.lua, then the command line.
