@@ -75,7 +75,8 @@ function M.diff(opts)
     if #c.hazards > 0 then hazardous = hazardous + 1 end
   end
   if opts.json then
-    io.stdout:write(json.encode { equal = #changes == 0, changes = json.array(changes) }, "\n")
+    io.stdout:write(json.encode { format_version = runner.FORMAT_VERSION, equal = #changes == 0,
+      changes = json.array(changes) }, "\n")
   else
     io.stdout:write(schema.script(changes))
   end
@@ -92,6 +93,7 @@ local function count(t) return t and #t or 0 end
 function M.inspect(opts)
   local model = schema.inspect(db, { exclude_schemas = { opts.state_schema }, schemas = opts.only })
   if opts.json then
+    model.format_version = runner.FORMAT_VERSION
     io.stdout:write(json.encode(model), "\n")
     return 0
   end
