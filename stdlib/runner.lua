@@ -874,6 +874,8 @@ end
 function R.status(opts)
   local list, by_id = R.load_all(opts.dir)
   local ctx = new_context(opts)
+  -- a requirement's check may print: with --json, stdout is the document only
+  local restore_print = opts.json and R.print_to_stderr() or function() end
   local ok, res = pcall(function()
     local exists = history.has_table(ctx.state, ctx.schema, "phases")
     local recorded, phases = {}, {}
@@ -902,6 +904,7 @@ function R.status(opts)
     for _, m in ipairs(rows) do drifted = drifted or m.changed end
     return drifted and 1 or 0
   end)
+  restore_print()
   pcall(close_context, ctx)
   if not ok then error(res, 0) end
   return res

@@ -137,7 +137,10 @@ return migration "001_old" { phase "made" { up = function(db) db:exec "CREATE TA
     ["002_new.lua"] = [[
 return migration "002_new" {
   phase "expand" { up = function(db) db:exec "SELECT pg_sleep(0.02)" end },
-  phase "contract" { requires = { flag_off = "dual_write" }, up = function(db) end },
+  phase "contract" {
+    requires = { flag_off = "dual_write", check = function(db) print("checking"); return true end },
+    up = function(db) end,
+  },
 }
 ]],
   }
@@ -153,8 +156,9 @@ return migration "002_new" {
   T.ok(out:match("\n         applied %d%d%d%d%-%d%d%-%d%d %d%d:%d%d:%d%d UTC by " .. user .. "\n"), out)
   T.ok(out:match("\n    done         expand +0%.%d%ds\n"), out)
   T.contains(out, "    pending      contract\n                 blocked: requires feature flag 'dual_write', which is not defined\n")
-  -- the same reason in JSON, on that phase only
-  local _, jout = p.weir("status --json")
+  -- the same reason in JSON, on that phase only; what the check prints goes to stderr
+  local _, jout, jerr = p.weir("status --json")
+  T.contains(jerr, "checking")
   local doc = json.decode(jout)
   conforms(doc, "status.schema.json", "status with a baseline and a blocked phase")
   T.eq(doc.migrations[1].baseline, true)
