@@ -147,6 +147,29 @@ local function show_top()
   end
 end
 
+-- While a live line is drawn, what scripts `print` would land on it when stdout shares its
+-- terminal (or print goes to stderr: --json): `print` erases it first and draws it again after
+-- (installed for the outermost task).
+local saved_print, guarded_print
+
+local function guard_print()
+  if P.style() ~= "tty" then return end
+  saved_print = rawget(_G, "print")
+  local inner = saved_print
+  guarded_print = function(...)
+    core.clear()
+    inner(...)
+    io.stdout:flush()
+    core.redraw()
+  end
+  rawset(_G, "print", guarded_print)
+end
+
+local function unguard_print()
+  if guarded_print and rawget(_G, "print") == guarded_print then rawset(_G, "print", saved_print) end
+  saved_print, guarded_print = nil, nil
+end
+
 ---Starts showing `label` (e.g. "001_x:backfill") on the live line; returns the task, whose
 ---:done() stops showing it. Tasks nest: a copy inside a phase shows as the phase's detail.
 ---@param label string
@@ -154,7 +177,12 @@ function P.task(label)
   local t = setmetatable({ label = label, started = weir.clock(), on = live() }, Task)
   if not t.on then return t end
   open[#open + 1] = t
-  if #open == 1 then core.begin(label) else core.detail(label) end
+  if #open == 1 then
+    core.begin(label)
+    guard_print()
+  else
+    core.detail(label)
+  end
   return t
 end
 
@@ -180,7 +208,12 @@ function Task:done()
       break
     end
   end
-  if #open == 0 then core.finish() else show_top() end
+  if #open == 0 then
+    core.finish()
+    unguard_print()
+  else
+    show_top()
+  end
   return took
 end
 
@@ -191,6 +224,7 @@ function P.reset()
     open[i] = nil
   end
   core.finish()
+  unguard_print()
 end
 
 -- ---------------------------------------------------------------------------------------------

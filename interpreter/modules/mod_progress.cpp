@@ -9,6 +9,8 @@
 //   finish() -> lines                 it ended: the line is erased; the plain lines written
 //   say(line)                         a whole line of other output on stderr ("\n" added),
 //                                     under the live line's lock so the two never mix
+//   clear(), redraw()                 erase the live line before output elsewhere (stdout on
+//                                     the same terminal), draw it again after
 #include <unistd.h>
 
 #include <cstdio>
@@ -87,6 +89,16 @@ int progress_say(lua_State* L) {
   return 0;
 }
 
+int progress_clear(lua_State*) {
+  if (auto& l = line()) l->clear();
+  return 0;
+}
+
+int progress_redraw(lua_State*) {
+  if (auto& l = line()) l->redraw();
+  return 0;
+}
+
 const luaL_Reg kFunctions[] = {
     {"is_terminal", guarded<progress_is_terminal>},
     {"configure", guarded<progress_configure>},
@@ -94,6 +106,8 @@ const luaL_Reg kFunctions[] = {
     {"detail", guarded<progress_detail>},
     {"finish", guarded<progress_finish>},
     {"say", guarded<progress_say>},
+    {"clear", guarded<progress_clear>},
+    {"redraw", guarded<progress_redraw>},
     {nullptr, nullptr},
 };
 

@@ -160,6 +160,16 @@ void StatusLine::write_line(const std::string& line) {
   if (was) draw_locked(true);
 }
 
+void StatusLine::clear() {
+  std::lock_guard<std::mutex> lock(mu_);
+  erase_locked();
+}
+
+void StatusLine::redraw() {
+  std::lock_guard<std::mutex> lock(mu_);
+  draw_locked(true);
+}
+
 void StatusLine::run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {

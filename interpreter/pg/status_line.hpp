@@ -46,6 +46,10 @@ class StatusLine {
   // A whole line of other output ("\n" added): on a terminal the live line is erased first and
   // drawn again after it.
   void write_line(const std::string& line);
+  // Around output written elsewhere (a script's print on stdout, the same terminal): erase the
+  // live line, then draw it again.
+  void clear();
+  void redraw();
   bool active() const;
 
   // The text of the line: "weir: LABEL (ELAPSED): DETAIL", or "…: running" without a detail.

@@ -270,10 +270,12 @@ T.case("on a terminal: done, failed and waiting in colour, none with NO_COLOR; t
     print("       (skipped: no script(1) to give weir a terminal)")
     return
   end
-  local p = project { ["001_two.lua"] = TWO }
+  local p = project { ["001_two.lua"] = TWO:gsub('db:exec "CREATE TABLE two', 'print("hello from expand"); %0') }
   local _, out = on_terminal(p, "TERM=xterm", "up")
   T.contains(out, "001_two:expand \27[32mdone\27[0m (")
-  T.contains(out, "\r\27[K", "the live line, erased")
+  T.contains(out, "\rweir: 001_two:expand (0s): running\27[K", "the live line")
+  -- what the phase prints erases the live line first: nothing of it stays on the print's line
+  T.contains(out, "\r\27[Khello from expand\r\n")
   T.eq((p.weir("down --steps 2")), 0)
   _, out = on_terminal(p, "TERM=xterm NO_COLOR=1", "up")
   T.contains(out, "001_two:expand done (")
