@@ -84,7 +84,7 @@ function M.diff(opts)
   local equal = #changes == 0 and #unhandled == 0 and #cmp.not_compared == 0
   if opts.json then
     io.stdout:write(json.encode {
-      equal = equal, changes = json.array(changes),
+      format_version = runner.FORMAT_VERSION, equal = equal, changes = json.array(changes),
       differences = json.array(unhandled), not_compared = json.array(cmp.not_compared),
     }, "\n")
   else
@@ -107,6 +107,7 @@ local function count(t) return t and #t or 0 end
 function M.inspect(opts)
   local model = schema.inspect(db, { exclude_schemas = { opts.state_schema }, schemas = opts.only })
   if opts.json then
+    model.format_version = runner.FORMAT_VERSION
     io.stdout:write(json.encode(model), "\n")
     return 0
   end

@@ -33,12 +33,24 @@ const OptionSpec kStatementTimeout{"--statement-timeout", nullptr, "MS",
                                    "or 15min …)"};
 const OptionSpec kRetries{"--retries", nullptr, "N",
                           "retries of a phase that hit lock_timeout (55P03) (default 10)"};
+const OptionSpec kJson{"--json", nullptr, nullptr,
+                       "print the run as one JSON document on stdout (the events; what\n"
+                       "scripts print goes to stderr)"};
+const OptionSpec kProgress{"--progress", nullptr, "auto|tty|plain|off",
+                           "auto (default): a live line on a terminal, else a plain line\n"
+                           "every interval; tty, plain or off",
+                           Complete::choice};
+const OptionSpec kProgressInterval{"--progress-interval", nullptr, "SECONDS",
+                                   "seconds between plain progress lines (default 10)"};
 
 const std::vector<OptionSpec> kUpOptions = {
     {"--to", nullptr, "ID[:PHASE]",
      "stop after migration ID (every phase of it), or after its PHASE\n"
      "(default: run every pending phase)",
      Complete::target},
+    kJson,
+    kProgress,
+    kProgressInterval,
     kDir,
     kSchema,
     kEvents,
@@ -55,6 +67,8 @@ const std::vector<OptionSpec> kPlanOptions = {
     {"--all-sql", nullptr, nullptr,
      "list every statement, read-only queries too (by default the text\n"
      "counts them: \"and N read-only queries\"; --json has them all)"},
+    kProgress,
+    kProgressInterval,
     kDir,
     kSchema,
     kLockTimeout,
@@ -64,6 +78,9 @@ const std::vector<OptionSpec> kPlanOptions = {
 const std::vector<OptionSpec> kDownOptions = {
     {"--steps", nullptr, "N",
      "roll back the last N applied phases (instead of down to\nID[:PHASE])"},
+    kJson,
+    kProgress,
+    kProgressInterval,
     kDir,
     kSchema,
     kEvents,
@@ -98,7 +115,7 @@ std::vector<OptionGroup> groups(const std::vector<OptionSpec>* own) {
 const CommandSpec kUpSpec{
     "up",
     "run pending migration phases",
-    "weir up [--to ID[:PHASE]] [OPTIONS]",
+    "weir up [--to ID[:PHASE]] [--json] [OPTIONS]",
     "Runs the pending phases of the migrations directory in id order: every phase that is not\n"
     "done, including one that failed or was interrupted. With --to ID it stops after the last\n"
     "phase of migration ID; with --to ID:PHASE, after that phase. A transactional phase commits\n"
@@ -121,7 +138,7 @@ const CommandSpec kPlanSpec{
 const CommandSpec kDownSpec{
     "down",
     "roll back applied phases",
-    "weir down ID[:PHASE] [OPTIONS]\nweir down --steps N [OPTIONS]",
+    "weir down ID[:PHASE] [--json] [OPTIONS]\nweir down --steps N [--json] [OPTIONS]",
     "Rolls back applied phases in reverse order, down to and including migration ID (every\n"
     "phase of it) or its PHASE; with --steps N, the last N applied phases. A phase without\n"
     "`down` stops the rollback before anything runs.",
@@ -202,6 +219,15 @@ int run_migrate_command(const CommandSpec& spec, Args& args) {
       set("all_sql", "1");
     } else if (a.is("--json")) {
       set("json", "1");
+    } else if (a.is("--progress")) {  // docs/progress.md
+      const std::string& mode = a.value;
+      if (mode != "auto" && mode != "tty" && mode != "plain" && mode != "off")
+        throw UsageError("--progress: '" + mode + "' is not one of auto, tty, plain, off");
+      set("progress", mode);
+    } else if (a.is("--progress-interval")) {
+      long long ms = duration_option("--progress-interval", a.value, 1000);
+      if (ms == 0) throw UsageError("--progress-interval: must be above 0");
+      set("progress_interval", seconds_text(ms));
     } else if (!apply_common_option(a, conn)) {
       unhandled(a);
     }
@@ -209,6 +235,13 @@ int run_migrate_command(const CommandSpec& spec, Args& args) {
   if (name == "baseline" && !have_operand) throw UsageError("baseline: missing target");
   if (name == "down" && have_operand == have_steps)
     throw UsageError("down: give either ID[:PHASE] or --steps N");
+  bool json = false, events_stdout = false;
+  for (const auto& [k, v] : cli) {
+    json = json || k == "json";
+    events_stdout = events_stdout || (k == "events" && v == "-");
+  }
+  if (json && events_stdout)
+    throw UsageError(name + ": --json and --events - both write to stdout");
 
   // Later entries win: built-in defaults, then weir.lua, then the command line.
   Project project = load_project(conn.config);

@@ -37,6 +37,7 @@ local samples = {
   ["ID[:PHASE]"] = "001_x", DIR = tmp, FILE = tmp .. "/f", ["FILE|-"] = "-", ["FILE.sql"] = "b.sql",
   N = "1", NAME = "s", SCHEMA = "public", ["URL|NAME"] = "postgresql://nowhere/x",
   ["NAME=URL"] = "other=postgresql://nowhere/x", MS = "500", SECONDS = "60", CODE = "return",
+  ["auto|tty|plain|off"] = "plain", ["text|json|gcc|github|sarif"] = "json",
 }
 local by_option = { ["--pg-version"] = installed:match("/(%d+)/bin$"), ["--pg-bindir"] = installed }
 

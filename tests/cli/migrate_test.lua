@@ -58,12 +58,15 @@ T.case("up applies every phase in order; status shows them; down reverses them",
   local st = json.decode(json_out)
   T.eq(st.migrations[1].phases[3].state, "done")
   -- events: one JSON object per line, seq increasing per migration
-  local seqs = {}
+  local seqs, checkpoint = {}, nil
   for line in io.lines(p.dir .. "/events.jsonl") do
     local e = json.decode(line)
     if e.migration == "001_things" then seqs[#seqs + 1] = e.seq end
+    if e.type == "checkpoint" then checkpoint = e end
   end
-  T.eq(#seqs, 6, "start and done for three phases")
+  T.eq(#seqs, 7, "start and done for three phases, and fill's checkpoint")
+  T.eq({ checkpoint.migration, checkpoint.phase, checkpoint.details.key }, { "001_things", "fill", "filled" },
+    "a checkpoint event names its migration and phase")
   for i = 2, #seqs do T.ok(seqs[i] > seqs[i - 1], "seq increases") end
   T.eq(p.value "SELECT count(*) FROM weir.events WHERE type = 'phase_done'", 3)
   -- again: nothing to do
