@@ -121,10 +121,18 @@ function P.duration(seconds)
   return ("%dh%02dm"):format(s // 3600, (s % 3600) // 60)
 end
 
+local real_stderr = io.stderr
+
 ---Writes "weir: TEXT" on stderr as one line (erasing the live line first, and drawing it again
----under it). `fmt` is a string.format format when more arguments follow.
+---under it). `fmt` is a string.format format when more arguments follow. While a caller has put
+---something else in io.stderr (weir test's project helpers capture what weir says), the line
+---goes there instead.
 function P.say(fmt, ...)
   local text = select("#", ...) > 0 and fmt:format(...) or fmt
+  if io.stderr ~= real_stderr then
+    io.stderr:write("weir: ", text, "\n")
+    return
+  end
   live()
   core.say("weir: " .. text)
 end

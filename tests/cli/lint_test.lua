@@ -499,7 +499,8 @@ end)
 
 T.case("lint --help lists every option lint accepts, and --config", function()
   local _, help = lint("--help")
-  for _, opt in ipairs { "--format FORMAT", "--json", "--rules", "--db URL|NAME", "--connect NAME=URL", "--config FILE",
+  T.contains(help, "  --format text|json|gcc|github|sarif\n", "--format, its value names each format")
+  for _, opt in ipairs { "--json", "--rules", "--db URL|NAME", "--connect NAME=URL", "--config FILE",
     "--stdlib-dir DIR", "--unsafe", "-v, --verbose", "--traceback", "-h, --help" } do
     T.contains(help, "  " .. opt .. " ", opt)
   end

@@ -1,5 +1,6 @@
 -- weir test: describe/it/expect files, each test in its own database; JUnit and TAP output;
 -- --roundtrip proving migrations reversible (and catching one that is not).
+-- test: own cluster (it counts and drops weir test's databases on the whole server)
 local T = require "testing"
 local shell = require "shell"
 local q, sh = shell.q, shell.sh
@@ -7,8 +8,8 @@ local tmp = shell.tmpdir()
 
 local weir_bin = assert(os.getenv "WEIR")
 local url = assert(os.getenv "WEIR_TEST_BASE_URL")
--- Databases of `weir test` runs over test files (other suites' roundtrip copies,
--- weir_test_*_roundtrip, may exist meanwhile: suites run in parallel on one server).
+-- Databases of `weir test` runs over test files (this suite has a server of its own; a
+-- roundtrip's copies, weir_test_*_roundtrip, are counted apart).
 local TEST_DBS = "datname LIKE 'weir_test%' AND datname NOT LIKE '%\\_roundtrip'"
 
 local function write(path, text)
