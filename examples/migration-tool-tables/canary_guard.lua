@@ -18,7 +18,8 @@ if not threshold or threshold < 0 or threshold > 100 then
 end
 local FLAG = "migration_project_creation"
 
-local h = db:one "SELECT created, deploy_failed, failed_percent FROM public.migration_project_creation_health(interval '1 hour')"
+local h = db:one [[SELECT created, deploy_failed, coalesce(failed_percent, 0)::float8 AS failed_percent
+                     FROM public.migration_project_creation_health(interval '1 hour')]]
 local summary = ("%d projects created in the last hour, %d deployments failed"):format(h.created, h.deploy_failed)
 local switch
 for _, f in ipairs(flags.list(db)) do
@@ -29,8 +30,8 @@ if not switch.enabled then
   print(("canary: %s is off; %s"):format(FLAG, summary))
 elseif h.created > 0 and h.failed_percent > threshold then
   flags.disable(db, FLAG)
-  print(("canary: ROLLED BACK: %s (%s %% > %s %%): %s is now off"):format(summary, tostring(h.failed_percent), threshold, FLAG))
+  print(("canary: ROLLED BACK: %s (%.2f %% > %s %%): %s is now off"):format(summary, h.failed_percent, threshold, FLAG))
 else
-  print(("canary: healthy: %s (%s %%, threshold %s %%; %s on for %d %% of users)"):format(summary,
-    db.isnull(h.failed_percent) and "0" or tostring(h.failed_percent), threshold, FLAG, switch.percent))
+  print(("canary: healthy: %s (%.2f %%, threshold %s %%; %s on for %d %% of users)"):format(summary,
+    h.failed_percent, threshold, FLAG, switch.percent))
 end
