@@ -287,8 +287,10 @@ return migration "006_analytics_enterprise_verification" {
           created_at          timestamptz NOT NULL DEFAULT now(),
           updated_at          timestamptz NOT NULL DEFAULT now(),
           completed_at        timestamptz,
+          -- (not `batch_size BETWEEN 1 AND 100 AND …`: PostgreSQL stores that as a nested AND, which
+          -- a dump and restore flattens, so the restored CHECK would read differently)
           CONSTRAINT bulk_migration_jobs_batch_check
-            CHECK (batch_size BETWEEN 1 AND 100 AND batch_delay_seconds >= 0),
+            CHECK (batch_size >= 1 AND batch_size <= 100 AND batch_delay_seconds >= 0),
           CONSTRAINT bulk_migration_jobs_progress_check
             CHECK (completed_count >= 0 AND failed_count >= 0
                    AND completed_count + failed_count <= cardinality(source_urls))
