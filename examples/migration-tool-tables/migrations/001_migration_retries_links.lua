@@ -1,4 +1,4 @@
--- Seed 004, part 1 of 3: the retry log and the migration → project links, each with its
+-- Seed 004, part 1: the retry log and the migration → project links, each with its
 -- CHECK / keys, its indexes, row-level security on and the owner-only policy.
 --
 -- Changes from the seed's SQL, and why:
@@ -22,8 +22,9 @@
 --     when this phase created it. The decision is `pgcrypto_action`, returned as the file's
 --     second value so that tests/ can try it on versions other than the server's.
 --
--- The phase `tables` is transactional: the tables are new, so plain CREATE INDEX is fine (nobody else can
--- see them before the phase commits), and they never exist, even for a moment, with RLS off.
+-- Both phases are transactional. In `tables` the tables are new, so plain CREATE INDEX is fine
+-- (nobody else can see them before the phase commits), and they never exist, even for a
+-- moment, with RLS off.
 -- The foreign keys take SHARE ROW EXCLUSIVE on migration_projects, projects and auth.users
 -- until the phase commits (it blocks their writes for the few milliseconds the phase takes;
 -- weir's lock_timeout keeps it from queueing behind a long transaction).
