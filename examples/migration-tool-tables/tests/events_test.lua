@@ -4,8 +4,8 @@
 local H = dofile("tests/helpers.lua")
 
 local function setup()
-  fixture()
-  migrate.up()
+  project.fixture()
+  project.up()
 end
 
 -- The writer the seed's first version had: seq = MAX(seq) + 1 of the migration's events.
@@ -34,8 +34,8 @@ describe("migration_events.seq, deprecated", function()
   end)
 
   it("the race the review warned of is gone: two sessions writing one migration's events at once", function(db)
-    fixture()
-    migrate.up "004_migration_job_hygiene"  -- before seq_from_id: writers number the events themselves
+    project.fixture()
+    project.up "004_migration_job_hygiene"  -- before seq_from_id: writers number the events themselves
     local p = H.mp(db, 1)
     local other <close> = db:clone()
     db:exec "BEGIN"
@@ -51,7 +51,7 @@ describe("migration_events.seq, deprecated", function()
     expect(function() db:exec("INSERT INTO migration_events (migration_project_id, seq, type, payload) VALUES ($1, 1, 'log', '{}')", p) end)
       :to_raise("23505")
 
-    migrate.up()  -- seq from id
+    project.up()  -- seq from id
     db:exec "BEGIN"
     local first = db:one(INSERT, p)
     other:exec "BEGIN"
@@ -68,14 +68,14 @@ describe("migration_events.seq, deprecated", function()
   end)
 
   it("up refuses to start assigning seq from id while existing seq values run ahead of the sequence", function(db)
-    fixture()
-    migrate.up "004_migration_job_hygiene"
+    project.fixture()
+    project.up "004_migration_job_hygiene"
     db:exec("INSERT INTO migration_events (migration_project_id, seq, type, payload) VALUES ($1, 500, 'log', '{}')", H.mp(db, 1))
-    expect(function() migrate.up() end)
+    expect(function() project.up() end)
       :to_raise("migration_events: existing seq values reach 500, beyond the last id handed out (1): seq = id could repeat one")
     -- what the message says to do, and it goes on
     db:exec "SELECT setval('public.migration_events_id_seq', 500)"
-    migrate.up()
+    project.up()
     local r = db:one(INSERT, H.mp(db, 1))
     expect(r.seq):to_be(501)
   end)

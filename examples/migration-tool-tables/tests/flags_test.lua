@@ -5,8 +5,8 @@ local H = dofile("tests/helpers.lua")
 local CANARY = "migration_project_creation"
 
 local function setup()
-  fixture()
-  return migrate.up()
+  project.fixture()
+  return project.up()
 end
 
 -- The users (of `n` made-up ones) for whom the application's query says the canary is on.
@@ -70,8 +70,8 @@ describe("rollout flags", function()
     setup()
     flags.set_percent(db, CANARY, 50)
     flags.enable(db, "migration_advanced_retry")
-    migrate.down "008_rollout_flags"
-    expect(migrate.up()):to_contain("flags: defined none; kept as they are: migration_sse_progress")
+    project.down "008_rollout_flags"
+    expect(project.up()):to_contain("flags: defined none; kept as they are: migration_sse_progress")
     local state = {}
     for _, f in ipairs(flags.list(db)) do state[f.name] = f end
     expect(state[CANARY].percent):to_be(50)

@@ -1,6 +1,6 @@
 -- Helpers for this example's tests (loaded with dofile; not a test file itself). Each takes the
--- test's connection explicitly: a file loaded by dofile sees weir's globals, not the test's `db`,
--- `fixture` or `migrate`.
+-- test's connection explicitly: a file loaded by dofile sees weir's globals, not the test's `db` or
+-- `project`.
 local H = {}
 
 -- The fixture's ids (md5-derived, as fixture.lua makes them).

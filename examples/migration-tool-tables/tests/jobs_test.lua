@@ -7,8 +7,8 @@ local H = dofile("tests/helpers.lua")
 local SERVICE = { ["request.jwt.claims"] = '{"role": "service_role"}' }
 
 local function setup()
-  fixture()
-  migrate.up()
+  project.fixture()
+  project.up()
 end
 
 local function job_of(db, mp, phase)

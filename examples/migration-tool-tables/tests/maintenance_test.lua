@@ -7,8 +7,8 @@ local H = dofile("tests/helpers.lua")
 local exported = H.exports("007_maintenance")
 
 local function setup()
-  fixture()
-  return migrate.up()
+  project.fixture()
+  return project.up()
 end
 
 describe("cleanup functions", function()
@@ -113,7 +113,7 @@ describe("scheduling", function()
       "public.migration_cleanup_idempotency() (17 * * * *); public.migration_cleanup_events() (23 3 * * *)")
     expect(db:value "SELECT count(*) FROM weir.checkpoints WHERE key LIKE '007_maintenance%'"):to_be(0)
     -- and down has nothing to unschedule
-    expect(migrate.down "007_maintenance:schedule"):to_contain("007_maintenance:schedule rolled back")
+    expect(project.down "007_maintenance:schedule"):to_contain("007_maintenance:schedule rolled back")
   end)
 
   it("with pg_cron: one cron.schedule per function, by name, and every command it would run works", function(db)

@@ -60,8 +60,8 @@ end
 
 describe("row-level security", function()
   it("is enabled on every new table, none owned by the API roles", function(db)
-    fixture()
-    migrate.up()
+    project.fixture()
+    project.up()
     for _, t in ipairs(NEW_TABLES) do
       local r = db:one([[SELECT relrowsecurity, pg_get_userbyid(relowner) AS owner FROM pg_class WHERE oid = $1::regclass]], "public." .. t)
       expect(t .. " " .. tostring(r.relrowsecurity)):to_be(t .. " true")
@@ -72,8 +72,8 @@ describe("row-level security", function()
   end)
 
   it("a user sees their own migration's rows, their organization's, and nothing of the service's", function(db)
-    fixture()
-    migrate.up()
+    project.fixture()
+    project.up()
     rows(db)
     local user2 = { ["app.current_user_id"] = H.user(db, 2), ["app.current_organization_id"] = H.org(db, 1),
       ["request.jwt.claims"] = USER_JWT }
@@ -97,8 +97,8 @@ describe("row-level security", function()
   end)
 
   it("a user writes only where the seed lets them: their own feedback, once; nothing of the service's", function(db)
-    fixture()
-    migrate.up()
+    project.fixture()
+    project.up()
     local mine, theirs = H.mp(db, 1), H.mp(db, 2)
     local user2 = H.user(db, 2)
     H.as(db, "authenticated", { ["app.current_user_id"] = user2, ["app.current_organization_id"] = H.org(db, 1),
@@ -122,8 +122,8 @@ describe("row-level security", function()
   end)
 
   it("the seed's listed tables: a user sees and writes only their own migrations' rows; replay records only the service", function(db)
-    fixture()
-    migrate.up()
+    project.fixture()
+    project.up()
     local mine, theirs = H.mp(db, 1), H.mp(db, 2)  -- user 2's, user 3's
     for _, p in ipairs { mine, mine, theirs } do
       db:exec("INSERT INTO migration_events (migration_project_id, type, payload) VALUES ($1, 'log', '{}')", p)
@@ -162,8 +162,8 @@ describe("row-level security", function()
   end)
 
   it("the service sees and writes everything: as service_role, and by the expert review's JWT policy", function(db)
-    fixture()
-    migrate.up()
+    project.fixture()
+    project.up()
     rows(db)
     local everything = { migration_job_dlq = 2, migration_tracking_context = 2, migration_retry_reasons = 2,
       migration_analytics_events = 2, migration_user_feedback = 2, migration_performance_metrics = 1,
