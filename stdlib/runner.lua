@@ -170,7 +170,9 @@ local function describe_holder(ctx, key2)
     SELECT a.pid, coalesce(a.application_name, '') AS app, coalesce(a.usename::text, '') AS usr,
            coalesce(host(a.client_addr), 'local') AS addr, a.backend_start::text AS since
       FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-     WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.granted]],
+     WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.granted
+       -- an advisory lock belongs to its database: the same key elsewhere is another migration
+       AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())]],
     LOCK_CLASS, key2)
   if not h then return "another session (it has just released it)" end
   return string.format("backend pid %d ('%s', user %s from %s, connected since %s)", h.pid, h.app, h.usr, h.addr, h.since)

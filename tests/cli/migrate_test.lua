@@ -413,6 +413,29 @@ T.case("a second runner gives up after --lock-wait, naming the holder", function
   T.eq(select(2, err:gsub("weir: another", "")), 1)
 end)
 
+T.case("the holder named is the one in this database: the same lock key held in other databases is not it", function()
+  -- advisory locks belong to a database: weir migrating two databases of one cluster at once
+  -- holds the same key twice, and neither is the other's holder
+  local others = {}
+  for i = 1, 3 do
+    local o = project { ["001_things.lua"] = THINGS }
+    local c = weir.connect(o.url)
+    c:exec("SET application_name = 'weir of another database " .. i .. "'")
+    c:value("SELECT pg_advisory_lock($1, hashtext('weir'))", 0x77656972)
+    others[i] = c
+  end
+  local p = project { ["001_things.lua"] = THINGS }
+  local holder <close> = weir.connect(p.url)
+  holder:exec "SET application_name = 'someone else'"
+  holder:value("SELECT pg_advisory_lock($1, hashtext('weir'))", 0x77656972)
+  local rc, _, err = p.weir("up --lock-wait 0.5")
+  for _, c in ipairs(others) do c:close() end
+  T.eq(rc, 1)
+  T.contains(err, "waiting for the migration lock, held by backend pid " .. holder:value "SELECT pg_backend_pid()")
+  T.contains(err, "'someone else'")
+  T.not_contains(err, "another database")
+end)
+
 T.case("usage errors of the migration commands exit 2", function()
   local p = project { ["001_things.lua"] = THINGS }
   for _, args in ipairs { "down", "down 001_things --steps 1", "down --steps x", "baseline", "up --bogus", "status extra" } do

@@ -41,7 +41,7 @@ end)
 
 for _, c in ipairs {
   { "feature-planner-schema", "feature-planner-schema (seed 001)", "fixture.lua", 1 },
-  { "migration-tool-tables", "migration-tool-tables (seed 004)", "fixture.lua", 3 },
+  { "migration-tool-tables", "migration-tool-tables (seed 004)", "fixture.lua", 8 },
   -- its backup phase writes a pg_dump archive: into a directory of the test's, not the source tree
   { "v3-consolidation", "v3-consolidation (seed 002)", "fixture.lua", 1, "V3_BACKUP_DIR=" .. q(tmp .. "/v3-backups") },
   { "voice-plan", "voice-plan (seed 000), its roundtrip fixture defining dual_write off", "roundtrip.lua", 1 },
