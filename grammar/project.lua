@@ -24,3 +24,4 @@ function env(name, default) end
 ---@field retries? integer retries of a phase that hit lock_timeout (--retries)
 ---@field events? string event log file, relative to weir.lua, or "-" for stdout (--events)
 ---@field fixture? string a script, relative to weir.lua, that builds the database the migrations start from — tables and rows — run by `weir test --roundtrip` on the empty copy it checks the migrations on (--fixture); `weir run --db URL FILE` runs it by hand
+---@field settings? table<string, string|number|boolean|weir.EnvRef> the project's own values, which scripts read as weir.settings (an env whose variable is unset and has no default is left out)

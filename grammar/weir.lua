@@ -9,6 +9,12 @@ weir = {}
 ---@type string
 weir.version = nil
 
+---The project's own values: the `settings` table of weir.lua (strings, numbers, booleans; an
+---env "NAME" read when weir started, left out when unset and without a default). Empty without
+---weir.lua. A migration reads its knobs here (`weir.settings.batch`) instead of hard-coding them.
+---@type table<string, string|number|boolean>
+weir.settings = nil
+
 ---Opens a new connection to `url` (a postgresql:// URL or a key=value conninfo string).
 ---Close it with :close() or hold it in a `<close>` local. Raises one line without the
 ---password when the server cannot be reached.

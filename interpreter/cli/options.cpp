@@ -1,9 +1,9 @@
 // Shared command-line options (see options.hpp).
 #include "cli/options.hpp"
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
-#include <cctype>
 #include <cstdlib>
 
 #include "lua/host.hpp"
@@ -201,6 +201,7 @@ void configure_host(lua::Host& host, const ConnectionOptions& opts, const Target
   host.default_eager = eager;
   host.named_targets = opts.connects;
   host.unusable_targets = opts.unset_connects;
+  host.settings = opts.settings;
 }
 
 int run_stdlib_main(const ConnectionOptions& opts, const Target& target, bool eager,

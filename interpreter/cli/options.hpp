@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "lua/host.hpp"
+
 namespace weir::pg {
 class Cluster;
 }
@@ -26,6 +28,7 @@ struct ConnectionOptions {
   std::optional<std::string> db;                      // --db URL
   std::map<std::string, std::string> connects;        // --connect NAME=URL
   std::map<std::string, std::string> unset_connects;  // weir.lua names whose $VAR is unset
+  std::map<std::string, lua::SettingValue> settings;  // weir.lua's settings (weir.settings)
   std::optional<std::string> config;                  // --config FILE (else ./weir.lua)
   bool ephemeral = false;                             // --ephemeral
   bool unsafe = false;                                // --unsafe

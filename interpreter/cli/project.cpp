@@ -102,6 +102,50 @@ struct Reader {
     return to_seconds ? seconds_text(ms) : milliseconds_text(ms);
   }
 
+  // A value of `settings`: a string, number or boolean, or env "NAME" read now (left out when
+  // the variable is unset or empty and there is no default).
+  void setting(const std::string& name) {
+    auto& out_settings = out->script_settings;
+    const std::string key = "settings." + name;
+    switch (lua_type(L, -1)) {
+      case LUA_TSTRING:
+        out_settings[name] = std::string(lua_tostring(L, -1));
+        return;
+      case LUA_TBOOLEAN:
+        out_settings[name] = lua_toboolean(L, -1) != 0;
+        return;
+      case LUA_TNUMBER:
+        if (lua_isinteger(L, -1)) {
+          out_settings[name] = static_cast<long long>(lua_tointeger(L, -1));
+        } else {
+          double d = lua_tonumber(L, -1);
+          if (!std::isfinite(d)) fail(key + " must be a finite number");
+          out_settings[name] = d;
+        }
+        return;
+      case LUA_TTABLE:
+        if (is_env_ref()) {
+          lua_getfield(L, -1, "name");
+          std::string var = lua_tostring(L, -1);
+          lua_pop(L, 1);
+          if (const char* value = std::getenv(var.c_str()); value && *value) {
+            out_settings[name] = std::string(value);
+          } else if (lua_getfield(L, -1, "default") == LUA_TSTRING) {
+            out_settings[name] = std::string(lua_tostring(L, -1));
+            lua_pop(L, 1);
+          } else {
+            lua_pop(L, 1);
+          }
+          return;
+        }
+        break;
+      default:
+        break;
+    }
+    fail(key + " must be a string, a number, a boolean or env \"NAME\", got " +
+         luaL_typename(L, -1));
+  }
+
   std::string relative(const std::string& path) {
     if (path.empty() || path[0] == '/') return path;
     auto slash = file.rfind('/');
@@ -136,6 +180,15 @@ struct Reader {
         s["fixture"] = relative(text(key));
       } else if (key == "db") {
         out->db = url(key);
+      } else if (key == "settings") {
+        if (!lua_istable(L, -1) || is_env_ref()) fail("settings must be a table of NAME = value");
+        const int st = lua_gettop(L);
+        lua_pushnil(L);
+        while (lua_next(L, st)) {
+          if (lua_type(L, -2) != LUA_TSTRING) fail("settings names must be strings");
+          setting(lua_tostring(L, -2));
+          lua_pop(L, 1);
+        }
       } else if (key == "connections") {
         if (!lua_istable(L, -1)) fail("connections must be a table of NAME = URL");
         const int c = lua_gettop(L);
@@ -149,7 +202,7 @@ struct Reader {
       } else {
         fail("unknown setting '" + key +
              "' (known: migrations, schema, db, connections, lock_timeout, statement_timeout, "
-             "lock_wait, retries, events, fixture)");
+             "lock_wait, retries, events, fixture, settings)");
       }
       lua_pop(L, 1);
     }
@@ -214,6 +267,7 @@ Project load_project(const std::optional<std::string>& config_path) {
 }
 
 void apply_project(const Project& project, ConnectionOptions& opts) {
+  opts.settings = project.script_settings;
   for (const auto& [name, u] : project.connections) {
     if (opts.connects.count(name)) continue;
     if (u.unset_error.empty())

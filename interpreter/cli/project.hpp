@@ -6,6 +6,7 @@
 //     db = env "DATABASE_URL",
 //     connections = { legacy = env "LEGACY_URL" },
 //     lock_timeout = "2s", statement_timeout = "15min", lock_wait = 60, retries = 5,
+//     settings = { batch = env("BATCH", "1000") },   -- weir.settings in scripts
 //   }
 //
 // It is plain Lua with only the base, string, table and math libraries and env(NAME [,
@@ -15,6 +16,8 @@
 #include <map>
 #include <optional>
 #include <string>
+
+#include "lua/host.hpp"
 
 namespace weir::cli {
 
@@ -34,6 +37,9 @@ struct Project {
   std::map<std::string, std::string> settings;
   std::optional<ProjectUrl> db;
   std::map<std::string, ProjectUrl> connections;
+  // `settings`: the project's own values, which scripts read as weir.settings (an env "X"
+  // whose variable is unset or empty and that has no default is left out).
+  std::map<std::string, lua::SettingValue> script_settings;
 };
 
 // Loads --config FILE, else ./weir.lua when it exists, else returns an empty Project. Throws
@@ -41,7 +47,7 @@ struct Project {
 Project load_project(const std::optional<std::string>& config_path);
 
 // Fills what the command line left open: the default connection (unless --ephemeral; --db
-// NAME picks a named connection) and named connections.
+// NAME picks a named connection), named connections, and the scripts' settings.
 void apply_project(const Project& project, ConnectionOptions& opts);
 
 }  // namespace weir::cli

@@ -5,10 +5,14 @@
 
 #include <map>
 #include <string>
+#include <variant>
 
 struct lua_State;
 
 namespace weir::lua {
+
+// A value of weir.lua's `settings` table, as scripts read it from weir.settings.
+using SettingValue = std::variant<std::string, long long, double, bool>;
 
 struct Host {
   bool unsafe = false;     // --unsafe: keep os.execute, io.popen, package.loadlib, debug, C modules
@@ -23,6 +27,8 @@ struct Host {
   std::map<std::string, std::string> named_targets;
   // Connections weir.lua names whose URL comes from an unset variable: name -> the message.
   std::map<std::string, std::string> unusable_targets;
+  // weir.lua's `settings` (project values for scripts: weir.settings), by name.
+  std::map<std::string, SettingValue> settings;
 
   // Set by os.exit() so the runner can unwind (closing transactions and clusters) and exit.
   int exit_code = -1;

@@ -16,6 +16,7 @@
 //                           expired, close); see pg/statement_deadline.hpp
 //                           (and the rows of the schemas listed in with_data)
 //   weir.copy_schema{from=URL, to=URL, with_data=}  the same copy into an existing database
+//   weir.settings           weir.lua's `settings` table (NAME = string, number or boolean)
 #include <dirent.h>
 
 #include <algorithm>
@@ -443,6 +444,21 @@ int luaopen_weir(lua_State* L) {
   luaL_newlib(L, kFunctions);
   lua_pushliteral(L, WEIR_VERSION);
   lua_setfield(L, -2, "version");
+  // weir.lua's settings, for scripts to read (a plain table of strings, numbers and booleans)
+  const auto& settings = lua::host(L).settings;
+  lua_createtable(L, 0, static_cast<int>(settings.size()));
+  for (const auto& [name, value] : settings) {
+    if (const auto* s = std::get_if<std::string>(&value))
+      lua_pushlstring(L, s->data(), s->size());
+    else if (const auto* i = std::get_if<long long>(&value))
+      lua_pushinteger(L, static_cast<lua_Integer>(*i));
+    else if (const auto* d = std::get_if<double>(&value))
+      lua_pushnumber(L, *d);
+    else
+      lua_pushboolean(L, std::get<bool>(value));
+    lua_setfield(L, -2, name.c_str());
+  }
+  lua_setfield(L, -2, "settings");
   return 1;
 }
 

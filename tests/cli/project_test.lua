@@ -192,6 +192,62 @@ T.case("bad project files are rejected in one line naming the file", function()
   T.contains(err, "--config: missing.lua does not exist")
 end)
 
+T.case("weir.lua's settings reach every script as weir.settings, env overriding the defaults", function()
+  local p = project(function(url)
+    return ([[
+return {
+  migrations = "db/migrations",
+  db = %q,
+  settings = {
+    batch = env("PROJ_BATCH", "1000"),
+    mode = env "PROJ_MODE",
+    ratio = 0.5,
+    limit = 7,
+    strict = true,
+  },
+}
+]]):format(url)
+  end)
+  local show = [[print(weir.settings.batch, math.type(weir.settings.limit), weir.settings.ratio, ]] ..
+    [[weir.settings.strict, weir.settings.mode)]]
+  local rc, out, err = p.bare("run -e " .. q(show))
+  T.eq(rc, 0, err)
+  T.eq(out, "1000\tinteger\t0.5\ttrue\tnil\n", "the defaults; an unset env without default is left out")
+  rc, out, err = p.bare("run -e " .. q(show), "PROJ_BATCH=2000 PROJ_MODE=delete")
+  T.eq(rc, 0, err)
+  T.eq(out, "2000\tinteger\t0.5\ttrue\tdelete\n", "the environment overrides")
+  -- a migration reads them too
+  local f = assert(io.open(p.dir .. "/db/migrations/002_batch.lua", "w"))
+  f:write [[
+return migration "002_batch" {
+  phase "read" {
+    up = function(db) db:exec("CREATE TABLE batch_seen AS SELECT $1::int AS batch", tonumber(weir.settings.batch)) end,
+    down = function(db) db:exec "DROP TABLE batch_seen" end,
+  },
+}
+]]
+  f:close()
+  local rc_up, _, err_up = p.bare("up", "PROJ_BATCH=1500")
+  T.eq(rc_up, 0, err_up)
+  T.eq(p.conn:value "SELECT batch FROM batch_seen", 1500)
+  -- without weir.lua, an empty table
+  rc, out, err = sh("cd / && " .. q(weir_bin) .. " run --db " .. q(p.url) .. " -e 'print(next(weir.settings))'")
+  T.eq(rc, 0, err)
+  T.eq(out, "nil\n")
+  -- values of another kind are refused in one line
+  for _, c in ipairs {
+    { "return { settings = { batch = {} } }", "weir: weir.lua: settings.batch must be a string, a number, a boolean or env \"NAME\", got table" },
+    { "return { settings = { batch = 1/0 } }", "weir: weir.lua: settings.batch must be a finite number" },
+    { "return { settings = 'batch=1000' }", "weir: weir.lua: settings must be a table of NAME = value" },
+    { "return { settings = { [1] = 'x' } }", "weir: weir.lua: settings names must be strings" },
+  } do
+    p.config(c[1])
+    local rc2, _, err2 = p.bare("status")
+    T.eq(rc2, 1, c[1])
+    T.eq(err2, c[2] .. "\n")
+  end
+end)
+
 T.case("the settings weir.lua accepts are the ones grammar/project.lua declares", function()
   local p = project()
   p.config("return { nonsense = 1 }")
