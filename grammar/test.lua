@@ -34,3 +34,16 @@ function Expectation:to_raise(pattern) end
 ---@param actual any
 ---@return weir.Expectation
 function expect(actual) end
+
+---@class weir.Migrate
+migrate = {}
+
+---Runs the project's migrations (weir.lua's `migrations`, or `dir`) up to `to` ("ID" or
+---"ID:PHASE"; all when absent) on the test's database, as `weir up` would: weir's state, the
+---migration lock, verify, named connections. Raises at the test's line when a phase fails.
+---@param opts? {to?: string, dir?: string}
+function migrate.up(opts) end
+
+---Rolls the test's database back down to `to` ("ID" or "ID:PHASE", included), as `weir down`.
+---@param opts {to: string, dir?: string}
+function migrate.down(opts) end

@@ -114,9 +114,60 @@ local function xml(s)
   return (tostring(s):gsub("[&<>\"]", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;" }))
 end
 
+-- migrate.up { to = "ID[:PHASE]" } and migrate.down { to = "ID[:PHASE]" } in test files: the
+-- project's migrations (--dir, weir.lua's) run by weir's runner on the running test's
+-- database, as `weir up`/`weir down` run them (weir's state schema, lock, verify, named
+-- connections); what they print goes to stderr. A failure raises one line at the test's line,
+-- with the error weir recorded for the phase.
+local MIGRATE_KEYS = { to = true, dir = true }
+
+local function migrator(opts, env)
+  local function run(command, o)
+    if o ~= nil and type(o) ~= "table" then
+      error(("migrate.%s: expected a table of options { to = \"ID[:PHASE]\" }, got %s"):format(command, type(o)), 3)
+    end
+    o = o or {}
+    for k in pairs(o) do
+      if not MIGRATE_KEYS[k] then error(("migrate.%s: unknown option %s (expected to, dir)"):format(command, tostring(k)), 3) end
+    end
+    if command == "down" and type(o.to) ~= "string" then
+      error("migrate.down: give to = \"ID[:PHASE]\", what to roll back (down to and including it)", 3)
+    end
+    local conn = env.db
+    local state = opts.schema or "weir"
+    local ro = { command = command, url = core.target_of(conn), dir = o.dir or opts.dir, schema = state,
+      lock_wait = opts.lock_wait, lock_timeout_ms = opts.lock_timeout_ms,
+      statement_timeout_ms = opts.statement_timeout_ms, retries = opts.retries }
+    if command == "up" then ro.to = o.to else ro.target = o.to end
+    local rc
+    do
+      -- the runner works on the global `db`: the test's database while it runs
+      local saved, restore_print = rawget(_G, "db"), runner.print_to_stderr()
+      local _ <close> = setmetatable({}, { __close = function()
+        restore_print()
+        rawset(_G, "db", saved)
+      end })
+      rawset(_G, "db", conn)
+      local ok, res = pcall(runner[command], ro)
+      if not ok then error(("migrate.%s: %s"):format(command, util.error_line(res)), 3) end
+      rc = res
+    end
+    if rc ~= 0 then
+      local got, why = pcall(conn.value, conn, "SELECT migration || ':' || phase || ': ' || error FROM " ..
+        conn:quote_ident(state) .. ".phases WHERE state = 'failed' ORDER BY finished_at DESC NULLS LAST LIMIT 1")
+      why = got and why ~= nil and not db.isnull(why) and why or nil
+      error(("migrate.%s: weir %s failed%s"):format(command, command, why and (": " .. why) or " (its error is above)"), 3)
+    end
+  end
+  return {
+    up = function(o) run("up", o) end,
+    down = function(o) run("down", o) end,
+  }
+end
+
 -- Runs a test file's top level, which declares its tests with describe/it. Returns
 -- { file, env, tests, load_error }.
-local function load_test_file(file)
+local function load_test_file(file, opts)
   local loaded = { file = file, tests = {} }
   local tests, stack = loaded.tests, {}
   local env = setmetatable({}, { __index = _G })
@@ -130,6 +181,7 @@ local function load_test_file(file)
     tests[#tests + 1] = { name = full, fn = fn }
   end
   env.expect = expect
+  env.migrate = migrator(opts, env)
   loaded.env = env
   local chunk, err = loadfile(file, "t", env)
   if not chunk then
@@ -182,7 +234,7 @@ local function run_loaded_files(opts, files, junit)
   -- every file is loaded before any test runs: a file that declares no test stops the run
   local loaded, empty = {}, {}
   for i, file in ipairs(files) do
-    loaded[i] = load_test_file(file)
+    loaded[i] = load_test_file(file, opts)
     if not loaded[i].load_error and #loaded[i].tests == 0 then empty[#empty + 1] = file end
   end
   if #empty > 0 then

@@ -77,6 +77,64 @@ T.case("a passing suite exits 0; --junit writes XML; --tap prints TAP", function
   T.contains(out2, "not ok 4 - tests/nested/broken_test.lua: broken › names the expectation and the line\n  ---\n  message: \"expected 3, got 2\"")
 end)
 
+T.case("migrate.up and migrate.down run the project's migrations on the test's database", function()
+  local dir = tmp .. "/migrating"
+  write(dir .. "/weir.lua", 'return { migrations = "db" }\n')
+  write(dir .. "/db/001_accounts.lua", [[
+return migration "001_accounts" {
+  phase "table" {
+    up = function(db) db:exec "CREATE TABLE accounts (id int PRIMARY KEY, office text)" ; print("made accounts") end,
+    down = function(db) db:exec "DROP TABLE accounts" end,
+  },
+  phase "rows" {
+    up = function(db) db:exec "INSERT INTO accounts VALUES (1, 'a'), (2, 'b')" end,
+    down = function(db) db:exec "DELETE FROM accounts" end,
+    verify = function(db) return db:value "SELECT count(*) FROM accounts" == 2, "two accounts" end,
+  },
+}
+]])
+  write(dir .. "/db2/001_broken.lua", [[
+return migration "001_broken" {
+  phase "oops" { up = function(db) db:exec "SELECT * FROM nowhere" end },
+}
+]])
+  write(dir .. "/tests/accounts_test.lua", [[
+describe("accounts", function()
+  it("up to a phase, then the rest, then down", function()
+    migrate.up { to = "001_accounts:table" }
+    expect(db:value "SELECT count(*) FROM accounts"):to_be(0)
+    expect(db:value "SELECT state FROM weir.phases WHERE phase = 'rows'"):to_be_nil()
+    migrate.up()
+    expect(db:value "SELECT count(*) FROM accounts"):to_be(2)
+    migrate.down { to = "001_accounts:rows" }
+    expect(db:value "SELECT count(*) FROM accounts"):to_be(0)
+    migrate.down { to = "001_accounts" }
+    expect(db:value "SELECT to_regclass('accounts')"):to_be_nil()
+  end)
+  it("starts from an empty database again", function()
+    expect(db:value "SELECT to_regclass('weir.phases')"):to_be_nil()
+  end)
+  it("a failing phase raises at the test's line, with weir's error", function()
+    migrate.up { dir = "db2" }
+  end)
+  it("misuse", function()
+    migrate.down()
+  end)
+end)
+]])
+  local rc, out, err = sh("cd " .. q(dir) .. " && " .. q(weir_bin) .. " test --db " .. q(url))
+  T.eq(rc, 1, err)
+  T.eq(out, "", "what the migrations print goes to stderr")
+  T.contains(err, "made accounts")
+  T.contains(err, "ok   tests/accounts_test.lua: accounts › up to a phase, then the rest, then down")
+  T.contains(err, "ok   tests/accounts_test.lua: accounts › starts from an empty database again")
+  T.contains(err, "FAIL tests/accounts_test.lua: accounts › a failing phase raises at the test's line, with weir's error\n" ..
+    "     tests/accounts_test.lua:17: migrate.up: weir up failed: 001_broken:oops: 42P01 relation \"nowhere\" does not exist")
+  T.contains(err, "FAIL tests/accounts_test.lua: accounts › misuse\n     tests/accounts_test.lua:20: migrate.down: give to = " ..
+    "\"ID[:PHASE]\", what to roll back")
+  T.contains(err, "2 passed, 2 failed")
+end)
+
 T.case("--roundtrip: up, verify, down restores the inspected schema, up again", function()
   local good = tmp .. "/good"
   write(good .. "/migrations/001_a.lua", [[
