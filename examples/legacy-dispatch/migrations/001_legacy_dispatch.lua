@@ -858,8 +858,13 @@ local function propagate_deletions(db)
         referenced[j] = ("EXISTS (SELECT 1 FROM %s c WHERE c.%s = t.id)"):format(f.child, f.col)
       end
       local held = #referenced > 0 and ("(" .. table.concat(referenced, " OR ") .. ")") or "false"
-      r.deleted = db:exec("DELETE FROM " .. e.target .. " t USING weir.id_map m WHERE NOT " .. held ..
-        GONE:gsub("^%s*FROM weir.id_map m%s*WHERE", " AND"), e.ns)
+      -- again until nothing more goes: a reply deleted with its parent held the parent back
+      local delete = "DELETE FROM " .. e.target .. " t USING weir.id_map m WHERE NOT " .. held ..
+        GONE:gsub("^%s*FROM weir.id_map m%s*WHERE", " AND")
+      repeat
+        local n = db:exec(delete, e.ns)
+        r.deleted = r.deleted + n
+      until n == 0
       r.kept = db:value("SELECT count(*) FROM " .. e.target .. " t, weir.id_map m WHERE " .. held ..
         GONE:gsub("^%s*FROM weir.id_map m%s*WHERE", " AND"), e.ns)
     end
