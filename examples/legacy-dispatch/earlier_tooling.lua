@@ -64,16 +64,18 @@ db:tx(function()
   end
 
   -- every key and foreign key to the tooling's UUID (foreign key checks off while they move)
-  db:exec "SET LOCAL session_replication_role = replica"
-  local NEW = [[(SELECT mm.new_id FROM weir.id_map m JOIN public.migration_mappings mm
-                  ON mm.entity_type = m.namespace AND mm.legacy_id = m.legacy_id::bigint
-                 WHERE m.namespace = '%s' AND m.new_id = t.%s)]]
+  db:exec [[
+    CREATE TEMP TABLE rekey (old uuid PRIMARY KEY, new uuid NOT NULL) ON COMMIT DROP;
+    INSERT INTO rekey SELECT m.new_id, mm.new_id FROM weir.id_map m
+      JOIN public.migration_mappings mm ON mm.entity_type = m.namespace AND mm.legacy_id = m.legacy_id::bigint;
+    ANALYZE rekey;
+    SET LOCAL session_replication_role = replica;
+  ]]
   for _, e in ipairs(ENTITIES) do
-    local sets = { "id = " .. NEW:format(e[2], "id") }
-    for col, ns in pairs(e[3]) do
-      sets[#sets + 1] = ("%s = COALESCE(%s, t.%s)"):format(col, NEW:format(ns, col), col)
+    db:exec(("UPDATE public.%s t SET id = r.new FROM rekey r WHERE r.old = t.id"):format(e[1]))
+    for col in pairs(e[3]) do
+      db:exec(("UPDATE public.%s t SET %s = r.new FROM rekey r WHERE r.old = t.%s"):format(e[1], col, col))
     end
-    db:exec(("UPDATE public.%s t SET %s"):format(e[1], table.concat(sets, ", ")))
   end
   db:exec "SET LOCAL session_replication_role = origin"
 

@@ -202,6 +202,71 @@ T.case("down returns the database to what the earlier tooling left", function()
   T.eq(digest "SELECT * FROM migration_mappings", tooling.mappings)
 end)
 
+T.case("killed in the middle of a copy, the next up resumes after its last committed batch", function()
+  local lurl, lconn = ex.fresh_db("ldadopt_kill_legacy")
+  local nurl, nconn = ex.fresh_db("ldadopt_kill")
+  local _l <close> = lconn
+  local _n <close> = nconn
+  T.eq((ex.script(lurl, "generate.lua")), 0)
+  local function weir_on(args)
+    return sh("cd " .. q(ex.dir) .. " && LEGACY_URL=" .. q(lurl) .. " DISPATCH_BATCH=500 " .. q(weir_bin) .. " " ..
+      args .. " --db " .. q(nurl))
+  end
+  T.eq((weir_on("up --to " .. ID .. ":orders")), 0)
+  -- the batch holding legacy comment 2001 waits, inside its transaction, on a lock this test holds
+  nconn:exec [[
+    CREATE FUNCTION test_hold() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.body LIKE 'Note 2001 %' THEN PERFORM pg_advisory_xact_lock(20010); END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER test_hold BEFORE INSERT ON comments FOR EACH ROW EXECUTE FUNCTION test_hold();
+  ]]
+  local holder <close> = weir.connect(nurl)
+  holder:exec "SELECT pg_advisory_lock(20010)"
+  local pidfile = shell.dir .. "/kill.pid"
+  sh("(cd " .. q(ex.dir) .. " && LEGACY_URL=" .. q(lurl) .. " DISPATCH_BATCH=500 exec " .. q(weir_bin) .. " up --db " ..
+    q(nurl) .. " --events " .. q(shell.dir .. "/events.jsonl") .. " >/dev/null 2>&1 & echo $! > " .. q(pidfile) .. ")")
+  local pid = io.open(pidfile):read("l")
+  local waiting = false
+  for _ = 1, 600 do
+    waiting = nconn:value [[SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+                             AND wait_event_type = 'Lock' AND wait_event = 'advisory')]]
+    if waiting then break end
+    weir.sleep(0.1)
+  end
+  T.ok(waiting, "weir reached the held batch")
+  sh("kill -9 " .. pid .. "; while kill -0 " .. pid .. " 2>/dev/null; do sleep 0.05; done")
+  holder:exec "SELECT pg_advisory_unlock(20010)"
+  local holder_pid = holder:value "SELECT pg_backend_pid()"
+  for _ = 1, 100 do  -- the server notices the dead client and rolls its batch back
+    if nconn:value([[SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+                      AND pid <> pg_backend_pid() AND pid <> $1]], holder_pid) == 0 then
+      break
+    end
+    weir.sleep(0.1)
+  end
+  local written = nconn:value "SELECT count(*) FROM comments"
+  T.eq(written, nconn:value "SELECT rows_written FROM weir.copies WHERE name = 'dispatch_comments'", "whole batches only")
+  T.ok(written > 0 and written < 3916, "the copy stopped half way: " .. written)
+  T.eq(nconn:value "SELECT state FROM weir.phases WHERE phase = 'comments'", "running")
+  -- the events written so far are JSON lines, one per batch among them
+  local batches = 0
+  for line in io.lines(shell.dir .. "/events.jsonl") do
+    local e = json.decode(line)
+    if e.type == "copy_batch" and e.phase == "comments" then batches = batches + 1 end
+  end
+  T.ok(batches >= 1, "copy_batch events for the comments batches committed")
+  nconn:exec "DROP TRIGGER test_hold ON comments; DROP FUNCTION test_hold()"
+  local rc, out, err = weir_on("up")
+  T.eq(rc, 0, err)
+  T.contains(err, ID .. ":comments was interrupted; running it again")
+  T.ok(out:match("dispatch_comments  → comments  read 2000, written %d+, quarantined 2, skipped 40, 4 batches, [%d.]+s, " ..
+    "resumed after id 2000"), out)
+  T.eq(nconn:value "SELECT count(*) FROM comments", 3916, "every comment once")
+  T.contains(out, "  total                  8005      7910       80           15    99.81%")
+end)
+
 T.case("the example's own suite passes: weir test from its directory", function()
   local rc, _, err = sh("cd " .. q(ex.dir) .. " && LEGACY_URL=" .. q(legacy_url) .. " " .. q(weir_bin) .. " test --db " ..
     q(base_url))
