@@ -127,10 +127,12 @@ local cache = nil
 
 -- Where ids.map/ids.lookup read an imported namespace's mapping: the running copy batch's
 -- target, else the running migration phase's connection; nil outside both.
+local runner_mod
 local function context()
   local pending = copy_module().pending_ids()
   if pending and pending.conn then return pending.conn, pending.schema end
-  local ctx = require("runner").current()
+  runner_mod = runner_mod or require "runner"
+  local ctx = runner_mod.current()
   if ctx then return ctx.db, ctx.schema end
   return nil
 end
