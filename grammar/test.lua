@@ -39,7 +39,7 @@ function expect(actual) end
 ---this process as `weir run FIXTURE`, `weir up` and `weir down` would run them there: the
 ---migrations directory and settings of weir.lua (or --dir), its `fixture`. Each returns what
 ---the scripts printed and what weir said, as one text; when weir fails (a phase, a verify, an
----unmet requirement) it raises with that text.
+---unmet requirement) it raises with that text at the caller's line.
 ---@class weir.TestProject
 project = {}
 

@@ -19,7 +19,7 @@ local KNOWN = {
   from = true, source = true, query = true, to = true, target = true, key = true, columns = true,
   batch = true, transform = true, mode = true, on_error = true, checkpoint = true, since = true,
   pause_ms = true, throttle = true, name = true, schema = true, where = true, shared = true, ranges = true,
-  workers = true,
+  workers = true, ids = true,
 }
 
 -- What a worker process runs: the same copy, sharing its ranges (see C.table's `workers`).
@@ -220,7 +220,8 @@ end
 local current_batch
 local stage_count = 0
 
----The pending id mappings of the running copy batch (used by the ids module), or nil.
+---The pending id mappings of the running copy batch (used by the ids module), or nil; its
+---fields conn and schema say where they go (and where ids reads imported mappings).
 function C.pending_ids() return current_batch and current_batch.ids end
 
 -- Target columns: name → {type, builtin, identity_always}, in table order.
@@ -267,6 +268,17 @@ local function check_table_options(o)
     fail("transform must be a function(row), got %s", type(o.transform))
   end
   if o.columns ~= nil and not names_or_nil(o.columns) then fail("columns must be a non-empty list of column names") end
+  if o.ids ~= nil then
+    if type(o.ids) ~= "table" or next(o.ids) == nil then
+      fail("ids must be a table of source column = namespace, got %s", type(o.ids) == "table" and "an empty table" or type(o.ids))
+    end
+    for col, ns in pairs(o.ids) do
+      if type(col) ~= "string" or type(ns) ~= "string" or ns == "" then
+        fail("ids must be a table of source column = namespace (strings), got %s = %s", tostring(col), tostring(ns))
+      end
+    end
+    if not o.transform then fail("ids goes with a transform (its ids.map and ids.lookup calls are what it serves)") end
+  end
   if o.shared ~= nil and type(o.shared) ~= "boolean" then fail("shared must be true or false, got %s", type(o.shared)) end
   local on_error = o.on_error
   if on_error ~= nil and on_error ~= "quarantine" and on_error ~= "fail" and on_error ~= "abort" then
@@ -507,6 +519,20 @@ local function copy_table(o)
   -- Transforms source rows: returns output rows, their source keys, and the columns they fill.
   local function transformed(rows)
     local out, out_keys, seen_cols, cols = {}, {}, {}, nil
+    if o.ids and #rows > 0 then
+      -- the batch's legacy ids, resolved in one query for the imported namespaces among them
+      local wanted = {}
+      for col, ns in pairs(o.ids) do
+        local list = wanted[ns] or {}
+        wanted[ns] = list
+        for _, row in ipairs(rows) do
+          local v = row[col]
+          if v == nil then error(("ids names column %s, which the source rows do not have"):format(col), 0) end
+          if not db.isnull(v) then list[#list + 1] = v end
+        end
+      end
+      require("ids").prefetch(dst, wanted, schema)
+    end
     for _, row in ipairs(rows) do
       local ok, res = pcall(o.transform, row)
       if not ok then
@@ -666,7 +692,7 @@ local function copy_table(o)
   -- names the last committed one).
   local function one_batch(hi)
     local q0, s0 = stats.quarantined, stats.skipped
-    current_batch = { ids = {} }
+    current_batch = { ids = { conn = dst, schema = schema } }
     begin()
     prepare_stage()
     local ok, read, written = pcall(fast_batch, last, hi)
@@ -678,7 +704,7 @@ local function copy_table(o)
       -- on_error = "fail", to find the first one (then rolled back with the whole batch).
       if not sql_failure then error(err, 0) end
       stats.quarantined, stats.skipped = q0, s0
-      current_batch = { ids = {} }
+      current_batch = { ids = { conn = dst, schema = schema } }
       begin()
       prepare_stage()
       read, written = slow_batch(last, hi)

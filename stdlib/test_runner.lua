@@ -125,7 +125,9 @@ local function project_api(opts, env)
   -- Runs fn with the global `db` (which migrations and fixtures use) on the test's database
   -- and with print and io.stderr captured; returns fn's results and the captured text.
   local function on_test_db(fn)
-    local conn = env.db
+    -- the file's own db, set while a test runs: outside one, env.db would be the global db,
+    -- the database weir test creates the tests' databases from, which the project must not touch
+    local conn = rawget(env, "db")
     if conn == nil then error("project: only inside it(...), where db is the test's database", 3) end
     local parts = {}
     local sink = {
@@ -162,9 +164,10 @@ local function project_api(opts, env)
     for k, v in pairs(extra) do o[k] = v end
     return o
   end
+  -- P.up and P.down tail-call this, so level 2 is their caller: the test's line.
   local function command(name, fn)
     local text, code = on_test_db(fn)
-    if code ~= 0 then error(("project.%s failed:\n%s"):format(name, text), 3) end
+    if code ~= 0 then error(("project.%s failed:\n%s"):format(name, (text:gsub("\n$", ""))), 2) end
     return text
   end
 

@@ -377,6 +377,50 @@ end)
   T.not_contains(err, "added flag")
 end)
 
+T.case("project.up raises a failing phase's error at the test's line; down stops at a phase; never on --db's database", function()
+  local dir = tmp .. "/project_failing"
+  write(dir .. "/weir.lua", [[return { migrations = "db" }]])
+  write(dir .. "/db/001_ledger.lua", [[
+return migration "001_ledger" {
+  phase "table" {
+    up = function(db) db:exec "CREATE TABLE ledger_probe (id int PRIMARY KEY)" end,
+    down = function(db) db:exec "DROP TABLE ledger_probe" end,
+  },
+  phase "rows" {
+    up = function(db) db:exec "INSERT INTO ledger_probe VALUES (1), (2)" end,
+    down = function(db) db:exec "DELETE FROM ledger_probe" end,
+  },
+  phase "broken" { up = function(db) db:exec "SELECT * FROM nowhere" end },
+}
+]])
+  write(dir .. "/tests/ledger_test.lua", [[
+describe("ledger", function()
+  it("down to a phase keeps the phases before it", function()
+    project.up("001_ledger:rows")
+    project.down("001_ledger:rows")
+    expect(db:value "SELECT count(*) FROM ledger_probe"):to_be(0)
+    expect(db:value "SELECT state FROM weir.phases WHERE phase = 'table'"):to_be("done")
+  end)
+  it("a failing phase", function()
+    project.up()
+  end)
+end)
+project.up()
+]])
+  local rc, out, err = sh("cd " .. q(dir) .. " && " .. q(weir_bin) .. " test --db " .. q(url))
+  T.eq(rc, 1, err)
+  T.eq(out, "")
+  T.contains(err, "FAIL tests/ledger_test.lua: (loading)\n" ..
+    "     tests/ledger_test.lua:12: project: only inside it(...), where db is the test's database\n")
+  T.contains(err, "ok   tests/ledger_test.lua: ledger › down to a phase keeps the phases before it\n")
+  T.contains(err, "FAIL tests/ledger_test.lua: ledger › a failing phase\n     tests/ledger_test.lua:9: project.up failed:\n")
+  T.contains(err, "weir: 001_ledger:broken: up failed: db/001_ledger.lua:10: 42P01 relation \"nowhere\" does not exist " ..
+    "in: SELECT * FROM nowhere\n")
+  T.contains(err, "1 passed, 2 failed")
+  -- the file's top level ran nothing on the database weir test was pointed at
+  T.eq(db:value "SELECT to_regclass('ledger_probe') IS NULL", true)
+end)
+
 T.case("a missing path or no test files fail in one line", function()
   local rc, out, err = weir_test("/nonexistent/path")
   T.eq({ rc, out, err }, { 1, "", "weir: /nonexistent/path does not exist\n" })
