@@ -40,8 +40,9 @@ function Cluster:close() end
 
 ---Starts a throwaway PostgreSQL (initdb in $TMPDIR; the server runs as the `postgres` OS user
 ---when weir runs as root). With `schema_from`, its `postgres` database gets a schema-only copy
----(no data, owners or privileges; pg_dump + psql) of the database at that URL, plus the rows
----of the schemas listed in `with_data` (which must exist there). Hold it in a `<close>` local.
+---(privileges and owners kept, no data; pg_dump + psql) of the database at that URL, plus the
+---rows of the schemas listed in `with_data` (which must exist there); the roles the copy's
+---owners and grants name are made from pg_dumpall --roles-only --no-role-passwords of the source. Hold it in a `<close>` local.
 ---Raises one line naming the step that failed.
 ---@param opts? {schema_from?: string, with_data?: string[]}
 ---@return weir.Cluster
@@ -100,8 +101,9 @@ function Deadline:close() end
 ---@param seconds number
 ---@return weir.Deadline
 function weir.deadline(seconds) end
----Copies the schema of the database at `from` (no data, owners or privileges), plus the rows of
----the schemas listed in `with_data`, into the existing database at `to`, with pg_dump and psql
+---Copies the schema of the database at `from` (privileges kept, owners too when the user at `to`
+---is a superuser; no data), plus the rows of the schemas listed in `with_data`, into the
+---existing database at `to` (every role the owners and grants name must exist on its server), with pg_dump and psql
 ---of the server binaries weir finds (as weir.cluster does). A password in either URL reaches
 ---pg_dump and psql in PGPASSWORD, never on their command lines. Raises one line naming the step
 ---that failed, passwords masked.

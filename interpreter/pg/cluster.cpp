@@ -39,6 +39,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <system_error>
 #include <thread>
 #include <tuple>
@@ -46,6 +47,7 @@
 #include <vector>
 
 #include "pg/connection.hpp"
+#include "pg/sql_parse.hpp"
 
 namespace weir::pg {
 namespace {
@@ -873,7 +875,9 @@ std::string Cluster::url() const {
 
 void Cluster::copy_schema_from(const std::string& source_url,
                                const std::vector<std::string>& data_schemas) {
-  copy_schema(SchemaCopy{source_url, url(), data_schemas}, bindir_);
+  SchemaCopy copy{source_url, url(), data_schemas};
+  copy.create_roles = true;  // a cluster of its own: the roles its copy needs are made there
+  copy_schema(copy, bindir_);
 }
 
 std::string Cluster::url_for(const std::string& dir) {
@@ -1165,6 +1169,144 @@ void run_client(std::vector<std::string> args, const std::string& target, const 
     fail(what + ": " + scrub_target(output_since(log, from), target));
 }
 
+// The roles the source database's objects name (owners, grantees, policies, default
+// privileges: pg_shdepend, publications and subscriptions aside, which the copy leaves out) and
+// the bootstrap superuser, which pg_shdepend does not record.
+const char* const kReferencedRoles = R"(
+  SELECT r.rolname FROM pg_catalog.pg_roles r
+   WHERE r.oid = 10 OR r.oid IN (
+     SELECT d.refobjid FROM pg_catalog.pg_shdepend d
+      WHERE d.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass
+        AND d.classid NOT IN ('pg_catalog.pg_publication'::pg_catalog.regclass,
+                              'pg_catalog.pg_subscription'::pg_catalog.regclass)
+        AND d.dbid = (SELECT oid FROM pg_catalog.pg_database
+                       WHERE datname = pg_catalog.current_database()))
+   ORDER BY 1)";
+
+// What the copy's owners and grants need of the destination.
+struct Roles {
+  std::string source_database;       // for pg_dumpall's first connection
+  std::vector<std::string> missing;  // roles the source's objects name that `to` lacks
+  std::set<std::string> existing;    // every role `to` has
+  bool superuser = false;            // `to`'s user may give objects to any role
+};
+
+// The roles `to`'s server has, and whether its user is a superuser.
+Roles read_destination_roles(const SchemaCopy& copy) {
+  Roles out;
+  try {
+    Connection to(copy.to);
+    Result r = to.exec("SELECT rolname FROM pg_catalog.pg_roles");
+    for (int i = 0; i < r.rows(); ++i)
+      out.existing.insert(r.value(i, 0));
+    out.superuser = std::string(to.exec("SELECT rolsuper FROM pg_catalog.pg_roles "
+                                        "WHERE rolname = current_user")
+                                    .value(0, 0)) == "t";
+  } catch (const SqlError& e) {
+    fail("reading the roles of the copy's server failed: " + e.line());
+  } catch (const ConnectionError& e) {
+    fail(std::string("reading the roles of the copy's server failed: ") + e.what());
+  }
+  return out;
+}
+
+// Fills in the roles the source database's objects name that `to`'s server lacks.
+void read_source_roles(const SchemaCopy& copy, Roles& roles) {
+  try {
+    Connection from(copy.from);
+    roles.source_database = from.exec("SELECT pg_catalog.current_database()").value(0, 0);
+    Result r = from.exec(kReferencedRoles);
+    for (int i = 0; i < r.rows(); ++i)
+      if (!roles.existing.count(r.value(i, 0))) roles.missing.push_back(r.value(i, 0));
+  } catch (const SqlError& e) {
+    fail("reading the roles the target's objects name failed: " + e.line());
+  } catch (const ConnectionError& e) {
+    fail(std::string("reading the roles the target's objects name failed: ") + e.what());
+  }
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names)
+    out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+// The role a statement of pg_dumpall --roles-only is about ("" for SET and the like).
+std::string role_of(const Statement& s) {
+  const auto& t = s.tree;
+  if (s.kind == "CreateRoleStmt") return t.value("role", "");
+  if (s.kind == "AlterRoleStmt" || s.kind == "AlterRoleSetStmt")
+    return t.contains("role") ? t["role"].value("rolename", "") : "";
+  if ((s.kind == "CommentStmt" || s.kind == "SecLabelStmt") &&
+      t.value("objtype", "") == "OBJECT_ROLE")
+    return t.contains("object") && t["object"].contains("String")
+               ? t["object"]["String"].value("sval", "")
+               : "";
+  return "";
+}
+
+// pg_dumpall --roles-only --no-role-passwords of the source, reduced to the roles `to` lacks
+// (the statements about its own roles, its superuser among them, are left out: the copy never
+// changes a role it did not create), loaded into `to`.
+void create_roles(const SchemaCopy& copy, const Roles& roles, const std::string& bin,
+                  const WorkDir& work) {
+  std::string dump_file = work.path + "/roles-all.sql", load_file = work.path + "/roles.sql";
+  try {
+    run_client({bin + "/pg_dumpall", "--roles-only", "--no-role-passwords",
+                "--database=" + roles.source_database, "--file=" + dump_file},
+               copy.from, work, "pg_dumpall --roles-only of the target failed");
+  } catch (const ClusterError& e) {
+    std::string m = e.what();
+    const std::string prefix = "pg cluster: ";
+    if (m.rfind(prefix, 0) == 0) m = m.substr(prefix.size());
+    fail("the target's owners and grants name roles the copy's cluster lacks (" +
+         joined(roles.missing) + "), and they cannot be read from the target: " + m);
+  }
+  auto text = read_small(dump_file);
+  if (!text) fail("cannot read " + dump_file + ": " + errtext(errno));
+  // psql's \restrict and \unrestrict lines are not SQL; the rest is read by PostgreSQL's parser.
+  std::string sql, line;
+  for (std::size_t at = 0; at < text->size();) {
+    std::size_t nl = text->find('\n', at);
+    if (nl == std::string::npos) nl = text->size();
+    line = text->substr(at, nl - at);
+    if (line.rfind("\\restrict ", 0) != 0 && line.rfind("\\unrestrict ", 0) != 0)
+      sql += line + "\n";
+    at = nl + 1;
+  }
+  std::vector<Statement> statements;
+  try {
+    statements = parse_sql(sql);
+  } catch (const SqlSyntaxError& e) {
+    fail(std::string("pg_dumpall --roles-only of the target wrote SQL weir cannot read: ") +
+         e.what());
+  }
+  std::set<std::string> created;
+  std::string out;
+  for (const auto& s : statements) {
+    std::string role = role_of(s);
+    if (s.kind == "CreateRoleStmt" && !roles.existing.count(role)) created.insert(role);
+    if (!role.empty() && roles.existing.count(role)) continue;
+    if (s.kind == "GrantRoleStmt") {
+      // memberships: only those of the roles made here
+      bool mine = false;
+      for (const auto& g : s.tree.value("grantee_roles", nlohmann::json::array()))
+        if (g.contains("RoleSpec") && created.count(g["RoleSpec"].value("rolename", "")))
+          mine = true;
+      if (!mine) continue;
+    }
+    out += s.text + ";\n";
+  }
+  int fd = open(load_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  bool ok = fd >= 0 && write(fd, out.data(), out.size()) == static_cast<ssize_t>(out.size());
+  int err = errno;
+  if (fd >= 0 && close(fd) != 0) ok = false;
+  if (!ok) fail("cannot write " + load_file + ": " + errtext(err));
+  run_client({bin + "/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--file=" + load_file}, copy.to,
+             work, "creating the target's roles in the copy's cluster failed");
+}
+
 }  // namespace
 
 void copy_schema(const SchemaCopy& copy, const std::string& bindir) {
@@ -1172,10 +1314,22 @@ void copy_schema(const SchemaCopy& copy, const std::string& bindir) {
   // The client programs run as the calling user (pg_dump reads the caller's ~/.pgpass and PG*
   // variables); only a throwaway server runs as `postgres`.
   WorkDir work;
+  // Privileges are copied (a copy without its grants is not the schema), so every role they and
+  // the owners name must exist where the copy goes; owners are kept where the copy's user may
+  // give objects away, otherwise it owns them all.
+  Roles roles = read_destination_roles(copy);
   std::string schema_file = work.path + "/schema.sql", data_file = work.path + "/data.sql";
-  run_client({bin + "/pg_dump", "--schema-only", "--no-owner", "--no-privileges",
-              "--no-publications", "--no-subscriptions", "--file=" + schema_file},
-             copy.from, work, "pg_dump --schema-only of the target failed");
+  std::vector<std::string> schema_args = {bin + "/pg_dump", "--schema-only", "--no-publications",
+                                          "--no-subscriptions", "--file=" + schema_file};
+  if (!roles.superuser) schema_args.push_back("--no-owner");
+  run_client(schema_args, copy.from, work, "pg_dump --schema-only of the target failed");
+  read_source_roles(copy, roles);
+  if (!roles.missing.empty()) {
+    if (!copy.create_roles)
+      fail("the target's owners and grants name roles the copy's server lacks: " +
+           joined(roles.missing) + " (create them there first)");
+    create_roles(copy, roles, bin, work);
+  }
   if (!copy.data_schemas.empty()) {
     std::vector<std::string> args = {bin + "/pg_dump", "--data-only", "--no-owner",
                                      "--no-privileges", "--file=" + data_file};

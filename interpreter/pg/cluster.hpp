@@ -69,9 +69,10 @@ class Cluster {
   // libpq URL over the Unix socket: postgresql://postgres@/postgres?host=<dir>&port=<port>
   std::string url() const;
 
-  // Copies the schema of the database at source_url (no data, owners or privileges), and the
-  // rows of data_schemas, into this cluster's `postgres` database: copy_schema with the
-  // server's bindir. An empty source_url means libpq's defaults (PG* variables).
+  // Copies the schema of the database at source_url (with its owners and privileges; no data),
+  // and the rows of data_schemas, into this cluster's `postgres` database: copy_schema with the
+  // server's bindir, making the roles the copy needs (create_roles). An empty source_url means
+  // libpq's defaults (PG* variables).
   void copy_schema_from(const std::string& source_url,
                         const std::vector<std::string>& data_schemas = {});
 
@@ -125,10 +126,15 @@ struct SchemaCopy {
   std::string from;                       // source database: URL or conninfo ("": PG* defaults)
   std::string to;                         // destination database, which must exist
   std::vector<std::string> data_schemas;  // schemas whose rows are copied too (must exist)
+  bool create_roles = false;  // make the roles `to`'s server lacks (a throwaway cluster only)
 };
 
-// pg_dump --schema-only of `from` (no owners, privileges, publications or subscriptions), then
-// pg_dump --data-only of its data_schemas, each loaded into `to` with psql (ON_ERROR_STOP), all
+// pg_dump --schema-only of `from` with its privileges (owners too when `to`'s user is a
+// superuser; no publications or subscriptions), then pg_dump --data-only of its data_schemas,
+// each loaded into `to` with psql (ON_ERROR_STOP). Every role the source database's objects
+// name (pg_shdepend, and the bootstrap superuser) must exist on `to`'s server: with
+// create_roles the missing ones are made from pg_dumpall --roles-only --no-role-passwords of
+// `from` (statements about roles `to` has are left out), else it is an error naming them. All
 // from `bindir` (empty: Cluster::find_bindir()), the dumps in a private directory under
 // $TMPDIR removed afterwards. A password of either target reaches the programs in PGPASSWORD,
 // never on their command lines (which `ps` shows); other settings go as a conninfo string in
