@@ -90,16 +90,32 @@ local NOT_MODELLED = {
   { "publication", "CREATE PUBLICATION weir_pub FOR TABLE t", "publication weir_pub" },
 }
 
-local function pair(a_sql, b_sql)
-  local a, b = project.new("ck", {}), project.new("ck", {})
-  a.conn:exec("SET client_min_messages = warning")
-  b.conn:exec("SET client_min_messages = warning")
-  a.conn:exec(BASE .. a_sql)
-  b.conn:exec(BASE .. b_sql)
-  return a, b
+-- The projects of the case running, whose sessions are closed when it ends (whatever its
+-- outcome): each case makes two or three, and a hundred idle sessions would take the server's
+-- connections from the suites running beside this one. (Their databases stay, as other
+-- suites' do, until the next run or the end of the cluster: dropping each costs a checkpoint.)
+local made = {}
+local function db_for(sql, what)
+  local p = project.new("ck", {})
+  made[#made + 1] = p
+  p.conn:exec("SET client_min_messages = warning")
+  local ok, err = pcall(p.conn.exec, p.conn, BASE .. sql)
+  if not ok then error(("building %s (%s): %s"):format(what, sql, tostring(err)), 0) end
+  return p
+end
+local function pair(a_sql, b_sql) return db_for(a_sql, "database A"), db_for(b_sql, "database B") end
+
+-- T.case, its projects' sessions closed afterwards.
+local function case(name, fn)
+  T.case(name, function()
+    local ok, err = pcall(fn)
+    for _, p in ipairs(made) do p.close() end
+    made = {}
+    if not ok then error(err, 0) end
+  end)
 end
 
-T.case("the base schema is equal to itself", function()
+case("the base schema is equal to itself", function()
   local a, b = pair("", "")
   local rc, _, err = weir("diff --check " .. q(a.url) .. " " .. q(b.url))
   T.eq(rc, 0, err)
@@ -107,40 +123,39 @@ T.case("the base schema is equal to itself", function()
 end)
 
 for _, k in ipairs(MODELLED) do
-  T.case("--check fails on a difference only in: " .. k[1], function()
+  case("--check fails on a difference only in: " .. k[1], function()
     local a, b = pair(k[2], k[3])
     local rc, _, err = weir("diff --check " .. q(a.url) .. " " .. q(b.url))
     T.eq(rc, 1, "A → B: " .. err)
     local rc2, _, err2 = weir("diff --check " .. q(b.url) .. " " .. q(a.url))
     T.eq(rc2, 1, "B → A: " .. err2)
-    T.ok(not err:find("no differences") and not err2:find("no differences"))
+    T.ok(not err:find("no differences") and not err2:find("no differences"), "no 'no differences': " .. err .. err2)
   end)
 end
 
 for _, k in ipairs(NOT_MODELLED) do
-  T.case("--check says not compared (exit 3) for: " .. k[1], function()
+  case("--check says not compared (exit 3) for: " .. k[1], function()
     local a, b = pair("", k[2])
     local rc, out, err = weir("diff --check " .. q(a.url) .. " " .. q(b.url))
-    T.eq(rc, 3, err)
-    T.contains(err, "not compared: " .. k[3])
-    T.ok(not err:find("no differences"), err)
+    T.eq(rc, 3, "A → B: " .. err)
+    T.contains(err, "not compared: " .. k[3], "A → B")
+    T.ok(not err:find("no differences"), "A → B: " .. err)
     -- present on both sides, it still cannot be compared
-    local c = project.new("ck", {})
-    c.conn:exec("SET client_min_messages = warning")
-    c.conn:exec(BASE .. k[2])
+    local c = db_for(k[2], "database C")
     local rc2, _, err2 = weir("diff --check " .. q(b.url) .. " " .. q(c.url))
-    T.eq(rc2, 3, err2)
-    local rc3, out3 = weir("diff --json " .. q(b.url) .. " " .. q(c.url))
-    T.eq(rc3, 0)
+    T.eq(rc2, 3, "B → C (both have it): " .. err2)
+    local rc3, out3, err3 = weir("diff --json " .. q(b.url) .. " " .. q(c.url))
+    T.eq(rc3, 0, "--json B → C: " .. err3)
     local doc = json.decode(out3)
-    T.eq(doc.equal, false)
-    T.ok(#doc.not_compared >= 1)
-    T.eq(out, "")
+    T.eq(doc.equal, false, "--json B → C: equal")
+    T.ok(#doc.not_compared >= 1, "--json B → C: not_compared " .. out3)
+    T.eq(out, "", "A → B: stdout")
   end)
 end
 
-T.case("--check fails on a difference the diff has no change for (column order)", function()
+case("--check fails on a difference the diff has no change for (column order)", function()
   local a, b = project.new("ck", {}), project.new("ck", {})
+  made[#made + 1], made[#made + 2] = a, b
   a.conn:exec("CREATE TABLE t (a int, b int)")
   b.conn:exec("CREATE TABLE t (b int, a int)")
   local rc, out, err = weir("diff --check " .. q(a.url) .. " " .. q(b.url))

@@ -33,6 +33,9 @@ function P.new(prefix, files)
   end
   ---pg_dump of the whole database (schema and data).
   function p.dump() return shell.pg_dump(url) end
+  ---Closes the project's connection (suites that make many projects call it, so their idle
+  ---sessions do not take the server's connections from the suites running beside them).
+  function p.close() p.conn:close() end
   for file, text in pairs(files or {}) do p.write(file, text) end
   return p
 end
