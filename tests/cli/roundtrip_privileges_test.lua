@@ -43,9 +43,11 @@ return migration "001_grants" {
 
 db:exec [[
   DROP ROLE IF EXISTS rp_service; DROP ROLE IF EXISTS "Odd Grantee"; DROP ROLE IF EXISTS rp_plain;
+  DROP ROLE IF EXISTS rp_creator;
   CREATE ROLE rp_service NOLOGIN;
   CREATE ROLE "Odd Grantee" NOLOGIN;
-  CREATE ROLE rp_plain LOGIN NOCREATEDB]]
+  CREATE ROLE rp_plain LOGIN NOCREATEDB;
+  CREATE ROLE rp_creator LOGIN CREATEDB]]
 
 T.case("--roundtrip on a database whose migration granted to roles: up after down rebuilds the grants on the copy", function()
   local url = fresh "rp_same"
@@ -73,6 +75,20 @@ T.case("--roundtrip for a role that cannot create databases: the throwaway clust
   T.not_contains(err, "FAIL")
   T.contains(err, "ok   001_grants: up, verify, down restores the schema; up rebuilds the schema the database has")
   db:exec "DROP DATABASE rp_plain_db WITH (FORCE)"
+end)
+
+T.case("--roundtrip for a role that may create databases but is no superuser: the copy on the same server is its own, grants kept", function()
+  local url = fresh("rp_creator_db", "rp_creator")
+  local creator = url:gsub("//postgres@", "//rp_creator@")
+  local dir = project("rp_creator", GRANTS)
+  local rc, _, err = sh("cd " .. q(dir) .. " && " .. q(weir_bin) .. " up --db " .. q(creator))
+  T.eq(rc, 0, err)
+  rc, _, err = sh("cd " .. q(dir) .. " && " .. q(weir_bin) .. " test --roundtrip --db " .. q(creator))
+  T.eq(rc, 0, err)
+  T.contains(err, "roundtrip on a new database weir_test_")
+  T.not_contains(err, "FAIL")
+  T.contains(err, "ok   001_grants: up, verify, down restores the schema; up rebuilds the schema the database has")
+  db:exec "DROP DATABASE rp_creator_db WITH (FORCE)"
 end)
 
 T.case("weir.cluster{schema_from=} keeps grants and owners and makes the roles, never changing its own", function()
@@ -117,9 +133,9 @@ T.case("weir.copy_schema into a server that lacks the roles the grants name: an 
   db:exec "DROP DATABASE rp_source2 WITH (FORCE)"
 end)
 
-for _, name in ipairs { "rp_same", "rp_plain_db", "rp_source", "rp_source2" } do
+for _, name in ipairs { "rp_same", "rp_plain_db", "rp_creator_db", "rp_source", "rp_source2" } do
   db:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
 end
-db:exec [[DROP ROLE rp_service; DROP ROLE "Odd Grantee"; DROP ROLE rp_plain]]
+db:exec [[DROP ROLE rp_service; DROP ROLE "Odd Grantee"; DROP ROLE rp_plain; DROP ROLE rp_creator]]
 shell.cleanup()
 T.done()
