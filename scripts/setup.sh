@@ -13,6 +13,7 @@ packages=(
   postgresql-15 postgresql-client-15 postgresql-contrib
   libpg-query-dev libprotobuf-c-dev
   libedit-dev
+  libpcre2-dev
   json-schema-test-suite
   libxml2-utils
   clang-format
