@@ -20,7 +20,9 @@ function sql.parse(text) end
 ---Replaces the secrets in SQL with '***', for showing or recording it: found with PostgreSQL's
 ---own scanner, the string after PASSWORD (CREATE/ALTER ROLE|USER … [ENCRYPTED] PASSWORD '…')
 ---and after an option named password or sslpassword (CREATE/ALTER USER MAPPING, ALTER SERVER
----… OPTIONS), also inside DO/function bodies and SQL in strings; and the password of a
+---… OPTIONS), comments in between skipped; the string arguments of a format() whose format
+---string mentions PASSWORD and a string concatenated to '… PASSWORD '; also inside
+---DO/function bodies and SQL in strings; and the password of a
 ---connection URL or conninfo written in a string. Text the scanner cannot read is cut after
 ---its first PASSWORD '. Each further argument (a message about that SQL, or nil) is returned
 ---with the replaced literals removed from it. Never raises for bad SQL.

@@ -37,11 +37,15 @@ struct Redacted {
 
 // Replaces, using PostgreSQL's own scanner: the string constant after PASSWORD (CREATE/ALTER
 // ROLE|USER … [ENCRYPTED] PASSWORD '…') and after an option whose name ends in "password"
-// (CREATE/ALTER USER MAPPING and ALTER SERVER … OPTIONS (password '…', SET sslpassword '…'));
-// inside every other string constant, a connection URL's or conninfo's password (as
-// mask_password finds it); the same inside dollar-quoted bodies (DO blocks, functions). Text
-// the scanner cannot read (an unterminated quote) is cut after the first PASSWORD followed by
-// a quote. Never throws for bad SQL.
+// (CREATE/ALTER USER MAPPING and ALTER SERVER … OPTIONS (password '…', SET sslpassword '…')),
+// with comments between the two skipped; the string arguments of a format() call whose format
+// string mentions PASSWORD (format('ALTER ROLE %I PASSWORD %L', name, 'S3cret')) and a string
+// concatenated to one that ends with PASSWORD ('… PASSWORD ' || 'S3cret', or
+// || quote_literal('S3cret')); inside every other string constant, a connection URL's or
+// conninfo's password (as mask_password finds it); the same inside dollar-quoted bodies (DO
+// blocks, functions). Not found: a password that reaches the SQL through a variable or an
+// expression (PASSWORD ' || v_secret). Text the scanner cannot read (an unterminated quote) is
+// cut after the first PASSWORD followed by a quote. Never throws for bad SQL.
 Redacted redact_secrets(const std::string& sql);
 
 // True for statements that end (or hand off) the current transaction: COMMIT, END, ROLLBACK

@@ -181,39 +181,61 @@ return migration "001_roles" {
   T.eq(db:value("SELECT count(*) FROM pg_roles WHERE rolname = 'secrets_app'"), 0, "the plan created no role")
 end)
 
-T.case("a failed phase records and shows its SQL with the password as '***'", function()
-  local url, dir = project_db("secrets_up")
-  shell.write(dir .. "/migrations/001_role.lua", ([[
+-- The ways a password is written into a failing statement: plain, with a comment between
+-- PASSWORD and the literal (the scanner returns comments as tokens), spliced by format() or by
+-- concatenation in a DO block.
+local FAILING_SQL = {
+  { "plain", [[db:exec "ALTER ROLE secrets_missing_role PASSWORD '%s'"]], "PASSWORD '***'" },
+  { "block comment", [[db:exec [=[ALTER ROLE secrets_missing_role PASSWORD /* rotated */ '%s']=] ]],
+    "PASSWORD /* rotated */ '***'" },
+  { "line comment", [[db:exec "ALTER ROLE secrets_missing_role PASSWORD -- rotated\n '%s'"]],
+    "PASSWORD -- rotated '***'" },
+  { "format()", [[db:exec [=[DO $$ BEGIN EXECUTE format('ALTER ROLE %%I PASSWORD %%L', 'secrets_missing_role', '%s'); END $$]=] ]],
+    "PASSWORD %L', '***', '***')" },
+  { "concatenation", [[db:exec [=[DO $$ BEGIN EXECUTE 'ALTER ROLE secrets_missing_role PASSWORD ' || quote_literal('%s'); END $$]=] ]],
+    "PASSWORD ' || quote_literal('***')" },
+}
+
+for i, form in ipairs(FAILING_SQL) do
+  T.case("a failed phase records and shows its SQL with the password as '***' (" .. form[1] .. ")", function()
+    local url, dir = project_db("secrets_up" .. i)
+    shell.write(dir .. "/migrations/001_role.lua", ([[
 return migration "001_role" {
   phase "password" {
-    up = function(db) db:exec "ALTER ROLE secrets_missing_role PASSWORD '%s'" end,
+    up = function(db) %s end,
   },
 }
-]]):format(SECRET))
-  local events = tmp .. "/events.jsonl"
-  local rc, out, err = sh("cd " .. q(dir) .. " && " .. q(weir_bin) .. " up --events " .. q(events) .. " --db " .. q(url))
-  T.eq(rc, 1)
-  T.contains(err, "42704")
-  T.contains(err, "PASSWORD '***'")
-  T.not_contains(out .. err, SECRET, "weir up's output")
-  local conn <close> = weir.connect(url)
-  local recorded = conn:value("SELECT error FROM weir.phases WHERE migration = '001_role'")
-  T.contains(recorded, "PASSWORD '***'", "weir.phases.error")
-  T.not_contains(recorded, SECRET, "weir.phases.error")
-  T.eq(conn:value("SELECT count(*) FROM weir.events WHERE type = 'phase_failed'"), 1)
-  T.eq(conn:value("SELECT count(*) FROM weir.events WHERE payload::text LIKE '%' || $1 || '%'", SECRET), 0,
-    "weir.events")
-  local lines = T.read(events)
-  T.contains(lines, "phase_failed")
-  T.not_contains(lines, SECRET, "the --events file")
-  local src, sout, serr = sh("cd " .. q(dir) .. " && " .. q(weir_bin) .. " status --db " .. q(url))
-  T.eq(src, 0, serr)
-  T.contains(sout, "PASSWORD '***'", "weir status")
-  T.not_contains(sout .. serr, SECRET, "weir status")
-  local jrc, jout = sh("cd " .. q(dir) .. " && " .. q(weir_bin) .. " status --json --db " .. q(url))
-  T.eq(jrc, 0)
-  T.not_contains(jout, SECRET, "weir status --json")
-end)
+]]):format(form[2]:format(SECRET)))
+    local events = tmp .. "/events" .. i .. ".jsonl"
+    local rc, out, err = sh("cd " .. q(dir) .. " && " .. q(weir_bin) .. " up --events " .. q(events) .. " --db " .. q(url))
+    T.eq(rc, 1, err)
+    T.contains(err, "42704")
+    T.contains(err, form[3])
+    T.not_contains(out .. err, SECRET, "weir up's output")
+    local conn <close> = weir.connect(url)
+    local recorded = conn:value("SELECT error FROM weir.phases WHERE migration = '001_role'")
+    T.contains(recorded, form[3], "weir.phases.error")
+    T.not_contains(recorded, SECRET, "weir.phases.error")
+    T.eq(conn:value("SELECT count(*) FROM weir.events WHERE type = 'phase_failed'"), 1)
+    T.eq(conn:value("SELECT count(*) FROM weir.events WHERE payload::text LIKE '%' || $1 || '%'", SECRET), 0,
+      "weir.events")
+    local lines = T.read(events)
+    T.contains(lines, "phase_failed")
+    T.not_contains(lines, SECRET, "the --events file")
+    local src, sout, serr = sh("cd " .. q(dir) .. " && " .. q(weir_bin) .. " status --db " .. q(url))
+    T.eq(src, 0, serr)
+    T.contains(sout, form[3], "weir status")
+    T.not_contains(sout .. serr, SECRET, "weir status")
+    local jrc, jout = sh("cd " .. q(dir) .. " && " .. q(weir_bin) .. " status --json --db " .. q(url))
+    T.eq(jrc, 0)
+    T.not_contains(jout, SECRET, "weir status --json")
+    local prc, pout, perr = sh("cd " .. q(dir) .. " && " .. q(weir_bin) .. " plan --db " .. q(url))
+    T.eq(prc, 1, "plan says the phase would fail")
+    T.not_contains(pout .. perr, SECRET, "weir plan")
+    conn:close()
+    db:exec("DROP DATABASE IF EXISTS secrets_up" .. i .. " WITH (FORCE)")
+  end)
+end
 
 T.case("an SQL error shown by weir run has the password as '***'", function()
   local rc, out, err = run_weir("run --db " .. q(base_url) .. " -e " ..
@@ -224,7 +246,7 @@ T.case("an SQL error shown by weir run has the password as '***'", function()
   T.not_contains(out .. err, SECRET)
 end)
 
-for _, n in ipairs { pw_db, "secrets_plan", "secrets_up" } do db:exec("DROP DATABASE IF EXISTS " .. n .. " WITH (FORCE)") end
+for _, n in ipairs { pw_db, "secrets_plan" } do db:exec("DROP DATABASE IF EXISTS " .. n .. " WITH (FORCE)") end
 db:exec("DROP ROLE IF EXISTS secrets_owner")
 shell.cleanup()
 T.done()
