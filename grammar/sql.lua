@@ -32,6 +32,17 @@ function sql.parse(text) end
 ---@return (string|nil) ...
 function sql.redact(text, ...) end
 
+---The first statement of `text` that a transactional phase may not run — one that controls the
+---transaction other than through savepoints: BEGIN, START TRANSACTION, COMMIT, END, ROLLBACK,
+---ABORT (AND CHAIN or not), PREPARE TRANSACTION, COMMIT/ROLLBACK PREPARED; not SAVEPOINT,
+---RELEASE or ROLLBACK TO — as written, and the one-line refusal `weir up` and `weir plan` give
+---for it; nil when there is none. Read with PostgreSQL's parser; text it cannot parse is read
+---statement by statement with its scanner. Never raises for bad SQL.
+---@param text string
+---@return string|nil statement
+---@return string|nil message
+function sql.transaction_control(text) end
+
 ---One finding of sql.lint.
 ---@class sql.LintViolation
 ---@field line integer 1-based line in the text where the statement starts (of the comment for a bad ignore; 0 for a bad ignore from `ignore`)

@@ -302,13 +302,22 @@ local function build_table(conn, st)
   return nil
 end
 
+-- When the transaction began (to the microsecond, whatever the session's TimeZone or DateStyle):
+-- the same at the end of a transactional phase, or the phase ended it and began another.
+local TX_START = "SELECT EXTRACT(epoch FROM pg_catalog.now())::pg_catalog.text"
+
 -- What the runner watches while one run of a phase is in progress.
 local function start_watch(ctx, ph)
   local w = { tables = {}, relaxed = false, busy = false }
   if ph.timeout then w.deadline = weir.deadline(ph.timeout) end
   -- Called by db before each statement of the phase on `db`.
   hooks[db] = function(conn, text)
-    if w.busy or undoes(text) then return end
+    if w.busy then return end
+    if w.guard then  -- a transactional phase's code: the transaction is weir's (plan's rule too)
+      local statement, refusal = sql.transaction_control(text)
+      if statement then error(refusal, 3) end
+    end
+    if undoes(text) then return end
     local why = ctx.lock:lost()
     if why then error(stop("lost", lock_lost_text(why)), 0) end
     if w.deadline and w.deadline:expired() then error(stop("timeout", timeout_text(ph)), 0) end
@@ -421,10 +430,19 @@ local function run_phase(ctx, mig, ph, direction)
     local ok, err
     if ph.transaction then
       ok, err = pcall(db.tx, db, function()
+        local began = db:value(TX_START)
         w = start_watch(ctx, ph)
-        fn(db)
-        if up then call_verify(ph, db) end
-        if db:transaction_status() ~= "open" then
+        w.guard = true  -- until fn and verify are over: what follows is weir's (db:tx's COMMIT/ROLLBACK)
+        local ran, e = pcall(function()
+          fn(db)
+          if up then call_verify(ph, db) end
+        end)
+        w.guard = false
+        if not ran then error(e, 0) end
+        if db:transaction_status() == "failed" then
+          error("a statement failed inside the phase and the error was caught", 0)
+        end
+        if db:transaction_status() ~= "open" or db:value(TX_START) ~= began then
           error("the phase ended its transaction itself (COMMIT/ROLLBACK inside a transactional phase)", 0)
         end
         end_watch(ctx, w, ph)

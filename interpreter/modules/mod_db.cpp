@@ -81,6 +81,19 @@ pg::Connection& live(lua_State* L, int idx) {
 
 }  // namespace
 
+std::string transaction_control_refusal(const std::string& statement) {
+  std::string shown;  // one line, its password redacted, at most 60 characters
+  for (char c : pg::redact_secrets(statement).text) {
+    bool space = c == ' ' || c == '\n' || c == '\r' || c == '\t';
+    if (!space || (!shown.empty() && shown.back() != ' ')) shown.push_back(space ? ' ' : c);
+  }
+  if (shown.size() > 60) shown = shown.substr(0, 57) + "...";
+  return "refusing to run `" + shown +
+         "`: a transactional phase runs in the transaction weir records it in, which this would "
+         "end or replace (use db:tx for savepoints, or transaction = false for a phase that runs "
+         "its own transactions)";
+}
+
 pg::Connection& connection_arg(lua_State* L, int idx) {
   return live(L, idx);
 }
@@ -110,24 +123,16 @@ std::vector<pg::Param> collect_params(lua_State* L, int first, const char* fn) {
 }
 
 // Notes `sql` when the connection is being traced (before it runs, so failures show too).
-// With forbid_commit, a statement that would end the transaction raises before it runs.
+// With forbid_commit, a statement that controls the transaction (pg::controls_transaction:
+// COMMIT, ROLLBACK, BEGIN …) raises before it runs.
 void record(lua_State* L, const std::string& sql) {
   ConnBox* box = check_box(L, kSelf);
   if (!box->tracing) return;
   box->traced.push_back(sql);
   box->traced_where.push_back(lua::script_location(L));
   if (!box->forbid_commit) return;
-  std::vector<pg::Statement> stmts;
-  try {
-    stmts = pg::parse_sql(sql);
-  } catch (const pg::SqlSyntaxError&) {
-    return;  // the server reports it, with its SQLSTATE
-  }
-  for (const auto& s : stmts) {
-    if (pg::ends_transaction(s))
-      throw std::runtime_error("refusing to run `" + s.text +
-                               "`: it would end the transaction this work must stay in");
-  }
+  std::string control = pg::transaction_control(sql);
+  if (!control.empty()) throw std::runtime_error(transaction_control_refusal(control));
 }
 
 // A COPY … FROM STDIN or TO STDOUT sent through query, one, value or exec has nobody to

@@ -305,12 +305,82 @@ std::vector<Statement> parse_sql(const std::string& sql) {
   return out;
 }
 
-bool ends_transaction(const Statement& s) {
+bool controls_transaction(const Statement& s) {
   if (s.kind != "TransactionStmt") return false;
   std::string kind = s.tree.value("kind", "");
-  return kind == "TRANS_STMT_COMMIT" || kind == "TRANS_STMT_ROLLBACK" ||
-         kind == "TRANS_STMT_PREPARE" || kind == "TRANS_STMT_COMMIT_PREPARED" ||
-         kind == "TRANS_STMT_ROLLBACK_PREPARED";
+  return kind != "TRANS_STMT_SAVEPOINT" && kind != "TRANS_STMT_RELEASE" &&
+         kind != "TRANS_STMT_ROLLBACK_TO";
+}
+
+namespace {
+
+bool mentions_transaction_keyword(const std::string& sql) {
+  std::string l = lowered(sql);
+  for (const char* word : {"begin", "start", "commit", "end", "rollback", "abort", "prepare"})
+    if (l.find(word) != std::string::npos) return true;
+  return false;
+}
+
+// transaction_control for text the parser refused: statement by statement, with the scanner.
+std::string transaction_control_scanned(const std::string& sql) {
+  PgQueryScanResult r = pg_query_scan(sql.c_str());
+  if (r.error) {
+    pg_query_free_scan_result(r);
+    return "";  // the server refuses it too, before running any of it
+  }
+  std::unique_ptr<PgQuery__ScanResult, ScanFree> scan(pg_query__scan_result__unpack(
+      nullptr, r.pbuf.len, reinterpret_cast<const uint8_t*>(r.pbuf.data)));
+  pg_query_free_scan_result(r);
+  if (!scan) return "";
+  std::vector<const PgQuery__ScanToken*> words;  // the statement's tokens, comments left out
+  int atomic = 0;                                // BEGIN ATOMIC … END bodies open
+  auto check = [&]() -> std::string {
+    if (words.empty()) return "";
+    PgQuery__Token first = words[0]->token;
+    PgQuery__Token second = words.size() > 1 ? words[1]->token : PG_QUERY__TOKEN__NUL;
+    bool control = first == PG_QUERY__TOKEN__COMMIT || first == PG_QUERY__TOKEN__END_P ||
+                   first == PG_QUERY__TOKEN__ABORT_P ||
+                   (first == PG_QUERY__TOKEN__BEGIN_P && second != PG_QUERY__TOKEN__ATOMIC) ||
+                   (first == PG_QUERY__TOKEN__START && second == PG_QUERY__TOKEN__TRANSACTION) ||
+                   (first == PG_QUERY__TOKEN__ROLLBACK && second != PG_QUERY__TOKEN__TO) ||
+                   (first == PG_QUERY__TOKEN__PREPARE && second == PG_QUERY__TOKEN__TRANSACTION);
+    if (!control) return "";
+    size_t b = static_cast<size_t>(words.front()->start);
+    size_t e = static_cast<size_t>(words.back()->end);
+    return sql.substr(b, e > b ? e - b : 0);
+  };
+  for (size_t i = 0; i < scan->n_tokens; ++i) {
+    const PgQuery__ScanToken* t = scan->tokens[i];
+    if (t->token == PG_QUERY__TOKEN__SQL_COMMENT || t->token == PG_QUERY__TOKEN__C_COMMENT)
+      continue;
+    if (t->token == PG_QUERY__TOKEN__ATOMIC && !words.empty() &&
+        words.back()->token == PG_QUERY__TOKEN__BEGIN_P && words.size() > 1)
+      ++atomic;
+    if (t->token == PG_QUERY__TOKEN__END_P && atomic > 0) --atomic;
+    if (t->token == PG_QUERY__TOKEN__ASCII_59 && atomic == 0) {
+      std::string found = check();
+      if (!found.empty()) return found;
+      words.clear();
+      continue;
+    }
+    words.push_back(t);
+  }
+  return check();
+}
+
+}  // namespace
+
+std::string transaction_control(const std::string& sql) {
+  if (!mentions_transaction_keyword(sql)) return "";
+  std::vector<Statement> stmts;
+  try {
+    stmts = parse_sql(sql);
+  } catch (const SqlSyntaxError&) {
+    return transaction_control_scanned(sql);
+  }
+  for (const auto& s : stmts)
+    if (controls_transaction(s)) return trimmed(sql.substr(s.offset, s.end - s.offset));
+  return "";
 }
 
 }  // namespace weir::pg
