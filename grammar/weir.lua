@@ -102,9 +102,10 @@ function Deadline:close() end
 function weir.deadline(seconds) end
 ---Copies the schema of the database at `from` (no data, owners or privileges), plus the rows of
 ---the schemas listed in `with_data`, into the existing database at `to`, with pg_dump and psql
----of the server binaries weir finds (as weir.cluster does). A password in either URL reaches
----pg_dump and psql in PGPASSWORD, never on their command lines. Raises one line naming the step
----that failed, passwords masked.
+---of the server binaries weir finds (as weir.cluster does). Every setting of either URL
+---(password and sslpassword too) reaches pg_dump and psql in a service file read from a pipe,
+---never on their command lines or on disk. Raises one line naming the step that failed,
+---passwords masked.
 ---@param opts {from: string, to: string, with_data?: string[]}
 function weir.copy_schema(opts) end
 

@@ -83,9 +83,10 @@ struct SchemaCopy {
 // pg_dump --schema-only of `from` (no owners, privileges, publications or subscriptions), then
 // pg_dump --data-only of its data_schemas, each loaded into `to` with psql (ON_ERROR_STOP), all
 // from `bindir` (empty: Cluster::find_bindir()), the dumps in a private directory under
-// $TMPDIR removed afterwards. A password of either target reaches the programs in PGPASSWORD,
-// never on their command lines (which `ps` shows); other settings go as a conninfo string in
-// --dbname. Throws ClusterError naming the step, with secrets masked.
+// $TMPDIR removed afterwards. The settings of either target (password, sslpassword and every
+// other) reach the programs in a service file read from a pipe (pg/connection.hpp:
+// client_target), never on their command lines (which `ps` shows) nor on disk. Throws
+// ClusterError naming the step, with secrets masked.
 void copy_schema(const SchemaCopy& copy, const std::string& bindir = "");
 
 }  // namespace weir::pg

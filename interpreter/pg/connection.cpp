@@ -4,11 +4,15 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
 #include <set>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "pg/sql_parse.hpp"
 
@@ -257,7 +261,21 @@ std::string password_of(const std::string& target) {
   return percent_decode(target.substr(spans[0].first, spans[0].second - spans[0].first));
 }
 
-SplitTarget split_password(const std::string& target) {
+namespace {
+
+// A value a service file line `key=value` can hold: libpq reads a line of at most 1,023 bytes,
+// drops the white space at its end and takes the value as written (no quoting).
+bool fits_service_file(const std::string& key, const std::string& value) {
+  if (key.size() + 1 + value.size() > 1000) return false;
+  if (value.find_first_of("\r\n") != std::string::npos) return false;
+  return value.empty() || !std::isspace(static_cast<unsigned char>(value.back()));
+}
+
+}  // namespace
+
+ClientTarget client_target(const std::string& target) {
+  ClientTarget out;
+  if (target.empty()) return out;
   char* err = nullptr;
   PQconninfoOption* opts = PQconninfoParse(target.c_str(), &err);
   if (!opts) {
@@ -266,23 +284,75 @@ SplitTarget split_password(const std::string& target) {
     throw ConnectionError("cannot read " + mask_password(target) + ": " +
                           scrub_target(why, target));
   }
-  SplitTarget out;
+  struct Free {
+    PQconninfoOption* o;
+    ~Free() { PQconninfoFree(o); }
+  } owned{opts};
+  std::string service, file_text, others;
   for (PQconninfoOption* o = opts; o->keyword; ++o) {
     if (!o->val) continue;
-    if (std::strcmp(o->keyword, "password") == 0) {
-      out.password = o->val;
+    std::string key = o->keyword, value = o->val;
+    if (key == "service") {
+      service = value;
       continue;
     }
-    std::string value;
-    for (const char* c = o->val; *c; ++c) {
-      if (*c == '\\' || *c == '\'') value.push_back('\\');
-      value.push_back(*c);
+    others += (others.empty() ? "" : ", ") + key;
+    if (fits_service_file(key, value)) {
+      file_text += key + "=" + value + "\n";
+    } else if (o->envvar) {
+      out.env.push_back(std::string(o->envvar) + "=" + value);
+    } else {
+      throw ConnectionError("cannot hand " + key + " of " + mask_password(target) +
+                            " to a client program: its value has a line break, white space at "
+                            "its end or more than 1,000 bytes, which a service file cannot hold");
     }
-    out.conninfo +=
-        (out.conninfo.empty() ? "" : " ") + std::string(o->keyword) + "='" + value + "'";
   }
-  PQconninfoFree(opts);
+  if (!service.empty()) {
+    if (!others.empty())
+      throw ConnectionError(mask_password(target) + " names service " + service +
+                            " and also sets " + others +
+                            ": put those in the service's definition, so that weir can hand a "
+                            "client program the service alone");
+    out.env.push_back("PGSERVICE=" + service);
+    return out;
+  }
+  out.service_file = "[weir]\n" + file_text;
+  out.args.push_back("--dbname=service=weir");
   return out;
+}
+
+int text_pipe(const std::string& text) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    throw ConnectionError(std::string("cannot make a pipe: ") + std::strerror(errno));
+  // above stdin/stdout/stderr, which a child points elsewhere
+  for (int& fd : fds) {
+    if (fd > 2) continue;
+    int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    ::close(fd);
+    fd = moved;
+  }
+  if (fds[0] < 0 || fds[1] < 0) {
+    int e = errno;
+    for (int fd : fds)
+      if (fd >= 0) ::close(fd);
+    throw ConnectionError(std::string("cannot make a pipe: ") + std::strerror(e));
+  }
+  // the write end never blocks: more than the pipe holds is an error, not a hang
+  ::fcntl(fds[1], F_SETFL, ::fcntl(fds[1], F_GETFL) | O_NONBLOCK);
+  size_t written = 0;
+  while (written < text.size()) {
+    ssize_t n = ::write(fds[1], text.data() + written, text.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    written += static_cast<size_t>(n);
+  }
+  ::close(fds[1]);
+  if (written < text.size()) {
+    ::close(fds[0]);
+    throw ConnectionError("cannot hand a client program its settings: more than a pipe holds");
+  }
+  return fds[0];
 }
 
 std::string mask_password(const std::string& target) {

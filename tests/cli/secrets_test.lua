@@ -1,8 +1,8 @@
 -- Secrets never reach a message, a record or another process's command line: passwords of
 -- connection targets of any shape are masked in every message (the --connect usage error
--- too); `weir plan` hands pg_dump the password in its environment, never in its argv (seen
--- through a pg_dump wrapper found by weir's own bindir lookup); a password spliced into SQL is
--- '***' in plan's output and in what a failed phase leaves in weir.phases, weir.events, the
+-- too); `weir plan` hands pg_dump and psql every setting (password and sslpassword too) in a
+-- service file read from a pipe, never in their argv (seen through pg_dump and psql wrappers
+-- found by weir's own bindir lookup); a password spliced into SQL is '***' in plan's output and in what a failed phase leaves in weir.phases, weir.events, the
 -- --events file, `weir status` and weir up's stderr.
 local T = require "testing"
 local shell = require "shell"
@@ -66,30 +66,44 @@ end)
 -- ---------------------------------------------------------------------------------------------
 -- 15: pg_dump's command line
 
--- A bindir whose pg_dump records its argv and PGPASSWORD, then runs the real one; weir finds
--- it through `pg_config --bindir`, as it finds the real one.
+-- A bindir whose pg_dump and psql record their argv, PGPASSWORD and the service file weir hands
+-- them (read from PGSERVICEFILE, then served again from a file for the real program), then run
+-- the real ones; weir finds it through `pg_config --bindir`, as it finds the real one.
 local real_bindir = (select(2, sh("ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1")):gsub("%s+$", ""))
 local bindir = tmp .. "/bin"
 assert(os.execute("mkdir -p " .. q(bindir) .. " && chmod 755 " .. q(tmp) .. " " .. q(bindir)))
-for _, prog in ipairs { "initdb", "postgres", "psql" } do
+for _, prog in ipairs { "initdb", "postgres" } do
   assert(os.execute("ln -s " .. q(real_bindir .. "/" .. prog) .. " " .. q(bindir .. "/" .. prog)))
 end
-shell.write(bindir .. "/pg_dump", ([[#!/bin/sh
+for _, prog in ipairs { "pg_dump", "psql" } do
+  local calls = q(tmp .. "/calls")
+  shell.write(bindir .. "/" .. prog, ([[#!/bin/sh
 n=$(ls %s | grep -c '^argv' || true)
-printf '%%s\n' "$@" > %s/argv.$n
+printf '%%s\n' %s "$@" > %s/argv.$n
 printf '%%s' "${PGPASSWORD-(unset)}" > %s/env.$n
-exec %s/pg_dump "$@"
-]]):format(q(tmp .. "/calls"), q(tmp .. "/calls"), q(tmp .. "/calls"), q(real_bindir)))
+printf '%%s' "${PGSERVICEFILE-(unset)}" > %s/servicefile.$n
+if [ -n "$PGSERVICEFILE" ]; then
+  cat "$PGSERVICEFILE" > %s/service.$n
+  PGSERVICEFILE=%s/service.$n
+  export PGSERVICEFILE
+fi
+exec %s/%s "$@"
+]]):format(calls, prog, calls, calls, calls, calls, calls, q(real_bindir), prog))
+  assert(os.execute("chmod 755 " .. q(bindir .. "/" .. prog)))
+end
 shell.write(bindir .. "/pg_config", "#!/bin/sh\necho " .. q(bindir) .. "\n")
-assert(os.execute("chmod 755 " .. q(bindir .. "/pg_dump") .. " " .. q(bindir .. "/pg_config")))
+assert(os.execute("chmod 755 " .. q(bindir .. "/pg_config")))
 
 local function calls()
   local out = {}
   for i = 0, 9 do
     local f = io.open(tmp .. "/calls/argv." .. i)
     if not f then break end
-    out[#out + 1] = { argv = f:read("a"), env = T.read(tmp .. "/calls/env." .. i) }
+    local service = io.open(tmp .. "/calls/service." .. i)
+    out[#out + 1] = { argv = f:read("a"), env = T.read(tmp .. "/calls/env." .. i),
+      servicefile = T.read(tmp .. "/calls/servicefile." .. i), service = service and service:read("a") or "" }
     f:close()
+    if service then service:close() end
   end
   return out
 end
@@ -114,27 +128,46 @@ return migration "001_index" {
 }
 ]])
 
+local SSL_SECRET = "K3y-pass-0815"
+
 for _, how in ipairs { "--db", "DATABASE_URL" } do
-  T.case("plan hands pg_dump the password in PGPASSWORD, not on its command line (" .. how .. ")", function()
+  T.case("plan hands pg_dump and psql every setting in a service file, none on their command line (" .. how .. ")", function()
     assert(os.execute("rm -rf " .. q(tmp .. "/calls") .. " && mkdir -p " .. q(tmp .. "/calls")))
+    -- sslpassword has no environment variable in libpq: it went on pg_dump's command line
+    local url = pw_url .. "&sslpassword=" .. SSL_SECRET .. "&application_name=weir%20plan"
     local cmd = "cd " .. q(project) .. " && PATH=" .. q(bindir) .. ":$PATH "
     local rc, out, err
     if how == "--db" then
-      rc, out, err = sh(cmd .. "DATABASE_URL= " .. q(weir_bin) .. " plan --db " .. q(pw_url))
+      rc, out, err = sh(cmd .. "DATABASE_URL= " .. q(weir_bin) .. " plan --db " .. q(url))
     else
-      rc, out, err = sh(cmd .. "DATABASE_URL=" .. q(pw_url) .. " " .. q(weir_bin) .. " plan")
+      rc, out, err = sh(cmd .. "DATABASE_URL=" .. q(url) .. " " .. q(weir_bin) .. " plan")
     end
     T.eq(rc, 0, err)
     T.contains(out, "001_index:index  (non-transactional: run on a schema-only copy")
     local seen = calls()
-    T.ok(#seen >= 1, "the wrapper ran (weir found it): " .. err)
+    T.ok(#seen >= 2, "the wrappers ran (weir found them): " .. err)
+    local dumps = 0
     for _, c in ipairs(seen) do
-      T.contains(c.argv, "--schema-only", "the recorded call is pg_dump's")
-      T.contains(c.argv, "secrets_owner", "the other settings are on the command line")
-      T.not_contains(c.argv, SECRET, "pg_dump's argv")
-      T.eq(c.env, SECRET, "PGPASSWORD in pg_dump's environment")
+      T.not_contains(c.argv, SECRET, "argv")
+      T.not_contains(c.argv, SSL_SECRET, "argv")
+      T.not_contains(c.argv, "host=", "no setting in argv: " .. c.argv)
+      T.contains(c.argv, "--dbname=service=weir", "the settings are in the service file")
+      T.eq(c.env, "(unset)", "no PGPASSWORD: the password is in the service file")
+      T.ok(c.servicefile:match("^/dev/fd/%d+$"), "read from a pipe, never a file: " .. c.servicefile)
+      T.contains(c.service, "[weir]\n")
+      if c.argv:match("^pg_dump\n") then
+        dumps = dumps + 1
+        T.contains(c.argv, "--schema-only", "the recorded call is pg_dump's")
+        T.contains(c.service, "user=secrets_owner\n")
+        T.contains(c.service, "password=" .. SECRET .. "\n")
+        T.contains(c.service, "sslpassword=" .. SSL_SECRET .. "\n")
+        T.contains(c.service, "application_name=weir plan\n")
+        T.contains(c.service, "dbname=" .. pw_db .. "\n")
+      end
     end
+    T.ok(dumps >= 1, "pg_dump ran")
     T.not_contains(out .. err, SECRET)
+    T.not_contains(out .. err, SSL_SECRET)
   end)
 end
 
