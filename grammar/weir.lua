@@ -96,10 +96,22 @@ function Deadline:expired() end
 ---Stops the clock: nothing is cancelled after this returns. Closing twice is harmless.
 function Deadline:close() end
 
----Starts a time limit of `seconds` (weir's phase `timeout` is one).
+---Starts a time limit of `seconds` (weir's phase `timeout` is one): from 0 to 2147483.647
+---(24.8 days, the longest duration weir takes anywhere); a longer one raises.
 ---@param seconds number
 ---@return weir.Deadline
 function weir.deadline(seconds) end
+
+---Reads a duration the way weir.lua, the command line and a phase's `timeout` do (one rule,
+---docs/migrations.md): a number of seconds, or a string with a unit — "500ms", "1.5s",
+---"10 min", "2h" (one space allowed before the unit, none around the value). The result is a
+---whole number of milliseconds from 0 to 24.8 days, given in seconds (an integer when whole);
+---otherwise nil and why
+---("is not a duration: …", "is too long: …", "is not a whole number of milliseconds").
+---@param value number|string
+---@return number|nil seconds
+---@return string|nil why
+function weir.duration(value) end
 ---Copies the schema of the database at `from` (no data, owners or privileges), plus the rows of
 ---the schemas listed in `with_data`, into the existing database at `to`, with pg_dump and psql
 ---of the server binaries weir finds (as weir.cluster does). Every setting of either URL
@@ -109,7 +121,7 @@ function weir.deadline(seconds) end
 ---@param opts {from: string, to: string, with_data?: string[]}
 function weir.copy_schema(opts) end
 
----Pauses the script for `seconds` (fractions allowed).
+---Pauses the script for `seconds` (fractions allowed; at most 2147483.647, 24.8 days).
 ---@param seconds number
 function weir.sleep(seconds) end
 

@@ -38,7 +38,7 @@ int cmd_inspect(Args& args) {
     } else if (is("--only")) {
       only += (only.empty() ? "" : ",") + args.value("--only", a);
     } else if (is("--schema")) {
-      opts.emplace_back("state_schema", args.value("--schema", a));
+      opts.emplace_back("state_schema", schema_option("--schema", args.value("--schema", a)));
     } else if (parse_connection_option(args, a, conn)) {
       continue;
     } else {

@@ -75,7 +75,7 @@ int run_migrate_command(const Spec& spec, Args& args) {
     if (is("--dir")) {
       set("dir", args.value("--dir", a));
     } else if (is("--schema")) {
-      set("schema", args.value("--schema", a));
+      set("schema", schema_option("--schema", args.value("--schema", a)));
     } else if (is("--events")) {
       set("events", args.value("--events", a));
     } else if (is("--lock-wait")) {  // checked here, as weir.lua's are: options.hpp

@@ -247,12 +247,19 @@ return migration "001_stubborn" {
 end)
 
 T.case("a phase timeout that is not a positive duration is refused at load time with FILE:LINE", function()
-  for _, bad in ipairs { "-1", "0", '"soon"', '"10 parsecs"', "true" } do
-    local p = project { ["001_t.lua"] = 'return migration "001_t" {\n  phase "a" { timeout = ' .. bad ..
+  for _, c in ipairs {
+    { "-1", "timeout -1 is not a duration: expected a number of seconds" },
+    { "0", "timeout 0 is not a time limit: a phase's timeout is more than 0" },
+    { '"soon"', 'timeout "soon" is not a duration' },
+    { '"10 parsecs"', 'timeout "10 parsecs" is not a duration' },
+    { "true", "timeout true is a boolean, not a duration" },
+    { "1e99", "timeout 1e+99 is too long: at most 24.8 days" },
+  } do
+    local p = project { ["001_t.lua"] = 'return migration "001_t" {\n  phase "a" { timeout = ' .. c[1] ..
       ', up = function(db) end },\n}\n' }
     local rc, _, err = p.weir("up")
-    T.eq(rc, 1, bad)
-    T.contains(err, "001_t.lua:2: phase 'a': timeout must be a positive number of seconds or a duration like")
+    T.eq(rc, 1, c[1])
+    T.contains(err, "001_t.lua:2: phase 'a': " .. c[2])
   end
 end)
 
