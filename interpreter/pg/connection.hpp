@@ -80,6 +80,8 @@ class Connection {
   // Connecting gives up after kDefaultConnectTimeoutSeconds (libpq's connect_timeout: per host
   // tried, covering the server's reply too) unless `target` or $PGCONNECT_TIMEOUT sets one, so
   // a server that accepts TCP and never answers cannot hang weir.
+  // While it waits for the server, the attempt asks the set_connect_interrupt function every
+  // 100 ms, and gives up ("… : interrupted") when it says so.
   static constexpr int kDefaultConnectTimeoutSeconds = 10;
   explicit Connection(const std::string& target);
   ~Connection();
@@ -140,6 +142,12 @@ class Connection {
   NoticeSink sink_ = nullptr;
   void* sink_ctx_ = nullptr;
 };
+
+// What a connection attempt asks while it waits for the server: true ends it with a
+// ConnectionError ("… : interrupted"). weir's signal handling installs its stop flag here
+// (lua/interrupt.cpp), so one SIGINT/SIGTERM ends weir.connect to a server that accepts TCP
+// and never answers at once instead of after connect_timeout (forever with connect_timeout=0).
+void set_connect_interrupt(bool (*stop)());
 
 // Asks the server to cancel the statement this process is waiting on (the one blocking call
 // into libpq in progress, if any). Async-signal-safe: meant for a SIGINT handler, so Ctrl-C
