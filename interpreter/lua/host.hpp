@@ -26,6 +26,10 @@ struct Host {
 
   // Set by os.exit() so the runner can unwind (closing transactions and clusters) and exit.
   int exit_code = -1;
+  // A command that cleans up after its script stopped (weir test, copy.core's interruptible)
+  // holds the exit meanwhile: its pcalls catch their own failures again, and the exit goes on
+  // when it raises the sentinel.
+  bool exit_held = false;
 };
 
 Host& host(lua_State* L);

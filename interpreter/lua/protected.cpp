@@ -1,6 +1,7 @@
 // pcall, xpcall and coroutines that let the interrupt through (see protected.hpp).
 #include "lua/protected.hpp"
 
+#include "lua/error.hpp"
 #include "lua/interrupt.hpp"
 #include "lua/where.hpp"
 
@@ -8,10 +9,13 @@ namespace weir::lua {
 
 namespace {
 
-// After a call that may have caught the interrupt: raises it again when it is what ended the
-// call (a stop is requested and the call failed), else returns the results as they are.
+// After a call that may have caught the interrupt or os.exit: raises it again when it is what
+// ended the call (a stop is requested and the call failed; the error is the exit sentinel),
+// else returns the results as they are.
 int pass_interrupt_on(lua_State* L, int first_result) {
-  if (stop_requested() && !lua_toboolean(L, first_result)) return raise_interrupt(L);
+  if (lua_toboolean(L, first_result)) return lua_gettop(L);
+  if (stop_requested()) return raise_interrupt(L);
+  if (exit_requested(L)) return raise_exit(L);
   return lua_gettop(L);
 }
 
@@ -21,6 +25,8 @@ int pass_interrupt_on(lua_State* L, int first_result) {
 int protected_call_done(lua_State* L, int status, lua_KContext ours) {
   if (status == LUA_OK || status == LUA_YIELD) return lua_gettop(L) - static_cast<int>(ours);
   if (stop_requested()) return raise_interrupt(L);
+  // os.exit ends weir wherever it was called, whatever a message handler made of it
+  if (exit_requested(L)) return raise_exit(L);
   lua_pushboolean(L, 0);
   lua_insert(L, -2);  // false, error
   return 2;
@@ -40,7 +46,7 @@ int weir_pcall(lua_State* L) {
 // A script's xpcall handler (upvalue 1) sees the error re-pointed, and is not called at all
 // for the interrupt (a handler that loops would hold the stop up).
 int chained_handler(lua_State* L) {
-  if (stop_requested()) return 1;
+  if (stop_requested() || exit_requested(L)) return 1;
   repoint_error(L, 1);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);

@@ -185,6 +185,9 @@ int Runtime::run_main(const std::string& module,
     code = lua_isinteger(L, -1) ? static_cast<int>(lua_tointeger(L, -1)) : 0;
   } else {
     code = failure_code("weir: ");
+    // a script's os.exit ended a command of weir's (a phase, a test): say so
+    if (is_exit_sentinel(L, -1) && code != 0)
+      std::fprintf(stderr, "weir: os.exit(%d) ended the command\n", code);
   }
   lua_settop(L, base);
   lua_gc(L, LUA_GCCOLLECT);

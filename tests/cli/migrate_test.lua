@@ -520,6 +520,35 @@ return migration "001_tx" {
   T.eq(p.phase_state("001_tx", "replaces"), "failed")
 end)
 
+T.case("os.exit in a phase ends weir up with its code: a transactional phase rolls back, a non-transactional one is left interrupted", function()
+  local p = project { ["001_exit.lua"] = [[
+return migration "001_exit" {
+  phase "tx" { up = function(db) db:exec "CREATE TABLE exit_t (id int)"; pcall(os.exit, 3) end },
+}
+]] }
+  local rc, out, err = p.weir("up")
+  T.eq(rc, 3, err)
+  T.not_contains(out .. err, "userdata")
+  T.contains(err, "weir: os.exit(3) ended the command")
+  T.eq(p.value "SELECT to_regclass('exit_t')", db.NULL, "rolled back")
+  T.eq(p.phase_state("001_exit", "tx"), nil, "nothing recorded: the phase is still pending")
+  local p2 = project { ["001_exit.lua"] = [[
+return migration "001_exit" {
+  phase "first" { up = function(db) db:exec "CREATE TABLE exit_t (id int)" end },
+  phase "auto" { transaction = false, up = function(db) db:exec "INSERT INTO exit_t VALUES (1)"; os.exit(4) end },
+  phase "never" { up = function(db) db:exec "CREATE TABLE never_t (id int)" end },
+}
+]] }
+  rc, out, err = p2.weir("up")
+  T.eq(rc, 4, err)
+  T.eq(p2.phase_state("001_exit", "first"), "done")
+  T.eq(p2.phase_state("001_exit", "auto"), "running")
+  T.eq(p2.value "SELECT count(*) FROM exit_t", 1, "autocommit work stays")
+  T.eq(p2.value "SELECT to_regclass('never_t')", db.NULL, "the run stopped")
+  local _, sout = p2.weir("status")
+  T.contains(sout, "interrupted  auto")
+end)
+
 T.case("a phase that leaves a transaction open fails and is rolled back", function()
   local p2 = project { ["001_open.lua"] = [[
 return migration "001_open" {
