@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "cli/options.hpp"
+#include "lua/sandbox.hpp"
 
 namespace weir::cli {
 
@@ -171,7 +172,10 @@ int read_project(lua_State* L) {
   lua_pop(L, 1);
   lua_pushcfunction(L, lua_env);
   lua_setglobal(L, "env");
-  if (luaL_loadfilex(L, r->file.c_str(), "t") != LUA_OK) lua_error(L);
+  if (luaL_loadfilex(L, r->file.c_str(), "t") != LUA_OK) {
+    lua::name_binary_refusal(L, r->file.c_str());
+    lua_error(L);
+  }
   lua_call(L, 0, 1);
   if (!lua_istable(L, -1))
     r->fail(std::string("must return a table of settings, got ") + luaL_typename(L, -1));

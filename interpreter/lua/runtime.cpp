@@ -138,6 +138,7 @@ int Runtime::run_file(const std::string& path, const std::vector<std::string>& a
   lua_State* L = state_.get();
   prepend_package_path(L, path);
   if (luaL_loadfilex(L, path.c_str(), "t") != LUA_OK) {
+    name_binary_refusal(L, path.c_str());
     std::fprintf(stderr, "%s\n", error_text(L, -1).c_str());
     lua_pop(L, 1);
     return 1;
@@ -148,6 +149,7 @@ int Runtime::run_file(const std::string& path, const std::vector<std::string>& a
 int Runtime::run_code(const std::string& code, const std::vector<std::string>& args) {
   lua_State* L = state_.get();
   if (luaL_loadbufferx(L, code.data(), code.size(), "=(command line)", "t") != LUA_OK) {
+    name_binary_refusal(L, "(command line)");
     std::fprintf(stderr, "%s\n", error_text(L, -1).c_str());
     lua_pop(L, 1);
     return 1;

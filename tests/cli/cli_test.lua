@@ -99,7 +99,7 @@ T.case("the sandbox refuses C modules and bytecode", function()
   T.not_contains(err, ".so'", "no C searcher ran")
   rc, _, err = weir_run("run -e " .. q("assert(load(string.dump(function() end)))"))
   T.eq(rc, 1)
-  T.contains(err, "attempt to load a binary chunk")
+  T.contains(err, "load: is a precompiled (binary) chunk; weir loads Lua source only")
 end)
 
 T.case("--unsafe allows os.execute and io.popen", function()
