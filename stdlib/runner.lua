@@ -17,8 +17,12 @@ local history = require "history"
 local migration = require "migration"
 local sql = require "sql"
 local hooks = require "db.hooks"
+-- call(f, ...): a script's function (up, down, verify, a requirement's check), so that an error
+-- raised after it tail-called a helper (return flags.define(…)) names its line (lua/where.hpp)
+local call = require("weir.protected").call
 
 local R = {}
+R.call = call
 
 local current_ctx  -- the phase running now, for weir.checkpoint
 
@@ -216,7 +220,7 @@ local function is_lock_timeout(e) return type(e) == "table" and e.sqlstate == "5
 
 local function call_verify(ph, conn)
   if not ph.verify then return end
-  local ok, msg = ph.verify(conn)
+  local ok, msg = call(ph.verify, conn)
   if ok == false then error("verify failed" .. (msg and (": " .. tostring(msg)) or ""), 0) end
 end
 
@@ -434,7 +438,7 @@ local function run_phase(ctx, mig, ph, direction)
         w = start_watch(ctx, ph)
         w.guard = true  -- until fn and verify are over: what follows is weir's (db:tx's COMMIT/ROLLBACK)
         local ran, e = pcall(function()
-          fn(db)
+          call(fn, db)
           if up then call_verify(ph, db) end
         end)
         w.guard = false
@@ -457,7 +461,7 @@ local function run_phase(ctx, mig, ph, direction)
         history.touch_migration(ctx.state, ctx.schema, mig, mig.checksum)
         history.set_phase(ctx.state, ctx.schema, mig.id, ph, up and "running" or "rolling_back")
         w = start_watch(ctx, ph)
-        fn(db)
+        call(fn, db)
         if up then call_verify(ph, db) end
         if db:in_transaction() then
           db:exec("ROLLBACK")
@@ -578,7 +582,7 @@ local function requirement_unmet(ctx, mig, ph, phases, by_id)
     if v ~= true then return "requires (" .. req.sql .. ") to be true" end
   end
   if req.check then
-    local ok, v, why = pcall(req.check, db)
+    local ok, v, why = pcall(call, req.check, db)
     if not ok then return "requirement check raised: " .. tostring(v) end
     if not v then return "requirement check not met" .. (why and (": " .. tostring(why)) or "") end
   end

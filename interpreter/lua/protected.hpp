@@ -8,6 +8,9 @@
 //  - an error positioned at a stdlib line is re-pointed at the script's (lua/where.hpp) before
 //    pcall returns it or a script's xpcall handler sees it (the stdlib's own handlers, such as
 //    the REPL's, get it as raised).
+// package.loaded["weir.protected"].call(f, ...) is internal to weir: the runner calls a phase's
+// functions through it, so an error raised after the phase function tail-called a stdlib one
+// (return copy.table{…}) names the line where that function is defined (lua/where.hpp).
 // tests/cli/interrupt_test.lua, tests/cli/stdlib_errors_test.lua, tests/cli/sandbox_test.lua.
 #pragma once
 
