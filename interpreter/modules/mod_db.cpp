@@ -106,10 +106,20 @@ std::string connection_target(lua_State* L, int idx) {
 
 namespace {
 
+constexpr int kMaxParams = 65535;
+
 // Collects arguments first..top as bound parameters. Throws on a value that cannot be bound.
 std::vector<pg::Param> collect_params(lua_State* L, int first, const char* fn) {
   std::vector<pg::Param> params;
   int top = lua_gettop(L);
+  // The protocol counts parameters in 16 bits; libpq refuses more with a message that weir
+  // would show as a lost connection.
+  if (top - first + 1 > kMaxParams) {
+    throw std::invalid_argument(std::string(fn) + ": " + std::to_string(top - first + 1) +
+                                " parameters, more than the " + std::to_string(kMaxParams) +
+                                " PostgreSQL takes in one statement; pass the values as one array "
+                                "(= ANY($1) with db.array), or split the statement");
+  }
   for (int i = first; i <= top; ++i) {
     pg::Param p;
     std::string error;
