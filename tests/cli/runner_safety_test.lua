@@ -170,12 +170,23 @@ T.case("pg_terminate_backend of the lock's session stops the phase at once, nami
   local sleeping = "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() " ..
     "AND query LIKE 'SELECT pg_sleep(CASE%' AND state = 'active'"
   -- a transactional phase: rolled back, nothing recorded
-  local a = background(p, "up", "a")
+  local events = p.dir .. "/events.jsonl"
+  local a = background(p, "up --events " .. q(events), "a")
   wait_for(p, sleeping, "the tx phase to sleep")
   T.eq(p.value("SELECT pg_terminate_backend($1)", lock_holder(p)), true)
   p.conn:exec "INSERT INTO killed VALUES (1)"
   local rc, err = a.wait()
   T.eq(rc, 1, err)
+  -- the lock_lost event docs/migrations.md lists: in the --events file and in weir.events
+  local lost
+  for line in io.lines(events) do
+    local e = json.decode(line)
+    if e.type == "lock_lost" then lost = e end
+  end
+  T.ok(lost, "a lock_lost event in the --events file")
+  T.eq({ lost.migration, lost.phase }, { "001_t", "tx" })
+  T.contains(lost.details.error, "the migration lock was lost: its session (backend pid")
+  T.eq(p.value "SELECT count(*) FROM weir.events WHERE type = 'lock_lost' AND migration = '001_t' AND phase = 'tx'", 1)
   T.contains(err, "001_t:tx: up stopped: the migration lock was lost: its session (backend pid")
   T.contains(err, "another weir may be running now")
   T.contains(err, "the phase's transaction was rolled back")
