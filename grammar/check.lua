@@ -67,6 +67,22 @@ function check.enum_has_labels(conn, name, labels) end
 ---@return boolean
 function check.has_policy(conn, tbl, policy) end
 
+---check.rls_enabled: row-level security is enabled on the table; raises "check.rls_enabled: …" when not (inside check.run: recorded).
+---@return boolean
+function check.rls_enabled(conn, tbl) end
+
+---check.has_constraint: a validated constraint of that name on the table (any kind); raises "check.has_constraint: …" when not (inside check.run: recorded).
+---@return boolean
+function check.has_constraint(conn, tbl, name) end
+
+---check.has_trigger: an enabled trigger of that name on the table; raises "check.has_trigger: …" when not (inside check.run: recorded).
+---@return boolean
+function check.has_trigger(conn, tbl, name) end
+
+---check.has_function: a function or procedure with that signature ("schema.name(argument types)"); raises "check.has_function: …" when not (inside check.run: recorded).
+---@return boolean
+function check.has_function(conn, signature) end
+
 ---row_counts{from=, source=, where=, to=, target=, target_where=}: equal row counts.
 ---@return boolean
 function check.row_counts(o) end

@@ -15,6 +15,7 @@ copy = {}
 ---@field columns? string[] target columns to fill (default: the target's columns the source has; with a transform, those the returned rows have)
 ---@field batch? integer rows per batch, each its own target transaction (default 50000 without a transform, 5000 with one)
 ---@field transform? fun(row: table): table|table[]|nil a row → a row, a list of rows, or nil to skip; raising makes the row a bad row (see on_error)
+---@field ids? table<string, string> source column = ids namespace ({ id = "order", patient_id = "patient" }): the legacy ids the transform will pass to ids.map/ids.lookup, resolved for imported namespaces in one query per batch (ids.prefetch); needs a transform
 ---@field mode? "insert"|"upsert"|"update" upsert and update match on the target's primary key
 ---@field on_error? "quarantine"|"fail"|"abort" a bad row (the transform raises, the target rejects it): quarantine (default) sets it aside in weir.quarantine and goes on; fail stops the copy at it, its batch rolled back ("abort": the older name of fail)
 ---@field checkpoint? string makes the copy resumable: the last key is committed with each batch
@@ -69,6 +70,7 @@ function copy.quarantine(conn, name, schema) end
 ---@param schema? string
 function copy.reset(conn, name, schema) end
 
----Inside a copy.table transform: the id mappings the running batch will record (used by ids.map).
+---Inside a copy.table transform: the id mappings the running batch will record (used by ids.map),
+---with fields conn and schema (the target and weir's state schema there).
 ---@return table[]|nil
 function copy.pending_ids() end

@@ -24,3 +24,7 @@ function env(name, default) end
 ---@field retries? integer retries of a phase that hit lock_timeout (--retries)
 ---@field events? string event log file, relative to weir.lua, or "-" for stdout (--events)
 ---@field fixture? string a script, relative to weir.lua, that builds the database the migrations start from — tables and rows — run by `weir test --roundtrip` on the empty copy it checks the migrations on (--fixture); `weir run --db URL FILE` runs it by hand
+---@field vars? table<string, string|number|weir.EnvRef> values scripts read with weir.var(NAME): a schema name, a batch size, a directory — so one migration runs unchanged in several setups
+---@field ids? "sequential"|"timestamp" how `weir new` numbers migrations: 001_name (the default) or 20250314093000_name (--timestamp)
+---@field pg_bindir? string where throwaway clusters find initdb and postgres, relative to weir.lua (--pg-bindir; $WEIR_PG_BINDIR wins over it)
+---@field pg_version? integer|string the PostgreSQL major version of throwaway clusters: /usr/lib/postgresql/N/bin (--pg-version; $WEIR_PG_VERSION wins over it)

@@ -1,4 +1,4 @@
----@meta
+---@meta weir-test
 -- LuaLS definitions of what `weir test` gives *_test.lua files (see docs/testing.md). These
 -- exist only in test files, not in migrations or `weir run` scripts.
 
@@ -34,3 +34,26 @@ function Expectation:to_raise(pattern) end
 ---@param actual any
 ---@return weir.Expectation
 function expect(actual) end
+
+---The project's fixture and migrations on the test's own database (inside `it` only), run in
+---this process as `weir run FIXTURE`, `weir up` and `weir down` would run them there: the
+---migrations directory and settings of weir.lua (or --dir), its `fixture`. Each returns what
+---the scripts printed and what weir said, as one text; when weir fails (a phase, a verify, an
+---unmet requirement) it raises with that text at the caller's line.
+---@class weir.TestProject
+project = {}
+
+---Runs weir.lua's fixture (or the script at `path`) with `db` the test's database.
+---@param path? string
+---@return string output
+function project.fixture(path) end
+
+---`weir up [--to TO]` on the test's database.
+---@param to? string MIGRATION[:PHASE]
+---@return string output
+function project.up(to) end
+
+---`weir down TARGET` on the test's database.
+---@param target string MIGRATION[:PHASE]
+---@return string output
+function project.down(target) end

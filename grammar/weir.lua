@@ -121,6 +121,33 @@ function weir.duration(value) end
 ---@param opts {from: string, to: string, with_data?: string[]}
 function weir.copy_schema(opts) end
 
+---Writes a pg_dump archive (custom format: restore it with pg_restore or weir.restore) of the
+---tables listed ("schema.table" each, every one must exist; none: the whole database), read
+---through `db`'s database, to `file` (relative to the working directory; its directory is
+---created when missing). The archive is private to this OS user (0600) and appears under its
+---name only once complete; an existing `file` is never replaced (an error). With `snapshot`
+---(pg_export_snapshot() of a transaction kept open meanwhile) the rows are those that
+---transaction sees. The password reaches pg_dump in PGPASSWORD, never on its command line.
+---Returns the archive's size in bytes. Under `weir plan` nothing is written (0 is returned).
+---@param opts {db: weir.Connection, file: string, tables?: string[], snapshot?: string}
+---@return integer bytes
+function weir.dump(opts) end
+
+---Restores a pg_dump archive (custom format) into `db`'s database with pg_restore, all of it or
+---nothing (--single-transaction --exit-on-error; no owners or privileges). The password reaches
+---pg_restore in PGPASSWORD only. Under `weir plan` nothing is restored.
+---@param opts {db: weir.Connection, file: string}
+function weir.restore(opts) end
+
+---A value of weir.lua's `vars` (always a string: numbers come as Lua writes them), so that one
+---script runs unchanged in several setups (`vars = { schema = env("APP_SCHEMA", "public") }`).
+---When weir.lua has no such var, `default`; without one, an error naming the var. A var whose
+---`env "X"` is unset (and has no default there) is an error even with a `default` here.
+---@param name string
+---@param default? string
+---@return string
+function weir.var(name, default) end
+
 ---Pauses the script for `seconds` (fractions allowed; at most 2147483.647, 24.8 days).
 ---@param seconds number
 function weir.sleep(seconds) end

@@ -1,5 +1,6 @@
-// weir: command-line entry. Parses the command name and dispatches; turns usage errors into
-// exit code 2 and any escaped error into exit code 1 with a one-line message.
+// weir: command-line entry. Parses the command name and dispatches; prints a command's help
+// when its parser meets -h/--help; turns usage errors into exit code 2 and any escaped error
+// into exit code 1 with a one-line message.
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -11,46 +12,59 @@ namespace weir::cli {
 namespace {
 
 const Command kCommands[] = {
-    {"up", "run pending migration phases", cmd_up},
-    {"plan", "show what pending phases would do, changing nothing", cmd_plan},
-    {"down", "roll back applied phases", cmd_down},
-    {"status", "show migrations, phases and drift", cmd_status},
-    {"new", "write a new migration from a template", cmd_new},
-    {"baseline", "record migrations as applied without running them", cmd_baseline},
-    {"repair", "accept changed scripts and clear failed records", cmd_repair},
-    {"inspect", "show the database's schema (or its JSON model)", cmd_inspect},
-    {"diff", "the SQL that turns one schema into another", cmd_diff},
-    {"lint", "report dangerous DDL in SQL files and migrations", cmd_lint},
-    {"test", "run describe/it test files, or check migrations are reversible", cmd_test},
-    {"run", "run a Lua script against a database", cmd_run},
-    {"repl", "explore a database interactively: Lua, SQL and psql-style \\d commands", cmd_repl},
-    {"pg", "start, stop or locate a throwaway PostgreSQL", cmd_pg},
-    {nullptr, nullptr, nullptr},
+    {&kInitSpec, cmd_init},
+    {&kNewSpec, cmd_new},
+    {&kUpSpec, cmd_up},
+    {&kPlanSpec, cmd_plan},
+    {&kDownSpec, cmd_down},
+    {&kStatusSpec, cmd_status},
+    {&kBaselineSpec, cmd_baseline},
+    {&kRepairSpec, cmd_repair},
+    {&kInspectSpec, cmd_inspect},
+    {&kDiffSpec, cmd_diff},
+    {&kLintSpec, cmd_lint},
+    {&kTestSpec, cmd_test},
+    {&kRunSpec, cmd_run},
+    {&kReplSpec, cmd_repl},
+    {&kPgSpec, cmd_pg},
+    {&kHelpSpec, cmd_help},
+    {&kCompletionSpec, cmd_completion},
+    {nullptr, nullptr},
 };
-
-void print_help() {
-  std::printf(
-      "weir %s — PostgreSQL migrations as reviewable, reversible Lua scripts\n"
-      "\n"
-      "Usage: weir COMMAND [OPTIONS] [ARGS...]\n"
-      "\n"
-      "Commands:\n",
-      WEIR_VERSION);
-  for (const Command* c = kCommands; c->name; ++c)
-    std::printf("  %-8s %s\n", c->name, c->summary);
-  std::printf(
-      "\n"
-      "Run `weir COMMAND --help` for a command's options.\n"
-      "  --version     print the version\n"
-      "  -h, --help    show this help\n"
-      "\n"
-      "Exit codes: 0 success, 1 script, SQL or connection error, 2 usage error.\n");
-}
 
 }  // namespace
 
 const Command* commands() {
   return kCommands;
+}
+
+const Command* find_command(const std::string& name) {
+  for (const Command* c = kCommands; c->spec; ++c)
+    if (name == c->spec->name) return c;
+  return nullptr;
+}
+
+std::string overview_text() {
+  std::string out = std::string("weir ") + WEIR_VERSION +
+                    " — PostgreSQL migrations as reviewable, reversible Lua scripts\n"
+                    "\n"
+                    "Usage: weir COMMAND [OPTIONS] [ARGS...]\n"
+                    "\n"
+                    "Commands:\n";
+  for (const Command* c = kCommands; c->spec; ++c) {
+    char line[256];
+    std::snprintf(line, sizeof line, "  %-11s %s\n", c->spec->name, c->spec->summary);
+    out += line;
+  }
+  out +=
+      "\n"
+      "Run `weir help COMMAND` (or `weir COMMAND --help`) for a command's options; every\n"
+      "command also has a manual page, weir-COMMAND(1).\n"
+      "  -V, --version  print the version\n"
+      "  -h, --help     show this help\n"
+      "\n"
+      "Exit codes: 0 success, 1 script, SQL or connection error, 2 usage error.\n";
+  return out;
 }
 
 }  // namespace weir::cli
@@ -66,27 +80,27 @@ int main(int argc, char** argv) {
     std::printf("weir %s\n", WEIR_VERSION);
     return kExitOk;
   }
-  if (first == "-h" || first == "--help" || first == "help") {
-    weir::cli::print_help();
+  if (first == "-h" || first == "--help") {
+    std::fputs(overview_text().c_str(), stdout);
     return kExitOk;
   }
-  for (const Command* c = commands(); c->name; ++c) {
-    if (first != c->name) continue;
-    Args args(argc, argv, 2);
-    try {
-      return c->run(args);
-    } catch (const UsageError& e) {
-      std::fprintf(stderr, "weir: %s (see weir %s --help)\n", e.what(), c->name);
-      return kExitUsage;
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "weir: %s\n", e.what());
-      return kExitError;
-    }
+  const Command* c = find_command(first);
+  if (!c) {
+    std::fprintf(stderr, "weir: unknown %s '%s' (see weir --help)\n",
+                 first[0] == '-' ? "option" : "command", first.c_str());
+    return kExitUsage;
   }
-  if (first[0] == '-') {
-    std::fprintf(stderr, "weir: unknown option '%s' (see weir --help)\n", first.c_str());
-  } else {
-    std::fprintf(stderr, "weir: unknown command '%s' (see weir --help)\n", first.c_str());
+  Args args(argc, argv, 2);
+  try {
+    return c->run(args);
+  } catch (const HelpRequested& h) {
+    std::fputs(help_text(*h.spec).c_str(), stdout);
+    return kExitOk;
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "weir: %s (see weir %s --help)\n", e.what(), c->spec->name);
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "weir: %s\n", e.what());
+    return kExitError;
   }
-  return kExitUsage;
 }

@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# Installs every Debian package weir needs to build, test and run, on a fresh Debian 12 machine.
+# Installs every Debian package weir needs to build, test and run, on a fresh Debian 12 machine
+# (zsh and fish: the tests run weir's completions in them; dpkg-dev, from build-essential,
+# gives scripts/package.sh its dpkg-shlibdeps).
 # Idempotent: packages already present are skipped; apt-get runs only when something is missing.
 # Must run as root (or with sudo available). Used by the README commands and by .ci/run.
 set -euo pipefail
 
+# What each is for: docs/install.md. weir links libpq directly (not libpqxx) and libpg_query
+# carries its own protobuf code, so neither libpqxx-dev nor libprotobuf-c-dev is here.
 packages=(
   build-essential cmake pkg-config git
   liblua5.4-dev lua5.4
-  libpqxx-dev libpq-dev libssl-dev
+  libpq-dev libssl-dev
   nlohmann-json3-dev
   catch2
   postgresql-15 postgresql-client-15 postgresql-contrib
-  libpg-query-dev libprotobuf-c-dev
+  libpg-query-dev
   libedit-dev
   libpcre2-dev
   json-schema-test-suite
@@ -19,6 +23,7 @@ packages=(
   clang-format
   tmux
   bc
+  zsh fish
 )
 
 missing=()

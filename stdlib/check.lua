@@ -169,6 +169,56 @@ function C.has_policy(conn, tbl, policy)
   return (outcome("has_policy", ok, ok and ("policy %s on %s"):format(policy, tbl) or ("no policy %s on %s"):format(policy, tbl)))
 end
 
+function C.rls_enabled(conn, tbl)
+  local t = table_sql(conn, "rls_enabled", tbl)
+  local on = conn:value("SELECT relrowsecurity FROM pg_catalog.pg_class WHERE oid = pg_catalog.to_regclass($1)", t)
+  if on == nil then return (outcome("rls_enabled", false, no_table(tbl))) end
+  return (outcome("rls_enabled", on, on and ("row-level security on " .. tbl) or ("row-level security is not enabled on " .. tbl)))
+end
+
+---has_constraint(db, table, name): a validated constraint of that name (any kind: CHECK,
+---UNIQUE, PRIMARY KEY, FOREIGN KEY, EXCLUDE).
+function C.has_constraint(conn, tbl, name)
+  local t = table_sql(conn, "has_constraint", tbl)
+  local valid = conn:value("SELECT convalidated FROM pg_catalog.pg_constraint WHERE conrelid = pg_catalog.to_regclass($1) AND conname = $2", t, name)
+  if valid == nil then return (outcome("has_constraint", false, ("no constraint %s on %s"):format(name, tbl))) end
+  return (outcome("has_constraint", valid, valid and ("constraint %s on %s"):format(name, tbl) or
+    ("constraint %s on %s is NOT VALID"):format(name, tbl)))
+end
+
+---has_trigger(db, table, name): an enabled trigger of that name.
+function C.has_trigger(conn, tbl, name)
+  local t = table_sql(conn, "has_trigger", tbl)
+  local enabled = conn:value([[SELECT tgenabled <> 'D' FROM pg_catalog.pg_trigger
+                                WHERE tgrelid = pg_catalog.to_regclass($1) AND tgname = $2 AND NOT tgisinternal]], t, name)
+  if enabled == nil then return (outcome("has_trigger", false, ("no trigger %s on %s"):format(name, tbl))) end
+  return (outcome("has_trigger", enabled, enabled and ("trigger %s on %s"):format(name, tbl) or
+    ("trigger %s on %s is disabled"):format(name, tbl)))
+end
+
+---has_function(db, signature): a function or procedure, by its signature as SQL names it
+---("public.set_updated_at()", "cleanup(interval)"; unqualified: on the search_path).
+function C.has_function(conn, signature)
+  if type(signature) ~= "string" or not signature:find("%(.*%)%s*$") then
+    error("check.has_function: " .. string.format("%q", tostring(signature)) ..
+      " is not a function signature (expected name(argument types))", 2)
+  end
+  -- to_regprocedure raises for a type that does not exist: inside a transaction (a phase's
+  -- verify), in a savepoint, so the transaction goes on
+  local sp = conn:in_transaction()
+  if sp then conn:exec "SAVEPOINT weir_check_has_function" end
+  local ok, found = pcall(conn.value, conn, "SELECT pg_catalog.to_regprocedure($1) IS NOT NULL", signature)
+  if sp then
+    if not ok then conn:exec "ROLLBACK TO SAVEPOINT weir_check_has_function" end
+    conn:exec "RELEASE SAVEPOINT weir_check_has_function"
+  end
+  if not ok then
+    local why = type(found) == "table" and found.message or tostring(found)
+    return (outcome("has_function", false, ("function %s does not exist (%s)"):format(signature, why)))
+  end
+  return (outcome("has_function", found, found and ("function " .. signature) or ("function " .. signature .. " does not exist")))
+end
+
 -- ---- data checks ------------------------------------------------------------------------
 -- Every table is looked up before it is queried: a table that does not exist is a check that
 -- does not hold ("table app.nope does not exist"), not an SQL error.

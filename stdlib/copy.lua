@@ -10,6 +10,7 @@
 --- the state a copy or update kept. Tests: tests/lua/copy_test.lua, tests/cli/copy_migrate_test.lua.
 local core = require "copy.core"
 local history = require "history"
+local progress = require "progress"
 local util = require "weir_util"
 
 local C = {}
@@ -18,7 +19,7 @@ local KNOWN = {
   from = true, source = true, query = true, to = true, target = true, key = true, columns = true,
   batch = true, transform = true, mode = true, on_error = true, checkpoint = true, since = true,
   pause_ms = true, throttle = true, name = true, schema = true, where = true, shared = true, ranges = true,
-  workers = true,
+  workers = true, ids = true,
 }
 
 -- What a worker process runs: the same copy, sharing its ranges (see C.table's `workers`).
@@ -191,12 +192,36 @@ end
 
 local list_of = util.list_of
 
+-- How many rows to expect, for the progress line's % and ETA: the planner's estimate of
+-- `SELECT … FROM from_where` (EXPLAIN; a savepoint keeps a failure from ending the caller's
+-- transaction), or pg_class.reltuples of `rel` when there is no condition. nil when progress
+-- is off, when weir plan or weir lint runs the phase (EXPLAIN would be one more statement in
+-- what they show), or when the planner cannot tell.
+local function expected_rows(conn, from_where, rel, plain_table)
+  local ctx = require("runner").current()
+  if progress.style() == "off" or (ctx and ctx.store) then return nil end
+  if rel and plain_table then
+    local n = conn:value("SELECT c.reltuples::bigint FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)", rel)
+    return (math.type(n) == "integer" and n > 0) and n or nil
+  end
+  local in_tx = conn:in_transaction()
+  if in_tx then conn:exec("SAVEPOINT weir_copy_estimate") end
+  local ok, plan = pcall(conn.value, conn, "EXPLAIN (FORMAT JSON) SELECT 1 FROM " .. from_where)
+  if in_tx then
+    conn:exec(ok and "RELEASE SAVEPOINT weir_copy_estimate" or "ROLLBACK TO SAVEPOINT weir_copy_estimate")
+    if not ok then conn:exec("RELEASE SAVEPOINT weir_copy_estimate") end
+  end
+  local n = ok and type(plan) == "table" and plan[1] and plan[1].Plan and plan[1].Plan["Plan Rows"]
+  return (type(n) == "number" and n >= 1) and math.floor(n) or nil
+end
+
 
 -- The batch currently being written, for ids.map: mappings to record with it.
 local current_batch
 local stage_count = 0
 
----The pending id mappings of the running copy batch (used by the ids module), or nil.
+---The pending id mappings of the running copy batch (used by the ids module), or nil; its
+---fields conn and schema say where they go (and where ids reads imported mappings).
 function C.pending_ids() return current_batch and current_batch.ids end
 
 -- Target columns: name → {type, builtin, identity_always}, in table order.
@@ -243,6 +268,17 @@ local function check_table_options(o)
     fail("transform must be a function(row), got %s", type(o.transform))
   end
   if o.columns ~= nil and not names_or_nil(o.columns) then fail("columns must be a non-empty list of column names") end
+  if o.ids ~= nil then
+    if type(o.ids) ~= "table" or next(o.ids) == nil then
+      fail("ids must be a table of source column = namespace, got %s", type(o.ids) == "table" and "an empty table" or type(o.ids))
+    end
+    for col, ns in pairs(o.ids) do
+      if type(col) ~= "string" or type(ns) ~= "string" or ns == "" then
+        fail("ids must be a table of source column = namespace (strings), got %s = %s", tostring(col), tostring(ns))
+      end
+    end
+    if not o.transform then fail("ids goes with a transform (its ids.map and ids.lookup calls are what it serves)") end
+  end
   if o.shared ~= nil and type(o.shared) ~= "boolean" then fail("shared must be true or false, got %s", type(o.shared)) end
   local on_error = o.on_error
   if on_error ~= nil and on_error ~= "quarantine" and on_error ~= "fail" and on_error ~= "abort" then
@@ -483,6 +519,20 @@ local function copy_table(o)
   -- Transforms source rows: returns output rows, their source keys, and the columns they fill.
   local function transformed(rows)
     local out, out_keys, seen_cols, cols = {}, {}, {}, nil
+    if o.ids and #rows > 0 then
+      -- the batch's legacy ids, resolved in one query for the imported namespaces among them
+      local wanted = {}
+      for col, ns in pairs(o.ids) do
+        local list = wanted[ns] or {}
+        wanted[ns] = list
+        for _, row in ipairs(rows) do
+          local v = row[col]
+          if v == nil then error(("ids names column %s, which the source rows do not have"):format(col), 0) end
+          if not db.isnull(v) then list[#list + 1] = v end
+        end
+      end
+      require("ids").prefetch(dst, wanted, schema)
+    end
     for _, row in ipairs(rows) do
       local ok, res = pcall(o.transform, row)
       if not ok then
@@ -642,7 +692,7 @@ local function copy_table(o)
   -- names the last committed one).
   local function one_batch(hi)
     local q0, s0 = stats.quarantined, stats.skipped
-    current_batch = { ids = {} }
+    current_batch = { ids = { conn = dst, schema = schema } }
     begin()
     prepare_stage()
     local ok, read, written = pcall(fast_batch, last, hi)
@@ -654,7 +704,7 @@ local function copy_table(o)
       -- on_error = "fail", to find the first one (then rolled back with the whole batch).
       if not sql_failure then error(err, 0) end
       stats.quarantined, stats.skipped = q0, s0
-      current_batch = { ids = {} }
+      current_batch = { ids = { conn = dst, schema = schema } }
       begin()
       prepare_stage()
       read, written = slow_batch(last, hi)
@@ -666,26 +716,12 @@ local function copy_table(o)
     return read, written
   end
 
-  -- A progress line on a terminal: rows, rows/s and, for a table source, an ETA from the
-  -- planner's row estimate.
-  local tty = core.stderr_is_tty() and not os.getenv("WEIR_COPY_SPEC")
-  local estimate = nil
-  if tty and o.source then
-    estimate = src:value("SELECT reltuples::bigint FROM pg_catalog.pg_class WHERE oid = pg_catalog.to_regclass($1)", source_sql)
-    if type(estimate) ~= "number" or estimate <= 0 then estimate = nil end
-  end
-  local function progress(final)
-    if not tty then return end
-    local secs = weir.clock() - t0
-    local rate = secs > 0 and stats.read / secs or 0
-    local eta = ""
-    if estimate and rate > 0 and not final then
-      eta = string.format(", ETA %ds", math.max(0, math.floor((estimate - stats.read) / rate + 0.5)))
-    end
-    io.stderr:write(string.format("\rweir: copy %s: %d rows, %d rows/s%s%s   ", name, stats.read, math.floor(rate),
-      stats.quarantined > 0 and (", " .. stats.quarantined .. " quarantined") or "", eta), final and "\n" or "")
-    io.stderr:flush()
-  end
+  -- Progress (docs/progress.md): rows, rows/s and, when the planner can tell how many rows
+  -- there are, % and ETA. A shared copy's ranges are counted by this process only.
+  local counter = progress.counter { label = "copy " .. name, unit = "rows",
+    total = expected_rows(src, from_sql .. range_where(last, nil), source_sql,
+      o.source and not o.where and not o.since and not last and not shared) }
+  local function quarantined_note() return stats.quarantined > 0 and (stats.quarantined .. " quarantined") or "" end
 
   local function run_stream()
     while true do
@@ -708,10 +744,10 @@ local function copy_table(o)
       stats.read, stats.written, stats.batches = stats.read + read, stats.written + written, stats.batches + 1
       last = hi
       if ctx then
-        ctx.emit("copy_batch", { migration = ctx.migration, phase = ctx.phase, copy = name, batch = stats.batches,
-          rows = read, written = written, last = json.array(hi) })
+        ctx.emit("copy_batch", { migration = ctx.migration, phase = ctx.phase, copy = name, kind = "table",
+          batch = stats.batches, rows = read, written = written, last = json.array(hi) })
       end
-      progress(false)
+      counter:add(read, quarantined_note())
       if o.pause_ms then weir.sleep(o.pause_ms / 1000) end
     end
   end
@@ -812,6 +848,7 @@ local function copy_table(o)
       -- other processes are still on their ranges; the last one to finish closes the copy
       stats.open_ranges = open
       stats.seconds = weir.clock() - t0
+      counter:finish()
       summary()
       return stats
     end
@@ -825,7 +862,7 @@ local function copy_table(o)
   dst:exec("UPDATE " .. S .. ".copies SET finished_at = now() WHERE kind = 'table' AND name = $1", name)
   commit()
   stats.seconds = weir.clock() - t0
-  progress(true)
+  counter:finish()
   summary()
   return stats
 end
@@ -911,6 +948,8 @@ local function copy_update(o)
   local outer_tx = conn:in_transaction()
   local t0 = weir.clock()
   local last = cp.last
+  local counter = progress.counter { label = "update " .. name, unit = "rows",
+    total = expected_rows(conn, t .. range(last, nil), t, not o.where and not last) }
   while true do
     local row = conn:one("SELECT " .. table.concat(key_text, ", ") .. " FROM (SELECT " .. key_list .. " FROM " .. t ..
       range(last, nil) .. " ORDER BY " .. key_list .. " LIMIT " .. batch .. ") s ORDER BY " .. table.concat(desc, ", ") .. " LIMIT 1")
@@ -971,11 +1010,18 @@ local function copy_update(o)
     conn:exec(outer_tx and "RELEASE SAVEPOINT weir_update_batch" or "COMMIT")
     stats.read, stats.written, stats.batches = stats.read + read, stats.written + written, stats.batches + 1
     last = hi
+    local ctx = require("runner").current()
+    if ctx then
+      ctx.emit("copy_batch", { migration = ctx.migration, phase = ctx.phase, copy = name, kind = "update",
+        batch = stats.batches, rows = read, written = written, last = json.array(hi) })
+    end
+    counter:add(read)
     if o.pause_ms then weir.sleep(o.pause_ms / 1000) end
   end
   cp.done, cp.last = true, nil
   conn:tx(function() save_progress(0, 0, true) end)
   stats.seconds = weir.clock() - t0
+  counter:finish()
   return stats
 end
 public("update", copy_update)

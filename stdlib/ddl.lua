@@ -746,7 +746,9 @@ public("move_to_schema", function(db, objects, schema, opts)
   for _, n in ipairs(enums) do bare(n, "enum") end
 
   -- Where each object is: to move (in `from`), already moved (in `schema`), or nowhere.
-  local move_tables, move_enums, done = {}, {}, { tables = {}, enums = {} }
+  -- lists marked as such: an empty one is [] in JSON, never {}
+  local move_tables, move_enums = json.array(), json.array()
+  local done = { tables = json.array(), enums = json.array() }
   local function place(kind, name, here, there, list)
     local label = kind == "tables" and "table" or "enum"
     if here and there then

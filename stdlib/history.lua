@@ -181,14 +181,31 @@ function H.has_table(conn, schema, name)
   return conn:value("SELECT pg_catalog.to_regclass($1) IS NOT NULL", conn:quote_ident(schema) .. "." .. name) == true
 end
 
----Everything recorded: migrations[id] = row, phases[id][phase] = row.
+---A timestamptz expression as SQL text of an RFC 3339 UTC time ("2026-05-01T12:00:03.123456Z"),
+---or NULL: how every time weir reports (status, events) is written.
+function H.rfc3339(expr)
+  return "pg_catalog.to_char((" .. expr .. ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+end
+
+---The server's time now, as RFC 3339 UTC text (what a phase records as its start).
+function H.now(conn)
+  return conn:value("SELECT " .. H.rfc3339("pg_catalog.clock_timestamp()"))
+end
+
+---Everything recorded: migrations[id] = row, phases[id][phase] = row. Times are RFC 3339 UTC
+---text; durations are seconds (duration_seconds).
 function H.load(conn, schema)
   local s = conn:quote_ident(schema)
   local migrations, phases = {}, {}
-  for _, r in ipairs(conn:query("SELECT id, checksum, description, applied_at::text AS applied_at, applied_by, duration::text AS duration, baseline FROM " .. s .. ".migrations")) do
+  for _, r in ipairs(conn:query("SELECT id, checksum, description, " .. H.rfc3339("applied_at") ..
+      " AS applied_at, applied_by, pg_catalog.date_part('epoch', duration)::float8 AS duration_seconds, baseline FROM " ..
+      s .. ".migrations")) do
     migrations[r.id] = r
   end
-  for _, r in ipairs(conn:query("SELECT migration, phase, position, state, started_at::text AS started_at, finished_at::text AS finished_at, error, attempts FROM " .. s .. ".phases ORDER BY migration, position")) do
+  for _, r in ipairs(conn:query("SELECT migration, phase, position, state, " .. H.rfc3339("started_at") ..
+      " AS started_at, " .. H.rfc3339("finished_at") .. " AS finished_at, " ..
+      "pg_catalog.date_part('epoch', finished_at - started_at)::float8 AS duration_seconds, error, attempts FROM " ..
+      s .. ".phases ORDER BY migration, position")) do
     phases[r.migration] = phases[r.migration] or {}
     phases[r.migration][r.phase] = r
   end
@@ -202,19 +219,21 @@ function H.touch_migration(conn, schema, mig, checksum)
     description = excluded.description]], mig.id, checksum, mig.description)
 end
 
----Sets a phase's state (and error), creating its row when needed.
-function H.set_phase(conn, schema, mig_id, phase, state, err)
+---Sets a phase's state (and error), creating its row when needed. `started_at` (RFC 3339
+---text, H.now) is when this run of the phase began: a run records its own start, read before
+---it ran (nil keeps the recorded one). A finishing state (done, failed, rolled_back) records
+---the time now as finished_at. `attempts` is added to the phase's count of runs of `up`.
+function H.set_phase(conn, schema, mig_id, phase, state, err, started_at, attempts)
   local s = conn:quote_ident(schema)
   conn:exec("INSERT INTO " .. s .. [[.phases AS p (migration, phase, position, state, started_at, finished_at, error, attempts)
-    VALUES ($1, $2, $3, $4, now(), CASE WHEN $4 IN ('done', 'failed', 'rolled_back') THEN now() END, $5,
-            CASE WHEN $4 = 'running' THEN 1 ELSE 0 END)
+    VALUES ($1, $2, $3, $4, coalesce($6::timestamptz, pg_catalog.clock_timestamp()),
+            CASE WHEN $4 IN ('done', 'failed', 'rolled_back') THEN pg_catalog.clock_timestamp() END, $5, $7)
     ON CONFLICT (migration, phase) DO UPDATE SET
       state = excluded.state, position = excluded.position, error = excluded.error,
-      started_at = CASE WHEN excluded.state IN ('running', 'rolling_back') THEN now()
-                        ELSE coalesce(p.started_at, now()) END,
+      started_at = coalesce($6::timestamptz, p.started_at, excluded.started_at),
       finished_at = excluded.finished_at,
-      attempts = p.attempts + CASE WHEN excluded.state = 'running' THEN 1 ELSE 0 END]],
-    mig_id, phase.name, phase.index, state, err)
+      attempts = p.attempts + $7]],
+    mig_id, phase.name, phase.index, state, err, started_at or db.NULL, attempts or 0)
 end
 
 ---Forgets the checkpoints of a phase (when it is rolled back, its progress means nothing).
@@ -236,13 +255,13 @@ function H.settle_migration(conn, schema, mig)
     WHERE m.id = $1]], mig.id, #mig.phases)
 end
 
----Appends an event; returns its seq (monotonic per migration) and timestamp.
+---Appends an event; returns its seq (monotonic per migration) and timestamp (RFC 3339 UTC).
 function H.event(conn, schema, type_, mig_id, phase_name, payload)
   local s = conn:quote_ident(schema)
   local row = conn:one("INSERT INTO " .. s .. [[.events (seq, type, migration, phase, payload)
       SELECT coalesce(max(seq), 0) + 1, $1, $2, $3, $4 FROM ]] .. s .. [[.events
        WHERE migration IS NOT DISTINCT FROM $2
-    RETURNING seq, ts::text AS ts]], type_, mig_id, phase_name, db.json(payload or {}))
+    RETURNING seq, ]] .. H.rfc3339("ts") .. " AS ts", type_, mig_id, phase_name, db.json(payload or json.object()))
   return row.seq, row.ts
 end
 

@@ -78,7 +78,7 @@ local function new_cx(ch, conn, step)
 end
 
 local function say(cx, fmt, ...)
-  io.stderr:write(("weir: online %s: " .. fmt):format(cx.ch.name, ...), "\n")
+  require("progress").say(("online %s: " .. fmt):format(cx.ch.name, ...))
 end
 
 local function event(cx, type_, fields)
@@ -339,12 +339,6 @@ end
 -- ---------------------------------------------------------------------------------------------
 -- Backfill
 
-local tty = nil
-local function stderr_is_tty()
-  if tty == nil then tty = require("copy.core").stderr_is_tty() end
-  return tty
-end
-
 local function backfill(cx, m)
   local conn, ch = cx.conn, cx.ch
   local total = { rows = 0, batches = 0, seconds = 0 }
@@ -359,13 +353,10 @@ local function backfill(cx, m)
         local pages = conn:value("SELECT relpages FROM pg_catalog.pg_class WHERE oid = $1::bigint::oid", t.oid)
         per_block = (pages > 0 and estimate > 0) and math.max(1, estimate // pages) or 50
       end
-      local function progress(final)
-        if not stderr_is_tty() then return end
-        local pct = estimate > 0 and string.format(" (%d%%)", math.min(100, math.floor(cp.rows * 100 / estimate))) or ""
-        io.stderr:write(("\rweir: online %s: backfill %s: %d rows%s   "):format(ch.name, label, cp.rows,
-          final and "" or pct), final and "\n" or "")
-        io.stderr:flush()
-      end
+      -- progress (docs/progress.md): the rows of this run against the planner's estimate of
+      -- the rows still to do
+      local counter = require("progress").counter { label = ("online %s: backfill %s"):format(ch.name, label),
+        unit = "rows", total = estimate > cp.rows and (estimate - cp.rows) or nil }
       while true do
         local hi, lo
         if t.key then
@@ -400,12 +391,12 @@ local function backfill(cx, m)
         total.rows, total.batches = total.rows + n, total.batches + 1
         event(cx, "online_backfill", { table = label, batch = cp.batches, rows = n,
           last = t.key and json.array(hi) or hi })
-        progress(false)
+        counter:add(n)
         if ch.opts.pause_ms > 0 then weir.sleep(ch.opts.pause_ms / 1000) end
       end
       cp.done = true
       put_checkpoint(cx, t, cp)
-      progress(true)
+      counter:finish()
     end
   end
   total.seconds = weir.clock() - t0

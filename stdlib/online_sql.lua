@@ -202,22 +202,26 @@ SELECT c.relkind::text AS kind
  WHERE n.nspname = $1 AND c.relname = $2]]
 
 -- ---------------------------------------------------------------------------------------------
--- Engine state (the state schema's online_changes table, history.lua's upgrade 4)
+-- Engine state (the state schema's online_changes table, history.lua's upgrade 4); times
+-- are RFC 3339 UTC text, as everywhere weir reports them.
+
+local RFC3339 = require("history").rfc3339
 
 Q.STATE_TABLE_EXISTS = "SELECT pg_catalog.to_regclass($1) IS NOT NULL"
 
 function Q.state_row(conn, schema)
   return fill(conn, [[
 SELECT name, state, direction, version_schemas, definition, fingerprint,
-       started_at::text AS started_at, completed_at::text AS completed_at
+       ]] .. RFC3339("started_at") .. [[ AS started_at, ]] .. RFC3339("completed_at") .. [[ AS completed_at
   FROM {schema}.online_changes WHERE name = $1]], { schema = schema })
 end
 
 function Q.state_rows(conn, schema)
   return fill(conn, [[
 SELECT name, state, direction, version_schemas, tables, fingerprint,
-       started_at::text AS started_at, completed_at::text AS completed_at, updated_at::text AS updated_at
-  FROM {schema}.online_changes ORDER BY started_at, name]], { schema = schema })
+       ]] .. RFC3339("started_at") .. [[ AS started_at, ]] .. RFC3339("completed_at") .. [[ AS completed_at,
+       ]] .. RFC3339("updated_at") .. [[ AS updated_at
+  FROM {schema}.online_changes ORDER BY online_changes.started_at, name]], { schema = schema })
 end
 
 function Q.state_tables_busy(conn, schema)

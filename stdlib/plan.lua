@@ -229,11 +229,20 @@ local function inferred_locks(statements, schema)
     if key and name ~= "" and not seen[key] and name:sub(1, #schema + 1) ~= schema .. "."
       and not name:match("^pg_temp[%w_]*%.") then
       seen[key] = true
-      out[#out + 1] = { relation = name, mode = mode, blocks = BLOCKS[mode], observed = false,
+      out[#out + 1] = { relation = name, kind = db.NULL, mode = mode, blocks = BLOCKS[mode], observed = false,
         statement = s.text }
     end
   end
   return out
+end
+
+-- The kind ("table", "index" …) of the relation `name` written in SQL names on `conn` now, or
+-- db.NULL (a list of names, a relation the statement dropped).
+local function relation_kind(conn, name)
+  local ok, k = pcall(conn.value, conn, "SELECT c.relkind::text FROM pg_catalog.pg_class c " ..
+    "WHERE c.oid = pg_catalog.to_regclass($1)", name)
+  if ok and type(k) == "string" then return KINDS[k] or ("relkind " .. k) end
+  return db.NULL
 end
 
 -- The relation a name written in SQL refers to in a snapshot: "schema.name", or "name" found
@@ -261,7 +270,7 @@ local function add_held_locks(changes, before, statements, schema)
   for _, l in ipairs(inferred_locks(statements, schema)) do
     local oid = lookup(before.rels, l.relation)
     if oid and held[oid] then
-      l.relation = qualified(before.rels[oid])
+      l.relation, l.kind = qualified(before.rels[oid]), kind_of(before.rels[oid])
       l.held = true
       local at = listed[l.relation]
       if not at then
@@ -590,7 +599,10 @@ local function plan_with(opts, state, list, by_id)
           else
             local r = simulate(e.src, shadow, schema, shadow_store, false)
             if r.changes then
-              for _, l in ipairs(inferred_locks(r.statements, schema)) do r.changes.locks[#r.changes.locks + 1] = l end
+              for _, l in ipairs(inferred_locks(r.statements, schema)) do
+                l.kind = relation_kind(shadow, l.relation)
+                r.changes.locks[#r.changes.locks + 1] = l
+              end
             end
             settle(e, r)
           end
@@ -614,8 +626,8 @@ local function plan_with(opts, state, list, by_id)
     for _, e in ipairs(entries) do
       for _, s in ipairs(e.statements or {}) do s.tree = nil end
     end
-    io.stdout:write(json.encode { pending = #entries, would_succeed = not failed,
-      phases = json.array(entries) }, "\n")
+    io.stdout:write(json.encode { format_version = runner.FORMAT_VERSION, pending = #entries,
+      would_succeed = not failed, phases = json.array(entries) }, "\n")
   else
     local out = io.stdout
     if #entries == 0 then

@@ -20,6 +20,7 @@ local hooks = require "db.hooks"
 -- call(f, ...): a script's function (up, down, verify, a requirement's check), so that an error
 -- raised after it tail-called a helper (return flags.define(…)) names its line (lua/where.hpp)
 local call = require("weir.protected").call
+local progress = require "progress"
 
 local R = {}
 R.call = call
@@ -39,7 +40,11 @@ R.DEFAULT_LOCK_TIMEOUT_MS = 500
 R.DEFAULT_RETRIES = 10
 R.BACKOFF_FIRST, R.BACKOFF_MAX = 1, 10  -- seconds: 1, 2, 4, 8, 10, 10 … each ×0.5–1.5
 
-local function say(fmt, ...) io.stderr:write("weir: ", string.format(fmt, ...), "\n") end
+-- Every JSON document weir prints (status, plan, lint, up/down --json) and every event carries
+-- this; it changes only when a field changes meaning or goes away (grammar/*.schema.json).
+R.FORMAT_VERSION = 1
+
+local function say(fmt, ...) progress.say(fmt, ...) end
 
 -- ---------------------------------------------------------------------------------------------
 -- Loading scripts
@@ -73,6 +78,7 @@ local function full_paths(text, path)
   end))
 end
 R.full_paths = full_paths
+R.id_less = id_less
 
 ---Loads every migration script of `dir`, validating all before anything runs.
 function R.load_all(dir)
@@ -136,17 +142,23 @@ local function new_context(opts)
   ctx.state = weir.connect(opts.url or "")
   ctx.state:exec("SET application_name = 'weir " .. (opts.command or "") .. "'")
   never_idle_out(ctx.state)
+  ctx.collected = opts.collect  -- up/down --json: the events, printed at the end
   function ctx.emit(type_, fields)
-    fields = fields or {}
+    fields = json.object(fields or {})
     local mig, ph = fields.migration, fields.phase
     fields.migration, fields.phase = nil, nil
     local ok, seq, ts = pcall(history.event, ctx.state, ctx.schema, type_, mig, ph, fields)
-    if not ok then seq, ts = db.NULL, db.NULL end
+    if not ok then
+      -- the state schema could not record it (its session is gone): the stream still gets it
+      seq, ts = db.NULL, os.date("!%Y-%m-%dT%H:%M:%SZ")
+    end
+    local e = { format_version = R.FORMAT_VERSION, seq = seq, ts = ts, type = type_,
+      migration = mig or db.NULL, phase = ph or db.NULL, details = fields }
     if ctx.events_file then
-      ctx.events_file:write(json.encode { seq = seq, ts = ts, type = type_, migration = mig or db.NULL,
-        phase = ph or db.NULL, details = fields }, "\n")
+      ctx.events_file:write(json.encode(e), "\n")
       ctx.events_file:flush()
     end
+    if ctx.collected then ctx.collected[#ctx.collected + 1] = e end
   end
   return ctx
 end
@@ -162,7 +174,9 @@ local function describe_holder(ctx, key2)
     SELECT a.pid, coalesce(a.application_name, '') AS app, coalesce(a.usename::text, '') AS usr,
            coalesce(host(a.client_addr), 'local') AS addr, a.backend_start::text AS since
       FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-     WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.granted]],
+     WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.granted
+       -- an advisory lock belongs to its database: the same key elsewhere is another migration
+       AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())]],
     LOCK_CLASS, key2)
   if not h then return "another session (it has just released it)" end
   return string.format("backend pid %d ('%s', user %s from %s, connected since %s)", h.pid, h.app, h.usr, h.addr, h.since)
@@ -178,15 +192,17 @@ local function acquire_lock(ctx)
   while true do
     if ctx.lock:try() then
       ctx.lock_key = key2
+      if announced then announced.task:done() end
       return
     end
     if weir.clock() >= deadline then
+      if announced then announced.task:done() end
       error(string.format("another weir holds the migration lock on schema %s: %s; gave up after %gs (--lock-wait)",
         ctx.schema, describe_holder(ctx, key2), wait), 0)
     end
     if not announced then
-      say("waiting for the migration lock, held by %s", describe_holder(ctx, key2))
-      announced = true
+      say("%s for the migration lock, held by %s", progress.paint("waiting", "waiting"), describe_holder(ctx, key2))
+      announced = { task = progress.task("waiting for the migration lock") }
     end
     weir.sleep(0.2)
   end
@@ -423,13 +439,25 @@ local function run_phase(ctx, mig, ph, direction)
   local up = direction == "up"
   -- the INVALID indexes there were before the phase's first attempt
   local before = not ph.transaction and invalid_indexes(ctx.state) or nil
+  -- When this run of the phase began, read before it runs: its record's started_at (a run
+  -- records its own start, also when an earlier one failed).
+  local started_at = history.now(ctx.state)
+  say("%s %s", label, up and "started" or "rolling back")
+  local task = progress.task(label)
+  -- Events raised inside the phase (checkpoints, copies) carry its migration and phase.
+  local function emit_here(type_, fields)
+    fields = fields or {}
+    if fields.migration == nil then fields.migration = mig.id end
+    if fields.phase == nil then fields.phase = ph.name end
+    ctx.emit(type_, fields)
+  end
   local attempt = 0
   while true do
     attempt = attempt + 1
     ctx.emit(up and "phase_start" or "rollback_start",
       { migration = mig.id, phase = ph.name, attempt = attempt, transaction = ph.transaction })
     local t0 = weir.clock()
-    current_ctx = { db = db, schema = ctx.schema, migration = mig.id, phase = ph.name, emit = ctx.emit }
+    current_ctx = { db = db, schema = ctx.schema, migration = mig.id, phase = ph.name, emit = emit_here }
     local w
     local ok, err
     if ph.transaction then
@@ -452,14 +480,17 @@ local function run_phase(ctx, mig, ph, direction)
         end_watch(ctx, w, ph)
         confirm_lock(ctx)
         history.touch_migration(db, ctx.schema, mig, mig.checksum)
-        history.set_phase(db, ctx.schema, mig.id, ph, up and "done" or "rolled_back")
+        -- every attempt of this run counts: the ones before this were rolled back unrecorded
+        history.set_phase(db, ctx.schema, mig.id, ph, up and "done" or "rolled_back", nil, started_at,
+          up and attempt or 0)
         if not up then history.clear_checkpoints(db, ctx.schema, mig.id, ph.name) end
       end)
     else
       ok, err = pcall(function()
         confirm_lock(ctx)
         history.touch_migration(ctx.state, ctx.schema, mig, mig.checksum)
-        history.set_phase(ctx.state, ctx.schema, mig.id, ph, up and "running" or "rolling_back")
+        history.set_phase(ctx.state, ctx.schema, mig.id, ph, up and "running" or "rolling_back", nil, started_at,
+          up and 1 or 0)
         w = start_watch(ctx, ph)
         call(fn, db)
         if up then call_verify(ph, db) end
@@ -483,14 +514,15 @@ local function run_phase(ctx, mig, ph, direction)
     if ok then
       history.settle_migration(ctx.state, ctx.schema, mig)
       ctx.emit(up and "phase_done" or "rollback_done",
-        { migration = mig.id, phase = ph.name, seconds = took })
-      say("%s %s (%.2fs)", label, up and "done" or "rolled back", took)
+        { migration = mig.id, phase = ph.name, seconds = took, attempts = attempt })
+      say("%s %s (%.2fs)", label, progress.paint("ok", up and "done" or "rolled back"), task:done())
       return true
     end
     -- Whatever the phase's own error, a lost lock is the reason it stopped: another weir may be
     -- running now, so nothing more is written to the state schema.
     local lost = ctx.lock:lost()
     if lost or stopped(err, "lost") then
+      say("%s %s (%.2fs)", label, progress.paint("failed", "stopped"), task:done())
       local text = stopped(err, "lost") and err.text or lock_lost_text(lost)
       ctx.emit("lock_lost", { migration = mig.id, phase = ph.name, error = text })
       return false, string.format("%s: %s stopped: %s; another weir may be running now, so this " ..
@@ -507,14 +539,19 @@ local function run_phase(ctx, mig, ph, direction)
       ctx.emit("retry", { migration = mig.id, phase = ph.name, attempt = attempt, sqlstate = err.sqlstate,
         message = err.message, pause = pause })
       say("%s: lock not available (55P03), retry %d/%d in %.1fs", label, attempt, ctx.retries, pause)
+      task:set(("lock not available (55P03), retry %d/%d in %.1fs"):format(attempt, ctx.retries, pause))
       weir.sleep(pause)
+      task:set("")
     else
       local text = error_text(err)
       local where = type(err) == "table" and err.where or ""
       text = full_paths(text, mig.path)
       local full = full_paths(string.format("%s: %s failed: %s%s", label, direction, where, text), mig.path)
+      say("%s %s (%.2fs)", label, progress.paint("failed", "failed"), task:done())
       if up then
-        pcall(history.set_phase, ctx.state, ctx.schema, mig.id, ph, "failed", text)
+        -- a transactional run left no record: its start and attempts are recorded now
+        pcall(history.set_phase, ctx.state, ctx.schema, mig.id, ph, "failed", text,
+          ph.transaction and started_at or nil, ph.transaction and attempt or 0)
       else
         pcall(ctx.state.exec, ctx.state, "UPDATE " .. ctx.state:quote_ident(ctx.schema) ..
           ".phases SET error = $3 WHERE migration = $1 AND phase = $2", mig.id, ph.name, "down failed: " .. text)
@@ -649,9 +686,18 @@ local function with_lock(opts, fn)
     return fn(ctx)
   end)
   local code = ok and err or nil
+  progress.reset()  -- a live line an error unwound past
   pcall(close_context, ctx)
   if not ok then error(err, 0) end
   return code
+end
+
+-- Says why the run stops (stderr) and keeps it for --json's `error`; returns exit code 1.
+local function stop_run(opts, fmt, ...)
+  local text = select("#", ...) > 0 and fmt:format(...) or fmt
+  say("%s", text)
+  opts.failure = opts.failure and (opts.failure .. "\n" .. text) or text
+  return 1
 end
 
 function R.up(opts)
@@ -661,10 +707,9 @@ function R.up(opts)
     local changed, _ = drift(ctx, list, recorded)
     if #changed > 0 then
       for _, m in ipairs(changed) do
-        say("%s was changed after it was applied (checksum differs)", m.path)
+        stop_run(opts, "%s was changed after it was applied (checksum differs)", m.path)
       end
-      say("refusing to run: review the changes, then accept them with `weir repair`")
-      return 1
+      return stop_run(opts, "refusing to run: review the changes, then accept them with `weir repair`")
     end
     local ran = 0
     ctx.emit("run_start", { command = "up", to = opts.to or db.NULL })
@@ -677,14 +722,10 @@ function R.up(opts)
       local unmet = requirement_unmet(ctx, m, p, phases, by_id)
       if unmet then
         ctx.emit("blocked", { migration = m.id, phase = p.name, reason = unmet })
-        say("%s:%s cannot run: %s", m.id, p.name, unmet)
-        return 1
+        return stop_run(opts, "%s:%s cannot run: %s", m.id, p.name, unmet)
       end
       local ok, err = run_phase(ctx, m, p, "up")
-      if not ok then
-        say("%s", err)
-        return 1
-      end
+      if not ok then return stop_run(opts, "%s", err) end
       phases[m.id] = phases[m.id] or {}
       phases[m.id][p.name] = { state = "done" }
       ran = ran + 1
@@ -725,8 +766,7 @@ function R.down(opts)
     end
     for _, e in ipairs(todo) do
       if not e.p.down then
-        say("%s:%s has no down function: nothing was rolled back", e.m.id, e.p.name)
-        return 1
+        return stop_run(opts, "%s:%s has no down function: nothing was rolled back", e.m.id, e.p.name)
       end
     end
     if #todo == 0 then
@@ -739,25 +779,46 @@ function R.down(opts)
         say("%s:%s was interrupted while rolling back; running down again to finish it", e.m.id, e.p.name)
       end
       local ok, err = run_phase(ctx, e.m, e.p, "down")
-      if not ok then
-        say("%s", err)
-        return 1
-      end
+      if not ok then return stop_run(opts, "%s", err) end
     end
     ctx.emit("run_done", { command = "down", phases = #todo })
     return 0
   end)
 end
 
-local function status_rows(ctx, list, recorded, phases)
+-- Why the next phase `weir up` would run cannot run now (the requirement it fails: a phase not
+-- done, a flag, its sql or check, checked as `weir up` checks them), or nil. The sql and check
+-- run in a transaction that is rolled back, under the run's lock and statement timeouts:
+-- status changes nothing and waits on no lock for long.
+local function next_blocked(ctx, list, by_id, phases)
+  local next_up = R.pending(list, by_id, phases, nil)[1]
+  if not next_up or #next_up.p.requires == 0 and not next_up.p.requires.sql and not next_up.p.requires.check
+      and not next_up.p.requires.flag_on and not next_up.p.requires.flag_off then
+    return next_up, nil
+  end
+  db:exec("BEGIN")
+  local ok, unmet = pcall(function()
+    db:exec(string.format("SET LOCAL lock_timeout = %d", tonumber(ctx.opts.lock_timeout_ms) or R.DEFAULT_LOCK_TIMEOUT_MS))
+    db:exec(string.format("SET LOCAL statement_timeout = %d", tonumber(ctx.opts.statement_timeout_ms) or 0))
+    return requirement_unmet(ctx, next_up.m, next_up.p, phases, by_id)
+  end)
+  pcall(db.exec, db, "ROLLBACK")
+  if not ok then unmet = "cannot tell whether its requirements are met: " .. error_text(unmet) end
+  return next_up, unmet
+end
+
+local function status_rows(ctx, list, by_id, recorded, phases)
   local changed, missing = drift(ctx, list, recorded)
   local is_changed = {}
   for _, m in ipairs(changed) do is_changed[m.id] = true end
+  local next_up, blocked = next_blocked(ctx, list, by_id, phases)
   local out = {}
   for _, m in ipairs(list) do
-    local r = recorded[m.id]
+    local r = recorded[m.id] or {}
     local entry = { id = m.id, file = m.path, description = m.description or db.NULL,
-      changed = is_changed[m.id] or false, applied_at = r and r.applied_at or db.NULL, phases = {} }
+      changed = is_changed[m.id] or false, applied_at = r.applied_at or db.NULL,
+      applied_by = r.applied_by or db.NULL, duration_seconds = r.duration_seconds or db.NULL,
+      baseline = r.baseline == true, phases = json.array() }
     local all_done = true
     for _, p in ipairs(m.phases) do
       local pr = phases[m.id] and phases[m.id][p.name] or {}
@@ -769,9 +830,12 @@ local function status_rows(ctx, list, recorded, phases)
         st = "interrupted"
       end
       if st ~= "done" then all_done = false end
+      local is_next = next_up and next_up.m == m and next_up.p == p
       entry.phases[#entry.phases + 1] = { name = p.name, state = st, transaction = p.transaction,
         interrupted_in = direction,
-        started_at = pr.started_at or db.NULL, finished_at = pr.finished_at or db.NULL, error = pr.error or db.NULL }
+        started_at = pr.started_at or db.NULL, finished_at = pr.finished_at or db.NULL,
+        duration_seconds = pr.duration_seconds or db.NULL, attempts = pr.attempts or 0,
+        error = pr.error or db.NULL, blocked = is_next and blocked or db.NULL }
     end
     entry.state = all_done and "applied" or "pending"
     out[#out + 1] = entry
@@ -779,14 +843,68 @@ local function status_rows(ctx, list, recorded, phases)
   return out, missing
 end
 
+-- "2026-05-01 12:00:03 UTC" from RFC 3339 text.
+local function when_text(t)
+  local d, hms = tostring(t):match("^(%d+%-%d+%-%d+)T(%d+:%d+:%d+)")
+  return d and (d .. " " .. hms .. " UTC") or tostring(t)
+end
+
+local function seconds_text(secs)
+  if secs < 60 then return ("%.2fs"):format(secs) end
+  return progress.duration(secs)
+end
+
+local function print_status(rows, missing, copies, changes)
+  local w = function(...) io.stdout:write(...) end
+  for _, m in ipairs(rows) do
+    w(string.format("%-8s %s%s%s%s\n", m.state, m.id,
+      m.baseline and "  [baseline: recorded as applied, not run]" or "",
+      m.changed and "  [CHANGED since applied]" or "",
+      m.description ~= db.NULL and ("  — " .. m.description) or ""))
+    if m.applied_at ~= db.NULL then
+      w(string.format("         applied %s%s%s\n", when_text(m.applied_at),
+        m.applied_by ~= db.NULL and (" by " .. m.applied_by) or "",
+        (m.duration_seconds ~= db.NULL and not m.baseline) and (", took " .. seconds_text(m.duration_seconds)) or ""))
+    end
+    local width = 0  -- the phases' timings line up
+    for _, p in ipairs(m.phases) do
+      width = math.max(width, #p.name + (p.transaction and 0 or #" (non-transactional)"))
+    end
+    for _, p in ipairs(m.phases) do
+      local timing = ""
+      if p.state ~= "pending" and p.duration_seconds ~= db.NULL and not m.baseline then
+        timing = seconds_text(p.duration_seconds)
+      end
+      if p.attempts > 1 then timing = timing .. (timing == "" and "" or ", ") .. p.attempts .. " attempts" end
+      local name = p.name .. (p.transaction and "" or " (non-transactional)")
+      if timing ~= "" then name = name .. string.rep(" ", width - #name) .. "  " .. timing end
+      w(string.format("    %-12s %s%s%s%s\n", p.state, name,
+        p.interrupted_in == "down" and " — while rolling back: weir down finishes it, weir up re-applies it" or "",
+        p.error ~= db.NULL and ("\n                 error: " .. p.error) or "",
+        p.blocked ~= db.NULL and ("\n                 blocked: " .. p.blocked) or ""))
+    end
+  end
+  for _, id in ipairs(missing) do
+    w(string.format("%-8s %s  [applied, but its file is missing]\n", "missing", id))
+  end
+  for _, c in ipairs(copies) do
+    w(string.format("%-8s %s: %d read, %d written, %d quarantined (%.2f%% success)%s\n",
+      c.kind == "update" and "update" or "copy", c.name,
+      c.rows_read, c.rows_written, c.rows_quarantined, c.success_rate * 100, c.finished and "" or " — not finished"))
+  end
+  for _, c in ipairs(changes) do w("online   ", c.summary, "\n") end
+end
+
 function R.status(opts)
-  local list = R.load_all(opts.dir)
+  local list, by_id = R.load_all(opts.dir)
   local ctx = new_context(opts)
+  -- a requirement's check may print: with --json, stdout is the document only
+  local restore_print = opts.json and R.print_to_stderr() or function() end
   local ok, res = pcall(function()
     local exists = history.has_table(ctx.state, ctx.schema, "phases")
     local recorded, phases = {}, {}
     if exists then recorded, phases = history.load(ctx.state, ctx.schema) end
-    local rows, missing = status_rows(ctx, list, recorded, phases)
+    local rows, missing = status_rows(ctx, list, by_id, recorded, phases)
     -- Copies (copy.table, and copy.update: kind "update") with their success rate; a state
     -- schema from before copies had a kind has only copy.table's.
     local copies = json.array()
@@ -801,34 +919,16 @@ function R.status(opts)
     end
     local changes = require("online").status_rows(ctx.state, ctx.schema)  -- online changes (docs/online.md)
     if opts.json then
-      io.stdout:write(json.encode { migrations = rows, missing_files = missing, copies = copies,
-        online = json.array(changes) }, "\n")
+      io.stdout:write(json.encode { format_version = R.FORMAT_VERSION, migrations = json.array(rows),
+        missing_files = json.array(missing), copies = copies, online = json.array(changes) }, "\n")
     else
-      for _, m in ipairs(rows) do
-        io.stdout:write(string.format("%-8s %s%s%s\n", m.state, m.id,
-          m.changed and "  [CHANGED since applied]" or "",
-          m.description ~= db.NULL and ("  — " .. m.description) or ""))
-        for _, p in ipairs(m.phases) do
-          io.stdout:write(string.format("    %-12s %s%s%s%s\n", p.state, p.name,
-            p.transaction and "" or " (non-transactional)",
-            p.interrupted_in == "down" and " — while rolling back: weir down finishes it, weir up re-applies it" or "",
-            p.error ~= db.NULL and ("\n                 error: " .. p.error) or ""))
-        end
-      end
-      for _, id in ipairs(missing) do
-        io.stdout:write(string.format("%-8s %s  [applied, but its file is missing]\n", "missing", id))
-      end
-      for _, c in ipairs(copies) do
-        io.stdout:write(string.format("%-8s %s: %d read, %d written, %d quarantined (%.2f%% success)%s\n",
-          c.kind == "update" and "update" or "copy", c.name,
-          c.rows_read, c.rows_written, c.rows_quarantined, c.success_rate * 100, c.finished and "" or " — not finished"))
-      end
-      for _, c in ipairs(changes) do io.stdout:write("online   ", c.summary, "\n") end
+      print_status(rows, missing, copies, changes)
     end
     local drifted = #missing > 0
     for _, m in ipairs(rows) do drifted = drifted or m.changed end
     return drifted and 1 or 0
   end)
+  restore_print()
   pcall(close_context, ctx)
   if not ok then error(res, 0) end
   return res
@@ -880,60 +980,36 @@ function R.baseline(opts)
   end)
 end
 
-local TEMPLATE = [==[
--- %s: %s
--- Phases run in the order written. Each has `up`, optionally `down` (rollback) and `verify`.
--- A transactional phase (the default) commits its work and its record together, or nothing.
--- Set `transaction = false` for CREATE INDEX CONCURRENTLY or long batched backfills; such a
--- phase must be safe to run again after a crash.
-return migration "%s" {
-  description = "%s",
-
-  phase "expand" {
-    up = function(db)
-      -- db:exec [[CREATE TABLE ... ]]
-    end,
-    down = function(db)
-      -- undo what up did
-    end,
-    verify = function(db)
-      -- raise (or return false, "why") when up did not do what it should
-    end,
-  },
-}
-]==]
-
-function R.new(opts)
-  local name = opts.name or ""
-  if not name:match("^[%w_]+$") then
-    error("new: NAME must be letters, digits and '_' (e.g. add_due_date), got '" .. name .. "'", 0)
+-- `weir up|down` with --json or --events -: stdout carries only JSON, so what scripts print
+-- goes to stderr; with --json the run's events are one document at the end, also when the run
+-- failed before any phase (a script that does not load: `error` says why, `events` is empty).
+local function run_with_output(fn, opts)
+  if opts.json and opts.events == "-" then
+    error(opts.command .. ": --json and events = \"-\" both write to stdout", 0)
   end
-  local dir = opts.dir
-  local names = list_dir(dir)
-  if not names then error(string.format("migrations directory %s does not exist (create it, or use --dir)", dir), 0) end
-  local max, width = 0, 3
-  for _, n in ipairs(names) do
-    local digits = n:match("^(%d+)")
-    if digits then
-      max = math.max(max, tonumber(digits))
-      width = math.max(width, #digits)
-    end
+  local restore = (opts.json or opts.events == "-") and R.print_to_stderr() or nil
+  opts.collect = opts.json and json.array() or nil
+  local ok, code = pcall(fn, opts)
+  if restore then restore() end
+  if opts.json then
+    local failure = opts.failure
+    if not ok then failure = type(code) == "table" and error_text(code) or tostring(code) end
+    io.stdout:write(json.encode { format_version = R.FORMAT_VERSION, command = opts.command,
+      ok = ok and code == 0, exit_code = ok and code or 1, error = failure or db.NULL,
+      events = opts.collect }, "\n")
+    io.stdout:flush()
   end
-  local id = string.format("%0" .. width .. "d_%s", max + 1, name)
-  local path = dir .. "/" .. id .. ".lua"
-  local f = assert(io.open(path, "w"))
-  local title = name:gsub("_", " ")
-  f:write(string.format(TEMPLATE, id, title, id, title))
-  f:close()
-  io.stdout:write(path, "\n")
-  return 0
+  if not ok then error(code, 0) end
+  return code
 end
 
 ---Entry point from the command line: opts.command selects the command. Returns an exit code.
 function R.main(opts)
+  progress.configure { mode = opts.progress, interval = opts.progress_interval }
   if opts.command == "plan" then return require("plan").plan(opts) end
   local fn = R[opts.command]
   if not fn then error("runner: unknown command " .. tostring(opts.command), 0) end
+  if opts.command == "up" or opts.command == "down" then return run_with_output(fn, opts) end
   return fn(opts)
 end
 

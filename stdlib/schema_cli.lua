@@ -60,13 +60,18 @@ local function url_of(spec, opts, keep)
   return spec
 end
 
+-- `weir diff`: the script (or JSON) on stdout, a summary on stderr. Exit codes: 0 equal (or
+-- no --check), 1 the schemas differ (--check), 3 nothing else differs but some objects are of
+-- kinds weir does not model and were not compared (--check): a check never says "equal" about
+-- what it could not look at.
 function M.diff(opts)
   local keep = {}
-  local ok, changes = pcall(function()
+  local ok, changes, cmp = pcall(function()
     local from, to = url_of(opts.from, opts, keep), url_of(opts.to, opts, keep)
-    local ok2, res = pcall(schema.diff_urls, from, to, { exclude_schemas = { opts.state_schema }, schemas = opts.only })
+    local ok2, res, res2 = pcall(schema.diff_urls, from, to,
+      { exclude_schemas = { opts.state_schema }, schemas = opts.only, renames = opts.renames ~= nil })
     if not ok2 then error(util.error_line(res), 0) end
-    return res
+    return res, res2
   end)
   for _, c in ipairs(keep) do c:close() end
   if not ok then error(changes, 0) end
@@ -74,17 +79,27 @@ function M.diff(opts)
   for _, c in ipairs(changes) do
     if #c.hazards > 0 then hazardous = hazardous + 1 end
   end
+  -- Differences of the whole models that no change accounts for (a diff that would leave them).
+  local unhandled = #changes == 0 and cmp.differences or {}
+  local equal = #changes == 0 and #unhandled == 0 and #cmp.not_compared == 0
   if opts.json then
-    io.stdout:write(json.encode { equal = #changes == 0, changes = json.array(changes) }, "\n")
+    io.stdout:write(json.encode {
+      format_version = runner.FORMAT_VERSION, equal = equal, changes = json.array(changes),
+      differences = json.array(unhandled), not_compared = json.array(cmp.not_compared),
+    }, "\n")
   else
     io.stdout:write(schema.script(changes))
   end
-  if #changes == 0 then
-    say("no differences")
-  else
+  if #changes > 0 then
     say("%d change%s, %d with hazards", #changes, #changes == 1 and "" or "s", hazardous)
   end
-  return (opts.check and #changes > 0) and 1 or 0
+  for _, d in ipairs(unhandled) do say("differs, with no change to make it equal: %s", d) end
+  for _, o in ipairs(cmp.not_compared) do say("not compared: %s (weir does not model this kind)", o) end
+  if equal then say("no differences") end
+  if not opts.check then return 0 end
+  if #changes > 0 or #unhandled > 0 then return 1 end
+  if #cmp.not_compared > 0 then return 3 end
+  return 0
 end
 
 local function count(t) return t and #t or 0 end
@@ -92,6 +107,7 @@ local function count(t) return t and #t or 0 end
 function M.inspect(opts)
   local model = schema.inspect(db, { exclude_schemas = { opts.state_schema }, schemas = opts.only })
   if opts.json then
+    model.format_version = runner.FORMAT_VERSION
     io.stdout:write(json.encode(model), "\n")
     return 0
   end
@@ -99,6 +115,7 @@ function M.inspect(opts)
   local function line(fmt, ...) out:write(string.format(fmt, ...), "\n") end
   for _, s in ipairs(model.schemas) do line("schema %s", s.name) end
   for _, e in ipairs(model.extensions) do line("extension %s %s (in %s)", e.name, e.version, e.schema) end
+  for _, c in ipairs(model.collations or {}) do line("collation %s.%s (%s)", c.schema, c.name, c.provider) end
   for _, e in ipairs(model.enums) do line("enum %s.%s (%s)", e.schema, e.name, table.concat(e.values, ", ")) end
   for _, d in ipairs(model.domains) do line("domain %s.%s %s", d.schema, d.name, d.type) end
   for _, c in ipairs(model.composites) do line("type %s.%s (%d attributes)", c.schema, c.name, count(c.attributes)) end
@@ -110,6 +127,7 @@ function M.inspect(opts)
       extra[#extra + 1] = ("partition of %s.%s"):format(t.partition_of.schema, t.partition_of.name)
     end
     if t.rls then extra[#extra + 1] = "row level security" .. (t.rls_forced and " (forced)" or "") end
+    for _, p in ipairs(t.inherits or {}) do extra[#extra + 1] = ("inherits %s.%s"):format(p.schema, p.name) end
     line("table %s.%s: %d columns, %d constraints, %d indexes, %d triggers, %d policies%s", t.schema, t.name,
       count(t.columns), count(t.constraints), count(t.indexes), count(t.triggers), count(t.policies),
       #extra > 0 and ("; " .. table.concat(extra, "; ")) or "")
@@ -132,6 +150,12 @@ function M.inspect(opts)
     line("%s %s.%s", v.materialized and "materialized view" or "view", v.schema, v.name)
   end
   for _, f in ipairs(model.functions) do line("%s %s.%s(%s)", f.kind, f.schema, f.name, f.arguments) end
+  for _, g in ipairs(model.aggregates or {}) do line("aggregate %s.%s(%s)", g.schema, g.name, g.arguments) end
+  for _, d in ipairs(model.default_privileges or {}) do
+    line("default privileges for %s%s on %s: %s", d.role, d.schema ~= json.null and (" in " .. d.schema) or "",
+      d.object_type, table.concat(d.grants, ", "))
+  end
+  for _, o in ipairs(model.other_objects or {}) do line("not modelled: %s", o) end
   return 0
 end
 

@@ -114,9 +114,88 @@ local function xml(s)
   return (tostring(s):gsub("[&<>\"]", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;" }))
 end
 
+-- `project` in test files: the project's fixture and migrations (weir.lua's `fixture` and
+-- `migrations`, or --dir) run on the test's own database, in this process, as `weir run
+-- fixture.lua`, `weir up` and `weir down` would run them there. What they print and what weir
+-- says is returned as one text (or, when weir fails, raised with it), not shown.
+local load_fixture  -- (defined with --roundtrip below)
+
+local function project_api(opts, env)
+  local P = {}
+  -- Runs fn with the global `db` (which migrations and fixtures use) on the test's database
+  -- and with print and io.stderr captured; returns fn's results and the captured text.
+  local function on_test_db(fn)
+    -- the file's own db, set while a test runs: outside one, env.db would be the global db,
+    -- the database weir test creates the tests' databases from, which the project must not touch
+    local conn = rawget(env, "db")
+    if conn == nil then error("project: only inside it(...), where db is the test's database", 3) end
+    local parts = {}
+    local sink = {
+      write = function(self, ...)
+        for i = 1, select("#", ...) do parts[#parts + 1] = tostring((select(i, ...))) end
+        return self
+      end,
+      flush = function(self) return self end,
+    }
+    local saved_db, saved_print, saved_stderr = rawget(_G, "db"), print, io.stderr
+    rawset(_G, "db", conn)
+    rawset(_G, "print", function(...)
+      local t = table.pack(...)
+      for i = 1, t.n do t[i] = tostring(t[i]) end
+      parts[#parts + 1] = table.concat(t, "\t", 1, t.n) .. "\n"
+    end)
+    io.stderr = sink
+    local res = table.pack(pcall(fn, conn))
+    io.stderr = saved_stderr
+    rawset(_G, "print", saved_print)
+    rawset(_G, "db", saved_db)
+    local text = table.concat(parts)
+    if not res[1] then
+      local e = res[2]
+      if type(e) == "table" and e.sqlstate then e = runner.error_text(e) end
+      error((text ~= "" and (text .. "\n") or "") .. tostring(e), 0)
+    end
+    return text, table.unpack(res, 2, res.n)
+  end
+  local function run_opts(conn, extra)
+    local o = { dir = opts.dir, schema = opts.schema, url = core.target_of(conn), lock_wait = opts.lock_wait,
+      lock_timeout_ms = opts.lock_timeout_ms, statement_timeout_ms = opts.statement_timeout_ms,
+      retries = opts.retries }
+    for k, v in pairs(extra) do o[k] = v end
+    return o
+  end
+  -- P.up and P.down tail-call this, so level 2 is their caller: the test's line.
+  local function command(name, fn)
+    local text, code = on_test_db(fn)
+    if code ~= 0 then error(("project.%s failed:\n%s"):format(name, (text:gsub("\n$", ""))), 2) end
+    return text
+  end
+
+  ---Runs the project's fixture (or `path`) on the test's database.
+  function P.fixture(path)
+    path = path or opts.fixture
+    if type(path) ~= "string" or path == "" then
+      error("project.fixture: weir.lua names no fixture; pass the path", 2)
+    end
+    return (on_test_db(function() load_fixture(path, "on the test's database") end))
+  end
+
+  ---`weir up [--to TO]` on the test's database.
+  function P.up(to)
+    return command("up", function(conn) return runner.up(run_opts(conn, { command = "up", to = to })) end)
+  end
+
+  ---`weir down TARGET` on the test's database.
+  function P.down(target)
+    if type(target) ~= "string" or target == "" then error("project.down: expected MIGRATION[:PHASE]", 2) end
+    return command("down", function(conn) return runner.down(run_opts(conn, { command = "down", target = target })) end)
+  end
+  return P
+end
+
 -- Runs a test file's top level, which declares its tests with describe/it. Returns
 -- { file, env, tests, load_error }.
-local function load_test_file(file)
+local function load_test_file(file, opts)
   local loaded = { file = file, tests = {} }
   local tests, stack = loaded.tests, {}
   local env = setmetatable({}, { __index = _G })
@@ -130,6 +209,7 @@ local function load_test_file(file)
     tests[#tests + 1] = { name = full, fn = fn }
   end
   env.expect = expect
+  env.project = project_api(opts, env)
   loaded.env = env
   local chunk, err = loadfile(file, "t", env)
   if not chunk then
@@ -182,7 +262,7 @@ local function run_loaded_files(opts, files, junit)
   -- every file is loaded before any test runs: a file that declares no test stops the run
   local loaded, empty = {}, {}
   for i, file in ipairs(files) do
-    loaded[i] = load_test_file(file)
+    loaded[i] = load_test_file(file, opts)
     if not loaded[i].load_error and #loaded[i].tests == 0 then empty[#empty + 1] = file end
   end
   if #empty > 0 then
@@ -414,7 +494,7 @@ local function create_copy_sql(admin, name)
 end
 
 -- Runs the fixture script on the copy: its globals are the script environment, `db` the copy.
-local function load_fixture(path)
+function load_fixture(path, where)
   local f = io.open(path)
   if not f then error("fixture " .. path .. " cannot be read", 0) end
   f:close()
@@ -424,7 +504,7 @@ local function load_fixture(path)
   local ok, ferr = pcall(chunk)
   if not ok then
     local text = type(ferr) == "table" and ferr.sqlstate and runner.error_text(ferr) or tostring(ferr)
-    error("fixture " .. path .. " failed on the copy: " .. text, 0)
+    error("fixture " .. path .. " failed " .. (where or "on the copy") .. ": " .. text, 0)
   end
 end
 

@@ -57,4 +57,62 @@ function core.checkpoint_of(phase, key)
   return v
 end
 
+-- Under `weir plan` a phase runs for real but must leave nothing behind: a dump or a restore
+-- it would make is only announced (on stderr, where plan sends what scripts print).
+local function planning()
+  local ctx = require("runner").current()
+  return ctx ~= nil and ctx.store ~= nil
+end
+
+local function check_opts(fn, opts, known)
+  if type(opts) ~= "table" then error(fn .. ": expected a table of options, got " .. type(opts), 3) end
+  for k in pairs(opts) do
+    if not known[k] then
+      local names = {}
+      for n in pairs(known) do names[#names + 1] = n end
+      table.sort(names)
+      error(("%s: unknown option '%s' (known: %s)"):format(fn, tostring(k), table.concat(names, ", ")), 3)
+    end
+  end
+  if type(opts.db) ~= "userdata" then
+    error(fn .. ": db must be a connection (db = db)", 3)
+  end
+  if type(opts.file) ~= "string" or opts.file == "" then
+    error(fn .. ": file must be a non-empty string, got " .. (opts.file == "" and "an empty one" or type(opts.file)), 3)
+  end
+end
+
+local core_dump, core_restore = core.dump, core.restore
+
+---Writes a pg_dump archive (custom format) of `tables` ("schema.table" each; none: the whole
+---database) read through `db`'s database to `file`, which must not exist; returns its size in
+---bytes. Under `weir plan` nothing is written (returns 0). See docs/scripts.md.
+---@param opts {db: weir.Connection, file: string, tables?: string[], snapshot?: string}
+---@return integer bytes
+function core.dump(opts)
+  check_opts("weir.dump", opts, { db = true, file = true, tables = true, snapshot = true })
+  if opts.tables ~= nil and type(opts.tables) ~= "table" then
+    error("weir.dump: tables must be a list of strings, got " .. type(opts.tables), 2)
+  end
+  if planning() then
+    io.stderr:write(("weir plan: weir.dump would write %s (%s); nothing is written while planning\n"):format(
+      opts.file, opts.tables and table.concat(opts.tables, ", ") or "the whole database"))
+    return 0
+  end
+  return core_dump(opts)
+end
+
+---Restores a pg_dump archive (custom format) into `db`'s database, all of it or nothing
+---(pg_restore --single-transaction --exit-on-error, no owners or privileges). Under `weir
+---plan` nothing is restored.
+---@param opts {db: weir.Connection, file: string}
+function core.restore(opts)
+  check_opts("weir.restore", opts, { db = true, file = true })
+  if planning() then
+    io.stderr:write(("weir plan: weir.restore would restore %s; nothing is restored while planning\n"):format(opts.file))
+    return
+  end
+  core_restore(opts)
+end
+
 return core

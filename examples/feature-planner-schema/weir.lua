@@ -6,4 +6,8 @@ return {
   db = env "DATABASE_URL",  -- or --db URL
   lock_timeout = "2s",      -- the move takes ACCESS EXCLUSIVE on 8 tables: never queue behind a long query
   retries = 5,
+  vars = {
+    grant_role = env("FP_GRANT_ROLE", "authenticated"),  -- the seed's GRANTs go to this role, when it exists
+    compat_views = env("FP_COMPAT_VIEWS", "off"),         -- "on": views in public until the flag is turned off
+  },
 }

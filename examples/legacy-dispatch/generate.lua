@@ -4,8 +4,8 @@
 --
 --   weir run --db LEGACY_URL examples/legacy-dispatch/generate.lua [SCALE]
 --
--- SCALE (default 1) multiplies every row count: at 1, 20 offices, 400 profiles, 50 doctors,
--- 1,000 patients, 2,500 orders (5 of them deleted again) and 4,000 comments.
+-- SCALE (default 1) multiplies every row count: at 1, 20 offices, 40 products, 400 profiles,
+-- 50 doctors, 1,000 patients, 2,500 orders (5 of them deleted again) and 4,000 comments.
 --
 -- Deterministic: every value comes from generate_series and md5 of the row number, no random(),
 -- so two databases generated at the same scale hold identical rows.
@@ -13,18 +13,18 @@
 -- The mess the migration has to cope with (transformed, not rejected):
 --   * timestamps are `timestamp without time zone`, in the office's local time (America/New_York);
 --     updated_at is NULL on rows never edited since the column was added
---   * office codes in mixed case with stray spaces; phone numbers in five formats
+--   * office codes and product SKUs in mixed case with stray spaces; phone numbers in five formats
 --   * profile roles spelled 'Admin', ' staff', 'DOCTOR', 'dr' …
 --   * NULL office ids on profiles (unassigned staff), patients (take the primary doctor's office)
 --     and orders (take the patient's office, else the patient's doctor's office)
---   * doctors' active flag as 'Y' / 'y' / '1' / 'N'
+--   * doctors' and products' active flag as 'Y' / 'y' / '1' / 'N'
 --   * patients' dates of birth as text, 'YYYY-MM-DD' or 'MM/DD/YYYY'
 --   * order statuses in ten spellings ('PENDING ', 'In-Progress', 'canceled' …)
 --   * order meta as JSON in a text column, or NULL
 --   * system comments ('[auto] …', no author), which the new schema does not keep (skipped)
 --   * replies: comments whose parent_id is an earlier comment on the same order
 --
--- And the bad rows (at SCALE 1, 15 of 7,965; they end up in weir.quarantine):
+-- And the bad rows (at SCALE 1, 15 of 8,005; they end up in weir.quarantine):
 --   profiles 200, 400        email duplicates profile 199/399 up to case and spaces (unique index)
 --   doctors 25               empty license number (the transform raises)
 --   patients 123, 523, 923   date of birth 'YYYY-02-30' (the new date column rejects it)
@@ -46,8 +46,8 @@ if not scale or scale < 1 then
   error("generate.lua: SCALE must be a positive integer, got " .. tostring(arg[1]), 0)
 end
 
-local TABLES = { "dispatch_offices", "dispatch_profiles", "dispatch_doctors", "dispatch_patients",
-  "dispatch_orders", "dispatch_comments" }
+local TABLES = { "dispatch_offices", "dispatch_products", "dispatch_profiles", "dispatch_doctors",
+  "dispatch_patients", "dispatch_orders", "dispatch_comments" }
 
 local found = {}
 for _, t in ipairs(TABLES) do
@@ -59,7 +59,7 @@ if #found > 0 then
 end
 
 local N = {
-  offices = 20 * scale, profiles = 400 * scale, doctors = 50 * scale, patients = 1000 * scale,
+  offices = 20 * scale, products = 40 * scale, profiles = 400 * scale, doctors = 50 * scale, patients = 1000 * scale,
   orders = 2500 * scale, comments = 4000 * scale,
 }
 
@@ -93,6 +93,15 @@ db:tx(function()
       name        text,
       city        text,
       phone       text,
+      created_at  timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'America/New_York'),
+      updated_at  timestamp
+    );
+    CREATE TABLE dispatch_products (
+      id          serial PRIMARY KEY,
+      sku         varchar(32),
+      name        text,
+      price       numeric(10,2),
+      active      char(1),
       created_at  timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'America/New_York'),
       updated_at  timestamp
     );
@@ -178,6 +187,21 @@ db:tx(function()
            CASE WHEN g % 3 = 0 THEN NULL
                 ELSE timestamp '2019-06-01 12:00:00' + ]] .. h("office-upd", "g") .. [[ % 100000 * interval '1 minute' END
       FROM generate_series(1, {offices}) g]]))
+
+  -- Products: the catalog every office orders from.
+  db:exec(sql([[
+    INSERT INTO dispatch_products (id, sku, name, price, active, created_at, updated_at)
+    SELECT g,
+           CASE g % 3 WHEN 0 THEN lower('SKU-' || lpad(g::text, 4, '0'))
+                      WHEN 1 THEN ' SKU-' || lpad(g::text, 4, '0')
+                      ELSE 'SKU-' || lpad(g::text, 4, '0') END,
+           (ARRAY['Wheelchair transport', 'Ambulance call', 'Lab pickup', 'Courier', 'Home visit'])[1 + g % 5] || ' ' || g,
+           round((]] .. h("product-price", "g") .. [[ % 50000) / 100.0, 2),
+           (ARRAY['Y', 'y', '1', 'N'])[1 + g % 4],
+           timestamp '2016-01-10 09:00:00' + g * interval '1 day',
+           CASE WHEN g % 2 = 0 THEN NULL
+                ELSE timestamp '2020-03-01 12:00:00' + ]] .. h("product-upd", "g") .. [[ % 100000 * interval '1 minute' END
+      FROM generate_series(1, {products}) g]]))
 
   -- Profiles: staff, admins and the doctors' own profiles (every 8th, from 5).
   db:exec(sql([[
@@ -313,7 +337,8 @@ local bad = db:value(([[
   BAD_ORDER:format("id", "id", "id")))
 local system = db:value "SELECT count(*) FROM dispatch_comments WHERE author_id IS NULL"
 local total = db:value [[
-  SELECT (SELECT count(*) FROM dispatch_offices) + (SELECT count(*) FROM dispatch_profiles)
+  SELECT (SELECT count(*) FROM dispatch_offices) + (SELECT count(*) FROM dispatch_products)
+       + (SELECT count(*) FROM dispatch_profiles)
        + (SELECT count(*) FROM dispatch_doctors) + (SELECT count(*) FROM dispatch_patients)
        + (SELECT count(*) FROM dispatch_orders) + (SELECT count(*) FROM dispatch_comments)]]
 print(("legacy dispatch generated (scale %d): %s"):format(scale, table.concat(counts, ", ")))

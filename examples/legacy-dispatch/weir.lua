@@ -9,4 +9,10 @@ return {
   },
   lock_timeout = "2s",
   retries = 5,
+  -- The migration's own knobs (weir.var in the script, which checks them); the environment
+  -- overrides the defaults here: DISPATCH_BATCH=2000 weir up
+  vars = {
+    batch = env("DISPATCH_BATCH", "1000"),          -- rows per copy batch: 500 to 2000, the seed's range
+    deletions = env("DISPATCH_DELETIONS", "soft"),  -- legacy deletions: "soft" (deleted_at) or "delete"
+  },
 }

@@ -1,16 +1,29 @@
 -- The application's database as it stands BEFORE seed 004 (the website-migration tool's
 -- "migration 091"): what the seed's SQL references but does not create.
 --
---   weir run --db URL examples/migration-tool-tables/fixture.lua
+--   weir run --db URL examples/migration-tool-tables/fixture.lua [without-organizations]
 --
+--   roles anon, authenticated, service_role
+--                           Supabase's API roles, created when the cluster lacks them (roles are
+--                           cluster-wide: they are left in place, as Supabase has them).
+--                           service_role bypasses RLS, as on Supabase. Schema `public`'s default
+--                           privileges grant them its tables, sequences and functions, as
+--                           Supabase's do, so the tables the migrations create are granted too
+--                           and RLS alone decides what each role sees.
 --   auth.users              Supabase-style users (the seed: `initiated_by ... REFERENCES auth.users(id)`)
---   auth.jwt()              Supabase's accessor for the request's JWT claims (the seed's hardened
+--   auth.jwt(), auth.uid(), auth.role()
+--                           Supabase's accessors for the request's JWT claims (the seed's hardened
 --                           service-only policy: `(auth.jwt() ->> 'role') = 'service_role'`)
+--   public.organizations    the platform's organizations, unless `without-organizations` is given:
+--                           the seed's foreign keys to organizations(id) exist only when it does
 --   public.projects         the platform's projects (owner_id, subdomain, config)
 --   public.migration_projects
 --                           the tool's projects from its "migration 088": status, progress with its
 --                           CHECK (progress BETWEEN 0 AND 100), user_id, the nullable
 --                           normalized_source_url, and its owner-only RLS policy
+--   public.migration_jobs   the tool's job queue from "migration 088": one job per migration phase
+--                           (ANALYZE, PLAN, TRANSFORM, VERIFY, DEPLOY) with its status and
+--                           completed_at (the seed's phase-level resume skips completed ones)
 --
 -- Everything is built in one transaction with deterministic rows (uuids from md5, fixed
 -- timestamps, generate_series — no random()), so two loads hold identical data. Among the
@@ -20,11 +33,23 @@
 --
 -- Not idempotent: it refuses to run when any of its objects already exists.
 
+local with_organizations = true
+for _, a in ipairs(arg or {}) do
+  if a == "without-organizations" then
+    with_organizations = false
+  else
+    error(("fixture: unknown argument %q (the one argument it takes: without-organizations)"):format(a), 0)
+  end
+end
+
 local found = {}
-for _, rel in ipairs { "auth.users", "public.projects", "public.migration_projects" } do
+for _, rel in ipairs { "auth.users", "public.organizations", "public.projects", "public.migration_projects",
+                       "public.migration_jobs" } do
   if db:value("SELECT to_regclass($1) IS NOT NULL", rel) then found[#found + 1] = rel end
 end
-if db:value "SELECT to_regprocedure('auth.jwt()') IS NOT NULL" then found[#found + 1] = "auth.jwt()" end
+for _, fn in ipairs { "auth.jwt()", "auth.uid()", "auth.role()" } do
+  if db:value("SELECT to_regprocedure($1) IS NOT NULL", fn) then found[#found + 1] = fn end
+end
 if #found > 0 then
   error(("fixture: refusing to run: %s already exist%s (%s). Load it into an empty database."):format(
     #found == 1 and "an object" or (#found .. " objects"), #found == 1 and "s" or "",
@@ -32,6 +57,25 @@ if #found > 0 then
 end
 
 db:tx(function()
+  -- Supabase's roles. Several databases of one cluster may load the fixture at once: a role
+  -- another session is creating meanwhile arrives as 23505 once it commits.
+  db:exec [[
+    DO $$
+    DECLARE r text;
+    BEGIN
+      FOREACH r IN ARRAY ARRAY['anon', 'authenticated', 'service_role'] LOOP
+        BEGIN
+          IF r = 'service_role' THEN
+            EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT BYPASSRLS', r);
+          ELSE
+            EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT', r);
+          END IF;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN
+          NULL;  -- the cluster has it already
+        END;
+      END LOOP;
+    END $$;
+  ]]
   db:exec [[
     CREATE SCHEMA IF NOT EXISTS auth;
 
@@ -42,11 +86,38 @@ db:tx(function()
       CONSTRAINT users_email_key UNIQUE (email)
     );
 
-    -- As Supabase defines it: the claims PostgREST puts in request.jwt.claims, as jsonb.
+    -- As Supabase defines them: the claims PostgREST puts in request.jwt.claims, as jsonb, and
+    -- the user id (`sub`) and role they carry.
     CREATE FUNCTION auth.jwt() RETURNS jsonb
       LANGUAGE sql STABLE
       AS $$ SELECT coalesce(nullif(current_setting('request.jwt.claims', true), ''), '{}')::jsonb $$;
+    CREATE FUNCTION auth.uid() RETURNS uuid
+      LANGUAGE sql STABLE
+      AS $$ SELECT nullif(coalesce(nullif(current_setting('request.jwt.claim.sub', true), ''),
+                                  auth.jwt() ->> 'sub'), '')::uuid $$;
+    CREATE FUNCTION auth.role() RETURNS text
+      LANGUAGE sql STABLE
+      AS $$ SELECT coalesce(nullif(current_setting('request.jwt.claim.role', true), ''), auth.jwt() ->> 'role') $$;
 
+    GRANT USAGE ON SCHEMA public, auth TO anon, authenticated, service_role;
+    GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA auth TO anon, authenticated, service_role;
+    ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON TABLES TO anon, authenticated, service_role;
+    ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON SEQUENCES TO anon, authenticated, service_role;
+    ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT EXECUTE ON FUNCTIONS TO anon, authenticated, service_role;
+  ]]
+  if with_organizations then
+    db:exec [[
+      CREATE TABLE public.organizations (
+        id         uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+        name       text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      INSERT INTO public.organizations (id, name, created_at)
+      SELECT md5('org-' || g)::uuid, 'Organization ' || g, timestamptz '2025-05-01 00:00:00+00' + g * interval '1 day'
+        FROM generate_series(1, 3) g;
+    ]]
+  end
+  db:exec [[
     CREATE TABLE public.projects (
       id         uuid PRIMARY KEY DEFAULT gen_random_uuid(),
       owner_id   uuid NOT NULL REFERENCES auth.users (id),
@@ -109,10 +180,55 @@ db:tx(function()
            p.created_at - interval '2 days', p.created_at - interval '1 day'
       FROM generate_series(1, 2) g
       JOIN public.migration_projects p ON p.id = md5('mp-' || g)::uuid;
+
+    CREATE TABLE public.migration_jobs (
+      id                   uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+      migration_project_id uuid NOT NULL REFERENCES public.migration_projects (id),
+      phase                text NOT NULL
+        CONSTRAINT migration_jobs_phase_check CHECK (phase IN ('ANALYZE', 'PLAN', 'TRANSFORM', 'VERIFY', 'DEPLOY')),
+      status               text NOT NULL DEFAULT 'queued'
+        CONSTRAINT migration_jobs_status_check CHECK (status IN ('queued', 'running', 'completed', 'failed', 'cancelled')),
+      payload              jsonb NOT NULL DEFAULT '{}',
+      result_meta          jsonb,
+      created_at           timestamptz NOT NULL DEFAULT now(),
+      updated_at           timestamptz NOT NULL DEFAULT now(),
+      completed_at         timestamptz,
+      CONSTRAINT migration_jobs_completed_check CHECK ((status = 'completed') = (completed_at IS NOT NULL))
+    );
+    CREATE INDEX migration_jobs_project_idx ON public.migration_jobs (migration_project_id, created_at);
+    CREATE INDEX migration_jobs_queued_idx ON public.migration_jobs (created_at) WHERE status = 'queued';
+    ALTER TABLE public.migration_jobs ENABLE ROW LEVEL SECURITY;
+    CREATE POLICY migration_jobs_owner_access ON public.migration_jobs
+      FOR ALL USING (EXISTS (SELECT 1 FROM public.migration_projects mp
+                              WHERE mp.id = migration_jobs.migration_project_id
+                                AND mp.user_id = nullif(current_setting('app.current_user_id', true), '')::uuid));
+
+    -- One job per phase reached, by the project's status: analyzing → ANALYZE running;
+    -- questionnaire → ANALYZE done; processing → ANALYZE, PLAN done, TRANSFORM running;
+    -- completed → all five done; failed → ANALYZE done, PLAN failed; cancelled → ANALYZE cancelled.
+    INSERT INTO public.migration_jobs (id, migration_project_id, phase, status, created_at, updated_at, completed_at)
+    SELECT md5('job-' || p.id || '-' || j.phase)::uuid, p.id, j.phase, j.status,
+           p.created_at + j.n * interval '5 minutes', p.created_at + j.n * interval '5 minutes' + interval '2 minutes',
+           CASE WHEN j.status = 'completed' THEN p.created_at + j.n * interval '5 minutes' + interval '2 minutes' END
+      FROM public.migration_projects p
+      JOIN (VALUES ('analyzing', 1, 'ANALYZE', 'running'),
+                   ('questionnaire', 1, 'ANALYZE', 'completed'),
+                   ('processing', 1, 'ANALYZE', 'completed'), ('processing', 2, 'PLAN', 'completed'),
+                   ('processing', 3, 'TRANSFORM', 'running'),
+                   ('completed', 1, 'ANALYZE', 'completed'), ('completed', 2, 'PLAN', 'completed'),
+                   ('completed', 3, 'TRANSFORM', 'completed'), ('completed', 4, 'VERIFY', 'completed'),
+                   ('completed', 5, 'DEPLOY', 'completed'),
+                   ('failed', 1, 'ANALYZE', 'completed'), ('failed', 2, 'PLAN', 'failed'),
+                   ('cancelled', 1, 'ANALYZE', 'cancelled')) AS j (project_status, n, phase, status)
+        ON j.project_status = p.status
+     WHERE p.id <> ALL (SELECT md5('mp-old-' || g)::uuid FROM generate_series(1, 2) g);
   ]]
 end)
 
-print(("fixture loaded: auth.users %d, projects %d, migration_projects %d (%d active)"):format(
-  db:value "SELECT count(*) FROM auth.users", db:value "SELECT count(*) FROM public.projects",
+print(("fixture loaded: auth.users %d, %s, projects %d, migration_projects %d (%d active), migration_jobs %d"):format(
+  db:value "SELECT count(*) FROM auth.users",
+  with_organizations and ("organizations " .. db:value "SELECT count(*) FROM public.organizations") or "no organizations table",
+  db:value "SELECT count(*) FROM public.projects",
   db:value "SELECT count(*) FROM public.migration_projects",
-  db:value "SELECT count(*) FROM public.migration_projects WHERE status IN ('analyzing', 'questionnaire', 'processing')"))
+  db:value "SELECT count(*) FROM public.migration_projects WHERE status IN ('analyzing', 'questionnaire', 'processing')",
+  db:value "SELECT count(*) FROM public.migration_jobs"))

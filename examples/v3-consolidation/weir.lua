@@ -4,6 +4,11 @@ return {
   migrations = "migrations",
   fixture = "fixture.lua",  -- the database before the migrations: `weir test --roundtrip` starts from it
   db = env "DATABASE_URL",  -- or --db URL
-  lock_timeout = "2s",      -- drop takes ACCESS EXCLUSIVE on data_imports and assets: never queue behind a long query
+  lock_timeout = "2s",      -- drop takes ACCESS EXCLUSIVE on the tables it changes: never queue behind a long query
   retries = 5,
+  vars = {
+    schema = env("V3_SCHEMA", "public"),        -- the application's schema (the seed's is `migration`)
+    backup_dir = env("V3_BACKUP_DIR", "backups"), -- where backup writes its pg_dump archive
+    backup_scope = env("V3_BACKUP_SCOPE", "tables"), -- or "database": the seed's full backup
+  },
 }

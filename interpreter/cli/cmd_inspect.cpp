@@ -9,40 +9,43 @@ namespace weir::cli {
 
 namespace {
 
-const char* const kHelp =
-    "Usage: weir inspect [--json] [--only SCHEMA]... [OPTIONS]\n"
-    "\n"
-    "Shows the database's schema: tables with their columns, constraints, indexes, triggers\n"
-    "and policies; views; types; sequences; functions; extensions.\n"
-    "\n"
-    "  --json                the model as one JSON document (grammar/schema-model.schema.json)\n"
-    "  --only SCHEMA         only this schema (repeatable)\n"
-    "  --schema NAME         weir's state schema, left out (default: weir)\n"
-    "\n";
+const std::vector<OptionSpec> kInspectOptions = {
+    {"--json", nullptr, nullptr,
+     "the model as one JSON document (grammar/schema-model.schema.json)"},
+    {"--only", nullptr, "SCHEMA", "only this schema (repeatable)"},
+    {"--schema", nullptr, "NAME", "weir's state schema, left out (default: weir)"},
+};
 
 }  // namespace
+
+const CommandSpec kInspectSpec{
+    "inspect",
+    "show the database's schema (or its JSON model)",
+    "weir inspect [--json] [--only SCHEMA]... [OPTIONS]",
+    "Shows the database's schema: tables with their columns, constraints, indexes, triggers\n"
+    "and policies; views; types; sequences; functions; extensions.",
+    {{"Options", &kInspectOptions},
+     {"Connection options", &kConnectionOptions},
+     {"Script options", &kScriptOptions},
+     {"Throwaway PostgreSQL", &kClusterOptions}},
+};
 
 int cmd_inspect(Args& args) {
   ConnectionOptions conn;
   std::vector<std::pair<std::string, std::string>> opts{{"command", "inspect"}};
   std::string only;
   while (!args.done()) {
-    std::string a = args.next();
-    auto is = [&a](const char* n) { return a == n || a.rfind(std::string(n) + "=", 0) == 0; };
-    if (a == "-h" || a == "--help") {
-      std::printf("%s%s", kHelp, kConnectionHelp);
-      return kExitOk;
-    }
-    if (a == "--json") {
+    Arg a = next_arg(args, kInspectSpec);
+    if (!a.option) {
+      throw UsageError("inspect: unexpected argument '" + a.text + "'");
+    } else if (a.is("--json")) {
       opts.emplace_back("json", "1");
-    } else if (is("--only")) {
-      only += (only.empty() ? "" : ",") + args.value("--only", a);
-    } else if (is("--schema")) {
-      opts.emplace_back("state_schema", schema_option("--schema", args.value("--schema", a)));
-    } else if (parse_connection_option(args, a, conn)) {
-      continue;
-    } else {
-      throw UsageError("inspect: unexpected argument '" + a + "'");
+    } else if (a.is("--only")) {
+      only += (only.empty() ? "" : ",") + a.value;
+    } else if (a.is("--schema")) {
+      opts.emplace_back("state_schema", schema_option("--schema", a.value));
+    } else if (!apply_common_option(a, conn)) {
+      unhandled(a);
     }
   }
   if (!only.empty()) opts.emplace_back("only", only);

@@ -1,7 +1,9 @@
-// The migration commands: up, down, status, repair, baseline, new. Argument parsing lives
-// here; the work is done by stdlib/runner.lua (require("runner").main(opts)).
+// The migration commands: up, plan, down, status, repair, baseline. Their tables (spec.hpp) and
+// argument parsing live here; the work is done by stdlib/runner.lua (require("runner").main(opts))
+// and stdlib/plan.lua.
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -12,164 +14,265 @@ namespace weir::cli {
 
 namespace {
 
-const char* const kMigrateHelp =
-    "Migration options:\n"
-    "  --dir DIR               migrations directory (default: migrations)\n"
-    "  --schema NAME           schema holding weir's state (default: weir)\n"
-    "  --events FILE|-         append one JSON object per event to FILE (- for stdout)\n"
-    "  --lock-wait SECONDS     how long to wait for another runner's lock (default 60)\n"
-    "  --lock-timeout MS       lock_timeout of every statement (default 500)\n"
-    "  --statement-timeout MS  statement_timeout of every statement (default 0: none)\n"
-    "  --retries N             retries of a phase that hit lock_timeout (55P03) (default 10)\n"
-    "\n";
+// --- the options --------------------------------------------------------------------------------
 
-struct Spec {
-  const char* name;
-  const char* usage;
-  int positional;  // 0: none, 1: one required, 2: one optional
-  const char* positional_key;
+const OptionSpec kDir{"--dir", nullptr, "DIR",
+                      "migrations directory (default: weir.lua's migrations, else\nmigrations)",
+                      Complete::dir};
+const OptionSpec kSchema{"--schema", nullptr, "NAME",
+                         "schema holding weir's state (default: weir)"};
+const OptionSpec kEvents{"--events", nullptr, "FILE|-",
+                         "append one JSON object per event to FILE (- for stdout)", Complete::file};
+const OptionSpec kLockWait{"--lock-wait", nullptr, "SECONDS",
+                           "how long to wait for another runner's lock (default 60;\n"
+                           "or with a unit: 90s, 5min)"};
+const OptionSpec kLockTimeout{"--lock-timeout", nullptr, "MS",
+                              "lock_timeout of every statement (default 500; or 2s …)"};
+const OptionSpec kStatementTimeout{"--statement-timeout", nullptr, "MS",
+                                   "statement_timeout of every statement (default 0: none;\n"
+                                   "or 15min …)"};
+const OptionSpec kRetries{"--retries", nullptr, "N",
+                          "retries of a phase that hit lock_timeout (55P03) (default 10)"};
+const OptionSpec kJson{"--json", nullptr, nullptr,
+                       "print the run as one JSON document on stdout (the events; what\n"
+                       "scripts print goes to stderr)"};
+const OptionSpec kProgress{"--progress", nullptr, "auto|tty|plain|off",
+                           "auto (default): a live line on a terminal, else a plain line\n"
+                           "every interval; tty, plain or off",
+                           Complete::choice};
+const OptionSpec kProgressInterval{"--progress-interval", nullptr, "SECONDS",
+                                   "seconds between plain progress lines (default 10)"};
+
+const std::vector<OptionSpec> kUpOptions = {
+    {"--to", nullptr, "ID[:PHASE]",
+     "stop after migration ID (every phase of it), or after its PHASE\n"
+     "(default: run every pending phase)",
+     Complete::target},
+    kJson,
+    kProgress,
+    kProgressInterval,
+    kDir,
+    kSchema,
+    kEvents,
+    kLockWait,
+    kLockTimeout,
+    kStatementTimeout,
+    kRetries,
 };
 
-const Spec kSpecs[] = {
-    {"up", "weir up [--to ID[:PHASE]] [OPTIONS]\n\nRuns pending phases in order.\n", 0, nullptr},
-    {"plan",
-     "weir plan [--to ID[:PHASE]] [--json] [OPTIONS]\n\nShows what each pending phase would do "
-     "(SQL, locks, rewrites, verify) without changing the target:\ntransactional phases run in a "
-     "transaction that is rolled back, the others on a schema-only\ncopy in a throwaway cluster. "
-     "Exit 1 when a phase would fail. Read-only queries are\ncounted, not listed, unless "
-     "--all-sql.\n",
-     0, nullptr},
-    {"down",
-     "weir down ID[:PHASE] | --steps N [OPTIONS]\n\nRolls back applied phases in reverse order, "
-     "down to and including ID[:PHASE].\n",
-     2, "target"},
-    {"status",
-     "weir status [--json] [OPTIONS]\n\nShows every migration and phase with its state; exit 1 "
-     "when an applied script changed or is missing.\n",
-     0, nullptr},
-    {"repair",
-     "weir repair [OPTIONS]\n\nAccepts the current scripts' checksums (after review) and clears "
-     "failed phase records.\n",
-     0, nullptr},
-    {"baseline",
-     "weir baseline ID [OPTIONS]\n\nRecords the migrations up to ID as applied without running "
-     "them.\n",
-     1, "target"},
-    {"new",
-     "weir new NAME [--dir DIR]\n\nWrites migrations/NNN_NAME.lua from a commented template.\n", 1,
-     "name"},
+const std::vector<OptionSpec> kPlanOptions = {
+    {"--to", nullptr, "ID[:PHASE]",
+     "plan only the pending phases up to migration ID, or to its PHASE", Complete::target},
+    {"--json", nullptr, nullptr, "print the plan as one JSON document instead of text"},
+    {"--all-sql", nullptr, nullptr,
+     "list every statement, read-only queries too (by default the text\n"
+     "counts them: \"and N read-only queries\"; --json has them all)"},
+    kProgress,
+    kProgressInterval,
+    kDir,
+    kSchema,
+    kLockTimeout,
+    kStatementTimeout,
 };
 
-int run_migrate_command(const Spec& spec, Args& args) {
-  ConnectionOptions conn;
-  std::vector<std::pair<std::string, std::string>> cli;  // from the command line
-  bool have_positional = false, have_steps = false;
-  auto set = [&cli](const std::string& k, const std::string& v) { cli.emplace_back(k, v); };
-  while (!args.done()) {
-    std::string a = args.next();
-    auto is = [&a](const char* n) { return a == n || a.rfind(std::string(n) + "=", 0) == 0; };
-    if (a == "-h" || a == "--help") {
-      std::printf("Usage: %s\n%s%s", spec.usage, kMigrateHelp, kConnectionHelp);
-      return kExitOk;
-    }
-    if (is("--dir")) {
-      set("dir", args.value("--dir", a));
-    } else if (is("--schema")) {
-      set("schema", schema_option("--schema", args.value("--schema", a)));
-    } else if (is("--events")) {
-      set("events", args.value("--events", a));
-    } else if (is("--lock-wait")) {  // checked here, as weir.lua's are: options.hpp
-      set("lock_wait",
-          seconds_text(duration_option("--lock-wait", args.value("--lock-wait", a), 1000)));
-    } else if (is("--lock-timeout")) {
-      set("lock_timeout_ms",
-          milliseconds_text(duration_option("--lock-timeout", args.value("--lock-timeout", a), 1)));
-    } else if (is("--statement-timeout")) {
-      set("statement_timeout_ms",
-          milliseconds_text(
-              duration_option("--statement-timeout", args.value("--statement-timeout", a), 1)));
-    } else if (is("--retries")) {
-      set("retries", std::to_string(count_option("--retries", args.value("--retries", a))));
-    } else if (is("--to") && (std::string(spec.name) == "up" || std::string(spec.name) == "plan")) {
-      set("to", args.value("--to", a));
-    } else if (is("--steps") && std::string(spec.name) == "down") {
-      std::string n = args.value("--steps", a);
-      if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos ||
-          std::atoi(n.c_str()) < 1) {
-        throw UsageError(std::string(spec.name) + ": --steps expects a positive number, got '" + n +
-                         "'");
-      }
-      set("steps", n);
-      have_steps = true;
-    } else if (a == "--all-sql" && std::string(spec.name) == "plan") {
-      set("all_sql", "1");
-    } else if (a == "--json" &&
-               (std::string(spec.name) == "status" || std::string(spec.name) == "plan")) {
-      set("json", "1");
-    } else if (parse_connection_option(args, a, conn)) {
-      continue;
-    } else if (a.size() > 1 && a[0] == '-') {
-      throw UsageError(std::string(spec.name) + ": unknown option '" + a + "'");
-    } else if (spec.positional && !have_positional) {
-      set(spec.positional_key, a);
-      have_positional = true;
-    } else {
-      throw UsageError(std::string(spec.name) + ": unexpected argument '" + a + "'");
-    }
-  }
-  if (spec.positional == 1 && !have_positional) {
-    throw UsageError(std::string(spec.name) + ": missing " + spec.positional_key);
-  }
-  if (std::string(spec.name) == "down" && have_positional == have_steps) {
-    throw UsageError("down: give either ID[:PHASE] or --steps N");
-  }
+const std::vector<OptionSpec> kDownOptions = {
+    {"--steps", nullptr, "N",
+     "roll back the last N applied phases (instead of down to\nID[:PHASE])"},
+    kJson,
+    kProgress,
+    kProgressInterval,
+    kDir,
+    kSchema,
+    kEvents,
+    kLockWait,
+    kLockTimeout,
+    kStatementTimeout,
+    kRetries,
+};
 
-  // Later entries win: built-in defaults, then weir.lua, then the command line.
-  Project project = load_project(conn.config);
-  apply_project(project, conn);
-  std::vector<std::pair<std::string, std::string>> opts{{"command", spec.name},
-                                                        {"dir", "migrations"}};
-  opts.insert(opts.end(), project.settings.begin(), project.settings.end());
-  opts.insert(opts.end(), cli.begin(), cli.end());
+const std::vector<OptionSpec> kStatusOptions = {
+    {"--json", nullptr, nullptr,
+     "print the state as one JSON document (migrations, phases, drift)"},
+    kDir,
+    kSchema,
+};
 
-  bool needs_db = std::string(spec.name) != "new";
-  Target target;
-  if (needs_db) {
-    target = resolve_target(conn);  // a ClusterError reaches main: one line, exit 1
-    opts.emplace_back("url", target.url);
-  }
-  return run_stdlib_main(conn, target, needs_db, "runner", opts);
+const std::vector<OptionSpec> kRecordOptions = {
+    kDir, kSchema, kEvents, kLockWait, kLockTimeout, kStatementTimeout,
+};
+
+std::vector<OptionGroup> groups(const std::vector<OptionSpec>* own) {
+  return {{"Options", own},
+          {"Connection options", &kConnectionOptions},
+          {"Script options", &kScriptOptions},
+          {"Throwaway PostgreSQL", &kClusterOptions}};
 }
 
 }  // namespace
 
-int cmd_migrate(const char* name, Args& args) {
-  for (const Spec& s : kSpecs) {
-    if (std::string(s.name) == name) return run_migrate_command(s, args);
+// --- the commands --------------------------------------------------------------------------------
+
+const CommandSpec kUpSpec{
+    "up",
+    "run pending migration phases",
+    "weir up [--to ID[:PHASE]] [--json] [OPTIONS]",
+    "Runs the pending phases of the migrations directory in id order: every phase that is not\n"
+    "done, including one that failed or was interrupted. With --to ID it stops after the last\n"
+    "phase of migration ID; with --to ID:PHASE, after that phase. A transactional phase commits\n"
+    "its work and its record together; a failure stops the run (exit 1) and says which phase,\n"
+    "script line and statement failed.",
+    groups(&kUpOptions),
+};
+
+const CommandSpec kPlanSpec{
+    "plan",
+    "show what pending phases would do, changing nothing",
+    "weir plan [--to ID[:PHASE]] [--json] [--all-sql] [OPTIONS]",
+    "Shows what each pending phase would do (SQL, locks, rewrites, verify) without changing\n"
+    "the target: transactional phases run in a transaction that is rolled back, the others on a\n"
+    "schema-only copy in a throwaway cluster. Exit 1 when a phase would fail. Read-only queries\n"
+    "are counted, not listed, unless --all-sql.",
+    groups(&kPlanOptions),
+};
+
+const CommandSpec kDownSpec{
+    "down",
+    "roll back applied phases",
+    "weir down ID[:PHASE] [--json] [OPTIONS]\nweir down --steps N [--json] [OPTIONS]",
+    "Rolls back applied phases in reverse order, down to and including migration ID (every\n"
+    "phase of it) or its PHASE; with --steps N, the last N applied phases. A phase without\n"
+    "`down` stops the rollback before anything runs.",
+    groups(&kDownOptions),
+    Complete::target,
+};
+
+const CommandSpec kStatusSpec{
+    "status",
+    "show migrations, phases and drift",
+    "weir status [--json] [OPTIONS]",
+    "Shows every migration and phase with its state; exit 1 when an applied script changed or\n"
+    "is missing.",
+    groups(&kStatusOptions),
+};
+
+const CommandSpec kRepairSpec{
+    "repair",
+    "accept changed scripts and clear failed records",
+    "weir repair [OPTIONS]",
+    "Accepts the current scripts' checksums (after review) and clears failed phase records.",
+    groups(&kRecordOptions),
+};
+
+const CommandSpec kBaselineSpec{
+    "baseline",
+    "record migrations as applied without running them",
+    "weir baseline ID [OPTIONS]",
+    "Records the migrations up to ID as applied without running them (adopting weir on a\n"
+    "database that already has their schema).",
+    groups(&kRecordOptions),
+    Complete::id,
+};
+
+namespace {
+
+int run_migrate_command(const CommandSpec& spec, Args& args) {
+  const std::string name = spec.name;
+  // down's and baseline's operand
+  const char* operand_key = name == "down" || name == "baseline" ? "target" : nullptr;
+  ConnectionOptions conn;
+  std::vector<std::pair<std::string, std::string>> cli;  // from the command line
+  bool have_operand = false, have_steps = false;
+  auto set = [&cli](const std::string& k, const std::string& v) { cli.emplace_back(k, v); };
+  while (!args.done()) {
+    Arg a = next_arg(args, spec);
+    if (!a.option) {
+      if (!operand_key || have_operand)
+        throw UsageError(name + ": unexpected argument '" + a.text + "'");
+      set(operand_key, a.text);
+      have_operand = true;
+    } else if (a.is("--dir")) {
+      set("dir", a.value);
+    } else if (a.is("--schema")) {
+      set("schema", schema_option("--schema", a.value));
+    } else if (a.is("--events")) {
+      set("events", a.value);
+    } else if (a.is("--lock-wait")) {  // checked here, as weir.lua's are: options.hpp
+      set("lock_wait", seconds_text(duration_option("--lock-wait", a.value, 1000)));
+    } else if (a.is("--lock-timeout")) {
+      set("lock_timeout_ms", milliseconds_text(duration_option("--lock-timeout", a.value, 1)));
+    } else if (a.is("--statement-timeout")) {
+      set("statement_timeout_ms",
+          milliseconds_text(duration_option("--statement-timeout", a.value, 1)));
+    } else if (a.is("--retries")) {
+      set("retries", std::to_string(count_option("--retries", a.value)));
+    } else if (a.is("--to")) {
+      set("to", a.value);
+    } else if (a.is("--steps")) {
+      const std::string& n = a.value;
+      if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos ||
+          std::atoi(n.c_str()) < 1) {
+        throw UsageError(name + ": --steps expects a positive number, got '" + n + "'");
+      }
+      set("steps", n);
+      have_steps = true;
+    } else if (a.is("--all-sql")) {
+      set("all_sql", "1");
+    } else if (a.is("--json")) {
+      set("json", "1");
+    } else if (a.is("--progress")) {  // docs/progress.md
+      const std::string& mode = a.value;
+      if (mode != "auto" && mode != "tty" && mode != "plain" && mode != "off")
+        throw UsageError("--progress: '" + mode + "' is not one of auto, tty, plain, off");
+      set("progress", mode);
+    } else if (a.is("--progress-interval")) {
+      long long ms = duration_option("--progress-interval", a.value, 1000);
+      if (ms == 0) throw UsageError("--progress-interval: must be above 0");
+      set("progress_interval", seconds_text(ms));
+    } else if (!apply_common_option(a, conn)) {
+      unhandled(a);
+    }
   }
-  throw UsageError(std::string("unknown command ") + name);
+  if (name == "baseline" && !have_operand) throw UsageError("baseline: missing target");
+  if (name == "down" && have_operand == have_steps)
+    throw UsageError("down: give either ID[:PHASE] or --steps N");
+  bool json = false, events_stdout = false;
+  for (const auto& [k, v] : cli) {
+    json = json || k == "json";
+    events_stdout = events_stdout || (k == "events" && v == "-");
+  }
+  if (json && events_stdout)
+    throw UsageError(name + ": --json and --events - both write to stdout");
+
+  // Later entries win: built-in defaults, then weir.lua, then the command line.
+  Project project = load_project(conn.config);
+  apply_project(project, conn);
+  std::vector<std::pair<std::string, std::string>> opts{{"command", name}, {"dir", "migrations"}};
+  opts.insert(opts.end(), project.settings.begin(), project.settings.end());
+  opts.insert(opts.end(), cli.begin(), cli.end());
+  Target target = resolve_target(conn);  // a ClusterError reaches main: one line, exit 1
+  opts.emplace_back("url", target.url);
+  return run_stdlib_main(conn, target, true, "runner", opts);
 }
 
+}  // namespace
+
 int cmd_up(Args& a) {
-  return cmd_migrate("up", a);
+  return run_migrate_command(kUpSpec, a);
 }
 int cmd_plan(Args& a) {
-  return cmd_migrate("plan", a);
+  return run_migrate_command(kPlanSpec, a);
 }
 int cmd_down(Args& a) {
-  return cmd_migrate("down", a);
+  return run_migrate_command(kDownSpec, a);
 }
 int cmd_status(Args& a) {
-  return cmd_migrate("status", a);
+  return run_migrate_command(kStatusSpec, a);
 }
 int cmd_repair(Args& a) {
-  return cmd_migrate("repair", a);
+  return run_migrate_command(kRepairSpec, a);
 }
 int cmd_baseline(Args& a) {
-  return cmd_migrate("baseline", a);
-}
-int cmd_new(Args& a) {
-  return cmd_migrate("new", a);
+  return run_migrate_command(kBaselineSpec, a);
 }
 
 }  // namespace weir::cli

@@ -25,19 +25,12 @@ namespace weir::cli {
 
 namespace {
 
-const char* const kHelp =
-    "Usage: weir repl [OPTIONS]\n"
-    "\n"
-    "An interactive session: `db` is connected and every module scripts have is loaded\n"
-    "(schema, ddl, copy, check, flags, json …). Type Lua, SQL ending in `;`, or a\n"
-    "meta-command (\\? lists them). With stdin not a terminal, reads statements from it\n"
-    "without prompts and exits 1 if any failed.\n"
-    "\n"
-    "  --no-db               no database: Lua and the toolkit only (\\c URL connects later)\n"
-    "  --no-history          do not read or write the history file\n"
-    "                        ($XDG_STATE_HOME/weir/history, else ~/.local/state/weir/history)\n"
-    "  -h, --help            show this help\n"
-    "\n";
+const std::vector<OptionSpec> kReplOptions = {
+    {"--no-db", nullptr, nullptr, "no database: Lua and the toolkit only (\\c URL connects later)"},
+    {"--no-history", nullptr, nullptr,
+     "do not read or write the history file\n"
+     "($XDG_STATE_HOME/weir/history, else ~/.local/state/weir/history)"},
+};
 
 // ~/.local/state/weir/history (created on demand); "" when there is no home.
 std::string history_path() {
@@ -215,25 +208,33 @@ class Session {
 
 }  // namespace
 
+const CommandSpec kReplSpec{
+    "repl",
+    "explore a database interactively: Lua, SQL and psql-style \\d commands",
+    "weir repl [OPTIONS]",
+    "An interactive session: `db` is connected and every module scripts have is loaded\n"
+    "(schema, ddl, copy, check, flags, json …). Type Lua, SQL ending in `;`, or a\n"
+    "meta-command (\\? lists them). With stdin not a terminal, reads statements from it\n"
+    "without prompts and exits 1 if any failed.",
+    {{"Options", &kReplOptions},
+     {"Connection options", &kConnectionOptions},
+     {"Script options", &kScriptOptions},
+     {"Throwaway PostgreSQL", &kClusterOptions}},
+};
+
 int cmd_repl(Args& args) {
   ConnectionOptions opts;
   bool history = true, no_db = false;
   while (!args.done()) {
-    std::string a = args.next();
-    if (a == "-h" || a == "--help") {
-      std::printf("%s%s", kHelp, kConnectionHelp);
-      return kExitOk;
-    }
-    if (a == "--no-history") {
+    Arg a = next_arg(args, kReplSpec);
+    if (!a.option) throw UsageError("repl: unexpected argument '" + a.text + "'");
+    if (a.is("--no-history")) {
       history = false;
-      continue;
-    }
-    if (a == "--no-db") {
+    } else if (a.is("--no-db")) {
       no_db = true;
-      continue;
+    } else if (!apply_common_option(a, opts)) {
+      unhandled(a);
     }
-    if (parse_connection_option(args, a, opts)) continue;
-    throw UsageError("repl: unknown argument '" + a + "'");
   }
   if (no_db && (opts.db || opts.ephemeral))
     throw UsageError(std::string("repl: --no-db and ") + (opts.db ? "--db" : "--ephemeral") +

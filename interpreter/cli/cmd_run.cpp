@@ -15,44 +15,48 @@ namespace weir::cli {
 
 namespace {
 
-const char* const kHelp =
-    "Usage: weir run [OPTIONS] FILE.lua [ARGS...]\n"
-    "       weir run [OPTIONS] -e CODE [ARGS...]\n"
-    "\n"
-    "Runs a Lua script with `db` connected to the database and the script's arguments in\n"
-    "`arg` (arg[0] is the script) and `...`. Options come before FILE; everything after FILE\n"
-    "goes to the script.\n"
-    "\n"
-    "  -e CODE               run CODE instead of a file\n"
-    "  -h, --help            show this help\n"
-    "\n";
+const std::vector<OptionSpec> kRunOptions = {
+    {"-e", nullptr, "CODE", "run CODE instead of a file; the arguments after it go to CODE"},
+};
 
 }  // namespace
+
+const CommandSpec kRunSpec{
+    "run",
+    "run a Lua script against a database",
+    "weir run [OPTIONS] FILE.lua [ARGS...]\nweir run [OPTIONS] -e CODE [ARGS...]",
+    "Runs a Lua script with `db` connected to the database and the script's arguments in\n"
+    "`arg` (arg[0] is the script) and `...`. Options come before FILE; everything after FILE\n"
+    "goes to the script (`--` before FILE ends the options, for a FILE starting with -).",
+    {{"Options", &kRunOptions},
+     {"Connection options", &kConnectionOptions},
+     {"Script options", &kScriptOptions},
+     {"Throwaway PostgreSQL", &kClusterOptions}},
+    Complete::lua,
+};
 
 int cmd_run(Args& args) {
   ConnectionOptions opts;
   std::string file, code;
   bool have_code = false;
   while (!args.done()) {
-    std::string a = args.next();
-    if (a == "-h" || a == "--help") {
-      std::printf("%s%s", kHelp, kConnectionHelp);
-      return kExitOk;
-    }
-    if (a == "-e") {
-      code = args.value("-e", a);
-      have_code = true;
-      break;
-    }
-    if (a == "--") {
+    if (args.peek() == "--") {
+      args.next();
       if (args.done()) throw UsageError("run: missing FILE.lua after --");
       file = args.next();
       break;
     }
-    if (parse_connection_option(args, a, opts)) continue;
-    if (a.size() > 1 && a[0] == '-') throw UsageError("run: unknown option '" + a + "'");
-    file = a;
-    break;
+    Arg a = next_arg(args, kRunSpec);
+    if (!a.option) {
+      file = a.text;
+      break;
+    }
+    if (a.is("-e")) {
+      code = a.value;
+      have_code = true;
+      break;
+    }
+    if (!apply_common_option(a, opts)) unhandled(a);
   }
   if (file.empty() && !have_code) throw UsageError("run: missing FILE.lua (or -e CODE)");
   // Checked before a server is resolved or started: a typo costs nothing.

@@ -15,10 +15,32 @@ namespace weir::cli {
 
 namespace {
 
-const char* const kHelp =
-    "Usage: weir test [PATHS...] [--junit FILE] [--tap] [OPTIONS]\n"
-    "       weir test --roundtrip [--dir DIR] [OPTIONS]\n"
-    "\n"
+const std::vector<OptionSpec> kTestOptions = {
+    {"--junit", nullptr, "FILE",
+     "also write JUnit XML to FILE (created before any test runs;\n"
+     "removed if the run does not complete)",
+     Complete::file},
+    {"--tap", nullptr, nullptr, "print TAP on stdout instead of the readable lines"},
+    {"--roundtrip", nullptr, nullptr, "check that every migration is reversible"},
+    {"--dir", nullptr, "DIR", "migrations directory for --roundtrip (default: migrations)",
+     Complete::dir},
+    {"--fixture", nullptr, "FILE",
+     "--roundtrip starts from an empty database FILE fills (tables and\n"
+     "rows), instead of the database's schema (default: weir.lua's\n"
+     "fixture)",
+     Complete::lua},
+    {"--no-fixture", nullptr, nullptr,
+     "--roundtrip on the database's schema even when weir.lua names a\n"
+     "fixture"},
+};
+
+}  // namespace
+
+const CommandSpec kTestSpec{
+    "test",
+    "run describe/it test files, or check migrations are reversible",
+    "weir test [PATHS...] [--junit FILE] [--tap] [OPTIONS]\n"
+    "weir test --roundtrip [--dir DIR] [OPTIONS]",
     "Runs the *_test.lua files under PATHS (default: tests) -- describe/it/expect -- each test\n"
     "in a fresh database cloned from an empty template; ends with `N passed, N failed` and\n"
     "exits 1 on any failure. Every file is loaded first: one that defines no it(...) stops\n"
@@ -27,6 +49,7 @@ const char* const kHelp =
     "after it runs, the report (and --junit) has the tests that ran; exit 130 (143).\n"
     "A run's databases are weir_test_<run>_*, so runs can share a server; a run drops the\n"
     "ones that runs which have ended left behind, never a live run's.\n"
+    "\n"
     "With --roundtrip: every migration of DIR goes up (verify runs), down (the inspected\n"
     "schema and the tables' row counts must be what they were before) and up again -- on a\n"
     "copy, never on the database itself: a new database weir_test_<run>_roundtrip on the same\n"
@@ -34,21 +57,13 @@ const char* const kHelp =
     "schema and weir's state, or, with a fixture, what the fixture builds. Migrations the\n"
     "database has applied are rolled back on the copy first, and up must rebuild exactly the\n"
     "schema the database has. The copy is dropped afterwards, also on Ctrl-C.\n"
-    "Use --ephemeral for a throwaway PostgreSQL (the database must allow CREATE DATABASE).\n"
-    "\n"
-    "  --junit FILE          also write JUnit XML to FILE (created before any test runs;\n"
-    "                        removed if the run does not complete)\n"
-    "  --tap                 print TAP on stdout instead of the readable lines\n"
-    "  --roundtrip           check that every migration is reversible\n"
-    "  --dir DIR             migrations directory for --roundtrip (default: migrations)\n"
-    "  --fixture FILE        --roundtrip starts from an empty database FILE fills (tables and\n"
-    "                        rows), instead of the database's schema (default: weir.lua's\n"
-    "                        fixture)\n"
-    "  --no-fixture          --roundtrip on the database's schema even when weir.lua names a\n"
-    "                        fixture\n"
-    "\n";
-
-}  // namespace
+    "Use --ephemeral for a throwaway PostgreSQL (the database must allow CREATE DATABASE).",
+    {{"Options", &kTestOptions},
+     {"Connection options", &kConnectionOptions},
+     {"Script options", &kScriptOptions},
+     {"Throwaway PostgreSQL", &kClusterOptions}},
+    Complete::file,
+};
 
 int cmd_test(Args& args) {
   ConnectionOptions conn;
@@ -56,14 +71,11 @@ int cmd_test(Args& args) {
   std::vector<std::string> paths;
   bool roundtrip = false, fixture = false;
   while (!args.done()) {
-    std::string a = args.next();
-    auto is = [&a](const char* n) { return a == n || a.rfind(std::string(n) + "=", 0) == 0; };
-    if (a == "-h" || a == "--help") {
-      std::printf("%s%s", kHelp, kConnectionHelp);
-      return kExitOk;
-    }
-    if (is("--junit")) {
-      std::string junit = args.value("--junit", a);
+    Arg a = next_arg(args, kTestSpec);
+    if (!a.option) {
+      paths.push_back(a.text);
+    } else if (a.is("--junit")) {
+      const std::string& junit = a.value;
       cli.emplace_back("junit", junit);
       // A report of a run that does not complete is removed, but only a regular file's: never
       // /dev/stdout, a pipe or a device given as the path.
@@ -72,25 +84,21 @@ int cmd_test(Args& args) {
       if (kind == std::filesystem::file_type::not_found ||
           kind == std::filesystem::file_type::regular)
         cli.emplace_back("junit_removable", "1");
-    } else if (a == "--tap") {
+    } else if (a.is("--tap")) {
       cli.emplace_back("tap", "1");
-    } else if (a == "--roundtrip") {
+    } else if (a.is("--roundtrip")) {
       cli.emplace_back("roundtrip", "1");
       roundtrip = true;
-    } else if (is("--dir")) {
-      cli.emplace_back("dir", args.value("--dir", a));
-    } else if (is("--fixture")) {
-      cli.emplace_back("fixture", args.value("--fixture", a));
+    } else if (a.is("--dir")) {
+      cli.emplace_back("dir", a.value);
+    } else if (a.is("--fixture")) {
+      cli.emplace_back("fixture", a.value);
       fixture = true;
-    } else if (a == "--no-fixture") {
+    } else if (a.is("--no-fixture")) {
       cli.emplace_back("fixture", "");
       fixture = true;
-    } else if (parse_connection_option(args, a, conn)) {
-      continue;
-    } else if (a.size() > 1 && a[0] == '-') {
-      throw UsageError("test: unknown option '" + a + "'");
-    } else {
-      paths.push_back(a);
+    } else if (!apply_common_option(a, conn)) {
+      unhandled(a);
     }
   }
   if (fixture && !roundtrip)

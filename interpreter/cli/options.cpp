@@ -1,11 +1,14 @@
 // Shared command-line options (see options.hpp).
 #include "cli/options.hpp"
 
+#include <stdlib.h>
+
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
+#include "cli/spec.hpp"
 #include "lua/host.hpp"
 #include "lua/runtime.hpp"
 #include "pg/cluster.hpp"
@@ -13,22 +16,41 @@
 
 namespace weir::cli {
 
-const char* const kConnectionHelp =
-    "Connection options:\n"
-    "  --db URL|NAME         database to use, or a connection named in weir.lua (default: "
-    "weir.lua's\n"
-    "                        db, else $DATABASE_URL, else libpq's PG* variables and ~/.pgpass)\n"
-    "  --connect NAME=URL    a further named connection, weir.connection(\"NAME\") in scripts\n"
-    "                        (repeatable)\n"
-    "  --ephemeral           start a throwaway PostgreSQL for this command and use it\n"
-    "  --config FILE         project settings (default: ./weir.lua when it exists)\n"
-    "  --unsafe              allow os.execute, io.popen, package.loadlib, debug and C modules\n"
-    "  --stdlib-dir DIR      load stdlib/*.lua from DIR instead of the embedded copy\n"
-    "                        (for weir developers; also $WEIR_STDLIB_DIR)\n"
-    "  -v, --verbose         show server NOTICE messages\n"
-    "  --traceback           errors keep the position weir's own code raised them at\n"
-    "                        (stdlib/FILE.lua:LINE) instead of the script line that called it\n"
-    "                        (for reporting a bug in weir)\n";
+const std::vector<OptionSpec> kConnectionOptions = {
+    {"--db", nullptr, "URL|NAME",
+     "database to use, or a connection named in weir.lua (default: weir.lua's\n"
+     "db, else $DATABASE_URL, else libpq's PG* variables and ~/.pgpass)"},
+    {"--connect", nullptr, "NAME=URL",
+     "a further named connection, weir.connection(\"NAME\") in scripts\n(repeatable)"},
+    {"--ephemeral", nullptr, nullptr, "start a throwaway PostgreSQL for this command and use it"},
+    {"--config", nullptr, "FILE", "project settings (default: ./weir.lua when it exists)",
+     Complete::lua},
+};
+
+const std::vector<OptionSpec> kScriptOptions = {
+    {"--unsafe", nullptr, nullptr,
+     "allow os.execute, io.popen, package.loadlib, debug and C modules"},
+    {"--verbose", "-v", nullptr, "show server NOTICE messages"},
+    {"--traceback", nullptr, nullptr,
+     "errors keep the position weir's own code raised them at\n"
+     "(stdlib/FILE.lua:LINE) instead of the script line that called it\n"
+     "(for reporting a bug in weir)"},
+    {"--stdlib-dir", nullptr, "DIR",
+     "load stdlib/*.lua from DIR instead of the embedded copy\n"
+     "(for weir developers; also $WEIR_STDLIB_DIR)",
+     Complete::dir},
+};
+
+const std::vector<OptionSpec> kClusterOptions = {
+    {"--pg-bindir", nullptr, "DIR",
+     "throwaway clusters run initdb and postgres from DIR (also\n"
+     "$WEIR_PG_BINDIR, weir.lua's pg_bindir; default: the newest\n"
+     "/usr/lib/postgresql/*/bin)",
+     Complete::dir},
+    {"--pg-version", nullptr, "N",
+     "throwaway clusters run PostgreSQL N (/usr/lib/postgresql/N/bin;\n"
+     "also $WEIR_PG_VERSION, weir.lua's pg_version)"},
+};
 
 std::string milliseconds_text(long long ms) {
   return std::to_string(ms);
@@ -65,22 +87,11 @@ int count_option(const std::string& option, const std::string& value) {
   return static_cast<int>(std::stoll(value));
 }
 
-std::string Args::value(const std::string& option, const std::string& arg) {
-  auto eq = arg.find('=');
-  if (arg.rfind("--", 0) == 0 && eq != std::string::npos) return arg.substr(eq + 1);
-  if (done()) throw UsageError("option " + option + " needs a value");
-  return next();
-}
-
-bool parse_connection_option(Args& args, const std::string& arg, ConnectionOptions& out) {
-  auto is = [&arg](const char* name) {
-    std::string n(name);
-    return arg == n || arg.rfind(n + "=", 0) == 0;
-  };
-  if (is("--db")) {
-    out.db = args.value("--db", arg);
-  } else if (is("--connect")) {
-    std::string spec = args.value("--connect", arg);
+bool apply_common_option(const Arg& arg, ConnectionOptions& out) {
+  if (arg.is("--db")) {
+    out.db = arg.value;
+  } else if (arg.is("--connect")) {
+    const std::string& spec = arg.value;
     auto eq = spec.find('=');
     // A NAME is a word: a URL given without one (or with '=' only in its query) is refused
     // here, shown masked, instead of becoming a name that messages would print.
@@ -92,22 +103,39 @@ bool parse_connection_option(Args& args, const std::string& arg, ConnectionOptio
                        pg::mask_password(spec) + "'");
     }
     out.connects[spec.substr(0, eq)] = spec.substr(eq + 1);
-  } else if (is("--config")) {
-    out.config = args.value("--config", arg);
-  } else if (arg == "--ephemeral") {
+  } else if (arg.is("--config")) {
+    out.config = arg.value;
+  } else if (arg.is("--ephemeral")) {
     out.ephemeral = true;
-  } else if (arg == "--unsafe") {
+  } else if (arg.is("--unsafe")) {
     out.unsafe = true;
-  } else if (arg == "-v" || arg == "--verbose") {
+  } else if (arg.is("--verbose")) {
     out.verbose = true;
-  } else if (arg == "--traceback") {
+  } else if (arg.is("--traceback")) {
     out.traceback = true;
-  } else if (is("--stdlib-dir")) {
-    out.stdlib_dir = args.value("--stdlib-dir", arg);
+  } else if (arg.is("--stdlib-dir")) {
+    out.stdlib_dir = arg.value;
+  } else if (arg.is("--pg-bindir") || arg.is("--pg-version")) {
+    choose_pg_server(arg.option->name, arg.value);
   } else {
     return false;
   }
   return true;
+}
+
+void choose_pg_server(const std::string& option, const std::string& value) {
+  std::string bindir;
+  try {
+    bindir = option == "--pg-version" ? pg::Cluster::bindir_for_version(value)
+                                      : pg::Cluster::check_bindir(value);
+  } catch (const pg::ClusterError& e) {
+    // "pg cluster: WHY" -> "--pg-version: WHY": a bad value, said before anything runs
+    std::string why = e.what();
+    if (why.rfind("pg cluster: ", 0) == 0) why = why.substr(12);
+    throw UsageError(option + ": " + why);
+  }
+  setenv("WEIR_PG_BINDIR", bindir.c_str(), 1);
+  unsetenv("WEIR_PG_VERSION");
 }
 
 Target::Target() = default;
@@ -145,6 +173,8 @@ void configure_host(lua::Host& host, const ConnectionOptions& opts, const Target
   host.default_eager = eager;
   host.named_targets = opts.connects;
   host.unusable_targets = opts.unset_connects;
+  host.vars = opts.vars;
+  host.unusable_vars = opts.unset_vars;
 }
 
 int run_stdlib_main(const ConnectionOptions& opts, const Target& target, bool eager,

@@ -1,5 +1,6 @@
-// Command-line parsing shared by every command: the connection options and the usage-error
-// type (exit code 2). Each command parses its own arguments with these helpers.
+// Command-line parsing shared by every command: the cursor over argv, the usage-error type
+// (exit code 2), and the options most commands take (connection, script and throwaway-cluster
+// options, as tables for spec.hpp). Each command reads its own arguments with next_arg.
 #pragma once
 
 #include <map>
@@ -28,6 +29,8 @@ struct ConnectionOptions {
   std::optional<std::string> db;                      // --db URL
   std::map<std::string, std::string> connects;        // --connect NAME=URL
   std::map<std::string, std::string> unset_connects;  // weir.lua names whose $VAR is unset
+  std::map<std::string, std::string> vars;            // weir.lua's vars, for weir.var
+  std::map<std::string, std::string> unset_vars;      // vars whose $VAR is unset: the message
   std::optional<std::string> config;                  // --config FILE (else ./weir.lua)
   bool ephemeral = false;                             // --ephemeral
   bool unsafe = false;                                // --unsafe
@@ -36,6 +39,9 @@ struct ConnectionOptions {
   std::string stdlib_dir;                             // --stdlib-dir DIR (or $WEIR_STDLIB_DIR)
 };
 
+struct Arg;
+struct OptionSpec;
+
 // A cursor over argv that commands consume from.
 class Args {
  public:
@@ -43,8 +49,6 @@ class Args {
   bool done() const { return pos_ >= argv_.size(); }
   const std::string& peek() const { return argv_[pos_]; }
   std::string next() { return argv_[pos_++]; }
-  // The value of an option: "--db=URL" or "--db URL".
-  std::string value(const std::string& option, const std::string& arg);
   std::vector<std::string> rest() {
     std::vector<std::string> r(argv_.begin() + static_cast<long>(pos_), argv_.end());
     pos_ = argv_.size();
@@ -56,12 +60,25 @@ class Args {
   size_t pos_ = 0;
 };
 
-// Tries to consume one connection option at the cursor (`arg` was already taken with next()).
-// Returns false if `arg` is not one of them.
-bool parse_connection_option(Args& args, const std::string& arg, ConnectionOptions& out);
+// The options shared by the commands that talk to a database (spec.hpp tables):
+//   kConnectionOptions  --db, --connect, --ephemeral, --config
+//   kScriptOptions      --unsafe, -v/--verbose, --traceback, --stdlib-dir
+//   kClusterOptions     --pg-bindir, --pg-version (which PostgreSQL throwaway clusters run)
+extern const std::vector<OptionSpec> kConnectionOptions;
+extern const std::vector<OptionSpec> kScriptOptions;
+extern const std::vector<OptionSpec> kClusterOptions;
 
-// Help text for the connection options, for per-command --help.
-extern const char* const kConnectionHelp;
+// Applies `arg` when it is one of the shared options (by name, whichever table listed it);
+// false otherwise. --pg-bindir and --pg-version are checked here (a UsageError naming the
+// PostgreSQL versions there are) and take effect for the whole process: they set
+// $WEIR_PG_BINDIR, which every throwaway cluster reads (pg::Cluster::find_bindir).
+bool apply_common_option(const Arg& arg, ConnectionOptions& out);
+
+// --pg-bindir DIR or --pg-version N ("--pg-bindir"/"--pg-version" as `option`): checks the
+// value (a UsageError naming the PostgreSQL versions installed when it is not usable) and makes
+// it the PostgreSQL of every throwaway cluster of this process and its children: it sets
+// $WEIR_PG_BINDIR and clears $WEIR_PG_VERSION.
+void choose_pg_server(const std::string& option, const std::string& value);
 
 // Durations of the safety rails (lock_timeout, statement_timeout, lock_wait): pg/duration.hpp's
 // rule, the one weir.lua (project.cpp) and a phase's timeout follow too.

@@ -1,6 +1,7 @@
 // The project file weir.lua (see project.hpp).
 #include "cli/project.hpp"
 
+#include <stdlib.h>
 #include <sys/stat.h>
 
 #include <cctype>
@@ -16,6 +17,7 @@
 
 #include "cli/options.hpp"
 #include "lua/sandbox.hpp"
+#include "pg/cluster.hpp"
 #include "pg/connection.hpp"
 
 namespace weir::cli {
@@ -70,6 +72,21 @@ struct Reader {
       u.unset_error = file + ": " + key + " reads $" + name + ", which is not set";
     lua_pop(L, 1);
     return u;
+  }
+
+  // The value at the top of the stack as a var: a string, a number (as Lua writes it) or an
+  // env reference.
+  ProjectUrl var(const std::string& key) {
+    if (lua_type(L, -1) == LUA_TNUMBER) {
+      lua_pushvalue(L, -1);  // tostring on a copy: the value stays a number for lua_next
+      ProjectUrl u;
+      u.url = lua_tostring(L, -1);
+      lua_pop(L, 1);
+      return u;
+    }
+    if (lua_type(L, -1) != LUA_TSTRING && !(lua_istable(L, -1) && is_env_ref()))
+      fail(key + " must be a string, a number or env \"NAME\", got " + luaL_typename(L, -1));
+    return url(key);
   }
 
   bool is_env_ref() {
@@ -141,6 +158,19 @@ struct Reader {
         s["retries"] = std::to_string(lua_tointeger(L, -1));
       } else if (key == "fixture") {
         s["fixture"] = relative(text(key));
+      } else if (key == "pg_bindir") {
+        out->pg_bindir = relative(text(key));
+      } else if (key == "pg_version") {
+        if (lua_type(L, -1) == LUA_TNUMBER && lua_isinteger(L, -1)) {
+          out->pg_version = std::to_string(lua_tointeger(L, -1));
+        } else {
+          out->pg_version = text(key);
+        }
+      } else if (key == "ids") {
+        std::string ids = text(key);
+        if (ids != "sequential" && ids != "timestamp")
+          fail("ids must be \"sequential\" or \"timestamp\", got '" + ids + "'");
+        out->ids = ids;
       } else if (key == "db") {
         out->db = url(key);
       } else if (key == "connections") {
@@ -153,10 +183,20 @@ struct Reader {
           out->connections[name] = url("connections." + name);
           lua_pop(L, 1);
         }
+      } else if (key == "vars") {
+        if (!lua_istable(L, -1) || is_env_ref()) fail("vars must be a table of NAME = value");
+        const int v = lua_gettop(L);
+        lua_pushnil(L);
+        while (lua_next(L, v)) {
+          if (lua_type(L, -2) != LUA_TSTRING) fail("var names must be strings");
+          std::string name = lua_tostring(L, -2);
+          out->vars[name] = var("vars." + name);
+          lua_pop(L, 1);
+        }
       } else {
         fail("unknown setting '" + key +
              "' (known: migrations, schema, db, connections, lock_timeout, statement_timeout, "
-             "lock_wait, retries, events, fixture)");
+             "lock_wait, retries, events, fixture, vars, ids, pg_bindir, pg_version)");
       }
       lua_pop(L, 1);
     }
@@ -297,6 +337,26 @@ Project load_project(const std::optional<std::string>& config_path) {
     throw std::runtime_error(
         mask_project_secrets(msg ? msg : p.file + ": error while reading it", p.file));
   }
+  // The PostgreSQL of throwaway clusters, unless --pg-bindir/--pg-version (which set
+  // $WEIR_PG_BINDIR) or the environment chose one.
+  auto env_set = [](const char* name) {
+    const char* v = std::getenv(name);
+    return v && *v;
+  };
+  if ((!p.pg_bindir.empty() || !p.pg_version.empty()) && !env_set("WEIR_PG_BINDIR") &&
+      !env_set("WEIR_PG_VERSION")) {
+    std::string bindir;
+    try {
+      bindir = p.pg_bindir.empty() ? pg::Cluster::bindir_for_version(p.pg_version)
+                                   : pg::Cluster::check_bindir(p.pg_bindir);
+    } catch (const pg::ClusterError& e) {
+      std::string why = e.what();
+      if (why.rfind("pg cluster: ", 0) == 0) why = why.substr(12);
+      throw std::runtime_error(p.file + ": " + (p.pg_bindir.empty() ? "pg_version" : "pg_bindir") +
+                               ": " + why);
+    }
+    setenv("WEIR_PG_BINDIR", bindir.c_str(), 1);
+  }
   return p;
 }
 
@@ -307,6 +367,12 @@ void apply_project(const Project& project, ConnectionOptions& opts) {
       opts.connects[name] = u.url;
     else
       opts.unset_connects[name] = u.unset_error;
+  }
+  for (const auto& [name, v] : project.vars) {
+    if (v.unset_error.empty())
+      opts.vars[name] = v.url;
+    else
+      opts.unset_vars[name] = v.unset_error;
   }
   if (opts.db) {
     // --db NAME: a connection of the project file (a URL has "://" or "=", a name has neither).

@@ -23,6 +23,9 @@ struct Host {
   std::map<std::string, std::string> named_targets;
   // Connections weir.lua names whose URL comes from an unset variable: name -> the message.
   std::map<std::string, std::string> unusable_targets;
+  // weir.lua's vars (weir.var); those whose env "X" is unset: name -> the message.
+  std::map<std::string, std::string> vars;
+  std::map<std::string, std::string> unusable_vars;
 
   // Where an error is charged when no script frame is on the stack to name: "FILE:LINE: " of the
   // phase function running now, set around it by weir.protected's call (lua/protected.hpp). A

@@ -22,10 +22,11 @@ const Module kModules[] = {
     {"sql", modules::luaopen_sql},
     {"schema.core", modules::luaopen_schema_core},
     {"copy.core", modules::luaopen_copy_core},
+    {"progress.core", modules::luaopen_progress_core},
 };
 
-const char* const kNames[] = {"db.core",     "weir.core", "json", "sql",
-                              "schema.core", "copy.core", nullptr};
+const char* const kNames[] = {"db.core",     "weir.core", "json",          "sql",
+                              "schema.core", "copy.core", "progress.core", nullptr};
 
 }  // namespace
 

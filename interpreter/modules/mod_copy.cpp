@@ -8,7 +8,6 @@
 //                                                       killed with weir however weir ends
 //   join(workers, stop) -> {{code, output}, ...}        waits for spawned workers (SIGTERM first
 //                                                       with `stop` or once weir is interrupted)
-//   stderr_is_tty() -> boolean                          whether to draw a progress line
 //   interruptible(fn, ...) -> ok, ...                   pcall(fn, ...) that a SIGINT/SIGTERM
 //                                                       stops; afterwards signals are held
 //                                                       (lua::hold_interrupts), so what follows
@@ -244,11 +243,6 @@ int worker_gc(lua_State* L) {
   return 0;
 }
 
-int copy_stderr_is_tty(lua_State* L) {
-  lua_pushboolean(L, isatty(2) == 1);
-  return 1;
-}
-
 int copy_interruptible(lua_State* L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   int status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
@@ -269,7 +263,6 @@ int copy_interrupted(lua_State* L) {
 }
 
 const luaL_Reg kFunctions[] = {
-    {"stderr_is_tty", guarded<copy_stderr_is_tty>},
     {"interruptible", guarded<copy_interruptible>},
     {"interrupted", guarded<copy_interrupted>},
     {"target_of", guarded<copy_target_of>},

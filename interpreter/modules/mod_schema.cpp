@@ -1,9 +1,12 @@
 // Lua module "schema.core" (stdlib/schema.lua makes it the `schema` global):
 //   inspect(db [, {schemas=, exclude_schemas=, display=}]) -> model   the schema as a table
-//   (pg/inspect) diff(from, to) -> { {kind, object, sql, hazards, transaction}, ... }   (pg/diff)
+//   (pg/inspect) diff(from, to [, {renames=}]) -> { {kind, object, sql, hazards, transaction
+//   [, note]}, ... }   (pg/diff)
+//   compare(from, to) -> {differences, not_compared}   the whole models side by side
 //   script(changes) -> string                               the changes as an SQL script
 //   diff_urls(from, to [, opts]) -> changes   connects to both, inspects them at the same time
-//                                             on two threads, diffs (what `weir diff` runs)
+//                                             on two threads, diffs (what `weir diff` runs);
+//                                             second result: compare(from, to)
 #include <future>
 #include <string>
 #include <vector>
@@ -91,6 +94,7 @@ std::vector<pg::Change> changes_of(lua_State* L, int idx) {
     ch.object = c.value("object", "");
     ch.sql = c.value("sql", "");
     ch.transactional = c.value("transaction", true);
+    ch.note = c.value("note", "");
     for (const auto& h : c.value("hazards", nlohmann::json::array()))
       ch.hazards.push_back(h.get<std::string>());
     out.push_back(std::move(ch));
@@ -98,13 +102,40 @@ std::vector<pg::Change> changes_of(lua_State* L, int idx) {
   return out;
 }
 
+// {renames = bool} at `idx` (absent: the defaults).
+pg::DiffOptions diff_options(lua_State* L, int idx) {
+  pg::DiffOptions options;
+  if (lua_isnoneornil(L, idx)) return options;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  lua_getfield(L, idx, "renames");
+  if (!lua_isnil(L, -1)) {
+    if (!lua_isboolean(L, -1))
+      throw std::invalid_argument("schema.diff: renames must be a boolean");
+    options.renames = lua_toboolean(L, -1);
+  }
+  lua_pop(L, 1);
+  return options;
+}
+
 int schema_diff(lua_State* L) {
   nlohmann::json from = model_arg(L, 1, "the first argument");
   nlohmann::json to = model_arg(L, 2, "the second argument");
+  pg::DiffOptions options = diff_options(L, 3);
   nlohmann::json out = nlohmann::json::array();
-  for (const auto& c : pg::diff(from, to))
+  for (const auto& c : pg::diff(from, to, options))
     out.push_back(pg::to_json(c));
   lua::push_json(L, out);
+  return 1;
+}
+
+nlohmann::json comparison_json(const pg::Comparison& c) {
+  return {{"differences", c.differences}, {"not_compared", c.not_compared}};
+}
+
+int schema_compare(lua_State* L) {
+  nlohmann::json from = model_arg(L, 1, "the first argument");
+  nlohmann::json to = model_arg(L, 2, "the second argument");
+  lua::push_json(L, comparison_json(pg::compare(from, to)));
   return 1;
 }
 
@@ -117,6 +148,7 @@ int schema_script(lua_State* L) {
 int schema_diff_urls(lua_State* L) {
   std::string from_url = luaL_checkstring(L, 1), to_url = luaL_checkstring(L, 2);
   pg::InspectOptions options = inspect_options(L, 3);
+  pg::DiffOptions diff_opts = diff_options(L, 3);
   // Connect first (one-line errors, in order), then inspect both at once.
   pg::Connection from(from_url), to(to_url);
   auto to_model = std::async(std::launch::async, [&] { return pg::inspect(to, options); });
@@ -127,19 +159,20 @@ int schema_diff_urls(lua_State* L) {
     to_model.wait();  // never leave the thread running with references into this frame
     throw;
   }
+  nlohmann::json target = to_model.get();
   nlohmann::json out = nlohmann::json::array();
-  for (const auto& c : pg::diff(from_model, to_model.get()))
+  for (const auto& c : pg::diff(from_model, target, diff_opts))
     out.push_back(pg::to_json(c));
   lua::push_json(L, out);
-  return 1;
+  auto cmpj = comparison_json(pg::compare(from_model, target));
+  lua::push_json(L, cmpj);
+  return 2;
 }
 
 const luaL_Reg kFunctions[] = {
-    {"diff_urls", guarded<schema_diff_urls>},
-    {"inspect", guarded<schema_inspect>},
-    {"diff", guarded<schema_diff>},
-    {"script", guarded<schema_script>},
-    {nullptr, nullptr},
+    {"diff_urls", guarded<schema_diff_urls>}, {"inspect", guarded<schema_inspect>},
+    {"diff", guarded<schema_diff>},           {"compare", guarded<schema_compare>},
+    {"script", guarded<schema_script>},       {nullptr, nullptr},
 };
 
 }  // namespace

@@ -7,6 +7,8 @@
 //   weir.connect(url)       opens a new Connection (close it with :close() or a <close> local)
 //   weir.connection(name)   the connection named on the command line with --connect NAME=URL
 //                           (opened on first use, then the same object every time)
+//   weir.var(name [, default])  a value of weir.lua's `vars` (a string); default when the
+//                           file has no such var; an error naming it otherwise
 //   weir.cluster{schema_from=URL}  starts a throwaway PostgreSQL (a weir.Cluster: url(),
 //                           close()), optionally holding a schema-only copy of URL's database
 //   weir.session_lock(url, key1, key2 [, opts])  an advisory lock on a session of its own, kept
@@ -18,6 +20,9 @@
 //                           and a phase's timeout take it (pg/duration.hpp; a number is seconds)
 //                           (and the rows of the schemas listed in with_data)
 //   weir.copy_schema{from=URL, to=URL, with_data=}  the same copy into an existing database
+//   weir.core.dump{db=CONN, file=, tables=, snapshot=} -> bytes   pg_dump of tables to a file
+//   weir.core.restore{db=CONN, file=}        pg_restore of such a file into CONN's database
+//                           (stdlib/weir.lua wraps both: weir plan writes nothing)
 #include <dirent.h>
 
 #include <algorithm>
@@ -75,6 +80,34 @@ int weir_connection(lua_State* L) {
   lua_pushvalue(L, -1);
   lua_setfield(L, -3, name.c_str());
   return 1;
+}
+
+// weir.var(name [, default]): weir.lua's vars = { NAME = value }. A var whose env "X" is unset
+// is an error even with a default here: weir.lua said where its value comes from.
+int weir_var(lua_State* L) {
+  const char* name_arg = luaL_checkstring(L, 1);
+  const bool has_default = !lua_isnoneornil(L, 2);
+  if (has_default) luaL_checkstring(L, 2);
+  std::string name = name_arg;
+  const auto& host = lua::host(L);
+  if (auto it = host.vars.find(name); it != host.vars.end()) {
+    lua_pushlstring(L, it->second.data(), it->second.size());
+    return 1;
+  }
+  if (auto u = host.unusable_vars.find(name); u != host.unusable_vars.end())
+    throw std::invalid_argument("weir.var: " + u->second);
+  if (has_default) {
+    lua_pushvalue(L, 2);
+    return 1;
+  }
+  std::string known;
+  for (const auto& [k, v] : host.vars)
+    known += (known.empty() ? "" : ", ") + k;
+  for (const auto& [k, v] : host.unusable_vars)
+    known += (known.empty() ? "" : ", ") + k;
+  throw std::invalid_argument("weir.var: no var '" + name + "' in weir.lua (" +
+                              (known.empty() ? "it sets none" : "it sets " + known) +
+                              "); set it in weir.lua's vars, or pass a default");
 }
 
 // ---- throwaway clusters ---------------------------------------------------------------
@@ -180,6 +213,58 @@ int weir_copy_schema(lua_State* L) {
   lua_pop(L, 2);
   copy.data_schemas = string_list(L, 1, "with_data", "weir.copy_schema");
   pg::copy_schema(copy);
+  return 0;
+}
+
+// The Connection in field `db` of the options table at 1: its target (password included, for
+// the client program's environment only).
+std::string db_target(lua_State* L, const char* fn) {
+  if (lua_getfield(L, 1, "db") != LUA_TUSERDATA) {
+    lua_pop(L, 1);
+    throw std::invalid_argument(std::string(fn) + ": db must be a connection (db = db)");
+  }
+  std::string target = connection_target(L, lua_gettop(L));
+  lua_pop(L, 1);
+  return target;
+}
+
+// A non-empty string in field `key` of the options table at 1; "" when absent and optional.
+std::string string_field(lua_State* L, const char* key, bool required, const char* fn) {
+  int t = lua_getfield(L, 1, key);
+  std::string out;
+  if (t == LUA_TSTRING && lua_rawlen(L, -1) > 0) {
+    out = lua_tostring(L, -1);
+  } else if (t != LUA_TNIL || required) {
+    lua_pop(L, 1);
+    throw std::invalid_argument(std::string(fn) + ": " + key + " must be a non-empty string");
+  }
+  lua_pop(L, 1);
+  return out;
+}
+
+// weir.core.dump{db = conn, file = path, tables = {"schema.t", ...}, snapshot = id} -> bytes
+int weir_dump(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  const char* const known[] = {"db", "file", "tables", "snapshot", nullptr};
+  known_keys(L, 1, known, "weir.dump");
+  pg::DumpSpec spec;
+  spec.file = string_field(L, "file", true, "weir.dump");
+  spec.snapshot = string_field(L, "snapshot", false, "weir.dump");
+  spec.tables = string_list(L, 1, "tables", "weir.dump");
+  spec.from = db_target(L, "weir.dump");
+  long long bytes = pg::dump_tables(spec);
+  lua_pushinteger(L, bytes);
+  return 1;
+}
+
+// weir.core.restore{db = conn, file = path}
+int weir_restore(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  const char* const known[] = {"db", "file", nullptr};
+  known_keys(L, 1, known, "weir.restore");
+  std::string file = string_field(L, "file", true, "weir.restore");
+  std::string to = db_target(L, "weir.restore");
+  pg::restore_dump(file, to);
   return 0;
 }
 
@@ -436,11 +521,14 @@ const luaL_Reg kFunctions[] = {
     {"clock", guarded<weir_clock>},
     {"connect", guarded<weir_connect>},
     {"connection", guarded<weir_connection>},
+    {"var", guarded<weir_var>},
     {"cluster", guarded<weir_cluster>},
     {"session_lock", guarded<weir_session_lock>},
     {"deadline", guarded<weir_deadline>},
     {"duration", guarded<weir_duration>},
     {"copy_schema", guarded<weir_copy_schema>},
+    {"dump", guarded<weir_dump>},
+    {"restore", guarded<weir_restore>},
     {nullptr, nullptr},
 };
 

@@ -19,8 +19,9 @@ int luaopen_weir(
 int luaopen_json(lua_State* L);  // "json": encode/decode
 int luaopen_sql(lua_State* L);   // "sql": PostgreSQL's parser (parse)
 
-int luaopen_schema_core(lua_State* L);  // "schema.core": inspect, diff (stdlib/schema.lua)
-int luaopen_copy_core(lua_State* L);    // "copy.core": COPY data path (stdlib/copy.lua)
+int luaopen_schema_core(lua_State* L);    // "schema.core": inspect, diff (stdlib/schema.lua)
+int luaopen_copy_core(lua_State* L);      // "copy.core": COPY data path (stdlib/copy.lua)
+int luaopen_progress_core(lua_State* L);  // "progress.core": the live line (stdlib/progress.lua)
 
 // The live pg::Connection of the Connection object at `idx` (connecting a lazy one now).
 // Raises a Lua error for anything else or a closed connection.

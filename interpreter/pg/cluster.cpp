@@ -20,6 +20,7 @@
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -119,6 +120,18 @@ std::string last_line(const std::string& path, off_t from = 0) {
   if (end == std::string::npos) return "(no output)";
   auto start = tail.rfind('\n', end);
   return one_line(tail.substr(start == std::string::npos ? 0 : start + 1, end + 1));
+}
+
+// The server's last FATAL line in its log from byte `from` on (what stopped it: the lines after
+// it only say that it stopped), else the last line.
+std::string fatal_line(const std::string& path, off_t from) {
+  auto text = read_small(path);
+  if (text && static_cast<std::size_t>(from) < text->size()) {
+    auto at = text->rfind("FATAL:");
+    if (at != std::string::npos && at >= static_cast<std::size_t>(from))
+      return one_line(text->substr(at, text->find('\n', at) - at));
+  }
+  return last_line(path, from);
 }
 
 // Everything a program wrote to a log from byte `from` on, as one line (pg_dump and psql
@@ -439,6 +452,20 @@ int free_port() {
   return ntohs(addr.sin_port);
 }
 
+// Whether nothing listens on 127.0.0.1:port now.
+bool port_free(int port) {
+  if (port <= 0 || port > 65535) return false;
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(s);
+  return ok;
+}
+
 // --- the watchdog ----------------------------------------------------------------------------
 
 // Waits for EOF on fd (the owner closed it or died), then stops the server and removes dir.
@@ -640,6 +667,127 @@ bool usable_bindir(const std::string& dir) {
          access((dir + "/postgres").c_str(), X_OK) == 0;
 }
 
+// Starts the postmaster of the cluster in dir on `preferred` when that port is free, else on a
+// free one, retrying when another process takes the port between probing and binding. Sets
+// server_pid as soon as there is a server (for the caller to stop on failure); returns the port.
+int start_postmaster(const std::string& bindir, const std::string& dir, const ServerUser& user,
+                     int preferred, pid_t& server_pid, int watchdog_fd) {
+  std::string log = dir + "/server.log";
+  for (int attempt = 1;; ++attempt) {
+    int port = attempt == 1 && port_free(preferred) ? preferred : free_port();
+    off_t log_start = file_size(log);
+    server_pid =
+        spawn({bindir + "/postgres", "-D", dir + "/data", "-p", std::to_string(port), "-c",
+               "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=\"" + dir + "\"", "-c",
+               "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"},
+              user, dir, log, true);
+    tell_watchdog(watchdog_fd, server_pid);
+    if (wait_until_ready(server_pid, make_url(dir, port), log, log_start)) return port;
+    server_pid = 0;
+    tell_watchdog(watchdog_fd, 0);
+    std::string tail = read_small(log).value_or("");
+    tail = tail.substr(std::min(tail.size(), static_cast<std::size_t>(log_start)));
+    bool port_taken = tail.find("could not bind") != std::string::npos ||
+                      tail.find("Address already in use") != std::string::npos;
+    if (!port_taken || attempt == kStartAttempts)
+      fail("the server exited during startup: " + fatal_line(log, log_start));
+  }
+}
+
+// --- which PostgreSQL ------------------------------------------------------------------------
+
+std::string trimmed(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
+    s.pop_back();
+  return s;
+}
+
+// The first line a command prints ("" when it cannot run).
+std::string command_output(const std::string& command) {
+  std::string out;
+  if (FILE* p = popen((command + " 2>/dev/null").c_str(), "r")) {
+    char buf[PATH_MAX];
+    while (std::fgets(buf, sizeof buf, p))
+      out += buf;
+    pclose(p);
+  }
+  return trimmed(out.substr(0, out.find('\n')));
+}
+
+// "15" from "15", "15.4", "PostgreSQL 15.4" or "postgres (PostgreSQL) 15.4 (Debian …)".
+std::string major_of(const std::string& text) {
+  auto digit = text.find_first_of("0123456789");
+  if (digit == std::string::npos) return "";
+  auto end = text.find_first_not_of("0123456789", digit);
+  return text.substr(digit, end == std::string::npos ? std::string::npos : end - digit);
+}
+
+// "15 in /usr/lib/postgresql/15/bin, 16 in /usr/lib/postgresql/16/bin", or "none".
+std::string listing(const std::vector<Installation>& found) {
+  std::string out;
+  for (const auto& i : found)
+    out += (out.empty() ? "" : ", ") + i.version + " in " + i.bindir;
+  return out.empty() ? "none" : out;
+}
+
+// --- the list of persistent clusters -------------------------------------------------------
+
+// $XDG_STATE_HOME/weir/clusters, else ~/.local/state/weir/clusters; "" with neither.
+std::string registry_path() {
+  std::string base;
+  if (const char* x = std::getenv("XDG_STATE_HOME"); x && *x) {
+    base = x;
+  } else if (const char* home = std::getenv("HOME"); home && *home) {
+    base = std::string(home) + "/.local/state";
+  } else {
+    return "";
+  }
+  return base + "/weir/clusters";
+}
+
+bool has_marker(const std::string& dir) {
+  return exists(dir + "/" + kMarker);
+}
+
+// Reads the list, drops `remove` and directories that are no longer weir clusters, adds `add`,
+// and writes it back under a lock; returns the entries. Best effort: the list only serves
+// `weir pg list`, so a failure to keep it leaves the clusters themselves untouched.
+std::vector<std::string> update_registry(const std::string& add, const std::string& remove) {
+  std::vector<std::string> entries;
+  std::string path = registry_path();
+  if (path.empty()) return entries;
+  std::string dir = path.substr(0, path.rfind('/'));
+  for (std::size_t slash = dir.find('/', 1);; slash = dir.find('/', slash + 1)) {
+    mkdir(dir.substr(0, slash).c_str(), 0755);
+    if (slash == std::string::npos) break;
+  }
+  int lock = open((path + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock < 0) return entries;
+  while (flock(lock, LOCK_EX) != 0 && errno == EINTR) {
+  }
+  std::string text = read_small(path).value_or("");
+  std::size_t from = 0;
+  while (from < text.size()) {
+    auto nl = text.find('\n', from);
+    std::string line = text.substr(from, nl == std::string::npos ? std::string::npos : nl - from);
+    from = nl == std::string::npos ? text.size() : nl + 1;
+    if (line.empty() || line == remove || line == add || !has_marker(line)) continue;
+    if (std::find(entries.begin(), entries.end(), line) == entries.end()) entries.push_back(line);
+  }
+  if (!add.empty()) entries.push_back(add);
+  std::string out;
+  for (const auto& e : entries)
+    out += e + "\n";
+  std::string temp = path + ".tmp";
+  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd >= 0) {
+    bool ok = write(fd, out.data(), out.size()) == static_cast<ssize_t>(out.size());
+    if (close(fd) == 0 && ok) rename(temp.c_str(), path.c_str());
+  }
+  close(lock);  // releases the flock
+  return entries;
+}
+
 // Stops and removes one $TMPDIR/weir-pg-* directory if it is a non-persistent weir cluster
 // whose owner is gone.
 bool remove_leftover(const std::string& path) noexcept {
@@ -694,30 +842,12 @@ Cluster::Cluster(const ClusterOptions& options) : persistent_(options.persistent
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
       fail("initdb failed: " + last_line(initdb_log));
 
-    std::string log = dir_ + "/server.log";
-    for (int attempt = 1;; ++attempt) {
-      port_ = free_port();
-      off_t log_start = file_size(log);
-      server_pid_ =
-          spawn({bindir_ + "/postgres", "-D", dir_ + "/data", "-p", std::to_string(port_), "-c",
-                 "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=\"" + dir_ + "\"",
-                 "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"},
-                user, dir_, log, true);
-      tell_watchdog(watchdog_fd_, server_pid_);
-      if (wait_until_ready(server_pid_, url(), log, log_start)) break;
-      server_pid_ = 0;
-      tell_watchdog(watchdog_fd_, 0);
-      std::string tail = read_small(log).value_or("");
-      tail = tail.substr(std::min(tail.size(), static_cast<std::size_t>(log_start)));
-      bool port_taken = tail.find("could not bind") != std::string::npos ||
-                        tail.find("Address already in use") != std::string::npos;
-      if (!port_taken || attempt == kStartAttempts)
-        fail("the server exited during startup: " + last_line(log, log_start));
-    }
+    port_ = start_postmaster(bindir_, dir_, user, 0, server_pid_, watchdog_fd_);
 
     marker["port"] = port_;
     marker["persistent"] = persistent_;
     write_marker(dir_, marker);
+    if (persistent_) update_registry(dir_, "");
   } catch (const std::exception&) {
     shutdown();
     throw;
@@ -770,47 +900,204 @@ std::string Cluster::url_for(const std::string& dir) {
   return url;
 }
 
-void Cluster::stop(const std::string& dir) {
+std::string Cluster::start_again(const std::string& dir, bool& already_running) {
+  already_running = false;
   std::string real = realpath_of(dir);
-  if (real.empty()) fail("cannot stop a cluster in " + dir + ": " + errtext(errno));
-  if (!read_marker(real))
-    fail(dir + " is not a weir cluster (no " + kMarker + "); refusing to remove it");
-  if (int err = stop_and_remove(real, 0)) fail("cannot remove " + dir + ": " + errtext(err));
+  if (real.empty()) fail("no weir cluster in " + dir + ": " + errtext(errno));
+  auto marker = read_marker(real);
+  if (!marker) fail("no weir cluster in " + dir + " (no readable " + kMarker + ")");
+  try {
+    if (!marker->value("persistent", false)) {
+      long long owner = marker->value("pid", 0LL);
+      if (owner_alive(owner, marker->value("pid_start", 0LL)))
+        fail(dir + " is the throwaway cluster of a running weir (pid " + std::to_string(owner) +
+             "), removed when that ends; it cannot be started again");
+      fail(dir + " is what is left of a throwaway cluster whose weir ended; remove it with: " +
+           "weir pg stop " + dir);
+    }
+    std::string data = marker->value("data", real + "/data");
+    if (running_postmaster(data)) {
+      already_running = true;
+      return url_for(real);
+    }
+    // A choice of PostgreSQL ($WEIR_PG_BINDIR: --pg-bindir, --pg-version) must be of the data
+    // directory's major version; without one the cluster keeps the server it was made with.
+    std::string version = major_of(read_small(data + "/PG_VERSION").value_or(""));
+    std::string bindir = marker->value("bindir", "");
+    const char* chosen = std::getenv("WEIR_PG_BINDIR");
+    if (chosen && *chosen && chosen != bindir) {
+      std::string chosen_version =
+          major_of(command_output(std::string(chosen) + "/postgres --version"));
+      if (chosen_version != version)
+        fail("the cluster in " + dir + " holds PostgreSQL " + version + " data, which " + chosen +
+             " (PostgreSQL " + (chosen_version.empty() ? "?" : chosen_version) + ") cannot start");
+      bindir = chosen;
+    }
+    if (!usable_bindir(bindir))
+      fail("the cluster in " + dir + " was made by PostgreSQL " + version + " in " + bindir +
+           ", which is no longer there (installed: " + listing(installations()) + ")");
+    // What a server that did not stop (a reboot, kill -9) leaves is stale, since no postmaster
+    // serves this data directory (running_postmaster said so): postmaster.pid, and the socket
+    // and its lock file, which name a pid that may live on as a zombie nobody reaps.
+    unlink((data + "/postmaster.pid").c_str());
+    if (DIR* d = opendir(real.c_str())) {
+      while (dirent* e = readdir(d))
+        if (std::strncmp(e->d_name, ".s.PGSQL.", 9) == 0) unlinkat(dirfd(d), e->d_name, 0);
+      closedir(d);
+    }
+    ServerUser user = server_user();
+    pid_t server = 0;
+    int port = 0;
+    try {
+      port = start_postmaster(bindir, real, user, marker->value("port", 0), server, -1);
+    } catch (const std::exception&) {
+      if (server > 0) stop_server(server);
+      throw;
+    }
+    (*marker)["port"] = port;
+    (*marker)["bindir"] = bindir;
+    write_marker(real, *marker);
+    update_registry(real, "");
+    return make_url(marker->value("socket_dir", real), port);
+  } catch (const nlohmann::json::exception&) {
+    fail("no weir cluster in " + dir + " (" + kMarker + " is damaged)");
+  }
 }
 
-std::string Cluster::find_bindir() {
-  // Debian's pg_config --bindir is /usr/bin, which has client programs but no initdb.
-  if (FILE* p = popen("pg_config --bindir 2>/dev/null", "r")) {
-    char buf[PATH_MAX];
-    std::string out;
-    while (std::fgets(buf, sizeof buf, p))
-      out += buf;
-    pclose(p);
-    while (!out.empty() && std::isspace(static_cast<unsigned char>(out.back())))
-      out.pop_back();
-    if (usable_bindir(out)) return out;
+bool Cluster::stop(const std::string& dir, bool keep_data) {
+  struct stat st;
+  if (lstat(dir.c_str(), &st) != 0 && errno == ENOENT) {
+    update_registry("", absolute(dir));
+    return false;
   }
-  std::string best;
-  int best_major = -1, best_minor = -1;
-  if (DIR* d = opendir("/usr/lib/postgresql")) {
+  std::string real = realpath_of(dir);
+  if (real.empty()) fail("cannot stop a cluster in " + dir + ": " + errtext(errno));
+  auto marker = read_marker(real);
+  if (!marker) fail(dir + " is not a weir cluster (no " + kMarker + "); refusing to remove it");
+  if (keep_data) {
+    std::string data = real + "/data";
+    if (marker->contains("data") && (*marker)["data"].is_string()) data = (*marker)["data"];
+    if (pid_t pid = running_postmaster(data)) {
+      // Fast shutdown writes a checkpoint: the next start needs no recovery.
+      if (kill(pid, SIGINT) == 0 && !wait_gone(pid, 60s)) stop_server(pid);
+    }
+    return true;
+  }
+  if (int err = stop_and_remove(real, 0)) fail("cannot remove " + dir + ": " + errtext(err));
+  update_registry("", real);
+  return true;
+}
+
+bool Cluster::holds_cluster(const std::string& dir) {
+  return has_marker(dir);
+}
+
+ClusterStatus Cluster::status(const std::string& dir) {
+  std::string real = realpath_of(dir);
+  if (real.empty()) fail("no weir cluster in " + dir + ": " + errtext(errno));
+  auto marker = read_marker(real);
+  if (!marker) fail("no weir cluster in " + dir + " (no readable " + kMarker + ")");
+  ClusterStatus st;
+  st.dir = real;
+  try {
+    st.persistent = marker->value("persistent", false);
+    st.owner_pid = marker->value("pid", 0LL);
+    st.port = marker->value("port", 0);
+    st.bindir = marker->value("bindir", "");
+    std::string data = marker->value("data", real + "/data");
+    st.version = major_of(read_small(data + "/PG_VERSION").value_or(""));
+    if (st.port > 0) st.url = make_url(marker->value("socket_dir", real), st.port);
+    st.running =
+        running_postmaster(data) != 0 && !st.url.empty() && PQping(st.url.c_str()) == PQPING_OK;
+  } catch (const nlohmann::json::exception&) {
+    fail("no weir cluster in " + dir + " (" + kMarker + " is damaged)");
+  }
+  return st;
+}
+
+std::vector<std::string> Cluster::known() {
+  std::vector<std::string> dirs = update_registry("", "");
+  std::string base = tmp_base();
+  if (DIR* d = opendir(base.c_str())) {
+    std::size_t prefix = std::strlen(kTempPrefix);
     while (dirent* e = readdir(d)) {
-      int major = -1, minor = 0;
-      if (std::sscanf(e->d_name, "%d.%d", &major, &minor) < 1) continue;
-      std::string bin = std::string("/usr/lib/postgresql/") + e->d_name + "/bin";
-      if (!usable_bindir(bin)) continue;
-      if (major > best_major || (major == best_major && minor > best_minor)) {
-        best = bin;
-        best_major = major;
-        best_minor = minor;
-      }
+      std::string path = base + "/" + e->d_name;
+      if (std::strncmp(e->d_name, kTempPrefix, prefix) != 0 || !has_marker(path)) continue;
+      std::string real = realpath_of(path);
+      if (!real.empty() && std::find(dirs.begin(), dirs.end(), real) == dirs.end())
+        dirs.push_back(real);
     }
     closedir(d);
   }
-  if (best.empty())
+  std::sort(dirs.begin(), dirs.end());
+  return dirs;
+}
+
+std::vector<Installation> Cluster::installations() {
+  std::vector<Installation> found;
+  if (DIR* d = opendir("/usr/lib/postgresql")) {
+    while (dirent* e = readdir(d)) {
+      std::string bin = std::string("/usr/lib/postgresql/") + e->d_name + "/bin";
+      if (e->d_name[0] != '.' && usable_bindir(bin)) found.push_back({major_of(e->d_name), bin});
+    }
+    closedir(d);
+  }
+  // Debian's pg_config --bindir is /usr/bin, which has client programs but no initdb; a
+  // PostgreSQL built from source has its server there.
+  std::string config_bin = command_output("pg_config --bindir");
+  std::string config_real = realpath_of(config_bin);
+  bool listed = false;
+  for (const auto& i : found)
+    listed = listed || realpath_of(i.bindir) == config_real;
+  if (!listed && usable_bindir(config_bin))
+    found.push_back({major_of(command_output("pg_config --version")), config_bin});
+  std::sort(found.begin(), found.end(), [](const Installation& a, const Installation& b) {
+    return std::atoi(a.version.c_str()) < std::atoi(b.version.c_str());
+  });
+  return found;
+}
+
+std::string Cluster::check_bindir(const std::string& dir) {
+  if (dir.empty()) fail("an empty directory name is no PostgreSQL bindir");
+  std::string path = absolute(dir);
+  if (usable_bindir(path)) return path;
+  fail(dir + " has no initdb and postgres programs (installed: " + listing(installations()) + ")");
+}
+
+std::string Cluster::bindir_for_version(const std::string& version) {
+  std::string major = major_of(version);
+  bool plain = !major.empty() && version.compare(0, major.size(), major) == 0 &&
+               (version.size() == major.size() || version[major.size()] == '.');
+  if (!plain) fail("'" + version + "' is not a PostgreSQL version (a major version: 15, 16 …)");
+  auto found = installations();
+  for (const auto& i : found)
+    if (i.version == major) return i.bindir;
+  fail("PostgreSQL " + major + " is not installed (installed: " + listing(found) +
+       "); install postgresql-" + major + " or give --pg-bindir");
+}
+
+std::string Cluster::find_bindir() {
+  if (const char* dir = std::getenv("WEIR_PG_BINDIR"); dir && *dir) {
+    if (usable_bindir(dir)) return dir;
+    fail(std::string("$WEIR_PG_BINDIR: ") + dir + " has no initdb and postgres programs " +
+         "(installed: " + listing(installations()) + ")");
+  }
+  if (const char* version = std::getenv("WEIR_PG_VERSION"); version && *version) {
+    try {
+      return bindir_for_version(version);
+    } catch (const ClusterError& e) {
+      fail(std::string("$WEIR_PG_VERSION: ") + (e.what() + std::strlen("pg cluster: ")));
+    }
+  }
+  // `pg_config --bindir` when it has the server (a build from source), else the newest.
+  std::string config_bin = command_output("pg_config --bindir");
+  if (usable_bindir(config_bin)) return config_bin;
+  auto found = installations();
+  if (found.empty())
     fail(
-        "no PostgreSQL server binaries found (looked in `pg_config --bindir` and "
-        "/usr/lib/postgresql/*/bin); install postgresql-15");
-  return best;
+        "no PostgreSQL server programs found (looked in `pg_config --bindir` and "
+        "/usr/lib/postgresql/*/bin); install postgresql-15, or give --pg-bindir");
+  return found.back().bindir;
 }
 
 int Cluster::cleanup_leftovers() {
@@ -915,6 +1202,91 @@ void copy_schema(const SchemaCopy& copy, const std::string& bindir) {
   if (!copy.data_schemas.empty())
     run_client({bin + "/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--file=" + data_file}, copy.to,
                work, "loading the rows into the copy failed");
+}
+
+// --- dumps of tables ---------------------------------------------------------------------------
+
+namespace {
+
+// Runs fn, its ClusterError ("pg cluster: …") re-raised as "<who>: …".
+template <typename F>
+auto as(const char* who, F fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const ClusterError& e) {
+    std::string m = e.what();
+    const std::string prefix = "pg cluster: ";
+    if (m.rfind(prefix, 0) == 0) m = m.substr(prefix.size());
+    throw ClusterError(std::string(who) + ": " + m);
+  }
+}
+
+// "schema.table" as a pg_dump --table pattern matching exactly that table.
+std::string table_pattern(const std::string& name) {
+  auto dot = name.find('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == name.size())
+    fail("table " + one_line(name) + " must be written schema.table");
+  return exact_pattern(name.substr(0, dot)) + "." + exact_pattern(name.substr(dot + 1));
+}
+
+std::string parent_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+}  // namespace
+
+long long dump_tables(const DumpSpec& spec, const std::string& bindir) {
+  return as("weir.dump", [&]() -> long long {
+    if (spec.file.empty()) fail("file must not be empty");
+    std::vector<std::string> patterns;
+    for (const auto& t : spec.tables)
+      patterns.push_back(table_pattern(t));
+    std::string file = absolute(spec.file);
+    if (exists(file)) fail(spec.file + " exists already; a dump never replaces a file");
+    std::string dir = parent_of(file);
+    if (!exists(dir)) make_dirs(dir);
+    std::string bin = bindir.empty() ? Cluster::find_bindir() : bindir;
+    std::string partial = file + ".partial-" + std::to_string(getpid());
+    WorkDir work;
+    std::vector<std::string> args = {bin + "/pg_dump", "--format=custom", "--strict-names",
+                                     "--file=" + partial};
+    if (!spec.snapshot.empty()) args.push_back("--snapshot=" + spec.snapshot);
+    for (const auto& p : patterns)
+      args.push_back("--table=" + p);
+    // pg_dump creates the file with the umask's mode: make it private before anything is in it.
+    int fd = open(partial.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) fail("cannot create " + partial + ": " + errtext(errno));
+    close(fd);
+    try {
+      run_client(args, spec.from, work, "pg_dump failed");
+    } catch (const ClusterError&) {
+      unlink(partial.c_str());
+      throw;
+    }
+    // link, not rename: a file that appeared at `file` meanwhile is kept, and this one dropped
+    if (link(partial.c_str(), file.c_str()) != 0) {
+      int err = errno;
+      unlink(partial.c_str());
+      fail("cannot create " + spec.file + ": " + errtext(err));
+    }
+    unlink(partial.c_str());
+    return static_cast<long long>(file_size(file));
+  });
+}
+
+void restore_dump(const std::string& file, const std::string& to, const std::string& bindir) {
+  as("weir.restore", [&]() {
+    if (file.empty()) fail("file must not be empty");
+    std::string path = absolute(file);
+    if (access(path.c_str(), R_OK) != 0) fail("cannot read " + file + ": " + errtext(errno));
+    std::string bin = bindir.empty() ? Cluster::find_bindir() : bindir;
+    WorkDir work;
+    run_client({bin + "/pg_restore", "--no-owner", "--no-privileges", "--exit-on-error",
+                "--single-transaction", path},
+               to, work, "pg_restore of " + file + " failed");
+  });
 }
 
 }  // namespace weir::pg

@@ -15,8 +15,10 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+
 #include <string>
 #include <vector>
+#include "pg/inspect.hpp"
 
 namespace weir::pg {
 
@@ -26,11 +28,30 @@ struct Change {
   std::string sql;                   // one statement (no trailing semicolon)
   std::vector<std::string> hazards;  // see kHazards in diff.cpp / docs/schema.md
   bool transactional = true;         // false: must run outside a transaction block
+  std::string note;                  // for the reviewer (a rename hint), printed as a comment
 };
 
-std::vector<Change> diff(const nlohmann::json& from, const nlohmann::json& to);
+struct DiffOptions {
+  // Objects that differ only by name or schema (a table, column, view, index, sequence,
+  // function, type) are renamed or moved (ALTER … RENAME / SET SCHEMA, data kept) instead of
+  // dropped and created. Off: the drop carries a note with that alternative.
+  bool renames = false;
+};
 
-// A change as JSON: {kind, object, sql, hazards, transaction}.
+std::vector<Change> diff(const nlohmann::json& from, const nlohmann::json& to,
+                         const DiffOptions& options = {});
+
+// The two whole models compared, apart from the changes (what `weir diff --check` adds to
+// them): `differences` names each place where they differ ("tables public.t.columns a.default"),
+// expressions compared in their canonical spelling; `not_compared` lists the objects of kinds
+// weir does not model (rules, foreign tables, operators …) found on either side.
+struct Comparison {
+  std::vector<std::string> differences;
+  std::vector<std::string> not_compared;
+};
+Comparison compare(const nlohmann::json& from, const nlohmann::json& to);
+
+// A change as JSON: {kind, object, sql, hazards, transaction} and note when it has one.
 nlohmann::json to_json(const Change& c);
 
 // The changes as an SQL script: hazards as comments, statements ending in ';'.

@@ -273,22 +273,25 @@ T.case("SIGTERM to the parent stops its workers too (exit 143), and leaves no fi
   dst:close()
 end)
 
-T.case("a progress line on a terminal, none otherwise", function()
+T.case("a progress line drawn in place on a terminal, never off one (docs/progress.md)", function()
   local dst, dst_url = database("kill_dst4")
   dst:exec(TARGET)
+  -- pauses between batches: each count is drawn (the line is redrawn at most ten times a second)
   local cmd = q(weir_bin) .. " run --db " .. q(dst_url) .. " -e " ..
-    q('local src <close> = weir.connect(arg[1]); copy.table { from = src, source = "orders", target = "orders", batch = 20000 }') ..
-    " " .. q(src_url)
+    q('local src <close> = weir.connect(arg[1]); copy.table { from = src, source = "orders", target = "orders", ' ..
+      'batch = 20000, pause_ms = 150 }') .. " " .. q(src_url)
   local _, _, err = sh(cmd)
-  T.not_contains(err, "rows/s", "no terminal, no progress line")
+  T.not_contains(err, "\r", "no terminal: nothing drawn in place")
+  T.not_contains(err, "\27[", "no terminal: no escape sequence")
   dst:exec "TRUNCATE orders"
   src:exec "ANALYZE orders"  -- the ETA comes from the planner's row estimate
   -- `script` gives the command a terminal
   local rc, out = sh("script -qec " .. q(cmd) .. " /dev/null")
   T.eq(rc, 0, out)
-  T.contains(out, "\rweir: copy orders: 20000 rows, ")
+  T.contains(out, "\rweir: copy orders (")
+  T.contains(out, "): 20,000/")
   T.contains(out, "rows/s, ETA ")
-  T.contains(out, "weir: copy orders: 100000 rows, ")
+  T.contains(out, "\r\27[Kweir: copy orders: 100,000 rows in ")
   dst:close()
 end)
 

@@ -114,6 +114,39 @@ T.case("a copy that quarantined rows says so on stderr; with on_error = fail it 
   T.eq(err, "")
 end)
 
+T.case("ids in a migration phase read the phase's database: an imported mapping, and derived UUIDs for the rest", function()
+  local p = project { ["001_adopt.lua"] = [[
+return migration "001_adopt" {
+  phase "import" {
+    up = function(db)
+      ids.import(db, "office", { table = "migration_mappings", legacy = "legacy_id", new = "new_id", where = "entity_type = 'office'" })
+    end,
+    down = function(db) ids.forget(db, "office") end,
+  },
+  phase "use" {
+    up = function(db)
+      db:exec("CREATE TABLE seen AS SELECT $1::uuid AS a, $2::uuid AS b, $3::boolean AS imported", ids.lookup("office", 3),
+        ids.map("office", 70), ids.imported("office", 3))
+    end,
+    down = function(db) db:exec "DROP TABLE seen" end,
+  },
+}
+]] }
+  p.conn:exec [[
+    CREATE TABLE migration_mappings (entity_type text, legacy_id bigint, new_id uuid);
+    INSERT INTO migration_mappings SELECT 'office', g, gen_random_uuid() FROM generate_series(1, 50) g;
+  ]]
+  local rc, _, err = p.weir("up")
+  T.eq(rc, 0, err)
+  T.eq(p.conn:one "SELECT a::text, b::text, imported FROM seen",
+    { a = p.value "SELECT new_id::text FROM migration_mappings WHERE legacy_id = 3",
+      b = ids.resolve(p.conn, "office", { 70 })[1], imported = true })
+  T.ok(p.value "SELECT b FROM seen" == ids.lookup("office", 70), "70 is not in the mapping: derived")
+  rc, _, err = p.weir("down 001_adopt")
+  T.eq(rc, 0, err)
+  T.eq(p.value "SELECT count(*) FROM weir.id_map", 0)
+end)
+
 T.case("misuse inside a migration names the migration's file and line, not weir's", function()
   local MIGRATION = [[
 return migration "001_bad" {

@@ -22,15 +22,16 @@ assert(os.execute("mkdir -p " .. q(dir .. "/migrations")))
 
 local function write(path, text) shell.write(dir .. "/" .. path, text) end
 
-local function status(extra)
-  return sh("cd " .. q(dir) .. " && DATABASE_URL= " .. q(weir_bin) .. " status --db " .. q(url) .. " " .. (extra or ""))
+local function status(extra, command)
+  return sh("cd " .. q(dir) .. " && DATABASE_URL= " .. q(weir_bin) .. " " .. (command or "status") .. " --db " ..
+    q(url) .. " " .. (extra or ""))
 end
 
 -- Whether each place takes `text`: the exit code tells (2: usage error, 1: refused at load).
 local function verdicts(text)
   os.remove(dir .. "/weir.lua")
   os.remove(dir .. "/migrations/001_d.lua")
-  local cli = status("--lock-wait " .. q(text))
+  local cli = status("--lock-wait " .. q(text), "up")  -- an empty directory: nothing to do
   write("weir.lua", ("return { lock_wait = %q }"):format(text))
   local project, _, perr = status()
   os.remove(dir .. "/weir.lua")
@@ -53,7 +54,7 @@ T.case("... and refuse the same ones, each in one line naming the value", functi
     local v = verdicts(text)
     T.eq(v, { cli = false, project = false, phase = false, duration = false }, ("%q"):format(text))
   end
-  local rc, _, err = status("--lock-wait 99999999999h")
+  local rc, _, err = status("--lock-wait 99999999999h", "up")
   T.eq(rc, 2)
   T.contains(err, "weir: --lock-wait: '99999999999h' is too long: at most 24.8 days (2147483647ms, " ..
     "PostgreSQL's limit for its timeouts)")

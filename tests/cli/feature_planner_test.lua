@@ -1,6 +1,9 @@
--- examples/feature-planner-schema (seed 001) end to end: the fixture, then weir up / status /
--- down / up of the migration that moves 8 tables and 11 enums from public to feature_planner,
--- and the ways it must fail without leaving anything half-moved.
+-- examples/feature-planner-schema (seed 001) end to end: the example's own suite (`weir test`,
+-- with the grant role present and the compatibility views on, and without either), the
+-- fixture, then weir plan / up / status / down / up of the migration that moves 8 tables and 11
+-- enums from public to feature_planner as the README runs them, the compatibility window as
+-- the README runs it, `weir test --roundtrip`, and the ways it must fail without leaving
+-- anything half-moved.
 local T = require "testing"
 local shell = require "shell"
 local q, sh = shell.q, shell.sh
@@ -11,6 +14,7 @@ local EXAMPLE = src .. "/examples/feature-planner-schema"
 local MIGRATIONS = EXAMPLE .. "/migrations"
 local ID = "001_feature_planner_schema"
 local tmp = shell.tmpdir()
+local _
 
 local TABLES = {
   "feature_plans", "feature_refinements", "file_discovery_sessions", "discovered_files",
@@ -31,8 +35,23 @@ local USER_FKS = {
 -- Helpers
 
 local ex = require("example").new("feature-planner-schema", "fplan")
-local run_weir, fresh_db = ex.weir, ex.fresh_db
-local function load_fixture(url) return ex.script(url, "fixture.lua") end
+local fresh_db = ex.fresh_db
+local weir_bin = assert(os.getenv "WEIR")
+
+-- Roles are the cluster's, shared by every suite: this one uses names of its own, one that
+-- exists (made here, dropped at the end) and one that does not.
+local ROLE = "fplan_role_" .. db:value "SELECT pg_backend_pid()"
+local NO_ROLE = ROLE .. "_absent"
+db:exec("DROP ROLE IF EXISTS " .. ROLE)
+db:exec("CREATE ROLE " .. ROLE .. " NOLOGIN")
+
+-- `weir ARGS` from the example's directory (weir.lua read) against `url`, the grant role absent
+-- unless `env` says otherwise; with `dir`, the migrations of that directory instead.
+local function run_weir(url, args, dir, env)
+  return sh("cd " .. q(EXAMPLE) .. " && DATABASE_URL=" .. q(url) .. " FP_GRANT_ROLE=" .. NO_ROLE .. " " .. (env or "") ..
+    " " .. q(weir_bin) .. " " .. args .. (dir and (" --dir " .. q(dir)) or ""))
+end
+local function load_fixture(url) return run_weir(url, "run fixture.lua") end
 
 local function strip_schemas(s)
   return (s:gsub("feature_planner%.", ""):gsub("public%.", ""))
@@ -145,6 +164,21 @@ local function broken_migration(name, extra)
 end
 
 -- ---------------------------------------------------------------------------------------------
+-- The example's own suite, both ways.
+
+for _, c in ipairs {
+  { "with the grant role and the compatibility views", "FP_GRANT_ROLE=" .. ROLE .. " FP_COMPAT_VIEWS=on" },
+  { "without the grant role, the compatibility views off", "FP_COMPAT_VIEWS=off" },
+} do
+  T.case("the example's own suite passes with `weir test`, " .. c[1], function()
+    local rc, _, err = run_weir(select(1, fresh_db()), "test", nil, c[2])
+    T.eq(rc, 0, err)
+    T.contains(err, "ok   tests/move_test.lua: seed 001 › the compatibility window")
+    T.contains(err, "8 passed, 0 failed")
+  end)
+end
+
+-- ---------------------------------------------------------------------------------------------
 -- The main path, on the suite's own database: fixture, up, status, down, up.
 
 local before  -- snapshot of public right after the fixture
@@ -189,18 +223,18 @@ T.case("plan shows each phase's statements, locks and renames, and changes nothi
   local dump = shell.pg_dump(test_url)
   local rc, out, err = run_weir(test_url, "plan")
   T.eq(rc, 0, err)
-  T.contains(out, "3 pending phases")
+  T.contains(out, "6 pending phases")
   T.contains(out, "── " .. ID .. ":move  (transactional: run on the target, then rolled back)")
   T.contains(out, "LOCK TABLE public.feature_plans, public.feature_refinements")
-  T.contains(out, "ALTER TYPE public.complexity SET SCHEMA feature_planner")
-  T.contains(out, "ALTER TABLE public.plan_execution_logs SET SCHEMA feature_planner")
+  T.contains(out, [[ALTER TYPE "public"."complexity" SET SCHEMA "feature_planner"]])
+  T.contains(out, [[ALTER TABLE "public"."plan_execution_logs" SET SCHEMA "feature_planner"]])
   T.contains(out, "renames:   table public.discovered_files → feature_planner.discovered_files")
   T.contains(out, "(and 25 indexes and 3 sequences with their tables)")
   T.ok(out:find("AccessExclusiveLock%s+public.feature_plans — blocks reads and writes"), out)
   T.ok(out:find("AccessShareLock%s+public.plan_steps — conflicts only with ACCESS EXCLUSIVE"), "census only reads")
   T.not_contains(out, "public.users —")  -- the FK target is never locked
   local _, rewrites = out:gsub("rewrites:  none", "")
-  T.eq(rewrites, 3, "SET SCHEMA rewrites nothing")
+  T.eq(rewrites, 6, "SET SCHEMA rewrites nothing")
   T.contains(out, "`weir up` would succeed; the target was not changed")
   T.eq({ placed(db, "public") }, { 8, 11 })
   T.ok(shell.pg_dump(test_url) == dump, "pg_dump of the target differs after plan")
@@ -212,10 +246,10 @@ T.case("up moves the 8 tables and 11 enums with their data, indexes, constraints
   T.contains(err, ID .. ":census done")
   T.contains(err, ID .. ":move done")
   T.contains(err, ID .. ":grants done")
+  T.contains(err, ID .. ":drop_compat done")
   T.contains(out, "moved 11 enums and 8 tables (1701 rows) to feature_planner")
-  if db:value "SELECT to_regrole('authenticated') IS NULL" then
-    T.contains(out, "no role authenticated: nothing to grant")
-  end
+  T.contains(out, "no role " .. NO_ROLE .. ": nothing to grant")
+  T.contains(out, "compat: compat_views is off: no views")
   T.eq(db:value "SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'feature_planner'", 1)
   T.eq({ placed(db, "feature_planner") }, { 8, 11 })
   T.eq({ placed(db, "public") }, { 0, 0 })
@@ -275,7 +309,7 @@ T.case("up moves the 8 tables and 11 enums with their data, indexes, constraints
   T.eq(db:value("SELECT value->'schema_created' FROM weir.checkpoints WHERE key = $1", ID .. "/move/before"), true)
 end)
 
-T.case("status shows the three phases done", function()
+T.case("status shows the six phases done", function()
   local rc, out = run_weir(test_url, "status")
   T.eq(rc, 0)
   T.contains(out, "applied  " .. ID)
@@ -287,7 +321,7 @@ T.case("status shows the three phases done", function()
   local st = json.decode(js)
   local states = {}
   for _, p in ipairs(st.migrations[1].phases) do states[#states + 1] = p.name .. "=" .. p.state end
-  T.eq(states, { "census=done", "move=done", "grants=done" })
+  T.eq(states, { "census=done", "move=done", "performance=done", "grants=done", "compat=done", "drop_compat=done" })
 end)
 
 T.case("down refuses to drop a schema that holds something else, and changes nothing", function()
@@ -316,7 +350,9 @@ T.case("down moves everything back to public and drops the schema", function()
   T.eq(db:value "SELECT to_regnamespace('feature_planner')", db.NULL)
   T.eq({ placed(db, "public") }, { 8, 11 })
   same_snapshot(snapshot(db, "public"), before)
-  for _, ph in ipairs { "census", "move", "grants" } do T.eq(phase_state(db, ph), "rolled_back", ph) end
+  for _, ph in ipairs { "census", "move", "performance", "grants", "compat", "drop_compat" } do
+    T.eq(phase_state(db, ph), "rolled_back", ph)
+  end
   T.eq(db:value("SELECT count(*) FROM weir.checkpoints WHERE key LIKE $1", ID .. "/%"), 0)
   local _, st = run_weir(test_url, "status")
   T.contains(st, "pending  " .. ID)
@@ -354,20 +390,19 @@ T.case("a name already taken in feature_planner stops the census before anything
   same_snapshot(snapshot(conn, "public"), before)
 end)
 
-T.case("a table appearing in feature_planner after the census fails move with 42P07, rolled back whole", function()
+T.case("a table appearing in feature_planner after the census stops move before anything moves", function()
   local url, conn <close> = fresh_db()
   T.eq((load_fixture(url)), 0)
   local rc, _, err = run_weir(url, "up --to " .. ID .. ":census")
   T.eq(rc, 0, err)
-  -- the last table the move reaches: 11 enums and 7 tables are moved before it fails
+  -- the last table the move would reach: ddl.move_to_schema looks at every object first
   conn:exec "CREATE SCHEMA feature_planner; CREATE TABLE feature_planner.plan_execution_logs (x int)"
   rc, _, err = run_weir(url, "up")
   T.eq(rc, 1)
   T.contains(err, ID .. ":move: up failed:")
-  T.contains(err, "42P07 relation \"plan_execution_logs\" already exists in schema \"feature_planner\"")
-  T.contains(err, "in: ALTER TABLE public.plan_execution_logs SET SCHEMA feature_planner")
+  T.contains(err, "ddl.move_to_schema: table plan_execution_logs exists in both public and feature_planner")
   T.eq(phase_state(conn, "move"), "failed")
-  T.contains(conn:value("SELECT error FROM weir.phases WHERE migration = $1 AND phase = 'move'", ID), "42P07")
+  T.contains(conn:value("SELECT error FROM weir.phases WHERE migration = $1 AND phase = 'move'", ID), "exists in both")
   T.eq({ placed(conn, "public") }, { 8, 11 }, "nothing was half-moved")
   T.eq({ placed(conn, "feature_planner") }, { 1, 0 }, "only the stray table is in feature_planner")
   T.eq(conn:value "SELECT count(*) FROM feature_planner.plan_execution_logs", 0)
@@ -421,35 +456,51 @@ T.case("verify catches a move that lost an index, a row, an enum or a foreign ke
   end
 end)
 
-T.case("with a role authenticated, grants gives it USAGE on the schema and down takes it back", function()
-  local url, conn = fresh_db()
-  local created_role = false
-  local ok, err = pcall(function()
-    if not db:value "SELECT to_regrole('authenticated') IS NOT NULL" then
-      db:exec "CREATE ROLE authenticated NOLOGIN"
-      created_role = true
-    end
-    T.eq((load_fixture(url)), 0)
-    local rc, out, e = run_weir(url, "up")
-    T.eq(rc, 0, e)
-    T.contains(out, "granted USAGE on feature_planner to authenticated")
-    T.eq(conn:value "SELECT has_schema_privilege('authenticated', 'feature_planner', 'USAGE')", true)
-    T.eq(conn:value("SELECT value FROM weir.checkpoints WHERE key = $1", ID .. "/grants/granted"), true)
-    rc, out, e = run_weir(url, "down " .. ID .. ":grants")
-    T.eq(rc, 0, e)
-    T.eq(conn:value "SELECT has_schema_privilege('authenticated', 'feature_planner', 'USAGE')", false)
-    T.eq(phase_state(conn, "move"), "done")
-    rc, out, e = run_weir(url, "down " .. ID)
-    T.eq(rc, 0, e)
-    T.eq(conn:value "SELECT to_regnamespace('feature_planner')", db.NULL)
-  end)
-  -- the role is cluster-wide: drop the database holding its grants, then the role we made
-  conn:close()
-  db:exec("DROP DATABASE IF EXISTS " .. ex.made[#ex.made] .. " WITH (FORCE)")
-  if created_role then db:exec "DROP ROLE authenticated" end
-  if not ok then error(err, 0) end
+-- The README's compatibility window: views up, the application writes through them, the flag
+-- off, `weir up` again drops them.
+T.case("the README's compatibility window: up stops before drop_compat until the flag is off", function()
+  local url, conn <close> = fresh_db()
+  T.eq((load_fixture(url)), 0)
+  local env = "FP_COMPAT_VIEWS=on FP_GRANT_ROLE=" .. ROLE
+  local rc, out, err = run_weir(url, "up", nil, env)
+  T.eq(rc, 1)
+  T.contains(out, "granted ALL on schema feature_planner, its tables and sequences to " .. ROLE)
+  T.contains(out, "compat: 8 views in public over feature_planner")
+  T.contains(err, ID .. ":drop_compat cannot run: requires feature flag 'feature_planner_compat_views' to be off")
+  T.eq(conn:value "SELECT count(*) FROM information_schema.views WHERE table_schema = 'public' AND is_insertable_into = 'YES'", 8)
+  conn:exec "INSERT INTO public.plan_step_templates (name, category, title) VALUES ('compat', 'docs', 'through the view')"
+  T.eq(conn:value "SELECT count(*) FROM feature_planner.plan_step_templates WHERE name = 'compat'", 1)
+  rc, _, err = run_weir(url, [[run -e 'flags.disable(db, "feature_planner_compat_views")']], nil, env)
+  T.eq(rc, 0, err)
+  rc, out, err = run_weir(url, "up", nil, env)
+  T.eq(rc, 0, err)
+  T.contains(out, "drop_compat: dropped the views in public")
+  T.eq(conn:value "SELECT count(*) FROM pg_class WHERE relkind = 'v' AND relnamespace = 'public'::regnamespace", 0)
+  rc, _, err = run_weir(url, "down " .. ID, nil, env)
+  T.eq(rc, 0, err)
+  T.eq({ placed(conn, "public") }, { 8, 11 })
+  T.eq(conn:value("SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a WHERE a.grantee = to_regrole($1)", ROLE), 0,
+    "down took back every grant")
+end)
+
+T.case("weir test --roundtrip passes from the README, on a fresh database and after an up and a down", function()
+  local url = fresh_db()
+  local rc, _, err = run_weir(url, "test --roundtrip")
+  T.eq(rc, 0, err)
+  T.contains(err, "starting from what fixture.lua builds")
+  T.contains(err, "ok   " .. ID .. ": up, verify, down restores the schema")
+  local url2, conn2 <close> = fresh_db()
+  T.eq((load_fixture(url2)), 0)
+  T.eq((run_weir(url2, "up")), 0)
+  T.eq((run_weir(url2, "down " .. ID)), 0)
+  local before = shell.pg_dump(url2)
+  rc, _, err = run_weir(url2, "test --roundtrip")
+  T.eq(rc, 0, err)
+  T.contains(err, "1 passed, 0 failed")
+  T.eq(shell.pg_dump(url2), before, "the database itself is only read")
 end)
 
 ex.drop_databases()
+db:exec("DROP ROLE IF EXISTS " .. ROLE)
 shell.cleanup()
 T.done()

@@ -1,9 +1,13 @@
--- examples/legacy-dispatch (seed 003) end to end: generate the legacy database, weir up the
--- migration into the suite's database, check what arrived (uuid keys, translated foreign keys,
--- cleaned values), what was quarantined and the success rate; change the legacy database and
--- run the incremental phase again; roll everything back. Then the ways it must fail: a lost
--- row, a changed relation, a transform that drops rows silently, a legacy change that no pass
--- copied, and a success rate under 99.5 % (and how a fix plus a re-sync recovers from it).
+-- examples/legacy-dispatch (seed 003) end to end on an empty new database: generate the legacy
+-- database, weir up the migration into the suite's database, check what arrived (uuid keys,
+-- translated foreign keys, cleaned values), what was quarantined and the success rate, and
+-- what row-level security lets the application's role see and write; change the legacy
+-- database (updates, inserts, a deletion) and run the incremental phase again; roll everything
+-- back. Then the ways it must fail: a lost row, a changed relation, a transform that drops rows
+-- silently, a legacy change that no pass copied, a success rate under 99.5 % (and how a fix plus
+-- a re-sync recovers from it), and vars outside the seed's range. Continuing the earlier
+-- tooling's migration, legacy deletions in "delete" mode and the example's own `weir test`
+-- suite: legacy_dispatch_adopt_test.lua.
 local T = require "testing"
 local shell = require "shell"
 local q, sh = shell.q, shell.sh
@@ -16,7 +20,7 @@ local MIGRATIONS = EXAMPLE .. "/migrations"
 local ID = "001_legacy_dispatch"
 local tmp = shell.tmpdir()
 
-local TARGETS = { "offices", "profiles", "doctors", "patients", "orders", "comments" }
+local TARGETS = { "offices", "products", "profiles", "doctors", "patients", "orders", "comments" }
 
 -- ---------------------------------------------------------------------------------------------
 -- Helpers
@@ -27,10 +31,10 @@ local fresh_db = ex.fresh_db
 local function generate(url, scale) return ex.script(url, "generate.lua", scale and tostring(scale)) end
 
 -- weir ARGS in the example's directory (its weir.lua names the `legacy` connection), on the
--- new database `url`, with $LEGACY_URL = legacy_url.
-local function run_weir(args, url, legacy_url, dir)
-  return sh("cd " .. q(EXAMPLE) .. " && LEGACY_URL=" .. q(legacy_url) .. " " .. q(weir_bin) .. " " .. args ..
-    " --db " .. q(url) .. (dir and (" --dir " .. q(dir)) or ""))
+-- new database `url`, with $LEGACY_URL = legacy_url (and `env`, more variables).
+local function run_weir(args, url, legacy_url, dir, env)
+  return sh("cd " .. q(EXAMPLE) .. " && LEGACY_URL=" .. q(legacy_url) .. " " .. (env or "") .. " " .. q(weir_bin) .. " " ..
+    args .. " --db " .. q(url) .. (dir and (" --dir " .. q(dir)) or ""))
 end
 
 local function phase_state(conn, ph)
@@ -136,9 +140,9 @@ local new = db  -- connected to test_url
 T.case("the generator builds the legacy database deterministically, with its bad rows, and refuses to run twice", function()
   local rc, out, err = generate(legacy_url)
   T.eq(rc, 0, err)
-  T.contains(out, "legacy dispatch generated (scale 1): dispatch_offices 20, dispatch_profiles 400, " ..
+  T.contains(out, "legacy dispatch generated (scale 1): dispatch_offices 20, dispatch_products 40, dispatch_profiles 400, " ..
     "dispatch_doctors 50, dispatch_patients 1000, dispatch_orders 2495, dispatch_comments 4000")
-  T.contains(out, "7965 rows, 15 of them bad on purpose, 80 system comments")
+  T.contains(out, "8005 rows, 15 of them bad on purpose, 80 system comments")
   -- integer serial ids, text, naive timestamps, no foreign keys
   T.eq(legacy:value [[SELECT format_type(atttypid, atttypmod) FROM pg_attribute
                        WHERE attrelid = 'dispatch_orders'::regclass AND attname = 'id']], "integer")
@@ -158,13 +162,13 @@ T.case("the generator builds the legacy database deterministically, with its bad
   -- refuses to pile a second copy on top
   local rc2, _, err2 = generate(legacy_url)
   T.eq(rc2, 1)
-  T.contains(err2, "generate.lua: refusing to run: dispatch_offices, dispatch_profiles, dispatch_doctors, " ..
+  T.contains(err2, "generate.lua: refusing to run: dispatch_offices, dispatch_products, dispatch_profiles, dispatch_doctors, " ..
     "dispatch_patients, dispatch_orders, dispatch_comments already exist")
   -- the same rows in another database; SCALE multiplies them
   local function digest(conn)
     local out = {}
-    for _, t in ipairs { "dispatch_offices", "dispatch_profiles", "dispatch_doctors", "dispatch_patients",
-      "dispatch_orders", "dispatch_comments" } do
+    for _, t in ipairs { "dispatch_offices", "dispatch_products", "dispatch_profiles", "dispatch_doctors",
+      "dispatch_patients", "dispatch_orders", "dispatch_comments" } do
       out[t] = conn:value("SELECT md5(string_agg(t::text, ',' ORDER BY t.id)) FROM " .. t .. " t")
     end
     return out
@@ -184,16 +188,20 @@ T.case("up copies the six tables in dependency order into the uuid-keyed schema,
   T.eq(rc, 0, err)
   -- phases in dependency order
   local last = 0
-  for _, ph in ipairs { "schema", "offices", "profiles", "doctors", "patients", "orders", "comments", "sync", "report" } do
+  for _, ph in ipairs { "schema", "rls", "adopt", "cleanup", "offices", "products", "profiles", "doctors", "patients",
+    "orders", "comments", "sync", "report" } do
     local at = err:find(ID .. ":" .. ph .. " done", 1, true)
     T.ok(at and at > last, ph .. " done after the phases before it: " .. err)
     last = at
   end
   T.contains(out, "dispatch_orders    → orders    read 2495, written 2490, quarantined 5, skipped 0, 3 batches")
   T.contains(out, "dispatch_comments  → comments  read 4000, written 3916, quarantined 4, skipped 80, 4 batches")
+  T.contains(out, "dispatch_products  → products  read 40, written 40, quarantined 0, skipped 0, 1 batches")
+  T.contains(out, "adopt: the new tables are empty: nothing to continue")
+  T.contains(out, "cleanup: no unused column to drop")
   -- the first sync pass, right after the copy, finds nothing changed
   T.contains(out, "dispatch_orders    → orders    read 0, written 0, quarantined 0, skipped 0, 0 batches")
-  T.eq(counts(new), { offices = 20, profiles = 398, doctors = 49, patients = 997, orders = 2490, comments = 3916 })
+  T.eq(counts(new), { offices = 20, products = 40, profiles = 398, doctors = 49, patients = 997, orders = 2490, comments = 3916 })
 
   -- the new schema: uuid keys (version 5, deterministic), foreign keys, timestamptz
   for _, t in ipairs(TARGETS) do
@@ -219,6 +227,8 @@ T.case("up copies the six tables in dependency order into the uuid-keyed schema,
   -- the mess, cleaned
   local function one(sql, ...) return new:one(sql, ...) end
   T.eq(new:value "SELECT count(*) FROM offices WHERE code !~ '^OF[0-9]{3}$'", 0)
+  T.eq(new:value "SELECT count(*) FROM products WHERE sku !~ '^SKU-[0-9]{4}$'", 0)
+  T.eq(new:value "SELECT count(*) FROM products WHERE active", 30)
   T.eq(one("SELECT code, phone FROM offices WHERE id = $1::uuid", ids.lookup("office", 1)), { code = "OF001", phone = "+12024976217" })
   T.eq(new:value "SELECT array_agg(DISTINCT role ORDER BY role) FROM profiles", { "admin", "doctor", "staff" })
   T.eq(new:value "SELECT count(*) FROM profiles WHERE role = 'doctor'", 50)
@@ -251,12 +261,12 @@ T.case("up copies the six tables in dependency order into the uuid-keyed schema,
   -- the report and its success rate
   T.contains(out, "legacy-dispatch migration report")
   T.contains(out, "  dispatch_orders        2495      2490        0            5    99.80%")
-  T.contains(out, "  total                  7965      7870       80           15    99.81%")
+  T.contains(out, "  total                  8005      7910       80           15    99.81%")
   T.contains(out, "quarantined (15 rows; fix them in the legacy database and re-sync, see README):")
   T.contains(out, "  dispatch_doctors id 25: transform raised: doctor 25 has no license number")
   local r = new:value("SELECT value FROM weir.checkpoints WHERE key = $1", ID .. "/report/report")
-  T.eq({ r.legacy, r.migrated, r.skipped, r.quarantined, r.resolved }, { 7965, 7870, 80, 15, 0 })
-  T.ok(math.abs(r.rate - 7870 / 7885) < 1e-9, "rate " .. tostring(r.rate))
+  T.eq({ r.legacy, r.migrated, r.skipped, r.quarantined, r.resolved }, { 8005, 7910, 80, 15, 0 })
+  T.ok(math.abs(r.rate - 7910 / 7925) < 1e-9, "rate " .. tostring(r.rate))
   T.eq(r.tables.dispatch_comments.quarantined, 4)
 
   -- weir status: every phase done, and the copies with their success rate
@@ -291,7 +301,7 @@ T.case("the incremental phase picks up rows changed in the legacy database after
     INSERT INTO dispatch_comments (id, order_id, author_id, body) VALUES (4001, 2501, 1, 'first on the new order');
     INSERT INTO dispatch_comments (id, order_id, author_id, parent_id, body) VALUES (4002, 2501, 2, 4001, 'a reply');
     INSERT INTO dispatch_comments (id, order_id, author_id, body) VALUES (4003, 2501, NULL, '[auto] created');
-    DELETE FROM dispatch_comments WHERE id = 2;                         -- not propagated: reported
+    DELETE FROM dispatch_comments WHERE id = 2;                         -- soft-deleted here by the sync
     UPDATE dispatch_comments SET body = '  ' WHERE id = 12;             -- turns bad: the transform raises
     UPDATE dispatch_comments SET parent_id = 14 WHERE id = 14;          -- turns bad: CHECK (parent_id <> id)
   ]]
@@ -310,7 +320,8 @@ T.case("the incremental phase picks up rows changed in the legacy database after
   T.contains(out, "dispatch_patients  → patients  read 2, written 2, quarantined 0, skipped 0, 1 batches")
   T.contains(out, "dispatch_orders    → orders    read 5, written 5, quarantined 0, skipped 0, 1 batches")
   T.contains(out, "dispatch_comments  → comments  read 6, written 3, quarantined 2, skipped 1, 1 batches")
-  T.eq(counts(new), { offices = 20, profiles = 398, doctors = 49, patients = 998, orders = 2492, comments = 3918 })
+  T.contains(out, "dispatch_comments  → comments  1 rows deleted in the legacy database: soft-deleted here (deleted_at)")
+  T.eq(counts(new), { offices = 20, products = 40, profiles = 398, doctors = 49, patients = 998, orders = 2492, comments = 3918 })
   T.eq(new:value("SELECT array_agg(status::text ORDER BY status) FROM orders WHERE id = ANY ($1::uuid[])",
     db.array { ids.lookup("order", 10), ids.lookup("order", 11), ids.lookup("order", 12) }),
     { "completed", "completed", "completed" })
@@ -328,19 +339,30 @@ T.case("the incremental phase picks up rows changed in the legacy database after
   T.eq(new:one("SELECT order_id::text, parent_id::text FROM comments WHERE id = $1::uuid", ids.lookup("comment", 4002)),
     { order_id = ids.lookup("order", 2501), parent_id = ids.lookup("comment", 4001) })
   T.eq(new:value(NEW_ORDER_RELATIONS), legacy:value(LEGACY_ORDER_RELATIONS, db.array { 777, 1313, 1777, 1850 }))
-  -- (comment 2, deleted in the legacy database, stays in the new one; 12 and 14 keep their
-  -- older versions, below)
+  -- (comment 2, deleted in the legacy database, stays in the new one, soft-deleted; 12 and 14
+  -- keep their older versions, below)
   T.eq(new:value(NEW_COMMENT_RELATIONS, db.array { "2", "12", "14" }), legacy:value(LEGACY_COMMENT_RELATIONS, db.array { 12, 14 }))
   -- the report: order 600 arrived; 14 rows still quarantined
   T.contains(out, "  dispatch_orders        2496      2492        0            4    99.84%")
-  T.contains(out, "  total                  7969      7872       81           16    99.80%")
+  T.contains(out, "  total                  8009      7912       81           16    99.80%")
   T.contains(out, "1 rows quarantined earlier have arrived since")
   -- rows that turned bad after they were migrated: quarantined, the older version stays
   T.contains(out, "  dispatch_comments id 12 (an older version was migrated): transform raised: comment 12 is empty")
   T.contains(out, "  dispatch_comments id 14 (an older version was migrated): 23514 new row for relation \"comments\" violates check constraint \"comments_check\"")
   T.eq(new:value("SELECT body FROM comments WHERE id = $1::uuid", ids.lookup("comment", 12)), body12)
-  T.contains(out, "1 rows of comments match no legacy row: deleted in the legacy database, or changed after this pass")
-  T.eq(new:value("SELECT count(*) FROM comments WHERE id = $1::uuid", ids.lookup("comment", 2)), 1)
+  -- the deleted comment: soft-deleted, and hidden from the application (even from an admin)
+  T.contains(out, "deleted in the legacy database, soft-deleted here: comments 1")
+  T.not_contains(out, "match no legacy row")
+  T.eq(new:value("SELECT deleted_at IS NOT NULL FROM comments WHERE id = $1::uuid", ids.lookup("comment", 2)), true)
+  local admin = new:value "SELECT id::text FROM profiles WHERE role = 'admin' ORDER BY email LIMIT 1"
+  local seen
+  pcall(new.tx, new, function()
+    new:exec "SET LOCAL ROLE authenticated"
+    new:exec("SELECT set_config('request.jwt.claims', $1, true)", json.encode { sub = admin })
+    seen = new:value("SELECT count(*) || '/' || count(*) FILTER (WHERE id = $1::uuid) FROM comments", ids.lookup("comment", 2))
+    error("rolled back")
+  end)
+  T.eq(seen, (new:value "SELECT count(*) FROM comments WHERE deleted_at IS NULL") .. "/0")
   T.not_contains(out, "dispatch_orders id 600:")
 
   -- with nothing changed, another pass reads nothing
@@ -360,6 +382,8 @@ T.case("down returns the new database to where it started, and up then copies ev
   T.contains(err, ID .. ":schema rolled back")
   T.eq(new:value "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace", 0)
   T.eq(new:value "SELECT count(*) FROM pg_type WHERE typnamespace = 'public'::regnamespace", 0)
+  T.eq(new:value "SELECT count(*) FROM pg_proc WHERE pronamespace = 'public'::regnamespace", 0)
+  T.eq(new:value "SELECT to_regnamespace('auth')", db.NULL, "the auth.uid() stand-in and its schema are gone")
   for _, t in ipairs { "quarantine", "id_map", "copies", "checkpoints" } do
     T.eq(new:value("SELECT count(*) FROM weir." .. t), 0, "weir." .. t .. " is empty")
   end
@@ -368,8 +392,8 @@ T.case("down returns the new database to where it started, and up then copies ev
   local rc2, out, err2 = run_weir("up", test_url, legacy_url)
   T.eq(rc2, 0, err2)
   T.contains(out, "dispatch_orders    → orders    read 2496, written 2492, quarantined 4")
-  T.eq(counts(new), { offices = 20, profiles = 398, doctors = 49, patients = 998, orders = 2492, comments = 3915 })
-  T.contains(out, "  total                  7969      7872       81           16    99.80%")
+  T.eq(counts(new), { offices = 20, products = 40, profiles = 398, doctors = 49, patients = 998, orders = 2492, comments = 3915 })
+  T.contains(out, "  total                  8009      7912       81           16    99.80%")
 end)
 
 -- ---------------------------------------------------------------------------------------------
@@ -412,7 +436,7 @@ T.case("verify catches a lost row, a changed relation and a transform that drops
     local failed = c[1] == "lost_parent" and "comments" or "orders"
     T.eq(phase_state(nconn, failed), "failed", c[1])
     T.eq(nconn:value("SELECT count(*) FROM weir.phases WHERE migration = $1 AND state = 'done'", ID),
-      failed == "orders" and 5 or 6, c[1] .. ": the phases before it are done, none after")
+      failed == "orders" and 9 or 10, c[1] .. ": the phases before it are done, none after")
   end
 end)
 
@@ -443,8 +467,11 @@ T.case("the report fails the migration below 99.5 % success, and a fix plus a re
   local _n <close> = nconn
   -- 45 more orders with a status that means nothing: they, and their comments, are quarantined
   T.eq(lconn:exec "UPDATE dispatch_orders SET status = 'lost' WHERE id % 50 = 0", 45)
-  local rc, out, err = run_weir("up", nurl, lurl)
+  -- (with batches of 500 from the environment, as an operator would set them)
+  local rc, out, err = run_weir("up", nurl, lurl, nil, "DISPATCH_BATCH=500")
   T.eq(rc, 1, out)
+  T.ok(out:match("dispatch_orders    → orders    read 2495, written %d+, quarantined %d+, skipped 0, 5 batches"), out)
+  T.ok(out:match("dispatch_comments  → comments  read 4000, written %d+, quarantined %d+, skipped 80, 8 batches"), out)
   local rate = err:match(ID .. ":report: up failed: verify failed: success rate (%d+%.%d+)%% is below 99%.5%%")
   T.ok(rate and tonumber(rate) < 99.5, err)
   T.eq(phase_state(nconn, "sync"), "done")
@@ -467,9 +494,29 @@ T.case("the report fails the migration below 99.5 % success, and a fix plus a re
   T.eq((run_weir("down " .. ID .. ":sync", nurl, lurl)), 0)
   local rc2, out2, err2 = run_weir("up", nurl, lurl)
   T.eq(rc2, 0, err2)
-  T.contains(out2, "  total                  7965      7870       80           15    99.81%")
+  T.contains(out2, "  total                  8005      7910       80           15    99.81%")
   T.contains(out2, "rows quarantined earlier have arrived since")
   T.eq(phase_state(nconn, "report"), "done")
+end)
+
+T.case("the batch size and the deletion mode come from weir.lua's vars or the environment, within the seed's range", function()
+  local where = "weir: " .. "migrations/" .. ID .. ".lua:"
+  for _, c in ipairs {
+    { "DISPATCH_BATCH=5000", "vars.batch (weir.lua, or $DISPATCH_BATCH) must be a whole number from 500 to 2000, " ..
+      "the seed's batch sizes; got \"5000\"" },
+    { "DISPATCH_BATCH=499", "must be a whole number from 500 to 2000, the seed's batch sizes; got \"499\"" },
+    { "DISPATCH_BATCH=1e3x", "got \"1e3x\"" },
+    { "DISPATCH_DELETIONS=hard", "vars.deletions (weir.lua, or $DISPATCH_DELETIONS) must be \"soft\" (set deleted_at) " ..
+      "or \"delete\"; got \"hard\"" },
+  } do
+    local rc, _, err = run_weir("status", test_url, legacy_url, nil, c[1])
+    T.eq(rc, 1, c[1])
+    T.contains(err, where, c[1])
+    T.contains(err, c[2], c[1])
+    T.eq(select(2, err:gsub("\n", "")), 1, "one line: " .. err)
+  end
+  local rc, _, err = run_weir("status", test_url, legacy_url, nil, "DISPATCH_BATCH=2000 DISPATCH_DELETIONS=delete")
+  T.eq(rc, 0, err)
 end)
 
 ex.drop_databases()

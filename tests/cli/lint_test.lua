@@ -80,7 +80,7 @@ T.case("a .sql file: each rule's bad example is reported at its line; exit 1", f
   write("bad.sql", table.concat(parts, "\n\n") .. "\n")
   local rc, out, err = lint("bad.sql")
   T.eq(rc, 1, err)
-  T.eq(err, "")
+  T.eq(err, "weir: lint: 1 file, " .. #BAD .. " findings\n", "a summary on stderr, nothing else")
   for _, b in ipairs(BAD) do
     T.ok(out:find("bad.sql:" .. line_of[b[1]] .. ": " .. b[1] .. ": ", 1, true),
       b[1] .. " at line " .. line_of[b[1]] .. " in:\n" .. out)
@@ -134,11 +134,11 @@ DROP TABLE e;
   T.contains(lines[5], "ignore.sql:8: drop-table: DROP TABLE e ")
 end)
 
-T.case("--json prints one array of {file, line, rule, message, statement}", function()
+T.case("--json prints one document: findings of {file, line, rule, message, statement}", function()
   write("json.sql", "SELECT 1;\n\n-- a comment\nDROP TABLE legacy_sessions;\n")
   local rc, out = lint("--json json.sql")
   T.eq(rc, 1)
-  local doc = json.decode(out)
+  local doc = json.decode(out).findings
   T.eq(#doc, 1)
   T.eq(doc[1].file, "json.sql")
   T.eq(doc[1].line, 4)
@@ -148,7 +148,7 @@ T.case("--json prints one array of {file, line, rule, message, statement}", func
   write("clean.sql", "SELECT 1;\n")
   local rc2, out2 = lint("clean.sql --json")
   T.eq(rc2, 0)
-  T.eq(json.decode(out2), {})
+  T.eq(out2, '{"failures":[],"files":["clean.sql"],"findings":[],"format_version":1}\n', "empty lists are []")
 end)
 
 T.case("syntax errors: FILE:LINE: syntax error: ..., exit 1", function()
@@ -157,16 +157,16 @@ T.case("syntax errors: FILE:LINE: syntax error: ..., exit 1", function()
   T.eq(rc, 1)
   T.eq(out, "broken.sql:3: syntax error: at or near \"TABEL\"\n")
   local _, jout = lint("--json broken.sql")
-  T.eq(json.decode(jout)[1].rule, "syntax-error")
+  T.eq(json.decode(jout).findings[1].rule, "syntax-error")
 end)
 
 T.case("usage errors exit 2; --help and --rules exit 0", function()
   local rc, _, err = lint("")
   T.eq(rc, 2)
-  T.contains(err, "weir: lint: missing FILE.sql or MIGRATION.lua")
+  T.contains(err, "weir: lint: no file given, and no migrations directory migrations (give FILE.sql, MIGRATION.lua, a directory or -)")
   rc, _, err = lint("notes.txt")
   T.eq(rc, 2)
-  T.contains(err, "expected a .sql file or a .lua migration")
+  T.contains(err, "expected a .sql file, a .lua migration or a directory")
   local out
   rc, out, err = lint("missing.sql") -- not a usage error: the file is not there
   T.eq({ rc, out, err }, { 1, "", "weir: missing.sql: No such file or directory\n" })
@@ -263,7 +263,11 @@ return migration "001_idx" {
 ]])
   local rc, out, err = lint("--json tx/migrations/001_idx.lua")
   T.eq(rc, 1)
-  local doc = json.decode(out)
+  local full = json.decode(out)
+  T.eq(#full.failures, 1, out)
+  T.eq(full.failures[1].file, "tx/migrations/001_idx.lua")
+  T.contains(full.failures[1].message, "001_idx:index failed on the throwaway cluster")
+  local doc = full.findings
   T.eq(#doc, 1, out)
   T.eq(doc[1].file, "tx/migrations/001_idx.lua")
   T.eq(doc[1].line, 7)
@@ -332,6 +336,186 @@ return migration "002_widen" {
   check()
   T.eq((p.weir("up --to 001_base")), 0)
   check()
+end)
+
+-- ---------------------------------------------------------------------------------------------
+-- What to lint, formats, the summary, weir.lua
+
+local src = assert(os.getenv "WEIR_SOURCE_DIR", "WEIR_SOURCE_DIR")
+
+-- A migration whose phase says (on stderr: what scripts print) which cluster and database it
+-- runs in, and creates a table named after it.
+local function where_migration(id)
+  return ([[
+return migration "%s" {
+  phase "make" {
+    up = function(db)
+      print("ran %s in " .. db:value "SELECT current_setting('data_directory') || ' ' || current_database()")
+      db:exec "CREATE TABLE t_%s (id bigint PRIMARY KEY)"
+    end,
+  },
+}
+]]):format(id, id, id)
+end
+
+local function ran(err)
+  local out = {}
+  for id, dir, database in err:gmatch("ran (%S+) in (%S+) (%S+)") do out[#out + 1] = { id = id, dir = dir, db = database } end
+  return out
+end
+
+T.case("no file: the project's migrations, on one cluster, each phase run once; a summary on stderr", function()
+  write("proj/weir.lua", 'return { migrations = "db/migrations" }\n')
+  write("proj/db/migrations/001_a.lua", where_migration("001_a"))
+  write("proj/db/migrations/002_b.lua", where_migration("002_b"))
+  write("proj/db/migrations/003_c.lua", where_migration("003_c") ..
+    "-- a later migration may index what an earlier one made\n")
+  local rc, out, err = sh("cd " .. q(tmp .. "/proj") .. " && DATABASE_URL= " .. q(weir) .. " lint")
+  T.eq(rc, 0, err)
+  T.eq(out, "")
+  T.contains(err, "weir: lint: 3 files, 0 findings\n")
+  local runs = ran(err)
+  -- each migration ran once, in order: the later ones found the earlier ones applied already
+  T.eq(#runs, 3, err)
+  T.eq({ runs[1].id, runs[2].id, runs[3].id }, { "001_a", "002_b", "003_c" })
+  T.eq({ runs[2].dir, runs[3].dir }, { runs[1].dir, runs[1].dir }, "one cluster")
+  T.eq({ runs[2].db, runs[3].db }, { runs[1].db, runs[1].db }, "one database for the directory")
+  -- without weir.lua's setting, ./migrations; with neither, a usage error
+  write("proj2/migrations/001_a.lua", where_migration("001_a"))
+  rc, out, err = sh("cd " .. q(tmp .. "/proj2") .. " && " .. q(weir) .. " lint")
+  T.eq(rc, 0, err)
+  T.contains(err, "weir: lint: 1 file, 0 findings\n")
+end)
+
+T.case("directories, files and stdin together: one cluster; another directory or an order out of sequence gets its own database", function()
+  write("one/migrations/001_a.lua", where_migration("001_a"))
+  write("one/migrations/002_b.lua", where_migration("002_b"))
+  write("one/migrations/schema.sql", "CREATE INDEX accounts_email_idx ON accounts (email);\n")
+  write("two/migrations/001_x.lua", where_migration("001_x"))
+  local rc, out, err = sh("cd " .. q(tmp) .. " && printf 'DROP TABLE legacy_sessions;\\n' | " .. q(weir) ..
+    " lint one/migrations/ two/migrations/001_x.lua - one/migrations/002_b.lua")
+  T.eq(rc, 1, err)
+  -- the directory's migrations in order, then its .sql; the file; stdin as <stdin>
+  T.eq(out, "one/migrations/schema.sql:1: index-not-concurrent: CREATE INDEX accounts_email_idx on existing table accounts " ..
+    "blocks writes to it until the index is built; use CREATE INDEX CONCURRENTLY (outside a transaction)\n" ..
+    "<stdin>:1: drop-table: DROP TABLE legacy_sessions deletes its data and breaks every client still using it; " ..
+    "stop using it first, keep a backup or a renamed copy until you are sure, and drop it in a later contract phase\n")
+  T.contains(err, "weir: lint: 5 files, 2 findings\n", "002_b given twice counts once")
+  local runs = ran(err)
+  T.eq(#runs, 3, err)
+  T.eq({ runs[1].id, runs[2].id, runs[3].id }, { "001_a", "002_b", "001_x" })
+  for _, r in ipairs(runs) do T.eq(r.dir, runs[1].dir, "one cluster for the whole run") end
+  T.eq(runs[2].db, runs[1].db)
+  T.ok(runs[3].db ~= runs[1].db, "another directory: another database")
+  -- out of order: 002 first (001 applied before it), then 001 needs a database without 002
+  rc, out, err = lint("one/migrations/002_b.lua one/migrations/001_a.lua")
+  T.eq(rc, 0, err)
+  runs = ran(err)
+  T.eq({ runs[1].id, runs[2].id, runs[3].id }, { "001_a", "002_b", "001_a" }, err)
+  T.eq(runs[2].db, runs[1].db)
+  T.ok(runs[3].db ~= runs[1].db, "001_a again, in a database where 002_b did not run")
+  -- - twice is a usage error
+  rc, out, err = lint("- -")
+  T.eq(rc, 2)
+  T.contains(err, "- (stdin) given twice")
+end)
+
+T.case("--format json conforms to grammar/lint.schema.json; gcc and github lines", function()
+  write("fmt/a.sql", "SELECT 1;\nDROP TABLE legacy_sessions;\nCREATE TABEL x (id bigint);\n")
+  write("fmt/b,c.sql", "ALTER TABLE accounts DROP COLUMN legacy_code;\n")
+  local rc, out = lint("--format json fmt/a.sql fmt/b,c.sql")
+  T.eq(rc, 1)
+  local doc = json.decode(out)
+  local ok, errs = json.validate(doc, T.read(src .. "/grammar/lint.schema.json"))
+  T.ok(ok, json.encode(errs))
+  T.eq(doc.format_version, 1)
+  T.eq(doc.files, { "fmt/a.sql", "fmt/b,c.sql" })
+  T.eq(#doc.findings, 2)
+  T.eq(doc.findings[1].rule, "syntax-error")
+  rc, out = lint("--format gcc fmt/b,c.sql")
+  T.eq(rc, 1)
+  T.eq(out, "fmt/b,c.sql:1: error: DROP COLUMN accounts.legacy_code deletes its data and breaks every client " ..
+    "(and view or function) still using it; stop using it first, and drop it in a later contract phase [drop-column]\n")
+  local err
+  rc, out = lint("--format github fmt/b,c.sql")
+  T.eq(rc, 1)
+  -- properties escape , and :, the message % and newlines
+  T.eq(out, "::error file=fmt/b%2Cc.sql,line=1,title=weir lint%3A drop-column::DROP COLUMN accounts.legacy_code " ..
+    "deletes its data and breaks every client (and view or function) still using it; stop using it first, and drop " ..
+    "it in a later contract phase\n")
+  rc, out, err = lint("--format xml fmt/b,c.sql")
+  T.eq(rc, 2)
+  T.contains(err, "lint: --format 'xml' is not one of text, json, gcc, github, sarif")
+end)
+
+T.case("--format sarif is SARIF 2.1.0: its shape, every rule, results at their lines, failed migrations", function()
+  write("sarif/x y.sql", "SELECT 1;\nDROP TABLE legacy_sessions;\n")
+  write("sarif/migrations/001_idx.lua", [[
+return migration "001_idx" {
+  phase "t" { up = function(db) db:exec "CREATE TABLE things (id bigint PRIMARY KEY, name text)" end },
+  phase "i" { up = function(db) db:exec "CREATE INDEX CONCURRENTLY things_name_idx ON things (name)" end },
+}
+]])
+  local rc, out, err = lint("--format sarif 'sarif/x y.sql' sarif/migrations/001_idx.lua")
+  T.eq(rc, 1, err)
+  local doc = json.decode(out)
+  local ok, errs = json.validate(doc, T.read(src .. "/tests/support/sarif-2.1.0-subset.schema.json"))
+  T.ok(ok, json.encode(errs))
+  T.eq(doc.version, "2.1.0")
+  local run = doc.runs[1]
+  T.eq(run.tool.driver.name, "weir")
+  T.ok(#run.tool.driver.rules >= 19, "every rule and syntax-error")
+  T.eq(#run.results, 2)
+  for _, r in ipairs(run.results) do
+    T.eq(run.tool.driver.rules[r.ruleIndex + 1].id, r.ruleId, "ruleIndex points at its rule")
+  end
+  local first = run.results[1]
+  T.eq(first.ruleId, "drop-table")
+  T.eq(first.locations[1].physicalLocation.artifactLocation.uri, "sarif/x%20y.sql")
+  T.eq(first.locations[1].physicalLocation.region.startLine, 2)
+  T.eq(run.results[2].ruleId, "concurrently-in-transaction")
+  T.eq(run.results[2].locations[1].physicalLocation.region.startLine, 3)
+  T.eq(run.invocations[1].executionSuccessful, false)
+  T.contains(run.invocations[1].toolExecutionNotifications[1].message.text, "001_idx:i failed on the throwaway cluster")
+end)
+
+T.case("weir.lua is read only when lint needs it: a broken one does not stop `weir lint x.sql`", function()
+  write("broken/weir.lua", "return {\n")
+  write("broken/x.sql", "DROP TABLE legacy_sessions;\n")
+  write("broken/migrations/001_a.lua", where_migration("001_a"))
+  local function in_broken(args) return sh("cd " .. q(tmp .. "/broken") .. " && " .. q(weir) .. " lint " .. args) end
+  local rc, out, err = in_broken("x.sql")
+  T.eq(rc, 1, err)
+  T.contains(out, "x.sql:1: drop-table:")
+  rc, out, err = in_broken("- < x.sql")
+  T.eq(rc, 1, err)
+  -- migrations, --db NAME and the default directory need it: its error, one line
+  for _, args in ipairs { "migrations/001_a.lua", "", "--db prod x.sql" } do
+    rc, out, err = in_broken(args)
+    T.eq({ rc, out }, { 1, "" }, args)
+    T.contains(err, "weir: weir.lua:2: ", args)
+  end
+end)
+
+T.case("lint --help lists every option lint accepts, and --config", function()
+  local _, help = lint("--help")
+  T.contains(help, "  --format text|json|gcc|github|sarif\n", "--format, its value names each format")
+  for _, opt in ipairs { "--json", "--rules", "--db URL|NAME", "--connect NAME=URL", "--config FILE",
+    "--stdlib-dir DIR", "--unsafe", "-v, --verbose", "--traceback", "-h, --help" } do
+    T.contains(help, "  " .. opt .. " ", opt)
+  end
+  T.contains(help, "Usage: weir lint [OPTIONS] [FILE.sql|MIGRATION.lua|DIR|-]...")
+  -- each one listed is accepted (exit 0 on a clean file), and --ephemeral is not
+  write("ok.sql", "SELECT 1;\n")
+  write("cfg.lua", "return {}\n")
+  for _, args in ipairs { "--format text", "--json", "--config cfg.lua", "--connect x=postgresql:///nowhere",
+    "--stdlib-dir " .. q(src .. "/stdlib"), "--unsafe", "-v", "--verbose", "--traceback" } do
+    local rc, _, err = lint(args .. " ok.sql")
+    T.eq(rc, 0, args .. ": " .. err)
+  end
+  local rc, _, err = lint("--ephemeral ok.sql")
+  T.eq(rc, 2)
+  T.contains(err, "unknown option '--ephemeral'")
 end)
 
 T.done()

@@ -58,12 +58,15 @@ T.case("up applies every phase in order; status shows them; down reverses them",
   local st = json.decode(json_out)
   T.eq(st.migrations[1].phases[3].state, "done")
   -- events: one JSON object per line, seq increasing per migration
-  local seqs = {}
+  local seqs, checkpoint = {}, nil
   for line in io.lines(p.dir .. "/events.jsonl") do
     local e = json.decode(line)
     if e.migration == "001_things" then seqs[#seqs + 1] = e.seq end
+    if e.type == "checkpoint" then checkpoint = e end
   end
-  T.eq(#seqs, 6, "start and done for three phases")
+  T.eq(#seqs, 7, "start and done for three phases, and fill's checkpoint")
+  T.eq({ checkpoint.migration, checkpoint.phase, checkpoint.details.key }, { "001_things", "fill", "filled" },
+    "a checkpoint event names its migration and phase")
   for i = 2, #seqs do T.ok(seqs[i] > seqs[i - 1], "seq increases") end
   T.eq(p.value "SELECT count(*) FROM weir.events WHERE type = 'phase_done'", 3)
   -- again: nothing to do
@@ -230,7 +233,7 @@ return migration "007_seven" { phase "p" { up = function() end } }
   T.eq((p.weir("up")), 0)
   T.eq(p.phase_state("008_add_due_date", "expand"), "done")
   local rc2, _, err2 = sh("cd " .. q(p.dir) .. " && " .. q(weir_bin) .. " new 'bad name'")
-  T.eq(rc2, 1)
+  T.eq(rc2, 2, "a bad NAME is a usage error")
   T.contains(err2, "NAME must be letters")
 end)
 
@@ -408,6 +411,29 @@ T.case("a second runner gives up after --lock-wait, naming the holder", function
   T.contains(err, "another weir holds the migration lock on schema weir")
   T.contains(err, "'someone else'")
   T.eq(select(2, err:gsub("weir: another", "")), 1)
+end)
+
+T.case("the holder named is the one in this database: the same lock key held in other databases is not it", function()
+  -- advisory locks belong to a database: weir migrating two databases of one cluster at once
+  -- holds the same key twice, and neither is the other's holder
+  local others = {}
+  for i = 1, 3 do
+    local o = project { ["001_things.lua"] = THINGS }
+    local c = weir.connect(o.url)
+    c:exec("SET application_name = 'weir of another database " .. i .. "'")
+    c:value("SELECT pg_advisory_lock($1, hashtext('weir'))", 0x77656972)
+    others[i] = c
+  end
+  local p = project { ["001_things.lua"] = THINGS }
+  local holder <close> = weir.connect(p.url)
+  holder:exec "SET application_name = 'someone else'"
+  holder:value("SELECT pg_advisory_lock($1, hashtext('weir'))", 0x77656972)
+  local rc, _, err = p.weir("up --lock-wait 0.5")
+  for _, c in ipairs(others) do c:close() end
+  T.eq(rc, 1)
+  T.contains(err, "waiting for the migration lock, held by backend pid " .. holder:value "SELECT pg_backend_pid()")
+  T.contains(err, "'someone else'")
+  T.not_contains(err, "another database")
 end)
 
 T.case("usage errors of the migration commands exit 2", function()

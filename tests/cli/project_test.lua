@@ -97,7 +97,9 @@ T.case("bad safety-rail flags are usage errors naming the option and the value; 
     { "--retries 1.5", "--retries: '1.5' is not a count" },
     { "--retries 99999999999", "--retries: '99999999999' is not a count" },
   } do
-    for _, command in ipairs { "up", "plan", "down --steps 1" } do
+    -- plan takes the statement rails only: it waits for no lock and retries nothing
+    local plan_takes = not c[1]:match("^%-%-lock%-wait") and not c[1]:match("^%-%-retries")
+    for _, command in ipairs(plan_takes and { "up", "plan", "down --steps 1" } or { "up", "down --steps 1" }) do
       local rc, out, err = p.bare(command .. " " .. c[1])
       T.eq(rc, 2, command .. " " .. c[1] .. ": " .. err)
       T.eq(out, "")
@@ -161,6 +163,51 @@ T.case("an env reference without a value fails in one line, only when it is used
   T.eq(err3, "weir: weir.lua: db reads $WEIR_TEST_UNSET_DB, which is not set\n")
 end)
 
+T.case("vars reach weir.var in migrations, scripts and fixtures; env references are read when weir starts", function()
+  local p = project(function(url)
+    return ([[return { migrations = "db/migrations", db = %q,
+                       vars = { schema = env("PROJ_SCHEMA", "public"), batch = 500, where = "text with spaces" } }]]):format(url)
+  end)
+  local show = [[run -e 'print(weir.var "schema", weir.var "batch", weir.var "where", weir.var("absent", "fallback"))']]
+  local rc, out, err = p.bare(show)
+  T.eq(rc, 0, err)
+  T.eq(out, "public\t500\ttext with spaces\tfallback\n")
+  rc, out, err = p.bare(show, "PROJ_SCHEMA=app")
+  T.eq(rc, 0, err)
+  T.eq(out, "app\t500\ttext with spaces\tfallback\n")
+  -- a migration reads it when it is loaded, and in its phases
+  local f = assert(io.open(p.dir .. "/db/migrations/002_var.lua", "w"))
+  f:write([[
+local SCHEMA = weir.var "schema"
+return migration "002_var" {
+  phase "make" {
+    up = function(db) db:exec("CREATE SCHEMA " .. SCHEMA .. "; CREATE TABLE " .. SCHEMA .. ".t (x int)") end,
+    down = function(db) db:exec("DROP TABLE " .. SCHEMA .. ".t; DROP SCHEMA " .. SCHEMA) end,
+  },
+}
+]])
+  f:close()
+  local _
+  rc, _, err = p.bare("up", "PROJ_SCHEMA=app")
+  T.eq(rc, 0, err)
+  T.eq(p.value "SELECT to_regclass('app.t') IS NOT NULL", true)
+  rc, _, err = p.bare("down 002_var", "PROJ_SCHEMA=app")
+  T.eq(rc, 0, err)
+  T.eq(p.value "SELECT to_regnamespace('app') IS NULL", true)
+  -- a var weir.lua does not set, without a default: one line naming it and what is set
+  rc, _, err = p.bare([[run -e 'weir.var "shcema"']])
+  T.eq(rc, 1)
+  T.contains(err, "weir.var: no var 'shcema' in weir.lua (it sets batch, schema, where); set it in weir.lua's vars, or pass a default")
+  -- an env reference without a value: an error when used, even with a default in the script
+  p.config(([[return { db = %q, vars = { schema = env "WEIR_TEST_UNSET_SCHEMA" } }]]):format(p.url))
+  rc, out = p.bare([[run -e 'print(db:value "SELECT 1")']])
+  T.eq(rc, 0)
+  T.eq(out, "1\n")
+  rc, _, err = p.bare([[run -e 'weir.var("schema", "public")']])
+  T.eq(rc, 1)
+  T.eq(err:match("^[^\n]*"), "(command line):1: weir.var: weir.lua: vars.schema reads $WEIR_TEST_UNSET_SCHEMA, which is not set")
+end)
+
 T.case("bad project files are rejected in one line naming the file", function()
   local p = project()
   local cases = {
@@ -177,6 +224,10 @@ T.case("bad project files are rejected in one line naming the file", function()
     { "return { lock_wait = 'abc' }", "weir: weir.lua: lock_wait: 'abc' is not a duration: expected a number of seconds" },
     { "return { lock_wait = {} }", "weir: weir.lua: lock_wait: a table is not a duration" },
     { "return { db = 42 }", "weir: weir.lua: db must be a URL string or env \"NAME\", got number" },
+    { "return { vars = 'schema' }", "weir: weir.lua: vars must be a table of NAME = value" },
+    { "return { vars = env 'X' }", "weir: weir.lua: vars must be a table of NAME = value" },
+    { "return { vars = { 'public' } }", "weir: weir.lua: var names must be strings" },
+    { "return { vars = { schema = true } }", "weir: weir.lua: vars.schema must be a string, a number or env \"NAME\", got boolean" },
     { "return 'settings'", "weir: weir.lua: must return a table of settings, got string" },
     { "return { migrations = io.read() }", "weir: weir.lua:1: attempt to index a nil value (global 'io')" },
   }

@@ -667,7 +667,7 @@ T.case("a bad --db URL fails in one line with exit 1; an unknown option exits 2"
   rc, out, err = sh("echo 1 | " .. q(weir_bin) .. " repl --bogus")
   T.eq(rc, 2)
   T.eq(out, "")
-  T.eq(err, "weir: repl: unknown argument '--bogus' (see weir repl --help)\n")
+  T.eq(err, "weir: repl: unknown option '--bogus' (see weir repl --help)\n")
   rc, out = sh(q(weir_bin) .. " repl --help")
   T.eq(rc, 0)
   T.contains(out, "Usage: weir repl [OPTIONS]")

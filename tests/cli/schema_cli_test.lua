@@ -54,6 +54,44 @@ T.case("weir inspect: a readable summary, and --json that conforms to its schema
   T.eq(#model.tables, 2)
 end)
 
+T.case("weir inspect lists collations, aggregates, inheritance, default privileges and what it does not model", function()
+  local p = project.new("sc")
+  p.conn:exec([[
+    CREATE COLLATION bytes (locale = 'C');
+    CREATE AGGREGATE total(int) (SFUNC = int4pl, STYPE = int);
+    CREATE TABLE parent (a int);
+    CREATE TABLE child (b int) INHERITS (parent);
+    ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE SELECT ON TABLES FROM PUBLIC;
+    ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO PUBLIC;
+    CREATE RULE quiet AS ON DELETE TO parent DO INSTEAD NOTHING;
+  ]])
+  local rc, out, err = weir("inspect --db " .. q(p.url))
+  T.eq(rc, 0, err)
+  T.contains(out, "collation public.bytes (libc)")
+  T.contains(out, "aggregate public.total(integer)")
+  T.contains(out, "; inherits public.parent")
+  T.contains(out, "default privileges for postgres in public on tables: PUBLIC:SELECT")
+  T.contains(out, "not modelled: rule quiet on public.parent")
+end)
+
+T.case("weir diff notes a rename; --renames writes it and keeps the rows", function()
+  local a, b = project.new("sc", {}), project.new("sc", {})
+  a.conn:exec("CREATE TABLE accounts (id int PRIMARY KEY, email text); INSERT INTO accounts VALUES (1, 'a')")
+  b.conn:exec("CREATE TABLE users (id int PRIMARY KEY, email text)")
+  local rc, out = weir("diff " .. q(a.url) .. " " .. q(b.url))
+  T.eq(rc, 0)
+  T.contains(out, "DROP TABLE public.accounts;")
+  T.contains(out, "--   note: table public.accounts differs from public.users only by its name or schema: "
+    .. "`ALTER TABLE public.accounts RENAME TO users` keeps it and its data")
+  local rc2, out2 = weir("diff --renames " .. q(a.url) .. " " .. q(b.url))
+  T.eq(rc2, 0)
+  T.contains(out2, "ALTER TABLE public.accounts RENAME TO users;")
+  T.ok(not out2:find("DROP TABLE"), out2)
+  T.eq(psql_file(a.url, write("renames.sql", out2)), 0)
+  T.eq(a.conn:value("SELECT count(*) FROM users"), 1)
+  T.eq((weir("diff --check " .. q(a.url) .. " " .. q(b.url))), 0)
+end)
+
 T.case("weir diff URL URL prints a script that, applied, makes them equal", function()
   local a, b = project.new("sc", {}), project.new("sc", {})
   a.conn:exec(FROM)

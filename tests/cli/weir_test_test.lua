@@ -1,5 +1,6 @@
 -- weir test: describe/it/expect files, each test in its own database; JUnit and TAP output;
 -- --roundtrip proving migrations reversible (and catching one that is not).
+-- test: own cluster (it counts and drops weir test's databases on the whole server)
 local T = require "testing"
 local shell = require "shell"
 local q, sh = shell.q, shell.sh
@@ -7,8 +8,8 @@ local tmp = shell.tmpdir()
 
 local weir_bin = assert(os.getenv "WEIR")
 local url = assert(os.getenv "WEIR_TEST_BASE_URL")
--- Databases of `weir test` runs over test files (other suites' roundtrip copies,
--- weir_test_*_roundtrip, may exist meanwhile: suites run in parallel on one server).
+-- Databases of `weir test` runs over test files (this suite has a server of its own; a
+-- roundtrip's copies, weir_test_*_roundtrip, are counted apart).
 local TEST_DBS = "datname LIKE 'weir_test%' AND datname NOT LIKE '%\\_roundtrip'"
 
 local function write(path, text)
@@ -337,6 +338,104 @@ end)
 local function weir_test(args)
   return sh("cd " .. q(tmp .. "/suite") .. " && " .. q(weir_bin) .. " test " .. args .. " --db " .. q(url))
 end
+
+T.case("project runs weir.lua's fixture and migrations on each test's own database", function()
+  local dir = tmp .. "/project"
+  write(dir .. "/weir.lua", [[return { migrations = "db", fixture = "fixture.lua", vars = { n = 3 } }]])
+  write(dir .. "/fixture.lua", [[
+db:exec "CREATE TABLE accounts (id int PRIMARY KEY)"
+db:exec("INSERT INTO accounts SELECT generate_series(1, $1::int)", weir.var "n")
+print("fixture: " .. db:value "SELECT count(*) FROM accounts" .. " accounts")
+]])
+  write(dir .. "/db/001_flag.lua", [[
+return migration "001_flag" {
+  phase "add" {
+    up = function(db) db:exec "ALTER TABLE accounts ADD COLUMN flag boolean NOT NULL DEFAULT false"; print("added flag") end,
+    down = function(db) db:exec "ALTER TABLE accounts DROP COLUMN flag" end,
+  },
+  phase "set" {
+    requires = { "add" },
+    up = function(db) db:exec "UPDATE accounts SET flag = id % 2 = 1" end,
+    down = function(db) db:exec "UPDATE accounts SET flag = false" end,
+    verify = function(db) return db:value "SELECT count(*) FROM accounts WHERE flag" == 2, "two flagged" end,
+  },
+}
+]])
+  write(dir .. "/tests/flow_test.lua", [[
+describe("the project", function()
+  it("loads the fixture and takes the migrations up and down", function()
+    expect(project.fixture()):to_equal("fixture: 3 accounts\n")
+    local out = project.up("001_flag:add")
+    expect(out):to_contain("added flag")
+    expect(out):to_contain("001_flag:add done")
+    expect(db:value "SELECT state FROM weir.phases WHERE phase = 'add'"):to_be("done")
+    project.up()
+    expect(db:value "SELECT count(*) FROM accounts WHERE flag"):to_be(2)
+    expect(project.down("001_flag")):to_contain("001_flag:add rolled back")
+    expect(db:value "SELECT count(*) FROM information_schema.columns WHERE column_name = 'flag'"):to_be(0)
+  end)
+  it("starts again from an empty database", function()
+    expect(db:value "SELECT to_regclass('accounts')"):to_be_nil()
+    project.fixture()
+    db:exec "DELETE FROM accounts WHERE id = 3"
+    expect(function() project.up() end):to_raise("verify failed: two flagged")
+    expect(db:value "SELECT state FROM weir.phases WHERE phase = 'set'"):to_be("failed")
+  end)
+  it("is refused outside a migration's arguments", function()
+    expect(function() project.down() end):to_raise("project.down: expected MIGRATION[:PHASE]")
+  end)
+end)
+]])
+  local rc, out, err = sh("cd " .. q(dir) .. " && " .. q(weir_bin) .. " test --db " .. q(url))
+  T.eq(rc, 0, err)
+  T.eq(out, "", "what the scripts print is returned to the test, not shown")
+  T.contains(err, "3 passed, 0 failed")
+  T.not_contains(err, "added flag")
+end)
+
+T.case("project.up raises a failing phase's error at the test's line; down stops at a phase; never on --db's database", function()
+  local dir = tmp .. "/project_failing"
+  write(dir .. "/weir.lua", [[return { migrations = "db" }]])
+  write(dir .. "/db/001_ledger.lua", [[
+return migration "001_ledger" {
+  phase "table" {
+    up = function(db) db:exec "CREATE TABLE ledger_probe (id int PRIMARY KEY)" end,
+    down = function(db) db:exec "DROP TABLE ledger_probe" end,
+  },
+  phase "rows" {
+    up = function(db) db:exec "INSERT INTO ledger_probe VALUES (1), (2)" end,
+    down = function(db) db:exec "DELETE FROM ledger_probe" end,
+  },
+  phase "broken" { up = function(db) db:exec "SELECT * FROM nowhere" end },
+}
+]])
+  write(dir .. "/tests/ledger_test.lua", [[
+describe("ledger", function()
+  it("down to a phase keeps the phases before it", function()
+    project.up("001_ledger:rows")
+    project.down("001_ledger:rows")
+    expect(db:value "SELECT count(*) FROM ledger_probe"):to_be(0)
+    expect(db:value "SELECT state FROM weir.phases WHERE phase = 'table'"):to_be("done")
+  end)
+  it("a failing phase", function()
+    project.up()
+  end)
+end)
+project.up()
+]])
+  local rc, out, err = sh("cd " .. q(dir) .. " && " .. q(weir_bin) .. " test --db " .. q(url))
+  T.eq(rc, 1, err)
+  T.eq(out, "")
+  T.contains(err, "FAIL tests/ledger_test.lua: (loading)\n" ..
+    "     tests/ledger_test.lua:12: project: only inside it(...), where db is the test's database\n")
+  T.contains(err, "ok   tests/ledger_test.lua: ledger › down to a phase keeps the phases before it\n")
+  T.contains(err, "FAIL tests/ledger_test.lua: ledger › a failing phase\n     tests/ledger_test.lua:9: project.up failed:\n")
+  T.contains(err, "weir: 001_ledger:broken: up failed: db/001_ledger.lua:10: 42P01 relation \"nowhere\" does not exist " ..
+    "in: SELECT * FROM nowhere\n")
+  T.contains(err, "1 passed, 2 failed")
+  -- the file's top level ran nothing on the database weir test was pointed at
+  T.eq(db:value "SELECT to_regclass('ledger_probe') IS NULL", true)
+end)
 
 T.case("a missing path or no test files fail in one line", function()
   local rc, out, err = weir_test("/nonexistent/path")

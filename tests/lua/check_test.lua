@@ -37,6 +37,53 @@ T.case("schema assertions pass on what exists", function()
   T.ok(check.has_policy(db, "app.posts", "mine"))
 end)
 
+T.case("rls_enabled, has_constraint, has_trigger and has_function: pass on what exists, one line otherwise", function()
+  db:exec [[
+    CREATE FUNCTION app.touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+    CREATE FUNCTION app.add(a int, b int) RETURNS int LANGUAGE sql AS 'SELECT a + b';
+    CREATE TRIGGER posts_touch BEFORE UPDATE ON app.posts FOR EACH ROW EXECUTE FUNCTION app.touch();
+    CREATE TRIGGER posts_off BEFORE UPDATE ON app.posts FOR EACH ROW EXECUTE FUNCTION app.touch();
+    ALTER TABLE app.posts DISABLE TRIGGER posts_off;
+    ALTER TABLE app.posts ADD CONSTRAINT posts_status_check CHECK (status IN ('draft', 'live'));
+    ALTER TABLE app.posts ADD CONSTRAINT posts_title_check CHECK (title <> '') NOT VALID;
+  ]]
+  T.ok(check.rls_enabled(db, "app.posts"))
+  T.ok(check.has_constraint(db, "app.posts", "posts_status_check"))
+  T.ok(check.has_constraint(db, "app.posts", "posts_pkey"))
+  T.ok(check.has_constraint(db, "app.posts", "posts_user_id_fkey"))
+  T.ok(check.has_trigger(db, "app.posts", "posts_touch"))
+  T.ok(check.has_function(db, "app.touch()"))
+  T.ok(check.has_function(db, "app.add(integer, int4)"))
+  T.contains(T.raises(function() check.rls_enabled(db, "app.users") end), "check.rls_enabled: row-level security is not enabled on app.users")
+  T.contains(T.raises(function() check.has_constraint(db, "app.posts", "posts_title_check") end),
+    "check.has_constraint: constraint posts_title_check on app.posts is NOT VALID")
+  T.contains(T.raises(function() check.has_constraint(db, "app.users", "posts_status_check") end),
+    "check.has_constraint: no constraint posts_status_check on app.users")
+  T.contains(T.raises(function() check.has_trigger(db, "app.posts", "posts_off") end), "check.has_trigger: trigger posts_off on app.posts is disabled")
+  T.contains(T.raises(function() check.has_trigger(db, "app.users", "posts_touch") end), "check.has_trigger: no trigger posts_touch on app.users")
+  T.contains(T.raises(function() check.has_function(db, "app.add(text, text)") end), "check.has_function: function app.add(text, text) does not exist")
+  T.contains(T.raises(function() check.has_function(db, "app.nope()") end), "check.has_function: function app.nope() does not exist")
+  T.contains(T.raises(function() check.has_function(db, "app.touch") end),
+    'check.has_function: "app.touch" is not a function signature (expected name(argument types))')
+  -- a type that does not exist fails the check; inside a transaction (a phase's verify) the
+  -- transaction goes on
+  db:tx(function()
+    T.contains(T.raises(function() check.has_function(db, "app.add(nosuchtype, int)") end),
+      'check.has_function: function app.add(nosuchtype, int) does not exist (type "nosuchtype" does not exist)')
+    T.eq(db:value "SELECT 1", 1)
+    local r = check.run(function()
+      check.has_function(db, "app.add(nosuchtype, int)")
+      check.has_trigger(db, "app.posts", "posts_touch")
+    end)
+    T.eq({ r.passed, r.failed }, { 1, 1 })
+  end)
+  db:exec [[
+    ALTER TABLE app.posts DROP CONSTRAINT posts_status_check, DROP CONSTRAINT posts_title_check;
+    DROP TRIGGER posts_touch ON app.posts; DROP TRIGGER posts_off ON app.posts;
+    DROP FUNCTION app.touch(); DROP FUNCTION app.add(int, int);
+  ]]
+end)
+
 T.case("a failing assertion raises one line naming the check and what is wrong", function()
   T.contains(T.raises(function() check.has_table(db, "app.nope") end), "check.has_table: table app.nope does not exist")
   T.contains(T.raises(function() check.col_type_is(db, "app.users", "email", "integer") end),
@@ -123,6 +170,9 @@ local function table_calls(bad)
     { "col_type_is", function() return check.col_type_is(db, bad, "email", "text") end },
     { "col_not_null", function() return check.col_not_null(db, bad, "email") end },
     { "has_index", function() return check.has_index(db, bad, "posts_user") end },
+    { "rls_enabled", function() return check.rls_enabled(db, bad) end },
+    { "has_constraint", function() return check.has_constraint(db, bad, "posts_pkey") end },
+    { "has_trigger", function() return check.has_trigger(db, bad, "posts_touch") end },
     { "has_pk", function() return check.has_pk(db, bad) end },
     { "fk_ok", function() return check.fk_ok(db, bad, "user_id", "app.users", "id") end },
     { "fk_ok", function() return check.fk_ok(db, "app.posts", "user_id", bad, "id") end },
@@ -195,6 +245,9 @@ T.case("table names are looked up exactly as the checks query them: app.Users is
     has_index = "no valid index posts_user on app.Users",
     has_pk = "app.Users has no primary key",
     has_policy = "no policy mine on app.Users",
+    rls_enabled = "table app.Users does not exist",
+    has_constraint = "no constraint posts_pkey on app.Users",
+    has_trigger = "no trigger posts_touch on app.Users",
     fk_ok = "no validated foreign key",
     -- data checks: a table that does not exist is a failing check, not an SQL error
     row_counts = "table app.Users does not exist",
@@ -248,6 +301,8 @@ T.case("a mixed-case table is found by its exact name in every check", function(
   T.ok(check.has_pk(db, "app.Mixed"))
   T.ok(check.fk_ok(db, "app.Mixed", "user_id", "app.users", "id"))
   T.ok(check.has_policy(db, "app.Mixed", "mine"))
+  T.ok(check.rls_enabled(db, "app.Mixed"))
+  T.ok(check.has_constraint(db, "app.Mixed", "Mixed_pkey"))
   T.ok(check.row_counts { source = "app.Mixed", target = "app.MixedView" })
   T.ok(check.checksum { source = "app.Mixed", target = "app.MixedView", columns = { "status" } })
   T.ok(check.no_orphans(db, "app.Mixed", "user_id", "app.users", "id"))

@@ -407,3 +407,389 @@ ALTER TABLE t DROP COLUMN gone;
 CREATE TABLE u (x int);
 ---- to
 CREATE TABLE t (a int, b int);
+
+==== 47 cause 1: a function taking a table's row type, one returning a view's
+---- from
+---- to
+CREATE TABLE t (a int);
+CREATE FUNCTION f(r t) RETURNS int LANGUAGE sql AS 'SELECT 1';
+CREATE VIEW v AS SELECT a FROM t;
+CREATE FUNCTION g() RETURNS SETOF v LANGUAGE sql AS 'SELECT * FROM v';
+
+==== 48 cause 1: a domain over a row type, a domain CHECK calling a function
+---- from
+---- to
+CREATE TABLE x ();
+CREATE DOMAIN y AS x;
+CREATE FUNCTION pos(i int) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT i > 0';
+CREATE DOMAIN d AS int CHECK (pos(VALUE));
+CREATE TABLE t (v d);
+INSERT INTO t VALUES (1);
+
+==== 49 cause 2: tables joined by a foreign key dropped in order
+---- from
+CREATE TYPE c AS ENUM ('l');
+CREATE TABLE p (id uuid PRIMARY KEY, c c);
+CREATE TABLE s (id uuid PRIMARY KEY, p uuid REFERENCES p (id));
+---- to
+CREATE SCHEMA n;
+CREATE TYPE n.c AS ENUM ('l');
+CREATE TABLE n.p (id uuid PRIMARY KEY, c n.c);
+CREATE TABLE n.s (id uuid PRIMARY KEY, p uuid REFERENCES n.p (id));
+
+==== 50 cause 3: an INSTEAD OF trigger survives its view's rebuild
+---- from
+CREATE TABLE t (a text);
+INSERT INTO t VALUES ('x');
+CREATE VIEW v AS SELECT a FROM t;
+CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO t VALUES (new.a); RETURN new; END $$;
+CREATE TRIGGER tr INSTEAD OF INSERT ON v FOR EACH ROW EXECUTE FUNCTION f();
+---- to
+CREATE TABLE t (a text, b int);
+INSERT INTO t VALUES ('x', 1);
+CREATE VIEW v AS SELECT a, b FROM t;
+CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO t VALUES (new.a); RETURN new; END $$;
+CREATE TRIGGER tr INSTEAD OF INSERT ON v FOR EACH ROW EXECUTE FUNCTION f();
+
+==== 51 cause 4: an aggregate and its state function dropped
+---- from
+CREATE FUNCTION add2(int, int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 + $2';
+CREATE AGGREGATE s2(int) (SFUNC = add2, STYPE = int, INITCOND = '0');
+---- to
+
+==== 52 cause 4: an aggregate changed
+---- from
+CREATE FUNCTION add2(int, int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 + $2';
+CREATE AGGREGATE s2(int) (SFUNC = add2, STYPE = int, INITCOND = '0');
+COMMENT ON AGGREGATE s2(int) IS 'sum';
+---- to
+CREATE FUNCTION add2(int, int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 + $2';
+CREATE FUNCTION twice(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2';
+CREATE AGGREGATE s2(int) (SFUNC = add2, STYPE = int, INITCOND = '1', FINALFUNC = twice, PARALLEL = SAFE);
+
+==== 53 cause 5: an index on a partitioned table with rows
+---- from
+CREATE TABLE p (a int, b text) PARTITION BY RANGE (a);
+CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (10);
+CREATE TABLE p2 PARTITION OF p FOR VALUES FROM (10) TO (20) PARTITION BY RANGE (a);
+CREATE TABLE p21 PARTITION OF p2 FOR VALUES FROM (10) TO (15);
+INSERT INTO p VALUES (1, 'a'), (11, 'b');
+---- to
+CREATE TABLE p (a int, b text) PARTITION BY RANGE (a);
+CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (10);
+CREATE TABLE p2 PARTITION OF p FOR VALUES FROM (10) TO (20) PARTITION BY RANGE (a);
+CREATE TABLE p21 PARTITION OF p2 FOR VALUES FROM (10) TO (15);
+CREATE INDEX p_a ON p (a);
+CREATE UNIQUE INDEX p_ab ON p (a, b);
+INSERT INTO p VALUES (1, 'a'), (11, 'b');
+
+==== 54 cause 5: a partition detached while its parent gains a column
+---- from
+CREATE TABLE p (a int) PARTITION BY RANGE (a);
+CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (10);
+CREATE TABLE p2 PARTITION OF p FOR VALUES FROM (10) TO (20);
+INSERT INTO p VALUES (1), (11);
+---- to
+CREATE TABLE p (a int, b int) PARTITION BY RANGE (a);
+CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (10);
+CREATE TABLE p2 (a int);
+INSERT INTO p VALUES (1, 1);
+INSERT INTO p2 VALUES (11);
+
+==== 55 cause 5: partition-local defaults and NOT NULL
+---- from
+CREATE TABLE p (a int, b int) PARTITION BY RANGE (a);
+CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (10);
+INSERT INTO p VALUES (1, 1);
+---- to
+CREATE TABLE p (a int, b int DEFAULT 0) PARTITION BY RANGE (a);
+CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (10);
+CREATE TABLE p2 PARTITION OF p FOR VALUES FROM (10) TO (20);
+ALTER TABLE p1 ALTER COLUMN b SET DEFAULT 5;
+ALTER TABLE p1 ALTER COLUMN b SET NOT NULL;
+ALTER TABLE p2 ALTER COLUMN b DROP DEFAULT;
+INSERT INTO p VALUES (1, 1);
+
+==== 56 cause 6: table inheritance created and dropped
+---- from
+---- to
+CREATE TABLE parent (a int NOT NULL, b text DEFAULT 'x');
+CREATE TABLE child (c int) INHERITS (parent);
+CREATE TABLE grandchild (d int) INHERITS (child);
+ALTER TABLE child ALTER COLUMN b SET DEFAULT 'y';
+INSERT INTO child VALUES (1, 'b', 2);
+
+==== 57 cause 6: a table leaves one parent for another (its columns declared as its own too)
+---- from
+CREATE TABLE p1 (a int);
+CREATE TABLE p2 (a int);
+CREATE TABLE c (a int, b int) INHERITS (p1);
+INSERT INTO c VALUES (1, 2);
+---- to
+CREATE TABLE p1 (a int);
+CREATE TABLE p2 (a int);
+CREATE TABLE c (a int, b int) INHERITS (p2);
+INSERT INTO c VALUES (1, 2);
+
+==== 58 cause 7: identity to plain, serial to identity
+---- from
+CREATE TABLE t (f int GENERATED ALWAYS AS IDENTITY);
+CREATE TABLE u (c serial);
+INSERT INTO t DEFAULT VALUES;
+INSERT INTO u DEFAULT VALUES;
+---- to
+CREATE TABLE t (f int);
+CREATE TABLE u (c int GENERATED BY DEFAULT AS IDENTITY);
+INSERT INTO t VALUES (1);
+INSERT INTO u DEFAULT VALUES;
+
+==== 59 cause 8: a generated column becomes plain and keeps its values
+---- from
+CREATE TABLE t (w int, h int, area int GENERATED ALWAYS AS (w * h) STORED);
+INSERT INTO t VALUES (2, 3);
+---- to
+CREATE TABLE t (w int, h int, area int);
+INSERT INTO t VALUES (2, 3, 6);
+
+==== 60 cause 9: a constraint trigger
+---- from
+CREATE TABLE t (a int);
+CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+---- to
+CREATE TABLE t (a int);
+CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+CREATE CONSTRAINT TRIGGER ct AFTER INSERT ON t DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION f();
+
+==== 61 cause 9: UNIQUE becomes PRIMARY KEY under a foreign key
+---- from
+CREATE TABLE p (id int NOT NULL, CONSTRAINT p_id_key UNIQUE (id));
+CREATE TABLE c (p int REFERENCES p (id));
+INSERT INTO p VALUES (1);
+INSERT INTO c VALUES (1);
+---- to
+CREATE TABLE p (id int PRIMARY KEY);
+CREATE TABLE c (p int REFERENCES p (id));
+INSERT INTO p VALUES (1);
+INSERT INTO c VALUES (1);
+
+==== 62 cause 9: CHECK (varchar IN (…)) settles
+---- from
+CREATE TABLE t (c varchar(10));
+INSERT INTO t VALUES ('a');
+---- to
+CREATE TABLE t (c varchar(10) CHECK (c IN ('a', 'b')));
+CREATE INDEX t_c ON t (c) WHERE c IN ('a', 'b');
+INSERT INTO t VALUES ('a');
+
+==== 63 cause 10: a materialized view's index changed and commented
+---- from
+CREATE TABLE t (a int, b int);
+CREATE MATERIALIZED VIEW m AS SELECT a, b FROM t;
+CREATE INDEX m_i ON m (a);
+---- to
+CREATE TABLE t (a int, b int);
+CREATE MATERIALIZED VIEW m AS SELECT a, b FROM t;
+CREATE INDEX m_i ON m (b);
+COMMENT ON INDEX m_i IS 'by b';
+
+==== 64 cause 10: an index whose predicate used a dropped column
+---- from
+CREATE TABLE t (a int, b text);
+CREATE INDEX i ON t (a) WHERE b IS NOT NULL;
+INSERT INTO t VALUES (1, 'x');
+---- to
+CREATE TABLE t (a int);
+CREATE INDEX i ON t (a);
+INSERT INTO t VALUES (1);
+
+==== 65 cause 11: a function's parameter renamed
+---- from
+CREATE FUNCTION f(x int) RETURNS int LANGUAGE sql AS 'SELECT x';
+---- to
+CREATE FUNCTION f(y int) RETURNS int LANGUAGE sql AS 'SELECT y';
+
+==== 66 cause 12: a column from one enum to another
+---- from
+CREATE TYPE e1 AS ENUM ('a', 'b');
+CREATE TYPE e2 AS ENUM ('a', 'b', 'c');
+CREATE TABLE t (c e1, cs e1[] DEFAULT '{a}');
+INSERT INTO t VALUES ('a', '{a,b}');
+---- to
+CREATE TYPE e2 AS ENUM ('a', 'b', 'c');
+CREATE TABLE t (c e2, cs e2[] DEFAULT '{b}');
+INSERT INTO t VALUES ('a', '{a,b}');
+
+==== 67 cause 13: an extension at the target's version
+---- from
+---- to
+CREATE EXTENSION hstore VERSION '1.7';
+
+==== 68 cause 14: collations created, used and dropped
+---- from
+CREATE TABLE t (n text);
+INSERT INTO t VALUES ('a');
+---- to
+CREATE COLLATION c1 (locale = 'C');
+CREATE COLLATION c2 (provider = libc, lc_collate = 'POSIX', lc_ctype = 'POSIX');
+COMMENT ON COLLATION c1 IS 'bytes';
+CREATE TABLE t (n text COLLATE c1);
+CREATE DOMAIN dn AS text COLLATE c2;
+INSERT INTO t VALUES ('a');
+
+==== 69 cause 15: grants default privileges add to new tables are revoked
+---- from
+DO $$ BEGIN CREATE ROLE weir_reader; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO weir_reader;
+ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+---- to
+DO $$ BEGIN CREATE ROLE weir_reader; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO weir_reader;
+ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+CREATE TABLE t (a int);
+REVOKE SELECT ON t FROM weir_reader;
+CREATE TABLE u (a int);
+CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1';
+GRANT EXECUTE ON FUNCTION f() TO PUBLIC;
+CREATE FUNCTION g() RETURNS int LANGUAGE sql AS 'SELECT 1';
+
+==== 70 cause 15: default privileges
+---- from
+DO $$ BEGIN CREATE ROLE weir_reader; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+---- to
+DO $$ BEGIN CREATE ROLE weir_reader; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, UPDATE ON TABLES TO weir_reader;
+ALTER DEFAULT PRIVILEGES GRANT USAGE ON SEQUENCES TO weir_reader WITH GRANT OPTION;
+ALTER DEFAULT PRIVILEGES REVOKE USAGE ON TYPES FROM PUBLIC;
+
+==== 71 cause 15: function, type, column grants and grant options
+---- from
+DO $$ BEGIN CREATE ROLE weir_reader; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+CREATE TABLE t (a int, b int);
+CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1';
+CREATE TYPE e AS ENUM ('x');
+CREATE DOMAIN d AS int;
+CREATE SCHEMA s;
+GRANT SELECT ON t TO weir_reader;
+---- to
+DO $$ BEGIN CREATE ROLE weir_reader; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+CREATE TABLE t (a int, b int);
+CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1';
+CREATE TYPE e AS ENUM ('x');
+CREATE DOMAIN d AS int;
+CREATE SCHEMA s;
+GRANT SELECT ON t TO weir_reader WITH GRANT OPTION;
+GRANT SELECT (a), UPDATE (b) ON t TO weir_reader;
+REVOKE EXECUTE ON FUNCTION f() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION f() TO weir_reader;
+REVOKE USAGE ON TYPE e FROM PUBLIC;
+GRANT USAGE ON TYPE e TO weir_reader;
+GRANT USAGE ON DOMAIN d TO weir_reader;
+GRANT USAGE, CREATE ON SCHEMA s TO weir_reader;
+
+==== 72 kinds: a collation changed under a column that uses it
+---- from
+CREATE COLLATION c1 (locale = 'C');
+CREATE TABLE t (n text COLLATE c1);
+INSERT INTO t VALUES ('a');
+---- to
+CREATE COLLATION c1 (provider = libc, lc_collate = 'POSIX', lc_ctype = 'POSIX');
+CREATE TABLE t (n text COLLATE c1);
+INSERT INTO t VALUES ('a');
+
+==== 73 kinds: a policy's roles, command and permissiveness
+---- from
+DO $$ BEGIN CREATE ROLE weir_reader; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+CREATE TABLE docs (id int, owner text);
+CREATE POLICY p ON docs FOR SELECT TO weir_reader USING (true);
+---- to
+DO $$ BEGIN CREATE ROLE weir_reader; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+CREATE TABLE docs (id int, owner text);
+CREATE POLICY p ON docs AS RESTRICTIVE FOR UPDATE TO PUBLIC USING (owner IS NOT NULL) WITH CHECK (id > 0);
+
+==== 74 kinds: a view becomes materialized, a view loses its trigger
+---- from
+CREATE TABLE t (a int);
+INSERT INTO t VALUES (1);
+CREATE VIEW v AS SELECT a FROM t;
+CREATE VIEW w AS SELECT a FROM t;
+CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN new; END $$;
+CREATE TRIGGER tr INSTEAD OF UPDATE ON w FOR EACH ROW EXECUTE FUNCTION f();
+COMMENT ON TRIGGER tr ON w IS 'gone soon';
+---- to
+CREATE TABLE t (a int);
+INSERT INTO t VALUES (1);
+CREATE MATERIALIZED VIEW v AS SELECT a FROM t;
+CREATE VIEW w AS SELECT a FROM t;
+CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN new; END $$;
+
+==== 75 kinds: constraint deferrability, foreign key actions, constraint comments
+---- from
+CREATE TABLE p (id int PRIMARY KEY);
+CREATE TABLE c (id int, p int REFERENCES p ON DELETE CASCADE, CONSTRAINT c_id_key UNIQUE (id));
+INSERT INTO p VALUES (1);
+INSERT INTO c VALUES (1, 1);
+---- to
+CREATE TABLE p (id int PRIMARY KEY);
+CREATE TABLE c (id int, p int REFERENCES p ON DELETE SET NULL DEFERRABLE INITIALLY DEFERRED, CONSTRAINT c_id_key UNIQUE (id) DEFERRABLE);
+COMMENT ON CONSTRAINT c_id_key ON c IS 'one each';
+INSERT INTO p VALUES (1);
+INSERT INTO c VALUES (1, 1);
+
+==== 76 kinds: function attributes (volatility, strictness, security, settings) and procedure grants
+---- from
+CREATE FUNCTION f(x int) RETURNS int LANGUAGE sql AS 'SELECT x';
+CREATE PROCEDURE pr() LANGUAGE sql AS 'SELECT 1';
+---- to
+CREATE FUNCTION f(x int) RETURNS int LANGUAGE sql IMMUTABLE STRICT SECURITY DEFINER SET search_path = pg_catalog AS 'SELECT x';
+CREATE PROCEDURE pr() LANGUAGE sql AS 'SELECT 1';
+REVOKE EXECUTE ON PROCEDURE pr() FROM PUBLIC;
+COMMENT ON PROCEDURE pr() IS 'p';
+
+==== 77 kinds: a default partition, a partition's own index and check
+---- from
+CREATE TABLE p (a int, b text) PARTITION BY LIST (a);
+CREATE TABLE p1 PARTITION OF p FOR VALUES IN (1);
+INSERT INTO p VALUES (1, 'x');
+---- to
+CREATE TABLE p (a int, b text) PARTITION BY LIST (a);
+CREATE TABLE p1 PARTITION OF p FOR VALUES IN (1);
+CREATE TABLE pd PARTITION OF p DEFAULT;
+CREATE INDEX p1_b ON p1 (b);
+ALTER TABLE p1 ADD CONSTRAINT p1_b_check CHECK (b <> '');
+INSERT INTO p VALUES (1, 'x'), (2, 'y');
+
+==== 78 kinds: a sequence changes owner, a domain its default and NOT NULL, grants on schemas
+---- from
+DO $$ BEGIN CREATE ROLE weir_reader; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+CREATE SCHEMA app;
+CREATE TABLE t (a int, b int);
+CREATE SEQUENCE s OWNED BY t.a;
+CREATE DOMAIN d AS int DEFAULT 1;
+---- to
+DO $$ BEGIN CREATE ROLE weir_reader; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+CREATE SCHEMA app;
+GRANT USAGE ON SCHEMA app TO weir_reader WITH GRANT OPTION;
+COMMENT ON SCHEMA app IS 'the app';
+CREATE TABLE t (a int, b int);
+CREATE SEQUENCE s OWNED BY t.b;
+CREATE DOMAIN d AS int NOT NULL;
+
+==== 79 kinds: a trigger's timing, events and WHEN, and one renamed (dropped and created)
+---- from
+CREATE TABLE t (a int);
+CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN new; END $$;
+CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f();
+CREATE TRIGGER old_name AFTER DELETE ON t FOR EACH STATEMENT EXECUTE FUNCTION f();
+---- to
+CREATE TABLE t (a int);
+CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN new; END $$;
+CREATE TRIGGER tr BEFORE INSERT OR UPDATE OF a ON t FOR EACH ROW WHEN (new.a > 0) EXECUTE FUNCTION f();
+CREATE TRIGGER new_name AFTER DELETE ON t FOR EACH STATEMENT EXECUTE FUNCTION f();
+
+==== 80 kinds: a column's type, default and NOT NULL change together with rows
+---- from
+CREATE TABLE t (a int DEFAULT 1, b varchar(5) NOT NULL DEFAULT 'x');
+INSERT INTO t VALUES (1, 'y');
+---- to
+CREATE TABLE t (a bigint NOT NULL DEFAULT 2, b text);
+INSERT INTO t VALUES (1, 'y');

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "pg/diff.hpp"
+#include "pg/diff_internal.hpp"
 
 using nlohmann::json;
 using weir::pg::Change;
@@ -150,7 +151,81 @@ TEST_CASE("diff: names that need quoting are quoted") {
 
 TEST_CASE("diff: the script form names hazards and ends statements") {
   std::vector<Change> changes = {
-      {"drop table", "public.t", "DROP TABLE public.t", {"deletes data"}, true}};
+      {"drop table", "public.t", "DROP TABLE public.t", {"deletes data"}, true, ""}};
   CHECK(weir::pg::to_script(changes) ==
         "-- drop table: public.t\n--   hazard: deletes data\nDROP TABLE public.t;\n\n");
+}
+
+TEST_CASE("diff: the dependency graph puts a function after the table whose row type it takes") {
+  json a = model(json::array());
+  json b = model({table("t", {column("a", "integer")})});
+  b["functions"] = {{{"schema", "public"},
+                     {"name", "f"},
+                     {"arguments", "r public.t"},
+                     {"argument_types", "public.t"},
+                     {"kind", "function"},
+                     {"returns", "integer"},
+                     {"definition",
+                      "CREATE OR REPLACE FUNCTION public.f(r public.t) RETURNS integer "
+                      "LANGUAGE sql AS $$SELECT 1$$"},
+                     {"grants", {"PUBLIC:EXECUTE"}},
+                     {"comment", nullptr}}};
+  b["dependencies"] = {{"function:public.f(public.t)", {"table:public.t"}}};
+  auto s = sqls(diff(a, b));
+  REQUIRE(s.size() == 2);
+  CHECK(s[0].rfind("CREATE TABLE public.t", 0) == 0);
+  CHECK(s[1].find("CREATE OR REPLACE FUNCTION public.f") != std::string::npos);
+  // without the graph, functions come first (their bodies may name tables created later)
+  b.erase("dependencies");
+  auto plain = sqls(diff(a, b));
+  CHECK(plain[0].find("CREATE OR REPLACE FUNCTION public.f") != std::string::npos);
+}
+
+TEST_CASE("diff: dropped tables go in foreign key order, whatever their names") {
+  json p = table("a_parent", {column("id", "integer")});
+  json c =
+      table("b_child", {column("p", "integer")},
+            {fk("b_child_p_fkey", "FOREIGN KEY (p) REFERENCES public.a_parent(id)", "a_parent")});
+  json a = model({p, c});
+  a["dependencies"] = {{"constraint:public.b_child.b_child_p_fkey",
+                        {"column:public.a_parent.id", "table:public.a_parent"}}};
+  auto s = sqls(diff(a, model(json::array())));
+  REQUIRE(s.size() == 2);
+  CHECK(s[0] == "DROP TABLE public.b_child");
+  CHECK(s[1] == "DROP TABLE public.a_parent");
+}
+
+TEST_CASE("diff: expressions compare in one spelling (varchar IN lists)") {
+  using weir::pg::diff_detail::normalised_expr;
+  std::string stored =
+      "CHECK (((c)::text = ANY ((ARRAY['a'::character varying, 'b'::character varying])::text[])))";
+  std::string reread =
+      "CHECK (((c)::text = ANY (ARRAY[('a'::character varying)::text, ('b'::character "
+      "varying)::text])))";
+  CHECK(normalised_expr(reread) == stored);
+  CHECK(normalised_expr(stored) == stored);
+  CHECK(normalised_expr("ARRAY[(1)::integer, 2]") == "ARRAY[(1)::integer, 2]");
+}
+
+TEST_CASE("diff: a drop that a rename would replace says so; with renames it is the rename") {
+  json a = model({table("old_name", {column("a", "integer")})});
+  json b = model({table("new_name", {column("a", "integer")})});
+  auto plain = diff(a, b);
+  REQUIRE(plain.size() == 2);
+  CHECK(plain[0].sql == "DROP TABLE public.old_name");
+  CHECK(plain[0].note.find("ALTER TABLE public.old_name RENAME TO new_name") != std::string::npos);
+  CHECK(weir::pg::to_script(plain).find("--   note: table public.old_name differs from "
+                                        "public.new_name only by its name") != std::string::npos);
+  auto renamed = diff(a, b, {true});
+  REQUIRE(renamed.size() == 1);
+  CHECK(renamed[0].sql == "ALTER TABLE public.old_name RENAME TO new_name");
+}
+
+TEST_CASE("diff: an IN list on a varchar column is written as IN, so it reads back the same") {
+  using weir::pg::diff_detail::reparseable;
+  CHECK(reparseable("CHECK (((c)::text = ANY ((ARRAY['a'::character varying, 'b''s'::character "
+                    "varying])::text[])))") == "CHECK ((c IN ('a', 'b''s')))");
+  CHECK(reparseable("CHECK (((\"C\")::text <> ALL ((ARRAY['x'::character varying])::text[])))") ==
+        "CHECK ((\"C\" NOT IN ('x')))");
+  CHECK(reparseable("CHECK ((a > 0))") == "CHECK ((a > 0))");
 }

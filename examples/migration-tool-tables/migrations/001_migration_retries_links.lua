@@ -1,4 +1,4 @@
--- Seed 004, part 1 of 3: the retry log and the migration → project links, each with its
+-- Seed 004, part 1: the retry log and the migration → project links, each with its
 -- CHECK / keys, its indexes, row-level security on and the owner-only policy.
 --
 -- Changes from the seed's SQL, and why:
@@ -15,10 +15,16 @@
 --   * idx_migration_project_links_project is not created: the primary key
 --     (migration_project_id, target_project_id) already serves lookups by migration_project_id,
 --     and a second index on the same leading column only costs writes.
---   * pgcrypto is not needed for gen_random_uuid() (built in since PostgreSQL 13).
+--   * The seed's `CREATE EXTENSION IF NOT EXISTS pgcrypto` "at migration start" is the phase
+--     `pgcrypto`, and only where it is needed: gen_random_uuid() is built in since PostgreSQL
+--     13, so on 13 and later the phase changes nothing. Before 13 it creates pgcrypto, or
+--     stops with what to install when the server does not have it; `down` drops pgcrypto only
+--     when this phase created it. The decision is `pgcrypto_action`, returned as the file's
+--     second value so that tests/ can try it on versions other than the server's.
 --
--- One transactional phase: the tables are new, so plain CREATE INDEX is fine (nobody else can
--- see them before the phase commits), and they never exist, even for a moment, with RLS off.
+-- Both phases are transactional. In `tables` the tables are new, so plain CREATE INDEX is fine
+-- (nobody else can see them before the phase commits), and they never exist, even for a
+-- moment, with RLS off.
 -- The foreign keys take SHARE ROW EXCLUSIVE on migration_projects, projects and auth.users
 -- until the phase commits (it blocks their writes for the few milliseconds the phase takes;
 -- weir's lock_timeout keeps it from queueing behind a long transaction).
@@ -118,8 +124,53 @@ local function table_problems(db, rel, want)
   return out
 end
 
+---What the pgcrypto guard does on a server with these facts: "none", "create" or "refuse", and
+---why. facts: { server_version_num (integer), installed (pgcrypto is), available (the server
+---has pgcrypto's files) }.
+local function pgcrypto_action(facts)
+  local v = facts.server_version_num
+  if v >= 130000 then
+    return "none", ("gen_random_uuid() is built in since PostgreSQL 13 (this server: %d)"):format(v)
+  end
+  if facts.installed then return "none", "pgcrypto is installed: it provides gen_random_uuid()" end
+  if not facts.available then
+    return "refuse", ("PostgreSQL %d needs pgcrypto for gen_random_uuid(), and this server does not have it: " ..
+      "install PostgreSQL's contrib package, then run weir up again"):format(v)
+  end
+  return "create", "CREATE EXTENSION pgcrypto: gen_random_uuid() comes from it before PostgreSQL 13"
+end
+
+local function pgcrypto_facts(db)
+  return db:one [[
+    SELECT current_setting('server_version_num')::int AS server_version_num,
+           EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pgcrypto') AS installed,
+           EXISTS (SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = 'pgcrypto') AS available]]
+end
+
 return migration "001_migration_retries_links" {
   description = "seed 004: migration_retries and migration_project_links, with CHECKs, indexes and RLS",
+
+  phase "pgcrypto" {
+    description = "gen_random_uuid(): built in since PostgreSQL 13; before, CREATE EXTENSION pgcrypto",
+    up = function(db)
+      local action, why = pgcrypto_action(pgcrypto_facts(db))
+      if action == "refuse" then error(why, 0) end
+      if action == "create" then
+        db:exec "CREATE EXTENSION IF NOT EXISTS pgcrypto"
+        weir.checkpoint("created", true)
+      end
+      print("pgcrypto: " .. why)
+    end,
+    verify = function(db)
+      return check.has_function(db, "gen_random_uuid()")
+    end,
+    down = function(db)
+      if weir.checkpoint("created") then
+        db:exec "DROP EXTENSION pgcrypto"  -- RESTRICT: refuses while anything else uses it
+        print("pgcrypto: dropped (this phase created it)")
+      end
+    end,
+  },
 
   phase "tables" {
     description = "create migration_retries and migration_project_links with their indexes, RLS and policies",
@@ -191,4 +242,4 @@ return migration "001_migration_retries_links" {
       print(("dropped migration_project_links (%d rows) and migration_retries (%d rows)"):format(n_links, n_retries))
     end,
   },
-}
+}, { pgcrypto_action = pgcrypto_action }

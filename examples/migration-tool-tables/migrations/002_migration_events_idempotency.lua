@@ -1,4 +1,4 @@
--- Seed 004, part 2 of 3: the event log behind the SSE stream (with its backfill cursor) and
+-- Seed 004, part 2: the event log behind the SSE stream (with its backfill cursor) and
 -- the idempotency replay store, with RLS.
 --
 -- Changes from the seed's SQL, and why:
@@ -9,9 +9,10 @@
 --     (`WHERE migration_project_id = $1 AND id > $since`), hence idx_migration_events_project_id_cursor.
 --   * The seed's unnamed `CREATE UNIQUE INDEX ON migration_events (migration_project_id, seq)` is
 --     the named constraint migration_events_project_seq_key (a UNIQUE constraint is what it
---     means; it is backed by the same unique index). seq stays: the application writes it, and
---     a duplicate (project, seq) from two racing writers now fails with 23505 instead of
---     producing two events with one number.
+--     means; it is backed by the same unique index). Here the application still writes seq, and
+--     a duplicate (project, seq) from two racing writers fails with 23505 instead of producing
+--     two events with one number; 005 then deprecates seq as the expert review asks: a trigger
+--     assigns it from id, so writers leave it out and the race is gone.
 --   * The expert review's CHECK on migration_events.type, with the event types of the seed's
 --     MigrationSSEEvent ('phase_update', 'metric', 'log', 'error', 'done').
 --   * migration_idempotency.status gets a CHECK for an HTTP status (100–599); created_at is NOT NULL.

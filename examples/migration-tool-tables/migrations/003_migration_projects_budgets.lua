@@ -1,4 +1,4 @@
--- Seed 004, part 3 of 3: the later ALTERs of migration_projects — an existing, live table —
+-- Seed 004, part 3: the later ALTERs of migration_projects — an existing, live table —
 -- AI-time budget and deterministic-retry columns, their CHECK constraints, and the partial
 -- unique index that stops a retry from starting a second active migration of the same site.
 --
