@@ -330,6 +330,16 @@ local TX_START = "SELECT EXTRACT(epoch FROM pg_catalog.now())::pg_catalog.text"
 local function start_watch(ctx, ph)
   local w = { tables = {}, relaxed = false, busy = false }
   if ph.timeout then w.deadline = weir.deadline(ph.timeout) end
+  -- Every other connection the phase uses (weir.connect, weir.connection, a helper's) is held
+  -- to the same deadline and lock: its next statement is refused once either is gone, as
+  -- `db`'s is. The runner's own session records the outcome, and is left alone.
+  hooks.others = function(_, text)
+    if undoes(text) then return end
+    local why = ctx.lock:lost()
+    if why then error(stop("lost", lock_lost_text(why)), 0) end
+    if w.deadline and w.deadline:expired() then error(stop("timeout", timeout_text(ph)), 0) end
+  end
+  hooks[ctx.state] = false
   -- Called by db before each statement of the phase on `db`.
   hooks[db] = function(conn, text)
     if w.busy then return end
@@ -374,6 +384,8 @@ end
 -- the phase ran out of time.
 local function end_watch(ctx, w, ph)
   hooks[db] = nil
+  hooks.others = nil
+  hooks[ctx.state] = nil
   local expired = false
   if w.deadline then
     w.deadline:close()

@@ -165,15 +165,21 @@ pg::Result refuse_copy(pg::Connection& c, pg::Result r, const char* fn) {
   return r;
 }
 
-// Calls package.loaded["db.hooks"][self](self, sql) when there is one (stdlib/db.lua): the
-// migration runner watches what a phase sends on `db` this way. Called first, before any C++
+// Calls package.loaded["db.hooks"][self](self, sql) when there is one (stdlib/db.lua), else
+// its `others` hook: the migration runner watches what a phase sends on `db` this way, and
+// holds every other connection to the phase's deadline and lock. Called first, before any C++
 // object exists, since the hook may raise.
 void statement_hook(lua_State* L) {
   int top = lua_gettop(L);
   lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   if (lua_getfield(L, -1, "db.hooks") == LUA_TTABLE) {
     lua_pushvalue(L, kSelf);
-    if (lua_rawget(L, -2) == LUA_TFUNCTION) {
+    if (lua_rawget(L, -2) == LUA_TNIL) {
+      lua_pop(L, 1);
+      lua_pushliteral(L, "others");
+      lua_rawget(L, -2);
+    }
+    if (lua_type(L, -1) == LUA_TFUNCTION) {
       lua_pushvalue(L, kSelf);
       lua_pushvalue(L, kSql);
       lua_call(L, 2, 0);

@@ -257,6 +257,42 @@ return migration "001_stubborn" {
   T.eq(p2.phase_state("001_stubborn", "loop"), "failed")
 end)
 
+T.case("at a phase's timeout its other connections are stopped too; their open transactions end with weir", function()
+  -- A phase that works on a connection of its own (weir.connect) is held to its timeout there
+  -- as on `db`: before, only the statement running at the deadline was cancelled, and the loop
+  -- went on inserting on the other connection for as long as it liked.
+  local p = project {}
+  p.write("001_other.lua", ([[
+return migration "001_other" {
+  phase "loop" {
+    transaction = false,
+    timeout = "500ms",
+    up = function(db)
+      local other = weir.connect(%q)
+      other:exec "CREATE TABLE IF NOT EXISTS other_progress (n int)"
+      local pending = weir.connect(%q)
+      pending:exec "BEGIN"
+      pending:exec "INSERT INTO other_progress VALUES (0)"
+      for i = 1, 60 do
+        pcall(other.exec, other, "SELECT pg_sleep(1)")
+        pcall(other.exec, other, "INSERT INTO other_progress VALUES ($1)", i)
+      end
+    end,
+  },
+}
+]]):format(p.url, p.url))
+  local rc, _, err = p.weir("up")
+  T.eq(rc, 1, err)
+  T.contains(err, "001_other:loop: up failed: timed out: the phase ran longer than its timeout of 0.5s")
+  T.eq(p.phase_state("001_other", "loop"), "failed")
+  T.eq(p.value "SELECT to_regclass('other_progress') IS NOT NULL", true, "what it committed stays")
+  T.eq(p.value "SELECT count(*) FROM other_progress WHERE n > 0", 0, "no statement ran after the time was up")
+  T.eq(p.value "SELECT count(*) FROM other_progress WHERE n = 0", 0,
+    "a transaction it left open on a connection of its own ended with weir: the server rolled it back")
+  T.eq(p.value "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()", 0,
+    "no session of weir's left")
+end)
+
 T.case("a phase timeout that is not a positive duration is refused at load time with FILE:LINE", function()
   for _, c in ipairs {
     { "-1", "timeout -1 is not a duration: expected a number of seconds" },
