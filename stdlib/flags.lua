@@ -129,13 +129,13 @@ end
 
 ---Forces the flag on (true) or off (false) for one subject, or removes the override (nil).
 function F.override(conn, name, subject, value, opts)
-  local S = prepare("override", conn, name, opts)
   if type(subject) ~= "string" and math.type(subject) ~= "integer" then
     refuse("override", "subject must be a string or an integer, got %s", kind(subject))
   end
   if value ~= nil and type(value) ~= "boolean" then
     refuse("override", "value must be true, false or nil (to remove the override), got %s", kind(value))
   end
+  local S = prepare("override", conn, name, opts)
   subject = tostring(subject)
   conn:tx(function()
     must_exist("override", conn, S, name)
