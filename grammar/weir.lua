@@ -127,7 +127,8 @@ function weir.copy_schema(opts) end
 ---created when missing). The archive is private to this OS user (0600) and appears under its
 ---name only once complete; an existing `file` is never replaced (an error). With `snapshot`
 ---(pg_export_snapshot() of a transaction kept open meanwhile) the rows are those that
----transaction sees. The password reaches pg_dump in PGPASSWORD, never on its command line.
+---transaction sees. The password and the other settings reach pg_dump in a service file read
+---from a pipe, never on its command line.
 ---Returns the archive's size in bytes. Under `weir plan` nothing is written (0 is returned).
 ---@param opts {db: weir.Connection, file: string, tables?: string[], snapshot?: string}
 ---@return integer bytes
@@ -135,7 +136,7 @@ function weir.dump(opts) end
 
 ---Restores a pg_dump archive (custom format) into `db`'s database with pg_restore, all of it or
 ---nothing (--single-transaction --exit-on-error; no owners or privileges). The password reaches
----pg_restore in PGPASSWORD only. Under `weir plan` nothing is restored.
+---pg_restore in a service file read from a pipe only. Under `weir plan` nothing is restored.
 ---@param opts {db: weir.Connection, file: string}
 function weir.restore(opts) end
 
