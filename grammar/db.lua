@@ -136,8 +136,8 @@ function Connection:info() end
 ---while on (each recorded before it runs, so a failing statement is listed too).
 ---`trace(true)` starts a fresh record; `trace(false)` stops. Both return the statements
 ---recorded until then, in order (parameters are not included). With `forbid_commit`, a
----statement that would end the transaction (COMMIT, ROLLBACK, PREPARE TRANSACTION …) raises
----before it runs. `weir plan` uses both.
+---statement that would end or replace the transaction (COMMIT, ROLLBACK, BEGIN, PREPARE
+---TRANSACTION …: sql.transaction_control) raises before it runs. `weir plan` uses both.
 ---The second result lists, for each statement, the "FILE:LINE" of the script line that ran
 ---it (the first frame outside weir's stdlib, so a ddl.* call is charged to its caller).
 ---@param on boolean

@@ -20,7 +20,9 @@ function sql.parse(text) end
 ---Replaces the secrets in SQL with '***', for showing or recording it: found with PostgreSQL's
 ---own scanner, the string after PASSWORD (CREATE/ALTER ROLE|USER … [ENCRYPTED] PASSWORD '…')
 ---and after an option named password or sslpassword (CREATE/ALTER USER MAPPING, ALTER SERVER
----… OPTIONS), also inside DO/function bodies and SQL in strings; and the password of a
+---… OPTIONS), comments in between skipped; the string arguments of a format() whose format
+---string mentions PASSWORD and a string concatenated to '… PASSWORD '; also inside
+---DO/function bodies and SQL in strings; and the password of a
 ---connection URL or conninfo written in a string. Text the scanner cannot read is cut after
 ---its first PASSWORD '. Each further argument (a message about that SQL, or nil) is returned
 ---with the replaced literals removed from it. Never raises for bad SQL.
@@ -29,6 +31,17 @@ function sql.parse(text) end
 ---@return string redacted
 ---@return (string|nil) ...
 function sql.redact(text, ...) end
+
+---The first statement of `text` that a transactional phase may not run — one that controls the
+---transaction other than through savepoints: BEGIN, START TRANSACTION, COMMIT, END, ROLLBACK,
+---ABORT (AND CHAIN or not), PREPARE TRANSACTION, COMMIT/ROLLBACK PREPARED; not SAVEPOINT,
+---RELEASE or ROLLBACK TO — as written, and the one-line refusal `weir up` and `weir plan` give
+---for it; nil when there is none. Read with PostgreSQL's parser; text it cannot parse is read
+---statement by statement with its scanner. Never raises for bad SQL.
+---@param text string
+---@return string|nil statement
+---@return string|nil message
+function sql.transaction_control(text) end
 
 ---One finding of sql.lint.
 ---@class sql.LintViolation

@@ -97,16 +97,29 @@ function Deadline:expired() end
 ---Stops the clock: nothing is cancelled after this returns. Closing twice is harmless.
 function Deadline:close() end
 
----Starts a time limit of `seconds` (weir's phase `timeout` is one).
+---Starts a time limit of `seconds` (weir's phase `timeout` is one): from 0 to 2147483.647
+---(24.8 days, the longest duration weir takes anywhere); a longer one raises.
 ---@param seconds number
 ---@return weir.Deadline
 function weir.deadline(seconds) end
+
+---Reads a duration the way weir.lua, the command line and a phase's `timeout` do (one rule,
+---docs/migrations.md): a number of seconds, or a string with a unit — "500ms", "1.5s",
+---"10 min", "2h" (one space allowed before the unit, none around the value). The result is a
+---whole number of milliseconds from 0 to 24.8 days, given in seconds (an integer when whole);
+---otherwise nil and why
+---("is not a duration: …", "is too long: …", "is not a whole number of milliseconds").
+---@param value number|string
+---@return number|nil seconds
+---@return string|nil why
+function weir.duration(value) end
 ---Copies the schema of the database at `from` (privileges kept, owners too when the user at `to`
 ---is a superuser; no data), plus the rows of the schemas listed in `with_data`, into the
 ---existing database at `to` (every role the owners and grants name must exist on its server), with pg_dump and psql
----of the server binaries weir finds (as weir.cluster does). A password in either URL reaches
----pg_dump and psql in PGPASSWORD, never on their command lines. Raises one line naming the step
----that failed, passwords masked.
+---of the server binaries weir finds (as weir.cluster does). Every setting of either URL
+---(password and sslpassword too) reaches pg_dump and psql in a service file read from a pipe,
+---never on their command lines or on disk. Raises one line naming the step that failed,
+---passwords masked.
 ---@param opts {from: string, to: string, with_data?: string[]}
 function weir.copy_schema(opts) end
 
@@ -116,7 +129,8 @@ function weir.copy_schema(opts) end
 ---created when missing). The archive is private to this OS user (0600) and appears under its
 ---name only once complete; an existing `file` is never replaced (an error). With `snapshot`
 ---(pg_export_snapshot() of a transaction kept open meanwhile) the rows are those that
----transaction sees. The password reaches pg_dump in PGPASSWORD, never on its command line.
+---transaction sees. The password and the other settings reach pg_dump in a service file read
+---from a pipe, never on its command line.
 ---Returns the archive's size in bytes. Under `weir plan` nothing is written (0 is returned).
 ---@param opts {db: weir.Connection, file: string, tables?: string[], snapshot?: string}
 ---@return integer bytes
@@ -124,7 +138,7 @@ function weir.dump(opts) end
 
 ---Restores a pg_dump archive (custom format) into `db`'s database with pg_restore, all of it or
 ---nothing (--single-transaction --exit-on-error; no owners or privileges). The password reaches
----pg_restore in PGPASSWORD only. Under `weir plan` nothing is restored.
+---pg_restore in a service file read from a pipe only. Under `weir plan` nothing is restored.
 ---@param opts {db: weir.Connection, file: string}
 function weir.restore(opts) end
 
@@ -137,7 +151,7 @@ function weir.restore(opts) end
 ---@return string
 function weir.var(name, default) end
 
----Pauses the script for `seconds` (fractions allowed).
+---Pauses the script for `seconds` (fractions allowed; at most 2147483.647, 24.8 days).
 ---@param seconds number
 function weir.sleep(seconds) end
 

@@ -17,6 +17,7 @@ packages=(
   postgresql-15 postgresql-client-15 postgresql-contrib
   libpg-query-dev
   libedit-dev
+  libpcre2-dev
   json-schema-test-suite
   libxml2-utils
   clang-format

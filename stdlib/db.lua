@@ -5,8 +5,10 @@ local core = require "db.core"
 
 -- Statement hooks, internal to weir: package.loaded["db.hooks"][conn] = fn(conn, sql) is called
 -- by every query method of `conn` (query, query_text, one, value, exec, rows, copy_in, copy_out)
--- before the statement is sent; raising stops it. The migration runner uses it to watch what a
--- phase runs (stdlib/runner.lua). Weak keys: a closed, collected connection drops its hook.
+-- before the statement is sent; raising stops it. A connection without a hook of its own (nil)
+-- gets the `others` hook when there is one; false opts it out. The migration runner uses it to
+-- watch what a phase runs (stdlib/runner.lua). Weak keys: a closed, collected connection drops
+-- its hook.
 package.loaded["db.hooks"] = setmetatable({}, { __mode = "k" })
 
 local depth = setmetatable({}, { __mode = "k" })  -- connection -> open db:tx levels

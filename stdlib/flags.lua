@@ -15,11 +15,50 @@ local function schema_of(opts)
   return ctx and ctx.schema or "weir"
 end
 
-local function prepare(fn, conn, name, opts)
-  if type(conn) ~= "userdata" then error(("flags.%s: expected a connection first"):format(fn), 3) end
-  if name ~= nil and (type(name) ~= "string" or name == "") then
-    error(("flags.%s: expected a flag name, got %s"):format(fn, name == "" and "an empty string" or type(name)), 3)
+-- Argument checks: a wrong type is one line naming the script's line that called flags.FN
+-- (the stdlib position is re-pointed there, lua/where.hpp), never a failure further in.
+local function refuse(fn, fmt, ...) error("flags." .. fn .. ": " .. fmt:format(...), 3) end
+
+local function kind(v)
+  if v == "" then return "an empty string" end
+  if math.type(v) == "float" then return "a float" end
+  return type(v)
+end
+
+-- The options each function takes, and the type of each.
+local OPTIONS = {
+  define = { description = "string", default = "boolean", schema = "string" },
+  enabled = { subject = "subject", default = "boolean", schema = "string" },
+}
+
+local function check_opts(fn, opts)
+  if opts == nil then return end
+  if type(opts) ~= "table" then refuse(fn, "options must be a table, got %s", type(opts)) end
+  local known = OPTIONS[fn] or { schema = "string" }
+  for k, v in pairs(opts) do
+    local want = known[k]
+    if not want then
+      local names = {}
+      for n in pairs(known) do names[#names + 1] = n end
+      table.sort(names)
+      refuse(fn, "unknown option '%s' (known: %s)", tostring(k), table.concat(names, ", "))
+    end
+    if want == "subject" then
+      if type(v) ~= "string" and math.type(v) ~= "integer" then
+        refuse(fn, "subject must be a string or an integer, got %s", kind(v))
+      end
+    elseif type(v) ~= want or v == "" then
+      refuse(fn, "%s must be a %s%s, got %s", k, want == "string" and "non-empty " or "", want, kind(v))
+    end
   end
+end
+
+local function prepare(fn, conn, name, opts, nameless)
+  if type(conn) ~= "userdata" then refuse(fn, "expected a connection first, got %s", type(conn)) end
+  if not nameless and (type(name) ~= "string" or name == "") then
+    refuse(fn, "expected a flag name, got %s", kind(name))
+  end
+  check_opts(fn, opts)
   local schema = schema_of(opts)
   if not ensured[conn] or ensured[conn] ~= schema then
     history.ensure(conn, schema)
@@ -48,8 +87,8 @@ local function state(f) return { enabled = f.enabled, percent = f.percent } end
 ---Defines a flag (idempotent: an existing flag keeps its state). opts: description, default
 ---(its initial `enabled`, default false), schema. Returns true when it was created.
 function F.define(conn, name, opts)
-  opts = opts or {}
   local S = prepare("define", conn, name, opts)
+  opts = opts or {}
   return conn:tx(function()
     if current(conn, S, name) then return false end
     conn:exec("INSERT INTO " .. S .. ".flags (name, description, enabled) VALUES ($1, $2, $3)",
@@ -82,15 +121,21 @@ function F.disable(conn, name, opts) set("disable", conn, name, opts, "enabled",
 ---flag and the subject: a subject that is in stays in as the percentage grows.
 function F.set_percent(conn, name, percent, opts)
   if math.type(percent) ~= "integer" or percent < 0 or percent > 100 then
-    error("flags.set_percent: percent must be an integer from 0 to 100", 2)
+    refuse("set_percent", "percent must be an integer from 0 to 100, got %s",
+      type(percent) == "number" and tostring(percent) or kind(percent))
   end
   set("set_percent", conn, name, opts, "percent", percent)
 end
 
 ---Forces the flag on (true) or off (false) for one subject, or removes the override (nil).
 function F.override(conn, name, subject, value, opts)
+  if type(subject) ~= "string" and math.type(subject) ~= "integer" then
+    refuse("override", "subject must be a string or an integer, got %s", kind(subject))
+  end
+  if value ~= nil and type(value) ~= "boolean" then
+    refuse("override", "value must be true, false or nil (to remove the override), got %s", kind(value))
+  end
   local S = prepare("override", conn, name, opts)
-  if subject == nil then error("flags.override: expected a subject", 2) end
   subject = tostring(subject)
   conn:tx(function()
     must_exist("override", conn, S, name)
@@ -112,12 +157,8 @@ end
 ---opts.default (a boolean) says what to answer — the same rule as `requires = { flag_on/flag_off }`,
 ---which blocks on an undefined flag (docs/flags.md says why).
 function F.enabled(conn, name, opts)
-  opts = opts or {}
-  if type(opts) ~= "table" then error("flags.enabled: options must be a table, got " .. type(opts), 2) end
-  if opts.default ~= nil and type(opts.default) ~= "boolean" then
-    error("flags.enabled: default must be a boolean, got " .. type(opts.default), 2)
-  end
   local S = prepare("enabled", conn, name, opts)
+  opts = opts or {}
   local subject = opts.subject ~= nil and tostring(opts.subject) or db.NULL
   local r = conn:one("SELECT EXISTS (SELECT 1 FROM " .. S .. ".flags WHERE name = $1) AS defined, " ..
     S .. ".flag_enabled($1, $2) AS on", name, subject)
@@ -130,7 +171,7 @@ end
 
 ---Every flag: { name, description, enabled, percent, overrides }.
 function F.list(conn, opts)
-  local S = prepare("list", conn, nil, opts)
+  local S = prepare("list", conn, nil, opts, true)
   return (conn:query("SELECT f.name, f.description, f.enabled, f.percent, " ..
     "(SELECT count(*) FROM " .. S .. ".flag_overrides o WHERE o.name = f.name) AS overrides FROM " .. S ..
     ".flags f ORDER BY f.name"))

@@ -37,20 +37,14 @@ local function sorted_keys(t)
   return table.concat(ks, ", ")
 end
 
-local UNITS = { ms = 0.001, s = 1, min = 60, h = 3600 }
+local duration = require("weir.core").duration
 
--- A duration in seconds: a number of seconds, or a string "500ms", "90s", "10min", "2h" (as in
--- weir.lua). nil when `v` is none of those or not positive.
+-- A phase's timeout in seconds, by weir.duration's rule (the one weir.lua and the command line
+-- follow: pg/duration.hpp), and more than 0; nil and why otherwise.
 local function seconds_of(v)
-  local n
-  if type(v) == "number" then
-    n = v
-  elseif type(v) == "string" then
-    local num, unit = v:match("^%s*(%d+%.?%d*)%s*(%a+)%s*$")
-    n = num and UNITS[unit] and tonumber(num) * UNITS[unit]
-  end
-  if not n or n ~= n or n <= 0 or n == math.huge then return nil end
-  return n
+  local seconds, why = duration(v)
+  if seconds == 0 then return nil, "is not a time limit: a phase's timeout is more than 0" end
+  return seconds, why
 end
 
 -- Checks a spec's named keys against `allowed` (key -> Lua type); integer keys go to
@@ -62,9 +56,10 @@ local function check_keys(spec, allowed, at, what, expected, on_index)
     elseif not allowed[k] then
       fail(at, what .. ": unknown key '" .. tostring(k) .. "' (expected " .. expected .. ")")
     elseif allowed[k] == "duration" then
-      if not seconds_of(v) then
-        fail(at, what .. ": " .. k .. " must be a positive number of seconds or a duration like \"90s\", " ..
-          "\"10min\", \"500ms\", \"2h\"; got " .. (type(v) == "string" and string.format("%q", v) or tostring(v)))
+      local seconds, why = seconds_of(v)
+      if not seconds then
+        fail(at, what .. ": " .. k .. " " .. (type(v) == "string" and string.format("%q", v) or tostring(v)) ..
+          " " .. why)
       end
     elseif type(v) ~= allowed[k] then
       fail(at, what .. ": " .. k .. " must be a " .. allowed[k] .. ", got " .. type(v))

@@ -307,7 +307,7 @@ end
 
 local function verify_result(ph, conn, path)
   if not ph.verify then return { state = "none" } end
-  local ok, res, msg = pcall(ph.verify, conn)
+  local ok, res, msg = pcall(runner.call, ph.verify, conn)
   if not ok then return { state = "failed", message = runner.full_paths(runner.error_text(res), path) } end
   if res == false then return { state = "failed", message = msg and tostring(msg) or "verify returned false" } end
   return { state = "passed" }
@@ -322,7 +322,7 @@ local function simulate(e, conn, schema, store, guard)
   runner.set_current(ctx)
   local before = snapshot(conn, schema)
   conn:trace(true, { forbid_commit = guard })
-  local ok, err = pcall(p.up, conn)
+  local ok, err = pcall(runner.call, p.up, conn)
   local traced = conn:trace(false)
   local result = { statements = json.array(split(traced)), notes = #ctx.notes > 0 and json.array(ctx.notes) or nil }
   if ok and conn:transaction_status() == "failed" then

@@ -107,10 +107,10 @@ local function sql_error_text(e)
   return table.concat(out, "\n")
 end
 
--- os.exit(n) unwinds with a sentinel (a light userdata): the session ends with n
--- (cmd_repl.cpp reads the code).
+-- os.exit(n) unwinds with a sentinel (lua/error.hpp), which pcall and xpcall pass on: the
+-- session ends with n (cmd_repl.cpp reads the code).
 local function is_exit(e)
-  return type(e) == "userdata" and getmetatable(e) == nil
+  return type(e) == "table" and tostring(e):match("^os%.exit%(%-?%d+%)$") ~= nil
 end
 
 -- The message handler: SQL errors stay objects; Lua errors get a short traceback that stops

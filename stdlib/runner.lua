@@ -17,9 +17,13 @@ local history = require "history"
 local migration = require "migration"
 local sql = require "sql"
 local hooks = require "db.hooks"
+-- call(f, ...): a script's function (up, down, verify, a requirement's check), so that an error
+-- raised after it tail-called a helper (return flags.define(…)) names its line (lua/where.hpp)
+local call = require("weir.protected").call
 local progress = require "progress"
 
 local R = {}
+R.call = call
 
 local current_ctx  -- the phase running now, for weir.checkpoint
 
@@ -232,7 +236,7 @@ local function is_lock_timeout(e) return type(e) == "table" and e.sqlstate == "5
 
 local function call_verify(ph, conn)
   if not ph.verify then return end
-  local ok, msg = ph.verify(conn)
+  local ok, msg = call(ph.verify, conn)
   if ok == false then error("verify failed" .. (msg and (": " .. tostring(msg)) or ""), 0) end
 end
 
@@ -318,13 +322,32 @@ local function build_table(conn, st)
   return nil
 end
 
+-- When the transaction began (to the microsecond, whatever the session's TimeZone or DateStyle):
+-- the same at the end of a transactional phase, or the phase ended it and began another.
+local TX_START = "SELECT EXTRACT(epoch FROM pg_catalog.now())::pg_catalog.text"
+
 -- What the runner watches while one run of a phase is in progress.
 local function start_watch(ctx, ph)
   local w = { tables = {}, relaxed = false, busy = false }
   if ph.timeout then w.deadline = weir.deadline(ph.timeout) end
+  -- Every other connection the phase uses (weir.connect, weir.connection, a helper's) is held
+  -- to the same deadline and lock: its next statement is refused once either is gone, as
+  -- `db`'s is. The runner's own session records the outcome, and is left alone.
+  hooks.others = function(_, text)
+    if undoes(text) then return end
+    local why = ctx.lock:lost()
+    if why then error(stop("lost", lock_lost_text(why)), 0) end
+    if w.deadline and w.deadline:expired() then error(stop("timeout", timeout_text(ph)), 0) end
+  end
+  hooks[ctx.state] = false
   -- Called by db before each statement of the phase on `db`.
   hooks[db] = function(conn, text)
-    if w.busy or undoes(text) then return end
+    if w.busy then return end
+    if w.guard then  -- a transactional phase's code: the transaction is weir's (plan's rule too)
+      local statement, refusal = sql.transaction_control(text)
+      if statement then error(refusal, 3) end
+    end
+    if undoes(text) then return end
     local why = ctx.lock:lost()
     if why then error(stop("lost", lock_lost_text(why)), 0) end
     if w.deadline and w.deadline:expired() then error(stop("timeout", timeout_text(ph)), 0) end
@@ -361,6 +384,8 @@ end
 -- the phase ran out of time.
 local function end_watch(ctx, w, ph)
   hooks[db] = nil
+  hooks.others = nil
+  hooks[ctx.state] = nil
   local expired = false
   if w.deadline then
     w.deadline:close()
@@ -449,10 +474,19 @@ local function run_phase(ctx, mig, ph, direction)
     local ok, err
     if ph.transaction then
       ok, err = pcall(db.tx, db, function()
+        local began = db:value(TX_START)
         w = start_watch(ctx, ph)
-        fn(db)
-        if up then call_verify(ph, db) end
-        if db:transaction_status() ~= "open" then
+        w.guard = true  -- until fn and verify are over: what follows is weir's (db:tx's COMMIT/ROLLBACK)
+        local ran, e = pcall(function()
+          call(fn, db)
+          if up then call_verify(ph, db) end
+        end)
+        w.guard = false
+        if not ran then error(e, 0) end
+        if db:transaction_status() == "failed" then
+          error("a statement failed inside the phase and the error was caught", 0)
+        end
+        if db:transaction_status() ~= "open" or db:value(TX_START) ~= began then
           error("the phase ended its transaction itself (COMMIT/ROLLBACK inside a transactional phase)", 0)
         end
         end_watch(ctx, w, ph)
@@ -470,7 +504,7 @@ local function run_phase(ctx, mig, ph, direction)
         history.set_phase(ctx.state, ctx.schema, mig.id, ph, up and "running" or "rolling_back", nil, started_at,
           up and 1 or 0)
         w = start_watch(ctx, ph)
-        fn(db)
+        call(fn, db)
         if up then call_verify(ph, db) end
         if db:in_transaction() then
           db:exec("ROLLBACK")
@@ -597,7 +631,7 @@ local function requirement_unmet(ctx, mig, ph, phases, by_id)
     if v ~= true then return "requires (" .. req.sql .. ") to be true" end
   end
   if req.check then
-    local ok, v, why = pcall(req.check, db)
+    local ok, v, why = pcall(call, req.check, db)
     if not ok then return "requirement check raised: " .. tostring(v) end
     if not v then return "requirement check not met" .. (why and (": " .. tostring(why)) or "") end
   end

@@ -516,6 +516,24 @@ local function plainly(fn, ...)
   return res
 end
 
+-- The migrations the database at `conn` has applied (a phase of it done, running, failed or
+-- rolling back in its state schema) that have no file in `list`, sorted. A roundtrip that starts
+-- from that database cannot roll them back or run them again, and their work is in every schema
+-- it compares with: it would prove nothing about them, and less than it says about the rest.
+local function applied_without_file(conn, state, list)
+  if not conn:value("SELECT pg_catalog.to_regclass($1) IS NOT NULL", conn:quote_ident(state) .. ".phases") then
+    return {}
+  end
+  local present = {}
+  for _, m in ipairs(list) do present[m.id] = true end
+  local out = {}
+  for _, r in ipairs(conn:query("SELECT DISTINCT migration FROM " .. conn:quote_ident(state) ..
+      ".phases WHERE state <> 'rolled_back' ORDER BY 1")) do
+    if not present[r.migration] then out[#out + 1] = r.migration end
+  end
+  return out
+end
+
 local function roundtrip(opts)
   local list = runner.load_all(opts.dir)
   local state = opts.schema or "weir"
@@ -547,6 +565,15 @@ local function roundtrip(opts)
   end
 
   local function work()
+    if not fixture then
+      local missing = applied_without_file(admin, state, list)
+      if #missing > 0 then
+        error(("--roundtrip: the database has applied %s, but %s file is missing from %s: " ..
+          "the roundtrip starts from the database, and cannot roll back or rebuild what it cannot read; " ..
+          "put the file back (weir status lists what is missing), or start from a fixture (--fixture FILE)")
+          :format(table.concat(missing, ", "), #missing == 1 and "its" or "their", opts.dir), 0)
+      end
+    end
     drop_leftovers(admin)
     -- The copy: on the same server when this role may create a database, else a throwaway cluster.
     local has_state = not fixture and

@@ -7,8 +7,10 @@ return {
   connections = {
     legacy = env "LEGACY_URL",             -- the legacy dispatch database, only ever read
   },
-  lock_timeout = "2s",
-  retries = 5,
+  -- lock_timeout and retries: weir's defaults, 500 ms per attempt and 10 retries with jittered
+  -- backoff, so a DDL statement queued behind a long query stalls the table's readers at most
+  -- half a second at a time (docs/migrations.md, "What lock timeouts cost readers")
+
   -- The migration's own knobs (weir.var in the script, which checks them); the environment
   -- overrides the defaults here: DISPATCH_BATCH=2000 weir up
   vars = {

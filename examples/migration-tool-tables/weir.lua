@@ -4,6 +4,7 @@ return {
   migrations = "migrations",
   fixture = "fixture.lua",  -- the database before the migrations: `weir test --roundtrip` starts from it
   db = env "DATABASE_URL",  -- or --db URL
-  lock_timeout = "2s",      -- ALTER TABLE migration_projects and the new FKs lock live tables: never queue behind a long query
-  retries = 5,
+  -- lock_timeout and retries: weir's defaults, 500 ms per attempt and 10 retries with jittered
+  -- backoff, so a DDL statement queued behind a long query stalls the table's readers at most
+  -- half a second at a time (docs/migrations.md, "What lock timeouts cost readers")
 }

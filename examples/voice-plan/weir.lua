@@ -4,6 +4,7 @@ return {
   migrations = "migrations",
   fixture = "roundtrip.lua",  -- where `weir test --roundtrip` starts: the fixture, dual_write defined off
   db = env "DATABASE_URL",  -- or --db URL
-  lock_timeout = "2s",      -- never queue behind a long query on the live tables
-  retries = 5,
+  -- lock_timeout and retries: weir's defaults, 500 ms per attempt and 10 retries with jittered
+  -- backoff, so a DDL statement queued behind a long query stalls the table's readers at most
+  -- half a second at a time (docs/migrations.md, "What lock timeouts cost readers")
 }

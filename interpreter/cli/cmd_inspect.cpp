@@ -43,7 +43,7 @@ int cmd_inspect(Args& args) {
     } else if (a.is("--only")) {
       only += (only.empty() ? "" : ",") + a.value;
     } else if (a.is("--schema")) {
-      opts.emplace_back("state_schema", a.value);
+      opts.emplace_back("state_schema", schema_option("--schema", a.value));
     } else if (!apply_common_option(a, conn)) {
       unhandled(a);
     }

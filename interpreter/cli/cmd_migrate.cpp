@@ -193,7 +193,7 @@ int run_migrate_command(const CommandSpec& spec, Args& args) {
     } else if (a.is("--dir")) {
       set("dir", a.value);
     } else if (a.is("--schema")) {
-      set("schema", a.value);
+      set("schema", schema_option("--schema", a.value));
     } else if (a.is("--events")) {
       set("events", a.value);
     } else if (a.is("--lock-wait")) {  // checked here, as weir.lua's are: options.hpp

@@ -151,7 +151,7 @@ class Session {
       lua_pushlstring(L_, line->data(), line->size());
       nargs = 1;
     }
-    if (!pcall(nargs, 2)) return "error";
+    if (!pcall(nargs, 2)) return exited_ ? "quit" : "error";
     std::string status = lua_isstring(L_, -2) ? lua_tostring(L_, -2) : "ok";
     if (chunk && lua_isstring(L_, -1)) *chunk = lua_tostring(L_, -1);
     lua_pop(L_, 2);
@@ -194,13 +194,16 @@ class Session {
     int status = lua_pcall(L_, nargs, nresults, base);
     lua_remove(L_, base);
     if (status == LUA_OK) return true;
-    if (!quiet) std::fprintf(stderr, "weir repl: %s\n", lua::error_text(L_, -1).c_str());
+    exited_ = lua::is_exit_sentinel(L_, -1);  // os.exit(n): the session ends with n
+    if (!quiet && !exited_)
+      std::fprintf(stderr, "weir repl: %s\n", lua::error_text(L_, -1).c_str());
     lua_pop(L_, 1);
     return false;
   }
 
   lua_State* L_;
   int module_ = LUA_NOREF;
+  bool exited_ = false;
 };
 
 }  // namespace

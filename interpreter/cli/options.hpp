@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "pg/duration.hpp"
+
 namespace weir::pg {
 class Cluster;
 }
@@ -78,24 +80,21 @@ bool apply_common_option(const Arg& arg, ConnectionOptions& out);
 // $WEIR_PG_BINDIR and clears $WEIR_PG_VERSION.
 void choose_pg_server(const std::string& option, const std::string& value);
 
-// Durations of the safety rails (lock_timeout, statement_timeout, lock_wait), one rule for the
-// command line and weir.lua (project.cpp): a number in the setting's unit (`unit_ms`:
-// milliseconds for the timeouts, seconds for lock_wait), or a number with a unit — ms, s, min
-// or h ("500ms", "1.5s", "15min", "1h"). The number is a plain decimal; the result must be a
-// whole number of milliseconds from 0 to 2147483647 (PostgreSQL's limit for its timeouts).
-// Fills `ms`, or returns false with `why` ("is not a duration: …").
-constexpr long long kMaxDurationMs = 2147483647;
-bool parse_duration(const std::string& text, double unit_ms, long long& ms, std::string& why);
-bool duration_of_number(double value, double unit_ms, long long& ms, std::string& why);
+// Durations of the safety rails (lock_timeout, statement_timeout, lock_wait): pg/duration.hpp's
+// rule, the one weir.lua (project.cpp) and a phase's timeout follow too.
+using pg::duration_of_number;
+using pg::kMaxDurationMs;
+using pg::parse_duration;
 // The runner's forms of a duration: whole milliseconds ("1500"), or seconds ("1.5").
 std::string milliseconds_text(long long ms);
 std::string seconds_text(long long ms);
 
 // Option values checked before anything runs: a bad one is a UsageError (exit 2) naming the
 // option and the value. duration_option returns milliseconds; count_option a non-negative
-// integer that fits an int.
+// integer that fits an int; schema_option a schema name, non-empty as weir.lua's must be.
 long long duration_option(const std::string& option, const std::string& value, double unit_ms);
 int count_option(const std::string& option, const std::string& value);
+std::string schema_option(const std::string& option, const std::string& value);
 
 // The database a command talks to, resolved from the options: a throwaway cluster
 // (--ephemeral, owned here and removed on destruction), --db, $DATABASE_URL, or libpq's

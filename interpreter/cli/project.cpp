@@ -4,14 +4,21 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <lua.hpp>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
+#include <vector>
 
 #include "cli/options.hpp"
+#include "lua/sandbox.hpp"
 #include "pg/cluster.hpp"
+#include "pg/connection.hpp"
 
 namespace weir::cli {
 
@@ -211,12 +218,91 @@ int read_project(lua_State* L) {
   lua_pop(L, 1);
   lua_pushcfunction(L, lua_env);
   lua_setglobal(L, "env");
-  if (luaL_loadfilex(L, r->file.c_str(), "t") != LUA_OK) lua_error(L);
+  if (luaL_loadfilex(L, r->file.c_str(), "t") != LUA_OK) {
+    lua::name_binary_refusal(L, r->file.c_str());
+    lua_error(L);
+  }
   lua_call(L, 0, 1);
   if (!lua_istable(L, -1))
     r->fail(std::string("must return a table of settings, got ") + luaL_typename(L, -1));
   r->read_table();
   return 0;
+}
+
+// The values a line of weir.lua gives a secret-looking name, as Lua or conninfo writes them:
+// password = "…", db_password = '…', passwd=…, pwd: … (any case; the value up to its closing
+// quote, else up to white space or a separator). libpq knows only password and sslpassword,
+// which pg::mask_password finds; a project file names its own variables.
+std::vector<std::string> named_secrets(const std::string& line) {
+  std::vector<std::string> out;
+  std::string lower;
+  for (char c : line)
+    lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  for (const char* key : {"passwd", "password", "pwd", "secret", "token"}) {
+    for (size_t k = lower.find(key); k != std::string::npos; k = lower.find(key, k + 1)) {
+      size_t i = k + std::char_traits<char>::length(key);
+      while (i < line.size() &&
+             (std::isalnum(static_cast<unsigned char>(line[i])) || line[i] == '_'))
+        ++i;  // password_file, secret_key: still the same name
+      while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == ']' ||
+                                 line[i] == '"' || line[i] == '\''))
+        ++i;  // ["password"] =
+      if (i >= line.size() || (line[i] != '=' && line[i] != ':')) continue;
+      ++i;
+      while (i < line.size() && (line[i] == ' ' || line[i] == '\t'))
+        ++i;
+      size_t end;
+      if (i < line.size() && (line[i] == '"' || line[i] == '\'')) {
+        char quote = line[i++];
+        end = line.find(quote, i);
+      } else if (line.compare(i, 2, "[[") == 0) {
+        i += 2;
+        end = line.find("]]", i);
+      } else {
+        end = line.find_first_of(" \t,;&)}\"'#", i);
+      }
+      if (end == std::string::npos) end = line.size();
+      if (end > i) out.push_back(line.substr(i, end - i));
+    }
+  }
+  return out;
+}
+
+// `message` (an error about weir.lua, which may quote its text or its values) with every secret
+// the file holds masked as pg::mask_password masks a connection target: URLs of any scheme with a
+// user:password part, password= of conninfo and URL queries, and named_secrets.
+// pg::mask_password of each word of `text` (its quotes and brackets kept): a URL or a conninfo
+// pair it quotes, without the rest of the message taken for the secret's value.
+std::string mask_words(const std::string& text) {
+  const char* edge = "'\"`()[]{}<>,;";
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t end = text.find_first_of(" \t\n", i);
+    if (end == std::string::npos) end = text.size();
+    size_t b = i, e = end;
+    while (b < e && std::strchr(edge, text[b]))
+      ++b;
+    while (e > b && std::strchr(edge, text[e - 1]))
+      --e;
+    out +=
+        text.substr(i, b - i) + pg::mask_password(text.substr(b, e - b)) + text.substr(e, end - e);
+    if (end < text.size()) out.push_back(text[end]);
+    i = end + 1;
+  }
+  return out;
+}
+
+std::string mask_project_secrets(std::string message, const std::string& file) {
+  message = mask_words(message);
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    message = pg::scrub_target(message, line);
+    for (const auto& secret : named_secrets(line))
+      message = pg::scrub(message, secret);
+  }
+  return message;
 }
 
 bool exists(const std::string& path) {
@@ -248,7 +334,8 @@ Project load_project(const std::optional<std::string>& config_path) {
   lua_pushlightuserdata(L.get(), &reader);
   if (lua_pcall(L.get(), 1, 0, 0) != LUA_OK) {
     const char* msg = lua_tostring(L.get(), -1);
-    throw std::runtime_error(msg ? msg : p.file + ": error while reading it");
+    throw std::runtime_error(
+        mask_project_secrets(msg ? msg : p.file + ": error while reading it", p.file));
   }
   // The PostgreSQL of throwaway clusters, unless --pg-bindir/--pg-version (which set
   // $WEIR_PG_BINDIR) or the environment chose one.

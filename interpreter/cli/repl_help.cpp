@@ -24,6 +24,7 @@
 #include "lua/guarded.hpp"
 #include "lua/stdlib_embedded.hpp"
 #include "modules/modules.hpp"
+#include "pg/connection.hpp"
 
 extern char** environ;
 
@@ -79,25 +80,30 @@ std::string find_psql() {
   return "";
 }
 
-// Runs argv (no shell) with `extra_env` added, stdin from /dev/null; its stdout and stderr,
-// and whether it exited 0.
+// Runs argv (no shell) with `extra_env` set on top of this process's environment, stdin from
+// /dev/null, descriptor `pass` (-1: none) left open for it; its stdout and stderr, and whether
+// it exited 0.
 bool run_capture(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env,
-                 std::string& out) {
+                 std::string& out, int pass = -1) {
   int fds[2];
-  if (::pipe(fds) != 0) return false;
+  if (::pipe2(fds, O_CLOEXEC) != 0) return false;
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
   posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
-  posix_spawn_file_actions_addclose(&actions, fds[0]);
+  if (pass >= 0) posix_spawn_file_actions_adddup2(&actions, pass, pass);  // clears CLOEXEC
   std::vector<char*> args;
   for (const auto& a : argv)
     args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e)
-    env_strings.emplace_back(*e);
+  for (char** e = environ; *e; ++e) {
+    bool replaced = false;  // ours win: a child reads the first of two
+    for (const auto& set : extra_env)
+      replaced = replaced || std::strncmp(*e, set.c_str(), set.find('=') + 1) == 0;
+    if (!replaced) env_strings.emplace_back(*e);
+  }
   for (const auto& e : extra_env)
     env_strings.push_back(e);
   std::vector<char*> env;
@@ -125,33 +131,6 @@ bool run_capture(const std::vector<std::string>& argv, const std::vector<std::st
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
-
-// A conninfo string for `target` without its password, and the password (for PGPASSWORD: a
-// password never goes on a command line other users can read).
-std::string conninfo_without_password(const std::string& target, std::string& password) {
-  char* err = nullptr;
-  PQconninfoOption* opts = PQconninfoParse(target.c_str(), &err);
-  if (!opts) {
-    if (err) PQfreemem(err);
-    return "";
-  }
-  std::string out;
-  for (PQconninfoOption* o = opts; o->keyword; ++o) {
-    if (!o->val) continue;
-    if (std::strcmp(o->keyword, "password") == 0) {
-      password = o->val;
-      continue;
-    }
-    std::string v;
-    for (const char* c = o->val; *c; ++c) {
-      if (*c == '\'' || *c == '\\') v += '\\';
-      v += *c;
-    }
-    out += std::string(out.empty() ? "" : " ") + o->keyword + "='" + v + "'";
-  }
-  PQconninfoFree(opts);
-  return out;
 }
 
 // ---- manual pages ------------------------------------------------------------------------------
@@ -353,19 +332,31 @@ int sql_help(lua_State* L) {
   // psql's own \h, on the session's database (psql connects before it reads a command)
   std::string psql = connected ? find_psql() : "";
   if (!psql.empty()) {
-    std::string password;
-    std::string conninfo = conninfo_without_password(target, password);
-    std::vector<std::string> argv = {psql, "-X", "-q", "-w"};
-    if (!conninfo.empty()) {
-      argv.push_back("-d");
-      argv.push_back(conninfo);
+    // the session's settings in a service file read from a pipe: none on psql's command line
+    pg::ClientTarget client;
+    int service = -1;
+    try {
+      client = pg::client_target(target);
+      if (!client.service_file.empty()) service = pg::text_pipe(client.service_file);
+    } catch (const std::exception&) {
+      psql.clear();  // \\h from the manual pages instead
     }
+    struct Close {
+      int fd;
+      ~Close() {
+        if (fd >= 0) ::close(fd);
+      }
+    } closing{service};
+    std::vector<std::string> argv = {psql, "-X", "-q", "-w"};
+    argv.insert(argv.end(), client.args.begin(), client.args.end());
     argv.push_back("-c");
     argv.push_back("\\h " + topic);
-    std::vector<std::string> env = {"PGCONNECT_TIMEOUT=5", "PAGER="};
-    if (!password.empty()) env.push_back("PGPASSWORD=" + password);
+    std::vector<std::string> env = client.env;
+    env.push_back("PGCONNECT_TIMEOUT=5");
+    env.push_back("PAGER=");
+    if (service >= 0) env.push_back("PGSERVICEFILE=/dev/fd/" + std::to_string(service));
     std::string out;
-    if (run_capture(argv, env, out)) {
+    if (!psql.empty() && run_capture(argv, env, out, service)) {
       lua_pushlstring(L, out.data(), out.size());
       return 1;
     }

@@ -2,6 +2,7 @@
 #include "json/parse.hpp"
 
 #include <stdexcept>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -45,6 +46,23 @@ bool parse(const char* text, size_t len, nlohmann::json& out, std::string& error
     auto colon = what.find(": ");
     error = "invalid JSON at byte " + std::to_string(e.byte) + ": " +
             (colon == std::string::npos ? what : what.substr(colon + 2));
+    return false;
+  } catch (const nlohmann::json::out_of_range& e) {
+    // 406: "[json.exception.out_of_range.406] number overflow parsing '1e99999'" — a number
+    // beyond a double (±1.8e308), which would otherwise be inf or garbage
+    std::string what = e.what();
+    auto open = what.find('\'');
+    auto close = what.rfind('\'');
+    std::string number =
+        open != std::string::npos && close > open ? what.substr(open + 1, close - open - 1) : "";
+    std::string at;
+    if (!number.empty()) {
+      auto pos = std::string_view(text, len).find(number);
+      if (pos != std::string_view::npos) at = " at byte " + std::to_string(pos + 1);
+    }
+    if (number.size() > 40) number = number.substr(0, 37) + "...";
+    error = "number out of range" + at + ": " + (number.empty() ? "a number" : number) +
+            " is beyond what a double holds (about ±1.8e308)";
     return false;
   }
 }

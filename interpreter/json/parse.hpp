@@ -20,8 +20,9 @@ constexpr int kMaxDepth = 1000;
 // text nests no deeper than kMaxDepth. Brackets inside strings do not count.
 long too_deep_at(const char* text, size_t len);
 
-// Parses `text`; throws std::invalid_argument with one line ("invalid JSON at byte N: …" or
-// "JSON nested deeper than 1000 levels (at byte N)").
+// Parses `text`; throws std::invalid_argument with one line ("invalid JSON at byte N: …",
+// "JSON nested deeper than 1000 levels (at byte N)", or "number out of range at byte N: 1e400 …"
+// for a number beyond a double).
 nlohmann::json parse(const char* text, size_t len);
 
 // Non-throwing twin: false with `error` set as parse() would throw it.

@@ -76,23 +76,39 @@ struct Uri {
   bool has_scheme = false, has_authority = false, has_query = false, has_fragment = false;
 };
 
+// RFC 3986 appendix B's split, by hand: scheme ":" (before any of "/?#"), "//" authority,
+// path, "?" query, "#" fragment.
 Uri parse_uri(const std::string& s) {
-  static const std::regex re(R"(^(([^:/?#]+):)?(//([^/?#]*))?([^?#]*)(\?([^#]*))?(#(.*))?$)");
   Uri u;
-  std::smatch m;
-  if (!std::regex_match(s, m, re)) {
-    u.path = s;
-    return u;
+  size_t at = 0;
+  size_t colon = s.find_first_of(":/?#");
+  if (colon != std::string::npos && colon > 0 && s[colon] == ':') {
+    u.has_scheme = true;
+    u.scheme = s.substr(0, colon);
+    at = colon + 1;
   }
-  u.has_scheme = m[1].matched;
-  u.scheme = m[2];
-  u.has_authority = m[3].matched;
-  u.authority = m[4];
-  u.path = m[5];
-  u.has_query = m[6].matched;
-  u.query = m[7];
-  u.has_fragment = m[8].matched;
-  u.fragment = m[9];
+  if (s.compare(at, 2, "//") == 0) {
+    size_t end = s.find_first_of("/?#", at + 2);
+    if (end == std::string::npos) end = s.size();
+    u.has_authority = true;
+    u.authority = s.substr(at + 2, end - at - 2);
+    at = end;
+  }
+  size_t end = s.find_first_of("?#", at);
+  if (end == std::string::npos) end = s.size();
+  u.path = s.substr(at, end - at);
+  at = end;
+  if (at < s.size() && s[at] == '?') {
+    end = s.find('#', at);
+    if (end == std::string::npos) end = s.size();
+    u.has_query = true;
+    u.query = s.substr(at + 1, end - at - 1);
+    at = end;
+  }
+  if (at < s.size() && s[at] == '#') {
+    u.has_fragment = true;
+    u.fragment = s.substr(at + 1);
+  }
   return u;
 }
 
@@ -329,14 +345,28 @@ bool is_date(const std::string& s) {
   return day <= kDays[month - 1] + (month == 2 && leap ? 1 : 0);
 }
 
+int two_digits(const std::string& s, size_t pos) {
+  return (s[pos] - '0') * 10 + (s[pos + 1] - '0');
+}
+
 // RFC 3339 full-time: HH:MM:SS[.frac](Z|±HH:MM).
 bool is_time(const std::string& s) {
-  static const std::regex re(R"(^(\d\d):(\d\d):(\d\d)(\.\d+)?([zZ]|[+-](\d\d):(\d\d))$)");
-  std::smatch m;
-  if (!std::regex_match(s, m, re)) return false;
-  if (std::stoi(m[1]) > 23 || std::stoi(m[2]) > 59 || std::stoi(m[3]) > 60) return false;
-  if (m[6].matched && (std::stoi(m[6]) > 23 || std::stoi(m[7]) > 59)) return false;
-  return true;
+  if (s.size() < 9 || !digits(s, 0, 2) || s[2] != ':' || !digits(s, 3, 2) || s[5] != ':' ||
+      !digits(s, 6, 2))
+    return false;
+  if (two_digits(s, 0) > 23 || two_digits(s, 3) > 59 || two_digits(s, 6) > 60) return false;
+  size_t at = 8;
+  if (s[at] == '.') {
+    size_t from = ++at;
+    while (at < s.size() && std::isdigit(static_cast<unsigned char>(s[at])))
+      ++at;
+    if (at == from) return false;
+  }
+  if (at + 1 == s.size()) return s[at] == 'Z' || s[at] == 'z';
+  if (at + 6 != s.size() || (s[at] != '+' && s[at] != '-') || !digits(s, at + 1, 2) ||
+      s[at + 3] != ':' || !digits(s, at + 4, 2))
+    return false;
+  return two_digits(s, at + 1) <= 23 && two_digits(s, at + 4) <= 59;
 }
 
 bool is_date_time(const std::string& s) {
@@ -344,14 +374,19 @@ bool is_date_time(const std::string& s) {
          is_time(s.substr(11));
 }
 
+// Four dot-separated decimal numbers 0-255, without leading zeros.
 bool is_ipv4(const std::string& s) {
-  static const std::regex re(
-      R"(^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$)");
-  std::smatch m;
-  if (!std::regex_match(s, m, re)) return false;
-  for (int i = 1; i <= 4; ++i)
-    if (std::stoi(m[i]) > 255) return false;
-  return true;
+  size_t at = 0;
+  for (int part = 0; part < 4; ++part) {
+    if (part > 0 && (at >= s.size() || s[at++] != '.')) return false;
+    size_t from = at;
+    while (at < s.size() && at - from < 4 && std::isdigit(static_cast<unsigned char>(s[at])))
+      ++at;
+    size_t n = at - from;
+    if (n == 0 || n > 3 || (n > 1 && s[from] == '0') || std::stoi(s.substr(from, n)) > 255)
+      return false;
+  }
+  return at == s.size();
 }
 
 bool is_ipv6(const std::string& s) {
@@ -394,16 +429,47 @@ bool is_email(const std::string& s) {
 }
 
 bool is_uuid(const std::string& s) {
-  static const std::regex re(
-      R"(^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$)");
-  return std::regex_match(s, re);
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? s[i] != '-' : !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
+  }
+  return true;
 }
 
 // An absolute URI (scheme required) made of RFC 3986 characters and %-escapes.
 bool is_uri(const std::string& s) {
-  static const std::regex re(
-      R"(^[A-Za-z][A-Za-z0-9+.\-]*:([A-Za-z0-9\-._~!$&'()*+,;=:@/?#\[\]]|%[0-9A-Fa-f]{2})*$)");
-  return std::regex_match(s, re);
+  size_t colon = s.find(':');
+  if (colon == std::string::npos || colon == 0 || !std::isalpha(static_cast<unsigned char>(s[0])))
+    return false;
+  for (size_t i = 1; i < colon; ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (!std::isalnum(c) && c != '+' && c != '.' && c != '-') return false;
+  }
+  static const std::string kAllowed = "-._~!$&'()*+,;=:@/?#[]";
+  for (size_t i = colon + 1; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == '%') {
+      if (i + 2 >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i + 1])) ||
+          !std::isxdigit(static_cast<unsigned char>(s[i + 2])))
+        return false;
+      i += 2;
+    } else if (c >= 0x80 ||
+               (!std::isalnum(c) && kAllowed.find(static_cast<char>(c)) == std::string::npos)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A pattern weir can compile (json/regex.hpp).
+bool is_regex(const std::string& s) {
+  try {
+    Regex re(s);
+    return true;
+  } catch (const std::invalid_argument&) {
+    return false;
+  }
 }
 
 // True when `s` conforms to `format`, or the format is not one weir checks.
@@ -417,6 +483,7 @@ bool format_ok(const std::string& format, const std::string& s) {
   if (format == "ipv6") return is_ipv6(s);
   if (format == "hostname") return is_hostname(s);
   if (format == "uri") return is_uri(s);
+  if (format == "regex") return is_regex(s);
   return true;
 }
 
@@ -427,14 +494,6 @@ std::unique_ptr<Json> checked_depth(const Json& v, const char* what) {
     throw std::invalid_argument(std::string(what) + " nested deeper than " +
                                 std::to_string(kMaxJsonDepth) + " levels");
   return std::make_unique<Json>(v);
-}
-
-std::regex make_regex(const std::string& pattern) {
-  try {
-    return std::regex(pattern, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    throw std::invalid_argument("invalid pattern \"" + pattern + "\": " + e.what());
-  }
 }
 
 }  // namespace
@@ -497,15 +556,22 @@ void SchemaValidator::scan(const Json& schema, const std::string& base, int dept
 
 void SchemaValidator::compile(const std::string& pattern) {
   if (regexes_.count(pattern)) return;
-  regexes_.emplace(pattern, make_regex(pattern));
+  regexes_.emplace(pattern, Regex(pattern));
 }
 
-bool SchemaValidator::search(const std::string& text, const std::string& pattern) const {
-  auto it = regexes_.find(pattern);
-  // Patterns outside every scanned schema (only reachable through a JSON pointer $ref into an
-  // unknown keyword) are compiled on the spot rather than cached, keeping validate() const.
-  if (it == regexes_.end()) return std::regex_search(text, make_regex(pattern));
-  return std::regex_search(text, it->second);
+bool SchemaValidator::search(const std::string& text, const std::string& pattern,
+                             const char* keyword, const std::string& pointer) const {
+  try {
+    auto it = regexes_.find(pattern);
+    // Patterns outside every scanned schema (only reachable through a JSON pointer $ref into an
+    // unknown keyword) are compiled on the spot rather than kept, keeping validate() const.
+    if (it == regexes_.end()) return Regex(pattern).search(text);
+    return it->second.search(text);
+  } catch (const RegexLimitError& e) {
+    throw std::invalid_argument(std::string(keyword) + " \"" + shortened(pattern) + "\" at " +
+                                (pointer.empty() ? "(root)" : shortened(pointer)) + ": " +
+                                e.what());
+  }
 }
 
 std::pair<const Json*, std::string> SchemaValidator::resolve_ref(const std::string& ref,
@@ -520,7 +586,7 @@ std::pair<const Json*, std::string> SchemaValidator::resolve_ref(const std::stri
     auto it = ids_.find(doc + "#" + fragment);
     if (it != ids_.end()) target = it->second;
   }
-  if (!target) throw std::invalid_argument("cannot resolve $ref \"" + ref + "\"");
+  if (!target) throw std::invalid_argument("cannot resolve $ref \"" + shortened(ref) + "\"");
   auto known = bases_.find(target);
   return {target, known != bases_.end() ? known->second : doc};
 }
@@ -618,8 +684,8 @@ void SchemaValidator::eval(const Json& schema, const Json& instance, const std::
         it != schema.end() && it->is_number() && static_cast<double>(length) < number(*it))
       fail("minLength",
            "string of " + std::to_string(length) + " characters is shorter than " + compact(*it));
-    if (auto it = schema.find("pattern");
-        it != schema.end() && it->is_string() && !search(s, it->get<std::string>()))
+    if (auto it = schema.find("pattern"); it != schema.end() && it->is_string() &&
+                                          !search(s, it->get<std::string>(), "pattern", pointer))
       fail("pattern", "string " + compact(instance) + " does not match " + compact(*it));
     if (auto it = schema.find("format");
         it != schema.end() && it->is_string() && !format_ok(it->get<std::string>(), s))
@@ -749,7 +815,7 @@ void SchemaValidator::eval_object_keywords(const Json& schema, const Json& insta
     }
     if (patterns != schema.end() && patterns->is_object()) {
       for (const auto& [pattern, sub] : patterns->items()) {
-        if (search(key, pattern)) {
+        if (search(key, pattern, "patternProperties", child(key))) {
           matched = true;
           eval(sub, value, base, child(key), out, depth + 1);
         }

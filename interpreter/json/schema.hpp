@@ -6,17 +6,22 @@
 // validate() returns every failure it finds: the JSON pointer of the failing value ("" for the
 // root), the keyword that failed and a readable message; an empty vector means valid.
 // An unusable schema (not an object or boolean, a bad regex, an unresolvable $ref, $ref
-// recursion that never consumes the instance) throws std::invalid_argument.
-// Formats checked: date-time, date, time, email, uuid, ipv4, ipv6, hostname, uri; others pass.
+// recursion that never consumes the instance) throws std::invalid_argument; so does a pattern
+// whose match gives up at a limit (json/regex.hpp), naming the keyword and the pointer.
+// Formats checked: date-time, date, time, email, uuid, ipv4, ipv6, hostname, uri, regex; others
+// pass.
+// Nothing here recurses per character of a string: formats are parsed by hand, patterns run
+// on PCRE2 with limits, so a string of any length is safe to validate.
 #pragma once
 
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include "json/regex.hpp"
 
 namespace weir::json {
 
@@ -40,7 +45,10 @@ class SchemaValidator {
   std::pair<const Json*, std::string> resolve_ref(const std::string& ref,
                                                   const std::string& base) const;
   void compile(const std::string& pattern);
-  bool search(const std::string& text, const std::string& pattern) const;
+  // Whether `pattern` matches `text`; a match that gives up at a limit (json/regex.hpp) throws
+  // std::invalid_argument naming the keyword and the instance's pointer.
+  bool search(const std::string& text, const std::string& pattern, const char* keyword,
+              const std::string& pointer) const;
 
   void eval(const Json& schema, const Json& instance, const std::string& base,
             const std::string& pointer, Errors& out, int depth) const;
@@ -56,7 +64,7 @@ class SchemaValidator {
   std::unordered_map<std::string, const Json*> ids_;
   // Base URI in effect at each scanned schema node, before its own $id applies.
   std::unordered_map<const Json*, std::string> bases_;
-  std::map<std::string, std::regex> regexes_;
+  std::map<std::string, Regex> regexes_;
 };
 
 }  // namespace weir::json

@@ -1,6 +1,7 @@
 // PG ↔ Lua conversion (see convert.hpp).
 #include "lua/convert.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -157,6 +158,43 @@ bool push_array_node(lua_State* L, const pg::ArrayNode& node, pg::Kind elem, std
   return true;
 }
 
+// The length of the table at `idx` when its keys are exactly 1..n, else false and why: with a
+// hole (nil is no element: db.NULL is) or a key that is not an index, # and ipairs disagree on
+// what the array holds, and a silent guess would send other values than the script meant.
+bool sequence_length(lua_State* L, int idx, lua_Integer& n, std::string& error) {
+  lua_Integer count = 0, max = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    lua_pop(L, 1);  // the value
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1) {
+      std::string key = lua_type(L, -1) == LUA_TSTRING
+                            ? "'" + std::string(lua_tostring(L, -1)) + "'"
+                        : lua_type(L, -1) == LUA_TNUMBER ? std::string(lua_tostring(L, -1))
+                                                         : std::string("a ") + luaL_typename(L, -1);
+      lua_pop(L, 1);
+      if (key.size() > 40) key = key.substr(0, 37) + "...";
+      error = "db.array: not a sequence: it has the key " + key +
+              " (an array takes elements 1..n only; a table with named keys goes in db.json)";
+      return false;
+    }
+    ++count;
+    max = std::max(max, lua_tointeger(L, -1));
+  }
+  if (count != max) {
+    lua_Integer hole = 1;
+    while (lua_rawgeti(L, idx, hole) != LUA_TNIL) {
+      lua_pop(L, 1);
+      ++hole;
+    }
+    lua_pop(L, 1);
+    error = "db.array: not a sequence: element " + std::to_string(hole) + " of " +
+            std::to_string(max) + " is nil (a hole); write db.NULL for a NULL element";
+    return false;
+  }
+  n = max;
+  return true;
+}
+
 // Builds an array literal tree from a Lua sequence (nested sequences are sub-arrays).
 bool to_array_node(lua_State* L, int idx, pg::ArrayNode& out, std::string& error, int depth) {
   idx = lua_absindex(L, idx);
@@ -165,7 +203,8 @@ bool to_array_node(lua_State* L, int idx, pg::ArrayNode& out, std::string& error
     return false;
   }
   out = pg::ArrayNode{};
-  lua_Integer n = luaL_len(L, idx);
+  lua_Integer n = 0;
+  if (!sequence_length(L, idx, n, error)) return false;
   for (lua_Integer i = 1; i <= n; ++i) {
     lua_rawgeti(L, idx, i);
     pg::ArrayNode item;

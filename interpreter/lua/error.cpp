@@ -1,6 +1,7 @@
 // Error values and their text (see error.hpp).
 #include "lua/error.hpp"
 
+#include "lua/host.hpp"
 #include "lua/interrupt.hpp"
 #include "lua/where.hpp"
 
@@ -55,7 +56,7 @@ void push_sql_error(lua_State* L, const pg::SqlError& e) {
 
 std::string error_text(lua_State* L, int idx) {
   idx = lua_absindex(L, idx);
-  if (is_exit_sentinel(L, idx)) return "exit";
+  if (is_exit_sentinel(L, idx)) return "os.exit(" + std::to_string(host(L).exit_code) + ")";
   size_t len = 0;
   const char* s = nullptr;
   if (luaL_callmeta(L, idx, "__tostring")) {
@@ -80,11 +81,40 @@ int traceback_handler(lua_State* L) {
 }
 
 void push_exit_sentinel(lua_State* L) {
-  lua_pushlightuserdata(L, const_cast<char*>(&kExitKey));
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &kExitKey) == LUA_TTABLE) return;
+  lua_pop(L, 1);
+  lua_createtable(L, 0, 0);
+  lua_createtable(L, 0, 3);
+  lua_pushliteral(L, "weir.Exit");
+  lua_setfield(L, -2, "__name");
+  lua_pushcfunction(L, [](lua_State* S) -> int {
+    lua_pushfstring(S, "os.exit(%d)", host(S).exit_code);
+    return 1;
+  });
+  lua_setfield(L, -2, "__tostring");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");  // nobody swaps it for another
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &kExitKey);
+}
+
+bool exit_requested(lua_State* L) {
+  return host(L).exit_code >= 0 && !host(L).exit_held;
+}
+
+int raise_exit(lua_State* L) {
+  push_exit_sentinel(L);
+  return lua_error(L);
 }
 
 bool is_exit_sentinel(lua_State* L, int idx) {
-  return lua_islightuserdata(L, idx) && lua_touserdata(L, idx) == &kExitKey;
+  if (!lua_istable(L, idx)) return false;
+  idx = lua_absindex(L, idx);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &kExitKey);
+  bool same = lua_rawequal(L, idx, -1);
+  lua_pop(L, 1);
+  return same;
 }
 
 }  // namespace weir::lua

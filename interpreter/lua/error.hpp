@@ -23,8 +23,14 @@ std::string error_text(lua_State* L, int idx);
 // Leaves the os.exit sentinel and the interrupt untouched (the runner recognises the one; the
 // other prints as "interrupted", with no traceback of where it happened to land).
 int traceback_handler(lua_State* L);
-// The os.exit sentinel: a unique value raised by the sandboxed os.exit.
+// The os.exit sentinel: a unique value (a table, "os.exit(N)" as text) raised by the sandboxed
+// os.exit, which pcall, xpcall and the coroutine functions pass on (lua/protected.hpp), so
+// that it ends weir with host(L).exit_code wherever it was called.
 void push_exit_sentinel(lua_State* L);
 bool is_exit_sentinel(lua_State* L, int idx);
+// Whether os.exit was called (it sets host(L).exit_code before it raises), and raising the
+// sentinel again (does not return).
+bool exit_requested(lua_State* L);
+int raise_exit(lua_State* L);
 
 }  // namespace weir::lua

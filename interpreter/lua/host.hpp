@@ -27,8 +27,18 @@ struct Host {
   std::map<std::string, std::string> vars;
   std::map<std::string, std::string> unusable_vars;
 
+  // Where an error is charged when no script frame is on the stack to name: "FILE:LINE: " of the
+  // phase function running now, set around it by weir.protected's call (lua/protected.hpp). A
+  // phase that ends in a tail call (return copy.table{…}) has no frame left when the stdlib
+  // function it called fails; empty when no such call is running.
+  std::string script_fallback;
+
   // Set by os.exit() so the runner can unwind (closing transactions and clusters) and exit.
   int exit_code = -1;
+  // A command that cleans up after its script stopped (weir test, copy.core's interruptible)
+  // holds the exit meanwhile: its pcalls catch their own failures again, and the exit goes on
+  // when it raises the sentinel.
+  bool exit_held = false;
 };
 
 Host& host(lua_State* L);

@@ -5,7 +5,10 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstring>
 #include <ctime>
+
+#include <unistd.h>
 
 #include "pg/connection.hpp"
 
@@ -26,6 +29,10 @@ const char kInterruptKey = 0;  // registry: the interrupt value
 // first one landed where nothing passes it on (a __gc finalizer turns errors into warnings).
 constexpr int kRearmCount = 1000;
 
+// How long a script has to stop after the first SIGINT/SIGTERM before weir exits without it
+// (docs/scripts.md); on_alarm's message says the same number.
+constexpr unsigned kGraceSeconds = 5;
+
 void stop_hook(lua_State* L, lua_Debug*);
 
 // Safe in a signal handler: lua_sethook is meant to be called asynchronously (lua.c does).
@@ -44,15 +51,32 @@ void stop_hook(lua_State* L, lua_Debug*) {
   raise_interrupt(L);
 }
 
+// Ends the process at once with 128 + sig, saying why on stderr: what weir cannot clean up
+// itself is cleaned up for it (the server rolls back an open transaction when the connection
+// drops; a throwaway cluster's watchdog removes it). Async-signal-safe.
+[[noreturn]] void exit_now(int sig, const char* why) {
+  const char* name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
+  for (const char* part : {"weir: ", why, name, ": exiting at once\n"}) {
+    ssize_t ignored = ::write(2, part, std::strlen(part));
+    (void)ignored;
+  }
+  ::_exit(128 + sig);
+}
+
+// The last resort: a script that has not stopped kGraceSeconds after the first signal (a loop
+// in a __gc finalizer, where Lua runs no hooks; a string pattern or other C code that never
+// returns to Lua) is ended here.
+void on_alarm(int) {
+  exit_now(g_signal ? g_signal : SIGTERM, "the script did not stop within 5 s of ");
+}
+
 void on_signal(int sig) {
   bool again = g_signal != 0;
-  if (again && !(g_repl_mode && sig == SIGINT)) {  // second signal: give up on a clean stop
-    std::signal(sig, SIG_DFL);
-    std::raise(sig);
-    return;
-  }
+  if (again && !(g_repl_mode && sig == SIGINT))  // second signal: give up on a clean stop
+    exit_now(sig, "a second ");
   g_signal = sig;
   if (g_held) return;
+  if (!(g_repl_mode && sig == SIGINT)) ::alarm(kGraceSeconds);
   lua_State* L = g_main.load();
   if (!L) return;
   // A query in progress ends now, not when it is done. In the REPL its own error (57014,
@@ -110,6 +134,8 @@ void watch_for_interrupts(lua_State* L) {
 void install_interrupt_handlers(lua_State*) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+  std::signal(SIGALRM, on_alarm);
+  pg::set_connect_interrupt(stop_requested);
 }
 
 void begin_run(lua_State* L) {
@@ -149,6 +175,8 @@ void sleep_interruptibly(lua_State* L, double seconds) {
 
 void hold_interrupts() {
   g_held = 1;
+  ::alarm(0);  // the script has stopped: weir's own cleanup runs to its end (a second signal
+               // still ends it)
   lua_State* L = g_main.exchange(nullptr);  // before the hook is cleared: a signal now cannot
   std::atomic_signal_fence(std::memory_order_seq_cst);  // set it again
   if (L) lua_sethook(L, nullptr, 0, 0);
@@ -162,6 +190,8 @@ void install_repl_interrupt_handlers() {
   sa.sa_flags = 0;  // no SA_RESTART: a read at the prompt returns EINTR
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  std::signal(SIGALRM, on_alarm);
+  pg::set_connect_interrupt(stop_requested);
 }
 
 void interrupt_lua_while(lua_State* L) {

@@ -8,8 +8,12 @@
 // coroutine.wrap, coroutine.close and load (a reader function) pass it on when it is what
 // ended the call, so the script unwinds to the top, and transactions roll back when the
 // connection closes. Code that must clean up after it (weir test) stops it in C with a
-// lua_pcall of its own (copy.core's interruptible) and then holds further signals. A second
-// signal ends the process at once.
+// lua_pcall of its own (copy.core's interruptible) and then holds further signals. A
+// connection being opened checks for the stop every 100 ms (pg::set_connect_interrupt).
+// Last resort: code that never returns to Lua's hooks (a loop in a __gc finalizer, a string
+// pattern backtracking in C) is ended 5 s after the first signal, and a second signal ends the
+// process at once, both with _exit(128 + signal) and a line on stderr; the server and the
+// throwaway clusters' watchdogs clean up what weir did not.
 #pragma once
 
 #include <lua.hpp>

@@ -1,6 +1,10 @@
 // pcall, xpcall and coroutines that let the interrupt through (see protected.hpp).
 #include "lua/protected.hpp"
 
+#include <string>
+
+#include "lua/error.hpp"
+#include "lua/host.hpp"
 #include "lua/interrupt.hpp"
 #include "lua/where.hpp"
 
@@ -8,10 +12,13 @@ namespace weir::lua {
 
 namespace {
 
-// After a call that may have caught the interrupt: raises it again when it is what ended the
-// call (a stop is requested and the call failed), else returns the results as they are.
+// After a call that may have caught the interrupt or os.exit: raises it again when it is what
+// ended the call (a stop is requested and the call failed; the error is the exit sentinel),
+// else returns the results as they are.
 int pass_interrupt_on(lua_State* L, int first_result) {
-  if (stop_requested() && !lua_toboolean(L, first_result)) return raise_interrupt(L);
+  if (lua_toboolean(L, first_result)) return lua_gettop(L);
+  if (stop_requested()) return raise_interrupt(L);
+  if (exit_requested(L)) return raise_exit(L);
   return lua_gettop(L);
 }
 
@@ -21,6 +28,8 @@ int pass_interrupt_on(lua_State* L, int first_result) {
 int protected_call_done(lua_State* L, int status, lua_KContext ours) {
   if (status == LUA_OK || status == LUA_YIELD) return lua_gettop(L) - static_cast<int>(ours);
   if (stop_requested()) return raise_interrupt(L);
+  // os.exit ends weir wherever it was called, whatever a message handler made of it
+  if (exit_requested(L)) return raise_exit(L);
   lua_pushboolean(L, 0);
   lua_insert(L, -2);  // false, error
   return 2;
@@ -40,7 +49,7 @@ int weir_pcall(lua_State* L) {
 // A script's xpcall handler (upvalue 1) sees the error re-pointed, and is not called at all
 // for the interrupt (a handler that loops would hold the stop up).
 int chained_handler(lua_State* L) {
-  if (stop_requested()) return 1;
+  if (stop_requested() || exit_requested(L)) return 1;
   repoint_error(L, 1);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
@@ -113,6 +122,33 @@ int weir_wrap(lua_State* L) {
   return 1;
 }
 
+// "FILE:LINE: " where the Lua function at `idx` is defined, "" for a C function.
+std::string definition_of(lua_State* L, int idx) {
+  lua_Debug ar;
+  lua_pushvalue(L, idx);
+  if (!lua_getinfo(L, ">S", &ar) || ar.linedefined <= 0) return "";
+  return std::string(ar.short_src) + ":" + std::to_string(ar.linedefined) + ": ";
+}
+
+// weir.protected.call(f, ...): f(...), with errors re-pointed as pcall does and, while f runs,
+// Host::script_fallback at f's definition: what a stdlib function f tail-called raises names
+// f's line instead of nothing. The error (the interrupt, os.exit's sentinel) is raised again.
+int charged_call(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  Host& h = host(L);
+  int status;
+  {
+    std::string saved = h.script_fallback;
+    h.script_fallback = definition_of(L, 1);
+    lua_pushcfunction(L, repoint_handler);
+    lua_insert(L, 1);
+    status = lua_pcall(L, lua_gettop(L) - 2, LUA_MULTRET, 1);
+    h.script_fallback = saved;
+  }
+  if (status != LUA_OK) return lua_error(L);
+  return lua_gettop(L) - 1;
+}
+
 void wrap_field(lua_State* L, int table, const char* name, lua_CFunction wrapper) {
   table = lua_absindex(L, table);
   lua_getfield(L, table, name);
@@ -133,6 +169,13 @@ void install_protected_calls(lua_State* L) {
   wrap_field(L, -1, "close", weir_resume);
   wrap_field(L, -1, "wrap", weir_wrap);
   lua_pop(L, 2);
+  // internal to weir: the runner and weir plan call phase functions through it
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, charged_call);
+  lua_setfield(L, -2, "call");
+  lua_setfield(L, -2, "weir.protected");
+  lua_pop(L, 1);
 }
 
 }  // namespace weir::lua

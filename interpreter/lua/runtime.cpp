@@ -138,6 +138,7 @@ int Runtime::run_file(const std::string& path, const std::vector<std::string>& a
   lua_State* L = state_.get();
   prepend_package_path(L, path);
   if (luaL_loadfilex(L, path.c_str(), "t") != LUA_OK) {
+    name_binary_refusal(L, path.c_str());
     std::fprintf(stderr, "%s\n", error_text(L, -1).c_str());
     lua_pop(L, 1);
     return 1;
@@ -148,6 +149,7 @@ int Runtime::run_file(const std::string& path, const std::vector<std::string>& a
 int Runtime::run_code(const std::string& code, const std::vector<std::string>& args) {
   lua_State* L = state_.get();
   if (luaL_loadbufferx(L, code.data(), code.size(), "=(command line)", "t") != LUA_OK) {
+    name_binary_refusal(L, "(command line)");
     std::fprintf(stderr, "%s\n", error_text(L, -1).c_str());
     lua_pop(L, 1);
     return 1;
@@ -185,6 +187,9 @@ int Runtime::run_main(const std::string& module,
     code = lua_isinteger(L, -1) ? static_cast<int>(lua_tointeger(L, -1)) : 0;
   } else {
     code = failure_code("weir: ");
+    // a script's os.exit ended a command of weir's (a phase, a test): say so
+    if (is_exit_sentinel(L, -1) && code != 0)
+      std::fprintf(stderr, "weir: os.exit(%d) ended the command\n", code);
   }
   lua_settop(L, base);
   lua_gc(L, LUA_GCCOLLECT);

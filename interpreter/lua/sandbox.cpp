@@ -1,6 +1,9 @@
 // Script environment (see sandbox.hpp).
 #include "lua/sandbox.hpp"
 
+#include <cstring>
+#include <string>
+
 #include "lua/error.hpp"
 #include "lua/host.hpp"
 #include "lua/interrupt.hpp"
@@ -84,21 +87,29 @@ int call_text_only(lua_State* L, int mode_pos) {
 // load(chunk [, name [, mode [, env]]]) with mode forced to "t". A reader function that was
 // interrupted makes load return nil and the error: the interrupt goes on instead.
 int text_only_load(lua_State* L) {
+  std::string name = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "load";
   int n = call_text_only(L, 3);
   if (stop_requested() && lua_isnil(L, 1)) return raise_interrupt(L);
+  if (n == 2 && lua_isnil(L, 1)) name_binary_refusal(L, name.c_str());
   return n;
 }
 
 // loadfile(name [, mode [, env]]) with mode forced to "t".
 int text_only_loadfile(lua_State* L) {
-  return call_text_only(L, 2);
+  std::string name = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : "stdin";
+  int n = call_text_only(L, 2);
+  if (n == 2 && lua_isnil(L, 1)) name_binary_refusal(L, name.c_str());
+  return n;
 }
 
 // dofile(name): loadfile in text mode, then call.
 int text_only_dofile(lua_State* L) {
   const char* name = luaL_optstring(L, 1, nullptr);
   lua_settop(L, 1);
-  if (luaL_loadfilex(L, name, "t") != LUA_OK) return lua_error(L);
+  if (luaL_loadfilex(L, name, "t") != LUA_OK) {
+    name_binary_refusal(L, name ? name : "stdin");
+    return lua_error(L);
+  }
   lua_call(L, 0, LUA_MULTRET);
   return lua_gettop(L) - 1;
 }
@@ -120,6 +131,7 @@ int text_only_lua_searcher(lua_State* L) {
   lua_pop(L, 1);
   const char* filename = lua_tostring(L, -1);
   if (luaL_loadfilex(L, filename, "t") != LUA_OK) {
+    name_binary_refusal(L, filename);
     return luaL_error(L, "error loading module '%s' from file '%s': %s", name, filename,
                       lua_tostring(L, -1));
   }
@@ -142,6 +154,17 @@ void wrap_global(lua_State* L, const char* name, lua_CFunction wrapper) {
 }
 
 }  // namespace
+
+void name_binary_refusal(lua_State* L, const char* name) {
+  const char* msg = lua_tostring(L, -1);
+  if (!msg || !std::strstr(msg, "attempt to load a binary chunk")) return;
+  std::string shown = name;
+  if (!shown.empty() && (shown[0] == '@' || shown[0] == '=')) shown.erase(0, 1);
+  if (shown.size() > 80) shown = shown.substr(0, 77) + "...";
+  lua_pop(L, 1);
+  lua_pushfstring(L, "%s: is a precompiled (binary) chunk; weir loads Lua source only",
+                  shown.c_str());
+}
 
 void apply_sandbox(lua_State* L, bool unsafe) {
   lua_getglobal(L, "os");

@@ -1,6 +1,7 @@
 // Script positions for errors and statements (see where.hpp).
 #include "lua/where.hpp"
 
+#include <cctype>
 #include <cstring>
 
 #include "lua/host.hpp"
@@ -20,6 +21,16 @@ bool script_frame(lua_State* L, int level, lua_Debug& ar) {
       return true;
   }
   return false;
+}
+
+// Whether `msg` starts with a position, "CHUNK:LINE: ": its first ": " follows ":DIGITS".
+bool has_position(const char* msg) {
+  const char* colon = std::strstr(msg, ": ");
+  if (!colon || std::memchr(msg, '\n', static_cast<size_t>(colon - msg))) return false;
+  const char* p = colon;
+  while (p > msg && std::isdigit(static_cast<unsigned char>(p[-1])))
+    --p;
+  return p < colon && p > msg && p[-1] == ':';
 }
 
 std::string where_of(const lua_Debug& ar) {
@@ -45,7 +56,7 @@ void push_script_where(lua_State* L, int level) {
   } else if (script_frame(L, level + 1, ar)) {
     lua_pushstring(L, where_of(ar).c_str());
   } else {
-    lua_pushliteral(L, "");
+    lua_pushstring(L, host(L).script_fallback.c_str());
   }
 }
 
@@ -76,12 +87,22 @@ void repoint_error(lua_State* L, int idx) {
     if (!starts_with(msg, prefix)) continue;
     // The error names this stdlib line: charge it to the script frame that led here.
     lua_Debug outer;
-    std::string where = script_frame(L, level + 1, outer) ? where_of(outer) : "";
+    std::string where =
+        script_frame(L, level + 1, outer) ? where_of(outer) : host(L).script_fallback;
     where.append(msg + prefix.size(), len - prefix.size());
     lua_pushlstring(L, where.data(), where.size());
     lua_replace(L, idx);
     return;
   }
+  // Raised with no position (error(msg, 0), or a level that names a C function) while nothing of
+  // the script is on the stack: the phase function's definition is the one line left to name.
+  lua_Debug outer;
+  const std::string& fallback = host(L).script_fallback;
+  if (fallback.empty() || has_position(msg) || script_frame(L, 1, outer)) return;
+  std::string where = fallback;
+  where.append(msg, len);
+  lua_pushlstring(L, where.data(), where.size());
+  lua_replace(L, idx);
 }
 
 int repoint_handler(lua_State* L) {

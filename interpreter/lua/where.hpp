@@ -5,7 +5,10 @@
 //
 // Guarantee (tests/cli/stdlib_errors_test.lua): an error whose position is a stdlib line is
 // re-pointed at the innermost script frame outside that line, or loses its position when no
-// script frame is on the stack (then it is about the command itself). This happens wherever an
+// script frame is on the stack (then it is about the command itself) — unless a phase function
+// runs (Host::script_fallback, set by lua/protected.hpp's charged call): a phase that ended in a
+// tail call (return flags.define(…)) has left no frame, and the error names the line where the
+// phase's function is defined. This happens wherever an
 // error is caught — the top-level handlers of weir run and the stdlib commands, pcall and
 // xpcall (lua/protected.hpp) — and when weir's C functions build their errors. With
 // --traceback (Host::traceback) positions are left as they are, so a bug in the stdlib itself

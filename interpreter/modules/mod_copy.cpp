@@ -11,7 +11,9 @@
 //   interruptible(fn, ...) -> ok, ...                   pcall(fn, ...) that a SIGINT/SIGTERM
 //                                                       stops; afterwards signals are held
 //                                                       (lua::hold_interrupts), so what follows
-//                                                       -- cleanup, a report -- runs to its end
+//                                                       -- cleanup, a report -- runs to its end;
+//                                                       so is an os.exit it stopped
+//                                                       (Host::exit_held)
 //   interrupted() -> signal number or nil               the signal that asked weir to stop
 #include <unistd.h>
 
@@ -22,7 +24,9 @@
 #include <vector>
 
 #include "lua/convert.hpp"
+#include "lua/error.hpp"
 #include "lua/guarded.hpp"
+#include "lua/host.hpp"
 #include "lua/runtime.hpp"
 #include "lua/userdata.hpp"
 #include "modules/modules.hpp"
@@ -245,6 +249,7 @@ int copy_interruptible(lua_State* L) {
   // Cleared here, in C: a hook still pending would otherwise fire as this function returns,
   // raising "interrupted" in the caller's cleanup.
   lua::hold_interrupts();
+  if (status != LUA_OK && lua::is_exit_sentinel(L, -1)) lua::host(L).exit_held = true;
   lua_pushboolean(L, status == LUA_OK);
   lua_insert(L, 1);
   return lua_gettop(L);

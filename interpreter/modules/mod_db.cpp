@@ -81,6 +81,19 @@ pg::Connection& live(lua_State* L, int idx) {
 
 }  // namespace
 
+std::string transaction_control_refusal(const std::string& statement) {
+  std::string shown;  // one line, its password redacted, at most 60 characters
+  for (char c : pg::redact_secrets(statement).text) {
+    bool space = c == ' ' || c == '\n' || c == '\r' || c == '\t';
+    if (!space || (!shown.empty() && shown.back() != ' ')) shown.push_back(space ? ' ' : c);
+  }
+  if (shown.size() > 60) shown = shown.substr(0, 57) + "...";
+  return "refusing to run `" + shown +
+         "`: a transactional phase runs in the transaction weir records it in, which this would "
+         "end or replace (use db:tx for savepoints, or transaction = false for a phase that runs "
+         "its own transactions)";
+}
+
 pg::Connection& connection_arg(lua_State* L, int idx) {
   return live(L, idx);
 }
@@ -93,10 +106,20 @@ std::string connection_target(lua_State* L, int idx) {
 
 namespace {
 
+constexpr int kMaxParams = 65535;
+
 // Collects arguments first..top as bound parameters. Throws on a value that cannot be bound.
 std::vector<pg::Param> collect_params(lua_State* L, int first, const char* fn) {
   std::vector<pg::Param> params;
   int top = lua_gettop(L);
+  // The protocol counts parameters in 16 bits; libpq refuses more with a message that weir
+  // would show as a lost connection.
+  if (top - first + 1 > kMaxParams) {
+    throw std::invalid_argument(std::string(fn) + ": " + std::to_string(top - first + 1) +
+                                " parameters, more than the " + std::to_string(kMaxParams) +
+                                " PostgreSQL takes in one statement; pass the values as one array "
+                                "(= ANY($1) with db.array), or split the statement");
+  }
   for (int i = first; i <= top; ++i) {
     pg::Param p;
     std::string error;
@@ -110,24 +133,16 @@ std::vector<pg::Param> collect_params(lua_State* L, int first, const char* fn) {
 }
 
 // Notes `sql` when the connection is being traced (before it runs, so failures show too).
-// With forbid_commit, a statement that would end the transaction raises before it runs.
+// With forbid_commit, a statement that controls the transaction (pg::controls_transaction:
+// COMMIT, ROLLBACK, BEGIN …) raises before it runs.
 void record(lua_State* L, const std::string& sql) {
   ConnBox* box = check_box(L, kSelf);
   if (!box->tracing) return;
   box->traced.push_back(sql);
   box->traced_where.push_back(lua::script_location(L));
   if (!box->forbid_commit) return;
-  std::vector<pg::Statement> stmts;
-  try {
-    stmts = pg::parse_sql(sql);
-  } catch (const pg::SqlSyntaxError&) {
-    return;  // the server reports it, with its SQLSTATE
-  }
-  for (const auto& s : stmts) {
-    if (pg::ends_transaction(s))
-      throw std::runtime_error("refusing to run `" + s.text +
-                               "`: it would end the transaction this work must stay in");
-  }
+  std::string control = pg::transaction_control(sql);
+  if (!control.empty()) throw std::runtime_error(transaction_control_refusal(control));
 }
 
 // A COPY … FROM STDIN or TO STDOUT sent through query, one, value or exec has nobody to
@@ -150,15 +165,21 @@ pg::Result refuse_copy(pg::Connection& c, pg::Result r, const char* fn) {
   return r;
 }
 
-// Calls package.loaded["db.hooks"][self](self, sql) when there is one (stdlib/db.lua): the
-// migration runner watches what a phase sends on `db` this way. Called first, before any C++
+// Calls package.loaded["db.hooks"][self](self, sql) when there is one (stdlib/db.lua), else
+// its `others` hook: the migration runner watches what a phase sends on `db` this way, and
+// holds every other connection to the phase's deadline and lock. Called first, before any C++
 // object exists, since the hook may raise.
 void statement_hook(lua_State* L) {
   int top = lua_gettop(L);
   lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   if (lua_getfield(L, -1, "db.hooks") == LUA_TTABLE) {
     lua_pushvalue(L, kSelf);
-    if (lua_rawget(L, -2) == LUA_TFUNCTION) {
+    if (lua_rawget(L, -2) == LUA_TNIL) {
+      lua_pop(L, 1);
+      lua_pushliteral(L, "others");
+      lua_rawget(L, -2);
+    }
+    if (lua_type(L, -1) == LUA_TFUNCTION) {
       lua_pushvalue(L, kSelf);
       lua_pushvalue(L, kSql);
       lua_call(L, 2, 0);

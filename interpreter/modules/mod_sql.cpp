@@ -6,6 +6,9 @@
 //                      one_query=, ignore=} lints texts that run in order (entries add chunk=)
 //   sql.redact(text, ...) -> text, ...   password literals replaced with '***' (pg/sql_parse.hpp);
 //                      further arguments (messages about the SQL) come back with them removed
+//   sql.transaction_control(text) -> statement, message | nil   the first statement of text a
+//                      transactional phase may not run (pg::transaction_control: COMMIT,
+//                      ROLLBACK, BEGIN …) and the one-line refusal weir gives for it
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -77,6 +80,20 @@ int sql_redact(lua_State* L) {
                       extra[static_cast<size_t>(i - 2)].size());
   }
   return n;
+}
+
+int sql_transaction_control(lua_State* L) {
+  size_t len;
+  const char* text = luaL_checklstring(L, 1, &len);
+  std::string statement = pg::transaction_control(std::string(text, len));
+  if (statement.empty()) {
+    lua_pushnil(L);
+    return 1;
+  }
+  std::string message = transaction_control_refusal(statement);
+  lua_pushlstring(L, statement.data(), statement.size());
+  lua_pushlstring(L, message.data(), message.size());
+  return 2;
 }
 
 struct LintInput {
@@ -182,6 +199,7 @@ const luaL_Reg kFunctions[] = {
     {"parse", guarded<sql_parse>},
     {"lint", guarded<sql_lint>},
     {"redact", guarded<sql_redact>},
+    {"transaction_control", guarded<sql_transaction_control>},
     {nullptr, nullptr},
 };
 

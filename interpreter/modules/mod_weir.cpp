@@ -16,6 +16,8 @@
 //                           pid, release); see pg/session_lock.hpp
 //   weir.deadline(seconds)  cancels the running statement when the time is up (a weir.Deadline:
 //                           expired, close); see pg/statement_deadline.hpp
+//   weir.duration(value)    seconds, or nil and why: a duration as weir.lua, the command line
+//                           and a phase's timeout take it (pg/duration.hpp; a number is seconds)
 //                           (and the rows of the schemas listed in with_data)
 //   weir.copy_schema{from=URL, to=URL, with_data=}  the same copy into an existing database
 //   weir.core.dump{db=CONN, file=, tables=, snapshot=} -> bytes   pg_dump of tables to a file
@@ -41,6 +43,7 @@
 #include "lua/userdata.hpp"
 #include "modules/modules.hpp"
 #include "pg/cluster.hpp"
+#include "pg/duration.hpp"
 #include "pg/session_lock.hpp"
 #include "pg/statement_deadline.hpp"
 
@@ -404,9 +407,20 @@ struct DeadlineBox {
   bool expired = false;                             // as it was when closed
 };
 
+// Argument `idx`: a number of seconds from 0 to pg::kMaxDurationMs / 1000 (24.8 days), checked
+// before a clock is set with it (a larger one overflows steady_clock's duration).
+lua_Number checked_seconds(lua_State* L, int idx) {
+  lua_Number seconds = luaL_checknumber(L, idx);
+  luaL_argcheck(L, seconds >= 0 && std::isfinite(seconds), idx, "expected a non-negative number");
+  if (seconds * 1000 > static_cast<lua_Number>(pg::kMaxDurationMs))
+    luaL_argerror(L, idx,
+                  lua_pushfstring(L, "%f seconds is too long: at most 2147483.647 (24.8 days)",
+                                  static_cast<double>(seconds)));
+  return seconds;
+}
+
 int weir_deadline(lua_State* L) {
-  lua_Number seconds = luaL_checknumber(L, 1);
-  luaL_argcheck(L, seconds >= 0 && std::isfinite(seconds), 1, "expected a non-negative number");
+  lua_Number seconds = checked_seconds(L, 1);
   auto* box = static_cast<DeadlineBox*>(lua_newuserdatauv(L, sizeof(DeadlineBox), 0));
   new (box) DeadlineBox();
   luaL_setmetatable(L, kDeadline);
@@ -442,10 +456,34 @@ const luaL_Reg kDeadlineMethods[] = {
 // ---- the rest -----------------------------------------------------------------------------
 
 int weir_sleep(lua_State* L) {
-  lua_Number seconds = luaL_checknumber(L, 1);
-  luaL_argcheck(L, seconds >= 0 && std::isfinite(seconds), 1, "expected a non-negative number");
+  lua_Number seconds = checked_seconds(L, 1);
   lua::sleep_interruptibly(L, seconds);  // Ctrl-C/SIGTERM ends it at once
   return 0;
+}
+
+// weir.duration(value) -> seconds | nil, why
+int weir_duration(lua_State* L) {
+  long long ms = 0;
+  std::string why;
+  bool ok = false;
+  if (lua_type(L, 1) == LUA_TNUMBER) {
+    ok = pg::duration_of_number(lua_tonumber(L, 1), 1000, ms, why);
+  } else if (lua_type(L, 1) == LUA_TSTRING) {
+    ok = pg::parse_duration(lua_tostring(L, 1), 1000, ms, why);
+  } else {
+    luaL_checkany(L, 1);
+    why = std::string("is a ") + luaL_typename(L, 1) + ", not a duration";
+  }
+  if (!ok) {
+    lua_pushnil(L);
+    lua_pushlstring(L, why.data(), why.size());
+    return 2;
+  }
+  if (ms % 1000 == 0)
+    lua_pushinteger(L, static_cast<lua_Integer>(ms / 1000));
+  else
+    lua_pushnumber(L, static_cast<lua_Number>(ms) / 1000);
+  return 1;
 }
 
 int weir_clock(lua_State* L) {
@@ -487,6 +525,7 @@ const luaL_Reg kFunctions[] = {
     {"cluster", guarded<weir_cluster>},
     {"session_lock", guarded<weir_session_lock>},
     {"deadline", guarded<weir_deadline>},
+    {"duration", guarded<weir_duration>},
     {"copy_schema", guarded<weir_copy_schema>},
     {"dump", guarded<weir_dump>},
     {"restore", guarded<weir_restore>},

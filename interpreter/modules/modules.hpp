@@ -35,4 +35,9 @@ std::string connection_target(lua_State* L, int idx);
 // eager: connect now (throws pg::ConnectionError); otherwise connect on first use.
 void push_connection(lua_State* L, const std::string& target, bool eager);
 
+// The one-line error for a statement a transactional phase may not run
+// (pg::transaction_control): db:trace's forbid_commit (weir plan) and sql.transaction_control
+// (the runner's statement hook in weir up) give the same words.
+std::string transaction_control_refusal(const std::string& statement);
+
 }  // namespace weir::modules

@@ -290,16 +290,20 @@ int wait_child(pid_t pid) noexcept {
   return status;
 }
 
-// Closes every descriptor from 3 up except `keep`, so that children hold nothing of ours: a
-// watchdog holding another cluster's socket would keep that cluster alive.
-void close_fds_except(int keep, long max_fd) noexcept {
+// Closes every descriptor from 3 up except `keep` and `also` (-1: none), so that children hold
+// nothing of ours: a watchdog holding another cluster's socket would keep that cluster alive.
+void close_fds_except(int keep, int also, long max_fd) noexcept {
 #ifdef SYS_close_range
+  int low = also >= 3 && also < keep ? also : keep, high = also > keep ? also : keep;
   bool ok = true;
-  if (keep > 3) ok = syscall(SYS_close_range, 3u, static_cast<unsigned>(keep - 1), 0u) == 0;
-  if (ok && syscall(SYS_close_range, static_cast<unsigned>(keep + 1), ~0u, 0u) == 0) return;
+  if (low > 3) ok = syscall(SYS_close_range, 3u, static_cast<unsigned>(low - 1), 0u) == 0;
+  if (ok && high > low + 1)
+    ok = syscall(SYS_close_range, static_cast<unsigned>(low + 1), static_cast<unsigned>(high - 1),
+                 0u) == 0;
+  if (ok && syscall(SYS_close_range, static_cast<unsigned>(high + 1), ~0u, 0u) == 0) return;
 #endif
   for (long fd = 3; fd < max_fd; ++fd)
-    if (fd != keep) close(static_cast<int>(fd));
+    if (fd != keep && fd != also) close(static_cast<int>(fd));
 }
 
 // Moves fd out of 0..2, which a child is about to point at /dev/null or a log.
@@ -352,10 +356,12 @@ ServerUser server_user() {
 }
 
 // Runs argv[0] as `user`, in cwd, with stdout and stderr appended to `log`, in this process's
-// environment with `env` ("NAME=value" entries) set on top. A new session keeps the server out
-// of the terminal's process group, so Ctrl-C in a REPL doesn't stop it.
+// environment with `env` ("NAME=value" entries) set on top, and descriptor `pass` (-1: none)
+// left open for it. A new session keeps the server out of the terminal's process group, so
+// Ctrl-C in a REPL doesn't stop it.
 pid_t spawn(const std::vector<std::string>& args, const ServerUser& user, const std::string& cwd,
-            const std::string& log, bool new_session, const std::vector<std::string>& env = {}) {
+            const std::string& log, bool new_session, const std::vector<std::string>& env = {},
+            int pass = -1) {
   std::vector<char*> argv;
   for (const auto& a : args)
     argv.push_back(const_cast<char*>(a.c_str()));
@@ -407,7 +413,8 @@ pid_t spawn(const std::vector<std::string>& args, const ServerUser& user, const 
     int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     if (in < 0 || out < 0) failed();
     stdio_to(in, out);
-    close_fds_except(out_fd, max_fd);
+    close_fds_except(out_fd, pass, max_fd);
+    if (pass >= 0 && fcntl(pass, F_SETFD, 0) != 0) failed();
     step = 3;
     if (chdir(cwd.c_str()) != 0) failed();
     step = 4;
@@ -480,7 +487,7 @@ bool port_free(int port) {
   int keep = above_stdio(fd);
   int null_fd = open("/dev/null", O_RDWR);
   if (null_fd >= 0) stdio_to(null_fd, null_fd);
-  close_fds_except(keep, max_fd);
+  close_fds_except(keep, -1, max_fd);
   if (chdir("/") != 0) {
     // only keeps us from pinning the owner's working directory
   }
@@ -1147,24 +1154,31 @@ struct WorkDir {
   WorkDir& operator=(const WorkDir&) = delete;
 };
 
-// Runs a client program (pg_dump, psql) against `target`: the password goes in PGPASSWORD in
-// the child's environment, the other settings on its command line, so `ps` never shows it.
+// Runs a client program (pg_dump, psql) against `target`: its settings reach the program in a
+// service file it reads from a pipe (pg/connection.hpp: client_target), never on its command
+// line, which `ps` shows every user, nor on disk.
 void run_client(std::vector<std::string> args, const std::string& target, const WorkDir& work,
                 const std::string& what) {
-  std::vector<std::string> env;
-  if (!target.empty()) {
-    SplitTarget split;
-    try {
-      split = split_password(target);
-    } catch (const std::exception& e) {
-      fail(what + ": " + e.what());
-    }
-    args.push_back("--dbname=" + split.conninfo);
-    if (!split.password.empty()) env.push_back("PGPASSWORD=" + split.password);
+  ClientTarget client;
+  int service = -1;
+  try {
+    client = client_target(target);
+    if (!client.service_file.empty()) service = text_pipe(client.service_file);
+  } catch (const std::exception& e) {
+    fail(what + ": " + e.what());
   }
+  struct Close {
+    int fd;
+    ~Close() {
+      if (fd >= 0) close(fd);
+    }
+  } closing{service};
+  if (service >= 0) client.env.push_back("PGSERVICEFILE=/dev/fd/" + std::to_string(service));
+  args.push_back("--no-password");  // no prompt: the service file is read once
+  args.insert(args.end(), client.args.begin(), client.args.end());
   std::string log = work.path + "/client.log";
   off_t from = file_size(log);
-  int status = wait_child(spawn(args, ServerUser{}, work.path, log, false, env));
+  int status = wait_child(spawn(args, ServerUser{}, work.path, log, false, client.env, service));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     fail(what + ": " + scrub_target(output_since(log, from), target));
 }

@@ -136,9 +136,10 @@ struct SchemaCopy {
 // create_roles the missing ones are made from pg_dumpall --roles-only --no-role-passwords of
 // `from` (statements about roles `to` has are left out), else it is an error naming them. All
 // from `bindir` (empty: Cluster::find_bindir()), the dumps in a private directory under
-// $TMPDIR removed afterwards. A password of either target reaches the programs in PGPASSWORD,
-// never on their command lines (which `ps` shows); other settings go as a conninfo string in
-// --dbname. Throws ClusterError naming the step, with secrets masked.
+// $TMPDIR removed afterwards. The settings of either target (password, sslpassword and every
+// other) reach the programs in a service file read from a pipe (pg/connection.hpp:
+// client_target), never on their command lines (which `ps` shows) nor on disk. Throws
+// ClusterError naming the step, with secrets masked.
 void copy_schema(const SchemaCopy& copy, const std::string& bindir = "");
 
 // A pg_dump archive of some tables (or of the whole database) written to a file.

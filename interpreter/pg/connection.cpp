@@ -4,11 +4,18 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
 #include <set>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <chrono>
 
 #include "pg/sql_parse.hpp"
 
@@ -257,7 +264,21 @@ std::string password_of(const std::string& target) {
   return percent_decode(target.substr(spans[0].first, spans[0].second - spans[0].first));
 }
 
-SplitTarget split_password(const std::string& target) {
+namespace {
+
+// A value a service file line `key=value` can hold: libpq reads a line of at most 1,023 bytes,
+// drops the white space at its end and takes the value as written (no quoting).
+bool fits_service_file(const std::string& key, const std::string& value) {
+  if (key.size() + 1 + value.size() > 1000) return false;
+  if (value.find_first_of("\r\n") != std::string::npos) return false;
+  return value.empty() || !std::isspace(static_cast<unsigned char>(value.back()));
+}
+
+}  // namespace
+
+ClientTarget client_target(const std::string& target) {
+  ClientTarget out;
+  if (target.empty()) return out;
   char* err = nullptr;
   PQconninfoOption* opts = PQconninfoParse(target.c_str(), &err);
   if (!opts) {
@@ -266,23 +287,75 @@ SplitTarget split_password(const std::string& target) {
     throw ConnectionError("cannot read " + mask_password(target) + ": " +
                           scrub_target(why, target));
   }
-  SplitTarget out;
+  struct Free {
+    PQconninfoOption* o;
+    ~Free() { PQconninfoFree(o); }
+  } owned{opts};
+  std::string service, file_text, others;
   for (PQconninfoOption* o = opts; o->keyword; ++o) {
     if (!o->val) continue;
-    if (std::strcmp(o->keyword, "password") == 0) {
-      out.password = o->val;
+    std::string key = o->keyword, value = o->val;
+    if (key == "service") {
+      service = value;
       continue;
     }
-    std::string value;
-    for (const char* c = o->val; *c; ++c) {
-      if (*c == '\\' || *c == '\'') value.push_back('\\');
-      value.push_back(*c);
+    others += (others.empty() ? "" : ", ") + key;
+    if (fits_service_file(key, value)) {
+      file_text += key + "=" + value + "\n";
+    } else if (o->envvar) {
+      out.env.push_back(std::string(o->envvar) + "=" + value);
+    } else {
+      throw ConnectionError("cannot hand " + key + " of " + mask_password(target) +
+                            " to a client program: its value has a line break, white space at "
+                            "its end or more than 1,000 bytes, which a service file cannot hold");
     }
-    out.conninfo +=
-        (out.conninfo.empty() ? "" : " ") + std::string(o->keyword) + "='" + value + "'";
   }
-  PQconninfoFree(opts);
+  if (!service.empty()) {
+    if (!others.empty())
+      throw ConnectionError(mask_password(target) + " names service " + service +
+                            " and also sets " + others +
+                            ": put those in the service's definition, so that weir can hand a "
+                            "client program the service alone");
+    out.env.push_back("PGSERVICE=" + service);
+    return out;
+  }
+  out.service_file = "[weir]\n" + file_text;
+  out.args.push_back("--dbname=service=weir");
   return out;
+}
+
+int text_pipe(const std::string& text) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    throw ConnectionError(std::string("cannot make a pipe: ") + std::strerror(errno));
+  // above stdin/stdout/stderr, which a child points elsewhere
+  for (int& fd : fds) {
+    if (fd > 2) continue;
+    int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    ::close(fd);
+    fd = moved;
+  }
+  if (fds[0] < 0 || fds[1] < 0) {
+    int e = errno;
+    for (int fd : fds)
+      if (fd >= 0) ::close(fd);
+    throw ConnectionError(std::string("cannot make a pipe: ") + std::strerror(e));
+  }
+  // the write end never blocks: more than the pipe holds is an error, not a hang
+  ::fcntl(fds[1], F_SETFL, ::fcntl(fds[1], F_GETFL) | O_NONBLOCK);
+  size_t written = 0;
+  while (written < text.size()) {
+    ssize_t n = ::write(fds[1], text.data() + written, text.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    written += static_cast<size_t>(n);
+  }
+  ::close(fds[1]);
+  if (written < text.size()) {
+    ::close(fds[0]);
+    throw ConnectionError("cannot hand a client program its settings: more than a pipe holds");
+  }
+  return fds[0];
 }
 
 std::string mask_password(const std::string& target) {
@@ -320,6 +393,94 @@ std::string scrub_target(std::string message, const std::string& target) {
 
 // ---- Connection --------------------------------------------------------------------
 
+namespace {
+
+bool (*g_connect_interrupt)() = nullptr;
+
+std::string option_value(PGconn* conn, const char* key) {
+  std::string out;
+  if (PQconninfoOption* opts = PQconninfo(conn)) {
+    for (PQconninfoOption* o = opts; o->keyword; ++o)
+      if (std::strcmp(o->keyword, key) == 0 && o->val) out = o->val;
+    PQconninfoFree(opts);
+  }
+  return out;
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  if (s.empty()) return out;
+  size_t from = 0;
+  for (size_t comma; (comma = s.find(',', from)) != std::string::npos; from = comma + 1)
+    out.push_back(s.substr(from, comma - from));
+  out.push_back(s.substr(from));
+  return out;
+}
+
+std::string join_from(const std::vector<std::string>& items, size_t first) {
+  std::string out;
+  for (size_t i = first; i < items.size(); ++i)
+    out += (i > first ? "," : "") + items[i];
+  return out;
+}
+
+// libpq's reading of connect_timeout: seconds per host tried, under 2 taken as 2, 0 or none
+// for no limit.
+int timeout_seconds(PGconn* conn) {
+  std::string t = option_value(conn, "connect_timeout");
+  int seconds = t.empty() ? 0 : std::atoi(t.c_str());
+  return seconds > 0 && seconds < 2 ? 2 : std::max(seconds, 0);
+}
+
+// A connection attempt like `conn`'s, on the hosts after the one at `index` of its host list:
+// what libpq does itself when a host does not answer within connect_timeout. nullptr when
+// there is none after it.
+PGconn* start_on_next_host(PGconn* conn, size_t index) {
+  std::vector<std::string> hosts = split_list(option_value(conn, "host"));
+  std::vector<std::string> addrs = split_list(option_value(conn, "hostaddr"));
+  std::vector<std::string> ports = split_list(option_value(conn, "port"));
+  size_t count = std::max(hosts.size(), addrs.size());
+  if (index + 1 >= count) return nullptr;
+  std::vector<std::string> keys, values;
+  if (PQconninfoOption* opts = PQconninfo(conn)) {
+    for (PQconninfoOption* o = opts; o->keyword; ++o) {
+      if (!o->val) continue;
+      std::string key = o->keyword, value = o->val;
+      if (key == "host" && hosts.size() > 1) value = join_from(hosts, index + 1);
+      if (key == "hostaddr" && addrs.size() > 1) value = join_from(addrs, index + 1);
+      if (key == "port" && ports.size() > 1) value = join_from(ports, index + 1);
+      keys.push_back(key);
+      values.push_back(value);
+    }
+    PQconninfoFree(opts);
+  }
+  std::vector<const char*> k, v;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    k.push_back(keys[i].c_str());
+    v.push_back(values[i].c_str());
+  }
+  k.push_back(nullptr);
+  v.push_back(nullptr);
+  return PQconnectStartParams(k.data(), v.data(), 0);
+}
+
+// Which of the target's hosts `conn` is trying now (libpq tries them in order from `from`).
+size_t current_host(PGconn* conn, size_t from) {
+  std::vector<std::string> hosts = split_list(option_value(conn, "host"));
+  std::vector<std::string> addrs = split_list(option_value(conn, "hostaddr"));
+  const char* now = PQhost(conn);
+  std::string h = now ? now : "";
+  for (size_t i = from; i < std::max(hosts.size(), addrs.size()); ++i)
+    if ((i < hosts.size() && hosts[i] == h) || (i < addrs.size() && addrs[i] == h)) return i;
+  return from;
+}
+
+}  // namespace
+
+void set_connect_interrupt(bool (*stop)()) {
+  g_connect_interrupt = stop;
+}
+
 Connection::Connection(const std::string& target) {
   safe_url_ = target.empty() ? "(libpq defaults)" : mask_password(target);
 
@@ -333,14 +494,65 @@ Connection::Connection(const std::string& target) {
                         nullptr};
   const char* values[] = {default_timeout ? timeout.c_str() : nullptr,
                           target.empty() ? nullptr : target.c_str(), "weir", "UTF8", nullptr};
-  conn_ = PQconnectdbParams(keys, values, 1);
+  conn_ = PQconnectStartParams(keys, values, 1);
   if (!conn_) throw ConnectionError("cannot connect: out of memory");
-  if (PQstatus(conn_) != CONNECTION_OK) {
-    std::string msg = one_line(PQerrorMessage(conn_));
-    msg = scrub_target(msg, target);
+  auto fail = [&](std::string why) {
     PQfinish(conn_);
     conn_ = nullptr;
-    throw ConnectionError("cannot connect to " + safe_url_ + ": " + msg);
+    throw ConnectionError("cannot connect to " + safe_url_ + ": " + scrub_target(why, target));
+  };
+  // libpq's connectDBComplete, but waiting at most 100 ms at a time, so that a signal (the
+  // interrupt check) ends a connection to a server that accepts TCP and never answers at once;
+  // connect_timeout is kept per host, and a host that runs out of it is left for the next one.
+  using Clock = std::chrono::steady_clock;
+  std::string timed_out;  // libpq's words for each host that ran out of time
+  size_t host = 0;
+  PostgresPollingStatusType state = PGRES_POLLING_WRITING;
+  int seconds = timeout_seconds(conn_);
+  auto deadline = Clock::now() + std::chrono::seconds(seconds);
+  int last_socket = PQsocket(conn_);
+  const char* last_host = PQhost(conn_);
+  std::string attempt = last_host ? last_host : "";
+  while (state != PGRES_POLLING_OK) {
+    if (PQstatus(conn_) == CONNECTION_BAD || state == PGRES_POLLING_FAILED)
+      fail(timed_out + one_line(PQerrorMessage(conn_)));
+    int sock = PQsocket(conn_);
+    if (sock < 0) {  // no socket yet to wait on: libpq has a step to take first
+      state = PQconnectPoll(conn_);
+      continue;
+    }
+    const char* now_host = PQhost(conn_);
+    if (sock != last_socket || (now_host ? now_host : "") != attempt) {  // a new attempt
+      last_socket = sock;
+      attempt = now_host ? now_host : "";
+      deadline = Clock::now() + std::chrono::seconds(seconds);
+    }
+    pollfd pfd{sock, static_cast<short>(state == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0};
+    int slice = 100;
+    if (seconds > 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      slice = static_cast<int>(std::max<long long>(0, std::min<long long>(slice, left.count())));
+    }
+    int ready = ::poll(&pfd, 1, slice);
+    if (ready < 0 && errno != EINTR) fail(std::string("poll: ") + std::strerror(errno));
+    if (g_connect_interrupt && g_connect_interrupt()) fail("interrupted");
+    if (ready <= 0) {
+      if (seconds <= 0 || Clock::now() < deadline) continue;
+      const char* h = PQhost(conn_);
+      const char* p = PQport(conn_);
+      timed_out += std::string("connection to server at \"") + (h ? h : "") + "\", port " +
+                   (p ? p : "") + " failed: timeout expired; ";
+      host = current_host(conn_, host);
+      PGconn* next = start_on_next_host(conn_, host);
+      if (!next) fail(timed_out.substr(0, timed_out.size() - 2));
+      PQfinish(conn_);
+      conn_ = next;
+      host = 0;  // the new attempt's list starts after the host that timed out
+      state = PGRES_POLLING_WRITING;
+      last_socket = -2;
+      continue;
+    }
+    state = PQconnectPoll(conn_);
   }
   PQsetNoticeReceiver(conn_, &Connection::on_notice, this);
   cancel_ = PQgetCancel(conn_);

@@ -80,6 +80,8 @@ class Connection {
   // Connecting gives up after kDefaultConnectTimeoutSeconds (libpq's connect_timeout: per host
   // tried, covering the server's reply too) unless `target` or $PGCONNECT_TIMEOUT sets one, so
   // a server that accepts TCP and never answers cannot hang weir.
+  // While it waits for the server, the attempt asks the set_connect_interrupt function every
+  // 100 ms, and gives up ("… : interrupted") when it says so.
   static constexpr int kDefaultConnectTimeoutSeconds = 10;
   explicit Connection(const std::string& target);
   ~Connection();
@@ -141,6 +143,12 @@ class Connection {
   void* sink_ctx_ = nullptr;
 };
 
+// What a connection attempt asks while it waits for the server: true ends it with a
+// ConnectionError ("… : interrupted"). weir's signal handling installs its stop flag here
+// (lua/interrupt.cpp), so one SIGINT/SIGTERM ends weir.connect to a server that accepts TCP
+// and never answers at once instead of after connect_timeout (forever with connect_timeout=0).
+void set_connect_interrupt(bool (*stop)());
+
 // Asks the server to cancel the statement this process is waiting on (the one blocking call
 // into libpq in progress, if any). Async-signal-safe: meant for a SIGINT handler, so Ctrl-C
 // ends a long query at once instead of after it. Returns whether a request was sent.
@@ -154,14 +162,29 @@ std::string mask_password(const std::string& target);
 // The password libpq would send for `target` (its own parse), else the first secret found
 // as mask_password finds it; "" when none.
 std::string password_of(const std::string& target);
-// A target as libpq reads it, split for a client program (pg_dump, psql): every setting but
-// the password as a key='value' conninfo string, and the password ("" when none).
-struct SplitTarget {
-  std::string conninfo;
-  std::string password;
+// A connection target handed to a client program (pg_dump, psql) with none of its settings on
+// the program's command line, which every user of the machine can read (`ps`), and none on
+// disk: every setting libpq reads from `target` goes in a service file (section [weir]) that
+// the program reads from a pipe — PGSERVICEFILE=/dev/fd/N in its environment (text_pipe) —
+// and its command line says only `--dbname=service=weir`. A value a service file cannot hold
+// (a line break, white space at its end, a line over 1,000 bytes) goes in the setting's
+// environment variable instead (password: PGPASSWORD). A target that names a service of the
+// user's (service=NAME, and nothing else) gets PGSERVICE=NAME. An empty target (libpq's
+// defaults) needs nothing. Throws ConnectionError, the target masked, when libpq cannot parse
+// the target or a setting can go neither way.
+struct ClientTarget {
+  std::vector<std::string> args;  // for the command line: "--dbname=service=weir", or nothing
+  std::vector<std::string> env;   // NAME=VALUE for the program's environment only
+  std::string service_file;       // the service file's text, "" when none is needed
 };
-// Throws ConnectionError (the target masked) when libpq cannot parse `target`.
-SplitTarget split_password(const std::string& target);
+ClientTarget client_target(const std::string& target);
+
+// A pipe already holding `text` (at most 64 KB, a pipe's capacity), its write end closed: a
+// child that inherits the read end reads the text at /dev/fd/N as from a file, and nothing is
+// written to disk. Returns the read end, above 2 and close-on-exec (the spawner keeps it open
+// in the child). Throws ConnectionError.
+int text_pipe(const std::string& text);
+
 // Replaces every occurrence of `secret` in `message` with "***".
 std::string scrub(std::string message, const std::string& secret);
 // `message` with `target` shown masked and every secret of it (raw and percent-decoded)

@@ -2,6 +2,8 @@
 // (json_agg … ORDER BY), so the C++ side only nests per-table lists into their tables.
 #include "pg/inspect.hpp"
 
+#include <cstring>
+#include <initializer_list>
 #include <map>
 #include <regex>
 #include <utility>
@@ -562,14 +564,37 @@ const std::vector<std::string>& model_sections() {
   return sections;
 }
 
+// `sql` with `extra` added to the arguments of every call to one of `functions` whose
+// arguments hold no parentheses and do not start with `skip`.
+std::string add_arguments(const std::string& sql, std::initializer_list<const char*> functions,
+                          const char* extra, const char* skip = nullptr) {
+  std::string out;
+  size_t copied = 0;
+  for (size_t p = 0; p < sql.size(); ++p) {
+    for (const char* fn : functions) {
+      size_t n = std::strlen(fn);
+      if (sql.compare(p, n, fn) != 0 || p + n >= sql.size() || sql[p + n] != '(') continue;
+      size_t args = p + n + 1;
+      if (skip && sql.compare(args, std::strlen(skip), skip) == 0) break;
+      size_t close = sql.find_first_of("()", args);
+      if (close == std::string::npos || sql[close] != ')') break;
+      out.append(sql, copied, close - copied);
+      out += extra;
+      copied = close;
+      p = close;
+      break;
+    }
+  }
+  return out + sql.substr(copied);
+}
+
 // The query with each pg_get_*def / pg_get_expr call asking for PostgreSQL's pretty form —
 // except policy expressions, which psql shows in the plain form.
 std::string pretty_printed(const std::string& sql) {
-  static const std::regex def(
-      R"((pg_get_(?:constraintdef|triggerdef|viewdef|expr)\((?!p\.pol)[^()]*)\))");
-  static const std::regex index(R"((pg_get_indexdef\([^()]*)\))");
-  std::string out = std::regex_replace(sql, def, "$1, true)");
-  return std::regex_replace(out, index, "$1, 0, true)");
+  std::string out = add_arguments(
+      sql, {"pg_get_constraintdef", "pg_get_triggerdef", "pg_get_viewdef", "pg_get_expr"}, ", true",
+      "p.pol");
+  return add_arguments(out, {"pg_get_indexdef"}, ", 0, true");
 }
 
 // {grants(ACL, OWNER, 'K')} in a query: the privileges in ACL (or, when NULL, the built-in

@@ -37,15 +37,28 @@ struct Redacted {
 
 // Replaces, using PostgreSQL's own scanner: the string constant after PASSWORD (CREATE/ALTER
 // ROLE|USER … [ENCRYPTED] PASSWORD '…') and after an option whose name ends in "password"
-// (CREATE/ALTER USER MAPPING and ALTER SERVER … OPTIONS (password '…', SET sslpassword '…'));
-// inside every other string constant, a connection URL's or conninfo's password (as
-// mask_password finds it); the same inside dollar-quoted bodies (DO blocks, functions). Text
-// the scanner cannot read (an unterminated quote) is cut after the first PASSWORD followed by
-// a quote. Never throws for bad SQL.
+// (CREATE/ALTER USER MAPPING and ALTER SERVER … OPTIONS (password '…', SET sslpassword '…')),
+// with comments between the two skipped; the string arguments of a format() call whose format
+// string mentions PASSWORD (format('ALTER ROLE %I PASSWORD %L', name, 'S3cret')) and a string
+// concatenated to one that ends with PASSWORD ('… PASSWORD ' || 'S3cret', or
+// || quote_literal('S3cret')); inside every other string constant, a connection URL's or
+// conninfo's password (as mask_password finds it); the same inside dollar-quoted bodies (DO
+// blocks, functions). Not found: a password that reaches the SQL through a variable or an
+// expression (PASSWORD ' || v_secret). Text the scanner cannot read (an unterminated quote) is
+// cut after the first PASSWORD followed by a quote. Never throws for bad SQL.
 Redacted redact_secrets(const std::string& sql);
 
-// True for statements that end (or hand off) the current transaction: COMMIT, END, ROLLBACK
-// and ABORT (not ROLLBACK TO SAVEPOINT), PREPARE TRANSACTION, COMMIT/ROLLBACK PREPARED.
-bool ends_transaction(const Statement& s);
+// True for statements that control the transaction other than through savepoints — what a
+// transactional phase may not run, since weir records the phase in the transaction it runs in:
+// BEGIN, START TRANSACTION, COMMIT, END, ROLLBACK, ABORT (AND CHAIN or not), PREPARE
+// TRANSACTION, COMMIT/ROLLBACK PREPARED. Not SAVEPOINT, RELEASE or ROLLBACK TO.
+bool controls_transaction(const Statement& s);
+
+// The first statement of `sql` that controls_transaction, as written (without its ';'); ""
+// when there is none. Text that mentions none of those keywords is not parsed. Text the parser
+// cannot read (a newer server's syntax, which that server may still run) is read token by token
+// with PostgreSQL's scanner: a statement (between ';' outside BEGIN ATOMIC … END) that starts
+// with one of them counts.
+std::string transaction_control(const std::string& sql);
 
 }  // namespace weir::pg

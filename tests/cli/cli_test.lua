@@ -99,7 +99,7 @@ T.case("the sandbox refuses C modules and bytecode", function()
   T.not_contains(err, ".so'", "no C searcher ran")
   rc, _, err = weir_run("run -e " .. q("assert(load(string.dump(function() end)))"))
   T.eq(rc, 1)
-  T.contains(err, "attempt to load a binary chunk")
+  T.contains(err, "load: is a precompiled (binary) chunk; weir loads Lua source only")
 end)
 
 T.case("--unsafe allows os.execute and io.popen", function()
@@ -125,6 +125,31 @@ T.case("os.exit sets the exit code", function()
   T.eq((weir_run("run -e 'os.exit(3)'")), 3)
   T.eq((weir_run("run -e 'os.exit(false)'")), 1)
   T.eq((weir_run("run -e 'os.exit(true)'")), 0)
+end)
+
+T.case("os.exit ends weir through pcall, xpcall and coroutines, closing what is open", function()
+  for _, c in ipairs {
+    { "pcall(os.exit, 4)", 4 },
+    { "print(pcall(function() os.exit(5) end))", 5 },
+    { "xpcall(function() os.exit(6) end, function(e) print('handler saw', e) return 'swallowed' end)", 6 },
+    { "print(coroutine.resume(coroutine.create(function() os.exit(7) end)))", 7 },
+    { "coroutine.wrap(function() pcall(os.exit, 8) end)()", 8 },
+    { "local co = coroutine.create(function() coroutine.yield() end) coroutine.resume(co) " ..
+      "pcall(function() os.exit(9) end)", 9 },
+    { "for i = 1, 3 do pcall(os.exit, 10 + i) end", 11 },
+    { "pcall(error, 'x') pcall(os.exit, false)", 1 },
+  } do
+    local rc, out, err = weir_run("run -e " .. q(c[1] .. "; print('continued')"))
+    T.eq(rc, c[2], c[1] .. ": " .. err)
+    T.not_contains(out, "continued", c[1])
+    T.not_contains(out .. err, "userdata", c[1])
+    T.not_contains(out, "handler saw", c[1] .. ": a script's handler is not called for it")
+  end
+  -- to-be-closed variables are closed on the way out, and see os.exit(N), not a userdata
+  local rc, out = weir_run("run -e " .. q("local x <close> = setmetatable({}, { __close = function(_, e) " ..
+    "print('closed', e) end }) pcall(os.exit, 12)"))
+  T.eq(rc, 12)
+  T.eq(out, "closed\tos.exit(12)\n")
 end)
 
 T.case("script arguments arrive in arg and ...", function()

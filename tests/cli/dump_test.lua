@@ -1,8 +1,9 @@
 -- weir.dump and weir.restore: a pg_dump archive of named tables, written whole or not at all,
 -- private, never replacing a file; restored into another database all or nothing; the password
--- handed to pg_dump and pg_restore in PGPASSWORD, never on their command lines (seen through
--- wrappers weir finds by its own bindir lookup); a snapshot pins the rows; weir plan writes
--- nothing; misuse is one line at the script's line.
+-- and the other settings handed to pg_dump and pg_restore in a service file read from a pipe,
+-- never on their command lines nor in PGPASSWORD (seen through wrappers weir finds by its own
+-- bindir lookup); a snapshot pins the rows; weir plan writes nothing; misuse is one line at the
+-- script's line.
 local T = require "testing"
 local shell = require "shell"
 local q, sh = shell.q, shell.sh
@@ -13,7 +14,9 @@ local weir_bin = assert(os.getenv "WEIR")
 local base_url = assert(os.getenv "WEIR_TEST_BASE_URL")
 local SECRET = "Dump-pw-0815"
 
--- pg_dump and pg_restore wrappers recording argv and PGPASSWORD, then running the real ones.
+-- pg_dump and pg_restore wrappers recording argv, PGPASSWORD and the service file weir hands
+-- them on a pipe (kept in a file for the real program, which reads it after the wrapper did),
+-- then running the real ones.
 local real_bindir = (select(2, sh("ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1")):gsub("%s+$", ""))
 local bindir = tmp .. "/bin"
 local calls = tmp .. "/calls"
@@ -26,8 +29,13 @@ for _, prog in ipairs { "pg_dump", "pg_restore" } do
 n=$(ls %s | grep -c '^argv' || true)
 printf '%%s\n' "$@" > %s/argv.$n
 printf '%%s' "${PGPASSWORD-(unset)}" > %s/env.$n
+if [ -n "$PGSERVICEFILE" ]; then
+  cat "$PGSERVICEFILE" > %s/service.$n
+  PGSERVICEFILE=%s/service.$n
+  export PGSERVICEFILE
+fi
 exec %s/%s "$@"
-]]):format(q(calls), q(calls), q(calls), q(real_bindir), prog))
+]]):format(q(calls), q(calls), q(calls), q(calls), q(calls), q(real_bindir), prog))
   assert(os.execute("chmod 755 " .. q(bindir .. "/" .. prog)))
 end
 shell.write(bindir .. "/pg_config", "#!/bin/sh\necho " .. q(bindir) .. "\n")
@@ -38,7 +46,9 @@ local function recorded()
   for i = 0, 20 do
     local f = io.open(calls .. "/argv." .. i)
     if not f then break end
-    out[#out + 1] = { argv = f:read("a"), env = T.read(calls .. "/env." .. i) }
+    local svc = io.open(calls .. "/service." .. i)
+    out[#out + 1] = { argv = f:read("a"), env = T.read(calls .. "/env." .. i), service = svc and svc:read("a") or "" }
+    if svc then svc:close() end
     f:close()
   end
   return out
@@ -110,9 +120,12 @@ T.case("weir.dump writes the named tables to a private archive; weir.restore loa
   T.contains(seen[1].argv, '--table="app"."parents"')
   T.contains(seen[2].argv, "--single-transaction")
   for _, c in ipairs(seen) do
-    T.contains(c.argv, "dump_owner", "the other settings are on the command line")
+    T.contains(c.argv, "--dbname=service=weir", "the settings are in the service file")
     T.not_contains(c.argv, SECRET, "the command line")
-    T.eq(c.env, SECRET, "PGPASSWORD in the environment")
+    T.not_contains(c.argv, "dump_owner", "the command line")
+    T.eq(c.env, "(unset)", "no PGPASSWORD in the environment")
+    T.contains(c.service, "user=dump_owner", "the service file")
+    T.contains(c.service, "password=" .. SECRET, "the service file")
   end
 end)
 

@@ -1,7 +1,9 @@
 -- Fuzzing what scripts can hand to weir's loaders and JSON decoder, bounded to a few seconds:
 -- precompiled chunks (string.dump of real functions) with random bytes changed, loaded through
 -- every path (load in each mode, loadfile, dofile, require of a file), and deep, truncated or
--- mutated JSON (json.decode, json.validate, json.encode of deep tables). weir must end with an
+-- mutated JSON (json.decode, json.validate, json.encode of deep tables), and long strings under
+-- every checked format and pattern, pathological patterns among them (json.validate). weir must
+-- end with an
 -- exit code of its own — 0, or 1 with one error — never a signal (a shell status above 128:
 -- SIGSEGV, SIGABRT). Each child weir runs many cases under pcall and ends with an uncaught one.
 -- The seed is printed with any failure; WEIR_FUZZ_SEED=N replays it.
@@ -117,9 +119,53 @@ print("decoded " .. decoded .. " of " .. cases, pcall(json.encode, t))
 json.decode(deep(100000, "[", "]"))
 ]]
 
+-- The child: long strings through every format weir checks, patterns (pathological ones among
+-- them, which must stop at the match limit with an error), long $id and $ref; then one
+-- pathological pattern uncaught. A crash (std::regex recursed per character) or a hang (it
+-- backtracked for hours, ignoring SIGTERM) fails the case.
+local SCHEMA_CHILD = [==[
+local seed, cases = tonumber(arg[1]), tonumber(arg[2])
+math.randomseed(seed)
+local formats = { "uri", "email", "date-time", "date", "time", "ipv4", "ipv6", "hostname", "uuid", "regex" }
+local patterns = { "^(a|b)*$", "^[a-z0-9:/._-]+$", "(a|b)+c", "^\\s*\\S+$", "^.*$", "^(?:https?://)?([^/]+)(/.*)?$" }
+local slow = { "^(a|aa)+$", "^(a+)+$", "^(\\w+\\s?)*$", "^(a|a?)+$" }
+local function long()
+  local unit = ({ "a", "ab", "1.", ":/", "\n", "\u{00e9}", "%2", "@", "-" })[math.random(9)]
+  return ("https://"):sub(1, math.random(0, 8)) .. unit:rep(math.random(1, 100000))
+end
+local limited, answered = 0, 0
+for _ = 1, cases do
+  local text, schema = long(), nil
+  local pick = math.random(5)
+  if pick == 1 then
+    schema = { format = formats[math.random(#formats)] }
+  elseif pick == 2 then
+    schema = { pattern = patterns[math.random(#patterns)] }
+  elseif pick == 3 then
+    schema = { patternProperties = { [patterns[math.random(#patterns)]] = { format = "uri" } } }
+    text = { [text] = text }
+  elseif pick == 4 then
+    schema = { [math.random(2) == 1 and "$id" or "$ref"] = text }
+  else
+    schema = { pattern = slow[math.random(#slow)] }
+    text = ("a"):rep(math.random(30, 60)) .. "!"
+  end
+  local ok, err = pcall(json.validate, text, schema)
+  if ok then
+    answered = answered + 1
+  elseif tostring(err):find("gave up after 10000000 backtracking steps", 1, true) then
+    limited = limited + 1
+  elseif not tostring(err):find("^json%.validate: ") then
+    error("unexpected error: " .. tostring(err), 0)
+  end
+end
+print(("answered %d, limited %d"):format(answered, limited))
+json.validate({ name = ("a"):rep(50) .. "!" }, { properties = { name = { pattern = "^(a|aa)+$" } } })
+]==]
+
 local function child(name, code, args)
   local path = shell.write(tmp .. "/" .. name .. ".lua", code)
-  return sh("cd " .. q(tmp) .. " && DATABASE_URL= timeout 120 " .. q(weir) .. " run " .. (args.flags or "") ..
+  return sh("cd " .. q(tmp) .. " && DATABASE_URL= timeout -k 5 120 " .. q(weir) .. " run " .. (args.flags or "") ..
     q(path) .. " " .. args.seed .. " " .. args.cases .. " " .. q(tmp))
 end
 
@@ -140,6 +186,14 @@ T.case("deep, truncated and mutated JSON: errors, never a crash", function()
   T.eq(rc, 1, what)
   T.contains(out, "false\tjson.encode: table nested deeper than 1000 levels", what)
   T.contains(err, "json.decode: JSON nested deeper than 1000 levels (at byte 1001)", what)
+end)
+
+T.case("long strings and pathological patterns through json.validate: answers or one-line errors", function()
+  local rc, out, err = child("schema", SCHEMA_CHILD, { seed = seed, cases = 60 })
+  local what = ("seed %d: "):format(seed) .. err
+  T.eq(rc, 1, what)
+  T.ok(out:match("^answered %d+, limited %d+\n$"), out .. what)
+  T.contains(err, 'json.validate: pattern "^(a|aa)+$" at /name: gave up after 10000000 backtracking steps', what)
 end)
 
 shell.cleanup()

@@ -460,22 +460,132 @@ T.case("examples/quickstart goes up, verifies, goes down and up again", function
   T.eq((p.weir("status")), 0)
 end)
 
-T.case("a phase that ends its own transaction, or leaves one open, fails and is rolled back", function()
-  local p = project { ["001_tx.lua"] = [[
-return migration "001_tx" {
-  phase "commits" { up = function(db) db:exec "CREATE TABLE sneaky (x int)"; db:exec "COMMIT" end },
+-- Statements that would end or replace a transactional phase's transaction, as a phase sends
+-- them: refused before they reach the server, so nothing the phase did is committed or lost.
+local TX_CONTROL = {
+  { [[db:exec "CREATE TABLE sneaky (x int)"; db:exec "COMMIT"]], "COMMIT" },
+  { [[db:exec "CREATE TABLE sneaky (x int)"; db:exec "ROLLBACK; BEGIN"]], "ROLLBACK" },
+  { [[db:exec "CREATE TABLE sneaky (x int)"; db:exec "COMMIT; BEGIN"; db:exec "SELECT 1/0"]], "COMMIT" },
+  { [[db:exec "CREATE TABLE sneaky (x int); END; BEGIN"]], "END" },
+  { [[db:exec "CREATE TABLE sneaky (x int)"; db:exec "abort"]], "abort" },
+  { [[db:exec "CREATE TABLE sneaky (x int)"; db:exec "BEGIN"]], "BEGIN" },
+  { [[db:exec "CREATE TABLE sneaky (x int)"; db:exec "START TRANSACTION ISOLATION LEVEL SERIALIZABLE"]], "START TRANSACTION" },
+  { [[db:exec "CREATE TABLE sneaky (x int)"; db:exec "COMMIT AND CHAIN"]], "COMMIT AND CHAIN" },
+  { [[db:exec "CREATE TABLE sneaky (x int)"; db:exec "PREPARE TRANSACTION 'weir_t'"]], "PREPARE TRANSACTION" },
+  { [[db:exec "CREATE TABLE sneaky (x int)"; db:query("ROLLBACK")]], "ROLLBACK" },
+  { [[db:exec "CREATE TABLE sneaky (x int)"; db:exec("/* done */ COMMIT -- now\n")]], "COMMIT" },
+  { [[db:tx(function() db:exec "CREATE TABLE sneaky (x int)"; db:exec "COMMIT" end)]], "COMMIT" },
+  { [[ddl.add_column(db, "nosuch", "x", "int"); db:exec "COMMIT"]], nil },
+}
+
+T.case("a transactional phase cannot end or replace its transaction: refused before it runs", function()
+  for i, c in ipairs(TX_CONTROL) do
+    local id = string.format("%03d_tx", i)
+    local p = project { [id .. ".lua"] = string.format([[
+return migration "%s" {
+  phase "commits" { up = function(db) %s end },
+}
+]], id, c[1]) }
+    local rc, out, err = p.weir("up")
+    T.eq(rc, 1, c[1] .. ": " .. out .. err)
+    if c[2] then
+      T.contains(err, "migrations/" .. id .. ".lua:2: refusing to run `" .. c[2], c[1])
+      T.contains(err, "a transactional phase runs in the transaction weir records it in", c[1])
+      -- one line (beside the progress lines saying the phase started and failed)
+      local failed = err:match("[^\n]*up failed:[^\n]*")
+      T.contains(failed, "refusing to run `" .. c[2], "one line: " .. err)
+      T.contains(failed, "a transactional phase runs in the transaction weir records it in", "one line: " .. err)
+      T.eq(select(2, err:gsub("refusing to run", "")), 1, "said once: " .. err)
+    end
+    T.eq(p.value "SELECT to_regclass('sneaky')", db.NULL, c[1] .. ": nothing committed")
+    T.eq(p.value "SELECT count(*) FROM pg_prepared_xacts", 0, c[1])
+    T.eq(p.phase_state(id, "commits"), "failed", c[1])
+    -- plan refuses it with the same words
+    local prc, pout = p.weir("plan")
+    T.eq(prc, 1, c[1])
+    if c[2] then T.contains(pout, "refusing to run `" .. c[2], c[1]) end
+  end
+end)
+
+T.case("savepoints are a transactional phase's own: SAVEPOINT, ROLLBACK TO, RELEASE and db:tx", function()
+  local p = project { ["001_sp.lua"] = [[
+return migration "001_sp" {
+  phase "savepoints" {
+    up = function(db)
+      db:exec "CREATE TABLE kept (x int)"
+      db:exec "SAVEPOINT a; INSERT INTO kept VALUES (1); ROLLBACK TO SAVEPOINT a; RELEASE a"
+      db:exec "SAVEPOINT b"
+      db:exec "INSERT INTO kept VALUES (2)"
+      db:exec "ROLLBACK TO b"
+      pcall(db.tx, db, function() db:exec "INSERT INTO kept VALUES (3)"; error("undo") end)
+      db:tx(function() db:exec "INSERT INTO kept VALUES (4)" end)
+      db:exec "SELECT 'COMMIT; BEGIN' AS text_not_a_statement"
+    end,
+  },
 }
 ]] }
   local rc, _, err = p.weir("up")
-  T.eq(rc, 1)
+  T.eq(rc, 0, err)
+  T.eq(p.value "SELECT array_agg(x ORDER BY x) FROM kept", { 4 })
+  T.eq(p.phase_state("001_sp", "savepoints"), "done")
+end)
+
+T.case("a phase that gets past the statement check and replaces its transaction is still caught", function()
+  -- the hook is weir's; a hostile phase can remove it, and the end-of-phase check (when the
+  -- transaction began) still refuses to record it done
+  local p = project { ["001_tx.lua"] = [[
+return migration "001_tx" {
+  phase "replaces" {
+    up = function(db)
+      db:exec "CREATE TABLE lost_t (id int)"
+      package.loaded["db.hooks"][db] = nil
+      db:exec "ROLLBACK; BEGIN"
+    end,
+  },
+}
+]] }
+  local rc, _, err = p.weir("up")
+  T.eq(rc, 1, err)
   T.contains(err, "ended its transaction itself")
-  T.eq(p.phase_state("001_tx", "commits"), "failed")
+  T.eq(p.phase_state("001_tx", "replaces"), "failed")
+end)
+
+T.case("os.exit in a phase ends weir up with its code: a transactional phase rolls back, a non-transactional one is left interrupted", function()
+  local p = project { ["001_exit.lua"] = [[
+return migration "001_exit" {
+  phase "tx" { up = function(db) db:exec "CREATE TABLE exit_t (id int)"; pcall(os.exit, 3) end },
+}
+]] }
+  local rc, out, err = p.weir("up")
+  T.eq(rc, 3, err)
+  T.not_contains(out .. err, "userdata")
+  T.contains(err, "weir: os.exit(3) ended the command")
+  T.eq(p.value "SELECT to_regclass('exit_t')", db.NULL, "rolled back")
+  T.eq(p.phase_state("001_exit", "tx"), nil, "nothing recorded: the phase is still pending")
+  local p2 = project { ["001_exit.lua"] = [[
+return migration "001_exit" {
+  phase "first" { up = function(db) db:exec "CREATE TABLE exit_t (id int)" end },
+  phase "auto" { transaction = false, up = function(db) db:exec "INSERT INTO exit_t VALUES (1)"; os.exit(4) end },
+  phase "never" { up = function(db) db:exec "CREATE TABLE never_t (id int)" end },
+}
+]] }
+  rc, out, err = p2.weir("up")
+  T.eq(rc, 4, err)
+  T.eq(p2.phase_state("001_exit", "first"), "done")
+  T.eq(p2.phase_state("001_exit", "auto"), "running")
+  T.eq(p2.value "SELECT count(*) FROM exit_t", 1, "autocommit work stays")
+  T.eq(p2.value "SELECT to_regclass('never_t')", db.NULL, "the run stopped")
+  local _, sout = p2.weir("status")
+  T.contains(sout, "interrupted  auto")
+end)
+
+T.case("a phase that leaves a transaction open fails and is rolled back", function()
   local p2 = project { ["001_open.lua"] = [[
 return migration "001_open" {
   phase "opens" { transaction = false, up = function(db) db:exec "BEGIN"; db:exec "CREATE TABLE dangling (x int)" end },
 }
 ]] }
-  rc, _, err = p2.weir("up")
+  local rc, _, err = p2.weir("up")
   T.eq(rc, 1)
   T.contains(err, "left a transaction open")
   T.eq(p2.value "SELECT to_regclass('dangling')", db.NULL, "the open transaction was rolled back")

@@ -91,7 +91,7 @@ T.case("bad safety-rail flags are usage errors naming the option and the value; 
     { "--statement-timeout=-5", "--statement-timeout: '-5' is not a duration" },
     { "--lock-timeout 0.5", "--lock-timeout: '0.5' is not a whole number of milliseconds" },
     { "--lock-timeout 1e99", "--lock-timeout: '1e99' is not a duration" },
-    { "--lock-timeout 99999999999", "--lock-timeout: '99999999999' is too long: at most 2147483647ms" },
+    { "--lock-timeout 99999999999", "--lock-timeout: '99999999999' is too long: at most 24.8 days (2147483647ms" },
     { "--lock-wait abc", "--lock-wait: 'abc' is not a duration: expected a number of seconds" },
     { "--retries -1", "--retries: '-1' is not a count" },
     { "--retries 1.5", "--retries: '1.5' is not a count" },
@@ -218,7 +218,7 @@ T.case("bad project files are rejected in one line naming the file", function()
     { "return { retries = 1e99 }", "weir: weir.lua: retries must be a non-negative integer" },
     { "return { lock_timeout = '2 weeks' }", "weir: weir.lua: lock_timeout: '2 weeks' is not a duration: expected a number of milliseconds" },
     { "return { lock_timeout = 0.5 }", "weir: weir.lua: lock_timeout: 0.5 is not a whole number of milliseconds" },
-    { "return { lock_timeout = 1e99 }", "weir: weir.lua: lock_timeout: 1e+99 is too long: at most 2147483647ms" },
+    { "return { lock_timeout = 1e99 }", "weir: weir.lua: lock_timeout: 1e+99 is too long: at most 24.8 days (2147483647ms" },
     { "return { statement_timeout = '15minutes' }", "weir: weir.lua: statement_timeout: '15minutes' is not a duration" },
     { "return { statement_timeout = '-1s' }", "weir: weir.lua: statement_timeout: '-1s' is not a duration" },
     { "return { lock_wait = 'abc' }", "weir: weir.lua: lock_wait: 'abc' is not a duration: expected a number of seconds" },
@@ -241,6 +241,33 @@ T.case("bad project files are rejected in one line naming the file", function()
   local rc, _, err = p.bare("status --config missing.lua")
   T.eq(rc, 2)
   T.contains(err, "--config: missing.lua does not exist")
+end)
+
+T.case("an error in weir.lua that quotes a secret shows it masked", function()
+  -- Lua's messages quote the token they stopped at and the values they were given: an unfinished
+  -- string holding a URL or a password, a value weir.lua rejects, an error() a file raises.
+  local p = project()
+  local cases = {
+    { 'return { db = "postgresql://bob:Hunter2secret@localhost/x }', "unfinished string near" },
+    { 'local url = "postgres://bob:Hunter2secret@localhost/x"\nreturn { db = url, lock_wait = url }', "is not a duration" },
+    { 'local password = "Hunter2secret\nreturn {}', "unfinished string near" },
+    { 'local db_password = "Hunter2secret"\nreturn { retries = db_password }', "retries must be" },
+    { 'local pw = { password = "Hunter2secret" }\nreturn { lock_timeout = pw.password }', "is not a duration" },
+    { 'return { db = "host=x passwd=Hunter2secret dbname=y }', "unfinished string near" },
+    { "return { db = 'host=x password=Hunter2secret dbname=y', lock_wait = 'host=x password=Hunter2secret' }", "is not a duration" },
+    { 'return { lock_timeout = "jdbc:postgresql://h/x?user=u&password=Hunter2secret" }', "is not a duration" },
+    { 'return { statement_timeout = "https://deploy:Hunter2secret@ci.example.com/hook" }', "is not a duration" },
+    { 'error("cannot reach mysql://root:Hunter2secret@db/app")', "cannot reach" },
+    { 'return { connections = { a = "postgresql://u:Hunter2secret@h/x" }, schema = }', "unexpected symbol" },
+  }
+  for _, c in ipairs(cases) do
+    p.config(c[1] .. "\n")
+    local rc, out, err = p.bare("status")
+    T.eq(rc, 1, c[1])
+    T.contains(err, c[2], c[1])
+    T.not_contains(out .. err, "Hunter2secret", c[1])
+    T.eq(select(2, err:gsub("\n", "")), 1, "one line: " .. err)
+  end
 end)
 
 T.case("the settings weir.lua accepts are the ones grammar/project.lua declares", function()

@@ -170,12 +170,23 @@ T.case("pg_terminate_backend of the lock's session stops the phase at once, nami
   local sleeping = "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() " ..
     "AND query LIKE 'SELECT pg_sleep(CASE%' AND state = 'active'"
   -- a transactional phase: rolled back, nothing recorded
-  local a = background(p, "up", "a")
+  local events = p.dir .. "/events.jsonl"
+  local a = background(p, "up --events " .. q(events), "a")
   wait_for(p, sleeping, "the tx phase to sleep")
   T.eq(p.value("SELECT pg_terminate_backend($1)", lock_holder(p)), true)
   p.conn:exec "INSERT INTO killed VALUES (1)"
   local rc, err = a.wait()
   T.eq(rc, 1, err)
+  -- the lock_lost event docs/migrations.md lists: in the --events file and in weir.events
+  local lost
+  for line in io.lines(events) do
+    local e = json.decode(line)
+    if e.type == "lock_lost" then lost = e end
+  end
+  T.ok(lost, "a lock_lost event in the --events file")
+  T.eq({ lost.migration, lost.phase }, { "001_t", "tx" })
+  T.contains(lost.details.error, "the migration lock was lost: its session (backend pid")
+  T.eq(p.value "SELECT count(*) FROM weir.events WHERE type = 'lock_lost' AND migration = '001_t' AND phase = 'tx'", 1)
   T.contains(err, "001_t:tx: up stopped: the migration lock was lost: its session (backend pid")
   T.contains(err, "another weir may be running now")
   T.contains(err, "the phase's transaction was rolled back")
@@ -246,13 +257,56 @@ return migration "001_stubborn" {
   T.eq(p2.phase_state("001_stubborn", "loop"), "failed")
 end)
 
+T.case("at a phase's timeout its other connections are stopped too; their open transactions end with weir", function()
+  -- A phase that works on a connection of its own (weir.connect) is held to its timeout there
+  -- as on `db`: before, only the statement running at the deadline was cancelled, and the loop
+  -- went on inserting on the other connection for as long as it liked.
+  local p = project {}
+  p.write("001_other.lua", ([[
+return migration "001_other" {
+  phase "loop" {
+    transaction = false,
+    timeout = "500ms",
+    up = function(db)
+      local other = weir.connect(%q)
+      other:exec "CREATE TABLE IF NOT EXISTS other_progress (n int)"
+      local pending = weir.connect(%q)
+      pending:exec "BEGIN"
+      pending:exec "INSERT INTO other_progress VALUES (0)"
+      for i = 1, 60 do
+        pcall(other.exec, other, "SELECT pg_sleep(1)")
+        pcall(other.exec, other, "INSERT INTO other_progress VALUES ($1)", i)
+      end
+    end,
+  },
+}
+]]):format(p.url, p.url))
+  local rc, _, err = p.weir("up")
+  T.eq(rc, 1, err)
+  T.contains(err, "001_other:loop: up failed: timed out: the phase ran longer than its timeout of 0.5s")
+  T.eq(p.phase_state("001_other", "loop"), "failed")
+  T.eq(p.value "SELECT to_regclass('other_progress') IS NOT NULL", true, "what it committed stays")
+  T.eq(p.value "SELECT count(*) FROM other_progress WHERE n > 0", 0, "no statement ran after the time was up")
+  T.eq(p.value "SELECT count(*) FROM other_progress WHERE n = 0", 0,
+    "a transaction it left open on a connection of its own ended with weir: the server rolled it back")
+  T.eq(p.value "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()", 0,
+    "no session of weir's left")
+end)
+
 T.case("a phase timeout that is not a positive duration is refused at load time with FILE:LINE", function()
-  for _, bad in ipairs { "-1", "0", '"soon"', '"10 parsecs"', "true" } do
-    local p = project { ["001_t.lua"] = 'return migration "001_t" {\n  phase "a" { timeout = ' .. bad ..
+  for _, c in ipairs {
+    { "-1", "timeout -1 is not a duration: expected a number of seconds" },
+    { "0", "timeout 0 is not a time limit: a phase's timeout is more than 0" },
+    { '"soon"', 'timeout "soon" is not a duration' },
+    { '"10 parsecs"', 'timeout "10 parsecs" is not a duration' },
+    { "true", "timeout true is a boolean, not a duration" },
+    { "1e99", "timeout 1e+99 is too long: at most 24.8 days" },
+  } do
+    local p = project { ["001_t.lua"] = 'return migration "001_t" {\n  phase "a" { timeout = ' .. c[1] ..
       ', up = function(db) end },\n}\n' }
     local rc, _, err = p.weir("up")
-    T.eq(rc, 1, bad)
-    T.contains(err, "001_t.lua:2: phase 'a': timeout must be a positive number of seconds or a duration like")
+    T.eq(rc, 1, c[1])
+    T.contains(err, "001_t.lua:2: phase 'a': " .. c[2])
   end
 end)
 

@@ -25,10 +25,12 @@ end
 shell.write(tmp .. "/valid_chunk.lua", CHUNK)
 shell.write(tmp .. "/patched_chunk.lua", crafted())
 
-local function refused(rc, out, err, what)
+-- The refusal names what was loaded: `name` (a file, a chunk name, "load").
+local function refused(rc, out, err, what, name)
   T.eq(rc, 1, what .. ": exit 1, not a signal (" .. err .. ")")
   T.not_contains(out, "bytecode ran", what)
-  T.contains(err, "attempt to load a binary chunk", what)
+  T.contains(err, (name or "") .. ": is a precompiled (binary) chunk; weir loads Lua source only", what)
+  T.not_contains(err, "attempt to load a binary chunk", what)
 end
 
 T.case("require refuses a precompiled module, valid or patched, with and without --unsafe", function()
@@ -36,7 +38,7 @@ T.case("require refuses a precompiled module, valid or patched, with and without
     for _, mode in ipairs { "", "--unsafe " } do
       local what = mode .. "require '" .. name .. "'"
       local rc, out, err = weir_run("run " .. mode .. "-e " .. q("require '" .. name .. "'"))
-      refused(rc, out, err, what)
+      refused(rc, out, err, what, "./" .. name .. ".lua")
       T.contains(err, "error loading module '" .. name .. "' from file './" .. name .. ".lua'", what)
     end
   end
@@ -44,19 +46,20 @@ end)
 
 T.case("load, loadfile and dofile refuse bytecode whatever mode the script asks for", function()
   local probes = {
-    "assert(load(string.dump(function() print('bytecode ran') end), 'x', 'b'))()",
-    "assert(load(string.dump(function() print('bytecode ran') end), 'x', 'bt'))()",
-    "local s = string.dump(function() print('bytecode ran') end) " ..
-      "assert(load(function() local r = s; s = nil; return r end, 'x', 'b'))()",
-    "assert(loadfile('valid_chunk.lua', 'b'))()",
-    "assert(loadfile('patched_chunk.lua'))()",
-    "dofile('valid_chunk.lua')",
-    "dofile('patched_chunk.lua')",
+    { "assert(load(string.dump(function() print('bytecode ran') end), 'x', 'b'))()", "x" },
+    { "assert(load(string.dump(function() print('bytecode ran') end), '@chunk.lua', 'bt'))()", "chunk.lua" },
+    { "local s = string.dump(function() print('bytecode ran') end) " ..
+      "assert(load(function() local r = s; s = nil; return r end, '=reader', 'b'))()", "reader" },
+    { "assert(load(string.dump(function() print('bytecode ran') end)))()", "load" },
+    { "assert(loadfile('valid_chunk.lua', 'b'))()", "valid_chunk.lua" },
+    { "assert(loadfile('patched_chunk.lua'))()", "patched_chunk.lua" },
+    { "dofile('valid_chunk.lua')", "valid_chunk.lua" },
+    { "dofile('patched_chunk.lua')", "patched_chunk.lua" },
   }
   for _, probe in ipairs(probes) do
     for _, mode in ipairs { "", "--unsafe " } do
-      local rc, out, err = weir_run("run " .. mode .. "-e " .. q(probe))
-      refused(rc, out, err, mode .. probe)
+      local rc, out, err = weir_run("run " .. mode .. "-e " .. q(probe[1]))
+      refused(rc, out, err, mode .. probe[1], probe[2])
     end
   end
 end)
@@ -72,8 +75,27 @@ return migration "001_uses_helper" { phase "a" { up = function(db) end, down = f
   for _, command in ipairs { "status", "up", "plan" } do
     local rc, _, err = weir_in(dir, command .. " --db " .. q(url))
     T.eq(rc, 1, command .. ": " .. err)
-    T.contains(err, "attempt to load a binary chunk", command)
+    T.contains(err, "./helper.lua: is a precompiled (binary) chunk; weir loads Lua source only", command)
   end
+end)
+
+T.case("a precompiled script, migration or weir.lua is refused naming the file", function()
+  local dir = tmp .. "/binary_proj"
+  assert(os.execute("mkdir -p " .. q(dir .. "/migrations")))
+  local rc, out, err = weir_run("run valid_chunk.lua")
+  refused(rc, out, err, "weir run", "valid_chunk.lua")
+  rc, out, err = weir_run("run --unsafe patched_chunk.lua")
+  refused(rc, out, err, "weir run --unsafe", "patched_chunk.lua")
+  shell.write(dir .. "/migrations/001_x.lua", crafted())
+  for _, command in ipairs { "status", "plan", "up", "lint migrations/001_x.lua" } do
+    rc, out, err = weir_in(dir, command .. " --db " .. q(url))
+    refused(rc, out, err, command, "weir: migrations/001_x.lua")
+    T.eq(select(2, err:gsub("\n", "")), 1, command .. ": one line: " .. err)
+  end
+  os.remove(dir .. "/migrations/001_x.lua")
+  shell.write(dir .. "/weir.lua", CHUNK)
+  rc, out, err = weir_in(dir, "status --db " .. q(url))
+  refused(rc, out, err, "weir.lua", "weir: weir.lua")
 end)
 
 T.case("modules in source form still load through require", function()

@@ -57,6 +57,22 @@ T.case("each test runs in a fresh database; failures name the expectation and FI
   T.eq(db:value("SELECT count(*) FROM pg_database WHERE " .. TEST_DBS), 0, "the test databases are gone")
 end)
 
+T.case("os.exit in a test ends weir test with its code, after dropping the test databases", function()
+  write(tmp .. "/exits/tests/exit_test.lua", [[
+describe("exits", function()
+  it("passes", function() expect(1):to_be(1) end)
+  it("calls os.exit", function() pcall(os.exit, 5) end)
+  it("never runs", function() print("NEVER") end)
+end)
+]])
+  local rc, out, err = sh("cd " .. q(tmp .. "/exits") .. " && " .. q(weir_bin) .. " test --db " .. q(url))
+  T.eq(rc, 5, err)
+  T.not_contains(out .. err, "NEVER")
+  T.not_contains(out .. err, "userdata")
+  T.contains(err, "weir: os.exit(5) ended the command")
+  T.eq(db:value("SELECT count(*) FROM pg_database WHERE " .. TEST_DBS), 0, "the test databases are gone")
+end)
+
 T.case("a passing suite exits 0; --junit writes XML; --tap prints TAP", function()
   local junit = tmp .. "/junit.xml"
   local rc, _, err = sh("cd " .. q(tmp .. "/suite") .. " && " .. q(weir_bin) .. " test tests/accounts_test.lua --junit " ..

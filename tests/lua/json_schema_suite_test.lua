@@ -33,36 +33,51 @@ end
 local totals = { passed = 0, skipped = 0, files = 0 }
 local skipped_list = {}
 
+-- Runs every test of one suite file; returns the failures, one line each.
+local function run_file(path, name, skips)
+  local groups = json.decode(read(path))
+  local failures = {}
+  for _, group in ipairs(groups) do
+    for _, test in ipairs(group.tests) do
+      local label = group.description .. " / " .. test.description
+      if skips[group.description] then
+        totals.skipped = totals.skipped + 1
+        skipped_list[#skipped_list + 1] = name .. ": " .. label .. " — " .. skips[group.description]
+      else
+        local ok, valid, errors = pcall(json.validate, test.data, group.schema)
+        if not ok then
+          failures[#failures + 1] = label .. ": raised " .. tostring(valid)
+        elseif valid ~= test.valid then
+          failures[#failures + 1] = string.format("%s: expected %s, got %s (%s)", label,
+            tostring(test.valid), tostring(valid), describe_errors(errors))
+        else
+          totals.passed = totals.passed + 1
+        end
+      end
+    end
+  end
+  return failures
+end
+
 local names = assert(weir.list_dir(SUITE))
 for _, name in ipairs(names) do
   if name:match("%.json$") then
     totals.files = totals.files + 1
     T.case("suite " .. name, function()
-      local groups = json.decode(read(SUITE .. "/" .. name))
-      local skips = SKIPPED[name] or {}
-      local failures = {}
-      for _, group in ipairs(groups) do
-        for _, test in ipairs(group.tests) do
-          local label = group.description .. " / " .. test.description
-          if skips[group.description] then
-            totals.skipped = totals.skipped + 1
-            skipped_list[#skipped_list + 1] = name .. ": " .. label .. " — " .. skips[group.description]
-          else
-            local ok, valid, errors = pcall(json.validate, test.data, group.schema)
-            if not ok then
-              failures[#failures + 1] = label .. ": raised " .. tostring(valid)
-            elseif valid ~= test.valid then
-              failures[#failures + 1] = string.format("%s: expected %s, got %s (%s)", label,
-                tostring(test.valid), tostring(valid), describe_errors(errors))
-            else
-              totals.passed = totals.passed + 1
-            end
-          end
-        end
-      end
+      local failures = run_file(SUITE .. "/" .. name, name, SKIPPED[name] or {})
       T.ok(#failures == 0, #failures .. " failing test(s):\n" .. table.concat(failures, "\n"))
     end)
   end
+end
+
+-- The optional format tests of the formats weir checks (docs/json.md): hand-written parsers
+-- and PCRE2 patterns must agree with the suite.
+for _, format in ipairs { "date-time", "date", "time", "email", "ipv4", "ipv6", "hostname", "uri",
+  "regex" } do
+  T.case("optional suite format/" .. format .. ".json", function()
+    local failures = run_file(SUITE .. "/optional/format/" .. format .. ".json", "format/" .. format, {})
+    T.ok(#failures == 0, #failures .. " failing test(s):\n" .. table.concat(failures, "\n"))
+  end)
 end
 
 T.case("the suite folder was found and read", function()

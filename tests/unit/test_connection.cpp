@@ -1,5 +1,8 @@
 // The libpq layer: password masking and scrubbing, and error fields from a real server.
+#include <unistd.h>
 #include <catch2/catch.hpp>
+
+#include <cstdio>
 
 #include "pg/cluster.hpp"
 #include "pg/connection.hpp"
@@ -59,17 +62,58 @@ TEST_CASE("connection: passwords are masked whatever the target's shape") {
         std::string::npos);
   }
   CHECK(password_of("postgresql://u@h/db?%70assword=p%40ss") == "p@ss");
-  // for pg_dump and psql: the password apart, every other setting as libpq read it
-  SplitTarget split = split_password("postgresql://u:p%40ss@h:5433/db?sslmode=disable");
-  CHECK(split.password == "p@ss");
-  CHECK(split.conninfo == "user='u' dbname='db' host='h' port='5433' sslmode='disable'");
-  split = split_password("host=h password='it\\'s' application_name='a b'");
-  CHECK(split.password == "it's");
-  CHECK(split.conninfo == "host='h' application_name='a b'");
-  CHECK_THROWS_WITH(split_password("postgresql+psycopg2://u:s3cr3t@h/db"),
+  CHECK(password_of("jdbc:postgresql://u:s3cr3t@h/db") == "s3cr3t");
+}
+
+TEST_CASE("connection: a client program gets every setting in a service file, none in argv") {
+  using weir::pg::client_target;
+  auto t = client_target("postgresql://u:p%40ss@h:5433/db?sslmode=disable&sslpassword=k3y");
+  CHECK(t.args == std::vector<std::string>{"--dbname=service=weir"});
+  CHECK(t.env.empty());
+  CHECK(t.service_file ==
+        "[weir]\nuser=u\npassword=p@ss\ndbname=db\nhost=h\nport=5433\nsslmode=disable\n"
+        "sslpassword=k3y\n");
+  // values as libpq read them, quotes and escapes undone; leading spaces kept
+  t = client_target("host=h password='it\\'s' application_name='  a b'");
+  CHECK(t.service_file == "[weir]\npassword=it's\nhost=h\napplication_name=  a b\n");
+  // what a service file cannot hold goes in the setting's environment variable
+  t = client_target("host=h password='ends with a space ' options='-c x=\\'" +
+                    std::string(1200, 'y') + "\\''");
+  CHECK(t.service_file == "[weir]\nhost=h\n");
+  CHECK(t.env == std::vector<std::string>{"PGPASSWORD=ends with a space ",
+                                          "PGOPTIONS=-c x='" + std::string(1200, 'y') + "'"});
+  // ... and a setting with no environment variable refuses, its value unshown
+  CHECK_THROWS_WITH(
+      client_target("host=h sslpassword='k3y '"),
+      Catch::Matchers::Contains("cannot hand sslpassword of host=h sslpassword='***'") &&
+          !Catch::Matchers::Contains("k3y"));
+  // a service of the user's is named, not expanded
+  t = client_target("service=prod");
+  CHECK(t.args.empty());
+  CHECK(t.env == std::vector<std::string>{"PGSERVICE=prod"});
+  CHECK(t.service_file.empty());
+  CHECK_THROWS_WITH(client_target("service=prod password=s3cr3t"),
+                    Catch::Matchers::Contains("names service prod and also sets password") &&
+                        !Catch::Matchers::Contains("s3cr3t"));
+  // libpq's defaults: nothing to hand over
+  t = client_target("");
+  CHECK((t.args.empty() && t.env.empty() && t.service_file.empty()));
+  CHECK_THROWS_WITH(client_target("postgresql+psycopg2://u:s3cr3t@h/db"),
                     Catch::Matchers::Contains("postgresql+psycopg2://u:***@h/db") &&
                         !Catch::Matchers::Contains("s3cr3t"));
-  CHECK(password_of("jdbc:postgresql://u:s3cr3t@h/db") == "s3cr3t");
+}
+
+TEST_CASE("connection: text_pipe serves a text at /dev/fd/N, nothing on disk") {
+  int fd = weir::pg::text_pipe("[weir]\nhost=h\n");
+  REQUIRE(fd > 2);
+  FILE* f = std::fopen(("/dev/fd/" + std::to_string(fd)).c_str(), "r");
+  REQUIRE(f);
+  char buf[64] = {};
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  close(fd);
+  CHECK(std::string(buf, n) == "[weir]\nhost=h\n");
+  CHECK_THROWS_AS(weir::pg::text_pipe(std::string(1 << 20, 'x')), weir::pg::ConnectionError);
 }
 
 TEST_CASE("connection: a refused connection is one redacted line") {

@@ -52,6 +52,41 @@ TEST_CASE("sql redaction: SQL and connection strings inside literals and bodies"
         "SELECT dblink_connect('postgresql://u:***@h/d')");
 }
 
+TEST_CASE("sql redaction: comments between PASSWORD and the literal hide nothing") {
+  CHECK(redacted("ALTER ROLE nosuch PASSWORD /* rotated */ 'S3cretI'") ==
+        "ALTER ROLE nosuch PASSWORD /* rotated */ '***'");
+  CHECK(redacted("ALTER ROLE nosuch PASSWORD -- rotated\n 'S3cretJ'") ==
+        "ALTER ROLE nosuch PASSWORD -- rotated\n '***'");
+  CHECK(redacted("ALTER ROLE a PASSWORD /* a */ /* b /* nested */ */ -- c\n'S3cret'") ==
+        "ALTER ROLE a PASSWORD /* a */ /* b /* nested */ */ -- c\n'***'");
+  CHECK(redacted("CREATE USER MAPPING FOR app SERVER s OPTIONS (password /* x */ 'S3cret')") ==
+        "CREATE USER MAPPING FOR app SERVER s OPTIONS (password /* x */ '***')");
+  CHECK(redacted("ALTER SERVER s OPTIONS (SET sslpassword -- x\n 'K3y')") ==
+        "ALTER SERVER s OPTIONS (SET sslpassword -- x\n '***')");
+  CHECK(redacted("DO $$ BEGIN ALTER ROLE app PASSWORD /* x */ 'S3cret'; END $$") ==
+        "DO $$ BEGIN ALTER ROLE app PASSWORD /* x */ '***'; END $$");
+  // unterminated: the text is cut after the comment
+  CHECK(redacted("ALTER ROLE app PASSWORD /* x */ 'S3cret") ==
+        "ALTER ROLE app PASSWORD /* x */ '***'");
+}
+
+TEST_CASE("sql redaction: passwords spliced by format() or concatenation") {
+  CHECK(redacted("DO $$ BEGIN EXECUTE format('ALTER ROLE %I PASSWORD %L', 'app', 'S3cret'); "
+                 "END $$") ==
+        "DO $$ BEGIN EXECUTE format('ALTER ROLE %I PASSWORD %L', '***', '***'); END $$");
+  CHECK(redacted("SELECT format('ALTER ROLE app PASSWORD %L', /* new */ 'S3cret')") ==
+        "SELECT format('ALTER ROLE app PASSWORD %L', /* new */ '***')");
+  CHECK(redacted("SELECT format('ALTER ROLE app PASSWORD %L', lower('S3CRET')), 'kept'") ==
+        "SELECT format('ALTER ROLE app PASSWORD %L', lower('***')), 'kept'");
+  CHECK(redacted("SELECT format('ALTER ROLE %I VALID UNTIL %L', 'app', 'infinity')") ==
+        "SELECT format('ALTER ROLE %I VALID UNTIL %L', 'app', 'infinity')");
+  CHECK(redacted("DO $$ BEGIN EXECUTE 'ALTER ROLE app PASSWORD ' || quote_literal('S3cret'); "
+                 "END $$") ==
+        "DO $$ BEGIN EXECUTE 'ALTER ROLE app PASSWORD ' || quote_literal('***'); END $$");
+  CHECK(redacted("SELECT 'ALTER ROLE app PASSWORD ' || 'S3cret'") ==
+        "SELECT 'ALTER ROLE app PASSWORD ' || '***'");
+}
+
 TEST_CASE("sql redaction: everything else is left as written") {
   for (const char* sql :
        {"SELECT password FROM users WHERE password = 'kept'", "INSERT INTO t VALUES ('mailto:a@b')",
