@@ -11,7 +11,8 @@
 --- an imported namespace they read weir.id_map on the database they run against (the copy's
 --- target, else the running migration's db): from the batch cache that copy.table's `ids`
 --- option (or ids.prefetch) fills with one query per batch, else one query per call. The
---- mapping itself never comes into Lua memory. Namespaces without imports cost no query.
+--- mapping itself never comes into Lua memory. Namespaces without imports cost no query; which
+--- namespaces are imported is read once per copy.table (at its first batch).
 --- Tests: tests/lua/ids_import_test.lua.
 local core = require "copy.core"
 
@@ -99,6 +100,7 @@ end
 local IMPORT_KEY = "ids/import/"
 
 local imports_of = setmetatable({}, { __mode = "k" })  -- connection -> { [schema] = { [ns] = true } }
+local read_for = setmetatable({}, { __mode = "k" })    -- connection -> the copy that read imports_of last
 
 local function imported_namespaces(conn, sch, fresh)
   local per = imports_of[conn]
@@ -254,7 +256,12 @@ function I.prefetch(conn, keys_by_namespace, schema)
     error(("ids.prefetch: expected a table of namespace = {legacy ids}, got %s"):format(type(keys_by_namespace)), 2)
   end
   local sch = state_schema(schema)
-  local imported = imported_namespaces(conn, sch, true)
+  -- Called by copy.table for each batch: which namespaces are imported is read at its first
+  -- batch only (the copy's pending ids name the copy); called directly, read again every time.
+  local pending = copy_module().pending_ids()
+  local run = pending and rawequal(pending.conn, conn) and pending.copy or nil
+  local imported = imported_namespaces(conn, sch, not (run and read_for[conn] == run))
+  if run then read_for[conn] = run end
   local map, ns_list, legacy_list = {}, {}, {}
   for namespace, list in pairs(keys_by_namespace) do
     if type(namespace) ~= "string" or namespace == "" then
