@@ -61,12 +61,13 @@ local function check(fn, namespace, legacy_id)
     error(("ids.%s: expected a namespace name, got %s"):format(fn, namespace == "" and "an empty string" or type(namespace)), 3)
   end
   local t = type(legacy_id)
-  if legacy_id ~= nil and not db.isnull(legacy_id) and t ~= "string" and t ~= "number" then
+  if t ~= "string" and t ~= "number" and legacy_id ~= nil and not db.isnull(legacy_id) then
     error(("ids.%s: a legacy id must be a string or a number, got %s"):format(fn, t), 3)
   end
 end
 
 local function text_of(legacy_id)
+  if type(legacy_id) == "string" then return legacy_id end
   if math.type(legacy_id) == "float" and legacy_id == math.floor(legacy_id) then
     return string.format("%d", legacy_id)
   end
@@ -88,8 +89,27 @@ local function texts_of(fn, legacy_ids)
   return out
 end
 
+-- Derived UUIDs, remembered: a transform translates the same parent ids again and again (an
+-- order's patient, a comment's author), and a SHA-1 costs more than a table lookup. Bounded:
+-- a namespace's memory is dropped whole when it reaches MEMO_MAX entries.
+local MEMO_MAX = 10000  -- about 1.5 MB per namespace at most
+local memo = {}  -- namespace -> { n = count, [legacy text] = uuid }
+
 local function derived(namespace, legacy)
-  return core.uuid_v5(namespace_uuid(namespace), legacy)
+  local m = memo[namespace]
+  if not m then
+    m = { n = 0 }
+    memo[namespace] = m
+  end
+  local u = m[legacy]
+  if u then return u end
+  u = core.uuid_v5(namespace_uuid(namespace), legacy)
+  if m.n >= MEMO_MAX then
+    m = { n = 0 }
+    memo[namespace] = m
+  end
+  m[legacy], m.n = u, m.n + 1
+  return u
 end
 
 -- ---------------------------------------------------------------------------------------------
@@ -143,7 +163,8 @@ end
 -- recorded there, so the caller need not record it again).
 local function resolve_one(namespace, legacy)
   local conn, sch = context()
-  if cache and cache.conn:transaction_status() == "closed" then cache = nil end
+  -- (a copy's or a phase's connection is open; the last prefetch's may have been closed since)
+  if cache and conn == nil and cache.conn:transaction_status() == "closed" then cache = nil end
   if cache and (conn == nil or rawequal(conn, cache.conn)) then
     local m = cache.map[namespace]
     if m then
@@ -161,12 +182,18 @@ local function resolve_one(namespace, legacy)
   return derived(namespace, legacy), false
 end
 
+-- nil or db.NULL (after check: anything else is a string or a number)
+local function absent(legacy_id)
+  local t = type(legacy_id)
+  return t ~= "string" and t ~= "number"
+end
+
 ---The UUID for `legacy_id` in `namespace` ("office", "order" …); nil for nil or db.NULL.
 ---Inside a copy.table transform, the mapping is recorded in weir.id_map with the batch.
 ---@return string|nil
 function I.map(namespace, legacy_id)
   check("map", namespace, legacy_id)
-  if legacy_id == nil or db.isnull(legacy_id) then return nil end
+  if absent(legacy_id) then return nil end
   local legacy = text_of(legacy_id)
   local id, recorded = resolve_one(namespace, legacy)
   if not recorded then
@@ -181,7 +208,7 @@ end
 ---@return string|nil
 function I.lookup(namespace, legacy_id)
   check("lookup", namespace, legacy_id)
-  if legacy_id == nil or db.isnull(legacy_id) then return nil end
+  if absent(legacy_id) then return nil end
   return (resolve_one(namespace, text_of(legacy_id)))
 end
 
@@ -190,7 +217,7 @@ end
 ---@return boolean
 function I.imported(namespace, legacy_id)
   check("imported", namespace, legacy_id)
-  if legacy_id == nil or db.isnull(legacy_id) then return false end
+  if absent(legacy_id) then return false end
   local legacy = text_of(legacy_id)
   local id, recorded = resolve_one(namespace, legacy)
   return recorded and id ~= derived(namespace, legacy)
