@@ -958,10 +958,12 @@ local function audit(db, e)
         local ok, out = pcall(e.transform, r)
         local want = ok and out or nil
         ord = ord + 1
+        -- (only the error text can hold a tab, newline or backslash: the rest are numbers,
+        -- uuids and timestamps)
         local f = { ord, ids.lookup(e.ns, r.id), r.id, want and "t" or "f",
-          want and want.updated_at, not ok and tostring(out) or nil, quarantined[tostring(r.id)] and "t" or "f" }
-        for i, ref in ipairs(e.refs) do f[7 + i] = want and want[ref] end
-        for i = 1, width do f[i] = copy_field(f[i]) end
+          want and want.updated_at or "\\N", not ok and copy_field(out) or "\\N",
+          quarantined[tostring(r.id)] and "t" or "f" }
+        for i, ref in ipairs(e.refs) do f[7 + i] = want and want[ref] or "\\N" end
         lines[#lines + 1] = table.concat(f, "\t", 1, width)
       end
     end
