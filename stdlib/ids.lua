@@ -294,8 +294,18 @@ function I.prefetch(conn, keys_by_namespace, schema)
     if type(namespace) ~= "string" or namespace == "" then
       error(("ids.prefetch: namespace names must be non-empty strings, got %s"):format(type(namespace)), 2)
     end
-    local texts = texts_of("prefetch", list)
-    if imported[namespace] then
+    if not imported[namespace] then
+      -- nothing to read: only the list is checked
+      if type(list) ~= "table" then
+        error(("ids.prefetch: legacy ids must be a list of strings or numbers, got %s"):format(type(list)), 2)
+      end
+      for i, l in ipairs(list) do
+        if type(l) ~= "string" and type(l) ~= "number" then
+          error(("ids.prefetch: legacy ids must be a list of strings or numbers, got a %s at %d"):format(type(l), i), 2)
+        end
+      end
+    else
+      local texts = texts_of("prefetch", list)
       local m = {}
       map[namespace] = m
       for _, l in ipairs(texts) do

@@ -143,6 +143,13 @@ T.case("a mapping that contradicts itself or weir.id_map is refused, and nothing
     ids.resolve(conn, "x", { true })
   end)
   refused("ids.prefetch: expected a table of namespace = {legacy ids}, got string", function() ids.prefetch(conn, "x") end)
+  -- a namespace without imports needs no query, and its list is still checked
+  refused("ids.prefetch: legacy ids must be a list of strings or numbers, got a boolean at 2", function()
+    ids.prefetch(conn, { never_imported = { 1, true } })
+  end)
+  refused("ids.prefetch: legacy ids must be a list of strings or numbers, got number", function()
+    ids.prefetch(conn, { never_imported = 5 })
+  end)
   refused("ids.forget: expected a namespace name, got nil", function() ids.forget(conn) end)
 end)
 

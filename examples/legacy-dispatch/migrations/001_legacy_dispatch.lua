@@ -939,17 +939,21 @@ local function audit(db, e)
   local copy_sql = "COPY pg_temp.dispatch_audit FROM STDIN"
 
   local rows, ord, width = {}, 0, 7 + #e.refs
+  local imported = weir.checkpoint_of("adopt", "adopted") or {}
   local function flush()
     if #rows == 0 then return end
+    -- the keys of the namespaces adopt imported (the others need no query)
     local wanted = {}
     for col, ns in pairs(e.ids) do
-      local list = wanted[ns] or {}
-      wanted[ns] = list
-      for _, r in ipairs(rows) do
-        if val(r[col]) then list[#list + 1] = r[col] end
+      if imported[ns] then
+        local list = wanted[ns] or {}
+        wanted[ns] = list
+        for _, r in ipairs(rows) do
+          if val(r[col]) then list[#list + 1] = r[col] end
+        end
       end
     end
-    ids.prefetch(db, wanted)
+    if next(wanted) then ids.prefetch(db, wanted) end
     local lines = {}
     for _, r in ipairs(rows) do
       if e.skip and e.skip(r) then
