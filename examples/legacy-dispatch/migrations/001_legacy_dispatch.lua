@@ -993,9 +993,10 @@ local function audit(db, e)
   end
   local from = " FROM pg_temp.dispatch_audit a LEFT JOIN " .. e.target .. " t ON t.id = a.id"
   local clean = "(" .. table.concat(same, " AND ") .. ")"
-  a.migrated = db:value("SELECT count(*)" .. from .. " WHERE " .. clean .. " IS TRUE")
-  for _, c in ipairs(db:query("SELECT " .. table.concat(select, ", ") .. from .. " WHERE " .. clean ..
-      " IS NOT TRUE ORDER BY a.ord")) do
+  local others = db:query("SELECT " .. table.concat(select, ", ") .. from .. " WHERE " .. clean ..
+    " IS NOT TRUE ORDER BY a.ord")
+  a.migrated = ord - #others  -- every row in the temporary table is either plainly migrated or one of these
+  for _, c in ipairs(others) do
     local q = quarantined[c.key]
     local has_want = c.has_want
     if c.found and not c.live then
