@@ -71,6 +71,7 @@ function copy.quarantine(conn, name, schema) end
 function copy.reset(conn, name, schema) end
 
 ---Inside a copy.table transform: the id mappings the running batch will record (used by ids.map),
----with fields conn and schema (the target and weir's state schema there).
+---with fields conn and schema (the target and weir's state schema there) and copy (a table naming the running
+---copy.table call: ids.prefetch reads which namespaces are imported once per copy).
 ---@return table[]|nil
 function copy.pending_ids() end

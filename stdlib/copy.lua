@@ -686,13 +686,14 @@ local function copy_table(o)
   local ctx = require("runner").current()
   local t0 = weir.clock()
   local last = cp.last
+  local ids_run = {}  -- names this copy to ids.prefetch, which reads the imported namespaces once per copy
 
   -- One batch in one target transaction; returns rows read and written. Any error is raised
   -- as one line naming the copy and the batch (the batch is rolled back; the checkpoint still
   -- names the last committed one).
   local function one_batch(hi)
     local q0, s0 = stats.quarantined, stats.skipped
-    current_batch = { ids = { conn = dst, schema = schema } }
+    current_batch = { ids = { conn = dst, schema = schema, copy = ids_run } }
     begin()
     prepare_stage()
     local ok, read, written = pcall(fast_batch, last, hi)
@@ -704,7 +705,7 @@ local function copy_table(o)
       -- on_error = "fail", to find the first one (then rolled back with the whole batch).
       if not sql_failure then error(err, 0) end
       stats.quarantined, stats.skipped = q0, s0
-      current_batch = { ids = { conn = dst, schema = schema } }
+      current_batch = { ids = { conn = dst, schema = schema, copy = ids_run } }
       begin()
       prepare_stage()
       read, written = slow_batch(last, hi)

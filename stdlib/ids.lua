@@ -11,7 +11,8 @@
 --- an imported namespace they read weir.id_map on the database they run against (the copy's
 --- target, else the running migration's db): from the batch cache that copy.table's `ids`
 --- option (or ids.prefetch) fills with one query per batch, else one query per call. The
---- mapping itself never comes into Lua memory. Namespaces without imports cost no query.
+--- mapping itself never comes into Lua memory. Namespaces without imports cost no query; which
+--- namespaces are imported is read once per copy.table (at its first batch).
 --- Tests: tests/lua/ids_import_test.lua.
 local core = require "copy.core"
 
@@ -60,12 +61,13 @@ local function check(fn, namespace, legacy_id)
     error(("ids.%s: expected a namespace name, got %s"):format(fn, namespace == "" and "an empty string" or type(namespace)), 3)
   end
   local t = type(legacy_id)
-  if legacy_id ~= nil and not db.isnull(legacy_id) and t ~= "string" and t ~= "number" then
+  if t ~= "string" and t ~= "number" and legacy_id ~= nil and not db.isnull(legacy_id) then
     error(("ids.%s: a legacy id must be a string or a number, got %s"):format(fn, t), 3)
   end
 end
 
 local function text_of(legacy_id)
+  if type(legacy_id) == "string" then return legacy_id end
   if math.type(legacy_id) == "float" and legacy_id == math.floor(legacy_id) then
     return string.format("%d", legacy_id)
   end
@@ -87,8 +89,27 @@ local function texts_of(fn, legacy_ids)
   return out
 end
 
+-- Derived UUIDs, remembered: a transform translates the same parent ids again and again (an
+-- order's patient, a comment's author), and a SHA-1 costs more than a table lookup. Bounded:
+-- a namespace's memory is dropped whole when it reaches MEMO_MAX entries.
+local MEMO_MAX = 10000  -- about 1.5 MB per namespace at most
+local memo = {}  -- namespace -> { n = count, [legacy text] = uuid }
+
 local function derived(namespace, legacy)
-  return core.uuid_v5(namespace_uuid(namespace), legacy)
+  local m = memo[namespace]
+  if not m then
+    m = { n = 0 }
+    memo[namespace] = m
+  end
+  local u = m[legacy]
+  if u then return u end
+  u = core.uuid_v5(namespace_uuid(namespace), legacy)
+  if m.n >= MEMO_MAX then
+    m = { n = 0 }
+    memo[namespace] = m
+  end
+  m[legacy], m.n = u, m.n + 1
+  return u
 end
 
 -- ---------------------------------------------------------------------------------------------
@@ -99,6 +120,7 @@ end
 local IMPORT_KEY = "ids/import/"
 
 local imports_of = setmetatable({}, { __mode = "k" })  -- connection -> { [schema] = { [ns] = true } }
+local read_for = setmetatable({}, { __mode = "k" })    -- connection -> the copy that read imports_of last
 
 local function imported_namespaces(conn, sch, fresh)
   local per = imports_of[conn]
@@ -141,7 +163,8 @@ end
 -- recorded there, so the caller need not record it again).
 local function resolve_one(namespace, legacy)
   local conn, sch = context()
-  if cache and cache.conn:transaction_status() == "closed" then cache = nil end
+  -- (a copy's or a phase's connection is open; the last prefetch's may have been closed since)
+  if cache and conn == nil and cache.conn:transaction_status() == "closed" then cache = nil end
   if cache and (conn == nil or rawequal(conn, cache.conn)) then
     local m = cache.map[namespace]
     if m then
@@ -159,12 +182,18 @@ local function resolve_one(namespace, legacy)
   return derived(namespace, legacy), false
 end
 
+-- nil or db.NULL (after check: anything else is a string or a number)
+local function absent(legacy_id)
+  local t = type(legacy_id)
+  return t ~= "string" and t ~= "number"
+end
+
 ---The UUID for `legacy_id` in `namespace` ("office", "order" …); nil for nil or db.NULL.
 ---Inside a copy.table transform, the mapping is recorded in weir.id_map with the batch.
 ---@return string|nil
 function I.map(namespace, legacy_id)
   check("map", namespace, legacy_id)
-  if legacy_id == nil or db.isnull(legacy_id) then return nil end
+  if absent(legacy_id) then return nil end
   local legacy = text_of(legacy_id)
   local id, recorded = resolve_one(namespace, legacy)
   if not recorded then
@@ -179,7 +208,7 @@ end
 ---@return string|nil
 function I.lookup(namespace, legacy_id)
   check("lookup", namespace, legacy_id)
-  if legacy_id == nil or db.isnull(legacy_id) then return nil end
+  if absent(legacy_id) then return nil end
   return (resolve_one(namespace, text_of(legacy_id)))
 end
 
@@ -188,7 +217,7 @@ end
 ---@return boolean
 function I.imported(namespace, legacy_id)
   check("imported", namespace, legacy_id)
-  if legacy_id == nil or db.isnull(legacy_id) then return false end
+  if absent(legacy_id) then return false end
   local legacy = text_of(legacy_id)
   local id, recorded = resolve_one(namespace, legacy)
   return recorded and id ~= derived(namespace, legacy)
@@ -254,14 +283,29 @@ function I.prefetch(conn, keys_by_namespace, schema)
     error(("ids.prefetch: expected a table of namespace = {legacy ids}, got %s"):format(type(keys_by_namespace)), 2)
   end
   local sch = state_schema(schema)
-  local imported = imported_namespaces(conn, sch, true)
+  -- Called by copy.table for each batch: which namespaces are imported is read at its first
+  -- batch only (the copy's pending ids name the copy); called directly, read again every time.
+  local pending = copy_module().pending_ids()
+  local run = pending and rawequal(pending.conn, conn) and pending.copy or nil
+  local imported = imported_namespaces(conn, sch, not (run and read_for[conn] == run))
+  if run then read_for[conn] = run end
   local map, ns_list, legacy_list = {}, {}, {}
   for namespace, list in pairs(keys_by_namespace) do
     if type(namespace) ~= "string" or namespace == "" then
       error(("ids.prefetch: namespace names must be non-empty strings, got %s"):format(type(namespace)), 2)
     end
-    local texts = texts_of("prefetch", list)
-    if imported[namespace] then
+    if not imported[namespace] then
+      -- nothing to read: only the list is checked
+      if type(list) ~= "table" then
+        error(("ids.prefetch: legacy ids must be a list of strings or numbers, got %s"):format(type(list)), 2)
+      end
+      for i, l in ipairs(list) do
+        if type(l) ~= "string" and type(l) ~= "number" then
+          error(("ids.prefetch: legacy ids must be a list of strings or numbers, got a %s at %d"):format(type(l), i), 2)
+        end
+      end
+    else
+      local texts = texts_of("prefetch", list)
       local m = {}
       map[namespace] = m
       for _, l in ipairs(texts) do

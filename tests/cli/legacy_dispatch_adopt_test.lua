@@ -275,7 +275,7 @@ T.case("the example's own suite passes: weir test from its directory", function(
   T.contains(err, "ok   tests/rls_test.lua: row-level security › staff see their office, admins the organization, " ..
     "soft-deleted rows nobody")
   T.contains(err, "ok   tests/copy_test.lua: the migration from the legacy database")
-  T.contains(err, "12 passed, 0 failed")
+  T.contains(err, "13 passed, 0 failed")
 end)
 
 ex.drop_databases()

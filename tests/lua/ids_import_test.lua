@@ -143,6 +143,13 @@ T.case("a mapping that contradicts itself or weir.id_map is refused, and nothing
     ids.resolve(conn, "x", { true })
   end)
   refused("ids.prefetch: expected a table of namespace = {legacy ids}, got string", function() ids.prefetch(conn, "x") end)
+  -- a namespace without imports needs no query, and its list is still checked
+  refused("ids.prefetch: legacy ids must be a list of strings or numbers, got a boolean at 2", function()
+    ids.prefetch(conn, { never_imported = { 1, true } })
+  end)
+  refused("ids.prefetch: legacy ids must be a list of strings or numbers, got number", function()
+    ids.prefetch(conn, { never_imported = 5 })
+  end)
   refused("ids.forget: expected a namespace name, got nil", function() ids.forget(conn) end)
 end)
 
@@ -204,6 +211,20 @@ T.case("copy.table's ids option: one id_map query per batch, imported UUIDs for 
   stop()
   T.eq(matching(seen, "m.namespace = u.ns"), 0)
   T.eq(matching(seen, "legacy_id = $2"), 0)
+  -- which namespaces are imported is read once by a copy, not again for each of its 3 batches
+  T.eq(matching(seen, "starts_with(key"), 1, "imported namespaces read once per copy")
+  -- an import made on another connection to the same database is seen by the next copy
+  local other <close> = dst:clone()
+  other:exec "CREATE TABLE note_ids (legacy_id int, new_id uuid)"
+  other:exec("INSERT INTO note_ids VALUES (3, $1::uuid)", "0e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b")
+  ids.forget(other, "note")  -- the derived mappings the copy recorded
+  ids.import(other, "note", { table = "note_ids", legacy = "legacy_id", new = "new_id" })
+  dst:exec "TRUNCATE notes"
+  copy.table { from = src, source = "notes", to = dst, target = "notes", batch = 20, ids = { id = "note" },
+    transform = function(r) return { id = ids.map("note", r.id), body = r.body } end }
+  T.eq(dst:value "SELECT count(*) FROM notes WHERE id = '0e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b'", 1)
+  ids.forget(dst, "note")
+  other:exec "DROP TABLE note_ids"
   -- misuse
   T.contains(T.raises(function()
     copy.table { from = src, source = "notes", to = dst, target = "notes", ids = { id = "note" } }

@@ -763,6 +763,18 @@ end
 -- On an adopted table, a row the earlier tooling moved (its uuid is imported) and that has not
 -- changed since that tooling's last sync is left as it is (the copy reads it, and skips it):
 -- the migration continues rather than writing 1.2M rows again.
+-- The first pass into a table this migration created writes with plain COPY (mode "insert"):
+-- the table holds no row of this copy yet, and each batch commits with its checkpoint, so no
+-- row comes twice and there is nothing to merge — while an upsert stages every batch in a
+-- temporary table (created, merged, truncated: about 10 ms a batch, and again for every part
+-- of a batch written in halves to quarantine a bad row). Every later pass (sync, a re-sync),
+-- and every pass into an adopted table, upserts. A row someone else put in the table in the
+-- meantime is not overwritten: the insert fails on the primary key and the row is quarantined.
+local function first_pass(db, e)
+  local cp = db:value("SELECT value FROM " .. STATE .. ".checkpoints WHERE key = $1", "copy/" .. e.source)
+  return cp == nil or db.isnull(cp) or cp.since_from == nil or db.isnull(cp.since_from)
+end
+
 local function run_copy(db, e)
   local a = adopted_of(e)
   local mark, kept, last_kept = a and a.mark, 0, nil
@@ -789,7 +801,7 @@ local function run_copy(db, e)
     batch = BATCH,
     transform = transform,
     ids = e.ids,
-    mode = "upsert",
+    mode = (not a and first_pass(db, e)) and "insert" or "upsert",
     on_error = "quarantine",
     checkpoint = e.source,
     since = "changed_at",
@@ -884,10 +896,23 @@ end
 -- ---------------------------------------------------------------------------------------------
 -- Accounting (see the top): every legacy row up to the copy's mark is migrated, skipped or
 -- quarantined; migrated rows carry the foreign keys the transform gives them. Streams the
--- legacy table in chunks (bounded memory); per chunk, the uuids of its keys (one query for the
--- adopted namespaces, ids.prefetch) and one lookup of the new rows.
+-- legacy table in chunks (bounded memory): per chunk, the uuids of its keys (one query for the
+-- adopted namespaces, ids.prefetch), the transform, and one COPY of what each row should be
+-- into a temporary table here; then one join of that table with the new one finds every row
+-- that is not plainly migrated (a handful), which are looked at one by one. One pass over each
+-- table, whatever its size, instead of a lookup per chunk (each of which hashed the whole table).
 
 local CHUNK = 2000
+
+-- a value as a field of COPY's text format
+local function copy_field(v)
+  if v == nil then return "\\N" end
+  v = tostring(v)
+  if v:find("[\\\t\n\r]") then
+    v = v:gsub("[\\\t\n\r]", { ["\\"] = "\\\\", ["\t"] = "\\t", ["\n"] = "\\n", ["\r"] = "\\r" })
+  end
+  return v
+end
 
 local function audit(db, e)
   local a = {
@@ -905,71 +930,49 @@ local function audit(db, e)
     local k = type(q.source_key) == "table" and q.source_key[1] or q.source_key
     quarantined[tostring(k)] = q   -- the latest entry for the key wins
   end
-  -- per chunk: the new rows of these uuids, their foreign keys, whether they are live, and
-  -- whether their updated_at is the one the legacy row has now (else an older version)
-  local select = { "t.id::text AS id", "t.updated_at = w.want::timestamptz AS current", "t.deleted_at IS NULL AS live" }
-  for _, ref in ipairs(e.refs) do select[#select + 1] = "t." .. ref .. "::text AS " .. ref end
-  local lookup = "SELECT " .. table.concat(select, ", ") .. " FROM unnest($1::uuid[], $2::text[]) AS w(id, want) JOIN " ..
-    e.target .. " t ON t.id = w.id"
+  -- what each legacy row should be: its uuid, the updated_at and foreign keys the transform
+  -- gives it (or why it raises), and whether it is in the quarantine
+  local cols = { "ord bigint", "id uuid", "key text", "has_want boolean", "want text", "why text", "q boolean" }
+  for _, ref in ipairs(e.refs) do cols[#cols + 1] = "want_" .. ref .. " text" end
+  db:exec "DROP TABLE IF EXISTS pg_temp.dispatch_audit"
+  db:exec("CREATE TEMP TABLE dispatch_audit (" .. table.concat(cols, ", ") .. ")")
+  local copy_sql = "COPY pg_temp.dispatch_audit FROM STDIN"
 
-  local rows = {}
+  local rows, ord, width = {}, 0, 7 + #e.refs
+  local imported = weir.checkpoint_of("adopt", "adopted") or {}
   local function flush()
     if #rows == 0 then return end
+    -- the keys of the namespaces adopt imported (the others need no query)
     local wanted = {}
     for col, ns in pairs(e.ids) do
-      local list = wanted[ns] or {}
-      wanted[ns] = list
-      for _, r in ipairs(rows) do
-        if val(r[col]) then list[#list + 1] = r[col] end
+      if imported[ns] then
+        local list = wanted[ns] or {}
+        wanted[ns] = list
+        for _, r in ipairs(rows) do
+          if val(r[col]) then list[#list + 1] = r[col] end
+        end
       end
     end
-    ids.prefetch(db, wanted)
-    local chunk = {}
+    if next(wanted) then ids.prefetch(db, wanted) end
+    local lines = {}
     for _, r in ipairs(rows) do
       if e.skip and e.skip(r) then
         a.skipped = a.skipped + 1
       else
         local ok, out = pcall(e.transform, r)
-        chunk[#chunk + 1] = { key = r.id, uuid = ids.lookup(e.ns, r.id), want = ok and out or nil,
-          why = not ok and tostring(out) or nil }
+        local want = ok and out or nil
+        ord = ord + 1
+        -- (only the error text can hold a tab, newline or backslash: the rest are numbers,
+        -- uuids and timestamps)
+        local f = { ord, ids.lookup(e.ns, r.id), r.id, want and "t" or "f",
+          want and want.updated_at or "\\N", not ok and copy_field(out) or "\\N",
+          quarantined[tostring(r.id)] and "t" or "f" }
+        for i, ref in ipairs(e.refs) do f[7 + i] = want and want[ref] or "\\N" end
+        lines[#lines + 1] = table.concat(f, "\t", 1, width)
       end
     end
     rows = {}
-    if #chunk == 0 then return end
-    local uuids, wants, found = {}, {}, {}
-    for i, c in ipairs(chunk) do
-      uuids[i] = c.uuid
-      wants[i] = c.want and c.want.updated_at or db.NULL
-    end
-    for _, t in ipairs(db:query(lookup, db.array(uuids), db.array(wants))) do found[t.id] = t end
-    for _, c in ipairs(chunk) do
-      local t, q = found[c.uuid], quarantined[tostring(c.key)]
-      if t and not t.live then
-        a.mismatched[#a.mismatched + 1] = ("%s id %s: %s has it deleted, the legacy database does not"):format(e.source,
-          c.key, e.target)
-      elseif t and c.want and t.current == true then
-        a.migrated = a.migrated + 1
-        if q then a.resolved = a.resolved + 1 end
-        for _, ref in ipairs(e.refs) do
-          local got = val(t[ref])
-          if got ~= c.want[ref] then
-            a.mismatched[#a.mismatched + 1] = ("%s id %s: %s.%s is %s, expected %s"):format(e.source, c.key,
-              e.target, ref, tostring(got or "NULL"), tostring(c.want[ref] or "NULL"))
-          end
-        end
-      elseif q then
-        -- quarantined; when the new table has the row, it is an older version (the latest was rejected)
-        a.quarantined = a.quarantined + 1
-        if t then a.stale = a.stale + 1 end
-        a.outstanding[#a.outstanding + 1] = { copy = e.source, key = c.key, error = q.error, stale = t ~= nil }
-      elseif t and c.want then
-        a.mismatched[#a.mismatched + 1] = ("%s id %s: %s has an older version of it (a change no pass copied)")
-          :format(e.source, c.key, e.target)
-      else
-        a.missing[#a.missing + 1] = ("%s id %s%s"):format(e.source, c.key,
-          c.why and (" (the transform raises: " .. c.why .. ")") or (" (not in " .. e.target .. ")"))
-      end
-    end
+    if #lines > 0 then db:copy_in(copy_sql, table.concat(lines, "\n") .. "\n") end
   end
 
   for r in legacy():rows("SELECT * FROM (" .. e.query .. ") s WHERE changed_at <= $1::timestamp ORDER BY id", mark) do
@@ -978,6 +981,52 @@ local function audit(db, e)
     if #rows >= CHUNK then flush() end
   end
   flush()
+
+  -- plainly migrated: the new table has it, live, in this version, with these foreign keys,
+  -- and it is not in the quarantine
+  local same = { "t.id IS NOT NULL", "t.deleted_at IS NULL", "a.has_want", "t.updated_at = a.want::timestamptz", "NOT a.q" }
+  local select = { "a.key", "a.has_want", "a.why", "a.q", "t.id IS NOT NULL AS found", "t.deleted_at IS NULL AS live",
+    "t.updated_at = a.want::timestamptz AS current" }
+  for _, ref in ipairs(e.refs) do
+    same[#same + 1] = ("t.%s::text IS NOT DISTINCT FROM a.want_%s"):format(ref, ref)
+    select[#select + 1] = ("t.%s::text AS %s, a.want_%s"):format(ref, ref, ref)
+  end
+  local from = " FROM pg_temp.dispatch_audit a LEFT JOIN " .. e.target .. " t ON t.id = a.id"
+  local clean = "(" .. table.concat(same, " AND ") .. ")"
+  local others = db:query("SELECT " .. table.concat(select, ", ") .. from .. " WHERE " .. clean ..
+    " IS NOT TRUE ORDER BY a.ord")
+  a.migrated = ord - #others  -- every row in the temporary table is either plainly migrated or one of these
+  for _, c in ipairs(others) do
+    local q = quarantined[c.key]
+    local has_want = c.has_want
+    if c.found and not c.live then
+      a.mismatched[#a.mismatched + 1] = ("%s id %s: %s has it deleted, the legacy database does not"):format(e.source,
+        c.key, e.target)
+    elseif c.found and has_want and c.current == true then
+      a.migrated = a.migrated + 1
+      if q then a.resolved = a.resolved + 1 end
+      for _, ref in ipairs(e.refs) do
+        local got, want = val(c[ref]), val(c["want_" .. ref])
+        if got ~= want then
+          a.mismatched[#a.mismatched + 1] = ("%s id %s: %s.%s is %s, expected %s"):format(e.source, c.key,
+            e.target, ref, tostring(got or "NULL"), tostring(want or "NULL"))
+        end
+      end
+    elseif q then
+      -- quarantined; when the new table has the row, it is an older version (the latest was rejected)
+      a.quarantined = a.quarantined + 1
+      if c.found then a.stale = a.stale + 1 end
+      a.outstanding[#a.outstanding + 1] = { copy = e.source, key = c.key, error = q.error, stale = c.found }
+    elseif c.found and has_want then
+      a.mismatched[#a.mismatched + 1] = ("%s id %s: %s has an older version of it (a change no pass copied)")
+        :format(e.source, c.key, e.target)
+    else
+      local why = val(c.why)
+      a.missing[#a.missing + 1] = ("%s id %s%s"):format(e.source, c.key,
+        why and (" (the transform raises: " .. why .. ")") or (" (not in " .. e.target .. ")"))
+    end
+  end
+  db:exec "DROP TABLE pg_temp.dispatch_audit"
   -- live rows of the new table that no legacy row (up to the mark) accounts for: deleted in the
   -- legacy database after the last deletion pass, or changed since
   a.extra = db:value("SELECT count(*) FROM " .. e.target .. " WHERE deleted_at IS NULL") - a.migrated - a.stale
