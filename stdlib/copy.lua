@@ -372,6 +372,9 @@ local function copy_table(o)
   for i, c in ipairs(columns) do
     select_list[i] = binary and (src:quote_ident(c) .. "::" .. tcol[c].type) or src:quote_ident(c)
   end
+  -- How rows that reach Lua are read (a transform's, a failed batch's): COPY binary, decoded
+  -- in C++ by the columns' types, asked once (here with a transform, else when first needed).
+  local read_plan = o.transform and core.read_plan(src, "SELECT * FROM " .. from_sql) or nil
   local key_list = list_of(src, keys)
   -- The batch's last key, as text: the columns of the subquery `s` (an ORDER BY on the bare
   -- name would sort the text aliases).
@@ -491,9 +494,17 @@ local function copy_table(o)
   end
   local into = mode == "insert" and target_sql or stage
 
+  -- The target columns' types, asked once per list of columns (not once per batch).
+  local write_plans = {}
   local function write_rows(rows, cols)
     if #rows == 0 then return 0 end
-    local n = core.write(dst, into, cols, rows)
+    local id = table.concat(cols, "\0")
+    local plan = write_plans[id]
+    if not plan then
+      plan = core.write_plan(dst, into, cols)
+      write_plans[id] = plan
+    end
+    local n = core.write(dst, into, cols, rows, plan)
     merge(cols)
     return n
   end
@@ -501,6 +512,7 @@ local function copy_table(o)
   local function quarantine(key_values, row, err)
     local text = type(err) == "table" and err.sqlstate and (err.sqlstate .. " " .. err.message ..
       (err.detail and (" (detail: " .. err.detail .. ")") or "")) or tostring(err)
+    core.materialize(row)  -- a row whose json columns were not read yet (core.read's lazy rows)
     local ok_json, row_json = pcall(db.json, row)
     dst:exec("INSERT INTO " .. S .. ".quarantine (copy, source_key, row, error) VALUES ($1, $2, $3, $4)",
       name, db.json(key_values), ok_json and row_json or db.NULL, text)
@@ -516,9 +528,10 @@ local function copy_table(o)
     return out
   end
 
-  -- Transforms source rows: returns output rows, their source keys, and the columns they fill.
+  -- Transforms source rows: returns output rows, the source row of each (for its key, which
+  -- only a failed batch needs), and the columns they fill.
   local function transformed(rows)
-    local out, out_keys, seen_cols, cols = {}, {}, {}, nil
+    local out, out_src, seen_cols, cols = {}, {}, {}, nil
     if o.ids and #rows > 0 then
       -- the batch's legacy ids, resolved in one query for the imported namespaces among them
       local wanted = {}
@@ -542,16 +555,18 @@ local function copy_table(o)
       elseif res == nil then
         stats.skipped = stats.skipped + 1
       else
-        local list = (type(res) == "table" and res[1] ~= nil and type(res[1]) == "table") and res or { res }
-        for _, r in ipairs(list) do
-          out[#out + 1] = r
-          out_keys[#out_keys + 1] = key_of(row)
-          for k in pairs(r) do
-            if type(k) == "string" then seen_cols[k] = true end
+        if type(res) == "table" and res[1] ~= nil and type(res[1]) == "table" then
+          for _, r in ipairs(res) do
+            out[#out + 1] = r
+            out_src[#out] = row
           end
+        else
+          out[#out + 1] = res
+          out_src[#out] = row
         end
       end
     end
+    if not o.columns then core.columns_of(out, seen_cols) end
     if o.columns then
       cols = o.columns
     else
@@ -565,7 +580,7 @@ local function copy_table(o)
         end
       end
     end
-    return out, out_keys, cols
+    return out, out_src, cols
   end
 
   -- A batch's rows. The key range fixes which rows; rows that pass through Lua come in key
@@ -573,9 +588,29 @@ local function copy_table(o)
   -- halves), while a COPY-to-COPY batch is one statement whose order does not matter, so the
   -- server may scan the range however is cheapest.
   local function source_select(last, hi, as_binary)
-    local cols = as_binary and table.concat(select_list, ", ") or "*"
+    local cols = as_binary and table.concat(select_list, ", ") or (read_plan and read_plan:list()) or "*"
     return "SELECT " .. cols .. " FROM " .. from_sql .. range_where(last, hi) ..
       (as_binary and "" or (" ORDER BY " .. key_list))
+  end
+
+  -- A batch's rows for Lua: COPY binary decoded in C++ (json columns left for the transform to
+  -- read, see docs/copy.md), or COPY text when the source repeats a column name.
+  local function read_rows(last, hi)
+    read_plan = read_plan or core.read_plan(src, "SELECT * FROM " .. from_sql)
+    return (core.read(src, source_select(last, hi, false), read_plan, o.transform ~= nil))
+  end
+
+  -- Read-ahead (transform path): the next batch's COPY runs on a thread of its own while Lua
+  -- transforms and writes this one. `ahead` is { hi = …, pending = … } for the batch after
+  -- `last`. Not with pause_ms or throttle (they ask for nothing to be read between batches).
+  local ahead
+  local read_ahead = o.transform ~= nil and read_plan ~= nil and read_plan:list() ~= nil and not o.pause_ms
+    and not o.throttle
+  local function drop_ahead()
+    if ahead then
+      core.discard(ahead.pending)
+      ahead = nil
+    end
   end
 
   -- One batch, fast path: everything or an error.
@@ -587,7 +622,19 @@ local function copy_table(o)
       merge(columns)
       return n, n
     end
-    local rows = core.read(src, source_select(last, hi, false))
+    local rows
+    if ahead and ahead.hi == hi then
+      local pending = ahead.pending
+      ahead = nil
+      rows = core.take(pending, read_plan, true)
+    else
+      drop_ahead()
+      rows = read_rows(last, hi)
+    end
+    if read_ahead then
+      local next = next_hi(hi)
+      if next then ahead = { hi = next, pending = core.fetch(src, source_select(hi, next, false)) } end
+    end
     local out, _, cols = transformed(rows)
     return #rows, write_rows(out, cols)
   end
@@ -595,14 +642,19 @@ local function copy_table(o)
   -- One batch, row by row: each row in a savepoint, failures quarantined (with on_error =
   -- "fail": the first one, in key order, raised as a RowFailure).
   local function slow_batch(last, hi)
-    local rows = core.read(src, source_select(last, hi, false))
-    local out, out_keys, cols
+    drop_ahead()
+    local rows = read_rows(last, hi)
+    local out, out_src, cols
     if o.transform then
-      out, out_keys, cols = transformed(rows)
+      out, out_src, cols = transformed(rows)
     else
-      out, out_keys, cols = rows, {}, columns
-      for i, r in ipairs(rows) do out_keys[i] = key_of(r) end
+      out, out_src, cols = rows, rows, columns
     end
+    local out_keys = setmetatable({}, { __index = function(t, i)
+      local k = key_of(out_src[i])
+      t[i] = k
+      return k
+    end })
     -- Halve the failing set until each bad row is alone: about log2(batch) writes per bad row.
     local function write_part(first, last_i)
       local part = table.move(out, first, last_i, 1, {})
@@ -726,18 +778,21 @@ local function copy_table(o)
   local function run_stream()
     while true do
       local ok, hi = pcall(function()
+        if ahead then return ahead.hi end  -- already known: its rows are being read
         if o.throttle then
           while src:value(o.throttle) == true do weir.sleep(1) end
         end
         return next_hi(last)
       end)
       if not ok then
+        drop_ahead()
         error(("copy.table %s: %s failed: %s"):format(name, describe_range(last, nil), error_line(hi)), 0)
       end
       if not hi then break end
       local ok2, read, written = pcall(one_batch, hi)
       current_batch = nil
       if not ok2 then
+        drop_ahead()
         rollback()
         error(("copy.table %s: %s failed%s"):format(name, describe_range(last, hi), failure_text(read, keys)), 0)
       end
