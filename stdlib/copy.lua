@@ -446,10 +446,28 @@ local function copy_table(o)
   end
 
   -- The last key of the next batch after `last`, or nil when nothing is left.
-  local function next_hi(last)
-    local row = src:one("SELECT " .. table.concat(key_text, ", ") .. " FROM (SELECT " .. key_list .. " FROM " ..
+  local function next_hi_sql(last)
+    return "SELECT " .. table.concat(key_text, ", ") .. " FROM (SELECT " .. key_list .. " FROM " ..
       from_sql .. range_where(last, nil) .. " ORDER BY " .. key_list .. " LIMIT " .. batch .. ") s ORDER BY " ..
-      desc_list .. " LIMIT 1")
+      desc_list .. " LIMIT 1"
+  end
+  -- Without a transform, the next batch's last key is asked on a thread of its own while the
+  -- target commits this batch: { after = the key it follows, pending = core.fetch_row(…) }.
+  local hi_ahead
+  local function drop_hi_ahead()
+    if hi_ahead then
+      core.discard(hi_ahead.pending)
+      hi_ahead = nil
+    end
+  end
+  local function next_hi(last)
+    if hi_ahead and hi_ahead.after == last then
+      local pending = hi_ahead.pending
+      hi_ahead = nil
+      return core.take_row(pending)
+    end
+    drop_hi_ahead()
+    local row = src:one(next_hi_sql(last))
     if not row then return nil end
     local hi = {}
     for i, k in ipairs(keys) do hi[i] = row[k] end
@@ -629,6 +647,7 @@ local function copy_table(o)
       local fmt = binary and " (FORMAT binary)" or ""
       local n = core.pipe(src, "COPY (" .. source_select(last, hi, true) .. ") TO STDOUT" .. fmt, dst,
         after_begin("COPY " .. into .. " (" .. list_of(dst, columns) .. ") FROM STDIN" .. fmt))
+      hi_ahead = { after = hi, pending = core.fetch_row(src, next_hi_sql(hi)) }
       merge(columns)
       return n, n
     end
@@ -811,6 +830,7 @@ local function copy_table(o)
       end)
       if not ok then
         drop_ahead()
+        drop_hi_ahead()
         error(("copy.table %s: %s failed: %s"):format(name, describe_range(last, nil), error_line(hi)), 0)
       end
       if not hi then break end
@@ -818,6 +838,7 @@ local function copy_table(o)
       current_batch = nil
       if not ok2 then
         drop_ahead()
+        drop_hi_ahead()
         rollback()
         error(("copy.table %s: %s failed%s"):format(name, describe_range(last, hi), failure_text(read, keys)), 0)
       end

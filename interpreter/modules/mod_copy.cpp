@@ -11,6 +11,8 @@
 //                                                       own (src is the thread's until take)
 //   take(pending, plan [, lazy]) -> rows, columns       waits for it and decodes its rows
 //   discard(pending)                                    waits for it and drops its rows
+//   fetch_row(src, select_sql) -> pending               a query on a thread of its own, as fetch
+//   take_row(pending) -> { text, ... } or nil           its first row's values as text
 //   write(dst, table, columns, rows [, plan]) -> n      Lua rows into `table` with COPY text,
 //                                                       streamed as they are encoded
 //   write_plan(dst, table, columns) -> plan             the target columns' types, asked once
@@ -643,7 +645,8 @@ const char* const kPending = "weir.CopyPending";
 // The connection holds the Pending too (its background wait), so either may go first.
 struct Pending {
   std::thread thread;
-  std::string data;
+  std::string data;   // fetch: the COPY's bytes
+  pg::Result result;  // fetch_row: the query's result
   std::exception_ptr error;
   bool taken = false;
   void finish() {
@@ -686,6 +689,47 @@ int copy_fetch(lua_State* L) {
     }
   });
   src.set_background([p] { p->finish(); });
+  return 1;
+}
+
+// fetch_row(src, select_sql) -> pending: the query runs on a thread of its own, as fetch.
+int copy_fetch_row(lua_State* L) {
+  pg::Connection& src = connection_arg(L, 1);
+  std::string sql = luaL_checkstring(L, 2);
+  auto* box = static_cast<PendingBox*>(lua_newuserdatauv(L, sizeof(PendingBox), 0));
+  new (box) PendingBox(std::make_shared<Pending>());
+  luaL_setmetatable(L, kPending);
+  PendingBox p = *box;
+  pg::Connection* conn = &src;
+  p->thread = std::thread([p, conn, sql] {
+    try {
+      p->result = conn->exec(sql);
+    } catch (const std::exception&) {  // no Lua on this thread: take_row() rethrows it there
+      p->error = std::current_exception();
+    }
+  });
+  src.set_background([p] { p->finish(); });
+  return 1;
+}
+
+// take_row(pending) -> { text, ... } (NULL as db.NULL) of the query's first row, or nil.
+int copy_take_row(lua_State* L) {
+  PendingBox* box = pending_box(L, 1);
+  if (!box) return luaL_typeerror(L, 1, "a pending copy read");
+  if (!*box || (*box)->taken) return luaL_argerror(L, 1, "a row that was already taken");
+  Pending& p = **box;
+  p.finish();
+  p.taken = true;
+  if (p.error) std::rethrow_exception(p.error);
+  if (p.result.rows() < 1) return 0;
+  lua_createtable(L, p.result.columns(), 0);
+  for (int c = 0; c < p.result.columns(); ++c) {
+    if (p.result.is_null(0, c))
+      lua::push_null(L);
+    else
+      lua_pushlstring(L, p.result.value(0, c), static_cast<size_t>(p.result.length(0, c)));
+    lua_rawseti(L, -2, c + 1);
+  }
   return 1;
 }
 
@@ -1120,6 +1164,8 @@ const luaL_Reg kFunctions[] = {
     {"fetch", guarded<copy_fetch>},
     {"take", guarded<copy_take>},
     {"discard", guarded<pending_gc>},
+    {"fetch_row", guarded<copy_fetch_row>},
+    {"take_row", guarded<copy_take_row>},
     {"write", guarded<copy_write>},
     {"write_plan", guarded<copy_write_plan>},
     {"materialize", guarded<copy_materialize>},
