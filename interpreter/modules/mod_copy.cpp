@@ -523,6 +523,8 @@ LazyBatch& new_lazy_batch(lua_State* L) {
   lua_setfield(L, -2, "__pairs");
   lua_pushvalue(L, batch);
   lua_setfield(L, -2, "__weir_batch");
+  lua_pushcfunction(L, guarded<copy_materialize>);
+  lua_setfield(L, -2, "__weir_materialize");  // json.encode and db.json call it (lua/convert.cpp)
   lua_pushliteral(L, "weir copy row");
   lua_setfield(L, -2, "__metatable");
   lua_setiuservalue(L, batch, 2);
@@ -906,10 +908,60 @@ void append_escaped(std::string& out, const char* s, size_t n) {
   }
 }
 
+// A copy of the sequence at the top of the stack (replacing it) whose elements, at any depth,
+// are wrapped as read gives them: a bytea[] column's strings are raw bytes (db.bytea), a
+// json[]/jsonb[] column's decoded objects and arrays are JSON values (db.json), not sub-arrays.
+void wrap_array_elements(lua_State* L, pg::Kind elem, int depth) {
+  if (depth > 6 || !lua_checkstack(L, 8)) throw std::invalid_argument("an array nested too deeply");
+  int src = lua_gettop(L);
+  lua_Integer n = luaL_len(L, src);
+  lua_createtable(L, static_cast<int>(n), 0);
+  for (lua_Integer i = 1; i <= n; ++i) {
+    int t = lua_rawgeti(L, src, i);
+    if (t == LUA_TSTRING && elem == pg::Kind::Bytea) {
+      lua::push_wrapper(L, lua::kByteaWrapper, -1);
+      lua_remove(L, -2);
+    } else if (t == LUA_TTABLE && !lua_getmetatable(L, -1)) {
+      wrap_array_elements(L, elem, depth + 1);
+    } else if (t == LUA_TTABLE) {
+      luaL_getmetatable(L, lua::kJsonArrayMarker);
+      luaL_getmetatable(L, lua::kJsonObjectMarker);
+      bool decoded = lua_rawequal(L, -1, -3) || lua_rawequal(L, -2, -3);
+      lua_pop(L, 3);  // the markers and the metatable
+      if (decoded && elem == pg::Kind::Json) {
+        lua::push_wrapper(L, lua::kJsonWrapper, -1);
+        lua_remove(L, -2);
+      }
+    }
+    lua_rawseti(L, -2, i);
+  }
+  lua_replace(L, src);
+}
+
 // The value at the top of the stack as a COPY text field, appended to `out` (and popped).
-// Integers, strings and booleans directly; anything else as field_of converts it.
+// Integers, strings and booleans directly; a string into a bytea column as its bytes (hex);
+// anything else as field_of converts it.
 void append_field(lua_State* L, const pg::TypeDesc& type, const std::string& column,
                   std::string& out) {
+  if (type.kind == pg::Kind::Bytea && lua_type(L, -1) == LUA_TSTRING) {
+    size_t len;
+    const char* s = lua_tolstring(L, -1, &len);
+    out += "\\\\x";
+    for (size_t i = 0; i < len; ++i) {
+      auto c = static_cast<unsigned char>(s[i]);
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+    lua_pop(L, 1);
+    return;
+  }
+  if (type.kind == pg::Kind::Array && (type.elem == pg::Kind::Bytea || type.elem == pg::Kind::Json) &&
+      lua_istable(L, -1)) {
+    if (lua_getmetatable(L, -1))
+      lua_pop(L, 1);  // db.array(…) and the like: as they are
+    else
+      wrap_array_elements(L, type.elem, 0);
+  }
   switch (lua_type(L, -1)) {
     case LUA_TNIL:
       out += "\\N";
