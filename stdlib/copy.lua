@@ -451,22 +451,16 @@ local function copy_table(o)
       from_sql .. range_where(last, nil) .. " ORDER BY " .. key_list .. " LIMIT " .. batch .. ") s ORDER BY " ..
       desc_list .. " LIMIT 1"
   end
-  -- Without a transform, the next batch's last key is asked on a thread of its own while the
-  -- target commits this batch: { after = the key it follows, pending = core.fetch_row(…) }.
+  -- Without a transform, the next batch's last key is asked while the target is still taking
+  -- this batch: { after = the key it follows, hi = its answer (false: nothing left) }.
   local hi_ahead
-  local function drop_hi_ahead()
-    if hi_ahead then
-      core.discard(hi_ahead.pending)
-      hi_ahead = nil
-    end
-  end
   local function next_hi(last)
     if hi_ahead and hi_ahead.after == last then
-      local pending = hi_ahead.pending
+      local hi = hi_ahead.hi
       hi_ahead = nil
-      return core.take_row(pending)
+      return hi or nil
     end
-    drop_hi_ahead()
+    hi_ahead = nil
     local row = src:one(next_hi_sql(last))
     if not row then return nil end
     local hi = {}
@@ -634,10 +628,24 @@ local function copy_table(o)
   local ahead
   local read_ahead = o.transform ~= nil and read_plan ~= nil and read_plan:list() ~= nil and not o.pause_ms
     and not o.throttle
+  -- Without a transform: { hi = …, stream = core.stream(…) }, the next batch's rows coming in.
+  local stream_ahead
+  local read_ahead_plain = not o.transform and not o.pause_ms and not o.throttle
   local function drop_ahead()
     if ahead then
       core.discard(ahead.pending)
       ahead = nil
+    end
+    if stream_ahead then
+      core.drop_stream(stream_ahead.stream)
+      stream_ahead = nil
+    end
+    hi_ahead = nil
+  end
+  local function drop_stream_ahead()
+    if stream_ahead then
+      core.drop_stream(stream_ahead.stream)
+      stream_ahead = nil
     end
   end
 
@@ -645,9 +653,26 @@ local function copy_table(o)
   local function fast_batch(last, hi)
     if not o.transform then
       local fmt = binary and " (FORMAT binary)" or ""
-      local n = core.pipe(src, "COPY (" .. source_select(last, hi, true) .. ") TO STDOUT" .. fmt, dst,
-        after_begin("COPY " .. into .. " (" .. list_of(dst, columns) .. ") FROM STDIN" .. fmt))
-      hi_ahead = { after = hi, pending = core.fetch_row(src, next_hi_sql(hi)) }
+      local function copy_out(from, to)
+        return "COPY (" .. source_select(from, to, true) .. ") TO STDOUT" .. fmt
+      end
+      local stream
+      if stream_ahead and stream_ahead.hi == hi then
+        stream = stream_ahead.stream
+        stream_ahead = nil
+      else
+        drop_stream_ahead()
+        stream = core.stream(src, copy_out(last, hi))
+      end
+      core.stream_send(stream, dst, after_begin("COPY " .. into .. " (" .. list_of(dst, columns) .. ") FROM STDIN" .. fmt))
+      if read_ahead_plain then
+        -- the source is done with this batch while the target still takes it: the next one's
+        -- last key, and its rows on a thread, now
+        local next = next_hi(hi)
+        hi_ahead = { after = hi, hi = next or false }
+        if next then stream_ahead = { hi = next, stream = core.stream(src, copy_out(hi, next)) } end
+      end
+      local n = core.stream_end(dst)
       merge(columns)
       return n, n
     end
@@ -823,6 +848,7 @@ local function copy_table(o)
     while true do
       local ok, hi = pcall(function()
         if ahead then return ahead.hi end  -- already known: its rows are being read
+        if stream_ahead then return stream_ahead.hi end
         if o.throttle then
           while src:value(o.throttle) == true do weir.sleep(1) end
         end
@@ -830,7 +856,6 @@ local function copy_table(o)
       end)
       if not ok then
         drop_ahead()
-        drop_hi_ahead()
         error(("copy.table %s: %s failed: %s"):format(name, describe_range(last, nil), error_line(hi)), 0)
       end
       if not hi then break end
@@ -838,7 +863,6 @@ local function copy_table(o)
       current_batch = nil
       if not ok2 then
         drop_ahead()
-        drop_hi_ahead()
         rollback()
         error(("copy.table %s: %s failed%s"):format(name, describe_range(last, hi), failure_text(read, keys)), 0)
       end

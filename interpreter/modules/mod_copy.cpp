@@ -1,5 +1,9 @@
 // Lua module "copy.core" (stdlib/copy.lua builds the `copy` global on it): the data path.
 //   pipe(src, copy_out_sql, dst, copy_in_sql) -> rows   COPY to COPY, rows never reach Lua
+//   stream(src, copy_out_sql) -> stream                 that COPY read on a thread of its own,
+//   stream_send(stream, dst, copy_in_sql)               written to dst's COPY as it comes;
+//   stream_end(dst) -> rows                             src is free in between (see Stream)
+//   drop_stream(stream)                                 a stream no one will send
 //   read(src, select_sql [, plan [, lazy]]) -> rows, columns
 //                                                       a batch as typed Lua rows: COPY text, or
 //                                                       with a plan COPY binary decoded in C++
@@ -11,8 +15,6 @@
 //                                                       own (src is the thread's until take)
 //   take(pending, plan [, lazy]) -> rows, columns       waits for it and decodes its rows
 //   discard(pending)                                    waits for it and drops its rows
-//   fetch_row(src, select_sql) -> pending               a query on a thread of its own, as fetch
-//   take_row(pending) -> { text, ... } or nil           its first row's values as text
 //   write(dst, table, columns, rows [, plan]) -> n      Lua rows into `table` with COPY text,
 //                                                       streamed as they are encoded
 //   write_plan(dst, table, columns) -> plan             the target columns' types, asked once
@@ -34,9 +36,12 @@
 
 #include <cerrno>
 #include <charconv>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -65,6 +70,166 @@ int copy_pipe(lua_State* L) {
   pg::Connection& dst = connection_arg(L, 3);
   std::string in_sql = luaL_checkstring(L, 4);
   lua_pushinteger(L, pg::pipe_copy(src, out_sql, dst, in_sql));
+  return 1;
+}
+
+// ---- a plain batch read ahead: the source's COPY bytes, queued on a thread -----------------
+//
+// stream(src, copy_out_sql) starts the batch's COPY … TO STDOUT on a thread that queues its bytes
+// (in blocks, at most kCap of them waiting); stream_send(stream, dst, copy_in_sql) starts
+// COPY … FROM STDIN on dst and writes the blocks as they come, until the source's COPY ends;
+// stream_end(dst) ends dst's COPY. Between the two, src is free: copy.table asks for the next
+// batch there and starts reading it while dst is still taking this one.
+
+const char* const kStream = "weir.CopyStream";
+
+struct Stream {
+  static constexpr size_t kBlock = size_t{1} << 16;
+  static constexpr size_t kCap = size_t{16} << 20;
+  std::thread thread;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::string> blocks;
+  size_t queued = 0;
+  bool done = false;       // the source's COPY ended (or failed: error)
+  bool discard = false;    // nobody will take the rows: drop them
+  bool unbounded = false;  // someone else needs the connection: read it all, whatever the cap
+  bool taken = false;
+  std::exception_ptr error;
+
+  void push(std::string&& block) {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return discard || unbounded || queued < kCap; });
+    if (discard) return;
+    queued += block.size();
+    blocks.push_back(std::move(block));
+    cv.notify_all();
+  }
+  // Waits for the thread to end; the rows read stay queued (memory then holds the batch).
+  void wait_read() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      unbounded = true;
+    }
+    cv.notify_all();
+    if (thread.joinable()) thread.join();
+  }
+  void drop() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      discard = true;
+      blocks.clear();
+      queued = 0;
+    }
+    cv.notify_all();
+    if (thread.joinable()) thread.join();
+  }
+  ~Stream() { drop(); }
+};
+
+using StreamBox = std::shared_ptr<Stream>;
+
+StreamBox& stream_arg(lua_State* L, int idx) {
+  auto* box = static_cast<StreamBox*>(luaL_checkudata(L, idx, kStream));
+  if (!*box) luaL_argerror(L, idx, "a batch read ahead that was dropped");
+  return *box;
+}
+
+int stream_gc(lua_State* L) {
+  auto* box = static_cast<StreamBox*>(luaL_testudata(L, 1, kStream));
+  if (box && *box) {
+    (*box)->drop();
+    box->reset();
+  }
+  return 0;
+}
+
+int copy_stream(lua_State* L) {
+  pg::Connection& src = connection_arg(L, 1);
+  std::string sql = luaL_checkstring(L, 2);
+  auto* box = static_cast<StreamBox*>(lua_newuserdatauv(L, sizeof(StreamBox), 0));
+  new (box) StreamBox(std::make_shared<Stream>());
+  luaL_setmetatable(L, kStream);
+  StreamBox s = *box;
+  pg::Connection* conn = &src;
+  s->thread = std::thread([s, conn, sql] {
+    try {
+      conn->copy_out(sql);
+      std::string block;
+      const char* buf = nullptr;
+      for (long n; (n = conn->read_copy(&buf)) >= 0;) {
+        block.append(buf, static_cast<size_t>(n));
+        if (block.size() >= Stream::kBlock) {
+          s->push(std::move(block));
+          block.clear();
+        }
+      }
+      if (!block.empty()) s->push(std::move(block));
+    } catch (const std::exception&) {  // no Lua on this thread: stream_send rethrows it there
+      s->error = std::current_exception();
+    }
+    std::lock_guard<std::mutex> lock(s->mu);
+    s->done = true;
+    s->cv.notify_all();
+  });
+  src.set_background([s] { s->wait_read(); });
+  return 1;
+}
+
+// stream_send(stream, dst, copy_in_sql): every byte of the source's COPY into dst's COPY; on a
+// failure of either side dst's COPY is ended (its transaction then aborted) and the error raised.
+int copy_stream_send(lua_State* L) {
+  StreamBox s = stream_arg(L, 1);
+  pg::Connection& dst = connection_arg(L, 2);
+  std::string in_sql = luaL_checkstring(L, 3);
+  if (s->taken) return luaL_argerror(L, 1, "a batch that was already sent");
+  s->taken = true;
+  try {
+    dst.copy_in(in_sql);
+  } catch (const std::exception&) {
+    s->drop();
+    throw;
+  }
+  std::exception_ptr source_error;
+  try {
+    for (;;) {
+      std::string block;
+      {
+        std::unique_lock<std::mutex> lock(s->mu);
+        s->cv.wait(lock, [&] { return s->done || !s->blocks.empty(); });
+        if (s->blocks.empty()) break;  // done, all written
+        block = std::move(s->blocks.front());
+        s->blocks.pop_front();
+        s->queued -= block.size();
+      }
+      s->cv.notify_all();
+      dst.write_copy(block.data(), block.size());
+    }
+    if (s->thread.joinable()) s->thread.join();
+    source_error = s->error;
+  } catch (const std::exception&) {
+    s->drop();
+    try {
+      dst.end_copy("copy aborted");
+    } catch (const std::exception&) {
+    }
+    throw;
+  }
+  if (source_error) {
+    try {
+      dst.end_copy("the source query failed");
+    } catch (const std::exception&) {
+      // dst reports the abort itself; the source's error is the one to show
+    }
+    std::rethrow_exception(source_error);
+  }
+  return 0;
+}
+
+// stream_end(dst) -> rows: ends dst's COPY, which says how many rows it took.
+int copy_stream_end(lua_State* L) {
+  pg::Connection& dst = connection_arg(L, 1);
+  lua_pushinteger(L, dst.end_copy().affected());
   return 1;
 }
 
@@ -647,8 +812,7 @@ const char* const kPending = "weir.CopyPending";
 // The connection holds the Pending too (its background wait), so either may go first.
 struct Pending {
   std::thread thread;
-  std::string data;   // fetch: the COPY's bytes
-  pg::Result result;  // fetch_row: the query's result
+  std::string data;  // the COPY's bytes
   std::exception_ptr error;
   bool taken = false;
   void finish() {
@@ -691,47 +855,6 @@ int copy_fetch(lua_State* L) {
     }
   });
   src.set_background([p] { p->finish(); });
-  return 1;
-}
-
-// fetch_row(src, select_sql) -> pending: the query runs on a thread of its own, as fetch.
-int copy_fetch_row(lua_State* L) {
-  pg::Connection& src = connection_arg(L, 1);
-  std::string sql = luaL_checkstring(L, 2);
-  auto* box = static_cast<PendingBox*>(lua_newuserdatauv(L, sizeof(PendingBox), 0));
-  new (box) PendingBox(std::make_shared<Pending>());
-  luaL_setmetatable(L, kPending);
-  PendingBox p = *box;
-  pg::Connection* conn = &src;
-  p->thread = std::thread([p, conn, sql] {
-    try {
-      p->result = conn->exec(sql);
-    } catch (const std::exception&) {  // no Lua on this thread: take_row() rethrows it there
-      p->error = std::current_exception();
-    }
-  });
-  src.set_background([p] { p->finish(); });
-  return 1;
-}
-
-// take_row(pending) -> { text, ... } (NULL as db.NULL) of the query's first row, or nil.
-int copy_take_row(lua_State* L) {
-  PendingBox* box = pending_box(L, 1);
-  if (!box) return luaL_typeerror(L, 1, "a pending copy read");
-  if (!*box || (*box)->taken) return luaL_argerror(L, 1, "a row that was already taken");
-  Pending& p = **box;
-  p.finish();
-  p.taken = true;
-  if (p.error) std::rethrow_exception(p.error);
-  if (p.result.rows() < 1) return 0;
-  lua_createtable(L, p.result.columns(), 0);
-  for (int c = 0; c < p.result.columns(); ++c) {
-    if (p.result.is_null(0, c))
-      lua::push_null(L);
-    else
-      lua_pushlstring(L, p.result.value(0, c), static_cast<size_t>(p.result.length(0, c)));
-    lua_rawseti(L, -2, c + 1);
-  }
   return 1;
 }
 
@@ -955,8 +1078,8 @@ void append_field(lua_State* L, const pg::TypeDesc& type, const std::string& col
     lua_pop(L, 1);
     return;
   }
-  if (type.kind == pg::Kind::Array && (type.elem == pg::Kind::Bytea || type.elem == pg::Kind::Json) &&
-      lua_istable(L, -1)) {
+  if (type.kind == pg::Kind::Array &&
+      (type.elem == pg::Kind::Bytea || type.elem == pg::Kind::Json) && lua_istable(L, -1)) {
     if (lua_getmetatable(L, -1))
       lua_pop(L, 1);  // db.array(…) and the like: as they are
     else
@@ -1211,13 +1334,15 @@ const luaL_Reg kFunctions[] = {
     {"join", guarded<copy_join>},
     {"uuid_v5", guarded<copy_uuid_v5>},
     {"pipe", guarded<copy_pipe>},
+    {"stream", guarded<copy_stream>},
+    {"stream_send", guarded<copy_stream_send>},
+    {"stream_end", guarded<copy_stream_end>},
     {"read", guarded<copy_read>},
     {"read_plan", guarded<copy_read_plan>},
     {"fetch", guarded<copy_fetch>},
     {"take", guarded<copy_take>},
     {"discard", guarded<pending_gc>},
-    {"fetch_row", guarded<copy_fetch_row>},
-    {"take_row", guarded<copy_take_row>},
+    {"drop_stream", guarded<stream_gc>},
     {"write", guarded<copy_write>},
     {"write_plan", guarded<copy_write_plan>},
     {"materialize", guarded<copy_materialize>},
@@ -1246,6 +1371,12 @@ int luaopen_copy_core(lua_State* L) {
   lua_pop(L, 1);
   if (luaL_newmetatable(L, kWritePlan)) {
     lua_pushcfunction(L, write_plan_gc);
+    lua_setfield(L, -2, "__gc");
+    lua::protect_metatable(L, -1);
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, kStream)) {
+    lua_pushcfunction(L, stream_gc);
     lua_setfield(L, -2, "__gc");
     lua::protect_metatable(L, -1);
   }
