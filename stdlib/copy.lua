@@ -560,6 +560,10 @@ local function copy_table(o)
     end
     for _, row in ipairs(rows) do
       local ok, res = pcall(o.transform, row)
+      if ok and res ~= nil and type(res) ~= "table" then
+        -- not a row: a bad row, never one the write would stop at
+        ok, res = false, ("returned a %s, not a row (a table), a list of rows or nil"):format(type(res))
+      end
       if not ok then
         local text = "transform raised: " .. tostring(type(res) == "table" and res.message or res)
         if on_error == "fail" then error(setmetatable({ key = key_of(row), err = text }, RowFailure), 0) end

@@ -272,4 +272,16 @@ T.case("a source with two columns of one name is read as before (COPY text, the 
   T.eq(db:value("SELECT string_agg(v, ',' ORDER BY id) FROM cb_dup_b"), "b1,b2,b3,b4,b5")
 end)
 
+T.case("a transform that returns something other than a row has a bad row, not a shorter batch", function()
+  db:exec "TRUNCATE cb_dup_b"
+  local st = copy.table {
+    from = db, source = "cb_dup_a", to = db, target = "cb_dup_b", name = "cb_not_a_row",
+    transform = function(row) return row.id == 3 and "three" or { id = row.id, v = row.v } end,
+  }
+  T.eq(st.written, 4)
+  T.eq(st.quarantined, 1)
+  T.contains(copy.quarantine(db, "cb_not_a_row")[1].error, "returned a string, not a row")
+  T.eq(db:value("SELECT string_agg(id::text, ',' ORDER BY id) FROM cb_dup_b"), "1,2,4,5")
+end)
+
 T.done()
