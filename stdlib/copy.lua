@@ -372,6 +372,9 @@ local function copy_table(o)
   for i, c in ipairs(columns) do
     select_list[i] = binary and (src:quote_ident(c) .. "::" .. tcol[c].type) or src:quote_ident(c)
   end
+  -- How rows that reach Lua are read (a transform's, a failed batch's): COPY binary, decoded
+  -- in C++ by the columns' types, asked once (here with a transform, else when first needed).
+  local read_plan = o.transform and core.read_plan(src, "SELECT * FROM " .. from_sql) or nil
   local key_list = list_of(src, keys)
   -- The batch's last key, as text: the columns of the subquery `s` (an ORDER BY on the bare
   -- name would sort the text aliases).
@@ -443,10 +446,22 @@ local function copy_table(o)
   end
 
   -- The last key of the next batch after `last`, or nil when nothing is left.
-  local function next_hi(last)
-    local row = src:one("SELECT " .. table.concat(key_text, ", ") .. " FROM (SELECT " .. key_list .. " FROM " ..
+  local function next_hi_sql(last)
+    return "SELECT " .. table.concat(key_text, ", ") .. " FROM (SELECT " .. key_list .. " FROM " ..
       from_sql .. range_where(last, nil) .. " ORDER BY " .. key_list .. " LIMIT " .. batch .. ") s ORDER BY " ..
-      desc_list .. " LIMIT 1")
+      desc_list .. " LIMIT 1"
+  end
+  -- Without a transform, the next batch's last key is asked while the target is still taking
+  -- this batch: { after = the key it follows, hi = its answer (false: nothing left) }.
+  local hi_ahead
+  local function next_hi(last)
+    if hi_ahead and hi_ahead.after == last then
+      local hi = hi_ahead.hi
+      hi_ahead = nil
+      return hi or nil
+    end
+    hi_ahead = nil
+    local row = src:one(next_hi_sql(last))
     if not row then return nil end
     local hi = {}
     for i, k in ipairs(keys) do hi[i] = row[k] end
@@ -491,9 +506,17 @@ local function copy_table(o)
   end
   local into = mode == "insert" and target_sql or stage
 
+  -- The target columns' types, asked once per list of columns (not once per batch).
+  local write_plans = {}
   local function write_rows(rows, cols)
     if #rows == 0 then return 0 end
-    local n = core.write(dst, into, cols, rows)
+    local id = table.concat(cols, "\0")
+    local plan = write_plans[id]
+    if not plan then
+      plan = core.write_plan(dst, into, cols)
+      write_plans[id] = plan
+    end
+    local n = core.write(dst, into, cols, rows, plan)
     merge(cols)
     return n
   end
@@ -501,6 +524,7 @@ local function copy_table(o)
   local function quarantine(key_values, row, err)
     local text = type(err) == "table" and err.sqlstate and (err.sqlstate .. " " .. err.message ..
       (err.detail and (" (detail: " .. err.detail .. ")") or "")) or tostring(err)
+    core.materialize(row)  -- a row whose json columns were not read yet (core.read's lazy rows)
     local ok_json, row_json = pcall(db.json, row)
     dst:exec("INSERT INTO " .. S .. ".quarantine (copy, source_key, row, error) VALUES ($1, $2, $3, $4)",
       name, db.json(key_values), ok_json and row_json or db.NULL, text)
@@ -516,9 +540,10 @@ local function copy_table(o)
     return out
   end
 
-  -- Transforms source rows: returns output rows, their source keys, and the columns they fill.
+  -- Transforms source rows: returns output rows, the source row of each (for its key, which
+  -- only a failed batch needs), and the columns they fill.
   local function transformed(rows)
-    local out, out_keys, seen_cols, cols = {}, {}, {}, nil
+    local out, out_src, seen_cols, cols = {}, {}, {}, nil
     if o.ids and #rows > 0 then
       -- the batch's legacy ids, resolved in one query for the imported namespaces among them
       local wanted = {}
@@ -535,6 +560,10 @@ local function copy_table(o)
     end
     for _, row in ipairs(rows) do
       local ok, res = pcall(o.transform, row)
+      if ok and res ~= nil and type(res) ~= "table" then
+        -- not a row: a bad row, never one the write would stop at
+        ok, res = false, ("returned a %s, not a row (a table), a list of rows or nil"):format(type(res))
+      end
       if not ok then
         local text = "transform raised: " .. tostring(type(res) == "table" and res.message or res)
         if on_error == "fail" then error(setmetatable({ key = key_of(row), err = text }, RowFailure), 0) end
@@ -542,16 +571,18 @@ local function copy_table(o)
       elseif res == nil then
         stats.skipped = stats.skipped + 1
       else
-        local list = (type(res) == "table" and res[1] ~= nil and type(res[1]) == "table") and res or { res }
-        for _, r in ipairs(list) do
-          out[#out + 1] = r
-          out_keys[#out_keys + 1] = key_of(row)
-          for k in pairs(r) do
-            if type(k) == "string" then seen_cols[k] = true end
+        if type(res) == "table" and res[1] ~= nil and type(res[1]) == "table" then
+          for _, r in ipairs(res) do
+            out[#out + 1] = r
+            out_src[#out] = row
           end
+        else
+          out[#out + 1] = res
+          out_src[#out] = row
         end
       end
     end
+    if not o.columns then core.columns_of(out, seen_cols) end
     if o.columns then
       cols = o.columns
     else
@@ -565,7 +596,17 @@ local function copy_table(o)
         end
       end
     end
-    return out, out_keys, cols
+    return out, out_src, cols
+  end
+
+  -- A batch's BEGIN that waits to go with the batch's first statement (its COPY): one round
+  -- trip less per batch. Only for a BEGIN: a SAVEPOINT is sent at once.
+  local deferred_begin = false
+  -- `sql` (a statement or the BEGIN not sent yet) prefixed with what must run before it.
+  local function after_begin(sql)
+    if not deferred_begin then return sql end
+    deferred_begin = false
+    return "BEGIN; " .. sql
   end
 
   -- A batch's rows. The key range fixes which rows; rows that pass through Lua come in key
@@ -573,21 +614,85 @@ local function copy_table(o)
   -- halves), while a COPY-to-COPY batch is one statement whose order does not matter, so the
   -- server may scan the range however is cheapest.
   local function source_select(last, hi, as_binary)
-    local cols = as_binary and table.concat(select_list, ", ") or "*"
+    local cols = as_binary and table.concat(select_list, ", ") or (read_plan and read_plan:list()) or "*"
     return "SELECT " .. cols .. " FROM " .. from_sql .. range_where(last, hi) ..
       (as_binary and "" or (" ORDER BY " .. key_list))
+  end
+
+  -- A batch's rows for Lua: COPY binary decoded in C++ (json columns left for the transform to
+  -- read, see docs/copy.md), or COPY text when the source repeats a column name.
+  local function read_rows(last, hi)
+    read_plan = read_plan or core.read_plan(src, "SELECT * FROM " .. from_sql)
+    return (core.read(src, source_select(last, hi, false), read_plan, o.transform ~= nil))
+  end
+
+  -- Read-ahead (transform path): the next batch's COPY runs on a thread of its own while Lua
+  -- transforms and writes this one. `ahead` is { hi = …, pending = … } for the batch after
+  -- `last`. Not with pause_ms or throttle (they ask for nothing to be read between batches).
+  local ahead
+  local read_ahead = o.transform ~= nil and read_plan ~= nil and read_plan:list() ~= nil and not o.pause_ms
+    and not o.throttle
+  -- Without a transform: { hi = …, stream = core.stream(…) }, the next batch's rows coming in.
+  local stream_ahead
+  local read_ahead_plain = not o.transform and not o.pause_ms and not o.throttle
+  local function drop_ahead()
+    if ahead then
+      core.discard(ahead.pending)
+      ahead = nil
+    end
+    if stream_ahead then
+      core.drop_stream(stream_ahead.stream)
+      stream_ahead = nil
+    end
+    hi_ahead = nil
+  end
+  local function drop_stream_ahead()
+    if stream_ahead then
+      core.drop_stream(stream_ahead.stream)
+      stream_ahead = nil
+    end
   end
 
   -- One batch, fast path: everything or an error.
   local function fast_batch(last, hi)
     if not o.transform then
       local fmt = binary and " (FORMAT binary)" or ""
-      local n = core.pipe(src, "COPY (" .. source_select(last, hi, true) .. ") TO STDOUT" .. fmt, dst,
-        "COPY " .. into .. " (" .. list_of(dst, columns) .. ") FROM STDIN" .. fmt)
+      local function copy_out(from, to)
+        return "COPY (" .. source_select(from, to, true) .. ") TO STDOUT" .. fmt
+      end
+      local stream
+      if stream_ahead and stream_ahead.hi == hi then
+        stream = stream_ahead.stream
+        stream_ahead = nil
+      else
+        drop_stream_ahead()
+        stream = core.stream(src, copy_out(last, hi))
+      end
+      core.stream_send(stream, dst, after_begin("COPY " .. into .. " (" .. list_of(dst, columns) .. ") FROM STDIN" .. fmt))
+      if read_ahead_plain then
+        -- the source is done with this batch while the target still takes it: the next one's
+        -- last key, and its rows on a thread, now
+        local next = next_hi(hi)
+        hi_ahead = { after = hi, hi = next or false }
+        if next then stream_ahead = { hi = next, stream = core.stream(src, copy_out(hi, next)) } end
+      end
+      local n = core.stream_end(dst)
       merge(columns)
       return n, n
     end
-    local rows = core.read(src, source_select(last, hi, false))
+    local rows
+    if ahead and ahead.hi == hi then
+      local pending = ahead.pending
+      ahead = nil
+      rows = core.take(pending, read_plan, true)
+    else
+      drop_ahead()
+      rows = read_rows(last, hi)
+    end
+    if read_ahead then
+      local next = next_hi(hi)
+      if next then ahead = { hi = next, pending = core.fetch(src, source_select(hi, next, false)) } end
+    end
     local out, _, cols = transformed(rows)
     return #rows, write_rows(out, cols)
   end
@@ -595,14 +700,19 @@ local function copy_table(o)
   -- One batch, row by row: each row in a savepoint, failures quarantined (with on_error =
   -- "fail": the first one, in key order, raised as a RowFailure).
   local function slow_batch(last, hi)
-    local rows = core.read(src, source_select(last, hi, false))
-    local out, out_keys, cols
+    drop_ahead()
+    local rows = read_rows(last, hi)
+    local out, out_src, cols
     if o.transform then
-      out, out_keys, cols = transformed(rows)
+      out, out_src, cols = transformed(rows)
     else
-      out, out_keys, cols = rows, {}, columns
-      for i, r in ipairs(rows) do out_keys[i] = key_of(r) end
+      out, out_src, cols = rows, rows, columns
     end
+    local out_keys = setmetatable({}, { __index = function(t, i)
+      local k = key_of(out_src[i])
+      t[i] = k
+      return k
+    end })
     -- Halve the failing set until each bad row is alone: about log2(batch) writes per bad row.
     local function write_part(first, last_i)
       local part = table.move(out, first, last_i, 1, {})
@@ -633,36 +743,52 @@ local function copy_table(o)
 
   local outer_tx = dst:in_transaction()
   local open_batch = false  -- a batch transaction (or savepoint) is open
-  local function begin()
-    dst:exec(outer_tx and "SAVEPOINT weir_copy_batch" or "BEGIN")
+  local function begin(deferrable)
     open_batch = true
+    if deferrable and not outer_tx then
+      deferred_begin = true
+      return
+    end
+    dst:exec(outer_tx and "SAVEPOINT weir_copy_batch" or "BEGIN")
   end
-  local function commit()
-    dst:exec(outer_tx and "RELEASE SAVEPOINT weir_copy_batch" or "COMMIT")
+  -- Ends the batch; `sql` (its checkpoint) goes in the same round trip.
+  local function commit(sql)
+    local finish = outer_tx and "RELEASE SAVEPOINT weir_copy_batch" or "COMMIT"
+    dst:exec(after_begin(sql and (sql .. "; " .. finish) or finish))
     open_batch = false
   end
   local function rollback()
     if not open_batch then return end
     open_batch = false
+    if deferred_begin then  -- nothing was sent
+      deferred_begin = false
+      return
+    end
     if dst:transaction_status() == "closed" then return end
     pcall(dst.exec, dst, outer_tx and "ROLLBACK TO SAVEPOINT weir_copy_batch" or "ROLLBACK")
     if outer_tx then pcall(dst.exec, dst, "RELEASE SAVEPOINT weir_copy_batch") end
   end
 
-  local function save_progress(read, written, q0)
+  -- The checkpoint and the counters as SQL text (literals, no parameters), so that they go
+  -- to the server with the batch's COMMIT in one round trip.
+  local function progress_sql(read, written, q0)
+    local sql = ""
     if cp_key then
-      dst:exec("INSERT INTO " .. S .. [[.checkpoints (key, value, updated_at) VALUES ($1, $2, now())
-                ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()]],
-        cp_key, db.json(cp))
+      sql = "INSERT INTO " .. S .. ".checkpoints (key, value, updated_at) VALUES (" .. dst:quote_literal(cp_key) ..
+        ", " .. dst:quote_literal(json.encode(cp)) .. [[::jsonb, now())
+                ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now();
+]]
     end
-    dst:exec("INSERT INTO " .. S .. [[.copies AS c (kind, name, checkpoint, rows_read, rows_written, rows_quarantined)
-              VALUES ('table', $1, $2, $3, $4, $5)
+    return sql .. "INSERT INTO " .. S .. [[.copies AS c (kind, name, checkpoint, rows_read, rows_written, rows_quarantined)
+              VALUES ('table', ]] .. dst:quote_literal(name) .. ", " ..
+      (overall_cp_key and dst:quote_literal(overall_cp_key) or "NULL") .. ", " .. math.tointeger(read) .. ", " ..
+      math.tointeger(written) .. ", " .. math.tointeger(stats.quarantined - q0) .. [[)
               ON CONFLICT (kind, name) DO UPDATE SET rows_read = c.rows_read + excluded.rows_read,
                 rows_written = c.rows_written + excluded.rows_written,
                 rows_quarantined = c.rows_quarantined + excluded.rows_quarantined,
-                checkpoint = excluded.checkpoint, updated_at = now(), finished_at = NULL]],
-      name, overall_cp_key or db.NULL, read, written, stats.quarantined - q0)
+                checkpoint = excluded.checkpoint, updated_at = now(), finished_at = NULL]]
   end
+  local function save_progress(read, written, q0) dst:exec(progress_sql(read, written, q0)) end
 
   -- Rows that went to quarantine are said on stderr once the copy returns, whatever the
   -- terminal: a copy that set rows aside never looks like one that copied everything.
@@ -694,7 +820,7 @@ local function copy_table(o)
   local function one_batch(hi)
     local q0, s0 = stats.quarantined, stats.skipped
     current_batch = { ids = { conn = dst, schema = schema, copy = ids_run } }
-    begin()
+    begin(not o.transform and mode == "insert")  -- the BEGIN goes with the batch's COPY
     prepare_stage()
     local ok, read, written = pcall(fast_batch, last, hi)
     if not ok then
@@ -712,8 +838,7 @@ local function copy_table(o)
     end
     flush_ids(current_batch.ids)
     cp.last = hi
-    save_progress(read, written, q0)
-    commit()
+    commit(progress_sql(read, written, q0))
     return read, written
   end
 
@@ -727,18 +852,22 @@ local function copy_table(o)
   local function run_stream()
     while true do
       local ok, hi = pcall(function()
+        if ahead then return ahead.hi end  -- already known: its rows are being read
+        if stream_ahead then return stream_ahead.hi end
         if o.throttle then
           while src:value(o.throttle) == true do weir.sleep(1) end
         end
         return next_hi(last)
       end)
       if not ok then
+        drop_ahead()
         error(("copy.table %s: %s failed: %s"):format(name, describe_range(last, nil), error_line(hi)), 0)
       end
       if not hi then break end
       local ok2, read, written = pcall(one_batch, hi)
       current_batch = nil
       if not ok2 then
+        drop_ahead()
         rollback()
         error(("copy.table %s: %s failed%s"):format(name, describe_range(last, hi), failure_text(read, keys)), 0)
       end

@@ -298,6 +298,19 @@ bool to_json_at(lua_State* L, int idx, nlohmann::json& out, std::string& error, 
         lua_pop(L, 1);
         return ok;
       }
+      if (mt && mt != walk.array && mt != walk.object) {
+        // A row of copy.table whose columns are decoded on first use (mod_copy.cpp): all of
+        // them, before the walk below reads the table raw.
+        lua_getmetatable(L, idx);
+        lua_getfield(L, -1, "__weir_materialize");
+        lua_remove(L, -2);
+        if (lua_iscfunction(L, -1)) {
+          lua_pushvalue(L, idx);
+          lua_call(L, 1, 0);
+        } else {
+          lua_pop(L, 1);
+        }
+      }
       if (depth >= json::kMaxDepth || !lua_checkstack(L, kSlotsPerLevel)) {
         error = "table nested deeper than " + std::to_string(json::kMaxDepth) +
                 " levels: too deep to encode as JSON";

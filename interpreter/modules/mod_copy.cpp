@@ -1,7 +1,7 @@
 // Lua module "copy.core" (stdlib/copy.lua builds the `copy` global on it): the data path.
 //   pipe(src, copy_out_sql, dst, copy_in_sql) -> rows   COPY to COPY, rows never reach Lua
-//   read(src, select_sql) -> rows, columns              a batch as typed Lua rows (COPY text)
-//   write(dst, table, columns, rows) -> n               Lua rows into `table` with COPY text
+//   stream, stream_send, stream_end, drop_stream, read, read_plan, fetch, take, discard,
+//   write, write_plan, materialize, columns_of   the rows themselves: see copy_rows.hpp
 //   uuid_v5(namespace_uuid, name) -> uuid               name-based UUID (RFC 4122 v5)
 //   target_of(conn) -> string                           a connection's target, for a worker
 //   spawn(code, env_value) -> worker                    `weir run -e code` with WEIR_COPY_SPEC set,
@@ -29,6 +29,7 @@
 #include "lua/host.hpp"
 #include "lua/runtime.hpp"
 #include "lua/userdata.hpp"
+#include "modules/copy_rows.hpp"
 #include "modules/modules.hpp"
 #include "pg/connection.hpp"
 #include "pg/copy.hpp"
@@ -46,128 +47,6 @@ int copy_pipe(lua_State* L) {
   pg::Connection& dst = connection_arg(L, 3);
   std::string in_sql = luaL_checkstring(L, 4);
   lua_pushinteger(L, pg::pipe_copy(src, out_sql, dst, in_sql));
-  return 1;
-}
-
-// The column types of a query, from a zero-row run of it.
-std::vector<const pg::TypeDesc*> describe(pg::Connection& conn, const std::string& select_sql,
-                                          std::vector<std::string>& names) {
-  pg::Result r = conn.exec("SELECT * FROM (" + select_sql + ") AS weir_q LIMIT 0");
-  names.clear();
-  for (int c = 0; c < r.columns(); ++c)
-    names.emplace_back(r.column_name(c));
-  return conn.describe_columns(r);
-}
-
-int copy_read(lua_State* L) {
-  pg::Connection& src = connection_arg(L, 1);
-  std::string sql = luaL_checkstring(L, 2);
-  std::vector<std::string> names;
-  std::vector<const pg::TypeDesc*> types = describe(src, sql, names);
-  lua_newtable(L);  // rows
-  int rows = lua_gettop(L);
-  src.copy_out("COPY (" + sql + ") TO STDOUT");
-  const char* buf = nullptr;
-  lua_Integer n = 0;
-  for (long len; (len = src.read_copy(&buf)) >= 0;) {
-    pg::Row row = pg::parse_text_line(buf, static_cast<size_t>(len));
-    if (row.size() != names.size())
-      throw std::runtime_error("copy.read: a row has the wrong number of fields");
-    lua_createtable(L, 0, static_cast<int>(row.size()));
-    for (size_t c = 0; c < row.size(); ++c) {
-      std::string error;
-      if (!row[c]) {
-        lua::push_null(L);
-      } else if (!lua::push_value(L, *types[c], row[c]->data(), static_cast<int>(row[c]->size()),
-                                  error)) {
-        lua_pop(L, 1);
-        throw std::runtime_error("copy.read: column \"" + names[c] + "\": " + error);
-      }
-      lua_setfield(L, -2, names[c].c_str());
-    }
-    lua_rawseti(L, rows, ++n);
-  }
-  lua_createtable(L, static_cast<int>(names.size()), 0);
-  for (size_t c = 0; c < names.size(); ++c) {
-    lua_pushstring(L, names[c].c_str());
-    lua_rawseti(L, -2, static_cast<lua_Integer>(c + 1));
-  }
-  return 2;
-}
-
-const char kHex[] = "0123456789abcdef";
-
-// The value at the top of the stack as a COPY text field for a column of type `type`.
-pg::Field field_of(lua_State* L, const pg::TypeDesc& type, const std::string& column) {
-  int idx = lua_gettop(L);
-  if (lua_isnil(L, idx) || lua::is_null(L, idx)) return std::nullopt;
-  if (lua_istable(L, idx) && !lua_getmetatable(L, idx)) {
-    // a plain table: JSON for json columns, an array literal for array columns
-    lua::push_wrapper(L, type.kind == pg::Kind::Array ? lua::kArrayWrapper : lua::kJsonWrapper,
-                      idx);
-    lua_replace(L, idx);
-  } else if (lua_istable(L, idx)) {
-    lua_pop(L, 1);  // the metatable
-    if (type.kind == pg::Kind::Json && !lua::is_null(L, idx)) {
-      luaL_getmetatable(L, lua::kJsonWrapper);
-      lua_getmetatable(L, idx);
-      bool wrapped = lua_rawequal(L, -1, -2);
-      lua_pop(L, 2);
-      if (!wrapped) {  // a decoded JSON object or array
-        lua::push_wrapper(L, lua::kJsonWrapper, idx);
-        lua_replace(L, idx);
-      }
-    }
-  }
-  pg::Param p;
-  std::string error;
-  if (!lua::to_param(L, idx, p, error))
-    throw std::invalid_argument("copy.write: column \"" + column + "\": " + error);
-  if (p.null) return std::nullopt;
-  if (!p.binary) return std::move(p.value);
-  std::string hex = "\\x";
-  for (unsigned char c : p.value) {
-    hex += kHex[c >> 4];
-    hex += kHex[c & 15];
-  }
-  return hex;
-}
-
-int copy_write(lua_State* L) {
-  pg::Connection& dst = connection_arg(L, 1);
-  std::string table = luaL_checkstring(L, 2);
-  luaL_checktype(L, 3, LUA_TTABLE);
-  luaL_checktype(L, 4, LUA_TTABLE);
-  std::vector<std::string> columns;
-  for (lua_Integer i = 1; lua_rawgeti(L, 3, i) == LUA_TSTRING; ++i) {
-    columns.emplace_back(lua_tostring(L, -1));
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
-  std::string list;
-  for (const auto& c : columns)
-    list += (list.empty() ? "" : ", ") + dst.quote_ident(c);
-  std::vector<std::string> ignored;
-  std::vector<const pg::TypeDesc*> types =
-      describe(dst, "SELECT " + list + " FROM " + table, ignored);
-
-  // Convert everything first: a bad value raises before the COPY starts.
-  std::string buffer;
-  lua_Integer n = 0;
-  for (lua_Integer i = 1; lua_rawgeti(L, 4, i) == LUA_TTABLE; ++i) {
-    pg::Row row;
-    for (size_t c = 0; c < columns.size(); ++c) {
-      lua_getfield(L, -1, columns[c].c_str());
-      row.push_back(field_of(L, *types[c], columns[c]));
-      lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-    pg::append_text_line(row, buffer);
-    ++n;
-  }
-  lua_pop(L, 1);
-  dst.copy_in("COPY " + table + " (" + list + ") FROM STDIN");
-  lua_pushinteger(L, dst.send_copy(buffer.data(), buffer.size()).affected());
   return 1;
 }
 
@@ -270,8 +149,6 @@ const luaL_Reg kFunctions[] = {
     {"join", guarded<copy_join>},
     {"uuid_v5", guarded<copy_uuid_v5>},
     {"pipe", guarded<copy_pipe>},
-    {"read", guarded<copy_read>},
-    {"write", guarded<copy_write>},
     {nullptr, nullptr},
 };
 
@@ -285,6 +162,7 @@ int luaopen_copy_core(lua_State* L) {
   }
   lua_pop(L, 1);
   luaL_newlib(L, kFunctions);
+  add_copy_rows(L);
   return 1;
 }
 

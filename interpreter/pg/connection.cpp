@@ -559,6 +559,7 @@ Connection::Connection(const std::string& target) {
 }
 
 Connection::~Connection() {
+  wait_background();
   if (cancel_) PQfreeCancel(cancel_);
   if (copy_buf_) PQfreemem(copy_buf_);
   if (conn_) PQfinish(conn_);

@@ -12,6 +12,7 @@
 
 #include <libpq-fe.h>
 
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -122,6 +123,16 @@ class Connection {
   PGconn* raw() const { return conn_; }
   // Asks the server to cancel the running statement; safe to call from another thread.
   void cancel() const;
+  // Work another thread is doing on this connection (copy.table reading its next batch ahead):
+  // `wait` waits for it to end. Every use from Lua (mod_db's live()) and the destructor call
+  // wait_background() first, so nothing else touches the connection while that thread does.
+  void set_background(std::function<void()> wait) { background_ = std::move(wait); }
+  void wait_background() {
+    if (!background_) return;
+    std::function<void()> wait = std::move(background_);
+    background_ = nullptr;
+    wait();
+  }
   void set_notice_sink(NoticeSink sink, void* ctx) {
     sink_ = sink;
     sink_ctx_ = ctx;
@@ -141,6 +152,7 @@ class Connection {
   std::unordered_map<Oid, TypeDesc> types_;
   NoticeSink sink_ = nullptr;
   void* sink_ctx_ = nullptr;
+  std::function<void()> background_;
 };
 
 // What a connection attempt asks while it waits for the server: true ends it with a

@@ -1,0 +1,36 @@
+// The rows of copy.table's data path, for the Lua module "copy.core" (mod_copy.cpp adds these
+// functions to it): a plain batch read on a thread and written as it comes, a transform's batch
+// read with COPY binary and decoded straight into Lua values (json columns decoded when read),
+// and Lua rows written back with COPY text. The binary format itself: pg/copy_binary.hpp.
+//   stream(src, copy_out_sql) -> stream                 that COPY read on a thread of its own,
+//   stream_send(stream, dst, copy_in_sql)               written to dst's COPY as it comes;
+//   stream_end(dst) -> rows                             src is free in between (see Stream)
+//   drop_stream(stream)                                 a stream no one will send
+//   read(src, select_sql [, plan [, lazy]]) -> rows, columns
+//                                                       a batch as typed Lua rows: COPY text, or
+//                                                       with a plan COPY binary decoded in C++
+//                                                       (lazy: json columns decoded when read)
+//   read_plan(src, select_sql) -> plan                  how each column of a query is read: its
+//                                                       binary form, or the server's text of it
+//                                                       (plan:list() is the select list to use)
+//   fetch(src, select_sql) -> pending                   starts that COPY binary on a thread of its
+//                                                       own (src is the thread's until take)
+//   take(pending, plan [, lazy]) -> rows, columns       waits for it and decodes its rows
+//   discard(pending)                                    waits for it and drops its rows
+//   write(dst, table, columns, rows [, plan]) -> n      Lua rows into `table` with COPY text
+//                                                       (all converted before the COPY starts)
+//   write_plan(dst, table, columns) -> plan             the target columns' types, asked once
+//   materialize(row)                                    decodes a lazy row's pending columns
+//   columns_of(rows, seen)                              seen[name] = true for every string key
+//                                                       of the rows (a lazy row's pending too)
+#pragma once
+
+#include <lua.hpp>
+
+namespace weir::modules {
+
+// Adds the functions above to the table at the top of the stack (and registers their
+// userdata types).
+void add_copy_rows(lua_State* L);
+
+}  // namespace weir::modules
