@@ -317,10 +317,26 @@ void Differ::index() {
     auto it = a_tables_.find(k);
     if (it == a_tables_.end() || recreate_table(*it->second, *t)) new_tables_.insert(k);
   }
+  Index a_enums = by_qname(list(a_, "enums"));
+  for (const auto& e : list(b_, "enums")) {
+    auto it = a_enums.find(plain_name(e));
+    if (it != a_enums.end() && enum_recreated(*it->second, e)) {
+      recreated_enum_keys_.insert("type:" + plain_name(e));
+      recreated_enum_types_.insert(qname(e));
+    }
+  }
+  // A table equal on both sides is still changed when a part of it uses a recreated enum.
+  auto uses_recreated_enum = [&](const json& t) {
+    if (recreated_enum_keys_.empty()) return false;
+    for (const auto& part : parts_of_table(t))
+      for (const auto& used : uses(a_, part))
+        if (recreated_enum_keys_.count(used.get_ref<const std::string&>())) return true;
+    return false;
+  };
   for (const auto& [k, t] : a_tables_) {
     auto bi = b_tables_.find(k);
     if (bi == b_tables_.end() || new_tables_.count(k)) continue;
-    if (*t == *bi->second)
+    if (*t == *bi->second && !uses_recreated_enum(*t))
       same_tables_.insert(k);
     else
       find_dropped_columns(k, *t, *bi->second);
@@ -344,7 +360,7 @@ void Differ::drop_objects() {
   Index bf = by_name(list(b_, "functions"), function_key);
   for (const auto& f : list(a_, "functions")) {
     auto it = bf.find(function_key(f));
-    if (it != bf.end() && function_recreated(f, *it->second)) drop_function(f);
+    if (it != bf.end() && function_replaced(f, *it->second)) drop_function(f);
   }
   drop_aggregates(true);
   drop_collations(true);
@@ -381,6 +397,8 @@ void Differ::drop_leftovers() {
     add("drop sequence", plain_name(s), "DROP SEQUENCE " + qname(s));
     removes("sequence:" + plain_name(s));
   }
+  for (const auto& [object, sql] : old_enums_)
+    add("drop type", object, sql);
   drop_types("composites", "TYPE");
   drop_types("domains", "DOMAIN");
   drop_types("enums", "TYPE");

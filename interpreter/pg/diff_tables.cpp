@@ -14,7 +14,7 @@ bool Differ::table_reshaped(const std::string& key) const {
   for (const auto& c : list(*ai->second, "columns")) {
     auto it = bc.find(str(c, "name"));
     if (it == bc.end() || str(c, "type") != str(*it->second, "type") ||
-        str(c, "generated") != str(*it->second, "generated") ||
+        of_recreated_enum(str(c, "type")) || str(c, "generated") != str(*it->second, "generated") ||
         str(c, "collation") != str(*it->second, "collation"))
       return true;
   }
@@ -41,11 +41,12 @@ bool Differ::column_goes(const std::string& k, const json& col) const {
   return dropped_columns_.count("column:" + k + "." + str(col, "name")) > 0;
 }
 
-// Whether a part of table `k` in a (its dependency key) uses a column that is dropped.
-bool Differ::uses_dropped_column(const std::string&, const std::string& part) const {
-  if (dropped_columns_.empty()) return false;
-  for (const auto& used : uses(a_, part))
-    if (dropped_columns_.count(used.get_ref<const std::string&>())) return true;
+bool Differ::uses_dropped(const std::string& part) const {
+  if (dropped_columns_.empty() && recreated_enum_keys_.empty()) return false;
+  for (const auto& used : uses(a_, part)) {
+    const auto& u = used.get_ref<const std::string&>();
+    if (dropped_columns_.count(u) || recreated_enum_keys_.count(u)) return true;
+  }
   return false;
 }
 
@@ -61,7 +62,7 @@ void Differ::drop_dependents() {
     for (const auto& p : list(*at, "policies")) {
       auto it = bt_pol.find(str(p, "name"));
       if (it != bt_pol.end() && same_policy(p, *it->second) &&
-          !uses_dropped_column(k, "policy:" + k + "." + str(p, "name")))
+          !uses_dropped("policy:" + k + "." + str(p, "name")))
         continue;
       add("drop policy", k + "." + str(p, "name"),
           "DROP POLICY " + qi(str(p, "name")) + " ON " + qname(*at));
@@ -80,7 +81,7 @@ void Differ::drop_dependents() {
       auto it = bcons.find(str(c, "name"));
       bool keep = it != bcons.end() &&
                   (same_constraint(c, *it->second) || only_validated(c, *it->second)) &&
-                  !uses_dropped_column(k, "constraint:" + k + "." + str(c, "name"));
+                  !uses_dropped("constraint:" + k + "." + str(c, "name"));
       // A foreign key into a table that is dropped or recreated goes too.
       if (keep && has(c, "references")) {
         std::string ref = plain_name(c["references"]);
@@ -102,7 +103,7 @@ void Differ::drop_dependents() {
       if (has(i, "constraint")) continue;  // goes with its constraint
       auto it = bidx.find(str(i, "name"));
       std::string key = "index:" + k + "." + str(i, "name");
-      bool on_dropped = uses_dropped_column(k, key);
+      bool on_dropped = uses_dropped(key);
       if (it != bidx.end() && !has(*it->second, "constraint") && !on_dropped) {
         if (same_expr(str(i, "definition"), str(*it->second, "definition"))) continue;
         // changed: replaced online (new one built first) in the second half
@@ -166,7 +167,7 @@ void Differ::drop_triggers(const std::string& k, const json& a, const json& b) {
   for (const auto& t : list(a, "triggers")) {
     auto it = bt_trig.find(str(t, "name"));
     if (it != bt_trig.end() && str(t, "definition") == str(*it->second, "definition") &&
-        !uses_dropped_column(k, "trigger:" + k + "." + str(t, "name")))
+        !uses_dropped("trigger:" + k + "." + str(t, "name")))
       continue;
     add("drop trigger", k + "." + str(t, "name"),
         "DROP TRIGGER " + qi(str(t, "name")) + " ON " + qname(a));
@@ -453,7 +454,10 @@ void Differ::alter_column(const std::string& k, const std::string& name, const j
   // A stored generated column becomes a plain one, keeping its values.
   if (has(a, "generated") && !has(b, "generated"))
     add("drop expression", col, alter + " DROP EXPRESSION", {kAccessExclusive});
-  bool retype = str(a, "type") != str(b, "type") || str(a, "collation") != str(b, "collation");
+  // A column of a recreated enum that keeps it is converted to the new type (through text).
+  bool enum_only = str(a, "type") == str(b, "type") && of_recreated_enum(str(a, "type"));
+  bool retype =
+      str(a, "type") != str(b, "type") || str(a, "collation") != str(b, "collation") || enum_only;
   bool default_changes = str(a, "default") != str(b, "default");
   // A default is dropped only when it goes, or around a type change it may not survive.
   if (has(a, "default") && ((default_changes && !has(b, "default")) || retype))
@@ -464,8 +468,8 @@ void Differ::alter_column(const std::string& k, const std::string& name, const j
   }
   if (retype) {
     // Between enums (and to or from one) only text converts.
-    bool via_text = str(a, "type") != str(b, "type") &&
-                    (is_enum(a_, str(a, "type")) || is_enum(b_, str(b, "type")));
+    bool via_text = enum_only || (str(a, "type") != str(b, "type") &&
+                                  (is_enum(a_, str(a, "type")) || is_enum(b_, str(b, "type"))));
     bool array = str(a, "type").size() > 2 &&
                  str(a, "type").compare(str(a, "type").size() - 2, 2, "[]") == 0;
     add("alter column type", col,
@@ -473,7 +477,8 @@ void Differ::alter_column(const std::string& k, const std::string& name, const j
             (has(b, "collation") ? " COLLATE " + str(b, "collation") : "") + " USING " +
             qi(str(b, "name")) + (via_text ? (array ? "::text[]" : "::text") : "") +
             "::" + str(b, "type"),
-        {kRewrites, kAccessExclusive, kIrreversible});
+        enum_only ? std::vector<std::string>{kRewrites, kAccessExclusive}
+                  : std::vector<std::string>{kRewrites, kAccessExclusive, kIrreversible});
     needs_what("column:" + col);
   }
   if (has(b, "default") && (default_changes || retype)) {
@@ -759,7 +764,7 @@ void Differ::triggers_and_policies() {
     for (const auto& p : list(t, "policies")) {
       auto it = op.find(str(p, "name"));
       if (it != op.end() && same_policy(*it->second, p) &&
-          !uses_dropped_column(k, "policy:" + k + "." + str(p, "name")))
+          !uses_dropped("policy:" + k + "." + str(p, "name")))
         continue;
       std::string sql = "CREATE POLICY " + qi(str(p, "name")) + " ON " + qname(t) + " AS " +
                         (flag(p, "permissive") ? "PERMISSIVE" : "RESTRICTIVE") + " FOR " +

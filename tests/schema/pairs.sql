@@ -793,3 +793,29 @@ INSERT INTO t VALUES (1, 'y');
 ---- to
 CREATE TABLE t (a bigint NOT NULL DEFAULT 2, b text);
 INSERT INTO t VALUES (1, 'y');
+
+==== 81 an enum recreated (a label removed) while a column of it is added, another dropped
+---- from
+CREATE TYPE e AS ENUM ('a', 'b', 'c');
+CREATE TABLE t (id int PRIMARY KEY, kept e DEFAULT 'a', gone e);
+INSERT INTO t VALUES (1, 'a', 'b');
+---- to
+CREATE TYPE e AS ENUM ('a', 'b');
+CREATE TABLE t (id int PRIMARY KEY, kept e DEFAULT 'a', added e NOT NULL DEFAULT 'b');
+INSERT INTO t VALUES (1, 'a', 'b');
+
+==== 82 an enum recreated (labels reordered) under a view, an array column and a column leaving it
+---- from
+CREATE TYPE e AS ENUM ('a', 'b', 'c');
+CREATE TABLE t (id int PRIMARY KEY, kept e DEFAULT 'a', to_text e, arr e[]);
+INSERT INTO t VALUES (1, 'a', 'b', '{a,b}');
+CREATE TABLE u (id int, k e);
+INSERT INTO u VALUES (1, 'c');
+CREATE VIEW v AS SELECT id, k FROM u;
+---- to
+CREATE TYPE e AS ENUM ('b', 'a', 'c');
+CREATE TABLE t (id int PRIMARY KEY, kept e DEFAULT 'b', to_text text, arr e[]);
+INSERT INTO t VALUES (1, 'a', 'b', '{a,b}');
+CREATE TABLE u (id int, k e);
+INSERT INTO u VALUES (1, 'c');
+CREATE VIEW v AS SELECT id, k FROM u;
