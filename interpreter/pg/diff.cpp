@@ -6,6 +6,8 @@
 
 #include <regex>
 
+#include "pg/sql_parse.hpp"
+
 namespace weir::pg::diff_detail {
 
 // PostgreSQL's reserved keywords (and the few type-like ones that need quoting as names).
@@ -273,6 +275,62 @@ std::string normalised_expr(const std::string& sql) {
     s.replace(at, close - at + 1, replacement);
     from = at + replacement.size();
   }
+}
+
+namespace {
+
+// Leaves out positions and splices an AND (OR) list's AND (OR) arguments into it.
+void canonical_tree(nlohmann::json& node) {
+  if (node.is_array()) {
+    for (auto& item : node)
+      canonical_tree(item);
+    return;
+  }
+  if (!node.is_object()) return;
+  node.erase("location");
+  for (auto& [key, value] : node.items())
+    canonical_tree(value);
+  auto b = node.find("BoolExpr");
+  if (b == node.end() || !b->is_object()) return;
+  auto op = b->find("boolop"), args = b->find("args");
+  if (op == b->end() || args == b->end() || !args->is_array() || *op == "NOT_EXPR") return;
+  nlohmann::json flat = nlohmann::json::array();
+  for (auto& arg : *args) {
+    auto inner = arg.find("BoolExpr");
+    if (inner != arg.end() && inner->value("boolop", "") == *op && inner->contains("args"))
+      for (auto& x : (*inner)["args"])
+        flat.push_back(std::move(x));
+    else
+      flat.push_back(std::move(arg));
+  }
+  *args = std::move(flat);
+}
+
+// The parse tree of a definition: a statement (views, indexes, triggers), a table constraint
+// (`CHECK (…)`, `FOREIGN KEY …`) or an expression; null when none of them parses.
+nlohmann::json definition_tree(const std::string& sql) {
+  for (const std::string& text : {sql, "ALTER TABLE x ADD " + sql, "SELECT " + sql}) {
+    try {
+      auto statements = parse_sql(text);
+      if (statements.size() != 1) continue;
+      nlohmann::json tree = statements[0].tree;
+      canonical_tree(tree);
+      return nlohmann::json{{statements[0].kind, std::move(tree)}};
+    } catch (const SqlSyntaxError&) {
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+bool same_expr(const std::string& a, const std::string& b) {
+  if (a == b) return true;
+  if (a.empty() || b.empty()) return false;
+  std::string na = normalised_expr(a), nb = normalised_expr(b);
+  if (na == nb) return true;
+  nlohmann::json ta = definition_tree(na);
+  return !ta.is_null() && ta == definition_tree(nb);
 }
 
 std::string reparseable(const std::string& sql) {

@@ -98,9 +98,13 @@ std::string normalised_expr(const std::string& sql);
 // The definition as SQL that PostgreSQL reads back into the same expression it was printed
 // from (an IN list on a varchar column is written as IN, not as the ANY it prints).
 std::string reparseable(const std::string& sql);
-inline bool same_expr(const std::string& a, const std::string& b) {
-  return a == b || normalised_expr(a) == normalised_expr(b);
-}
+// Whether two definitions (expressions, constraints, index, trigger and view definitions)
+// mean the same: equal as text, in the canonical spelling above, or as PostgreSQL's own parse
+// trees once positions are left out and nested AND/OR lists are flattened. A definition read
+// back from a dump prints `(a AND b) AND c` (a BETWEEN inside an AND, say) as `a AND b AND c`;
+// both parse to the same flattened tree, so a dumped-and-restored schema equals its source.
+// Text that does not parse compares as text.
+bool same_expr(const std::string& a, const std::string& b);
 
 // Whether enum `a` cannot become `b` by ADD VALUE: labels removed or reordered (diff_types.cpp).
 bool enum_recreated(const json& a, const json& b);
@@ -246,7 +250,7 @@ class Differ {
     return !flag(a, "validated") && flag(b, "validated") && str(a, "type") == str(b, "type") &&
            def.size() > suffix.size() &&
            def.compare(def.size() - suffix.size(), suffix.size(), suffix) == 0 &&
-           def.substr(0, def.size() - suffix.size()) == str(b, "definition");
+           same_expr(def.substr(0, def.size() - suffix.size()), str(b, "definition"));
   }
   static bool same_policy(const json& a, const json& b) {
     return flag(a, "permissive") == flag(b, "permissive") &&

@@ -14,7 +14,8 @@ bool Differ::table_reshaped(const std::string& key) const {
   for (const auto& c : list(*ai->second, "columns")) {
     auto it = bc.find(str(c, "name"));
     if (it == bc.end() || str(c, "type") != str(*it->second, "type") ||
-        of_recreated_enum(str(c, "type")) || str(c, "generated") != str(*it->second, "generated") ||
+        of_recreated_enum(str(c, "type")) ||
+        !same_expr(str(c, "generated"), str(*it->second, "generated")) ||
         str(c, "collation") != str(*it->second, "collation"))
       return true;
   }
@@ -31,8 +32,8 @@ void Differ::find_dropped_columns(const std::string& k, const json& a, const jso
   for (const auto& col : list(a, "columns")) {
     if (flag(col, "inherited") && !own_all) continue;
     auto it = bc.find(str(col, "name"));
-    if (it == bc.end() ||
-        (has(*it->second, "generated") && str(col, "generated") != str(*it->second, "generated")))
+    if (it == bc.end() || (has(*it->second, "generated") &&
+                           !same_expr(str(col, "generated"), str(*it->second, "generated"))))
       dropped_columns_.insert("column:" + k + "." + str(col, "name"));
   }
 }
@@ -166,7 +167,7 @@ void Differ::drop_triggers(const std::string& k, const json& a, const json& b) {
   Index bt_trig = by_local_name(list(b, "triggers"));
   for (const auto& t : list(a, "triggers")) {
     auto it = bt_trig.find(str(t, "name"));
-    if (it != bt_trig.end() && str(t, "definition") == str(*it->second, "definition") &&
+    if (it != bt_trig.end() && same_expr(str(t, "definition"), str(*it->second, "definition")) &&
         !uses_dropped("trigger:" + k + "." + str(t, "name")))
       continue;
     add("drop trigger", k + "." + str(t, "name"),
@@ -326,7 +327,7 @@ void Differ::inherited_columns(const json* a, const json& b) {
     auto ai = ac.find(str(c, "name"));
     const json* was = ai == ac.end() ? nullptr : ai->second;
     // What the child has once the parent's changes have recursed down to it.
-    std::string def = !was || !pa || str(*pa, "default") != str(*pb, "default")
+    std::string def = !was || !pa || !same_expr(str(*pa, "default"), str(*pb, "default"))
                           ? str(*pb, "default")
                           : str(*was, "default");
     bool not_null = !was || !pa || flag(*pa, "not_null") != flag(*pb, "not_null")
@@ -334,7 +335,7 @@ void Differ::inherited_columns(const json* a, const json& b) {
                         : flag(*was, "not_null");
     std::string col = k + "." + str(c, "name");
     std::string alter = "ALTER TABLE " + name + " ALTER COLUMN " + qi(str(c, "name"));
-    if (def != str(c, "default")) {
+    if (!same_expr(def, str(c, "default"))) {
       add(has(c, "default") ? "set default" : "drop default", col,
           alter + (has(c, "default") ? " SET DEFAULT " + str(c, "default") : " DROP DEFAULT"),
           {kAccessExclusive});
@@ -458,7 +459,7 @@ void Differ::alter_column(const std::string& k, const std::string& name, const j
   bool enum_only = str(a, "type") == str(b, "type") && of_recreated_enum(str(a, "type"));
   bool retype =
       str(a, "type") != str(b, "type") || str(a, "collation") != str(b, "collation") || enum_only;
-  bool default_changes = str(a, "default") != str(b, "default");
+  bool default_changes = !same_expr(str(a, "default"), str(b, "default"));
   // A default is dropped only when it goes, or around a type change it may not survive.
   if (has(a, "default") && ((default_changes && !has(b, "default")) || retype))
     add("drop default", col, alter + " DROP DEFAULT", {kAccessExclusive});

@@ -161,7 +161,7 @@ void Differ::domains() {
       continue;
     }
     type_grants("DOMAIN", d, old);
-    if (str(*old, "default") != str(d, "default"))
+    if (!same_expr(str(*old, "default"), str(d, "default")))
       add("alter domain", plain_name(d),
           "ALTER DOMAIN " + name +
               (has(d, "default") ? " SET DEFAULT " + str(d, "default") : " DROP DEFAULT"));

@@ -149,14 +149,16 @@ local function mutate(spec)
     end
   end
   -- a NOT NULL column has a default (a diff cannot add one to rows without it), and nothing
-  -- points at columns or tables that went
+  -- points at columns or tables that went (nor indexes a column that cannot have one)
   for _, t in ipairs(b.tables) do
     for _, c in ipairs(t.columns) do
       if c.not_null and not c.default then c.default = c.lit end
     end
     if t.fk and not find(b.tables, t.fk) then t.fk = nil end
     for i = #t.indexes, 1, -1 do
-      if not find(t.columns, t.indexes[i].col) then table.remove(t.indexes, i) end
+      local c = find(t.columns, t.indexes[i].col)
+      -- json (a jsonb column retyped) has no btree operator class: no index on it
+      if not c or c.type == "json" then table.remove(t.indexes, i) end
     end
   end
   for i = #b.views, 1, -1 do
