@@ -383,6 +383,35 @@ void Differ::index() {
       recreated_enum_types_.insert(qname(e));
     }
   }
+  // Domains whose base type changes, domains over a recreated type and composite types with
+  // an attribute of one are recreated too.
+  Index a_domains = by_qname(list(a_, "domains")), a_composites = by_qname(list(a_, "composites"));
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (const auto& d : list(b_, "domains")) {
+      auto it = a_domains.find(plain_name(d));
+      if (it == a_domains.end() || recreated(d)) continue;
+      bool retyped = str(*it->second, "type") != str(d, "type");
+      if (!retyped && !of_recreated_enum(str(d, "type"))) continue;
+      if (retyped) retyped_domains_.insert(qname(d));
+      recreated_enum_keys_.insert("type:" + plain_name(d));
+      recreated_enum_types_.insert(qname(d));
+      recreated_over_.emplace_back("domains", &d);
+      grew = true;
+    }
+    for (const auto& c : list(b_, "composites")) {
+      auto it = a_composites.find(plain_name(c));
+      if (it == a_composites.end() || recreated(c)) continue;
+      bool uses = false;
+      for (const auto& at : list(*it->second, "attributes"))
+        if (of_recreated_enum(str(at, "type"))) uses = true;
+      if (!uses) continue;
+      recreated_enum_keys_.insert("type:" + plain_name(c));
+      recreated_enum_types_.insert(qname(c));
+      recreated_over_.emplace_back("composites", &c);
+      grew = true;
+    }
+  }
   // A table equal on both sides is still changed when a part of it uses a recreated enum.
   auto uses_recreated_enum = [&](const json& t) {
     if (recreated_enum_keys_.empty()) return false;
@@ -422,14 +451,18 @@ void Differ::drop_objects() {
   }
   drop_aggregates(true);
   drop_collations(true);
-  // Domains whose base type changes are recreated.
-  Index bd = by_qname(list(b_, "domains"));
-  for (const auto& d : list(a_, "domains")) {
-    auto it = bd.find(plain_name(d));
-    if (it != bd.end() && str(d, "type") != str(*it->second, "type")) {
-      add("drop domain", plain_name(d), "DROP DOMAIN " + qname(d));
-      removes("type:" + plain_name(d));
-    }
+  // Recreated domains and composite types: renamed out of the way (created anew by domains()
+  // and composites(), the old ones dropped last, outer ones first).
+  for (auto it = recreated_over_.rbegin(); it != recreated_over_.rend(); ++it) {
+    const json& t = *it->second;
+    bool domain = it->first == "domains";
+    std::string old_name = str(t, "name") + "__weir_old";
+    add(domain ? "rename domain" : "rename type", plain_name(t),
+        std::string(domain ? "ALTER DOMAIN " : "ALTER TYPE ") + qname(t) + " RENAME TO " +
+            qi(old_name));
+    old_enums_.emplace_back(plain_name(t) + " (old)",
+                            std::string(domain ? "DROP DOMAIN " : "DROP TYPE ") +
+                                qi(str(t, "schema")) + "." + qi(old_name));
   }
 }
 

@@ -30,7 +30,7 @@ void Differ::comments() {
   Index ad = by_qname(list(a_, "domains"));
   for (const auto& d : list(b_, "domains")) {
     const json* old = find(ad, plain_name(d));
-    if (old && str(*old, "type") != str(d, "type")) old = nullptr;
+    if (old && (str(*old, "type") != str(d, "type") || recreated(d))) old = nullptr;
     comment("DOMAIN", plain_name(d), qname(d), old, d);
   }
   Index aseq = by_qname(list(a_, "sequences"));

@@ -142,17 +142,26 @@ class Differ {
   std::set<std::string> dropped_triggers_;   // "table/name"
   std::set<std::string> dropped_columns_;    // dependency keys of columns alter_table drops
   std::set<std::string> dropped_sequences_;  // plain names dropped before their leftover turn
-  // Enums recreated (labels removed or reordered): the old type is renamed, the new one
-  // created, the columns that stay converted to it by alter_column, and the old one dropped
-  // last. Keys "type:S.N" and the types as columns name them ("S.N", quoted as needed).
+  // Enums recreated (labels removed or reordered), and the domains and composite types over
+  // them (in b's order, inner ones first): the old type is renamed, the new one created, the
+  // columns that stay converted to it by alter_column, and the old one dropped last. Keys
+  // "type:S.N" and the types as columns name them ("S.N", quoted as needed).
   std::set<std::string> recreated_enum_keys_, recreated_enum_types_;
+  std::vector<std::pair<std::string, const json*>> recreated_over_;  // "domains"/"composites"
+  std::set<std::string> retyped_domains_;  // recreated because their base type changes (S.N)
   std::vector<std::pair<std::string, std::string>> old_enums_;  // object, DROP TYPE statement
-  // Whether a column of `type` (maybe an array of it) holds a recreated enum.
+  bool recreated(const json& type) const {
+    return recreated_enum_keys_.count("type:" + plain_name(type)) > 0;
+  }
+  // Whether a column of `type` (maybe an array of it) holds a recreated type (of `types`).
   bool of_recreated_enum(std::string type) const {
-    if (recreated_enum_types_.empty()) return false;
+    return of_type(std::move(type), recreated_enum_types_);
+  }
+  static bool of_type(std::string type, const std::set<std::string>& types) {
+    if (types.empty()) return false;
     while (type.size() > 2 && type.compare(type.size() - 2, 2, "[]") == 0)
       type.resize(type.size() - 2);
-    return recreated_enum_types_.count(type) > 0;
+    return types.count(type) > 0;
   }
 
   // What each change of out_ creates, drops and needs, in the keys of the model's dependency

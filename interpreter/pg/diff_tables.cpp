@@ -455,7 +455,8 @@ void Differ::alter_column(const std::string& k, const std::string& name, const j
   // A stored generated column becomes a plain one, keeping its values.
   if (has(a, "generated") && !has(b, "generated"))
     add("drop expression", col, alter + " DROP EXPRESSION", {kAccessExclusive});
-  // A column of a recreated enum that keeps it is converted to the new type (through text).
+  // A column of a recreated type (an enum, a domain, a composite) that keeps it is converted
+  // to the new type through text.
   bool enum_only = str(a, "type") == str(b, "type") && of_recreated_enum(str(a, "type"));
   bool retype =
       str(a, "type") != str(b, "type") || str(a, "collation") != str(b, "collation") || enum_only;
@@ -478,8 +479,9 @@ void Differ::alter_column(const std::string& k, const std::string& name, const j
             (has(b, "collation") ? " COLLATE " + str(b, "collation") : "") + " USING " +
             qi(str(b, "name")) + (via_text ? (array ? "::text[]" : "::text") : "") +
             "::" + str(b, "type"),
-        enum_only ? std::vector<std::string>{kRewrites, kAccessExclusive}
-                  : std::vector<std::string>{kRewrites, kAccessExclusive, kIrreversible});
+        enum_only && !of_type(str(a, "type"), retyped_domains_)
+            ? std::vector<std::string>{kRewrites, kAccessExclusive}
+            : std::vector<std::string>{kRewrites, kAccessExclusive, kIrreversible});
     needs_what("column:" + col);
   }
   if (has(b, "default") && (default_changes || retype)) {

@@ -145,8 +145,9 @@ void Differ::domains() {
   Index a = by_qname(list(a_, "domains"));
   for (const auto& d : list(b_, "domains")) {
     auto it = a.find(plain_name(d));
-    const json* old =
-        it == a.end() || str(*it->second, "type") != str(d, "type") ? nullptr : it->second;
+    const json* old = it == a.end() || str(*it->second, "type") != str(d, "type") || recreated(d)
+                          ? nullptr
+                          : it->second;
     std::string name = qname(d);
     if (!old) {
       std::string sql = "CREATE DOMAIN " + name + " AS " + str(d, "type");
@@ -194,7 +195,7 @@ void Differ::composites() {
   Index a = by_qname(list(a_, "composites"));
   for (const auto& t : list(b_, "composites")) {
     auto it = a.find(plain_name(t));
-    if (it == a.end()) {
+    if (it == a.end() || recreated(t)) {
       std::string attrs;
       for (const auto& at : list(t, "attributes"))
         attrs += (attrs.empty() ? "" : ", ") + qi(str(at, "name")) + " " + str(at, "type");
