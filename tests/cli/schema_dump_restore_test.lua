@@ -92,6 +92,20 @@ COMMENT ON FUNCTION app.in_range(int) IS 'checks';
 CREATE VIEW app.ins_view AS SELECT name FROM app.users;
 CREATE FUNCTION app.ins() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
 CREATE TRIGGER ins INSTEAD OF INSERT ON app.ins_view FOR EACH ROW EXECUTE FUNCTION app.ins();
+CREATE TABLE app.u (id int, kind varchar(10), n numeric, at timestamp, j jsonb, s text);
+CREATE VIEW app.v1 AS
+  SELECT id, CASE WHEN kind IN ('a', 'b') THEN 1 WHEN n BETWEEN 1 AND 2 THEN 2 ELSE 3 END AS c,
+    COALESCE(n, 0)::int AS n2, kind::text || 'x' AS k2, at::date AS d, j->>'a' AS ja,
+    (j #> '{a,b}')::text AS jb, s LIKE 'a%' AND (s ILIKE 'b%' OR s ~ 'c') AS m,
+    n::numeric(10,2) * 2.5 AS n3, ARRAY[1,2]::bigint[] AS arr,
+    (SELECT count(*) FROM app.u u2 WHERE u2.id BETWEEN u.id AND u.id + 1 AND u2.kind NOT IN ('z')) AS cnt
+  FROM app.u WHERE kind NOT IN ('x', 'y') AND (n BETWEEN 1 AND 5 OR n IS NULL) AND at > now() - interval '1 day';
+CREATE TABLE app.w (
+  a varchar(5) CHECK (a IN ('p', 'q') OR a BETWEEN 'r' AND 's'),
+  b int CHECK (b = ANY (ARRAY[1, 2]) AND b BETWEEN 0 AND 3),
+  c numeric DEFAULT (1.5)::numeric(3,1), d varchar(3) DEFAULT 'x'::varchar, e text DEFAULT ('a'::text || 'b'),
+  f boolean GENERATED ALWAYS AS (a IN ('p') AND b BETWEEN 1 AND 2) STORED);
+CREATE INDEX wi ON app.w ((a::text || 'x')) WHERE a IN ('p', 'q') AND b BETWEEN 0 AND 1;
 ]]):gsub("TO ROLE", "TO " .. ROLE)
 
 db:exec(([[DO $$ BEGIN CREATE ROLE %s; EXCEPTION WHEN duplicate_object THEN NULL; END $$]]):format(ROLE))

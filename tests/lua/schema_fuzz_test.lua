@@ -3,8 +3,9 @@
 -- tables and over views, functions taking row types) and a mutation B of it (columns added,
 -- dropped and retyped, NOT NULL and defaults changed, tables, indexes and CHECKs (BETWEEN
 -- inside an AND) added and dropped, enum values added, removed and reordered, domain checks
--- changed, views redefined), both with rows. diff(A, B) applied to A, and diff(B, A)
--- applied to B, must each leave the two equal (no change left, whole models equal).
+-- and base types changed, views redefined; domains over enums, functions taking enums), both
+-- with rows. diff(A, B) applied to A, and diff(B, A) applied to B, must each leave the two
+-- equal (no change left, whole models equal).
 --
 -- Seeded: WEIR_FUZZ_SEED picks the first seed (default: the time); every failure names its
 -- seed and both schemas. Bounded: WEIR_FUZZ_SECONDS (default 8) of schemas per run.
@@ -106,6 +107,10 @@ local function generate()
     spec.domains[i] = chance(0.5) and { name = "d" .. i, base = "int", check = "VALUE > 0", lit = "3" }
       or { name = "d" .. i, base = "text", check = "length(VALUE) < 50", lit = "'d'" }
   end
+  if #spec.enums > 0 and chance(0.4) then
+    local n = #spec.domains + 1
+    spec.domains[n] = { name = "d" .. n, base = pick(spec.enums).name, check = "VALUE IS NOT NULL", lit = "'a'", enum = true }
+  end
   for i = 1, 1 + R(3) do spec.tables[i] = new_table(spec) end
   if chance(0.5) then spec.partitioned = { parts = R(2) } end
   for i = 1, R(3) - 1 do
@@ -115,6 +120,9 @@ local function generate()
   if #spec.views > 0 and chance(0.5) then spec.views[#spec.views + 1] = { name = "vv", over = spec.views[1].name } end
   if chance(0.5) then
     spec.functions[1] = { name = "f1", table = pick(spec.tables).name }
+  end
+  if #spec.enums > 0 and chance(0.5) then
+    spec.functions[#spec.functions + 1] = { name = "f2", enum = pick(spec.enums).name }
   end
   return spec
 end
@@ -126,7 +134,7 @@ end
 local function mutate(spec)
   local b = copy(spec)
   for _ = 1, 1 + R(4) do
-    local r = R(14)
+    local r = R(15)
     local t = pick(b.tables)
     if r == 1 then
       t.n = t.n + 1
@@ -173,8 +181,14 @@ local function mutate(spec)
       t.check = (not t.check or chance(0.5)) and new_check(t) or nil
     elseif r == 14 and #b.domains > 0 then
       local d = pick(b.domains)
-      d.check = d.base == "int" and "VALUE BETWEEN 1 AND 1000 AND VALUE <> 2"
-        or "length(VALUE) BETWEEN 0 AND 60 AND VALUE <> 'x'"
+      if not d.enum then
+        d.check = (d.base == "int" or d.base == "bigint") and "VALUE BETWEEN 1 AND 1000 AND VALUE <> 2"
+          or "length(VALUE) BETWEEN 0 AND 60 AND VALUE <> 'x'"
+      end
+    elseif r == 15 and #b.domains > 0 then
+      -- the base type changes: the domain is recreated under its columns
+      local d = pick(b.domains)
+      d.base = ({ int = "bigint", text = "varchar(60)" })[d.base] or d.base
     end
   end
   -- a NOT NULL column has a default (a diff cannot add one to rows without it), and nothing
@@ -203,7 +217,8 @@ local function mutate(spec)
     if b.views[i].over and not find(b.views, b.views[i].over) then table.remove(b.views, i) end
   end
   for i = #b.functions, 1, -1 do
-    if not find(b.tables, b.functions[i].table) then table.remove(b.functions, i) end
+    local f = b.functions[i]
+    if f.table and not find(b.tables, f.table) then table.remove(b.functions, i) end
   end
   return b
 end
@@ -255,7 +270,11 @@ local function render(spec)
     end
   end
   for _, f in ipairs(spec.functions) do
-    say(("CREATE FUNCTION %s(r %s) RETURNS int LANGUAGE sql AS 'SELECT ($1).id'"):format(f.name, f.table))
+    if f.enum then
+      say(("CREATE FUNCTION %s(x %s) RETURNS %s LANGUAGE sql AS 'SELECT x'"):format(f.name, f.enum, f.enum))
+    else
+      say(("CREATE FUNCTION %s(r %s) RETURNS int LANGUAGE sql AS 'SELECT ($1).id'"):format(f.name, f.table))
+    end
   end
   return table.concat(out, "\n")
 end
