@@ -109,7 +109,7 @@ local function generate()
   end
   if #spec.enums > 0 and chance(0.4) then
     local n = #spec.domains + 1
-    spec.domains[n] = { name = "d" .. n, base = pick(spec.enums).name, check = "VALUE IS NOT NULL", lit = "'a'", enum = true }
+    spec.domains[n] = { name = "d" .. n, base = pick(spec.enums).name, check = "VALUE::text <> 'zz'", lit = "'a'", enum = true }
   end
   for i = 1, 1 + R(3) do spec.tables[i] = new_table(spec) end
   if chance(0.5) then spec.partitioned = { parts = R(2) } end
@@ -171,7 +171,9 @@ local function mutate(spec)
       -- labels reordered, or one removed ('a', which the rows hold, stays): the enum is recreated
       local e = pick(b.enums)
       if #e.values > 2 and chance(0.5) then
-        table.remove(e.values, 2 + R(#e.values - 2) - 1)
+        local others = {}
+        for i, v in ipairs(e.values) do if v ~= "a" then others[#others + 1] = i end end
+        table.remove(e.values, pick(others))
       else
         local rev = {}
         for i = #e.values, 1, -1 do rev[#rev + 1] = e.values[i] end
