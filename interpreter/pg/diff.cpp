@@ -6,6 +6,8 @@
 
 #include <regex>
 
+#include "pg/sql_parse.hpp"
+
 namespace weir::pg::diff_detail {
 
 // PostgreSQL's reserved keywords (and the few type-like ones that need quoting as names).
@@ -275,6 +277,62 @@ std::string normalised_expr(const std::string& sql) {
   }
 }
 
+namespace {
+
+// Leaves out positions and splices an AND (OR) list's AND (OR) arguments into it.
+void canonical_tree(nlohmann::json& node) {
+  if (node.is_array()) {
+    for (auto& item : node)
+      canonical_tree(item);
+    return;
+  }
+  if (!node.is_object()) return;
+  node.erase("location");
+  for (auto& [key, value] : node.items())
+    canonical_tree(value);
+  auto b = node.find("BoolExpr");
+  if (b == node.end() || !b->is_object()) return;
+  auto op = b->find("boolop"), args = b->find("args");
+  if (op == b->end() || args == b->end() || !args->is_array() || *op == "NOT_EXPR") return;
+  nlohmann::json flat = nlohmann::json::array();
+  for (auto& arg : *args) {
+    auto inner = arg.find("BoolExpr");
+    if (inner != arg.end() && inner->value("boolop", "") == *op && inner->contains("args"))
+      for (auto& x : (*inner)["args"])
+        flat.push_back(std::move(x));
+    else
+      flat.push_back(std::move(arg));
+  }
+  *args = std::move(flat);
+}
+
+// The parse tree of a definition: a statement (views, indexes, triggers), a table constraint
+// (`CHECK (…)`, `FOREIGN KEY …`) or an expression; null when none of them parses.
+nlohmann::json definition_tree(const std::string& sql) {
+  for (const std::string& text : {sql, "ALTER TABLE x ADD " + sql, "SELECT " + sql}) {
+    try {
+      auto statements = parse_sql(text);
+      if (statements.size() != 1) continue;
+      nlohmann::json tree = statements[0].tree;
+      canonical_tree(tree);
+      return nlohmann::json{{statements[0].kind, std::move(tree)}};
+    } catch (const SqlSyntaxError&) {
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+bool same_expr(const std::string& a, const std::string& b) {
+  if (a == b) return true;
+  if (a.empty() || b.empty()) return false;
+  std::string na = normalised_expr(a), nb = normalised_expr(b);
+  if (na == nb) return true;
+  nlohmann::json ta = definition_tree(na);
+  return !ta.is_null() && ta == definition_tree(nb);
+}
+
 std::string reparseable(const std::string& sql) {
   // ((col)::text = ANY ((ARRAY['a'::character varying, …])::text[])) is how PostgreSQL prints
   // `col IN ('a', …)` on a varchar column; read back as printed it keeps a different tree, so
@@ -317,10 +375,55 @@ void Differ::index() {
     auto it = a_tables_.find(k);
     if (it == a_tables_.end() || recreate_table(*it->second, *t)) new_tables_.insert(k);
   }
+  Index a_enums = by_qname(list(a_, "enums"));
+  for (const auto& e : list(b_, "enums")) {
+    auto it = a_enums.find(plain_name(e));
+    if (it != a_enums.end() && enum_recreated(*it->second, e)) {
+      recreated_enum_keys_.insert("type:" + plain_name(e));
+      recreated_enum_types_.insert(qname(e));
+    }
+  }
+  // Domains whose base type changes, domains over a recreated type and composite types with
+  // an attribute of one are recreated too.
+  Index a_domains = by_qname(list(a_, "domains")), a_composites = by_qname(list(a_, "composites"));
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (const auto& d : list(b_, "domains")) {
+      auto it = a_domains.find(plain_name(d));
+      if (it == a_domains.end() || recreated(d)) continue;
+      bool retyped = str(*it->second, "type") != str(d, "type");
+      if (!retyped && !of_recreated_enum(str(d, "type"))) continue;
+      if (retyped) retyped_domains_.insert(qname(d));
+      recreated_enum_keys_.insert("type:" + plain_name(d));
+      recreated_enum_types_.insert(qname(d));
+      recreated_over_.emplace_back("domains", &d);
+      grew = true;
+    }
+    for (const auto& c : list(b_, "composites")) {
+      auto it = a_composites.find(plain_name(c));
+      if (it == a_composites.end() || recreated(c)) continue;
+      bool uses = false;
+      for (const auto& at : list(*it->second, "attributes"))
+        if (of_recreated_enum(str(at, "type"))) uses = true;
+      if (!uses) continue;
+      recreated_enum_keys_.insert("type:" + plain_name(c));
+      recreated_enum_types_.insert(qname(c));
+      recreated_over_.emplace_back("composites", &c);
+      grew = true;
+    }
+  }
+  // A table equal on both sides is still changed when a part of it uses a recreated enum.
+  auto uses_recreated_enum = [&](const json& t) {
+    if (recreated_enum_keys_.empty()) return false;
+    for (const auto& part : parts_of_table(t))
+      for (const auto& used : uses(a_, part))
+        if (recreated_enum_keys_.count(used.get_ref<const std::string&>())) return true;
+    return false;
+  };
   for (const auto& [k, t] : a_tables_) {
     auto bi = b_tables_.find(k);
     if (bi == b_tables_.end() || new_tables_.count(k)) continue;
-    if (*t == *bi->second)
+    if (*t == *bi->second && !uses_recreated_enum(*t))
       same_tables_.insert(k);
     else
       find_dropped_columns(k, *t, *bi->second);
@@ -344,18 +447,22 @@ void Differ::drop_objects() {
   Index bf = by_name(list(b_, "functions"), function_key);
   for (const auto& f : list(a_, "functions")) {
     auto it = bf.find(function_key(f));
-    if (it != bf.end() && function_recreated(f, *it->second)) drop_function(f);
+    if (it != bf.end() && function_replaced(f, *it->second)) drop_function(f);
   }
   drop_aggregates(true);
   drop_collations(true);
-  // Domains whose base type changes are recreated.
-  Index bd = by_qname(list(b_, "domains"));
-  for (const auto& d : list(a_, "domains")) {
-    auto it = bd.find(plain_name(d));
-    if (it != bd.end() && str(d, "type") != str(*it->second, "type")) {
-      add("drop domain", plain_name(d), "DROP DOMAIN " + qname(d));
-      removes("type:" + plain_name(d));
-    }
+  // Recreated domains and composite types: renamed out of the way (created anew by domains()
+  // and composites(), the old ones dropped last, outer ones first).
+  for (auto it = recreated_over_.rbegin(); it != recreated_over_.rend(); ++it) {
+    const json& t = *it->second;
+    bool domain = it->first == "domains";
+    std::string old_name = str(t, "name") + "__weir_old";
+    add(domain ? "rename domain" : "rename type", plain_name(t),
+        std::string(domain ? "ALTER DOMAIN " : "ALTER TYPE ") + qname(t) + " RENAME TO " +
+            qi(old_name));
+    old_enums_.emplace_back(plain_name(t) + " (old)",
+                            std::string(domain ? "DROP DOMAIN " : "DROP TYPE ") +
+                                qi(str(t, "schema")) + "." + qi(old_name));
   }
 }
 
@@ -381,6 +488,8 @@ void Differ::drop_leftovers() {
     add("drop sequence", plain_name(s), "DROP SEQUENCE " + qname(s));
     removes("sequence:" + plain_name(s));
   }
+  for (const auto& [object, sql] : old_enums_)
+    add("drop type", object, sql);
   drop_types("composites", "TYPE");
   drop_types("domains", "DOMAIN");
   drop_types("enums", "TYPE");

@@ -21,13 +21,16 @@ void Differ::comments() {
     comment("SCHEMA", str(s, "name"), qi(str(s, "name")), find(as, str(s, "name")), s);
   for (const char* sec : {"enums", "composites"}) {
     Index a = by_qname(list(a_, sec));
-    for (const auto& t : list(b_, sec))
-      comment("TYPE", plain_name(t), qname(t), find(a, plain_name(t)), t);
+    for (const auto& t : list(b_, sec)) {
+      const json* old = find(a, plain_name(t));
+      if (old && recreated_enum_keys_.count("type:" + plain_name(t))) old = nullptr;
+      comment("TYPE", plain_name(t), qname(t), old, t);
+    }
   }
   Index ad = by_qname(list(a_, "domains"));
   for (const auto& d : list(b_, "domains")) {
     const json* old = find(ad, plain_name(d));
-    if (old && str(*old, "type") != str(d, "type")) old = nullptr;
+    if (old && (str(*old, "type") != str(d, "type") || recreated(d))) old = nullptr;
     comment("DOMAIN", plain_name(d), qname(d), old, d);
   }
   Index aseq = by_qname(list(a_, "sequences"));
@@ -36,7 +39,7 @@ void Differ::comments() {
   Index af = by_name(list(a_, "functions"), function_key);
   for (const auto& f : list(b_, "functions")) {
     const json* old = find(af, function_key(f));
-    if (old && function_recreated(*old, f)) old = nullptr;
+    if (old && function_replaced(*old, f)) old = nullptr;
     comment(str(f, "kind") == "procedure" ? "PROCEDURE" : "FUNCTION", function_key(f),
             function_sig(f), old, f);
   }

@@ -9,6 +9,7 @@ namespace weir::pg {
 
 namespace {
 
+using diff_detail::normalised_expr;
 using diff_detail::same_expr;
 using nlohmann::json;
 
@@ -28,10 +29,21 @@ std::string identity(const json& item, size_t position) {
   return out.empty() ? "#" + std::to_string(position + 1) : out;
 }
 
+// The fields that hold SQL definitions, compared as PostgreSQL parses them (same_expr); other
+// text (names, comments, types) compares in the canonical spelling only.
+bool definition_field(const std::string& path) {
+  size_t dot = path.rfind('.');
+  std::string key = dot == std::string::npos ? path : path.substr(dot + 1);
+  return key == "definition" || key == "using" || key == "check" || key == "default" ||
+         key == "generated";
+}
+
 void walk(const json& a, const json& b, const std::string& path, std::vector<std::string>& out) {
   if (a == b) return;
   if (a.is_string() && b.is_string()) {
-    if (!same_expr(a.get<std::string>(), b.get<std::string>())) out.push_back(path);
+    const auto &sa = a.get_ref<const std::string&>(), &sb = b.get_ref<const std::string&>();
+    if (definition_field(path) ? !same_expr(sa, sb) : normalised_expr(sa) != normalised_expr(sb))
+      out.push_back(path);
     return;
   }
   if (a.is_object() && b.is_object()) {

@@ -17,6 +17,10 @@ bool Differ::function_recreated(const json& a, const json& b) {
          str(a, "arguments") != str(b, "arguments");
 }
 
+bool Differ::function_replaced(const json& a, const json& b) const {
+  return function_recreated(a, b) || uses_dropped("function:" + function_key(a));
+}
+
 // Aggregates: created, or dropped and created again when their definition changes (before the
 // functions they use are dropped: the dependency sort sees to it).
 void Differ::drop_aggregates(bool changed) {
@@ -51,7 +55,7 @@ void Differ::functions() {
   Index a = by_name(list(a_, "functions"), function_key);
   for (const auto& f : list(b_, "functions")) {
     auto it = a.find(function_key(f));
-    const json* old = it == a.end() || function_recreated(*it->second, f) ? nullptr : it->second;
+    const json* old = it == a.end() || function_replaced(*it->second, f) ? nullptr : it->second;
     std::string what = str(f, "kind") == "procedure" ? "PROCEDURE" : "FUNCTION";
     if (!old || str(*old, "definition") != str(f, "definition")) {
       std::string def = str(f, "definition");

@@ -98,9 +98,16 @@ std::string normalised_expr(const std::string& sql);
 // The definition as SQL that PostgreSQL reads back into the same expression it was printed
 // from (an IN list on a varchar column is written as IN, not as the ANY it prints).
 std::string reparseable(const std::string& sql);
-inline bool same_expr(const std::string& a, const std::string& b) {
-  return a == b || normalised_expr(a) == normalised_expr(b);
-}
+// Whether two definitions (expressions, constraints, index, trigger and view definitions)
+// mean the same: equal as text, in the canonical spelling above, or as PostgreSQL's own parse
+// trees once positions are left out and nested AND/OR lists are flattened. A definition read
+// back from a dump prints `(a AND b) AND c` (a BETWEEN inside an AND, say) as `a AND b AND c`;
+// both parse to the same flattened tree, so a dumped-and-restored schema equals its source.
+// Text that does not parse compares as text.
+bool same_expr(const std::string& a, const std::string& b);
+
+// Whether enum `a` cannot become `b` by ADD VALUE: labels removed or reordered (diff_types.cpp).
+bool enum_recreated(const json& a, const json& b);
 
 // Rename and move hints (diff_renames.cpp): objects of a that are gone from b while an object
 // of the same kind and definition but another name or schema appears there.
@@ -135,6 +142,27 @@ class Differ {
   std::set<std::string> dropped_triggers_;   // "table/name"
   std::set<std::string> dropped_columns_;    // dependency keys of columns alter_table drops
   std::set<std::string> dropped_sequences_;  // plain names dropped before their leftover turn
+  // Enums recreated (labels removed or reordered), and the domains and composite types over
+  // them (in b's order, inner ones first): the old type is renamed, the new one created, the
+  // columns that stay converted to it by alter_column, and the old one dropped last. Keys
+  // "type:S.N" and the types as columns name them ("S.N", quoted as needed).
+  std::set<std::string> recreated_enum_keys_, recreated_enum_types_;
+  std::vector<std::pair<std::string, const json*>> recreated_over_;  // "domains"/"composites"
+  std::set<std::string> retyped_domains_;  // recreated because their base type changes (S.N)
+  std::vector<std::pair<std::string, std::string>> old_enums_;  // object, DROP TYPE statement
+  bool recreated(const json& type) const {
+    return recreated_enum_keys_.count("type:" + plain_name(type)) > 0;
+  }
+  // Whether a column of `type` (maybe an array of it) holds a recreated type (of `types`).
+  bool of_recreated_enum(std::string type) const {
+    return of_type(std::move(type), recreated_enum_types_);
+  }
+  static bool of_type(std::string type, const std::set<std::string>& types) {
+    if (types.empty()) return false;
+    while (type.size() > 2 && type.compare(type.size() - 2, 2, "[]") == 0)
+      type.resize(type.size() - 2);
+    return types.count(type) > 0;
+  }
 
   // What each change of out_ creates, drops and needs, in the keys of the model's dependency
   // graph ("table:public.t", "column:public.t.c", "function:public.f(integer)" …): the
@@ -199,7 +227,9 @@ class Differ {
   std::set<std::string> same_tables_;  // tables equal on both sides (compared once)
   std::set<std::string> touched_;      // tables some part of which was dropped in the first half
   bool column_goes(const std::string& k, const json& col) const;
-  bool uses_dropped_column(const std::string& k, const std::string& part) const;
+  // Whether a part in a (its dependency key) uses a column that is dropped or an enum that is
+  // recreated: it goes first and comes back.
+  bool uses_dropped(const std::string& part) const;
   // Whether table k's parents (INHERITS) differ between a and b.
   bool inheritance_changes(const std::string& k) const;
   std::map<std::string, const json*> a_owners() const {
@@ -229,7 +259,7 @@ class Differ {
     return !flag(a, "validated") && flag(b, "validated") && str(a, "type") == str(b, "type") &&
            def.size() > suffix.size() &&
            def.compare(def.size() - suffix.size(), suffix.size(), suffix) == 0 &&
-           def.substr(0, def.size() - suffix.size()) == str(b, "definition");
+           same_expr(def.substr(0, def.size() - suffix.size()), str(b, "definition"));
   }
   static bool same_policy(const json& a, const json& b) {
     return flag(a, "permissive") == flag(b, "permissive") &&
@@ -240,6 +270,8 @@ class Differ {
   void drop_objects();
   void drop_function(const json& f);
   static bool function_recreated(const json& a, const json& b);
+  // The same, or a function whose signature uses a recreated enum.
+  bool function_replaced(const json& a, const json& b) const;
   void drop_aggregates(bool changed);
   void aggregates();
   // The grants a new object of `type` (tables, sequences, functions, types, schemas) in

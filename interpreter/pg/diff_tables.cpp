@@ -14,7 +14,8 @@ bool Differ::table_reshaped(const std::string& key) const {
   for (const auto& c : list(*ai->second, "columns")) {
     auto it = bc.find(str(c, "name"));
     if (it == bc.end() || str(c, "type") != str(*it->second, "type") ||
-        str(c, "generated") != str(*it->second, "generated") ||
+        of_recreated_enum(str(c, "type")) ||
+        !same_expr(str(c, "generated"), str(*it->second, "generated")) ||
         str(c, "collation") != str(*it->second, "collation"))
       return true;
   }
@@ -31,8 +32,8 @@ void Differ::find_dropped_columns(const std::string& k, const json& a, const jso
   for (const auto& col : list(a, "columns")) {
     if (flag(col, "inherited") && !own_all) continue;
     auto it = bc.find(str(col, "name"));
-    if (it == bc.end() ||
-        (has(*it->second, "generated") && str(col, "generated") != str(*it->second, "generated")))
+    if (it == bc.end() || (has(*it->second, "generated") &&
+                           !same_expr(str(col, "generated"), str(*it->second, "generated"))))
       dropped_columns_.insert("column:" + k + "." + str(col, "name"));
   }
 }
@@ -41,11 +42,12 @@ bool Differ::column_goes(const std::string& k, const json& col) const {
   return dropped_columns_.count("column:" + k + "." + str(col, "name")) > 0;
 }
 
-// Whether a part of table `k` in a (its dependency key) uses a column that is dropped.
-bool Differ::uses_dropped_column(const std::string&, const std::string& part) const {
-  if (dropped_columns_.empty()) return false;
-  for (const auto& used : uses(a_, part))
-    if (dropped_columns_.count(used.get_ref<const std::string&>())) return true;
+bool Differ::uses_dropped(const std::string& part) const {
+  if (dropped_columns_.empty() && recreated_enum_keys_.empty()) return false;
+  for (const auto& used : uses(a_, part)) {
+    const auto& u = used.get_ref<const std::string&>();
+    if (dropped_columns_.count(u) || recreated_enum_keys_.count(u)) return true;
+  }
   return false;
 }
 
@@ -61,7 +63,7 @@ void Differ::drop_dependents() {
     for (const auto& p : list(*at, "policies")) {
       auto it = bt_pol.find(str(p, "name"));
       if (it != bt_pol.end() && same_policy(p, *it->second) &&
-          !uses_dropped_column(k, "policy:" + k + "." + str(p, "name")))
+          !uses_dropped("policy:" + k + "." + str(p, "name")))
         continue;
       add("drop policy", k + "." + str(p, "name"),
           "DROP POLICY " + qi(str(p, "name")) + " ON " + qname(*at));
@@ -80,7 +82,7 @@ void Differ::drop_dependents() {
       auto it = bcons.find(str(c, "name"));
       bool keep = it != bcons.end() &&
                   (same_constraint(c, *it->second) || only_validated(c, *it->second)) &&
-                  !uses_dropped_column(k, "constraint:" + k + "." + str(c, "name"));
+                  !uses_dropped("constraint:" + k + "." + str(c, "name"));
       // A foreign key into a table that is dropped or recreated goes too.
       if (keep && has(c, "references")) {
         std::string ref = plain_name(c["references"]);
@@ -102,7 +104,7 @@ void Differ::drop_dependents() {
       if (has(i, "constraint")) continue;  // goes with its constraint
       auto it = bidx.find(str(i, "name"));
       std::string key = "index:" + k + "." + str(i, "name");
-      bool on_dropped = uses_dropped_column(k, key);
+      bool on_dropped = uses_dropped(key);
       if (it != bidx.end() && !has(*it->second, "constraint") && !on_dropped) {
         if (same_expr(str(i, "definition"), str(*it->second, "definition"))) continue;
         // changed: replaced online (new one built first) in the second half
@@ -165,8 +167,8 @@ void Differ::drop_triggers(const std::string& k, const json& a, const json& b) {
   Index bt_trig = by_local_name(list(b, "triggers"));
   for (const auto& t : list(a, "triggers")) {
     auto it = bt_trig.find(str(t, "name"));
-    if (it != bt_trig.end() && str(t, "definition") == str(*it->second, "definition") &&
-        !uses_dropped_column(k, "trigger:" + k + "." + str(t, "name")))
+    if (it != bt_trig.end() && same_expr(str(t, "definition"), str(*it->second, "definition")) &&
+        !uses_dropped("trigger:" + k + "." + str(t, "name")))
       continue;
     add("drop trigger", k + "." + str(t, "name"),
         "DROP TRIGGER " + qi(str(t, "name")) + " ON " + qname(a));
@@ -325,7 +327,7 @@ void Differ::inherited_columns(const json* a, const json& b) {
     auto ai = ac.find(str(c, "name"));
     const json* was = ai == ac.end() ? nullptr : ai->second;
     // What the child has once the parent's changes have recursed down to it.
-    std::string def = !was || !pa || str(*pa, "default") != str(*pb, "default")
+    std::string def = !was || !pa || !same_expr(str(*pa, "default"), str(*pb, "default"))
                           ? str(*pb, "default")
                           : str(*was, "default");
     bool not_null = !was || !pa || flag(*pa, "not_null") != flag(*pb, "not_null")
@@ -333,7 +335,7 @@ void Differ::inherited_columns(const json* a, const json& b) {
                         : flag(*was, "not_null");
     std::string col = k + "." + str(c, "name");
     std::string alter = "ALTER TABLE " + name + " ALTER COLUMN " + qi(str(c, "name"));
-    if (def != str(c, "default")) {
+    if (!same_expr(def, str(c, "default"))) {
       add(has(c, "default") ? "set default" : "drop default", col,
           alter + (has(c, "default") ? " SET DEFAULT " + str(c, "default") : " DROP DEFAULT"),
           {kAccessExclusive});
@@ -453,8 +455,12 @@ void Differ::alter_column(const std::string& k, const std::string& name, const j
   // A stored generated column becomes a plain one, keeping its values.
   if (has(a, "generated") && !has(b, "generated"))
     add("drop expression", col, alter + " DROP EXPRESSION", {kAccessExclusive});
-  bool retype = str(a, "type") != str(b, "type") || str(a, "collation") != str(b, "collation");
-  bool default_changes = str(a, "default") != str(b, "default");
+  // A column of a recreated type (an enum, a domain, a composite) that keeps it is converted
+  // to the new type through text.
+  bool enum_only = str(a, "type") == str(b, "type") && of_recreated_enum(str(a, "type"));
+  bool retype =
+      str(a, "type") != str(b, "type") || str(a, "collation") != str(b, "collation") || enum_only;
+  bool default_changes = !same_expr(str(a, "default"), str(b, "default"));
   // A default is dropped only when it goes, or around a type change it may not survive.
   if (has(a, "default") && ((default_changes && !has(b, "default")) || retype))
     add("drop default", col, alter + " DROP DEFAULT", {kAccessExclusive});
@@ -464,8 +470,8 @@ void Differ::alter_column(const std::string& k, const std::string& name, const j
   }
   if (retype) {
     // Between enums (and to or from one) only text converts.
-    bool via_text = str(a, "type") != str(b, "type") &&
-                    (is_enum(a_, str(a, "type")) || is_enum(b_, str(b, "type")));
+    bool via_text = enum_only || (str(a, "type") != str(b, "type") &&
+                                  (is_enum(a_, str(a, "type")) || is_enum(b_, str(b, "type"))));
     bool array = str(a, "type").size() > 2 &&
                  str(a, "type").compare(str(a, "type").size() - 2, 2, "[]") == 0;
     add("alter column type", col,
@@ -473,7 +479,9 @@ void Differ::alter_column(const std::string& k, const std::string& name, const j
             (has(b, "collation") ? " COLLATE " + str(b, "collation") : "") + " USING " +
             qi(str(b, "name")) + (via_text ? (array ? "::text[]" : "::text") : "") +
             "::" + str(b, "type"),
-        {kRewrites, kAccessExclusive, kIrreversible});
+        enum_only && !of_type(str(a, "type"), retyped_domains_)
+            ? std::vector<std::string>{kRewrites, kAccessExclusive}
+            : std::vector<std::string>{kRewrites, kAccessExclusive, kIrreversible});
     needs_what("column:" + col);
   }
   if (has(b, "default") && (default_changes || retype)) {
@@ -759,7 +767,7 @@ void Differ::triggers_and_policies() {
     for (const auto& p : list(t, "policies")) {
       auto it = op.find(str(p, "name"));
       if (it != op.end() && same_policy(*it->second, p) &&
-          !uses_dropped_column(k, "policy:" + k + "." + str(p, "name")))
+          !uses_dropped("policy:" + k + "." + str(p, "name")))
         continue;
       std::string sql = "CREATE POLICY " + qi(str(p, "name")) + " ON " + qname(t) + " AS " +
                         (flag(p, "permissive") ? "PERMISSIVE" : "RESTRICTIVE") + " FOR " +

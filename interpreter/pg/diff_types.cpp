@@ -76,6 +76,18 @@ void Differ::drop_types(const char* section, const char* keyword) {
   }
 }
 
+// Whether enum `a` cannot become `b` by ADD VALUE: labels removed or reordered.
+bool enum_recreated(const json& a, const json& b) {
+  const json& have = list(a, "values");
+  std::vector<std::string> kept;
+  for (const auto& v : list(b, "values"))
+    if (std::find(have.begin(), have.end(), v) != have.end()) kept.push_back(v.get<std::string>());
+  if (kept.size() != have.size()) return true;
+  for (size_t i = 0; i < kept.size(); ++i)
+    if (have[i].get<std::string>() != kept[i]) return true;
+  return false;
+}
+
 void Differ::enums() {
   Index a = by_qname(list(a_, "enums"));
   for (const auto& e : list(b_, "enums")) {
@@ -89,7 +101,8 @@ void Differ::enums() {
         s += (s.empty() ? "" : ", ") + lit(v);
       return s;
     };
-    type_grants("TYPE", e, it == a.end() ? nullptr : it->second);
+    bool recreated = it != a.end() && enum_recreated(*it->second, e);
+    type_grants("TYPE", e, it == a.end() || recreated ? nullptr : it->second);
     if (it == a.end()) {
       add("create enum", plain_name(e),
           "CREATE TYPE " + qname(e) + " AS ENUM (" + values_sql() + ")");
@@ -100,10 +113,7 @@ void Differ::enums() {
     for (const auto& v : list(*it->second, "values"))
       have.push_back(v.get<std::string>());
     // Only additions, in an order that keeps the existing values' order: ADD VALUE in place.
-    std::vector<std::string> kept;
-    for (const auto& v : want)
-      if (std::find(have.begin(), have.end(), v) != have.end()) kept.push_back(v);
-    if (kept == have) {
+    if (!recreated) {
       std::vector<std::string> current = have;
       for (size_t i = 0; i < want.size(); ++i) {
         if (std::find(current.begin(), current.end(), want[i]) != current.end()) continue;
@@ -118,34 +128,16 @@ void Differ::enums() {
       }
       continue;
     }
-    // Values removed or reordered: a new type, every column converted through text.
+    // Values removed or reordered: a new type; alter_column converts the columns that keep
+    // it (through text), new columns are created with it, and the old type goes last.
     std::string old_name = str(e, "name") + "__weir_old";
     add("rename enum", plain_name(e), "ALTER TYPE " + qname(e) + " RENAME TO " + qi(old_name),
         {kIrreversible});
     add("create enum", plain_name(e),
         "CREATE TYPE " + qname(e) + " AS ENUM (" + values_sql() + ")");
-    std::string type = qname(e);
-    for (const auto& t : list(b_, "tables")) {
-      if (new_tables_.count(plain_name(t))) continue;
-      for (const auto& c : list(t, "columns")) {
-        std::string ct = str(c, "type");
-        bool array = ct == type + "[]";
-        if (ct != type && !array) continue;
-        std::string col = qname(t) + " ALTER COLUMN " + qi(str(c, "name"));
-        if (has(c, "default"))
-          add("drop default", plain_name(t) + "." + str(c, "name"),
-              "ALTER TABLE " + col + " DROP DEFAULT");
-        add("alter column type", plain_name(t) + "." + str(c, "name"),
-            "ALTER TABLE " + col + " TYPE " + ct + " USING " + qi(str(c, "name")) + "::text" +
-                (array ? "[]" : "") + "::" + ct,
-            {kRewrites, kAccessExclusive});
-        if (has(c, "default"))
-          add("set default", plain_name(t) + "." + str(c, "name"),
-              "ALTER TABLE " + col + " SET DEFAULT " + str(c, "default"));
-      }
-    }
-    add("drop type", plain_name(e) + " (old values)",
-        "DROP TYPE " + qi(str(e, "schema")) + "." + qi(old_name));
+    provides("type:" + plain_name(e));
+    old_enums_.emplace_back(plain_name(e) + " (old values)",
+                            "DROP TYPE " + qi(str(e, "schema")) + "." + qi(old_name));
   }
 }
 
@@ -153,8 +145,9 @@ void Differ::domains() {
   Index a = by_qname(list(a_, "domains"));
   for (const auto& d : list(b_, "domains")) {
     auto it = a.find(plain_name(d));
-    const json* old =
-        it == a.end() || str(*it->second, "type") != str(d, "type") ? nullptr : it->second;
+    const json* old = it == a.end() || str(*it->second, "type") != str(d, "type") || recreated(d)
+                          ? nullptr
+                          : it->second;
     std::string name = qname(d);
     if (!old) {
       std::string sql = "CREATE DOMAIN " + name + " AS " + str(d, "type");
@@ -169,7 +162,7 @@ void Differ::domains() {
       continue;
     }
     type_grants("DOMAIN", d, old);
-    if (str(*old, "default") != str(d, "default"))
+    if (!same_expr(str(*old, "default"), str(d, "default")))
       add("alter domain", plain_name(d),
           "ALTER DOMAIN " + name +
               (has(d, "default") ? " SET DEFAULT " + str(d, "default") : " DROP DEFAULT"));
@@ -202,7 +195,7 @@ void Differ::composites() {
   Index a = by_qname(list(a_, "composites"));
   for (const auto& t : list(b_, "composites")) {
     auto it = a.find(plain_name(t));
-    if (it == a.end()) {
+    if (it == a.end() || recreated(t)) {
       std::string attrs;
       for (const auto& at : list(t, "attributes"))
         attrs += (attrs.empty() ? "" : ", ") + qi(str(at, "name")) + " " + str(at, "type");

@@ -15,6 +15,7 @@ void Differ::drop_views() {
                    (*v)["options"] != (*bi->second)["options"];
     for (const auto& dep : list(*v, "depends_on"))
       if (table_reshaped(unquote(dep.get<std::string>()))) changed = true;
+    if (uses_dropped("view:" + k)) changed = true;  // a recreated enum's old type
     if (changed) affected.insert(k);
   }
   for (bool grew = true; grew;) {

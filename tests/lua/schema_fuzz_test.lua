@@ -1,9 +1,11 @@
 -- schema.diff on random schemas: a small grammar builds a schema A (enums, domains, tables with
 -- columns of many types, primary and foreign keys, indexes, a partitioned table, views over
 -- tables and over views, functions taking row types) and a mutation B of it (columns added,
--- dropped and retyped, NOT NULL and defaults changed, tables and indexes added and dropped,
--- enum values added, views redefined), both with rows. diff(A, B) applied to A, and diff(B, A)
--- applied to B, must each leave the two equal (no change left, whole models equal).
+-- dropped and retyped, NOT NULL and defaults changed, tables, indexes and CHECKs (BETWEEN
+-- inside an AND) added and dropped, enum values added, removed and reordered, domain checks
+-- and base types changed, views redefined; domains over enums, functions taking enums), both
+-- with rows. diff(A, B) applied to A, and diff(B, A) applied to B, must each leave the two
+-- equal (no change left, whole models equal).
 --
 -- Seeded: WEIR_FUZZ_SEED picks the first seed (default: the time); every failure names its
 -- seed and both schemas. Bounded: WEIR_FUZZ_SECONDS (default 8) of schemas per run.
@@ -56,7 +58,7 @@ local function new_column(spec, i)
   local r = R(10)
   if r <= 1 and #spec.enums > 0 then
     local e = pick(spec.enums)
-    c.type, c.lit, c.enum = e.name, "'" .. e.values[1] .. "'", e
+    c.type, c.lit, c.enum = e.name, "'a'", e  -- 'a' is never removed
   elseif r <= 2 and #spec.domains > 0 then
     local d = pick(spec.domains)
     c.type, c.lit = d.name, d.lit
@@ -67,6 +69,17 @@ local function new_column(spec, i)
   c.not_null = chance(0.3)
   if c.not_null or chance(0.3) then c.default = c.lit end
   return c
+end
+
+local NUMERIC = { int = true, bigint = true, ["numeric(10,2)"] = true, ["numeric(12,2)"] = true,
+  ["numeric(12,4)"] = true, ["numeric(20,0)"] = true, ["double precision"] = true }
+
+-- A CHECK written with BETWEEN inside an AND (PostgreSQL stores it as a nested AND list) on
+-- a numeric column, or on id.
+local function new_check(t)
+  local cols = { "id" }
+  for _, c in ipairs(t.columns) do if NUMERIC[c.type] then cols[#cols + 1] = c.name end end
+  return { col = pick(cols), hi = 50 + R(50) }
 end
 
 local function new_table(spec)
@@ -81,6 +94,7 @@ local function new_table(spec)
   for _, o in ipairs(spec.tables) do if o.pk then parents[#parents + 1] = o end end
   if #parents > 0 and chance(0.5) then t.fk = pick(parents).name end
   if chance(0.6) then t.indexes[1] = { name = t.name .. "_i1", col = pick(t.columns).name } end
+  if chance(0.3) then t.check = new_check(t) end
   return t
 end
 
@@ -93,6 +107,10 @@ local function generate()
     spec.domains[i] = chance(0.5) and { name = "d" .. i, base = "int", check = "VALUE > 0", lit = "3" }
       or { name = "d" .. i, base = "text", check = "length(VALUE) < 50", lit = "'d'" }
   end
+  if #spec.enums > 0 and chance(0.4) then
+    local n = #spec.domains + 1
+    spec.domains[n] = { name = "d" .. n, base = pick(spec.enums).name, check = "VALUE::text <> 'zz'", lit = "'a'", enum = true }
+  end
   for i = 1, 1 + R(3) do spec.tables[i] = new_table(spec) end
   if chance(0.5) then spec.partitioned = { parts = R(2) } end
   for i = 1, R(3) - 1 do
@@ -102,6 +120,9 @@ local function generate()
   if #spec.views > 0 and chance(0.5) then spec.views[#spec.views + 1] = { name = "vv", over = spec.views[1].name } end
   if chance(0.5) then
     spec.functions[1] = { name = "f1", table = pick(spec.tables).name }
+  end
+  if #spec.enums > 0 and chance(0.5) then
+    spec.functions[#spec.functions + 1] = { name = "f2", enum = pick(spec.enums).name }
   end
   return spec
 end
@@ -113,7 +134,7 @@ end
 local function mutate(spec)
   local b = copy(spec)
   for _ = 1, 1 + R(4) do
-    local r = R(11)
+    local r = R(15)
     local t = pick(b.tables)
     if r == 1 then
       t.n = t.n + 1
@@ -146,17 +167,47 @@ local function mutate(spec)
       if not v.over then v.extra = not v.extra end
     elseif r == 11 then
       b.partitioned = (not b.partitioned) and { parts = R(2) } or nil
+    elseif r == 12 and #b.enums > 0 then
+      -- labels reordered, or one removed ('a', which the rows hold, stays): the enum is recreated
+      local e = pick(b.enums)
+      if #e.values > 2 and chance(0.5) then
+        local others = {}
+        for i, v in ipairs(e.values) do if v ~= "a" then others[#others + 1] = i end end
+        table.remove(e.values, pick(others))
+      else
+        local rev = {}
+        for i = #e.values, 1, -1 do rev[#rev + 1] = e.values[i] end
+        e.values = rev
+      end
+    elseif r == 13 then
+      t.check = (not t.check or chance(0.5)) and new_check(t) or nil
+    elseif r == 14 and #b.domains > 0 then
+      local d = pick(b.domains)
+      if not d.enum then
+        d.check = (d.base == "int" or d.base == "bigint") and "VALUE BETWEEN 1 AND 1000 AND VALUE <> 2"
+          or "length(VALUE) BETWEEN 0 AND 60 AND VALUE <> 'x'"
+      end
+    elseif r == 15 and #b.domains > 0 then
+      -- the base type changes: the domain is recreated under its columns
+      local d = pick(b.domains)
+      d.base = ({ int = "bigint", text = "varchar(60)" })[d.base] or d.base
     end
   end
   -- a NOT NULL column has a default (a diff cannot add one to rows without it), and nothing
-  -- points at columns or tables that went
+  -- points at columns or tables that went (nor indexes a column that cannot have one)
   for _, t in ipairs(b.tables) do
     for _, c in ipairs(t.columns) do
       if c.not_null and not c.default then c.default = c.lit end
     end
     if t.fk and not find(b.tables, t.fk) then t.fk = nil end
+    if t.check and t.check.col ~= "id" then
+      local c = find(t.columns, t.check.col)
+      if not c or not NUMERIC[c.type] then t.check = nil end
+    end
     for i = #t.indexes, 1, -1 do
-      if not find(t.columns, t.indexes[i].col) then table.remove(t.indexes, i) end
+      local c = find(t.columns, t.indexes[i].col)
+      -- json (a jsonb column retyped) has no btree operator class: no index on it
+      if not c or c.type == "json" then table.remove(t.indexes, i) end
     end
   end
   for i = #b.views, 1, -1 do
@@ -168,7 +219,8 @@ local function mutate(spec)
     if b.views[i].over and not find(b.views, b.views[i].over) then table.remove(b.views, i) end
   end
   for i = #b.functions, 1, -1 do
-    if not find(b.tables, b.functions[i].table) then table.remove(b.functions, i) end
+    local f = b.functions[i]
+    if f.table and not find(b.tables, f.table) then table.remove(b.functions, i) end
   end
   return b
 end
@@ -191,6 +243,9 @@ local function render(spec)
         .. (c.default and (" DEFAULT " .. c.default) or "")
     end
     if t.fk then cols[#cols + 1] = "ref int REFERENCES " .. t.fk end
+    if t.check then
+      cols[#cols + 1] = ("CONSTRAINT %s_chk CHECK (%s BETWEEN 0 AND %d AND id > 0)"):format(t.name, t.check.col, t.check.hi)
+    end
     say(("CREATE TABLE %s (%s)"):format(t.name, table.concat(cols, ", ")))
     for _, i in ipairs(t.indexes) do say(("CREATE INDEX %s ON %s (%s)"):format(i.name, t.name, i.col)) end
     for row = 1, 2 do
@@ -217,7 +272,11 @@ local function render(spec)
     end
   end
   for _, f in ipairs(spec.functions) do
-    say(("CREATE FUNCTION %s(r %s) RETURNS int LANGUAGE sql AS 'SELECT ($1).id'"):format(f.name, f.table))
+    if f.enum then
+      say(("CREATE FUNCTION %s(x %s) RETURNS %s LANGUAGE sql AS 'SELECT x'"):format(f.name, f.enum, f.enum))
+    else
+      say(("CREATE FUNCTION %s(r %s) RETURNS int LANGUAGE sql AS 'SELECT ($1).id'"):format(f.name, f.table))
+    end
   end
   return table.concat(out, "\n")
 end

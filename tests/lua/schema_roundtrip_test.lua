@@ -80,7 +80,8 @@ local function shared_values(conn, ma, mb)
   return out
 end
 
-local corpus = load_pairs()
+-- WEIR_PAIRS_FILE: another file of tests/schema/ (a pair being written), instead of pairs.sql
+local corpus = load_pairs(os.getenv "WEIR_PAIRS_FILE")
 local only = os.getenv "WEIR_PAIRS"  -- a Lua pattern: run only the pairs whose name matches
 
 T.case("the corpus has at least 40 pairs", function()

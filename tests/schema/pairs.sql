@@ -793,3 +793,85 @@ INSERT INTO t VALUES (1, 'y');
 ---- to
 CREATE TABLE t (a bigint NOT NULL DEFAULT 2, b text);
 INSERT INTO t VALUES (1, 'y');
+
+==== 81 an enum recreated (a label removed) while a column of it is added, another dropped
+---- from
+CREATE TYPE e AS ENUM ('a', 'b', 'c');
+CREATE TABLE t (id int PRIMARY KEY, kept e DEFAULT 'a', gone e);
+INSERT INTO t VALUES (1, 'a', 'b');
+---- to
+CREATE TYPE e AS ENUM ('a', 'b');
+CREATE TABLE t (id int PRIMARY KEY, kept e DEFAULT 'a', added e NOT NULL DEFAULT 'b');
+INSERT INTO t VALUES (1, 'a', 'b');
+
+==== 82 an enum recreated (labels reordered) under a view, an array column and a column leaving it
+---- from
+CREATE TYPE e AS ENUM ('a', 'b', 'c');
+CREATE TABLE t (id int PRIMARY KEY, kept e DEFAULT 'a', to_text e, arr e[]);
+INSERT INTO t VALUES (1, 'a', 'b', '{a,b}');
+CREATE TABLE u (id int, k e);
+INSERT INTO u VALUES (1, 'c');
+CREATE VIEW v AS SELECT id, k FROM u;
+---- to
+CREATE TYPE e AS ENUM ('b', 'a', 'c');
+CREATE TABLE t (id int PRIMARY KEY, kept e DEFAULT 'b', to_text text, arr e[]);
+INSERT INTO t VALUES (1, 'a', 'b', '{a,b}');
+CREATE TABLE u (id int, k e);
+INSERT INTO u VALUES (1, 'c');
+CREATE VIEW v AS SELECT id, k FROM u;
+
+==== 83 an enum recreated (labels reordered) under a domain, a composite type, functions, a check, a partial index and a view
+---- from
+CREATE TYPE e AS ENUM ('a', 'b', 'c');
+CREATE DOMAIN de AS e CHECK (VALUE <> 'c');
+CREATE TYPE comp AS (x e, y int);
+CREATE FUNCTION fe(x e) RETURNS int LANGUAGE sql AS 'SELECT 1';
+CREATE FUNCTION fr() RETURNS e LANGUAGE sql AS $$SELECT 'a'::e$$;
+CREATE TABLE t (id int PRIMARY KEY, k e DEFAULT 'a' CHECK (k <> 'b'), d de, p comp, arr e[] DEFAULT '{a}', ps comp[]);
+CREATE INDEX ti ON t (k) WHERE k = 'a';
+INSERT INTO t VALUES (1, 'a', 'a', ROW('a', 1), '{a,c}', ARRAY[ROW('b', 2)::comp]);
+CREATE VIEW v AS SELECT id, k, d, 'a'::e AS lit FROM t WHERE k IN ('a', 'c');
+---- to
+CREATE TYPE e AS ENUM ('c', 'a', 'b');
+CREATE DOMAIN de AS e CHECK (VALUE <> 'c');
+CREATE TYPE comp AS (x e, y int);
+CREATE FUNCTION fe(x e) RETURNS int LANGUAGE sql AS 'SELECT 1';
+CREATE FUNCTION fr() RETURNS e LANGUAGE sql AS $$SELECT 'a'::e$$;
+CREATE TABLE t (id int PRIMARY KEY, k e DEFAULT 'a' CHECK (k <> 'b'), d de, p comp, arr e[] DEFAULT '{a}', ps comp[]);
+CREATE INDEX ti ON t (k) WHERE k = 'a';
+INSERT INTO t VALUES (1, 'a', 'a', ROW('a', 1), '{a,c}', ARRAY[ROW('b', 2)::comp]);
+CREATE VIEW v AS SELECT id, k, d, 'a'::e AS lit FROM t WHERE k IN ('a', 'c');
+
+==== 84 an enum recreated (a label removed) under a domain over a domain, a function taking the domain, a new table of it
+---- from
+CREATE TYPE e AS ENUM ('a', 'b', 'gone');
+CREATE DOMAIN d1 AS e;
+CREATE DOMAIN d2 AS d1 NOT NULL DEFAULT 'a';
+CREATE FUNCTION f(x d2) RETURNS d1 LANGUAGE sql AS 'SELECT x';
+CREATE TABLE t (id int, v d2, w d1);
+INSERT INTO t VALUES (1, 'b', 'a');
+COMMENT ON DOMAIN d2 IS 'two';
+---- to
+CREATE TYPE e AS ENUM ('a', 'b');
+CREATE DOMAIN d1 AS e;
+CREATE DOMAIN d2 AS d1 NOT NULL DEFAULT 'a';
+CREATE FUNCTION f(x d2) RETURNS d1 LANGUAGE sql AS 'SELECT x';
+CREATE TABLE t (id int, v d2, w d1);
+INSERT INTO t VALUES (1, 'b', 'a');
+CREATE TABLE n (id int, v d2);
+INSERT INTO n VALUES (1, 'a');
+COMMENT ON DOMAIN d2 IS 'two';
+
+==== 85 a domain's base type changes under a column, a view and a function
+---- from
+CREATE DOMAIN d AS int CHECK (VALUE > 0);
+CREATE TABLE t (id int, c d DEFAULT 1, arr d[]);
+INSERT INTO t VALUES (1, 5, '{1,2}');
+CREATE VIEW v AS SELECT id, c FROM t;
+CREATE FUNCTION f(x d) RETURNS int LANGUAGE sql AS 'SELECT 1';
+---- to
+CREATE DOMAIN d AS bigint CHECK (VALUE > 0);
+CREATE TABLE t (id int, c d DEFAULT 1, arr d[]);
+INSERT INTO t VALUES (1, 5, '{1,2}');
+CREATE VIEW v AS SELECT id, c FROM t;
+CREATE FUNCTION f(x d) RETURNS int LANGUAGE sql AS 'SELECT 1';

@@ -207,6 +207,43 @@ TEST_CASE("diff: expressions compare in one spelling (varchar IN lists)") {
   CHECK(normalised_expr("ARRAY[(1)::integer, 2]") == "ARRAY[(1)::integer, 2]");
 }
 
+TEST_CASE("diff: definitions compare as parsed, nested AND/OR lists flattened") {
+  using weir::pg::diff_detail::same_expr;
+  // A BETWEEN inside an AND, as stored and as read back from a dump.
+  CHECK(same_expr("CHECK ((((a >= 1) AND (a <= 9)) AND (b > 0)))",
+                  "CHECK (((a >= 1) AND (a <= 9) AND (b > 0)))"));
+  CHECK(same_expr(
+      " SELECT t.a\n   FROM t\n  WHERE (((t.a >= 1) AND (t.a <= 5)) AND (t.b OR (t.c OR t.d)));",
+      " SELECT t.a\n   FROM t\n  WHERE ((t.a >= 1) AND (t.a <= 5) AND (t.b OR t.c OR t.d));"));
+  CHECK(
+      same_expr("CREATE INDEX i ON public.t USING btree (a) WHERE (((a >= 2) AND (a <= 3)) AND b)",
+                "CREATE INDEX i ON public.t USING btree (a) WHERE ((a >= 2) AND (a <= 3) AND b)"));
+  CHECK(same_expr("((a > 0) AND (b > 0))", "(a > 0) AND (b > 0)"));
+  // Different meanings stay different: AND under OR, NOT, another constant, another order.
+  CHECK_FALSE(same_expr("CHECK (((a >= 1) AND (a <= 9)) OR (b > 0))",
+                        "CHECK ((a >= 1) AND ((a <= 9) OR (b > 0)))"));
+  CHECK_FALSE(same_expr("CHECK ((NOT ((a > 1) AND (b > 1))) AND (c > 1))",
+                        "CHECK ((NOT (a > 1)) AND (b > 1) AND (c > 1))"));
+  CHECK_FALSE(same_expr("CHECK ((a >= 1) AND (a <= 9))", "CHECK ((a >= 1) AND (a <= 8))"));
+  CHECK_FALSE(same_expr("CHECK ((a > 1) AND (b > 1))", "CHECK ((b > 1) AND (a > 1))"));
+  CHECK_FALSE(same_expr("'x y'::text", "'x  y'::text"));
+  CHECK_FALSE(same_expr("", "true"));
+}
+
+TEST_CASE("diff: --check compares definitions as parsed, other text as written") {
+  json a = model({table("t", {column("a", "integer")},
+                        {{{"name", "c"},
+                          {"type", "check"},
+                          {"definition", "CHECK ((((a >= 1) AND (a <= 9)) AND (a <> 5)))"},
+                          {"validated", true},
+                          {"comment", "two  spaces"}}})});
+  json b = a;
+  b["tables"][0]["constraints"][0]["definition"] = "CHECK (((a >= 1) AND (a <= 9) AND (a <> 5)))";
+  CHECK(weir::pg::compare(a, b).differences.empty());
+  b["tables"][0]["constraints"][0]["comment"] = "two spaces";
+  CHECK(weir::pg::compare(a, b).differences.size() == 1);
+}
+
 TEST_CASE("diff: a drop that a rename would replace says so; with renames it is the rename") {
   json a = model({table("old_name", {column("a", "integer")})});
   json b = model({table("new_name", {column("a", "integer")})});
