@@ -33,6 +33,16 @@ local function table_sql(conn, check, name, role, level)
   return sql
 end
 
+-- A name that is not a table's (a schema, an enum, a constraint…): a non-empty string, else
+-- "check.CHECK: expected WHAT (a non-empty string), got …" at the line that called the check,
+-- even inside check.run (a mistake in the script). Call it before any query.
+local function name_arg(check, what, v)
+  if type(v) ~= "string" or v == "" then
+    error(("check.%s: expected %s (a non-empty string), got %s"):format(check, what,
+      v == "" and "an empty string" or type(v)), 3)
+  end
+end
+
 -- Whether the relation `sql_name` (quoted by table_sql) exists.
 local exists = util.relation_exists
 
@@ -57,6 +67,7 @@ end
 -- ---- schema assertions (after pgTAP) ---------------------------------------------------
 
 function C.has_schema(conn, name)
+  name_arg("has_schema", "a schema name", name)
   local ok = conn:value("SELECT pg_catalog.to_regnamespace($1) IS NOT NULL", name)
   return (outcome("has_schema", ok, ok and ("schema " .. name) or ("schema " .. name .. " does not exist")))
 end
@@ -151,11 +162,16 @@ function C.fk_ok(conn, tbl, cols, ref, ref_cols)
 end
 
 function C.has_enum(conn, name)
+  name_arg("has_enum", "an enum name", name)
   local ok = conn:value("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_type WHERE oid = pg_catalog.to_regtype($1) AND typtype = 'e')", name)
   return (outcome("has_enum", ok, ok and ("enum " .. name) or ("enum " .. name .. " does not exist")))
 end
 
 function C.enum_has_labels(conn, name, labels)
+  name_arg("enum_has_labels", "an enum name", name)
+  if type(labels) ~= "table" then
+    error(("check.enum_has_labels: expected a list of labels, got %s"):format(type(labels)), 2)
+  end
   local have = conn:value("SELECT array_agg(enumlabel::text ORDER BY enumsortorder) FROM pg_catalog.pg_enum WHERE enumtypid = pg_catalog.to_regtype($1)", name)
   if have == nil or db.isnull(have) then return (outcome("enum_has_labels", false, "enum " .. name .. " does not exist")) end
   local ok = table.concat(have, "\0") == table.concat(labels, "\0")
@@ -165,6 +181,7 @@ end
 
 function C.has_policy(conn, tbl, policy)
   local t = table_sql(conn, "has_policy", tbl)
+  name_arg("has_policy", "a policy name", policy)
   local ok = conn:value("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_policy WHERE polrelid = pg_catalog.to_regclass($1) AND polname = $2)", t, policy)
   return (outcome("has_policy", ok, ok and ("policy %s on %s"):format(policy, tbl) or ("no policy %s on %s"):format(policy, tbl)))
 end
@@ -180,6 +197,7 @@ end
 ---UNIQUE, PRIMARY KEY, FOREIGN KEY, EXCLUDE).
 function C.has_constraint(conn, tbl, name)
   local t = table_sql(conn, "has_constraint", tbl)
+  name_arg("has_constraint", "a constraint name", name)
   local valid = conn:value("SELECT convalidated FROM pg_catalog.pg_constraint WHERE conrelid = pg_catalog.to_regclass($1) AND conname = $2", t, name)
   if valid == nil then return (outcome("has_constraint", false, ("no constraint %s on %s"):format(name, tbl))) end
   return (outcome("has_constraint", valid, valid and ("constraint %s on %s"):format(name, tbl) or
@@ -189,6 +207,7 @@ end
 ---has_trigger(db, table, name): an enabled trigger of that name.
 function C.has_trigger(conn, tbl, name)
   local t = table_sql(conn, "has_trigger", tbl)
+  name_arg("has_trigger", "a trigger name", name)
   local enabled = conn:value([[SELECT tgenabled <> 'D' FROM pg_catalog.pg_trigger
                                 WHERE tgrelid = pg_catalog.to_regclass($1) AND tgname = $2 AND NOT tgisinternal]], t, name)
   if enabled == nil then return (outcome("has_trigger", false, ("no trigger %s on %s"):format(name, tbl))) end

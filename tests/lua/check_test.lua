@@ -224,6 +224,30 @@ T.case("a malformed table name names the line that called the check, even inside
   T.contains(r.results[2].message, 'check.has_table: "a.b.c" is not a valid table name (expected name or schema.name)')
 end)
 
+T.case("a missing or empty schema, enum, policy, constraint or trigger name is one line at the caller's line", function()
+  local calls = {
+    { "has_schema", "a schema name", function(v) local ok = check.has_schema(db, v); return ok end },
+    { "has_enum", "an enum name", function(v) local ok = check.has_enum(db, v); return ok end },
+    { "enum_has_labels", "an enum name", function(v) local ok = check.enum_has_labels(db, v, { "a" }); return ok end },
+    { "has_policy", "a policy name", function(v) local ok = check.has_policy(db, "app.users", v); return ok end },
+    { "has_constraint", "a constraint name", function(v) local ok = check.has_constraint(db, "app.users", v); return ok end },
+    { "has_trigger", "a trigger name", function(v) local ok = check.has_trigger(db, "app.users", v); return ok end },
+  }
+  for _, c in ipairs(calls) do
+    for _, v in ipairs { false, 42, "" } do
+      local err = T.raises(c[3], v)
+      local got = v == "" and "an empty string" or type(v)
+      T.ok(err:find("^[^:]*check_test%.lua:%d+: ") ~= nil, c[1] .. " names the test's line: " .. err)
+      T.eq(err:gsub("^[^:]*check_test%.lua:%d+: ", ""),
+        ("check.%s: expected %s (a non-empty string), got %s"):format(c[1], c[2], got))
+    end
+    local err = T.raises(c[3])
+    T.contains(err, ("check.%s: expected %s (a non-empty string), got nil"):format(c[1], c[2]))
+  end
+  T.contains(T.raises(check.enum_has_labels, db, "app.status", "a,b"),
+    "check.enum_has_labels: expected a list of labels, got string")
+end)
+
 T.case("row_counts and checksum without a table of options, a side or columns: one line", function()
   T.eq(T.raises(check.row_counts, "app.users"),
     "check.row_counts: expected a table of options {source = ..., target = ...}")
