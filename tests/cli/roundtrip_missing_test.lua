@@ -1,3 +1,4 @@
+-- test: own cluster (it counts weir test's roundtrip copies on the whole server)
 -- weir test --roundtrip on a database that has applied a migration whose file is no longer in
 -- the project: the copy starts from that database, so the missing migration's work is in every
 -- "before" the roundtrip compares with and nothing can roll it back. The run fails naming it

@@ -196,7 +196,7 @@ T.case("flags.* called with wrong types: one line naming the caller's line", fun
 end)
 
 T.case("--traceback keeps the stdlib position", function()
-  local path = script("traced.lua", "local x = 1\ncheck.has_schema(db)\n")
+  local path = script("traced.lua", "local x = 1\ncheck.sql(db)\n")
   local rc, _, err = sh("timeout 60 " .. q(weir) .. " run --traceback --db " .. q(url) .. " " .. q(path))
   T.eq(rc, 1)
   T.ok(err:match("^stdlib/check%.lua:%d+: "), "the stdlib line: " .. err)
