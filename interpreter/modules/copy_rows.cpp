@@ -958,37 +958,6 @@ int copy_write_plan(lua_State* L) {
   return 1;
 }
 
-void append_escaped(std::string& out, const char* s, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    char c = s[i];
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\v':
-        out += "\\v";
-        break;
-      default:
-        out += c;
-    }
-  }
-}
-
 // A copy of the sequence at the top of the stack (replacing it) whose elements, at any depth,
 // are wrapped as read gives them: a bytea[] column's strings are raw bytes (db.bytea), a
 // json[]/jsonb[] column's decoded objects and arrays are JSON values (db.json), not sub-arrays.
@@ -1057,7 +1026,7 @@ void append_field(lua_State* L, const pg::TypeDesc& type, const std::string& col
         throw std::invalid_argument("copy.write: column \"" + column +
                                     "\": string contains a zero byte; wrap binary data in "
                                     "db.bytea()");
-      append_escaped(out, s, len);
+      pg::append_copy_text(out, s, len);
       break;
     }
     case LUA_TNUMBER:
@@ -1071,7 +1040,7 @@ void append_field(lua_State* L, const pg::TypeDesc& type, const std::string& col
     default: {
       pg::Field f = field_of(L, type, column);
       if (f)
-        append_escaped(out, f->data(), f->size());
+        pg::append_copy_text(out, f->data(), f->size());
       else
         out += "\\N";
     }
@@ -1136,7 +1105,7 @@ int copy_write(lua_State* L) {
               const char* d = lazy->data.data() + slot->off;
               size_t n = static_cast<size_t>(slot->len);
               if (lazy->decs[static_cast<size_t>(lc)] == Dec::Jsonb) ++d, --n;  // the version byte
-              append_escaped(buffer, d, n);
+              pg::append_copy_text(buffer, d, n);
             }
             continue;
           }

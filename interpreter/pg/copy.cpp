@@ -139,6 +139,37 @@ Row parse_text_line(const char* data, size_t n) {
   return row;
 }
 
+void append_copy_text(std::string& out, const char* s, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    char c = s[i];
+    switch (c) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\v':
+        out += "\\v";
+        break;
+      default:
+        out += c;
+    }
+  }
+}
+
 void append_text_line(const Row& row, std::string& out) {
   for (size_t i = 0; i < row.size(); ++i) {
     if (i) out += '\t';
@@ -146,33 +177,7 @@ void append_text_line(const Row& row, std::string& out) {
       out += "\\N";
       continue;
     }
-    for (char c : *row[i]) {
-      switch (c) {
-        case '\\':
-          out += "\\\\";
-          break;
-        case '\t':
-          out += "\\t";
-          break;
-        case '\n':
-          out += "\\n";
-          break;
-        case '\r':
-          out += "\\r";
-          break;
-        case '\b':
-          out += "\\b";
-          break;
-        case '\f':
-          out += "\\f";
-          break;
-        case '\v':
-          out += "\\v";
-          break;
-        default:
-          out += c;
-      }
-    }
+    append_copy_text(out, row[i]->data(), row[i]->size());
   }
   out += '\n';
 }

@@ -34,6 +34,10 @@ long long pipe_copy(Connection& src, const std::string& copy_out_sql, Connection
 // a malformed line.
 Row parse_text_line(const char* data, size_t n);
 
+// One field's bytes escaped as COPY's text format writes them (backslash, tab, newline, CR,
+// backspace, form feed, vertical tab), appended to `out`.
+void append_copy_text(std::string& out, const char* s, size_t n);
+
 // Fields → one line of COPY's text format, newline included, appended to `out`.
 void append_text_line(const Row& row, std::string& out);
 
