@@ -80,9 +80,22 @@ function M.new(opts)
     T.eq(prc, 0, "psql: " .. perr)
     local a, b = split(mine), split(theirs)
     T.eq(#b, #commands, "psql printed one section per command")
+    -- A command whose output differs is run again on its own, weir and psql back to back, up
+    -- to three times: sizes of shared catalogs (\dt+ *.*) move while other suites create and drop
+    -- databases on the same server between the two whole sessions. A difference that persists
+    -- when nothing else moves fails.
+    local function again(c)
+      for _ = 1, 3 do
+        local _, m = R.repl(lines { 'local _ = io.write("' .. MARK:gsub("\n", "\\n") .. '")', c },
+                            { url = url, env = o.env })
+        local _, t = R.psql(url, "-c " .. q("\\echo " .. MARK:gsub("\n", "")) .. " -c " .. q(c))
+        if split(m)[1] == split(t)[1] then return true end
+      end
+      return false
+    end
     local bad = {}
     for i, c in ipairs(commands) do
-      if a[i] ~= b[i] then
+      if a[i] ~= b[i] and not again(c) then
         bad[#bad + 1] = ("%s\n----- weir repl:\n%s----- psql:\n%s-----"):format(c, tostring(a[i]), b[i])
       end
     end
