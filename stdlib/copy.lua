@@ -521,13 +521,53 @@ local function copy_table(o)
     return n
   end
 
+  -- A failed batch's rows are written again under one savepoint, SAVEPOINT_PART: `part_savepoint`
+  -- is nil (none open), "clean" (open, nothing written under it since) or "kept" (open over
+  -- rows that stay). Rolled back to, it stays open; released with the batch.
+  local SAVEPOINT_PART = "weir_copy_part"
+  local part_savepoint = nil
+
+  -- The open batch's quarantined rows, as SQL value lists: written in one INSERT with the
+  -- batch's COMMIT (see one_batch), not one statement each. A batch rolled back drops them.
+  local held, held_bytes = {}, 0
+  local HELD_MAX = 4 * 1024 * 1024  -- past this, written at once (one statement)
+  local function held_sql()
+    if #held == 0 then return "" end
+    local sql = "INSERT INTO " .. S .. ".quarantine (copy, source_key, row, error) VALUES " ..
+      table.concat(held, ", ") .. ";\n"
+    held, held_bytes = {}, 0
+    return sql
+  end
+  local function write_held()
+    if #held == 0 then return end
+    -- never under the part savepoint: a later ROLLBACK TO would take the rows with it
+    local release = part_savepoint and ("RELEASE SAVEPOINT " .. SAVEPOINT_PART .. "; ") or ""
+    part_savepoint = nil
+    dst:exec(release .. held_sql())
+  end
+
   local function quarantine(key_values, row, err)
     local text = type(err) == "table" and err.sqlstate and (err.sqlstate .. " " .. err.message ..
       (err.detail and (" (detail: " .. err.detail .. ")") or "")) or tostring(err)
     core.materialize(row)  -- a row whose json columns were not read yet (core.read's lazy rows)
-    local ok_json, row_json = pcall(db.json, row)
-    dst:exec("INSERT INTO " .. S .. ".quarantine (copy, source_key, row, error) VALUES ($1, $2, $3, $4)",
-      name, db.json(key_values), ok_json and row_json or db.NULL, text)
+    -- the same JSON text db.json binds; a value JSON cannot hold, or a zero byte, fails as a
+    -- parameter does
+    local ok_row, row_json = pcall(json.encode, row)
+    local ok_key, key_json = pcall(json.encode, key_values)
+    if not (ok_row and ok_key) or text:find("\0", 1, true) then
+      write_held()
+      local release = part_savepoint and ("RELEASE SAVEPOINT " .. SAVEPOINT_PART) or nil
+      part_savepoint = nil
+      if release then dst:exec(release) end
+      dst:exec("INSERT INTO " .. S .. ".quarantine (copy, source_key, row, error) VALUES ($1, $2, $3, $4)",
+        name, db.json(key_values), db.json(row), text)
+    else
+      local values = "(" .. dst:quote_literal(name) .. ", " .. dst:quote_literal(key_json) .. "::jsonb, " ..
+        dst:quote_literal(row_json) .. "::jsonb, " .. dst:quote_literal(text) .. ")"
+      held[#held + 1] = values
+      held_bytes = held_bytes + #values
+      if held_bytes > HELD_MAX then write_held() end
+    end
     stats.quarantined = stats.quarantined + 1
   end
 
@@ -697,8 +737,34 @@ local function copy_table(o)
     return #rows, write_rows(out, cols)
   end
 
-  -- One batch, row by row: each row in a savepoint, failures quarantined (with on_error =
-  -- "fail": the first one, in key order, raised as a RowFailure).
+  -- The line of a COPY into `into` that a failed write's error names: PostgreSQL's context
+  -- for an error while it takes a COPY's rows, "COPY orders, line 412[, column …]", the row
+  -- that failed (a row check, NOT NULL, a type, a unique or exclusion index, a BEFORE
+  -- trigger). nil when there is none (a foreign key or a deferred constraint, checked at the
+  -- end of the statement; an AFTER trigger; an upsert's or update's merge), when it is named
+  -- twice (a value that looks like one), or past `n`, the rows written.
+  local into_rel = into:match("([^.]+)$"):gsub('^"(.*)"$', "%1")
+  local function failed_line(err, n)
+    local context = err.context
+    if type(context) ~= "string" then return nil end
+    local head = "COPY " .. into_rel .. ", line "
+    local line, from = nil, 1
+    while true do
+      local at = context:find(head, from, true)
+      if not at then break end
+      if at == 1 or context:sub(at - 1, at - 1) == "\n" then
+        local digits, after = context:match("^(%d+)(.?)", at + #head)
+        if line or not digits or (after ~= "" and after ~= "," and after ~= ":" and after ~= "\n") then return nil end
+        line = math.tointeger(tonumber(digits))
+      end
+      from = at + 1
+    end
+    if line and line >= 1 and line <= n then return line end
+    return nil
+  end
+
+  -- One failed batch, written again: its bad rows quarantined (with on_error = "fail": the
+  -- first one, in key order, raised as a RowFailure), the others written.
   local function slow_batch(last, hi)
     drop_ahead()
     local rows = read_rows(last, hi)
@@ -708,32 +774,67 @@ local function copy_table(o)
     else
       out, out_src, cols = rows, rows, columns
     end
-    local out_keys = setmetatable({}, { __index = function(t, i)
-      local k = key_of(out_src[i])
-      t[i] = k
-      return k
-    end })
-    -- Halve the failing set until each bad row is alone: about log2(batch) writes per bad row.
-    local function write_part(first, last_i)
-      local part = table.move(out, first, last_i, 1, {})
-      dst:exec("SAVEPOINT weir_copy_part")
-      local ok, res = pcall(write_rows, part, cols)
+    local function reject(i, err)
+      local key = key_of(out_src[i])
+      if on_error == "fail" then error(setmetatable({ key = key, err = err }, RowFailure), 0) end
+      quarantine(key, out[i], err)
+    end
+    -- out[first..last_i] in one COPY under the part savepoint: true and the rows written, or
+    -- false and the SQL error (rolled back to the savepoint).
+    local function attempt(first, last_i)
+      if part_savepoint == nil then
+        dst:exec("SAVEPOINT " .. SAVEPOINT_PART)
+      elseif part_savepoint == "kept" then
+        dst:exec("RELEASE SAVEPOINT " .. SAVEPOINT_PART .. "; SAVEPOINT " .. SAVEPOINT_PART)
+      end
+      part_savepoint = "clean"
+      local ok, res = pcall(write_rows, table.move(out, first, last_i, 1, {}), cols)
       if ok then
-        dst:exec("RELEASE SAVEPOINT weir_copy_part")
-        return res
+        part_savepoint = "kept"
+        return true, res
       end
       if type(res) ~= "table" or not res.sqlstate then error(res, 0) end
-      dst:exec("ROLLBACK TO SAVEPOINT weir_copy_part")
-      dst:exec("RELEASE SAVEPOINT weir_copy_part")
-      if first == last_i then
-        if on_error == "fail" then error(setmetatable({ key = out_keys[first], err = res }, RowFailure), 0) end
-        quarantine(out_keys[first], out[first], res)
-        return 0
-      end
-      local mid = (first + last_i) // 2
-      return write_part(first, mid) + write_part(mid + 1, last_i)
+      dst:exec("ROLLBACK TO SAVEPOINT " .. SAVEPOINT_PART)
+      return false, res
     end
-    local written = #out > 0 and write_part(1, #out) or 0
+    -- Writes out[first..last_i]; returns the rows written and whether they went in at once.
+    -- A COPY that fails at line N: the rows before it went through the server's row checks,
+    -- so they go in with one COPY; if they did (nothing checked at the end of the statement
+    -- failed), row N failed after exactly those rows, as it would alone, and is the bad row;
+    -- the rest is written the same way. Where no line is named, the rows are halved until
+    -- each bad row is alone (about 2·log2(rows) COPYs per bad row).
+    local function write_range(first, last_i)
+      local written, at_once = 0, true
+      while first <= last_i do
+        local ok, res = attempt(first, last_i)
+        if ok then return written + res, at_once end
+        at_once = false
+        if first == last_i then
+          reject(first, res)
+          return written, false
+        end
+        local line = failed_line(res, last_i - first + 1)
+        if not line then
+          local mid = (first + last_i) // 2
+          return written + write_range(first, mid) + write_range(mid + 1, last_i), false
+        end
+        local bad = first + line - 1
+        local clean = true
+        if bad > first then
+          local w
+          w, clean = write_range(first, bad - 1)
+          written = written + w
+        end
+        if clean then
+          reject(bad, res)
+          first = bad + 1
+        else
+          first = bad  -- the rows before it were not what row N was checked after: try it again
+        end
+      end
+      return written, at_once
+    end
+    local written = #out > 0 and write_range(1, #out) or 0
     return #rows, written
   end
 
@@ -819,6 +920,7 @@ local function copy_table(o)
   -- names the last committed one).
   local function one_batch(hi)
     local q0, s0 = stats.quarantined, stats.skipped
+    held, held_bytes, part_savepoint = {}, 0, nil
     current_batch = { ids = { conn = dst, schema = schema, copy = ids_run } }
     begin(not o.transform and mode == "insert")  -- the BEGIN goes with the batch's COPY
     prepare_stage()
@@ -831,6 +933,7 @@ local function copy_table(o)
       -- on_error = "fail", to find the first one (then rolled back with the whole batch).
       if not sql_failure then error(err, 0) end
       stats.quarantined, stats.skipped = q0, s0
+      held, held_bytes, part_savepoint = {}, 0, nil
       current_batch = { ids = { conn = dst, schema = schema, copy = ids_run } }
       begin()
       prepare_stage()
@@ -838,7 +941,10 @@ local function copy_table(o)
     end
     flush_ids(current_batch.ids)
     cp.last = hi
-    commit(progress_sql(read, written, q0))
+    -- the quarantined rows, the checkpoint and the counters go with the COMMIT (which releases
+    -- the part savepoint, if any)
+    commit(held_sql() .. progress_sql(read, written, q0))
+    part_savepoint = nil
     return read, written
   end
 
