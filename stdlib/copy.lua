@@ -763,6 +763,30 @@ local function copy_table(o)
     return nil
   end
 
+  -- The row of rows[first..last_i] a foreign key's error names by its key: the key is checked
+  -- at the end of the COPY, so the error names no line but its detail says "Key (order_id)=(…)
+  -- is not present in table …". A COPY into the target (mode insert) checks every row, in the
+  -- order written, so the first row holding that key is the one that failed — unless the
+  -- server saw another value than Lua has (a trigger changed it, a string it parsed): the row
+  -- is written alone before it counts as bad. One column, an integer or a string; nil otherwise.
+  local function failed_key_row(err, rows, first, last_i)
+    local on_target = 'insert or update on table "' .. into_rel .. '" '
+    if mode ~= "insert" or err.sqlstate ~= "23503" or type(err.detail) ~= "string" or type(err.message) ~= "string" or
+      err.message:sub(1, #on_target) ~= on_target then
+      return nil
+    end
+    local column, value = err.detail:match('^Key %(([%a_][%w_$]*)%)=%((.*)%) is not present in table "')
+    if not column then
+      column, value = err.detail:match('^Key %("([^"]+)"%)=%((.*)%) is not present in table "')
+    end
+    if not column then return nil end
+    for i = first, last_i do
+      local v = rows[i][column]
+      if (type(v) == "string" or math.type(v) == "integer") and tostring(v) == value then return i - first + 1 end
+    end
+    return nil
+  end
+
   -- One failed batch, written again: its bad rows quarantined (with on_error = "fail": the
   -- first one, in key order, raised as a RowFailure), the others written.
   local function slow_batch(last, hi)
@@ -801,8 +825,10 @@ local function copy_table(o)
     -- A COPY that fails at line N: the rows before it went through the server's row checks,
     -- so they go in with one COPY; if they did (nothing checked at the end of the statement
     -- failed), row N failed after exactly those rows, as it would alone, and is the bad row;
-    -- the rest is written the same way. Where no line is named, the rows are halved until
-    -- each bad row is alone (about 2·log2(rows) COPYs per bad row).
+    -- the rest is written the same way. A foreign key's error names a key instead: the row
+    -- holding it is found the same way, then written alone — bad if it fails so. Where neither
+    -- is named, the rows are halved until each bad row is alone (about 2·log2(rows) COPYs per
+    -- bad row).
     local function write_range(first, last_i)
       local written, at_once = 0, true
       while first <= last_i do
@@ -814,6 +840,11 @@ local function copy_table(o)
           return written, false
         end
         local line = failed_line(res, last_i - first + 1)
+        local by_key = false
+        if not line then
+          line = failed_key_row(res, out, first, last_i)
+          by_key = line ~= nil
+        end
         if not line then
           local mid = (first + last_i) // 2
           return written + write_range(first, mid) + write_range(mid + 1, last_i), false
@@ -825,11 +856,15 @@ local function copy_table(o)
           w, clean = write_range(first, bad - 1)
           written = written + w
         end
-        if clean then
-          reject(bad, res)
+        if not clean then
+          first = bad  -- the rows before it were not what row N was checked after: try it again
+        elseif by_key then
+          local alone, res2 = attempt(bad, bad)
+          if alone then written = written + res2 else reject(bad, res2) end
           first = bad + 1
         else
-          first = bad  -- the rows before it were not what row N was checked after: try it again
+          reject(bad, res)
+          first = bad + 1
         end
       end
       return written, at_once

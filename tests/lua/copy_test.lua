@@ -156,12 +156,14 @@ T.case("a composite key names the failing row by all its columns", function()
   db:exec "DROP TABLE pairs"
 end)
 
--- A failed batch finds its bad rows from the line the server's COPY error names, and falls
--- back to halving where it names none (a foreign key). Source ids 1..40 in batches of 10:
+-- A failed batch finds its bad rows from the line the server's COPY error names (a foreign
+-- key's: from the key it names), and falls back to halving where it names neither (an AFTER
+-- trigger's error). Source ids 1..40 in batches of 10:
 --   batch 1: 1 (CHECK, the first row), 10 (NOT NULL, the last row)
 --   batch 2: 15 (unique, same u as 12), 17 (CHECK), 18 (NOT NULL): three in one batch
---   batch 3: 24 (foreign key: no line, halved), 27 (CHECK, named by its line)
---   batch 4: 35 (unique against a row of batch 2, already committed)
+--   batch 3: 24 (foreign key: no line, found by its key), 27 (CHECK, named by its line)
+--   batch 4: 33 (an AFTER trigger raises: no line, halved), 35 (unique against a row of
+--            batch 2, already committed)
 src:exec [[
   DROP TABLE IF EXISTS qrows;
   CREATE TABLE qrows (id int PRIMARY KEY, a int, b text, u text, pid int);
@@ -171,6 +173,7 @@ src:exec [[
   UPDATE qrows SET u = 'u12' WHERE id = 15;
   UPDATE qrows SET u = 'u13' WHERE id = 35;
   UPDATE qrows SET pid = 999 WHERE id = 24;
+  UPDATE qrows SET b = 'refused' WHERE id = 33;
 ]]
 local QUARANTINED = {
   [1] = "23514 new row for relation \"qrows\" violates check constraint \"qrows_a_check\"",
@@ -180,6 +183,7 @@ local QUARANTINED = {
   [18] = "23502 null value in column \"b\" of relation \"qrows\" violates not-null constraint",
   [24] = "23503 insert or update on table \"qrows\" violates foreign key constraint \"qrows_pid_fkey\"",
   [27] = "23514 new row for relation \"qrows\" violates check constraint \"qrows_a_check\"",
+  [33] = "P0001 row 33 refused",
   [35] = "23505 duplicate key value violates unique constraint \"qrows_u_key\"",
 }
 local function fresh_qrows()
@@ -194,6 +198,10 @@ local function fresh_qrows()
     CREATE OR REPLACE FUNCTION qrows_count() RETURNS trigger LANGUAGE plpgsql AS
       $$ BEGIN PERFORM nextval('qrows_tried'); RETURN NEW; END $$;
     CREATE TRIGGER qrows_count BEFORE INSERT ON qrows FOR EACH ROW EXECUTE FUNCTION qrows_count();
+    -- raised at the end of the COPY: its error names no line
+    CREATE OR REPLACE FUNCTION qrows_refuse() RETURNS trigger LANGUAGE plpgsql AS
+      $$ BEGIN IF NEW.b = 'refused' THEN RAISE 'row % refused', NEW.id; END IF; RETURN NULL; END $$;
+    CREATE TRIGGER qrows_refuse AFTER INSERT ON qrows FOR EACH ROW EXECUTE FUNCTION qrows_refuse();
   ]]
 end
 local function quarantined_by_key(name)
@@ -227,14 +235,14 @@ end
 T.case("a failed batch quarantines the rows its COPY errors name, and halves where none is named", function()
   fresh_qrows()
   local st = copy.table { from = src, source = "qrows", target = "qrows", batch = 10, checkpoint = "q" }
-  T.eq({ st.read, st.written, st.quarantined, st.batches }, { 40, 32, 8, 4 })
+  T.eq({ st.read, st.written, st.quarantined, st.batches }, { 40, 31, 9, 4 })
   check_quarantine("q", QUARANTINED)
   T.eq(db:value "SELECT value->'last' FROM weir.checkpoints WHERE key = 'copy/q'", db.NULL)
   T.eq(db:value "SELECT (value->>'done')::bool FROM weir.checkpoints WHERE key = 'copy/q'", true)
-  T.eq(db:value "SELECT rows_quarantined FROM weir.copies WHERE name = 'q'", 8)
-  T.eq(db:value "SELECT rows_written FROM weir.copies WHERE name = 'q'", 32)
+  T.eq(db:value "SELECT rows_quarantined FROM weir.copies WHERE name = 'q'", 9)
+  T.eq(db:value "SELECT rows_written FROM weir.copies WHERE name = 'q'", 31)
   -- quarantined in key order
-  T.eq(db:value "SELECT string_agg(source_key->>0, ',' ORDER BY id) FROM weir.quarantine", "1,10,15,17,18,24,27,35")
+  T.eq(db:value "SELECT string_agg(source_key->>0, ',' ORDER BY id) FROM weir.quarantine", "1,10,15,17,18,24,27,33,35")
 end)
 
 T.case("the bad row a COPY error names is the row written on that line, with a transform that drops and splits rows", function()
@@ -250,8 +258,8 @@ T.case("the bad row a COPY error names is the row written on that line, with a t
       end
       return r
     end }
-  T.eq({ st.read, st.skipped, st.quarantined }, { 40, 3, 8 })
-  T.eq(st.written, 40 - 3 - 8 + 1)
+  T.eq({ st.read, st.skipped, st.quarantined }, { 40, 3, 9 })
+  T.eq(st.written, 40 - 3 - 9 + 1)
   check_quarantine("qt", QUARANTINED, { [3] = true, [14] = true, [16] = true })
   T.eq(db:value "SELECT b FROM qrows WHERE id = 105", "twin")
 end)
@@ -269,6 +277,18 @@ T.case("a failed batch is written again in few COPYs: the rows before the named 
   -- rows 2..10 the first time (stopped at 5: 4 rows), again (4), rows 2..4 (3), rows 6..10 (5).
   -- Read one line early or late, the bad row would be another, or found by halving (more rows).
   T.eq(db:value "SELECT last_value FROM qrows_tried", 4 + 4 + 3 + 5)
+  T.eq(db:value "SELECT string_agg(source_key->>0, ',') FROM weir.quarantine", "5")
+  -- a foreign key: the COPY fails at its end (all 9 rows), again (9), rows 2..4 (3), the row
+  -- its error names alone (1), rows 6..10 (5)
+  fresh_qrows()
+  db:exec "SELECT setval('qrows_tried', 1, false)"
+  st = copy.table { from = src, source = "qrows", target = "qrows", batch = 10, where = "id <= 10 AND id > 1",
+    transform = function(r)
+      r.a, r.b, r.u, r.pid = 0, "b", "u" .. r.id, r.id == 5 and 999 or 1
+      return r
+    end }
+  T.eq({ st.read, st.written, st.quarantined }, { 9, 8, 1 })
+  T.eq(db:value "SELECT last_value FROM qrows_tried", 9 + 9 + 3 + 1 + 5)
   T.eq(db:value "SELECT string_agg(source_key->>0, ',') FROM weir.quarantine", "5")
 end)
 
