@@ -788,10 +788,28 @@ local function copy_table(o)
   end
 
   -- One failed batch, written again: its bad rows quarantined (with on_error = "fail": the
-  -- first one, in key order, raised as a RowFailure), the others written.
-  local function slow_batch(last, hi)
-    drop_ahead()
-    local rows = read_rows(last, hi)
+  -- first one, in key order, raised as a RowFailure), the others written. Returns the rows
+  -- read, the rows written and whether they went in with one COPY. `first_try`: no attempt
+  -- failed before, so the batch's rows read ahead (if any) are the ones to write, and the
+  -- next batch's are read ahead as fast_batch does.
+  local function slow_batch(last, hi, first_try)
+    local rows
+    if first_try and ahead and ahead.hi == hi then
+      local pending = ahead.pending
+      ahead = nil
+      rows = core.take(pending, read_plan, true)
+    else
+      if ahead and ahead.hi ~= hi then
+        drop_stream_ahead()  -- the next batch's rows, read ahead by fast_batch, are still good
+      else
+        drop_ahead()
+      end
+      rows = read_rows(last, hi)
+    end
+    if first_try and read_ahead then
+      local next = next_hi(hi)
+      if next then ahead = { hi = next, pending = core.fetch(src, source_select(hi, next, false)) } end
+    end
     local out, out_src, cols
     if o.transform then
       out, out_src, cols = transformed(rows)
@@ -869,8 +887,9 @@ local function copy_table(o)
       end
       return written, at_once
     end
-    local written = #out > 0 and write_range(1, #out) or 0
-    return #rows, written
+    local written, at_once = 0, true
+    if #out > 0 then written, at_once = write_range(1, #out) end
+    return #rows, written, at_once
   end
 
   local function describe_range(last, hi)
@@ -953,14 +972,28 @@ local function copy_table(o)
   -- One batch in one target transaction; returns rows read and written. Any error is raised
   -- as one line naming the copy and the batch (the batch is rolled back; the checkpoint still
   -- names the last committed one).
+  -- Whether the last batch held a row the target rejected. Bad rows of messy data come spread
+  -- through a table, so then the next batch goes to slow_batch at once: written under a
+  -- savepoint, it costs one statement more if it is clean, and spares a failing COPY of the
+  -- whole batch, its rollback, and reading and transforming it again if it is not.
+  local last_had_bad = false
   local function one_batch(hi)
     local q0, s0 = stats.quarantined, stats.skipped
     held, held_bytes, part_savepoint = {}, 0, nil
     current_batch = { ids = { conn = dst, schema = schema, copy = ids_run } }
-    begin(not o.transform and mode == "insert")  -- the BEGIN goes with the batch's COPY
-    prepare_stage()
-    local ok, read, written = pcall(fast_batch, last, hi)
-    if not ok then
+    local ok, read, written, at_once
+    if last_had_bad and on_error == "quarantine" then
+      begin()
+      prepare_stage()
+      read, written, at_once = slow_batch(last, hi, true)
+      last_had_bad = not at_once
+    else
+      begin(not o.transform and mode == "insert")  -- the BEGIN goes with the batch's COPY
+      prepare_stage()
+      ok, read, written = pcall(fast_batch, last, hi)
+      last_had_bad = false
+    end
+    if ok == false then
       local err = read
       local sql_failure = type(err) == "table" and err.sqlstate and dst:transaction_status() ~= "closed"
       rollback()
@@ -972,7 +1005,8 @@ local function copy_table(o)
       current_batch = { ids = { conn = dst, schema = schema, copy = ids_run } }
       begin()
       prepare_stage()
-      read, written = slow_batch(last, hi)
+      read, written, at_once = slow_batch(last, hi, false)
+      last_had_bad = not at_once
     end
     flush_ids(current_batch.ids)
     cp.last = hi

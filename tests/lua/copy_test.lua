@@ -290,6 +290,20 @@ T.case("a failed batch is written again in few COPYs: the rows before the named 
   T.eq({ st.read, st.written, st.quarantined }, { 9, 8, 1 })
   T.eq(db:value "SELECT last_value FROM qrows_tried", 9 + 9 + 3 + 1 + 5)
   T.eq(db:value "SELECT string_agg(source_key->>0, ',') FROM weir.quarantine", "5")
+  -- after a batch with a bad row, the next is written under a savepoint at once: batches of 5,
+  -- bad rows 3 and 8. Batch 1: 1..3 (stopped at 3), again 1..3, 1..2, 4..5; batch 2: 6..8
+  -- (stopped at 8), 6..7, 9..10; batch 3 (clean): 11..15 at once; batch 4 as usual: 16..20
+  fresh_qrows()
+  db:exec "SELECT setval('qrows_tried', 1, false)"
+  st = copy.table { from = src, source = "qrows", target = "qrows", batch = 5, where = "id <= 20",
+    transform = function(r)
+      r.a, r.b, r.u, r.pid = (r.id == 3 or r.id == 8) and -1 or 0, "b", "u" .. r.id, 1
+      return r
+    end }
+  T.eq({ st.read, st.written, st.quarantined, st.batches }, { 20, 18, 2, 4 })
+  T.eq(db:value "SELECT last_value FROM qrows_tried", (3 + 3 + 2 + 2) + (3 + 2 + 2) + 5 + 5)
+  T.eq(db:value "SELECT string_agg(source_key->>0, ',' ORDER BY id) FROM weir.quarantine", "3,8")
+  T.eq(db:value "SELECT count(*) FROM qrows", 18)
 end)
 
 T.case("on_error = fail names the first bad row in key order, a row the foreign key rejects included", function()
