@@ -767,7 +767,8 @@ end
 -- the table holds no row of this copy yet, and each batch commits with its checkpoint, so no
 -- row comes twice and there is nothing to merge — while an upsert stages every batch in a
 -- temporary table (created, merged, truncated: about 10 ms a batch, and again for every part
--- of a batch written in halves to quarantine a bad row). Every later pass (sync, a re-sync),
+-- of a batch written again to quarantine a bad row; and the merge's errors name no line, so
+-- such a batch is halved, see docs/copy.md). Every later pass (sync, a re-sync),
 -- and every pass into an adopted table, upserts. A row someone else put in the table in the
 -- meantime is not overwritten: the insert fails on the primary key and the row is quarantined.
 local function first_pass(db, e)
