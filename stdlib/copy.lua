@@ -969,20 +969,22 @@ local function copy_table(o)
   local last = cp.last
   local ids_run = {}  -- names this copy to ids.prefetch, which reads the imported namespaces once per copy
 
+  -- Whether the last batch held a row the target rejected. Bad rows of messy data come spread
+  -- through a table, so with a transform the next batch then goes to slow_batch at once:
+  -- written under a savepoint, it costs one statement more if it is clean, and spares a
+  -- failing COPY of the whole batch, its rollback, and reading and transforming it again if it
+  -- is not. (Without a transform a clean batch would lose its COPY-to-COPY path.)
+  local last_had_bad = false
+
   -- One batch in one target transaction; returns rows read and written. Any error is raised
   -- as one line naming the copy and the batch (the batch is rolled back; the checkpoint still
   -- names the last committed one).
-  -- Whether the last batch held a row the target rejected. Bad rows of messy data come spread
-  -- through a table, so then the next batch goes to slow_batch at once: written under a
-  -- savepoint, it costs one statement more if it is clean, and spares a failing COPY of the
-  -- whole batch, its rollback, and reading and transforming it again if it is not.
-  local last_had_bad = false
   local function one_batch(hi)
     local q0, s0 = stats.quarantined, stats.skipped
     held, held_bytes, part_savepoint = {}, 0, nil
     current_batch = { ids = { conn = dst, schema = schema, copy = ids_run } }
     local ok, read, written, at_once
-    if last_had_bad and on_error == "quarantine" then
+    if last_had_bad and on_error == "quarantine" and o.transform then
       begin()
       prepare_stage()
       read, written, at_once = slow_batch(last, hi, true)
