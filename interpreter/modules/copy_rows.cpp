@@ -4,9 +4,9 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
-#include <cstdlib>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <exception>
@@ -253,6 +253,8 @@ struct ReadPlan {
 
 // A built-in type (the same oid in every database) whose value can pass through binary.
 constexpr Oid kFirstUserOid = 16384;
+// WritePlan::forms' mark for an enum, whose binary form is its label (anyenum's oid).
+constexpr Oid kEnumForm = 3500;
 
 Dec scalar_dec(Oid t) {
   switch (t) {
@@ -374,9 +376,9 @@ int copy_read_plan(lua_State* L) {
   }
   plan.fields = plan.columns.size();
   if (plan.binary && !via_text.empty()) {
-    pg::Result sendable = src.exec(
-        "SELECT oid FROM pg_catalog.pg_type WHERE oid IN (" + via_text +
-        ") AND typsend <> 0 AND typreceive <> 0 AND typtype IN ('b', 'r', 'm')");
+    pg::Result sendable =
+        src.exec("SELECT oid FROM pg_catalog.pg_type WHERE oid IN (" + via_text +
+                 ") AND typsend <> 0 AND typreceive <> 0 AND typtype IN ('b', 'r', 'm')");
     for (int i = 0; i < sendable.rows(); ++i) {
       Oid t = static_cast<Oid>(std::strtoul(sendable.value(i, 0), nullptr, 10));
       for (auto& col : plan.columns) {
@@ -649,15 +651,17 @@ int lazy_column(lua_State* L, const LazyBatch& b, int key_idx) {
   return -1;
 }
 
-// Decodes slot (row, column) and pushes the value; with `store` (or when the value is a table)
-// it is also stored in the row at `row_idx` (rawset) and the slot is no longer pending.
-void lazy_materialize(lua_State* L, LazyBatch& b, int row_idx, long row, int col, bool store) {
+// Decodes slot (row, column), stores the value in the row at `row_idx` (rawset, under the key
+// at `key_idx`, or the column's name when 0) and pushes it; the slot is no longer pending.
+void lazy_materialize(lua_State* L, LazyBatch& b, int row_idx, long row, int col, int key_idx) {
   const ColumnRead& c = b.cols[static_cast<size_t>(col)];
   LazySlot& s = b.slot(row, static_cast<size_t>(col));
   push_column(L, c, b.data.data() + s.off, s.len);
-  if (!store && !lua_istable(L, -1)) return;
   s.pending = false;
-  lua_pushlstring(L, c.name.data(), c.name.size());
+  if (key_idx)
+    lua_pushvalue(L, key_idx);
+  else
+    lua_pushlstring(L, c.name.data(), c.name.size());
   lua_pushvalue(L, -2);
   lua_rawset(L, row_idx);
 }
@@ -669,7 +673,7 @@ int lazy_index(lua_State* L) {
   if (col < 0) return 0;
   long row = lazy_row_index(b, L, 1);
   if (row < 0 || !b.slot(row, static_cast<size_t>(col)).pending) return 0;
-  lazy_materialize(L, b, 1, row, col, false);
+  lazy_materialize(L, b, 1, row, col, 2);
   return 1;
 }
 
@@ -692,7 +696,7 @@ void lazy_materialize_all(lua_State* L, LazyBatch& b, int row_idx) {
   if (row < 0) return;
   for (size_t c = 0; c < b.cols.size(); ++c) {
     if (!b.slot(row, c).pending) continue;
-    lazy_materialize(L, b, row_idx, row, static_cast<int>(c), true);
+    lazy_materialize(L, b, row_idx, row, static_cast<int>(c), 0);
     lua_pop(L, 1);
   }
 }
@@ -1046,6 +1050,9 @@ struct WritePlan {
   std::vector<std::string> columns;
   std::vector<pg::TypeDesc> types;
   std::vector<Oid> oids;
+  // per column, the type whose binary form weir writes: the oid, a domain's built-in base type,
+  // kEnumForm for an enum, 0 for other types of the database's own (written as COPY text)
+  std::vector<Oid> forms;
   std::string list;  // the quoted column list
 };
 
@@ -1070,17 +1077,38 @@ std::vector<std::string> column_list(lua_State* L, int idx) {
 }
 
 // write_plan(dst, table, columns) -> plan: the columns' types, from one zero-row query.
-// The columns' types in `table` of dst, from one zero-row query, into `plan`.
-void describe_target(pg::Connection& dst, const std::string& table, std::vector<std::string> columns,
-                     WritePlan& plan) {
+// The columns' types in `table` of dst, from one zero-row query, into `plan` (and, when some are
+// the database's own types, one more for what they are: domains' base types, enums).
+void describe_target(pg::Connection& dst, const std::string& table,
+                     std::vector<std::string> columns, WritePlan& plan) {
   for (const auto& c : columns)
     plan.list += (plan.list.empty() ? "" : ", ") + dst.quote_ident(c);
-  pg::Result r = dst.exec("SELECT * FROM (SELECT " + plan.list + " FROM " + table +
-                          ") AS weir_q LIMIT 0");
+  pg::Result r =
+      dst.exec("SELECT * FROM (SELECT " + plan.list + " FROM " + table + ") AS weir_q LIMIT 0");
   for (const pg::TypeDesc* t : dst.describe_columns(r))
     plan.types.push_back(*t);
-  for (int c = 0; c < r.columns(); ++c)
-    plan.oids.push_back(r.column_type(c));
+  std::string own;
+  for (int c = 0; c < r.columns(); ++c) {
+    Oid t = r.column_type(c);
+    plan.oids.push_back(t);
+    plan.forms.push_back(t < kFirstUserOid ? t : 0);
+    if (t >= kFirstUserOid) own += (own.empty() ? "" : ", ") + std::to_string(t);
+  }
+  if (!own.empty()) {
+    pg::Result f = dst.exec(
+        "WITH RECURSIVE d(oid, cur) AS (SELECT oid, oid FROM pg_catalog.pg_type WHERE oid IN (" +
+        own +
+        ") UNION ALL SELECT d.oid, t.typbasetype FROM d JOIN pg_catalog.pg_type t ON t.oid = "
+        "d.cur WHERE t.typtype = 'd') SELECT d.oid, d.cur, t.typtype FROM d JOIN "
+        "pg_catalog.pg_type t ON t.oid = d.cur WHERE t.typtype <> 'd'");
+    for (int i = 0; i < f.rows(); ++i) {
+      Oid t = static_cast<Oid>(std::strtoul(f.value(i, 0), nullptr, 10));
+      Oid base = static_cast<Oid>(std::strtoul(f.value(i, 1), nullptr, 10));
+      Oid form = std::string(f.value(i, 2)) == "e" ? kEnumForm : base < kFirstUserOid ? base : 0;
+      for (size_t c = 0; c < plan.oids.size(); ++c)
+        if (plan.oids[c] == t) plan.forms[c] = form;
+    }
+  }
   plan.columns = std::move(columns);
 }
 
@@ -1297,6 +1325,20 @@ bool put_numeric(std::string& out, const char* s, size_t n) {
 // batch then goes as COPY text, where the server reads it). What goes in binary is exactly what
 // the text form gave: the same integers, the same float bits (text printed them with 17 digits),
 // the same strings; a bad value raises the text path's error.
+// An array's binary form with every lower bound 1 (what its Lua value gives, and so what COPY
+// text wrote), appended to `out` as a field.
+void put_array_field(std::string& out, const char* d, size_t n) {
+  size_t at = out.size();
+  put_field(out, d, n);
+  if (n < 12) return;  // malformed: the server says so
+  uint32_t ndim = pg::read_u32(d);
+  for (uint32_t i = 0; i < ndim && 12 + 8 * (i + 1) <= n; ++i) {
+    char* lb = &out[at + 4 + 12 + 8 * i + 4];
+    lb[0] = lb[1] = lb[2] = 0;
+    lb[3] = 1;
+  }
+}
+
 bool put_value(lua_State* L, Oid oid, const pg::TypeDesc& type, const std::string& column,
                std::string& out) {
   switch (lua_type(L, -1)) {
@@ -1333,6 +1375,11 @@ bool put_value(lua_State* L, Oid oid, const pg::TypeDesc& type, const std::strin
         case pg::oid::kInt8:
           put_u32(out, 8);
           put_u64(out, static_cast<uint64_t>(i));
+          return true;
+        case pg::oid::kOid:
+          if (i < 0 || i > UINT32_MAX) return false;
+          put_u32(out, 4);
+          put_u32(out, static_cast<uint32_t>(i));
           return true;
         case pg::oid::kFloat8: {
           double d = static_cast<double>(i);
@@ -1387,6 +1434,10 @@ bool put_value(lua_State* L, Oid oid, const pg::TypeDesc& type, const std::strin
           return true;
         case 2950:
           return put_uuid(out, s, n);
+        case kEnumForm:
+          if (std::memchr(s, '\0', n)) zero_byte(column);
+          put_field(out, s, n);
+          return true;
         case pg::oid::kNumeric:
           return put_numeric(out, s, n);
         default:
@@ -1419,6 +1470,41 @@ bool put_value(lua_State* L, Oid oid, const pg::TypeDesc& type, const std::strin
   }
 }
 
+// When the value at the top of the stack is the one the transform read from this slot (a string
+// of the same bytes, a float4 of the same value), appends the bytes the source sent (for a
+// ViaText column, its raw column) and returns true: a date or time read and returned as it was
+// goes back as it came, and so does a float4 or a name, which have no binary form from Lua.
+bool passes_unchanged(lua_State* L, const LazyBatch& b, const ColumnRead& col, const LazySlot& slot,
+                      std::string& out) {
+  const char* d = b.data.data() + slot.off;
+  if (lua_type(L, -1) == LUA_TSTRING && (col.dec == Dec::Text || col.raw >= 0)) {
+    size_t len;
+    const char* s = lua_tolstring(L, -1, &len);
+    if (len != static_cast<size_t>(slot.len) || std::memcmp(s, d, len) != 0) return false;
+    if (col.dec == Dec::Text) {
+      put_field(out, d, len);
+    } else if (slot.raw_len < 0) {
+      put_u32(out, 0xFFFFFFFFu);
+    } else if (col.type && col.type->kind == pg::Kind::Array) {
+      put_array_field(out, b.data.data() + slot.raw_off, static_cast<size_t>(slot.raw_len));
+    } else {
+      put_field(out, b.data.data() + slot.raw_off, static_cast<size_t>(slot.raw_len));
+    }
+    return true;
+  }
+  if (col.dec == Dec::Float4 && lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1) &&
+      slot.len == 4) {
+    uint32_t bits = pg::read_u32(d);
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    double was = pg::float4_value(f), now = lua_tonumber(L, -1);
+    if (std::memcmp(&was, &now, sizeof was) != 0) return false;
+    put_field(out, d, 4);
+    return true;
+  }
+  return false;
+}
+
 // The rows (the list at `rows_idx`) as one binary COPY, appended to `out`; false when a value
 // has no binary form here (see put_value). A lazy row's column that the transform did not set
 // goes as the bytes the source sent when the target column is of the same built-in type, and so
@@ -1448,7 +1534,7 @@ bool encode_binary(lua_State* L, const WritePlan& plan, int rows_idx, int names,
       lua_pushvalue(L, names + static_cast<int>(c));
       if (!lazy) {
         lua_gettable(L, row);
-        if (!put_value(L, plan.oids[c], plan.types[c], plan.columns[c], out)) return false;
+        if (!put_value(L, plan.forms[c], plan.types[c], plan.columns[c], out)) return false;
         lua_pop(L, 1);
         continue;
       }
@@ -1458,34 +1544,25 @@ bool encode_binary(lua_State* L, const WritePlan& plan, int rows_idx, int names,
       bool same_type = col && col->oid == plan.oids[c] && col->oid < kFirstUserOid;
       if (lua_rawget(L, row) == LUA_TNIL && slot && slot->pending) {
         lua_pop(L, 1);
-        if (same_type && col->dec != Dec::ViaText) {
-          if (slot->len < 0)
+        if (same_type && (col->dec != Dec::ViaText || col->raw >= 0)) {
+          bool raw = col->dec == Dec::ViaText;
+          int32_t len = raw ? slot->raw_len : slot->len;
+          const char* d = lazy->data.data() + (raw ? slot->raw_off : slot->off);
+          if (len < 0)
             put_u32(out, 0xFFFFFFFFu);
+          else if (col->type && col->type->kind == pg::Kind::Array)
+            put_array_field(out, d, static_cast<size_t>(len));
           else
-            put_field(out, lazy->data.data() + slot->off, static_cast<size_t>(slot->len));
-          continue;
-        }
-        if (same_type && col->raw >= 0) {
-          if (slot->raw_len < 0)
-            put_u32(out, 0xFFFFFFFFu);
-          else
-            put_field(out, lazy->data.data() + slot->raw_off, static_cast<size_t>(slot->raw_len));
+            put_field(out, d, static_cast<size_t>(len));
           continue;
         }
         push_column(L, *col, lazy->data.data() + slot->off, slot->len);
       }
-      if (lua_type(L, -1) == LUA_TSTRING && same_type && col->raw >= 0 && slot->len >= 0) {
-        // a date, time or the like: its text unchanged is the source's value
-        size_t len;
-        const char* s = lua_tolstring(L, -1, &len);
-        if (len == static_cast<size_t>(slot->len) &&
-            std::memcmp(s, lazy->data.data() + slot->off, len) == 0) {
-          lua_pop(L, 1);
-          put_field(out, lazy->data.data() + slot->raw_off, static_cast<size_t>(slot->raw_len));
-          continue;
-        }
+      if (same_type && slot->len >= 0 && passes_unchanged(L, *lazy, *col, *slot, out)) {
+        lua_pop(L, 1);
+        continue;
       }
-      if (!put_value(L, plan.oids[c], plan.types[c], plan.columns[c], out)) return false;
+      if (!put_value(L, plan.forms[c], plan.types[c], plan.columns[c], out)) return false;
       lua_pop(L, 1);
     }
     lua_pop(L, 1);
@@ -1579,7 +1656,8 @@ int copy_write(lua_State* L) {
   dst.copy_in("COPY " + table + " (" + plan->list + ") FROM STDIN" +
               (binary ? " (FORMAT binary)" : ""));
   lua_pushinteger(L, dst.send_copy(buffer.data(), buffer.size()).affected());
-  return 1;
+  lua_pushstring(L, binary ? "binary" : "text");  // for tests: which form the rows went in
+  return 2;
 }
 
 // columns_of(rows, seen): seen[key] = true for each string key of each row in the list `rows`,
