@@ -535,6 +535,40 @@ void push_column(lua_State* L, const ColumnRead& col, const char* d, int32_t len
 
 const char* const kLazyBatch = "weir.CopyLazyBatch";
 
+// One field of a binary COPY: where its bytes are in the COPY's data.
+struct FieldRef {
+  size_t off = 0;
+  int32_t len = -1;  // -1: NULL
+};
+
+// A binary COPY's bytes cut into fields, row-major, `width` fields a row (done on the thread
+// that read them, so the Lua thread only makes the rows).
+struct CutRows {
+  std::vector<FieldRef> fields;
+  size_t width = 0;
+  size_t rows = 0;
+};
+
+CutRows cut_rows(const std::string& data) {
+  CutRows cut;
+  pg::BinaryTuples tuples(data.data(), data.size());
+  std::vector<pg::BinaryField> fields;
+  while (tuples.next(fields)) {
+    if (cut.rows == 0) cut.width = fields.size();
+    if (fields.size() != cut.width)
+      throw std::runtime_error("copy.read: a row has the wrong number of fields");
+    for (const auto& f : fields) {
+      FieldRef r;
+      r.off = f.len < 0 ? 0 : static_cast<size_t>(f.data - data.data());
+      r.len = f.len;
+      cut.fields.push_back(r);
+    }
+    ++cut.rows;
+  }
+  return cut;
+}
+
+// A lazy row's column: its field (and raw field), and whether it is still pending.
 struct LazySlot {
   size_t off = 0;
   size_t raw_off = 0;  // the raw column's bytes (ColumnRead::raw)
@@ -602,10 +636,23 @@ struct LazyBatch {
   std::vector<pg::TypeDesc> types;     // cols' types
   std::vector<const char*> name_ptrs;  // the columns' names as Lua strings (anchored in the
                                        // rows' metatable): a key that is one of them is that name
-  std::vector<LazySlot> slots;         // rows × cols, row-major
+  CutRows cut;
+  std::vector<char> pending;  // rows × cols, row-major: see LazySlot
   RowIndex row_of;
-  LazySlot& slot(long row, size_t col) {
-    return slots[static_cast<size_t>(row) * cols.size() + col];
+  char& pending_at(long row, size_t col) {
+    return pending[static_cast<size_t>(row) * cols.size() + col];
+  }
+  LazySlot slot(long row, size_t col) const {
+    LazySlot s;
+    const FieldRef* f = &cut.fields[static_cast<size_t>(row) * cut.width];
+    s.off = f[col].off;
+    s.len = f[col].len;
+    if (cols[col].raw >= 0) {
+      s.raw_off = f[cols[col].raw].off;
+      s.raw_len = f[cols[col].raw].len;
+    }
+    s.pending = pending[static_cast<size_t>(row) * cols.size() + col] != 0;
+    return s;
   }
 };
 
@@ -655,9 +702,9 @@ int lazy_column(lua_State* L, const LazyBatch& b, int key_idx) {
 // at `key_idx`, or the column's name when 0) and pushes it; the slot is no longer pending.
 void lazy_materialize(lua_State* L, LazyBatch& b, int row_idx, long row, int col, int key_idx) {
   const ColumnRead& c = b.cols[static_cast<size_t>(col)];
-  LazySlot& s = b.slot(row, static_cast<size_t>(col));
+  LazySlot s = b.slot(row, static_cast<size_t>(col));
   push_column(L, c, b.data.data() + s.off, s.len);
-  s.pending = false;
+  b.pending_at(row, static_cast<size_t>(col)) = 0;
   if (key_idx)
     lua_pushvalue(L, key_idx);
   else
@@ -672,7 +719,7 @@ int lazy_index(lua_State* L) {
   int col = lazy_column(L, b, 2);
   if (col < 0) return 0;
   long row = lazy_row_index(b, L, 1);
-  if (row < 0 || !b.slot(row, static_cast<size_t>(col)).pending) return 0;
+  if (row < 0 || !b.pending_at(row, static_cast<size_t>(col))) return 0;
   lazy_materialize(L, b, 1, row, col, 2);
   return 1;
 }
@@ -683,7 +730,7 @@ int lazy_newindex(lua_State* L) {
   int col = lazy_column(L, b, 2);
   if (col >= 0) {
     long row = lazy_row_index(b, L, 1);
-    if (row >= 0) b.slot(row, static_cast<size_t>(col)).pending = false;
+    if (row >= 0) b.pending_at(row, static_cast<size_t>(col)) = 0;
   }
   lua_settop(L, 3);
   lua_rawset(L, 1);
@@ -695,7 +742,7 @@ void lazy_materialize_all(lua_State* L, LazyBatch& b, int row_idx) {
   long row = lazy_row_index(b, L, row_idx);
   if (row < 0) return;
   for (size_t c = 0; c < b.cols.size(); ++c) {
-    if (!b.slot(row, c).pending) continue;
+    if (!b.pending_at(row, c)) continue;
     lazy_materialize(L, b, row_idx, row, static_cast<int>(c), 0);
     lua_pop(L, 1);
   }
@@ -788,13 +835,15 @@ LazyBatch& new_lazy_batch(lua_State* L) {
 }
 
 // The rows of a binary COPY stream as a list of Lua row tables (pushed), by `plan`; with
-// `lazy`, lazy rows that keep their values in `data` until read (see LazyBatch).
-void push_binary_rows(lua_State* L, const ReadPlan& plan, std::string&& data, bool lazy) {
+// `lazy`, lazy rows that keep their values in `data` until read (see LazyBatch). `cut` is
+// `data` cut into fields.
+void push_binary_rows(lua_State* L, const ReadPlan& plan, std::string&& data, CutRows&& cut,
+                      bool lazy) {
   size_t ncols = plan.columns.size();
   luaL_checkstack(L, static_cast<int>(ncols) + 12, "too many columns");
+  if (cut.rows > 0 && cut.width != plan.fields)
+    throw std::runtime_error("copy.read: a row has the wrong number of fields");
   int top = lua_gettop(L);
-  std::vector<pg::BinaryField> fields;
-  lua_Integer count = 0;
   if (lazy && ncols > 0) {
     LazyBatch& batch = new_lazy_batch(L);
     int batch_idx = lua_gettop(L);
@@ -808,41 +857,24 @@ void push_binary_rows(lua_State* L, const ReadPlan& plan, std::string&& data, bo
       c.type = &batch.types.back();
     }
     batch.data = std::move(data);
+    batch.cut = std::move(cut);
     // the names, anchored in the metatable (its array part, which Lua never looks at)
     for (size_t c = 0; c < ncols; ++c) {
       lua_pushlstring(L, batch.cols[c].name.data(), batch.cols[c].name.size());
       batch.name_ptrs.push_back(lua_tostring(L, -1));
       lua_rawseti(L, meta, static_cast<lua_Integer>(c + 1));
     }
-    const std::string& bytes = batch.data;
-    size_t tuples_in = 0;
-    for (pg::BinaryTuples count_them(bytes.data(), bytes.size()); count_them.next(fields);)
-      ++tuples_in;
-    batch.slots.reserve(tuples_in * ncols);
-    batch.row_of.reserve(tuples_in);
-    lua_newtable(L);
+    size_t nrows = batch.cut.rows;
+    batch.pending.assign(nrows * ncols, 1);
+    batch.row_of.reserve(nrows);
+    lua_createtable(L, static_cast<int>(nrows), 0);
     int rows = lua_gettop(L);
-    pg::BinaryTuples tuples(bytes.data(), bytes.size());
-    while (tuples.next(fields)) {
-      if (fields.size() != plan.fields)
-        throw std::runtime_error("copy.read: a row has the wrong number of fields");
-      for (size_t c = 0; c < ncols; ++c) {
-        LazySlot slot;
-        const pg::BinaryField& f = fields[c];
-        slot.off = f.len < 0 ? 0 : static_cast<size_t>(f.data - bytes.data());
-        slot.len = f.len;
-        if (plan.columns[c].raw >= 0) {
-          const pg::BinaryField& r = fields[static_cast<size_t>(plan.columns[c].raw)];
-          slot.raw_off = r.len < 0 ? 0 : static_cast<size_t>(r.data - bytes.data());
-          slot.raw_len = r.len;
-        }
-        batch.slots.push_back(slot);
-      }
-      lua_createtable(L, 0, 4);  // room for a few columns set by the transform
+    for (size_t r = 0; r < nrows; ++r) {
+      lua_createtable(L, 0, 4);  // room for a few columns read or set by the transform
       lua_pushvalue(L, meta);
       lua_setmetatable(L, -2);
-      batch.row_of.add(lua_topointer(L, -1), static_cast<uint32_t>(count));
-      lua_rawseti(L, rows, ++count);
+      batch.row_of.add(lua_topointer(L, -1), static_cast<uint32_t>(r));
+      lua_rawseti(L, rows, static_cast<lua_Integer>(r + 1));
     }
     lua_replace(L, top + 1);
     lua_settop(L, top + 1);
@@ -851,19 +883,16 @@ void push_binary_rows(lua_State* L, const ReadPlan& plan, std::string&& data, bo
   int names = lua_gettop(L) + 1;
   for (const auto& c : plan.columns)
     lua_pushlstring(L, c.name.data(), c.name.size());
-  lua_newtable(L);
-  int rows = lua_gettop(L);
-  pg::BinaryTuples tuples(data.data(), data.size());
-  while (tuples.next(fields)) {
-    if (fields.size() != plan.fields)
-      throw std::runtime_error("copy.read: a row has the wrong number of fields");
+  lua_createtable(L, static_cast<int>(cut.rows), 0);
+  for (size_t r = 0; r < cut.rows; ++r) {
+    const FieldRef* f = &cut.fields[r * cut.width];
     lua_createtable(L, 0, static_cast<int>(ncols));
     for (size_t c = 0; c < ncols; ++c) {
       lua_pushvalue(L, names + static_cast<int>(c));
-      push_column(L, plan.columns[c], fields[c].data, fields[c].len);
+      push_column(L, plan.columns[c], data.data() + f[c].off, f[c].len);
       lua_rawset(L, -3);
     }
-    lua_rawseti(L, rows, ++count);
+    lua_rawseti(L, -2, static_cast<lua_Integer>(r + 1));
   }
   if (ncols > 0) {
     lua_replace(L, top + 1);  // the rows where the first name was
@@ -904,6 +933,7 @@ const char* const kPending = "weir.CopyPending";
 struct Pending {
   std::thread thread;
   std::string data;  // the COPY's bytes
+  CutRows cut;       // and its fields
   std::exception_ptr error;
   bool taken = false;
   void finish() {
@@ -941,6 +971,7 @@ int copy_fetch(lua_State* L) {
   p->thread = std::thread([p, conn, sql] {
     try {
       p->data = copy_out_all(*conn, sql);
+      p->cut = cut_rows(p->data);
     } catch (const std::exception&) {  // no Lua on this thread: take() rethrows it there
       p->error = std::current_exception();
     }
@@ -960,8 +991,9 @@ int copy_take(lua_State* L) {
   p.finish();
   p.taken = true;
   std::string data = std::move(p.data);
+  CutRows cut = std::move(p.cut);
   if (p.error) std::rethrow_exception(p.error);
-  push_binary_rows(L, plan, std::move(data), lazy);
+  push_binary_rows(L, plan, std::move(data), std::move(cut), lazy);
   push_plan_names(L, plan);
   return 2;
 }
@@ -972,7 +1004,9 @@ int copy_read(lua_State* L) {
   if (!lua_isnoneornil(L, 3)) {
     ReadPlan& plan = read_plan_arg(L, 3);
     if (plan.binary) {
-      push_binary_rows(L, plan, copy_out_all(src, sql), lua_toboolean(L, 4));
+      std::string data = copy_out_all(src, sql);
+      CutRows cut = cut_rows(data);
+      push_binary_rows(L, plan, std::move(data), std::move(cut), lua_toboolean(L, 4));
       push_plan_names(L, plan);
       return 2;
     }
@@ -1540,7 +1574,9 @@ bool encode_binary(lua_State* L, const WritePlan& plan, int rows_idx, int names,
       }
       int sc = source_col[c];
       const ColumnRead* col = sc < 0 ? nullptr : &lazy->cols[static_cast<size_t>(sc)];
-      const LazySlot* slot = sc < 0 ? nullptr : &lazy->slot(lazy_row, static_cast<size_t>(sc));
+      LazySlot slot_value;
+      if (sc >= 0) slot_value = lazy->slot(lazy_row, static_cast<size_t>(sc));
+      const LazySlot* slot = sc < 0 ? nullptr : &slot_value;
       bool same_type = col && col->oid == plan.oids[c] && col->oid < kFirstUserOid;
       if (lua_rawget(L, row) == LUA_TNIL && slot && slot->pending) {
         lua_pop(L, 1);
@@ -1591,7 +1627,9 @@ void encode_text(lua_State* L, const WritePlan& plan, int rows_idx, int names, s
         lua_pushvalue(L, -1);
         if (lua_rawget(L, row) == LUA_TNIL) {
           int lc = lazy_column(L, *lazy, -2);
-          const LazySlot* slot = lc < 0 ? nullptr : &lazy->slot(lazy_row, static_cast<size_t>(lc));
+          LazySlot slot_value;
+          if (lc >= 0) slot_value = lazy->slot(lazy_row, static_cast<size_t>(lc));
+          const LazySlot* slot = lc < 0 ? nullptr : &slot_value;
           Dec dec = lc < 0 ? Dec::ViaText : lazy->cols[static_cast<size_t>(lc)].dec;
           if (slot && slot->pending && (dec == Dec::Json || dec == Dec::Jsonb) &&
               plan.types[c].name == "jsonb") {
@@ -1685,7 +1723,7 @@ int copy_columns_of(lua_State* L) {
       }
       std::vector<char>& seen = pending.back().second;
       for (size_t c = 0; c < b->cols.size(); ++c)
-        if (b->slot(r, c).pending) seen[c] = 1;
+        if (b->pending_at(r, c)) seen[c] = 1;
     }
     lua_pop(L, 1);
   }
