@@ -1505,9 +1505,10 @@ bool put_value(lua_State* L, Oid oid, const pg::TypeDesc& type, const std::strin
 }
 
 // When the value at the top of the stack is the one the transform read from this slot (a string
-// of the same bytes, a float4 of the same value), appends the bytes the source sent (for a
+// of the same text, a float4 of the same value), appends the bytes the source sent (for a
 // ViaText column, its raw column) and returns true: a date or time read and returned as it was
-// goes back as it came, and so does a float4 or a name, which have no binary form from Lua.
+// goes back as it came, and so does a float4, a name or a NaN numeric, which have no binary
+// form from Lua.
 bool passes_unchanged(lua_State* L, const LazyBatch& b, const ColumnRead& col, const LazySlot& slot,
                       std::string& out) {
   const char* d = b.data.data() + slot.off;
@@ -1526,6 +1527,16 @@ bool passes_unchanged(lua_State* L, const LazyBatch& b, const ColumnRead& col, c
     }
     return true;
   }
+  if ((col.dec == Dec::Numeric || col.dec == Dec::Uuid) && lua_type(L, -1) == LUA_TSTRING) {
+    // NaN and Infinity have no binary form put_numeric writes; the text read has
+    std::string was = col.dec == Dec::Numeric ? pg::numeric_text(d, static_cast<size_t>(slot.len))
+                                              : pg::uuid_text(d, static_cast<size_t>(slot.len));
+    size_t len;
+    const char* s = lua_tolstring(L, -1, &len);
+    if (len != was.size() || std::memcmp(s, was.data(), len) != 0) return false;
+    put_field(out, d, static_cast<size_t>(slot.len));
+    return true;
+  }
   if (col.dec == Dec::Float4 && lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1) &&
       slot.len == 4) {
     uint32_t bits = pg::read_u32(d);
@@ -1539,12 +1550,102 @@ bool passes_unchanged(lua_State* L, const LazyBatch& b, const ColumnRead& col, c
   return false;
 }
 
+// Per target column of `plan`, the column of the lazy batch `b` of the same name, or -1.
+std::vector<int> source_columns(const LazyBatch& b, const WritePlan& plan) {
+  std::vector<int> out(plan.columns.size(), -1);
+  for (size_t c = 0; c < plan.columns.size(); ++c)
+    for (size_t s = 0; s < b.cols.size(); ++s)
+      if (b.cols[s].name == plan.columns[c]) out[c] = static_cast<int>(s);
+  return out;
+}
+
+// The target column named by the key at the top of the stack but one (lua_next's key), or -1.
+int target_column(lua_State* L, const WritePlan& plan, int names) {
+  if (lua_type(L, -2) != LUA_TSTRING) return -1;
+  size_t len;
+  const char* k = lua_tolstring(L, -2, &len);
+  for (size_t c = 0; c < plan.columns.size(); ++c)
+    if (lua_tostring(L, names + static_cast<int>(c)) == k) return static_cast<int>(c);
+  for (size_t c = 0; c < plan.columns.size(); ++c)
+    if (plan.columns[c].size() == len && std::memcmp(plan.columns[c].data(), k, len) == 0)
+      return static_cast<int>(c);
+  return -1;
+}
+
+// True when encode_binary is sure to write the rows in binary (so they can go out as they are
+// encoded): every row is a lazy row, every column the source has is of the target column's
+// built-in type (or comes in binary), and every value the transform set or read has a binary
+// form (put_value) or is the one read. Anything else (a plain row, a zero byte, a string for a
+// date column) is for encode_binary to decide before the COPY starts.
+bool binary_sure(lua_State* L, const WritePlan& plan, int rows_idx, int names) {
+  LazyLookup lookup;
+  const LazyBatch* mapped = nullptr;
+  std::vector<int> source_col;
+  std::string scratch;
+  for (lua_Integer i = 1; lua_rawgeti(L, rows_idx, i) == LUA_TTABLE; ++i) {
+    int row = lua_gettop(L);
+    long lazy_row = -1;
+    LazyBatch* lazy = lookup.find(L, row, lazy_row);
+    if (!lazy) {
+      lua_pop(L, 1);
+      return false;
+    }
+    if (lazy != mapped) {
+      mapped = lazy;
+      source_col = source_columns(*lazy, plan);
+      for (size_t c = 0; c < source_col.size(); ++c) {
+        if (source_col[c] < 0) continue;
+        const ColumnRead& col = lazy->cols[static_cast<size_t>(source_col[c])];
+        if (col.oid != plan.oids[c] || col.oid >= kFirstUserOid ||
+            (col.dec == Dec::ViaText && col.raw < 0)) {
+          lua_pop(L, 1);
+          return false;
+        }
+      }
+    }
+    lua_pushnil(L);
+    while (lua_next(L, row)) {
+      int c = target_column(L, plan, names);
+      bool ok = true;
+      if (c >= 0) {
+        scratch.clear();
+        int sc = source_col[static_cast<size_t>(c)];
+        LazySlot slot;
+        if (sc >= 0) slot = lazy->slot(lazy_row, static_cast<size_t>(sc));
+        size_t n = 0;
+        const char* str = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : nullptr;
+        if (sc >= 0 && slot.len >= 0 &&
+            passes_unchanged(L, *lazy, lazy->cols[static_cast<size_t>(sc)], slot, scratch))
+          ok = true;
+        else if (str && std::memchr(str, '\0', n))
+          ok = false;
+        else if (lua_type(L, -1) == LUA_TTABLE || lua_type(L, -1) == LUA_TUSERDATA)
+          ok = lua::is_null(L, -1) || plan.forms[static_cast<size_t>(c)] == pg::oid::kJson ||
+               plan.forms[static_cast<size_t>(c)] == pg::oid::kJsonb;
+        else
+          ok = put_value(L, plan.forms[static_cast<size_t>(c)], plan.types[static_cast<size_t>(c)],
+                         plan.columns[static_cast<size_t>(c)], scratch);
+      }
+      lua_pop(L, 1);
+      if (!ok) {
+        lua_pop(L, 2);  // the key and the row
+        return false;
+      }
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return true;
+}
+
+constexpr size_t kStreamBlock = size_t{1} << 16;
+
 // The rows (the list at `rows_idx`) as one binary COPY, appended to `out`; false when a value
 // has no binary form here (see put_value). A lazy row's column that the transform did not set
 // goes as the bytes the source sent when the target column is of the same built-in type, and so
 // does a ViaText column set to the very text it was read as.
 bool encode_binary(lua_State* L, const WritePlan& plan, int rows_idx, int names, std::string& out,
-                   lua_Integer& n) {
+                   lua_Integer& n, pg::Connection* stream_to = nullptr) {
   out.append(kBinaryHeader, kBinaryHeaderLen);
   size_t ncols = plan.columns.size();
   LazyLookup lookup;
@@ -1557,11 +1658,7 @@ bool encode_binary(lua_State* L, const WritePlan& plan, int rows_idx, int names,
     LazyBatch* lazy = lookup.find(L, row, lazy_row);
     if (lazy && lazy != mapped) {
       mapped = lazy;
-      for (size_t c = 0; c < ncols; ++c) {
-        source_col[c] = -1;
-        for (size_t s = 0; s < lazy->cols.size(); ++s)
-          if (lazy->cols[s].name == plan.columns[c]) source_col[c] = static_cast<int>(s);
-      }
+      source_col = source_columns(*lazy, plan);
     }
     put_u16(out, static_cast<uint16_t>(ncols));
     for (size_t c = 0; c < ncols; ++c) {
@@ -1603,6 +1700,10 @@ bool encode_binary(lua_State* L, const WritePlan& plan, int rows_idx, int names,
     }
     lua_pop(L, 1);
     ++n;
+    if (stream_to && out.size() >= kStreamBlock) {
+      stream_to->write_copy(out.data(), out.size());
+      out.clear();
+    }
   }
   lua_pop(L, 1);
   put_u16(out, 0xFFFF);
@@ -1682,17 +1783,42 @@ int copy_write(lua_State* L) {
   for (const auto& c : plan->columns)
     lua_pushlstring(L, c.data(), c.size());
 
-  // Convert everything first: a bad value raises before the COPY starts.
+  std::string sql = "COPY " + table + " (" + plan->list + ") FROM STDIN";
   std::string buffer;
   lua_Integer n = 0;
+  if (binary_sure(L, *plan, 4, names)) {
+    // The rows go out as they are encoded: the server takes the first ones while weir encodes
+    // the rest. (Only a value put_value cannot know in advance, a table for a json column
+    // that does not encode, can still fail here; the COPY is then aborted and the error raised.)
+    dst.copy_in(sql + " (FORMAT binary)");
+    bool done = false;
+    try {
+      done = encode_binary(L, *plan, 4, names, buffer, n, &dst);
+      if (done) dst.write_copy(buffer.data(), buffer.size());
+    } catch (const std::exception&) {
+      try {
+        dst.end_copy("copy aborted");
+      } catch (const std::exception&) {
+        // the server's answer to the abort; the error to show is the one raised here
+      }
+      throw;
+    }
+    if (!done) {
+      dst.end_copy("copy aborted");
+      throw std::logic_error("copy.write: a row that binary_sure took for binary is not");
+    }
+    lua_pushinteger(L, dst.end_copy().affected());
+    lua_pushliteral(L, "binary, streamed");  // for tests: which form the rows went in
+    return 2;
+  }
+  // Otherwise everything is converted first: a bad value raises before the COPY starts.
   bool binary = encode_binary(L, *plan, 4, names, buffer, n);
   if (!binary) {
     lua_settop(L, names + static_cast<int>(plan->columns.size()) - 1);
     buffer.clear();
     encode_text(L, *plan, 4, names, buffer, n);
   }
-  dst.copy_in("COPY " + table + " (" + plan->list + ") FROM STDIN" +
-              (binary ? " (FORMAT binary)" : ""));
+  dst.copy_in(sql + (binary ? " (FORMAT binary)" : ""));
   lua_pushinteger(L, dst.send_copy(buffer.data(), buffer.size()).affected());
   lua_pushstring(L, binary ? "binary" : "text");  // for tests: which form the rows went in
   return 2;
