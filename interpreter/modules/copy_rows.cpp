@@ -32,6 +32,14 @@ namespace weir::modules {
 namespace {
 
 using lua::guarded;
+using pg::put_array_field;
+using pg::put_field;
+using pg::put_header;
+using pg::put_numeric;
+using pg::put_u16;
+using pg::put_u32;
+using pg::put_u64;
+using pg::put_uuid;
 
 // ---- a plain batch read ahead: the source's COPY bytes, queued on a thread -----------------
 //
@@ -1250,105 +1258,6 @@ void append_field(lua_State* L, const pg::TypeDesc& type, const std::string& col
 
 // ---- writing: COPY binary, or COPY text when a value has no binary form here ------------------
 
-void put_u16(std::string& out, uint16_t v) {
-  char b[2] = {static_cast<char>(v >> 8), static_cast<char>(v)};
-  out.append(b, 2);
-}
-void put_u32(std::string& out, uint32_t v) {
-  char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-               static_cast<char>(v)};
-  out.append(b, 4);
-}
-void put_u64(std::string& out, uint64_t v) {
-  put_u32(out, static_cast<uint32_t>(v >> 32));
-  put_u32(out, static_cast<uint32_t>(v));
-}
-void put_field(std::string& out, const char* d, size_t n) {
-  put_u32(out, static_cast<uint32_t>(n));
-  out.append(d, n);
-}
-
-const char kBinaryHeader[] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";  // signature, flags, extension
-constexpr size_t kBinaryHeaderLen = 19;
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// A uuid in its usual spelling (8-4-4-4-12 hex digits, either case) as its 16 bytes; false for
-// any other spelling (the server reads those).
-bool put_uuid(std::string& out, const char* s, size_t n) {
-  if (n != 36) return false;
-  char b[16];
-  size_t at = 0;
-  for (size_t i = 0; i < 36;) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (s[i++] != '-') return false;
-      continue;
-    }
-    int hi = hex_digit(s[i]), lo = hex_digit(s[i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    b[at++] = static_cast<char>(hi << 4 | lo);
-    i += 2;
-  }
-  put_field(out, b, 16);
-  return true;
-}
-
-// A decimal ("-12.50", "7", ".5") as numeric's binary form, with the display scale its text
-// gives (the server then rounds it to the column's scale exactly as it rounds the text); false
-// for any other spelling (exponents, NaN, Infinity, spaces: the server reads those).
-bool put_numeric(std::string& out, const char* s, size_t n) {
-  size_t i = 0;
-  bool negative = false;
-  if (i < n && (s[i] == '-' || s[i] == '+')) negative = s[i++] == '-';
-  size_t int_start = i;
-  while (i < n && s[i] >= '0' && s[i] <= '9')
-    ++i;
-  size_t int_end = i;
-  size_t frac_start = i, frac_end = i;
-  if (i < n && s[i] == '.') {
-    frac_start = ++i;
-    while (i < n && s[i] >= '0' && s[i] <= '9')
-      ++i;
-    frac_end = i;
-  }
-  if (i != n || (int_end == int_start && frac_end == frac_start) || n > 1000) return false;
-  // base-10000 digits: the integer part's groups end at the point, the fraction's start there
-  size_t int_len = int_end - int_start, frac_len = frac_end - frac_start;
-  size_t int_groups = (int_len + 3) / 4, frac_groups = (frac_len + 3) / 4;
-  std::vector<uint16_t> digits;
-  digits.reserve(int_groups + frac_groups);
-  size_t lead = int_groups * 4 - int_len;  // zeros in front of the first group
-  for (size_t g = 0; g < int_groups; ++g) {
-    unsigned v = 0;
-    for (size_t k = 0; k < 4; ++k) {
-      size_t pos = g * 4 + k;  // position in the zero-padded integer part
-      v = v * 10 + (pos < lead ? 0 : static_cast<unsigned>(s[int_start + pos - lead] - '0'));
-    }
-    digits.push_back(static_cast<uint16_t>(v));
-  }
-  for (size_t g = 0; g < frac_groups; ++g) {
-    unsigned v = 0;
-    for (size_t k = 0; k < 4; ++k) {
-      size_t pos = g * 4 + k;
-      v = v * 10 + (pos < frac_len ? static_cast<unsigned>(s[frac_start + pos] - '0') : 0);
-    }
-    digits.push_back(static_cast<uint16_t>(v));
-  }
-  put_u32(out, static_cast<uint32_t>(8 + 2 * digits.size()));
-  put_u16(out, static_cast<uint16_t>(digits.size()));
-  put_u16(out, static_cast<uint16_t>(static_cast<int16_t>(int_groups) - 1));  // weight
-  put_u16(out, negative ? 0x4000 : 0x0000);
-  put_u16(out, static_cast<uint16_t>(frac_len));  // display scale
-  for (uint16_t d : digits)
-    put_u16(out, d);
-  return true;
-}
-
 [[noreturn]] void zero_byte(const std::string& column) {
   throw std::invalid_argument("copy.write: column \"" + column +
                               "\": string contains a zero byte; wrap binary data in db.bytea()");
@@ -1359,25 +1268,11 @@ bool put_numeric(std::string& out, const char* s, size_t n) {
 // batch then goes as COPY text, where the server reads it). What goes in binary is exactly what
 // the text form gave: the same integers, the same float bits (text printed them with 17 digits),
 // the same strings; a bad value raises the text path's error.
-// An array's binary form with every lower bound 1 (what its Lua value gives, and so what COPY
-// text wrote), appended to `out` as a field.
-void put_array_field(std::string& out, const char* d, size_t n) {
-  size_t at = out.size();
-  put_field(out, d, n);
-  if (n < 12) return;  // malformed: the server says so
-  uint32_t ndim = pg::read_u32(d);
-  for (uint32_t i = 0; i < ndim && 12 + 8 * (i + 1) <= n; ++i) {
-    char* lb = &out[at + 4 + 12 + 8 * i + 4];
-    lb[0] = lb[1] = lb[2] = 0;
-    lb[3] = 1;
-  }
-}
-
 bool put_value(lua_State* L, Oid oid, const pg::TypeDesc& type, const std::string& column,
                std::string& out) {
   switch (lua_type(L, -1)) {
     case LUA_TNIL:
-      put_u32(out, 0xFFFFFFFFu);
+      pg::put_null(out);
       return true;
     case LUA_TBOOLEAN:
       if (oid != pg::oid::kBool) return false;
@@ -1481,7 +1376,7 @@ bool put_value(lua_State* L, Oid oid, const pg::TypeDesc& type, const std::strin
     case LUA_TTABLE:
     case LUA_TUSERDATA: {
       if (lua::is_null(L, -1)) {
-        put_u32(out, 0xFFFFFFFFu);
+        pg::put_null(out);
         return true;
       }
       if (oid != pg::oid::kJson && oid != pg::oid::kJsonb) return false;
@@ -1489,7 +1384,7 @@ bool put_value(lua_State* L, Oid oid, const pg::TypeDesc& type, const std::strin
       pg::Field f = field_of(L, type, column);
       lua_pop(L, 1);
       if (!f) {
-        put_u32(out, 0xFFFFFFFFu);
+        pg::put_null(out);
       } else if (oid == pg::oid::kJsonb) {
         put_u32(out, static_cast<uint32_t>(f->size() + 1));
         out += '\1';
@@ -1519,7 +1414,7 @@ bool passes_unchanged(lua_State* L, const LazyBatch& b, const ColumnRead& col, c
     if (col.dec == Dec::Text) {
       put_field(out, d, len);
     } else if (slot.raw_len < 0) {
-      put_u32(out, 0xFFFFFFFFu);
+      pg::put_null(out);
     } else if (col.type && col.type->kind == pg::Kind::Array) {
       put_array_field(out, b.data.data() + slot.raw_off, static_cast<size_t>(slot.raw_len));
     } else {
@@ -1646,7 +1541,7 @@ constexpr size_t kStreamBlock = size_t{1} << 16;
 // does a ViaText column set to the very text it was read as.
 bool encode_binary(lua_State* L, const WritePlan& plan, int rows_idx, int names, std::string& out,
                    lua_Integer& n, pg::Connection* stream_to = nullptr) {
-  out.append(kBinaryHeader, kBinaryHeaderLen);
+  put_header(out);
   size_t ncols = plan.columns.size();
   LazyLookup lookup;
   const LazyBatch* mapped = nullptr;
@@ -1682,7 +1577,7 @@ bool encode_binary(lua_State* L, const WritePlan& plan, int rows_idx, int names,
           int32_t len = raw ? slot->raw_len : slot->len;
           const char* d = lazy->data.data() + (raw ? slot->raw_off : slot->off);
           if (len < 0)
-            put_u32(out, 0xFFFFFFFFu);
+            pg::put_null(out);
           else if (col->type && col->type->kind == pg::Kind::Array)
             put_array_field(out, d, static_cast<size_t>(len));
           else
