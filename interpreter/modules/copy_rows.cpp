@@ -6,6 +6,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <exception>
@@ -14,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "json/parse.hpp"
@@ -30,6 +32,14 @@ namespace weir::modules {
 namespace {
 
 using lua::guarded;
+using pg::put_array_field;
+using pg::put_field;
+using pg::put_header;
+using pg::put_numeric;
+using pg::put_u16;
+using pg::put_u32;
+using pg::put_u64;
+using pg::put_uuid;
 
 // ---- a plain batch read ahead: the source's COPY bytes, queued on a thread -----------------
 //
@@ -232,15 +242,27 @@ struct ColumnRead {
   Dec dec = Dec::ViaText;
   Dec elem = Dec::ViaText;             // element decoder of an array
   const pg::TypeDesc* type = nullptr;  // for ViaText: the type whose text push_value reads
+  Oid oid = 0;
+  // For a ViaText column of a built-in type with a binary form: where its binary bytes come in
+  // the COPY (a column after the named ones), so a transform that leaves the column alone
+  // writes it back as it came; -1 otherwise.
+  int raw = -1;
 };
 
 const char* const kReadPlan = "weir.CopyReadPlan";
 
 struct ReadPlan {
   std::vector<ColumnRead> columns;
-  std::string list;    // the select list: names, with ::text casts for ViaText columns
+  std::string list;    // the select list: names, with ::text casts for ViaText columns, then
+                       // the raw columns
   bool binary = true;  // false: duplicate column names, read as COPY text (the old path)
+  size_t fields = 0;   // fields per COPY tuple: the columns and the raw columns
 };
+
+// A built-in type (the same oid in every database) whose value can pass through binary.
+constexpr Oid kFirstUserOid = 16384;
+// WritePlan::forms' mark for an enum, whose binary form is its label (anyenum's oid).
+constexpr Oid kEnumForm = 3500;
 
 Dec scalar_dec(Oid t) {
   switch (t) {
@@ -338,23 +360,41 @@ int copy_read_plan(lua_State* L) {
   ReadPlan& plan = **box;
   pg::Result r = src.exec("SELECT * FROM (" + sql + ") AS weir_q LIMIT 0");
   std::vector<const pg::TypeDesc*> types = src.describe_columns(r);
+  std::string via_text;  // the built-in ViaText types, for the catalog's say on their binary form
   for (int c = 0; c < r.columns(); ++c) {
     ColumnRead col;
     col.name = r.column_name(c);
     col.type = types[static_cast<size_t>(c)];
     Oid t = r.column_type(c);
+    col.oid = t;
     col.dec = scalar_dec(t);
     if (col.dec == Dec::ViaText && pg::builtin_type(t) &&
         pg::builtin_type(t)->kind == pg::Kind::Array) {
       col.elem = array_elem_dec(t);
       if (col.elem != Dec::ViaText) col.dec = Dec::Array;
     }
+    if (col.dec == Dec::ViaText && t < kFirstUserOid)
+      via_text += (via_text.empty() ? "" : ", ") + std::to_string(t);
     for (const auto& other : plan.columns)
       if (other.name == col.name) plan.binary = false;
     std::string q = src.quote_ident(col.name);
     if (!plan.list.empty()) plan.list += ", ";
     plan.list += col.dec == Dec::ViaText ? q + "::text AS " + q : q;
     plan.columns.push_back(std::move(col));
+  }
+  plan.fields = plan.columns.size();
+  if (plan.binary && !via_text.empty()) {
+    pg::Result sendable =
+        src.exec("SELECT oid FROM pg_catalog.pg_type WHERE oid IN (" + via_text +
+                 ") AND typsend <> 0 AND typreceive <> 0 AND typtype IN ('b', 'r', 'm')");
+    for (int i = 0; i < sendable.rows(); ++i) {
+      Oid t = static_cast<Oid>(std::strtoul(sendable.value(i, 0), nullptr, 10));
+      for (auto& col : plan.columns) {
+        if (col.dec != Dec::ViaText || col.oid != t || col.raw >= 0) continue;
+        col.raw = static_cast<int>(plan.fields++);
+        plan.list += ", " + src.quote_ident(col.name);
+      }
+    }
   }
   return 1;
 }
@@ -464,36 +504,175 @@ void push_decoded(lua_State* L, Dec dec, const char* d, int32_t n) {
   throw std::logic_error("push_decoded: not a scalar decoder");
 }
 
-// ---- lazy JSON columns ------------------------------------------------------------------------
+// The Lua value of one field of column `col` (its bytes in the COPY), pushed.
+void push_column(lua_State* L, const ColumnRead& col, const char* d, int32_t len) {
+  try {
+    if (len < 0) {
+      lua::push_null(L);
+    } else if (col.dec == Dec::ViaText) {
+      std::string error;
+      if (!lua::push_value(L, *col.type, d, len, error)) throw std::runtime_error(error);
+    } else if (col.dec == Dec::Array) {
+      pg::BinaryArray a = pg::parse_binary_array(d, static_cast<size_t>(len));
+      size_t at = 0;
+      if (a.dims.empty())
+        lua_createtable(L, 0, 0);
+      else
+        push_array_level(L, a, col.elem, 0, at);
+    } else {
+      push_decoded(L, col.dec, d, len);
+    }
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error("copy.read: column \"" + col.name + "\": " + e.what());
+  }
+}
+
+// ---- lazy rows ----------------------------------------------------------------------------------
 //
-// Decoding a json/jsonb value builds a Lua table per object and array, and writing it back
-// encodes it again: most of what a transform row costs when the transform never looks at it.
-// With `lazy`, a batch's json/jsonb columns stay in the COPY bytes until the transform reads
-// them: such a row has a metatable whose __index decodes the column on first use (and stores
-// it in the row), whose __newindex forgets the pending value once the transform sets the
-// column, and whose __pairs decodes every pending column first, so reading, assigning, pairs
-// and json.encode (which decodes first) see exactly the eager row. When the transform returns
-// the row with the column still unread, write() sends the server's own text of it into a jsonb
-// column (for json columns it is decoded and encoded, as before). The metatable is protected:
-// setmetatable on such a row raises instead of losing the pending columns.
+// A transform usually reads a few columns and returns the row with a few changed: decoding
+// every column into Lua and encoding it back costs more than the transform. With `lazy`, a
+// batch's rows stay in the COPY bytes: a row is a table with a metatable whose __index decodes
+// a column when the transform reads it (a json or array value, a table, is then stored in the
+// row, so that changes to it stay; a string, number or boolean is decoded again on the next
+// read), whose __newindex records that the transform set the column (to a value or to nil), and
+// whose __pairs decodes every column the transform did not set, so reading, assigning, pairs,
+// json.encode and db.json (which decode first) see exactly the eager row; only rawget and next
+// see the columns the transform set (and the tables it read). write() sends a column the
+// transform did not set as the bytes the source sent (see copy_write). The metatable is
+// protected: setmetatable on such a row raises instead of losing its columns.
 
 const char* const kLazyBatch = "weir.CopyLazyBatch";
 
-struct LazySlot {
+// One field of a binary COPY: where its bytes are in the COPY's data.
+struct FieldRef {
   size_t off = 0;
   int32_t len = -1;  // -1: NULL
-  bool pending = true;
+};
+
+// A binary COPY's bytes cut into fields, row-major, `width` fields a row (done on the thread
+// that read them, so the Lua thread only makes the rows).
+struct CutRows {
+  std::vector<FieldRef> fields;
+  size_t width = 0;
+  size_t rows = 0;
+};
+
+CutRows cut_rows(const std::string& data) {
+  CutRows cut;
+  pg::BinaryTuples tuples(data.data(), data.size());
+  std::vector<pg::BinaryField> fields;
+  while (tuples.next(fields)) {
+    if (cut.rows == 0) cut.width = fields.size();
+    if (fields.size() != cut.width)
+      throw std::runtime_error("copy.read: a row has the wrong number of fields");
+    for (const auto& f : fields) {
+      FieldRef r;
+      r.off = f.len < 0 ? 0 : static_cast<size_t>(f.data - data.data());
+      r.len = f.len;
+      cut.fields.push_back(r);
+    }
+    ++cut.rows;
+  }
+  return cut;
+}
+
+// A lazy row's column: its field (and raw field), and whether it is still pending.
+struct LazySlot {
+  size_t off = 0;
+  size_t raw_off = 0;  // the raw column's bytes (ColumnRead::raw)
+  int32_t len = -1;    // -1: NULL
+  int32_t raw_len = -1;
+  bool pending = true;  // neither set by the transform nor stored in the row
+};
+
+// Row tables → their index in the batch: an open-addressing table on the tables' addresses,
+// with the last row asked remembered (a transform reads and sets a row's columns one after the
+// other).
+class RowIndex {
+ public:
+  void reserve(size_t rows) {
+    size_t cap = 16;
+    while (cap < rows * 2)
+      cap <<= 1;
+    keys_.assign(cap, nullptr);
+    values_.assign(cap, 0);
+  }
+  void add(const void* key, uint32_t value) {
+    if ((count_ + 1) * 2 > keys_.size()) grow();
+    size_t i = slot_of(key);
+    keys_[i] = key;
+    values_[i] = value;
+    ++count_;
+  }
+  long find(const void* key) {
+    if (key == last_key_) return last_value_;
+    if (keys_.empty()) return -1;
+    size_t i = slot_of(key);
+    if (keys_[i] != key) return -1;
+    last_key_ = key;
+    last_value_ = values_[i];
+    return last_value_;
+  }
+
+ private:
+  // the slot holding `key`, or the empty slot where it would go
+  size_t slot_of(const void* key) const {
+    size_t mask = keys_.size() - 1;
+    size_t i = (reinterpret_cast<uintptr_t>(key) >> 4) * 0x9E3779B97F4A7C15ull >> 20 & mask;
+    while (keys_[i] && keys_[i] != key)
+      i = (i + 1) & mask;
+    return i;
+  }
+  void grow() {
+    std::vector<const void*> keys = std::move(keys_);
+    std::vector<uint32_t> values = std::move(values_);
+    reserve(keys.size() < 16 ? 16 : keys.size());
+    count_ = 0;
+    for (size_t i = 0; i < keys.size(); ++i)
+      if (keys[i]) add(keys[i], values[i]);
+  }
+  std::vector<const void*> keys_;
+  std::vector<uint32_t> values_;
+  size_t count_ = 0;
+  const void* last_key_ = nullptr;
+  long last_value_ = -1;
 };
 
 struct LazyBatch {
   std::string data;
-  std::vector<std::string> names;  // the lazy columns
-  std::vector<Dec> decs;
-  std::vector<LazySlot> slots;  // rows × names, row-major
+  std::vector<ColumnRead> cols;
+  std::vector<pg::TypeDesc> types;     // cols' types
+  std::vector<const char*> name_ptrs;  // the columns' names as Lua strings (anchored in the
+                                       // rows' metatable): a key that is one of them is that name
+  CutRows cut;
+  std::vector<char> pending;  // rows × cols, row-major: see LazySlot
+  RowIndex row_of;
+  char& pending_at(long row, size_t col) {
+    return pending[static_cast<size_t>(row) * cols.size() + col];
+  }
+  LazySlot slot(long row, size_t col) const {
+    LazySlot s;
+    const FieldRef* f = &cut.fields[static_cast<size_t>(row) * cut.width];
+    s.off = f[col].off;
+    s.len = f[col].len;
+    if (cols[col].raw >= 0) {
+      s.raw_off = f[cols[col].raw].off;
+      s.raw_len = f[cols[col].raw].len;
+    }
+    s.pending = pending[static_cast<size_t>(row) * cols.size() + col] != 0;
+    return s;
+  }
 };
 
 LazyBatch& lazy_batch_of(lua_State* L, int idx) {
   auto* box = static_cast<LazyBatch**>(luaL_checkudata(L, idx, kLazyBatch));
+  if (!*box) luaL_error(L, "a copy batch that was freed");
+  return **box;
+}
+
+// The batch of a lazy row's metamethod (its upvalue 1: always a batch, so no type check).
+LazyBatch& upvalue_batch(lua_State* L) {
+  auto* box = static_cast<LazyBatch**>(lua_touserdata(L, lua_upvalueindex(1)));
   if (!*box) luaL_error(L, "a copy batch that was freed");
   return **box;
 }
@@ -507,14 +686,11 @@ int lazy_batch_gc(lua_State* L) {
   return 0;
 }
 
-// The row's index in its batch (0-based), from the batch's weak map (user value 1), or -1.
-long lazy_row_index(lua_State* L, int batch_idx, int row_idx) {
-  lua_getiuservalue(L, batch_idx, 1);
-  lua_pushvalue(L, row_idx);
-  lua_rawget(L, -2);
-  long i = lua_isinteger(L, -1) ? static_cast<long>(lua_tointeger(L, -1)) : -1;
-  lua_pop(L, 2);
-  return i;
+// The row's index in its batch (0-based), or -1. Only the batch's rows carry its metatable
+// (which scripts cannot get or set), and every one of them is alive while it is asked about,
+// so a table's address names the row.
+long lazy_row_index(LazyBatch& b, lua_State* L, int row_idx) {
+  return b.row_of.find(lua_topointer(L, row_idx));
 }
 
 // The lazy column named by the string at `key_idx`, or -1.
@@ -522,66 +698,60 @@ int lazy_column(lua_State* L, const LazyBatch& b, int key_idx) {
   if (lua_type(L, key_idx) != LUA_TSTRING) return -1;
   size_t len;
   const char* k = lua_tolstring(L, key_idx, &len);
-  for (size_t c = 0; c < b.names.size(); ++c)
-    if (b.names[c].size() == len && std::memcmp(b.names[c].data(), k, len) == 0)
+  for (size_t c = 0; c < b.name_ptrs.size(); ++c)
+    if (b.name_ptrs[c] == k) return static_cast<int>(c);
+  for (size_t c = 0; c < b.cols.size(); ++c)
+    if (b.cols[c].name.size() == len && std::memcmp(b.cols[c].name.data(), k, len) == 0)
       return static_cast<int>(c);
   return -1;
 }
 
-// Decodes slot (row, column) of the batch at `batch_idx` into the row at `row_idx` (rawset)
-// and pushes the value.
-void lazy_materialize(lua_State* L, int batch_idx, int row_idx, long row, int col) {
-  LazyBatch& b = lazy_batch_of(L, batch_idx);
-  LazySlot& s = b.slots[static_cast<size_t>(row) * b.names.size() + static_cast<size_t>(col)];
-  lua_pushlstring(L, b.names[static_cast<size_t>(col)].data(),
-                  b.names[static_cast<size_t>(col)].size());
-  if (s.len < 0)
-    lua::push_null(L);
+// Decodes slot (row, column), stores the value in the row at `row_idx` (rawset, under the key
+// at `key_idx`, or the column's name when 0) and pushes it; the slot is no longer pending.
+void lazy_materialize(lua_State* L, LazyBatch& b, int row_idx, long row, int col, int key_idx) {
+  const ColumnRead& c = b.cols[static_cast<size_t>(col)];
+  LazySlot s = b.slot(row, static_cast<size_t>(col));
+  push_column(L, c, b.data.data() + s.off, s.len);
+  b.pending_at(row, static_cast<size_t>(col)) = 0;
+  if (key_idx)
+    lua_pushvalue(L, key_idx);
   else
-    push_decoded(L, b.decs[static_cast<size_t>(col)], b.data.data() + s.off, s.len);
-  s.pending = false;
-  lua_pushvalue(L, -1);
-  lua_insert(L, -3);  // value, key, value
+    lua_pushlstring(L, c.name.data(), c.name.size());
+  lua_pushvalue(L, -2);
   lua_rawset(L, row_idx);
 }
 
 // __index(row, key), upvalue 1: the batch.
 int lazy_index(lua_State* L) {
-  int batch = lua_upvalueindex(1);
-  LazyBatch& b = lazy_batch_of(L, batch);
+  LazyBatch& b = upvalue_batch(L);
   int col = lazy_column(L, b, 2);
   if (col < 0) return 0;
-  long row = lazy_row_index(L, batch, 1);
-  if (row < 0 ||
-      !b.slots[static_cast<size_t>(row) * b.names.size() + static_cast<size_t>(col)].pending)
-    return 0;
-  lazy_materialize(L, batch, 1, row, col);
+  long row = lazy_row_index(b, L, 1);
+  if (row < 0 || !b.pending_at(row, static_cast<size_t>(col))) return 0;
+  lazy_materialize(L, b, 1, row, col, 2);
   return 1;
 }
 
 // __newindex(row, key, value): the transform's value replaces the pending one.
 int lazy_newindex(lua_State* L) {
-  int batch = lua_upvalueindex(1);
-  LazyBatch& b = lazy_batch_of(L, batch);
+  LazyBatch& b = upvalue_batch(L);
   int col = lazy_column(L, b, 2);
   if (col >= 0) {
-    long row = lazy_row_index(L, batch, 1);
-    if (row >= 0)
-      b.slots[static_cast<size_t>(row) * b.names.size() + static_cast<size_t>(col)].pending = false;
+    long row = lazy_row_index(b, L, 1);
+    if (row >= 0) b.pending_at(row, static_cast<size_t>(col)) = 0;
   }
   lua_settop(L, 3);
   lua_rawset(L, 1);
   return 0;
 }
 
-// Decodes every pending column of the row at `row_idx` (a row of the batch at `batch_idx`).
-void lazy_materialize_all(lua_State* L, int batch_idx, int row_idx) {
-  LazyBatch& b = lazy_batch_of(L, batch_idx);
-  long row = lazy_row_index(L, batch_idx, row_idx);
+// Decodes every pending column of the row at `row_idx` into it.
+void lazy_materialize_all(lua_State* L, LazyBatch& b, int row_idx) {
+  long row = lazy_row_index(b, L, row_idx);
   if (row < 0) return;
-  for (size_t c = 0; c < b.names.size(); ++c) {
-    if (!b.slots[static_cast<size_t>(row) * b.names.size() + c].pending) continue;
-    lazy_materialize(L, batch_idx, row_idx, row, static_cast<int>(c));
+  for (size_t c = 0; c < b.cols.size(); ++c) {
+    if (!b.pending_at(row, c)) continue;
+    lazy_materialize(L, b, row_idx, row, static_cast<int>(c), 0);
     lua_pop(L, 1);
   }
 }
@@ -596,7 +766,7 @@ int raw_next(lua_State* L) {
 
 // __pairs(row) -> next, row, nil, after decoding every pending column.
 int lazy_pairs(lua_State* L) {
-  lazy_materialize_all(L, lua_upvalueindex(1), 1);
+  lazy_materialize_all(L, upvalue_batch(L), 1);
   lua_pushcfunction(L, raw_next);
   lua_pushvalue(L, 1);
   lua_pushnil(L);
@@ -613,28 +783,46 @@ bool push_lazy_batch(lua_State* L, int idx) {
   return false;
 }
 
+// The lazy row at `idx` and its index, for going through a list of rows: remembers the last
+// metatable seen, so rows of one batch cost one lua_getmetatable each.
+struct LazyLookup {
+  const void* meta = nullptr;
+  LazyBatch* batch = nullptr;
+  // The row's batch (its index in `row`), or nullptr for a row that is not a lazy row.
+  LazyBatch* find(lua_State* L, int idx, long& row) {
+    if (!lua_getmetatable(L, idx)) return nullptr;
+    const void* m = lua_topointer(L, -1);
+    lua_pop(L, 1);
+    if (m != meta) {
+      meta = m;
+      batch = nullptr;
+      if (push_lazy_batch(L, idx)) {
+        batch = &lazy_batch_of(L, -1);
+        lua_pop(L, 1);
+      }
+    }
+    if (!batch) return nullptr;
+    row = lazy_row_index(*batch, L, idx);
+    return row < 0 ? nullptr : batch;
+  }
+};
+
 // materialize(row): decodes the pending columns of a lazy row (nothing for any other value).
 int copy_materialize(lua_State* L) {
   if (!lua_istable(L, 1)) return 0;  // a transform may return anything; quarantine says what
   if (!push_lazy_batch(L, 1)) return 0;
-  lazy_materialize_all(L, lua_gettop(L), 1);
+  lazy_materialize_all(L, lazy_batch_of(L, -1), 1);
   return 0;
 }
 
-// Builds the batch's metatable and weak row map; pushes the batch userdata.
+// Builds the batch's rows' metatable (user value 1); pushes the batch userdata.
 LazyBatch& new_lazy_batch(lua_State* L) {
-  auto* box = static_cast<LazyBatch**>(lua_newuserdatauv(L, sizeof(LazyBatch*), 2));
+  auto* box = static_cast<LazyBatch**>(lua_newuserdatauv(L, sizeof(LazyBatch*), 1));
   *box = nullptr;
   luaL_setmetatable(L, kLazyBatch);
   *box = new LazyBatch();
   int batch = lua_gettop(L);
-  lua_newtable(L);  // row -> index, weak keys
-  lua_createtable(L, 0, 1);
-  lua_pushliteral(L, "k");
-  lua_setfield(L, -2, "__mode");
-  lua_setmetatable(L, -2);
-  lua_setiuservalue(L, batch, 1);
-  lua_createtable(L, 0, 5);  // the rows' metatable
+  lua_createtable(L, 0, 6);  // the rows' metatable
   lua_pushvalue(L, batch);
   lua_pushcclosure(L, guarded<lazy_index>, 1);
   lua_setfield(L, -2, "__index");
@@ -650,92 +838,74 @@ LazyBatch& new_lazy_batch(lua_State* L) {
   lua_setfield(L, -2, "__weir_materialize");  // json.encode and db.json call it (lua/convert.cpp)
   lua_pushliteral(L, "weir copy row");
   lua_setfield(L, -2, "__metatable");
-  lua_setiuservalue(L, batch, 2);
+  lua_setiuservalue(L, batch, 1);
   return **box;
 }
 
 // The rows of a binary COPY stream as a list of Lua row tables (pushed), by `plan`; with
-// `lazy`, json/jsonb columns are left in `data` until read (see LazyBatch).
-void push_binary_rows(lua_State* L, const ReadPlan& plan, std::string&& data, bool lazy) {
+// `lazy`, lazy rows that keep their values in `data` until read (see LazyBatch). `cut` is
+// `data` cut into fields.
+void push_binary_rows(lua_State* L, const ReadPlan& plan, std::string&& data, CutRows&& cut,
+                      bool lazy) {
   size_t ncols = plan.columns.size();
   luaL_checkstack(L, static_cast<int>(ncols) + 12, "too many columns");
+  if (cut.rows > 0 && cut.width != plan.fields)
+    throw std::runtime_error("copy.read: a row has the wrong number of fields");
+  int top = lua_gettop(L);
+  if (lazy && ncols > 0) {
+    LazyBatch& batch = new_lazy_batch(L);
+    int batch_idx = lua_gettop(L);
+    lua_getiuservalue(L, batch_idx, 1);
+    int meta = lua_gettop(L);
+    batch.cols = plan.columns;
+    // the types are the source connection's: the batch's own copies outlive it
+    batch.types.reserve(ncols);
+    for (auto& c : batch.cols) {
+      batch.types.push_back(c.type ? *c.type : pg::TypeDesc());
+      c.type = &batch.types.back();
+    }
+    batch.data = std::move(data);
+    batch.cut = std::move(cut);
+    // the names, anchored in the metatable (its array part, which Lua never looks at)
+    for (size_t c = 0; c < ncols; ++c) {
+      lua_pushlstring(L, batch.cols[c].name.data(), batch.cols[c].name.size());
+      batch.name_ptrs.push_back(lua_tostring(L, -1));
+      lua_rawseti(L, meta, static_cast<lua_Integer>(c + 1));
+    }
+    size_t nrows = batch.cut.rows;
+    batch.pending.assign(nrows * ncols, 1);
+    batch.row_of.reserve(nrows);
+    lua_createtable(L, static_cast<int>(nrows), 0);
+    int rows = lua_gettop(L);
+    for (size_t r = 0; r < nrows; ++r) {
+      lua_createtable(L, 0, 4);  // room for a few columns read or set by the transform
+      lua_pushvalue(L, meta);
+      lua_setmetatable(L, -2);
+      batch.row_of.add(lua_topointer(L, -1), static_cast<uint32_t>(r));
+      lua_rawseti(L, rows, static_cast<lua_Integer>(r + 1));
+    }
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+    return;
+  }
   int names = lua_gettop(L) + 1;
   for (const auto& c : plan.columns)
     lua_pushlstring(L, c.name.data(), c.name.size());
-  std::vector<int> lazy_index_of(ncols, -1);
-  LazyBatch* batch = nullptr;
-  int batch_idx = 0, weak = 0, meta = 0;
-  if (lazy) {
-    for (size_t c = 0; c < ncols; ++c) {
-      Dec d = plan.columns[c].dec;
-      if (d != Dec::Json && d != Dec::Jsonb) continue;
-      if (!batch) {
-        batch = &new_lazy_batch(L);
-        batch_idx = lua_gettop(L);
-        lua_getiuservalue(L, batch_idx, 1);
-        weak = lua_gettop(L);
-        lua_getiuservalue(L, batch_idx, 2);
-        meta = lua_gettop(L);
-      }
-      lazy_index_of[c] = static_cast<int>(batch->names.size());
-      batch->names.push_back(plan.columns[c].name);
-      batch->decs.push_back(d);
-    }
-    if (batch) batch->data = std::move(data);
-  }
-  const std::string& bytes = batch ? batch->data : data;
-  lua_newtable(L);
-  int rows = lua_gettop(L);
-  pg::BinaryTuples tuples(bytes.data(), bytes.size());
-  std::vector<pg::BinaryField> fields;
-  lua_Integer count = 0;
-  while (tuples.next(fields)) {
-    if (fields.size() != ncols)
-      throw std::runtime_error("copy.read: a row has the wrong number of fields");
+  lua_createtable(L, static_cast<int>(cut.rows), 0);
+  for (size_t r = 0; r < cut.rows; ++r) {
+    const FieldRef* f = &cut.fields[r * cut.width];
     lua_createtable(L, 0, static_cast<int>(ncols));
     for (size_t c = 0; c < ncols; ++c) {
-      const ColumnRead& col = plan.columns[c];
-      const pg::BinaryField& f = fields[c];
-      if (lazy_index_of[c] >= 0) {
-        LazySlot slot;
-        slot.off = f.len < 0 ? 0 : static_cast<size_t>(f.data - bytes.data());
-        slot.len = f.len;
-        batch->slots.push_back(slot);
-        continue;
-      }
       lua_pushvalue(L, names + static_cast<int>(c));
-      try {
-        if (f.len < 0) {
-          lua::push_null(L);
-        } else if (col.dec == Dec::ViaText) {
-          std::string error;
-          if (!lua::push_value(L, *col.type, f.data, f.len, error)) throw std::runtime_error(error);
-        } else if (col.dec == Dec::Array) {
-          pg::BinaryArray a = pg::parse_binary_array(f.data, static_cast<size_t>(f.len));
-          size_t at = 0;
-          if (a.dims.empty())
-            lua_createtable(L, 0, 0);
-          else
-            push_array_level(L, a, col.elem, 0, at);
-        } else {
-          push_decoded(L, col.dec, f.data, f.len);
-        }
-      } catch (const std::runtime_error& e) {
-        throw std::runtime_error("copy.read: column \"" + col.name + "\": " + e.what());
-      }
+      push_column(L, plan.columns[c], data.data() + f[c].off, f[c].len);
       lua_rawset(L, -3);
     }
-    if (batch) {
-      lua_pushvalue(L, meta);
-      lua_setmetatable(L, -2);
-      lua_pushvalue(L, -1);
-      lua_pushinteger(L, count);
-      lua_rawset(L, weak);
-    }
-    lua_rawseti(L, rows, ++count);
+    lua_rawseti(L, -2, static_cast<lua_Integer>(r + 1));
   }
-  lua_replace(L, names);  // the rows where the first name was
-  lua_settop(L, names);
+  if (ncols > 0) {
+    lua_replace(L, top + 1);  // the rows where the first name was
+    lua_settop(L, top + 1);
+  }
 }
 
 void push_column_names(lua_State* L, const std::vector<std::string>& names) {
@@ -771,6 +941,7 @@ const char* const kPending = "weir.CopyPending";
 struct Pending {
   std::thread thread;
   std::string data;  // the COPY's bytes
+  CutRows cut;       // and its fields
   std::exception_ptr error;
   bool taken = false;
   void finish() {
@@ -808,6 +979,7 @@ int copy_fetch(lua_State* L) {
   p->thread = std::thread([p, conn, sql] {
     try {
       p->data = copy_out_all(*conn, sql);
+      p->cut = cut_rows(p->data);
     } catch (const std::exception&) {  // no Lua on this thread: take() rethrows it there
       p->error = std::current_exception();
     }
@@ -827,8 +999,9 @@ int copy_take(lua_State* L) {
   p.finish();
   p.taken = true;
   std::string data = std::move(p.data);
+  CutRows cut = std::move(p.cut);
   if (p.error) std::rethrow_exception(p.error);
-  push_binary_rows(L, plan, std::move(data), lazy);
+  push_binary_rows(L, plan, std::move(data), std::move(cut), lazy);
   push_plan_names(L, plan);
   return 2;
 }
@@ -839,7 +1012,9 @@ int copy_read(lua_State* L) {
   if (!lua_isnoneornil(L, 3)) {
     ReadPlan& plan = read_plan_arg(L, 3);
     if (plan.binary) {
-      push_binary_rows(L, plan, copy_out_all(src, sql), lua_toboolean(L, 4));
+      std::string data = copy_out_all(src, sql);
+      CutRows cut = cut_rows(data);
+      push_binary_rows(L, plan, std::move(data), std::move(cut), lua_toboolean(L, 4));
       push_plan_names(L, plan);
       return 2;
     }
@@ -916,6 +1091,10 @@ const char* const kWritePlan = "weir.CopyWritePlan";
 struct WritePlan {
   std::vector<std::string> columns;
   std::vector<pg::TypeDesc> types;
+  std::vector<Oid> oids;
+  // per column, the type whose binary form weir writes: the oid, a domain's built-in base type,
+  // kEnumForm for an enum, 0 for other types of the database's own (written as COPY text)
+  std::vector<Oid> forms;
   std::string list;  // the quoted column list
 };
 
@@ -940,6 +1119,41 @@ std::vector<std::string> column_list(lua_State* L, int idx) {
 }
 
 // write_plan(dst, table, columns) -> plan: the columns' types, from one zero-row query.
+// The columns' types in `table` of dst, from one zero-row query, into `plan` (and, when some are
+// the database's own types, one more for what they are: domains' base types, enums).
+void describe_target(pg::Connection& dst, const std::string& table,
+                     std::vector<std::string> columns, WritePlan& plan) {
+  for (const auto& c : columns)
+    plan.list += (plan.list.empty() ? "" : ", ") + dst.quote_ident(c);
+  pg::Result r =
+      dst.exec("SELECT * FROM (SELECT " + plan.list + " FROM " + table + ") AS weir_q LIMIT 0");
+  for (const pg::TypeDesc* t : dst.describe_columns(r))
+    plan.types.push_back(*t);
+  std::string own;
+  for (int c = 0; c < r.columns(); ++c) {
+    Oid t = r.column_type(c);
+    plan.oids.push_back(t);
+    plan.forms.push_back(t < kFirstUserOid ? t : 0);
+    if (t >= kFirstUserOid) own += (own.empty() ? "" : ", ") + std::to_string(t);
+  }
+  if (!own.empty()) {
+    pg::Result f = dst.exec(
+        "WITH RECURSIVE d(oid, cur) AS (SELECT oid, oid FROM pg_catalog.pg_type WHERE oid IN (" +
+        own +
+        ") UNION ALL SELECT d.oid, t.typbasetype FROM d JOIN pg_catalog.pg_type t ON t.oid = "
+        "d.cur WHERE t.typtype = 'd') SELECT d.oid, d.cur, t.typtype FROM d JOIN "
+        "pg_catalog.pg_type t ON t.oid = d.cur WHERE t.typtype <> 'd'");
+    for (int i = 0; i < f.rows(); ++i) {
+      Oid t = static_cast<Oid>(std::strtoul(f.value(i, 0), nullptr, 10));
+      Oid base = static_cast<Oid>(std::strtoul(f.value(i, 1), nullptr, 10));
+      Oid form = std::string(f.value(i, 2)) == "e" ? kEnumForm : base < kFirstUserOid ? base : 0;
+      for (size_t c = 0; c < plan.oids.size(); ++c)
+        if (plan.oids[c] == t) plan.forms[c] = form;
+    }
+  }
+  plan.columns = std::move(columns);
+}
+
 int copy_write_plan(lua_State* L) {
   pg::Connection& dst = connection_arg(L, 1);
   std::string table = luaL_checkstring(L, 2);
@@ -948,13 +1162,7 @@ int copy_write_plan(lua_State* L) {
   *box = nullptr;
   luaL_setmetatable(L, kWritePlan);
   *box = new WritePlan();
-  WritePlan& plan = **box;
-  for (const auto& c : columns)
-    plan.list += (plan.list.empty() ? "" : ", ") + dst.quote_ident(c);
-  std::vector<std::string> ignored;
-  for (const pg::TypeDesc* t : describe(dst, "SELECT " + plan.list + " FROM " + table, ignored))
-    plan.types.push_back(*t);
-  plan.columns = std::move(columns);
+  describe_target(dst, table, std::move(columns), **box);
   return 1;
 }
 
@@ -1048,6 +1256,408 @@ void append_field(lua_State* L, const pg::TypeDesc& type, const std::string& col
   lua_pop(L, 1);
 }
 
+// ---- writing: COPY binary, or COPY text when a value has no binary form here ------------------
+
+[[noreturn]] void zero_byte(const std::string& column) {
+  throw std::invalid_argument("copy.write: column \"" + column +
+                              "\": string contains a zero byte; wrap binary data in db.bytea()");
+}
+
+// The value at the top of the stack (left there) as a binary COPY field of a column of type
+// `oid`, appended to `out`; false when weir does not write that value to that type in binary (the
+// batch then goes as COPY text, where the server reads it). What goes in binary is exactly what
+// the text form gave: the same integers, the same float bits (text printed them with 17 digits),
+// the same strings; a bad value raises the text path's error.
+bool put_value(lua_State* L, Oid oid, const pg::TypeDesc& type, const std::string& column,
+               std::string& out) {
+  switch (lua_type(L, -1)) {
+    case LUA_TNIL:
+      pg::put_null(out);
+      return true;
+    case LUA_TBOOLEAN:
+      if (oid != pg::oid::kBool) return false;
+      put_u32(out, 1);
+      out += lua_toboolean(L, -1) ? '\1' : '\0';
+      return true;
+    case LUA_TNUMBER: {
+      if (!lua_isinteger(L, -1)) {
+        if (oid != pg::oid::kFloat8) return false;
+        double d = lua_tonumber(L, -1);
+        uint64_t bits;
+        std::memcpy(&bits, &d, sizeof bits);
+        put_u32(out, 8);
+        put_u64(out, bits);
+        return true;
+      }
+      lua_Integer i = lua_tointeger(L, -1);
+      switch (oid) {
+        case pg::oid::kInt2:
+          if (i < INT16_MIN || i > INT16_MAX) return false;
+          put_u32(out, 2);
+          put_u16(out, static_cast<uint16_t>(static_cast<int16_t>(i)));
+          return true;
+        case pg::oid::kInt4:
+          if (i < INT32_MIN || i > INT32_MAX) return false;
+          put_u32(out, 4);
+          put_u32(out, static_cast<uint32_t>(static_cast<int32_t>(i)));
+          return true;
+        case pg::oid::kInt8:
+          put_u32(out, 8);
+          put_u64(out, static_cast<uint64_t>(i));
+          return true;
+        case pg::oid::kOid:
+          if (i < 0 || i > UINT32_MAX) return false;
+          put_u32(out, 4);
+          put_u32(out, static_cast<uint32_t>(i));
+          return true;
+        case pg::oid::kFloat8: {
+          double d = static_cast<double>(i);
+          uint64_t bits;
+          std::memcpy(&bits, &d, sizeof bits);
+          put_u32(out, 8);
+          put_u64(out, bits);
+          return true;
+        }
+        case pg::oid::kNumeric:
+        case pg::oid::kText:
+        case pg::oid::kVarchar:
+        case pg::oid::kBpchar:
+        case pg::oid::kJson:
+        case pg::oid::kJsonb: {
+          char buf[24];
+          auto r = std::to_chars(buf, buf + sizeof buf, i);
+          size_t n = static_cast<size_t>(r.ptr - buf);
+          if (oid == pg::oid::kNumeric) return put_numeric(out, buf, n);
+          if (oid == pg::oid::kJsonb) {
+            put_u32(out, static_cast<uint32_t>(n + 1));
+            out += '\1';
+            out.append(buf, n);
+          } else {
+            put_field(out, buf, n);
+          }
+          return true;
+        }
+        default:
+          return false;
+      }
+    }
+    case LUA_TSTRING: {
+      size_t n;
+      const char* s = lua_tolstring(L, -1, &n);
+      switch (oid) {
+        case pg::oid::kBytea:
+          put_field(out, s, n);
+          return true;
+        case pg::oid::kText:
+        case pg::oid::kVarchar:
+        case pg::oid::kBpchar:
+        case pg::oid::kJson:
+          if (std::memchr(s, '\0', n)) zero_byte(column);
+          put_field(out, s, n);
+          return true;
+        case pg::oid::kJsonb:
+          if (std::memchr(s, '\0', n)) zero_byte(column);
+          put_u32(out, static_cast<uint32_t>(n + 1));
+          out += '\1';
+          out.append(s, n);
+          return true;
+        case 2950:
+          return put_uuid(out, s, n);
+        case kEnumForm:
+          if (std::memchr(s, '\0', n)) zero_byte(column);
+          put_field(out, s, n);
+          return true;
+        case pg::oid::kNumeric:
+          return put_numeric(out, s, n);
+        default:
+          return false;
+      }
+    }
+    case LUA_TTABLE:
+    case LUA_TUSERDATA: {
+      if (lua::is_null(L, -1)) {
+        pg::put_null(out);
+        return true;
+      }
+      if (oid != pg::oid::kJson && oid != pg::oid::kJsonb) return false;
+      lua_pushvalue(L, -1);
+      pg::Field f = field_of(L, type, column);
+      lua_pop(L, 1);
+      if (!f) {
+        pg::put_null(out);
+      } else if (oid == pg::oid::kJsonb) {
+        put_u32(out, static_cast<uint32_t>(f->size() + 1));
+        out += '\1';
+        out += *f;
+      } else {
+        put_field(out, f->data(), f->size());
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+// When the value at the top of the stack is the one the transform read from this slot (a string
+// of the same text, a float4 of the same value), appends the bytes the source sent (for a
+// ViaText column, its raw column) and returns true: a date or time read and returned as it was
+// goes back as it came, and so does a float4, a name or a NaN numeric, which have no binary
+// form from Lua.
+bool passes_unchanged(lua_State* L, const LazyBatch& b, const ColumnRead& col, const LazySlot& slot,
+                      std::string& out) {
+  const char* d = b.data.data() + slot.off;
+  if (lua_type(L, -1) == LUA_TSTRING && (col.dec == Dec::Text || col.raw >= 0)) {
+    size_t len;
+    const char* s = lua_tolstring(L, -1, &len);
+    if (len != static_cast<size_t>(slot.len) || std::memcmp(s, d, len) != 0) return false;
+    if (col.dec == Dec::Text) {
+      put_field(out, d, len);
+    } else if (slot.raw_len < 0) {
+      pg::put_null(out);
+    } else if (col.type && col.type->kind == pg::Kind::Array) {
+      put_array_field(out, b.data.data() + slot.raw_off, static_cast<size_t>(slot.raw_len));
+    } else {
+      put_field(out, b.data.data() + slot.raw_off, static_cast<size_t>(slot.raw_len));
+    }
+    return true;
+  }
+  if ((col.dec == Dec::Numeric || col.dec == Dec::Uuid) && lua_type(L, -1) == LUA_TSTRING) {
+    // NaN and Infinity have no binary form put_numeric writes; the text read has
+    std::string was = col.dec == Dec::Numeric ? pg::numeric_text(d, static_cast<size_t>(slot.len))
+                                              : pg::uuid_text(d, static_cast<size_t>(slot.len));
+    size_t len;
+    const char* s = lua_tolstring(L, -1, &len);
+    if (len != was.size() || std::memcmp(s, was.data(), len) != 0) return false;
+    put_field(out, d, static_cast<size_t>(slot.len));
+    return true;
+  }
+  if (col.dec == Dec::Float4 && lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1) &&
+      slot.len == 4) {
+    uint32_t bits = pg::read_u32(d);
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    double was = pg::float4_value(f), now = lua_tonumber(L, -1);
+    if (std::memcmp(&was, &now, sizeof was) != 0) return false;
+    put_field(out, d, 4);
+    return true;
+  }
+  return false;
+}
+
+// Per target column of `plan`, the column of the lazy batch `b` of the same name, or -1.
+std::vector<int> source_columns(const LazyBatch& b, const WritePlan& plan) {
+  std::vector<int> out(plan.columns.size(), -1);
+  for (size_t c = 0; c < plan.columns.size(); ++c)
+    for (size_t s = 0; s < b.cols.size(); ++s)
+      if (b.cols[s].name == plan.columns[c]) out[c] = static_cast<int>(s);
+  return out;
+}
+
+// The target column named by the key at the top of the stack but one (lua_next's key), or -1.
+int target_column(lua_State* L, const WritePlan& plan, int names) {
+  if (lua_type(L, -2) != LUA_TSTRING) return -1;
+  size_t len;
+  const char* k = lua_tolstring(L, -2, &len);
+  for (size_t c = 0; c < plan.columns.size(); ++c)
+    if (lua_tostring(L, names + static_cast<int>(c)) == k) return static_cast<int>(c);
+  for (size_t c = 0; c < plan.columns.size(); ++c)
+    if (plan.columns[c].size() == len && std::memcmp(plan.columns[c].data(), k, len) == 0)
+      return static_cast<int>(c);
+  return -1;
+}
+
+// True when encode_binary is sure to write the rows in binary (so they can go out as they are
+// encoded): every row is a lazy row, every column the source has is of the target column's
+// built-in type (or comes in binary), and every value the transform set or read has a binary
+// form (put_value) or is the one read. Anything else (a plain row, a zero byte, a string for a
+// date column) is for encode_binary to decide before the COPY starts.
+bool binary_sure(lua_State* L, const WritePlan& plan, int rows_idx, int names) {
+  LazyLookup lookup;
+  const LazyBatch* mapped = nullptr;
+  std::vector<int> source_col;
+  std::string scratch;
+  for (lua_Integer i = 1; lua_rawgeti(L, rows_idx, i) == LUA_TTABLE; ++i) {
+    int row = lua_gettop(L);
+    long lazy_row = -1;
+    LazyBatch* lazy = lookup.find(L, row, lazy_row);
+    if (!lazy) {
+      lua_pop(L, 1);
+      return false;
+    }
+    if (lazy != mapped) {
+      mapped = lazy;
+      source_col = source_columns(*lazy, plan);
+      for (size_t c = 0; c < source_col.size(); ++c) {
+        if (source_col[c] < 0) continue;
+        const ColumnRead& col = lazy->cols[static_cast<size_t>(source_col[c])];
+        if (col.oid != plan.oids[c] || col.oid >= kFirstUserOid ||
+            (col.dec == Dec::ViaText && col.raw < 0)) {
+          lua_pop(L, 1);
+          return false;
+        }
+      }
+    }
+    lua_pushnil(L);
+    while (lua_next(L, row)) {
+      int c = target_column(L, plan, names);
+      bool ok = true;
+      if (c >= 0) {
+        scratch.clear();
+        int sc = source_col[static_cast<size_t>(c)];
+        LazySlot slot;
+        if (sc >= 0) slot = lazy->slot(lazy_row, static_cast<size_t>(sc));
+        size_t n = 0;
+        const char* str = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : nullptr;
+        if (sc >= 0 && slot.len >= 0 &&
+            passes_unchanged(L, *lazy, lazy->cols[static_cast<size_t>(sc)], slot, scratch))
+          ok = true;
+        else if (str && std::memchr(str, '\0', n))
+          ok = false;
+        else if (lua_type(L, -1) == LUA_TTABLE || lua_type(L, -1) == LUA_TUSERDATA)
+          ok = lua::is_null(L, -1) || plan.forms[static_cast<size_t>(c)] == pg::oid::kJson ||
+               plan.forms[static_cast<size_t>(c)] == pg::oid::kJsonb;
+        else
+          ok = put_value(L, plan.forms[static_cast<size_t>(c)], plan.types[static_cast<size_t>(c)],
+                         plan.columns[static_cast<size_t>(c)], scratch);
+      }
+      lua_pop(L, 1);
+      if (!ok) {
+        lua_pop(L, 2);  // the key and the row
+        return false;
+      }
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return true;
+}
+
+constexpr size_t kStreamBlock = size_t{1} << 16;
+
+// The rows (the list at `rows_idx`) as one binary COPY, appended to `out`; false when a value
+// has no binary form here (see put_value). A lazy row's column that the transform did not set
+// goes as the bytes the source sent when the target column is of the same built-in type, and so
+// does a ViaText column set to the very text it was read as.
+bool encode_binary(lua_State* L, const WritePlan& plan, int rows_idx, int names, std::string& out,
+                   lua_Integer& n, pg::Connection* stream_to = nullptr) {
+  put_header(out);
+  size_t ncols = plan.columns.size();
+  LazyLookup lookup;
+  const LazyBatch* mapped = nullptr;
+  std::vector<int> source_col(ncols, -1);  // per target column: the lazy batch's column
+  n = 0;
+  for (lua_Integer i = 1; lua_rawgeti(L, rows_idx, i) == LUA_TTABLE; ++i) {
+    int row = lua_gettop(L);
+    long lazy_row = -1;
+    LazyBatch* lazy = lookup.find(L, row, lazy_row);
+    if (lazy && lazy != mapped) {
+      mapped = lazy;
+      source_col = source_columns(*lazy, plan);
+    }
+    put_u16(out, static_cast<uint16_t>(ncols));
+    for (size_t c = 0; c < ncols; ++c) {
+      lua_pushvalue(L, names + static_cast<int>(c));
+      if (!lazy) {
+        lua_gettable(L, row);
+        if (!put_value(L, plan.forms[c], plan.types[c], plan.columns[c], out)) return false;
+        lua_pop(L, 1);
+        continue;
+      }
+      int sc = source_col[c];
+      const ColumnRead* col = sc < 0 ? nullptr : &lazy->cols[static_cast<size_t>(sc)];
+      LazySlot slot_value;
+      if (sc >= 0) slot_value = lazy->slot(lazy_row, static_cast<size_t>(sc));
+      const LazySlot* slot = sc < 0 ? nullptr : &slot_value;
+      bool same_type = col && col->oid == plan.oids[c] && col->oid < kFirstUserOid;
+      if (lua_rawget(L, row) == LUA_TNIL && slot && slot->pending) {
+        lua_pop(L, 1);
+        if (same_type && (col->dec != Dec::ViaText || col->raw >= 0)) {
+          bool raw = col->dec == Dec::ViaText;
+          int32_t len = raw ? slot->raw_len : slot->len;
+          const char* d = lazy->data.data() + (raw ? slot->raw_off : slot->off);
+          if (len < 0)
+            pg::put_null(out);
+          else if (col->type && col->type->kind == pg::Kind::Array)
+            put_array_field(out, d, static_cast<size_t>(len));
+          else
+            put_field(out, d, static_cast<size_t>(len));
+          continue;
+        }
+        push_column(L, *col, lazy->data.data() + slot->off, slot->len);
+      }
+      if (same_type && slot->len >= 0 && passes_unchanged(L, *lazy, *col, *slot, out)) {
+        lua_pop(L, 1);
+        continue;
+      }
+      if (!put_value(L, plan.forms[c], plan.types[c], plan.columns[c], out)) return false;
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    ++n;
+    if (stream_to && out.size() >= kStreamBlock) {
+      stream_to->write_copy(out.data(), out.size());
+      out.clear();
+    }
+  }
+  lua_pop(L, 1);
+  put_u16(out, 0xFFFF);
+  return true;
+}
+
+// The rows as COPY text (the server reads every value), appended to `out`.
+void encode_text(lua_State* L, const WritePlan& plan, int rows_idx, int names, std::string& out,
+                 lua_Integer& n) {
+  const std::vector<std::string>& columns = plan.columns;
+  LazyLookup lookup;
+  n = 0;
+  for (lua_Integer i = 1; lua_rawgeti(L, rows_idx, i) == LUA_TTABLE; ++i) {
+    int row = lua_gettop(L);
+    // A lazy row (LazyBatch): its unread json columns go to jsonb columns as the server sent them.
+    long lazy_row = -1;
+    LazyBatch* lazy = lookup.find(L, row, lazy_row);
+    for (size_t c = 0; c < columns.size(); ++c) {
+      if (c) out += '\t';
+      lua_pushvalue(L, names + static_cast<int>(c));
+      if (lazy) {
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, row) == LUA_TNIL) {
+          int lc = lazy_column(L, *lazy, -2);
+          LazySlot slot_value;
+          if (lc >= 0) slot_value = lazy->slot(lazy_row, static_cast<size_t>(lc));
+          const LazySlot* slot = lc < 0 ? nullptr : &slot_value;
+          Dec dec = lc < 0 ? Dec::ViaText : lazy->cols[static_cast<size_t>(lc)].dec;
+          if (slot && slot->pending && (dec == Dec::Json || dec == Dec::Jsonb) &&
+              plan.types[c].name == "jsonb") {
+            lua_pop(L, 2);
+            if (slot->len < 0) {
+              out += "\\N";
+            } else {
+              const char* d = lazy->data.data() + slot->off;
+              size_t len = static_cast<size_t>(slot->len);
+              if (dec == Dec::Jsonb) ++d, --len;  // the version byte
+              pg::append_copy_text(out, d, len);
+            }
+            continue;
+          }
+        }
+        lua_pop(L, 1);
+      }
+      lua_gettable(L, row);
+      if (lua::is_null(L, -1)) {
+        lua_pop(L, 1);
+        out += "\\N";
+        continue;
+      }
+      append_field(L, plan.types[c], columns[c], out);
+    }
+    out += '\n';
+    lua_pop(L, 1);
+    ++n;
+  }
+  lua_pop(L, 1);
+}
+
 int copy_write(lua_State* L) {
   pg::Connection& dst = connection_arg(L, 1);
   std::string table = luaL_checkstring(L, 2);
@@ -1061,73 +1671,52 @@ int copy_write(lua_State* L) {
       return luaL_argerror(L, 5, "a write plan of other columns");
     plan = *box;
   } else {
-    for (const auto& c : columns)
-      local.list += (local.list.empty() ? "" : ", ") + dst.quote_ident(c);
-    std::vector<std::string> ignored;
-    for (const pg::TypeDesc* t : describe(dst, "SELECT " + local.list + " FROM " + table, ignored))
-      local.types.push_back(*t);
+    describe_target(dst, table, std::move(columns), local);
   }
-  luaL_checkstack(L, static_cast<int>(columns.size()) + 8, "too many columns");
+  luaL_checkstack(L, static_cast<int>(plan->columns.size()) + 8, "too many columns");
   int names = lua_gettop(L) + 1;
-  for (const auto& c : columns)
+  for (const auto& c : plan->columns)
     lua_pushlstring(L, c.data(), c.size());
 
-  // Convert everything first: a bad value raises before the COPY starts.
+  std::string sql = "COPY " + table + " (" + plan->list + ") FROM STDIN";
   std::string buffer;
   lua_Integer n = 0;
-  for (lua_Integer i = 1; lua_rawgeti(L, 4, i) == LUA_TTABLE; ++i) {
-    int row = lua_gettop(L);
-    // A lazy row (LazyBatch): its unread json columns go to jsonb columns as the server sent them.
-    LazyBatch* lazy = nullptr;
-    long lazy_row = -1;
-    if (push_lazy_batch(L, row)) {
-      lazy = &lazy_batch_of(L, -1);
-      lazy_row = lazy_row_index(L, lua_gettop(L), row);
-      lua_pop(L, 1);
-      if (lazy_row < 0) lazy = nullptr;
-    }
-    for (size_t c = 0; c < columns.size(); ++c) {
-      if (c) buffer += '\t';
-      lua_pushvalue(L, names + static_cast<int>(c));
-      if (lazy) {
-        lua_pushvalue(L, -1);
-        if (lua_rawget(L, row) == LUA_TNIL) {
-          int lc = lazy_column(L, *lazy, -2);
-          const LazySlot* slot =
-              lc < 0 ? nullptr
-                     : &lazy->slots[static_cast<size_t>(lazy_row) * lazy->names.size() +
-                                    static_cast<size_t>(lc)];
-          if (slot && slot->pending && plan->types[c].name == "jsonb") {
-            lua_pop(L, 2);
-            if (slot->len < 0) {
-              buffer += "\\N";
-            } else {
-              const char* d = lazy->data.data() + slot->off;
-              size_t n = static_cast<size_t>(slot->len);
-              if (lazy->decs[static_cast<size_t>(lc)] == Dec::Jsonb) ++d, --n;  // the version byte
-              pg::append_copy_text(buffer, d, n);
-            }
-            continue;
-          }
-        }
-        lua_pop(L, 1);
+  if (binary_sure(L, *plan, 4, names)) {
+    // The rows go out as they are encoded: the server takes the first ones while weir encodes
+    // the rest. (Only a value put_value cannot know in advance, a table for a json column
+    // that does not encode, can still fail here; the COPY is then aborted and the error raised.)
+    dst.copy_in(sql + " (FORMAT binary)");
+    bool done = false;
+    try {
+      done = encode_binary(L, *plan, 4, names, buffer, n, &dst);
+      if (done) dst.write_copy(buffer.data(), buffer.size());
+    } catch (const std::exception&) {
+      try {
+        dst.end_copy("copy aborted");
+      } catch (const std::exception&) {
+        // the server's answer to the abort; the error to show is the one raised here
       }
-      lua_gettable(L, row);
-      if (lua::is_null(L, -1)) {
-        lua_pop(L, 1);
-        buffer += "\\N";
-        continue;
-      }
-      append_field(L, plan->types[c], columns[c], buffer);
+      throw;
     }
-    buffer += '\n';
-    lua_pop(L, 1);
-    ++n;
+    if (!done) {
+      dst.end_copy("copy aborted");
+      throw std::logic_error("copy.write: a row that binary_sure took for binary is not");
+    }
+    lua_pushinteger(L, dst.end_copy().affected());
+    lua_pushliteral(L, "binary, streamed");  // for tests: which form the rows went in
+    return 2;
   }
-  lua_pop(L, 1);
-  dst.copy_in("COPY " + table + " (" + plan->list + ") FROM STDIN");
+  // Otherwise everything is converted first: a bad value raises before the COPY starts.
+  bool binary = encode_binary(L, *plan, 4, names, buffer, n);
+  if (!binary) {
+    lua_settop(L, names + static_cast<int>(plan->columns.size()) - 1);
+    buffer.clear();
+    encode_text(L, *plan, 4, names, buffer, n);
+  }
+  dst.copy_in(sql + (binary ? " (FORMAT binary)" : ""));
   lua_pushinteger(L, dst.send_copy(buffer.data(), buffer.size()).affected());
-  return 1;
+  lua_pushstring(L, binary ? "binary" : "text");  // for tests: which form the rows went in
+  return 2;
 }
 
 // columns_of(rows, seen): seen[key] = true for each string key of each row in the list `rows`,
@@ -1135,6 +1724,8 @@ int copy_write(lua_State* L) {
 int copy_columns_of(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   luaL_checktype(L, 2, LUA_TTABLE);
+  LazyLookup lookup;
+  std::vector<std::pair<LazyBatch*, std::vector<char>>> pending;  // per batch: columns seen
   for (lua_Integer i = 1; lua_rawgeti(L, 1, i) == LUA_TTABLE; ++i) {
     int row = lua_gettop(L);
     lua_pushnil(L);
@@ -1146,20 +1737,26 @@ int copy_columns_of(lua_State* L) {
         lua_rawset(L, 2);
       }
     }
-    if (push_lazy_batch(L, row)) {
-      LazyBatch& b = lazy_batch_of(L, -1);
-      long r = lazy_row_index(L, lua_gettop(L), row);
-      for (size_t c = 0; r >= 0 && c < b.names.size(); ++c) {
-        if (!b.slots[static_cast<size_t>(r) * b.names.size() + c].pending) continue;
-        lua_pushlstring(L, b.names[c].data(), b.names[c].size());
-        lua_pushboolean(L, 1);
-        lua_rawset(L, 2);
+    long r = -1;
+    if (LazyBatch* b = lookup.find(L, row, r)) {
+      if (pending.empty() || pending.back().first != b) {
+        pending.emplace_back(b, std::vector<char>(b->cols.size(), 0));
       }
-      lua_pop(L, 1);
+      std::vector<char>& seen = pending.back().second;
+      for (size_t c = 0; c < b->cols.size(); ++c)
+        if (b->pending_at(r, c)) seen[c] = 1;
     }
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
+  for (const auto& [b, seen] : pending) {
+    for (size_t c = 0; c < seen.size(); ++c) {
+      if (!seen[c]) continue;
+      lua_pushlstring(L, b->cols[c].name.data(), b->cols[c].name.size());
+      lua_pushboolean(L, 1);
+      lua_rawset(L, 2);
+    }
+  }
   return 0;
 }
 

@@ -1,7 +1,9 @@
 // The rows of copy.table's data path, for the Lua module "copy.core" (mod_copy.cpp adds these
 // functions to it): a plain batch read on a thread and written as it comes, a transform's batch
-// read with COPY binary and decoded straight into Lua values (json columns decoded when read),
-// and Lua rows written back with COPY text. The binary format itself: pg/copy_binary.hpp.
+// read with COPY binary into lazy Lua rows (a column decoded when the transform reads it), and
+// Lua rows written back with COPY binary (a column the transform did not set as the source sent
+// it), or COPY text when a value has no binary form weir writes. The binary format itself:
+// pg/copy_binary.hpp.
 //   stream(src, copy_out_sql) -> stream                 that COPY read on a thread of its own,
 //   stream_send(stream, dst, copy_in_sql)               written to dst's COPY as it comes;
 //   stream_end(dst) -> rows                             src is free in between (see Stream)
@@ -9,7 +11,7 @@
 //   read(src, select_sql [, plan [, lazy]]) -> rows, columns
 //                                                       a batch as typed Lua rows: COPY text, or
 //                                                       with a plan COPY binary decoded in C++
-//                                                       (lazy: json columns decoded when read)
+//                                                       (lazy: columns decoded when read)
 //   read_plan(src, select_sql) -> plan                  how each column of a query is read: its
 //                                                       binary form, or the server's text of it
 //                                                       (plan:list() is the select list to use)
@@ -17,8 +19,11 @@
 //                                                       own (src is the thread's until take)
 //   take(pending, plan [, lazy]) -> rows, columns       waits for it and decodes its rows
 //   discard(pending)                                    waits for it and drops its rows
-//   write(dst, table, columns, rows [, plan]) -> n      Lua rows into `table` with COPY text
-//                                                       (all converted before the COPY starts)
+//   write(dst, table, columns, rows [, plan]) -> n, how
+//                                                       Lua rows into `table`: COPY binary, sent
+//                                                       as encoded when sure ("binary, streamed"),
+//                                                       else all converted before the COPY starts
+//                                                       ("binary", or "text")
 //   write_plan(dst, table, columns) -> plan             the target columns' types, asked once
 //   materialize(row)                                    decodes a lazy row's pending columns
 //   columns_of(rows, seen)                              seen[name] = true for every string key

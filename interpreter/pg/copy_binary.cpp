@@ -1,4 +1,4 @@
-// COPY's binary format, read side (see copy_binary.hpp).
+// COPY's binary format, read and write sides (see copy_binary.hpp).
 #include "pg/copy_binary.hpp"
 
 #include <charconv>
@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <vector>
 
 namespace weir::pg {
 
@@ -154,6 +155,112 @@ BinaryArray parse_binary_array(const char* data, size_t n) {
     if (len > 0) p += len;
   }
   return a;
+}
+
+void put_header(std::string& out) {
+  static const char kHeader[] =
+      "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";  // signature, flags, extension
+  out.append(kHeader, 19);
+}
+
+namespace {
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+// A uuid in its usual spelling (8-4-4-4-12 hex digits, either case) as its 16 bytes; false for
+// any other spelling (the server reads those).
+bool put_uuid(std::string& out, const char* s, size_t n) {
+  if (n != 36) return false;
+  char b[16];
+  size_t at = 0;
+  for (size_t i = 0; i < 36;) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (s[i++] != '-') return false;
+      continue;
+    }
+    int hi = hex_digit(s[i]), lo = hex_digit(s[i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    b[at++] = static_cast<char>(hi << 4 | lo);
+    i += 2;
+  }
+  put_field(out, b, 16);
+  return true;
+}
+
+// A decimal ("-12.50", "7", ".5") as numeric's binary form, with the display scale its text
+// gives (the server then rounds it to the column's scale exactly as it rounds the text); false
+// for any other spelling (exponents, NaN, Infinity, spaces: the server reads those).
+bool put_numeric(std::string& out, const char* s, size_t n) {
+  size_t i = 0;
+  bool negative = false;
+  if (i < n && (s[i] == '-' || s[i] == '+')) negative = s[i++] == '-';
+  size_t int_start = i;
+  while (i < n && s[i] >= '0' && s[i] <= '9')
+    ++i;
+  size_t int_end = i;
+  size_t frac_start = i, frac_end = i;
+  if (i < n && s[i] == '.') {
+    frac_start = ++i;
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+      ++i;
+    frac_end = i;
+  }
+  if (i != n || (int_end == int_start && frac_end == frac_start) || n > 1000) return false;
+  // base-10000 digits: the integer part's groups end at the point, the fraction's start there
+  size_t int_len = int_end - int_start, frac_len = frac_end - frac_start;
+  size_t int_groups = (int_len + 3) / 4, frac_groups = (frac_len + 3) / 4;
+  std::vector<uint16_t> digits;
+  digits.reserve(int_groups + frac_groups);
+  size_t lead = int_groups * 4 - int_len;  // zeros in front of the first group
+  for (size_t g = 0; g < int_groups; ++g) {
+    unsigned v = 0;
+    for (size_t k = 0; k < 4; ++k) {
+      size_t pos = g * 4 + k;  // position in the zero-padded integer part
+      v = v * 10 + (pos < lead ? 0 : static_cast<unsigned>(s[int_start + pos - lead] - '0'));
+    }
+    digits.push_back(static_cast<uint16_t>(v));
+  }
+  for (size_t g = 0; g < frac_groups; ++g) {
+    unsigned v = 0;
+    for (size_t k = 0; k < 4; ++k) {
+      size_t pos = g * 4 + k;
+      v = v * 10 + (pos < frac_len ? static_cast<unsigned>(s[frac_start + pos] - '0') : 0);
+    }
+    digits.push_back(static_cast<uint16_t>(v));
+  }
+  bool zero = true;
+  for (uint16_t d : digits)
+    zero = zero && d == 0;
+  if (zero) negative = false;  // "-0" is 0, as numeric_in has it
+  put_u32(out, static_cast<uint32_t>(8 + 2 * digits.size()));
+  put_u16(out, static_cast<uint16_t>(digits.size()));
+  put_u16(out, static_cast<uint16_t>(static_cast<int16_t>(int_groups) - 1));  // weight
+  put_u16(out, negative ? 0x4000 : 0x0000);
+  put_u16(out, static_cast<uint16_t>(frac_len));  // display scale
+  for (uint16_t d : digits)
+    put_u16(out, d);
+  return true;
+}
+
+// An array's binary form with every lower bound 1 (what its Lua value gives, and so what COPY
+// text wrote), appended to `out` as a field.
+void put_array_field(std::string& out, const char* d, size_t n) {
+  size_t at = out.size();
+  put_field(out, d, n);
+  if (n < 12) return;  // malformed: the server says so
+  uint32_t ndim = pg::read_u32(d);
+  for (uint32_t i = 0; i < ndim && 12 + 8 * (i + 1) <= n; ++i) {
+    char* lb = &out[at + 4 + 12 + 8 * i + 4];
+    lb[0] = lb[1] = lb[2] = 0;
+    lb[3] = 1;
+  }
 }
 
 }  // namespace weir::pg

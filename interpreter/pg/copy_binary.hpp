@@ -1,7 +1,8 @@
-// COPY's binary format, read side: the stream's header and tuples, and the binary forms of the
+// COPY's binary format. Read side: the stream's header and tuples, and the binary forms of the
 // built-in types weir decodes without the server's text output (integers, floats, numeric,
-// uuid, arrays). Pure byte work, no connection and no Lua; malformed input throws
-// std::runtime_error. tests/unit/test_copy_binary.cpp, tests/lua/copy_binary_test.lua.
+// uuid, arrays); write side: fields, and numeric and uuid from their text. Pure byte work, no
+// connection and no Lua; malformed input throws std::runtime_error.
+// tests/unit/test_copy_binary.cpp, tests/lua/copy_binary_test.lua.
 #pragma once
 
 #include <cstddef>
@@ -50,5 +51,42 @@ struct BinaryArray {
   std::vector<BinaryField> items;
 };
 BinaryArray parse_binary_array(const char* data, size_t n);
+
+// ---- write side: appending a binary COPY (COPY … FROM STDIN (FORMAT binary)) --------------------
+
+inline void put_u16(std::string& out, uint16_t v) {
+  char b[2] = {static_cast<char>(v >> 8), static_cast<char>(v)};
+  out.append(b, 2);
+}
+inline void put_u32(std::string& out, uint32_t v) {
+  char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+               static_cast<char>(v)};
+  out.append(b, 4);
+}
+inline void put_u64(std::string& out, uint64_t v) {
+  put_u32(out, static_cast<uint32_t>(v >> 32));
+  put_u32(out, static_cast<uint32_t>(v));
+}
+// A field: its length, then its bytes.
+inline void put_field(std::string& out, const char* d, size_t n) {
+  put_u32(out, static_cast<uint32_t>(n));
+  out.append(d, n);
+}
+inline void put_null(std::string& out) {
+  put_u32(out, 0xFFFFFFFFu);
+}
+
+// The stream's header (signature, flags, no extension); a tuple is put_u16(fields) and its
+// fields; the trailer is put_u16(0xFFFF).
+void put_header(std::string& out);
+// A uuid in its usual spelling (8-4-4-4-12 hex digits, either case) as a 16-byte field; false
+// (nothing appended) for any other spelling.
+bool put_uuid(std::string& out, const char* s, size_t n);
+// A decimal ("-12.50", "7", ".5", "+3", "5.") as a numeric field whose display scale is the
+// digits after its point, the value numeric_in gives for that text; false (nothing appended) for
+// any other spelling (exponents, NaN, Infinity, spaces) and for more than 1,000 characters.
+bool put_numeric(std::string& out, const char* s, size_t n);
+// An array's binary form (`d`, `n` bytes) as a field with every lower bound 1.
+void put_array_field(std::string& out, const char* d, size_t n);
 
 }  // namespace weir::pg

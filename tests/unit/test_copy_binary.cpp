@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -143,4 +144,67 @@ TEST_CASE("arrays: dimensions and elements, NULL elements, empty arrays") {
 
   a.resize(a.size() - 2);
   CHECK_THROWS_AS(weir::pg::parse_binary_array(a.data(), a.size()), std::runtime_error);
+}
+
+TEST_CASE("numeric from its text: the binary form reads back as the text numeric_in keeps") {
+  using weir::pg::put_numeric;
+  auto round = [](const std::string& s) {
+    std::string out;
+    REQUIRE(put_numeric(out, s.data(), s.size()));
+    REQUIRE(out.size() >= 4);
+    std::string field = out.substr(4);
+    REQUIRE(field.size() == weir::pg::read_u32(out.data()));
+    return weir::pg::numeric_text(field.data(), field.size());
+  };
+  CHECK(round("0") == "0");
+  CHECK(round("-0") == "0");
+  CHECK(round("0.0001") == "0.0001");
+  CHECK(round("-0.001") == "-0.001");
+  CHECK(round(".5") == "0.5");
+  CHECK(round("5.") == "5");
+  CHECK(round("+3") == "3");
+  CHECK(round("007.0700") == "7.0700");
+  CHECK(round("-12.50") == "-12.50");
+  CHECK(round("10000") == "10000");
+  CHECK(round("99990000.00010000") == "99990000.00010000");
+  CHECK(round("123456789012345678901234567890.000000000000000000001") ==
+        "123456789012345678901234567890.000000000000000000001");
+  CHECK(round("-0.000000000000000000000000000001") == "-0.000000000000000000000000000001");
+  std::string out;
+  for (const char* other :
+       {"1e5", "NaN", "Infinity", " 1", "1 ", "", "-", ".", "1.2.3", "0x10", "1_000"})
+    CHECK_FALSE(put_numeric(out, other, std::strlen(other)));
+  CHECK(out.empty());
+}
+
+TEST_CASE("uuid from its text, and arrays written with lower bound 1") {
+  using weir::pg::put_uuid;
+  std::string out;
+  const char* u = "A0EEBC99-9c0b-4ef8-bb6d-6bb9bd380a11";
+  REQUIRE(put_uuid(out, u, std::strlen(u)));
+  REQUIRE(out.size() == 20);
+  CHECK(weir::pg::uuid_text(out.data() + 4, 16) == "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+  out.clear();
+  for (const char* other :
+       {"{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}", "a0eebc999c0b4ef8bb6d6bb9bd380a11",
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1g", ""})
+    CHECK_FALSE(put_uuid(out, other, std::strlen(other)));
+  CHECK(out.empty());
+  // int4[] '[0:1]={7,8}': ndim 1, no NULLs, int4, dim 2 lower bound 0, elements 7 and 8
+  std::string a;
+  weir::pg::put_u32(a, 1);
+  weir::pg::put_u32(a, 0);
+  weir::pg::put_u32(a, 23);
+  weir::pg::put_u32(a, 2);
+  weir::pg::put_u32(a, 0);
+  weir::pg::put_u32(a, 4);
+  weir::pg::put_u32(a, 7);
+  weir::pg::put_u32(a, 4);
+  weir::pg::put_u32(a, 8);
+  weir::pg::put_array_field(out, a.data(), a.size());
+  REQUIRE(out.size() == a.size() + 4);
+  CHECK(weir::pg::read_u32(out.data() + 4 + 16) == 1);
+  auto parsed = weir::pg::parse_binary_array(out.data() + 4, out.size() - 4);
+  CHECK(parsed.dims == std::vector<int32_t>{2});
+  CHECK(parsed.items.size() == 2);
 }
