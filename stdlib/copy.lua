@@ -546,6 +546,27 @@ local function copy_table(o)
     dst:exec(release .. held_sql())
   end
 
+  -- A row's values JSON has no number for (±Infinity, NaN: a float8 column's) as PostgreSQL
+  -- spells them, so that a bad row holding one is still quarantined. The row (`top`) and plain
+  -- tables inside it are copied when something in them changes.
+  local function json_spelled(v, top)
+    if type(v) == "number" then
+      if v ~= v then return "NaN" end
+      if v == math.huge then return "Infinity" end
+      if v == -math.huge then return "-Infinity" end
+      return v
+    end
+    if type(v) ~= "table" or db.isnull(v) then return v end
+    local out, changed = {}, false
+    for k, x in pairs(v) do
+      local y = json_spelled(x)
+      out[k] = y
+      changed = changed or y ~= x
+    end
+    if not changed or (not top and getmetatable(v) ~= nil) then return v end
+    return out
+  end
+
   local function quarantine(key_values, row, err)
     local text = type(err) == "table" and err.sqlstate and (err.sqlstate .. " " .. err.message ..
       (err.detail and (" (detail: " .. err.detail .. ")") or "")) or tostring(err)
@@ -553,6 +574,7 @@ local function copy_table(o)
     -- the same JSON text db.json binds; a value JSON cannot hold, or a zero byte, fails as a
     -- parameter does
     local ok_row, row_json = pcall(json.encode, row)
+    if not ok_row then ok_row, row_json = pcall(json.encode, json_spelled(row, true)) end
     local ok_key, key_json = pcall(json.encode, key_values)
     if not (ok_row and ok_key) or text:find("\0", 1, true) then
       write_held()
@@ -578,6 +600,18 @@ local function copy_table(o)
       out[i] = (v == nil or db.isnull(v)) and db.NULL or v
     end
     return out
+  end
+
+  -- Whether every element of a transform's list of rows is a row; with `where`, the first
+  -- element that is not and its type.
+  local function list_ok(list, where)
+    for i = 1, #list do
+      if type(list[i]) ~= "table" then
+        if where then return i, type(list[i]) end
+        return false
+      end
+    end
+    return true
   end
 
   -- Transforms source rows: returns output rows, the source row of each (for its key, which
@@ -610,6 +644,12 @@ local function copy_table(o)
         quarantine(key_of(row), row, text)
       elseif res == nil then
         stats.skipped = stats.skipped + 1
+      elseif type(res) == "table" and res[1] ~= nil and type(res[1]) == "table" and not list_ok(res) then
+        -- a list with something other than a row in it: the write would stop there and lose the rest
+        local text = ("transform raised: returned a list whose element %d is a %s, not a row"):format(
+          list_ok(res, true))
+        if on_error == "fail" then error(setmetatable({ key = key_of(row), err = text }, RowFailure), 0) end
+        quarantine(key_of(row), row, text)
       else
         if type(res) == "table" and res[1] ~= nil and type(res[1]) == "table" then
           for _, r in ipairs(res) do

@@ -488,4 +488,38 @@ T.case("a transform that returns something other than a row has a bad row, not a
   T.eq(db:value("SELECT string_agg(id::text, ',' ORDER BY id) FROM cb_dup_b"), "1,2,4,5")
 end)
 
+T.case("a transform returning a list with an element that is not a row has a bad row, not lost rows", function()
+  db:exec "TRUNCATE cb_dup_b"
+  local st = copy.table {
+    from = db, source = "cb_dup_a", to = db, target = "cb_dup_b", name = "cb_list_not_rows",
+    transform = function(row)
+      if row.id == 2 then return { { id = 2, v = "x" }, "junk", { id = 20, v = "y" } } end
+      return { id = row.id, v = row.v }
+    end,
+  }
+  T.eq(st.written, 4)
+  T.eq(st.quarantined, 1)
+  local q = copy.quarantine(db, "cb_list_not_rows")
+  T.eq(#q, 1)
+  T.contains(q[1].error, "returned a list whose element 2 is a string, not a row")
+  T.eq(db:value("SELECT string_agg(id::text, ',' ORDER BY id) FROM cb_dup_b"), "1,3,4,5")
+end)
+
+T.case("a bad row holding an infinite or NaN float is quarantined, its value kept as PostgreSQL spells it", function()
+  db:exec [[CREATE TABLE cb_inf_a (id int PRIMARY KEY, f float8);
+            CREATE TABLE cb_inf_b (id int PRIMARY KEY, f float8 CHECK (f < 100));
+            INSERT INTO cb_inf_a VALUES (1, 1), (2, '-Infinity'), (3, 'Infinity'), (4, 'NaN'), (5, 5)]]
+  local st = copy.table {
+    from = db, source = "cb_inf_a", to = db, target = "cb_inf_b", name = "cb_inf",
+    transform = function(row) return { id = row.id, f = row.f } end,
+  }
+  T.eq(st.written, 3)
+  T.eq(st.quarantined, 2)
+  local q = copy.quarantine(db, "cb_inf")
+  T.eq(#q, 2)
+  T.eq(db:value("SELECT string_agg(row->>'f', ',' ORDER BY id) FROM weir.quarantine WHERE copy = 'cb_inf'"),
+       "Infinity,NaN")
+  T.eq(db:value("SELECT string_agg(id::text, ',' ORDER BY id) FROM cb_inf_b"), "1,2,5")
+end)
+
 T.done()
