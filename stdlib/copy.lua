@@ -1,5 +1,5 @@
 --- copy: batch copy and backfill (the `copy` global). The data path is C++ ("copy.core":
---- COPY to COPY without Lua, or COPY text rows through a Lua transform); this file drives the
+--- COPY to COPY without Lua, or COPY binary rows through a Lua transform and back); this file drives the
 --- batches: keyset ranges on the key, one target transaction per batch holding the rows, the
 --- checkpoint, the quarantined rows and the id mappings — so a copy killed at any moment and run
 --- again continues after the last committed batch, with no row lost or doubled.
