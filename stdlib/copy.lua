@@ -1,8 +1,8 @@
 --- copy: batch copy and backfill (the `copy` global). The data path is C++ ("copy.core":
---- COPY to COPY without Lua, or COPY binary rows through a Lua transform and back); this file drives the
---- batches: keyset ranges on the key, one target transaction per batch holding the rows, the
---- checkpoint, the quarantined rows and the id mappings — so a copy killed at any moment and run
---- again continues after the last committed batch, with no row lost or doubled.
+--- COPY to COPY without Lua, or COPY binary rows through a Lua transform and back); this file
+--- drives the batches: keyset ranges on the key, one target transaction per batch holding the
+--- rows, the checkpoint, the quarantined rows and the id mappings — so a copy killed at any
+--- moment and run again continues after the last committed batch, with no row lost or doubled.
 ---
 --- No row is lost without a word: a source row with a NULL key (which keyset batches cannot
 --- reach) refuses the copy before any work; a bad row is either quarantined and counted (and
