@@ -822,10 +822,10 @@ local function copy_table(o)
   end
 
   -- Without a transform, pause_ms or throttle, the source is read as key-ordered statements of
-  -- `span` rows, a whole number of batches (each next one after the last key the one before
-  -- returned), each on a thread and cut into batches as its rows come (core.batches, which also
-  -- gives each batch's last key): the target takes batch after batch with no query on the source
-  -- in between, and the next statement starts as soon as the source has sent the last one's rows.
+  -- `span` rows, a whole number of batches, on a thread that cuts them into batches as the rows
+  -- come (core.batches, which also gives each batch's last key) and asks the next statement,
+  -- after the last key, as soon as one has returned all its rows: the target takes batch after
+  -- batch with no query on the source in between.
   -- A batch of 201 to 2,000 rows goes to the target in COPYs of about 200 rows: COPY FROM makes
   -- a slot per row it buffers (up to 1,000, made again by every COPY) at a cost that grows with
   -- the square of their number on PostgreSQL 15, so five COPYs of 200 rows cost the server less
@@ -836,24 +836,25 @@ local function copy_table(o)
     local n = (batch + 199) // 200
     piece = (batch + n - 1) // n
   end
-  local function span_sql(after)
-    local key_text_cols, order = {}, {}
-    for i, k in ipairs(keys) do
-      order[i] = "weir_src." .. src:quote_ident(k)
-      key_text_cols[i] = order[i] .. "::text"
-    end
-    return "COPY (SELECT " .. table.concat(select_list, ", ") .. ", " .. table.concat(key_text_cols, ", ") ..
-      " FROM " .. from_sql .. range_where(after, nil) .. " ORDER BY " .. table.concat(order, ", ") .. " LIMIT " ..
-      span .. ") TO STDOUT" .. fmt
+  local key_text_cols, order = {}, {}
+  for i, k in ipairs(keys) do
+    order[i] = "weir_src." .. src:quote_ident(k)
+    key_text_cols[i] = order[i] .. "::text"
   end
-  local reader, following  -- this statement's batches, and the next statement's once started
+  local span_head = "COPY (SELECT " .. table.concat(select_list, ", ") .. ", " .. table.concat(key_text_cols, ", ") ..
+    " FROM " .. from_sql
+  local span_tail = " ORDER BY " .. table.concat(order, ", ") .. " LIMIT " .. span .. ") TO STDOUT" .. fmt
+  local reader  -- the batches coming from the source
   local failed_hi  -- the last key of the batch that failed, once known
   local function drop_readers()
     if reader then core.drop_batches(reader) end
-    if following then core.drop_batches(following) end
-    reader, following = nil, nil
+    reader = nil
   end
-  local function start(after) return core.batches(src, span_sql(after), binary, #keys, batch, piece) end
+  local function start(after)
+    local others = range_where(nil, nil)  -- where, since, a claimed range's end
+    return core.batches(src, span_head .. range_where(after, nil) .. span_tail, binary, #keys, batch, piece, span,
+      span_head .. (others ~= "" and (others .. " AND ") or " WHERE "), span_tail, key_list)
+  end
 
   -- One batch from the reader in one target transaction: rows read and written, its last key,
   -- and whether the reader must start again after it (a failed batch, written again row by
@@ -916,28 +917,17 @@ local function copy_table(o)
         drop_readers()
         error(("copy.table %s: %s failed: %s"):format(name, describe_range(last, nil), error_line(ready)), 0)
       end
-      if ready then
-        if not following then
-          local finished, rows, after = core.batches_read(reader)
-          if finished and rows == span then following = start(after) end
-        end
-        failed_hi = nil
-        local ok2, read, written, hi, restart = pcall(plain_batch)
-        current_batch = nil
-        if not ok2 then
-          drop_readers()
-          rollback()
-          error(("copy.table %s: %s failed%s"):format(name, describe_range(last, failed_hi), failure_text(read, keys)), 0)
-        end
-        batch_done(read, written, hi)
-        if restart then reader = start(last) end
-      else
-        local _, rows, after = core.batches_read(reader)
-        core.drop_batches(reader)
-        reader = nil
-        if rows < span then break end  -- nothing left after `last`
-        reader, following = following or start(after), nil
+      if not ready then break end  -- nothing left after `last`
+      failed_hi = nil
+      local ok2, read, written, hi, restart = pcall(plain_batch)
+      current_batch = nil
+      if not ok2 then
+        drop_readers()
+        rollback()
+        error(("copy.table %s: %s failed%s"):format(name, describe_range(last, failed_hi), failure_text(read, keys)), 0)
       end
+      batch_done(read, written, hi)
+      if restart then reader = start(last) end
     end
     drop_readers()
   end

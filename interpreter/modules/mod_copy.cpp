@@ -1,8 +1,9 @@
 // Lua module "copy.core" (stdlib/copy.lua builds the `copy` global on it): the data path.
 //   pipe(src, copy_out_sql, dst, copy_in_sql) -> rows   COPY to COPY, rows never reach Lua
-//   batches(src, copy_out_sql, binary, key_fields, batch_rows, piece_rows) -> reader
-//                                                       a plain copy's source statement read on a
-//                                                       thread and cut into batches
+//   batches(src, copy_out_sql, binary, key_fields, batch_rows, piece_rows
+//           [, span, next_prefix, next_suffix, key_list]) -> reader
+//                                                       a plain copy's source statements read on
+//                                                       a thread and cut into batches
 //                                                       (pg::BatchReader)
 //   batch_ready(reader) -> bool                         whether another batch is coming
 //   batch_send(reader, dst, first_sql, again_sql) -> rows, key
@@ -10,7 +11,6 @@
 //   batch_complete(reader) -> rows, key, pieces | nil  the next batch when all its rows are read
 //   batch_send_whole(reader, dst, sql) -> rows, key     that batch with one query (its COPYs in it)
 //   batch_key(reader) -> key | nil                      the last key of the batch sent or failed on
-//   batches_read(reader) -> finished, rows, last_key    how far the thread has read (no wait)
 //   drop_batches(reader)                                nobody will send the rest
 //   stream, stream_send, stream_end, drop_stream, read, read_plan, fetch, take, discard,
 //   write, write_plan, materialize, columns_of   the rows themselves: see copy_rows.hpp
@@ -115,6 +115,12 @@ int copy_batches(lua_State* L) {
   o.key_fields = static_cast<int>(luaL_checkinteger(L, 4));
   o.batch_rows = luaL_checkinteger(L, 5);
   o.piece_rows = luaL_optinteger(L, 6, 0);
+  o.span = luaL_optinteger(L, 7, 0);
+  if (o.span > 0) {
+    o.next_prefix = luaL_checkstring(L, 8);
+    o.next_suffix = luaL_checkstring(L, 9);
+    o.key_list = luaL_checkstring(L, 10);
+  }
   luaL_argcheck(L, o.key_fields >= 1, 4, "at least one key field");
   luaL_argcheck(L, o.batch_rows >= 1, 5, "a positive number of rows");
   auto* box = static_cast<BatchBox*>(lua_newuserdatauv(L, sizeof(BatchBox), 0));
@@ -165,18 +171,6 @@ int copy_batch_send_whole(lua_State* L) {
 int copy_batch_key(lua_State* L) {
   push_key(L, batches_arg(L, 1).batch_key());
   return 1;
-}
-
-int copy_batches_read(lua_State* L) {
-  pg::BatchReader& r = batches_arg(L, 1);
-  bool finished = r.finished();
-  lua_pushboolean(L, finished);
-  lua_pushinteger(L, r.rows_read());
-  if (finished)
-    push_key(L, r.last_key());
-  else
-    lua_pushnil(L);
-  return 3;
 }
 
 // ---- workers ---------------------------------------------------------------------------------
@@ -272,7 +266,6 @@ const luaL_Reg kFunctions[] = {
     {"batch_key", guarded<copy_batch_key>},
     {"batch_complete", guarded<copy_batch_complete>},
     {"batch_send_whole", guarded<copy_batch_send_whole>},
-    {"batches_read", guarded<copy_batches_read>},
     {"drop_batches", guarded<batches_gc>},
     {nullptr, nullptr},
 };

@@ -142,59 +142,75 @@ BatchReader::~BatchReader() {
   drop();
 }
 
-void BatchReader::read_all(Connection* src, const std::string& sql) {
+void BatchReader::read_all(Connection* src, std::string sql) {
   try {
-    src->copy_out(sql);
     const bool binary = options_.binary;
     const int k = options_.key_fields;
     std::string header;
-    bool started = false;
     Chunk chunk;
     long long in_batch = 0, in_piece = 0;
     std::vector<std::string> key;
-    const char* buf = nullptr;
-    for (long got; (got = src->read_copy(&buf)) >= 0;) {
-      auto n = static_cast<size_t>(got);
-      size_t at = 0;
-      if (binary && !started) {
-        if (n < kBinaryHeader || std::memcmp(buf, kBinarySignature, 11) != 0)
-          throw malformed("no binary COPY header");
-        size_t ext = be32(buf + 15);
-        if (n < kBinaryHeader + ext) throw malformed("a truncated header");
-        header.assign(buf, kBinaryHeader + ext);
-        at = header.size();
+    for (;;) {
+      src->copy_out(sql);
+      bool started = false;
+      long long in_statement = 0;
+      const char* buf = nullptr;
+      for (long got; (got = src->read_copy(&buf)) >= 0;) {
+        auto n = static_cast<size_t>(got);
+        size_t at = 0;
+        if (binary && !started) {
+          if (n < kBinaryHeader || std::memcmp(buf, kBinarySignature, 11) != 0)
+            throw malformed("no binary COPY header");
+          size_t ext = be32(buf + 15);
+          if (n < kBinaryHeader + ext) throw malformed("a truncated header");
+          header.assign(buf, kBinaryHeader + ext);
+          at = header.size();
+        }
+        started = true;
+        if (at == n) continue;
+        if (binary && n - at == 2 && be16(buf + at) == -1) continue;  // the trailer
+        if (in_piece == 0 && binary) chunk.bytes += header;
+        if (binary)
+          split_binary_row(buf + at, n - at, k, chunk.bytes, key);
+        else
+          split_text_row(buf + at, n - at, k, chunk.bytes, key);
+        ++in_statement;
+        ++in_batch;
+        ++in_piece;
+        ++chunk.rows;
+        bool batch_end = in_batch == options_.batch_rows;
+        bool piece_end = batch_end || (options_.piece_rows > 0 && in_piece == options_.piece_rows);
+        if (piece_end) {
+          if (binary) chunk.bytes += kBinaryTrailer;
+          chunk.piece_end = true;
+          in_piece = 0;
+        }
+        if (batch_end) {
+          chunk.batch_end = true;
+          chunk.key = key;
+          in_batch = 0;
+        }
+        if (piece_end || chunk.bytes.size() >= kBlock) {
+          push(std::move(chunk));
+          chunk = Chunk();
+        }
       }
-      started = true;
-      if (at == n) continue;
-      if (binary && n - at == 2 && be16(buf + at) == -1) continue;  // the trailer
-      if (in_piece == 0 && binary) chunk.bytes += header;
-      if (binary)
-        split_binary_row(buf + at, n - at, k, chunk.bytes, key);
-      else
-        split_text_row(buf + at, n - at, k, chunk.bytes, key);
-      ++in_batch;
-      ++in_piece;
-      ++chunk.rows;
       {
         std::lock_guard<std::mutex> lock(mu_);
-        ++rows_;
+        if (discard_) break;
       }
-      bool batch_end = in_batch == options_.batch_rows;
-      bool piece_end = batch_end || (options_.piece_rows > 0 && in_piece == options_.piece_rows);
-      if (piece_end) {
-        if (binary) chunk.bytes += kBinaryTrailer;
-        chunk.piece_end = true;
-        in_piece = 0;
+      if (options_.span <= 0 || in_statement < options_.span) break;
+      // A full span: more rows may follow the last key.
+      std::string cond;
+      if (key.size() == 1) {
+        cond = options_.key_list + " > " + src->quote_literal(key[0]);
+      } else {
+        cond = "(" + options_.key_list + ") > (";
+        for (size_t i = 0; i < key.size(); ++i)
+          cond += (i ? ", " : "") + src->quote_literal(key[i]);
+        cond += ")";
       }
-      if (batch_end) {
-        chunk.batch_end = true;
-        chunk.key = key;
-        in_batch = 0;
-      }
-      if (piece_end || chunk.bytes.size() >= kBlock) {
-        push(std::move(chunk));
-        chunk = Chunk();
-      }
+      sql = options_.next_prefix + cond + options_.next_suffix;
     }
     if (in_batch > 0) {
       if (binary) chunk.bytes += kBinaryTrailer;
@@ -202,8 +218,6 @@ void BatchReader::read_all(Connection* src, const std::string& sql) {
       chunk.key = key;
       push(std::move(chunk));
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    last_key_ = std::move(key);
   } catch (const std::exception&) {  // no Lua on this thread: the sender rethrows it there
     std::lock_guard<std::mutex> lock(mu_);
     error_ = std::current_exception();
@@ -254,8 +268,7 @@ long long BatchReader::send_batch(Connection& dst, const std::string& first_sql,
       if (!pop(chunk)) {
         std::lock_guard<std::mutex> lock(mu_);
         if (error_) std::rethrow_exception(error_);
-        if (open) throw malformed("the batch ended early");
-        return rows;
+        throw malformed(first ? "no batch to send" : "the batch ended early");
       }
       if (!open) {
         dst.copy_in(first ? first_sql : again_sql);
@@ -353,21 +366,6 @@ long long BatchReader::send_whole_batch(Connection& dst, const std::string& sql)
     throw;
   }
   return rows;
-}
-
-bool BatchReader::finished() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return done_;
-}
-
-long long BatchReader::rows_read() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return rows_;
-}
-
-std::vector<std::string> BatchReader::last_key() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return last_key_;
 }
 
 void BatchReader::wait_read() {

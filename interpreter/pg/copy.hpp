@@ -35,14 +35,15 @@ using Row = std::vector<Field>;
 long long pipe_copy(Connection& src, const std::string& copy_out_sql, Connection& dst,
                     const std::string& copy_in_sql);
 
-// A plain copy's source rows, cut into batches as they come: one `COPY (SELECT columns…,
-// key::text… ORDER BY key LIMIT m) TO STDOUT` read on a thread of its own (at most kCap bytes
-// waiting), each row's trailing `key_fields` fields (the key as text) taken off and kept as
-// the row's key, every `batch_rows` rows a batch, cut again every `piece_rows` rows (0: never)
-// into COPYs of their own (binary pieces get the stream's header and trailer). Between two
-// sends the source connection is the thread's until the statement has been read to its end
-// (finished()); copy.table asks the next statement then, so the source never waits on the
-// target and the target gets each batch without a query on the source in between.
+// A plain copy's source rows, cut into batches as they come: `COPY (SELECT columns…, key::text…
+// … ORDER BY key LIMIT span) TO STDOUT` statements read on a thread of its own (at most kCap
+// bytes waiting), each row's trailing `key_fields` fields (the key as text) taken off and kept
+// as the row's key, every `batch_rows` rows a batch, cut again every `piece_rows` rows (0:
+// never) into COPYs of their own (binary pieces get the stream's header and trailer). A
+// statement that returned `span` rows is followed at once by the next, after its last key:
+// next_prefix + `key_list > literal` (a row comparison for several columns) + next_suffix.
+// The source connection is the thread's until a statement returns fewer rows, so the target
+// gets batch after batch with no query on the source in between.
 class BatchReader {
  public:
   static constexpr size_t kBlock = size_t{1} << 16;
@@ -52,6 +53,8 @@ class BatchReader {
     int key_fields = 1;
     long long batch_rows = 1;
     long long piece_rows = 0;
+    long long span = 0;  // rows per statement (0: one statement)
+    std::string next_prefix, next_suffix, key_list;
   };
   BatchReader(Connection& src, std::string copy_out_sql, Options options);
   ~BatchReader();
@@ -76,11 +79,6 @@ class BatchReader {
   long long send_whole_batch(Connection& dst, const std::string& sql);
   // The last key of the batch send_batch sent or failed on (empty when the source failed).
   const std::vector<std::string>& batch_key() const { return batch_key_; }
-  // Whether the statement has been read to its end (the source connection is free again),
-  // how many rows it returned, and the last row's key.
-  bool finished();
-  long long rows_read();
-  std::vector<std::string> last_key();
   // Waits for the thread to read everything (the rows stay queued: memory holds them).
   void wait_read();
   // Nobody will send the rest: waits for the thread, dropping what it reads.
@@ -94,7 +92,7 @@ class BatchReader {
     bool batch_end = false;
     std::vector<std::string> key;  // with batch_end: the batch's last key
   };
-  void read_all(Connection* src, const std::string& sql);
+  void read_all(Connection* src, std::string sql);
   void push(Chunk&& chunk);
   // Waits for the next chunk; false when the statement ended and nothing is left.
   bool pop(Chunk& out);
@@ -108,8 +106,6 @@ class BatchReader {
   bool done_ = false;
   bool discard_ = false;
   bool unbounded_ = false;
-  long long rows_ = 0;
-  std::vector<std::string> last_key_;
   std::exception_ptr error_;
   std::vector<std::string> batch_key_;
 };
