@@ -826,14 +826,15 @@ local function copy_table(o)
   -- come (core.batches, which also gives each batch's last key) and asks the next statement,
   -- after the last key, as soon as one has returned all its rows: the target takes batch after
   -- batch with no query on the source in between.
-  -- A batch of 201 to 2,000 rows goes to the target in COPYs of about 200 rows: COPY FROM makes
+  -- A batch of 151 to 1,500 rows goes to the target in COPYs of about 125 rows: COPY FROM makes
   -- a slot per row it buffers (up to 1,000, made again by every COPY) at a cost that grows with
-  -- the square of their number on PostgreSQL 15, so five COPYs of 200 rows cost the server less
-  -- than one of 1,000; from 2,000 rows on, one COPY reuses its 1,000 slots enough to be cheaper.
+  -- the square of their number on PostgreSQL 15, so eight COPYs of 125 rows cost the server less
+  -- than one of 1,000; from about 2,000 rows on, one COPY reuses its 1,000 slots enough to be
+  -- the cheaper (measured: docs/copy.md).
   local span = batch * math.max(1, math.ceil(50000 / batch))
   local piece = 0
-  if batch > 200 and batch <= 2000 then
-    local n = (batch + 199) // 200
+  if batch > 150 and batch <= 1500 then
+    local n = (batch + 124) // 125
     piece = (batch + n - 1) // n
   end
   local key_text_cols, order = {}, {}
