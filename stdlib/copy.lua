@@ -451,16 +451,7 @@ local function copy_table(o)
       from_sql .. range_where(last, nil) .. " ORDER BY " .. key_list .. " LIMIT " .. batch .. ") s ORDER BY " ..
       desc_list .. " LIMIT 1"
   end
-  -- Without a transform, the next batch's last key is asked while the target is still taking
-  -- this batch: { after = the key it follows, hi = its answer (false: nothing left) }.
-  local hi_ahead
   local function next_hi(last)
-    if hi_ahead and hi_ahead.after == last then
-      local hi = hi_ahead.hi
-      hi_ahead = nil
-      return hi or nil
-    end
-    hi_ahead = nil
     local row = src:one(next_hi_sql(last))
     if not row then return nil end
     local hi = {}
@@ -712,51 +703,22 @@ local function copy_table(o)
   local ahead
   local read_ahead = o.transform ~= nil and read_plan ~= nil and read_plan:list() ~= nil and not o.pause_ms
     and not o.throttle
-  -- Without a transform: { hi = …, stream = core.stream(…) }, the next batch's rows coming in.
-  local stream_ahead
-  local read_ahead_plain = not o.transform and not o.pause_ms and not o.throttle
   local function drop_ahead()
     if ahead then
       core.discard(ahead.pending)
       ahead = nil
     end
-    if stream_ahead then
-      core.drop_stream(stream_ahead.stream)
-      stream_ahead = nil
-    end
-    hi_ahead = nil
   end
-  local function drop_stream_ahead()
-    if stream_ahead then
-      core.drop_stream(stream_ahead.stream)
-      stream_ahead = nil
-    end
-  end
+
+  local fmt = binary and " (FORMAT binary)" or ""
+  local copy_in_sql = "COPY " .. into .. " (" .. list_of(dst, columns) .. ") FROM STDIN" .. fmt
 
   -- One batch, fast path: everything or an error.
   local function fast_batch(last, hi)
     if not o.transform then
-      local fmt = binary and " (FORMAT binary)" or ""
-      local function copy_out(from, to)
-        return "COPY (" .. source_select(from, to, true) .. ") TO STDOUT" .. fmt
-      end
-      local stream
-      if stream_ahead and stream_ahead.hi == hi then
-        stream = stream_ahead.stream
-        stream_ahead = nil
-      else
-        drop_stream_ahead()
-        stream = core.stream(src, copy_out(last, hi))
-      end
-      core.stream_send(stream, dst, after_begin("COPY " .. into .. " (" .. list_of(dst, columns) .. ") FROM STDIN" .. fmt))
-      if read_ahead_plain then
-        -- the source is done with this batch while the target still takes it: the next one's
-        -- last key, and its rows on a thread, now
-        local next = next_hi(hi)
-        hi_ahead = { after = hi, hi = next or false }
-        if next then stream_ahead = { hi = next, stream = core.stream(src, copy_out(hi, next)) } end
-      end
-      local n = core.stream_end(dst)
+      -- (with pause_ms or throttle: nothing is read between batches; else see run_plain)
+      local n = core.pipe(src, "COPY (" .. source_select(last, hi, true) .. ") TO STDOUT" .. fmt, dst,
+        after_begin(copy_in_sql))
       merge(columns)
       return n, n
     end
@@ -1066,11 +1028,133 @@ local function copy_table(o)
       o.source and not o.where and not o.since and not last and not shared) }
   local function quarantined_note() return stats.quarantined > 0 and (stats.quarantined .. " quarantined") or "" end
 
+  local function batch_done(read, written, hi)
+    stats.read, stats.written, stats.batches = stats.read + read, stats.written + written, stats.batches + 1
+    last = hi
+    if ctx then
+      ctx.emit("copy_batch", { migration = ctx.migration, phase = ctx.phase, copy = name, kind = "table",
+        batch = stats.batches, rows = read, written = written, last = json.array(hi) })
+    end
+    counter:add(read, quarantined_note())
+  end
+
+  -- Without a transform, pause_ms or throttle, the source is read as key-ordered statements of
+  -- `span` rows, a whole number of batches, on a thread that cuts them into batches as the rows
+  -- come (core.batches, which also gives each batch's last key) and asks the next statement,
+  -- after the last key, as soon as one has returned all its rows: the target takes batch after
+  -- batch with no query on the source in between.
+  -- A batch of 151 to 1,500 rows goes to the target in COPYs of about 125 rows: COPY FROM makes
+  -- a slot per row it buffers (up to 1,000, made again by every COPY) at a cost that grows with
+  -- the square of their number on PostgreSQL 15, so eight COPYs of 125 rows cost the server less
+  -- than one of 1,000; from about 2,000 rows on, one COPY reuses its 1,000 slots enough to be
+  -- the cheaper (measured: docs/copy.md).
+  local span = batch * math.max(1, math.ceil(50000 / batch))
+  local piece = 0
+  if batch > 150 and batch <= 1500 then
+    local n = (batch + 124) // 125
+    piece = (batch + n - 1) // n
+  end
+  local key_text_cols, order = {}, {}
+  for i, k in ipairs(keys) do
+    order[i] = "weir_src." .. src:quote_ident(k)
+    key_text_cols[i] = order[i] .. "::text"
+  end
+  local span_head = "COPY (SELECT " .. table.concat(select_list, ", ") .. ", " .. table.concat(key_text_cols, ", ") ..
+    " FROM " .. from_sql
+  local span_tail = " ORDER BY " .. table.concat(order, ", ") .. " LIMIT " .. span .. ") TO STDOUT" .. fmt
+  local reader  -- the batches coming from the source
+  local failed_hi  -- the last key of the batch that failed, once known
+  local function drop_readers()
+    if reader then core.drop_batches(reader) end
+    reader = nil
+  end
+  local function start(after)
+    local others = range_where(nil, nil)  -- where, since, a claimed range's end
+    return core.batches(src, span_head .. range_where(after, nil) .. span_tail, binary, #keys, batch, piece, span,
+      span_head .. (others ~= "" and (others .. " AND ") or " WHERE "), span_tail, key_list)
+  end
+
+  -- One batch from the reader in one target transaction: rows read and written, its last key,
+  -- and whether the reader must start again after it (a failed batch, written again row by
+  -- row, dropped what was read ahead).
+  local function plain_batch()
+    local q0, s0 = stats.quarantined, stats.skipped
+    current_batch = { ids = { conn = dst, schema = schema, copy = ids_run } }
+    local ok, read, hi
+    local rows, key, pieces
+    if mode == "insert" and not outer_tx then rows, key, pieces = core.batch_complete(reader) end
+    if rows then
+      -- All its rows are here, so its last key and count are known: the whole batch is one
+      -- query (BEGIN, its COPYs, the checkpoint and the counters, COMMIT), one round trip
+      -- plus one per COPY.
+      local was = cp.last
+      cp.last = key
+      local sql = "BEGIN;\n" .. string.rep(copy_in_sql .. ";\n", pieces) .. progress_sql(rows, rows, q0) .. ";\nCOMMIT"
+      open_batch = true
+      ok, read, hi = pcall(core.batch_send_whole, reader, dst, sql)
+      if ok then
+        open_batch = false
+        return read, read, hi, false
+      end
+      cp.last = was
+    else
+      begin(mode == "insert")  -- the BEGIN goes with the batch's COPY
+      prepare_stage()
+      ok, read, hi = pcall(function()
+        local n, last_key = core.batch_send(reader, dst, after_begin(copy_in_sql), copy_in_sql)
+        merge(columns)
+        return n, last_key
+      end)
+    end
+    local written = read
+    if not ok then
+      local err = read
+      hi = core.batch_key(reader)
+      failed_hi = hi
+      local sql_failure = type(err) == "table" and err.sqlstate and dst:transaction_status() ~= "closed"
+      rollback()
+      if not sql_failure or not hi then error(err, 0) end
+      drop_readers()
+      stats.quarantined, stats.skipped = q0, s0
+      current_batch = { ids = { conn = dst, schema = schema, copy = ids_run } }
+      begin()
+      prepare_stage()
+      read, written = slow_batch(last, hi)
+    end
+    flush_ids(current_batch.ids)
+    cp.last = hi
+    commit(progress_sql(read, written, q0))
+    return read, written, hi, not ok
+  end
+
+  local function run_plain()
+    reader = start(last)
+    while true do
+      local ok, ready = pcall(core.batch_ready, reader)
+      if not ok then
+        drop_readers()
+        error(("copy.table %s: %s failed: %s"):format(name, describe_range(last, nil), error_line(ready)), 0)
+      end
+      if not ready then break end  -- nothing left after `last`
+      failed_hi = nil
+      local ok2, read, written, hi, restart = pcall(plain_batch)
+      current_batch = nil
+      if not ok2 then
+        drop_readers()
+        rollback()
+        error(("copy.table %s: %s failed%s"):format(name, describe_range(last, failed_hi), failure_text(read, keys)), 0)
+      end
+      batch_done(read, written, hi)
+      if restart then reader = start(last) end
+    end
+    drop_readers()
+  end
+
   local function run_stream()
+    if not o.transform and not o.pause_ms and not o.throttle then return run_plain() end
     while true do
       local ok, hi = pcall(function()
         if ahead then return ahead.hi end  -- already known: its rows are being read
-        if stream_ahead then return stream_ahead.hi end
         if o.throttle then
           while src:value(o.throttle) == true do weir.sleep(1) end
         end
@@ -1088,13 +1172,7 @@ local function copy_table(o)
         rollback()
         error(("copy.table %s: %s failed%s"):format(name, describe_range(last, hi), failure_text(read, keys)), 0)
       end
-      stats.read, stats.written, stats.batches = stats.read + read, stats.written + written, stats.batches + 1
-      last = hi
-      if ctx then
-        ctx.emit("copy_batch", { migration = ctx.migration, phase = ctx.phase, copy = name, kind = "table",
-          batch = stats.batches, rows = read, written = written, last = json.array(hi) })
-      end
-      counter:add(read, quarantined_note())
+      batch_done(read, written, hi)
       if o.pause_ms then weir.sleep(o.pause_ms / 1000) end
     end
   end

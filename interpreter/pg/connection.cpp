@@ -658,6 +658,38 @@ Result Connection::end_copy(const char* error) {
   return r;
 }
 
+void Connection::send_query(const std::string& sql) {
+  if (!conn_) throw ConnectionError("connection is closed");
+  if (PQsendQuery(conn_, sql.c_str()) != 1)
+    throw ConnectionError("connection lost: " + one_line(PQerrorMessage(conn_)));
+  copy_sql_ = sql;
+}
+
+Result Connection::next_result() {
+  Running running(cancel_);
+  PGresult* r = PQgetResult(conn_);
+  if (!r) return Result();
+  switch (PQresultStatus(r)) {
+    case PGRES_COMMAND_OK:
+    case PGRES_TUPLES_OK:
+    case PGRES_EMPTY_QUERY:
+    case PGRES_COPY_IN:
+    case PGRES_COPY_OUT:
+      return Result(r);
+    default:
+      break;
+  }
+  while (PGresult* extra = PQgetResult(conn_))
+    PQclear(extra);
+  return check(r, copy_sql_);
+}
+
+void Connection::copy_done(const char* error) {
+  Running running(cancel_);
+  if (PQputCopyEnd(conn_, error) != 1)
+    throw ConnectionError("connection lost: " + one_line(PQerrorMessage(conn_)));
+}
+
 Result Connection::send_copy(const char* data, size_t n) {
   try {
     constexpr size_t kChunk = 1 << 16;

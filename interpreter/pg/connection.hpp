@@ -106,6 +106,15 @@ class Connection {
   Result end_copy(const char* error = nullptr);
   // All of `data` in chunks, then end_copy; a failed write aborts the COPY before rethrowing.
   Result send_copy(const char* data, size_t n);
+  // Several statements at once, COPY … FROM STDIN among them: send_query sends them without
+  // waiting; next_result hands out each one's result in turn (a COPY … FROM STDIN's is
+  // PGRES_COPY_IN: write_copy its rows, then copy_done, and the next call gives the COPY's end)
+  // and an empty Result after the last. A failed statement throws SqlError once the results
+  // after it have been read (the server skips the statements after a failed one).
+  void send_query(const std::string& sql);
+  Result next_result();
+  // Ends the COPY … FROM STDIN in progress (with `error`, aborts it) without waiting.
+  void copy_done(const char* error = nullptr);
   // Rows the last COPY … TO STDOUT reported once read_copy reached its end.
   long long copied_out() const { return copied_out_; }
 

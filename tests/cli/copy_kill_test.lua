@@ -89,6 +89,62 @@ T.case("SIGKILL at three random points, then a run to the end: row for row, noth
   dst:close()
 end)
 
+-- The same copy at batch = 1000 with nothing between batches: the source is read ahead as
+-- key-ordered statements of many batches, cut into batches as the rows come, and each batch goes
+-- to the target as one query (BEGIN, its COPYs, the checkpoint and the counters, COMMIT).
+local SCRIPT_FAST = tmp .. "/copy_fast.lua"
+do
+  local f = assert(io.open(SCRIPT_FAST, "w"))
+  f:write([[
+local src <close> = weir.connect(arg[1])
+local st = copy.table { from = src, source = "orders", target = "orders", batch = 1000, checkpoint = arg[2] }
+print(json.encode(st))
+]])
+  f:close()
+end
+
+T.case("SIGKILL again and again at batch = 1000, read ahead: whole batches, exact checkpoint and counters", function()
+  local dst, dst_url = database("kill_dst7")
+  dst:exec(TARGET)
+  local cmd = q(weir_bin) .. " run --db " .. q(dst_url) .. " " .. q(SCRIPT_FAST) .. " " .. q(src_url) .. " fast"
+  math.randomseed(os.time() + 7)
+  local landed, points, before = 0, {}, 0
+  for i = 1, 40 do
+    local pidfile = tmp .. "/fastpid" .. i
+    sh("(" .. cmd .. " >/dev/null 2>&1 & echo $! > " .. q(pidfile) .. ")")
+    -- once this run has committed a batch, a random moment later (batches are a few ms each)
+    local deadline = weir.clock() + 20
+    while weir.clock() < deadline and dst:value "SELECT count(*) FROM orders" == before do weir.sleep(0.005) end
+    local pause = math.random() * 0.02
+    points[#points + 1] = string.format("+%.3fs", pause)
+    weir.sleep(pause)
+    local pid = io.open(pidfile):read("l")
+    sh("kill -9 " .. pid .. " 2>/dev/null; while kill -0 " .. pid .. " 2>/dev/null; do sleep 0.02; done")
+    weir.sleep(0.1)  -- the server notices the dead client and rolls its batch back
+    local n = dst:value "SELECT count(*) FROM orders"
+    before = n
+    local what = "after kill " .. i .. " (" .. points[i] .. ")"
+    T.eq(n % 1000, 0, what .. " only whole batches are there: " .. n)
+    T.eq(dst:value "SELECT count(DISTINCT id) FROM orders", n, what)
+    local cp = dst:value "SELECT value FROM weir.checkpoints WHERE key = 'copy/fast'"
+    if n > 0 and n < ROWS then
+      T.eq(tonumber(cp.last[1]), n, what .. ": the checkpoint is the last committed key")
+      landed = landed + 1
+    end
+    if n > 0 then
+      T.eq(dst:value "SELECT rows_written FROM weir.copies WHERE name = 'fast'", n, what .. ": counted once")
+    end
+    if n == ROWS then break end
+  end
+  T.ok(landed >= 10, "kills landed mid-copy: " .. landed .. " (" .. table.concat(points, ", ") .. ")")
+  local rc, _, err = sh(cmd)
+  T.eq(rc, 0, err)
+  local a, b = dst:one(SUM), src:one(SUM)
+  T.eq({ a.n, a.ids, a.sum }, { b.n, b.ids, b.sum })
+  T.eq(dst:value "SELECT rows_written FROM weir.copies WHERE name = 'fast'", ROWS)
+  dst:close()
+end)
+
 T.case("the target session terminated mid-copy: one line naming the batch; the re-run resumes", function()
   local dst, dst_url = database("kill_dst2")
   dst:exec(TARGET)
@@ -316,7 +372,8 @@ T.case("a progress line drawn in place on a terminal, never off one (docs/progre
 end)
 
 src:close()
-for _, name in ipairs { "kill_src", "kill_dst", "kill_dst2", "kill_dst3", "kill_dst4", "kill_dst5", "kill_dst6" } do
+for _, name in ipairs { "kill_src", "kill_dst", "kill_dst2", "kill_dst3", "kill_dst4", "kill_dst5", "kill_dst6",
+  "kill_dst7" } do
   db:exec("DROP DATABASE IF EXISTS " .. name .. " WITH (FORCE)")
 end
 shell.cleanup()
