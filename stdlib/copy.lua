@@ -801,11 +801,8 @@ local function copy_table(o)
       ahead = nil
       rows = core.take(pending, read_plan, true)
     else
-      if ahead and ahead.hi ~= hi then
-        drop_stream_ahead()  -- the next batch's rows, read ahead by fast_batch, are still good
-      else
-        drop_ahead()
-      end
+      -- the next batch's rows, read ahead by fast_batch (ahead.hi ~= hi), are still good
+      if not (ahead and ahead.hi ~= hi) then drop_ahead() end
       rows = read_rows(last, hi)
     end
     if first_try and read_ahead then
@@ -1079,6 +1076,7 @@ local function copy_table(o)
   -- row, dropped what was read ahead).
   local function plain_batch()
     local q0, s0 = stats.quarantined, stats.skipped
+    held, held_bytes, part_savepoint = {}, 0, nil
     current_batch = { ids = { conn = dst, schema = schema, copy = ids_run } }
     local ok, read, hi
     local rows, key, pieces
@@ -1116,14 +1114,17 @@ local function copy_table(o)
       if not sql_failure or not hi then error(err, 0) end
       drop_readers()
       stats.quarantined, stats.skipped = q0, s0
+      held, held_bytes, part_savepoint = {}, 0, nil
       current_batch = { ids = { conn = dst, schema = schema, copy = ids_run } }
       begin()
       prepare_stage()
-      read, written = slow_batch(last, hi)
+      read, written = slow_batch(last, hi, false)
     end
     flush_ids(current_batch.ids)
     cp.last = hi
-    commit(progress_sql(read, written, q0))
+    -- as one_batch: the quarantined rows, the checkpoint and the counters with the COMMIT
+    commit(held_sql() .. progress_sql(read, written, q0))
+    part_savepoint = nil
     return read, written, hi, not ok
   end
 
