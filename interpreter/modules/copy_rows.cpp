@@ -4,14 +4,11 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <exception>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -40,166 +37,6 @@ using pg::put_u16;
 using pg::put_u32;
 using pg::put_u64;
 using pg::put_uuid;
-
-// ---- a plain batch read ahead: the source's COPY bytes, queued on a thread -----------------
-//
-// stream(src, copy_out_sql) starts the batch's COPY … TO STDOUT on a thread that queues its bytes
-// (in blocks, at most kCap of them waiting); stream_send(stream, dst, copy_in_sql) starts
-// COPY … FROM STDIN on dst and writes the blocks as they come, until the source's COPY ends;
-// stream_end(dst) ends dst's COPY. Between the two, src is free: copy.table asks for the next
-// batch there and starts reading it while dst is still taking this one.
-
-const char* const kStream = "weir.CopyStream";
-
-struct Stream {
-  static constexpr size_t kBlock = size_t{1} << 16;
-  static constexpr size_t kCap = size_t{16} << 20;
-  std::thread thread;
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<std::string> blocks;
-  size_t queued = 0;
-  bool done = false;       // the source's COPY ended (or failed: error)
-  bool discard = false;    // nobody will take the rows: drop them
-  bool unbounded = false;  // someone else needs the connection: read it all, whatever the cap
-  bool taken = false;
-  std::exception_ptr error;
-
-  void push(std::string&& block) {
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return discard || unbounded || queued < kCap; });
-    if (discard) return;
-    queued += block.size();
-    blocks.push_back(std::move(block));
-    cv.notify_all();
-  }
-  // Waits for the thread to end; the rows read stay queued (memory then holds the batch).
-  void wait_read() {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      unbounded = true;
-    }
-    cv.notify_all();
-    if (thread.joinable()) thread.join();
-  }
-  void drop() {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      discard = true;
-      blocks.clear();
-      queued = 0;
-    }
-    cv.notify_all();
-    if (thread.joinable()) thread.join();
-  }
-  ~Stream() { drop(); }
-};
-
-using StreamBox = std::shared_ptr<Stream>;
-
-StreamBox& stream_arg(lua_State* L, int idx) {
-  auto* box = static_cast<StreamBox*>(luaL_checkudata(L, idx, kStream));
-  if (!*box) luaL_argerror(L, idx, "a batch read ahead that was dropped");
-  return *box;
-}
-
-int stream_gc(lua_State* L) {
-  auto* box = static_cast<StreamBox*>(luaL_testudata(L, 1, kStream));
-  if (box && *box) {
-    (*box)->drop();
-    box->reset();
-  }
-  return 0;
-}
-
-int copy_stream(lua_State* L) {
-  pg::Connection& src = connection_arg(L, 1);
-  std::string sql = luaL_checkstring(L, 2);
-  auto* box = static_cast<StreamBox*>(lua_newuserdatauv(L, sizeof(StreamBox), 0));
-  new (box) StreamBox(std::make_shared<Stream>());
-  luaL_setmetatable(L, kStream);
-  StreamBox s = *box;
-  pg::Connection* conn = &src;
-  s->thread = std::thread([s, conn, sql] {
-    try {
-      conn->copy_out(sql);
-      std::string block;
-      const char* buf = nullptr;
-      for (long n; (n = conn->read_copy(&buf)) >= 0;) {
-        block.append(buf, static_cast<size_t>(n));
-        if (block.size() >= Stream::kBlock) {
-          s->push(std::move(block));
-          block.clear();
-        }
-      }
-      if (!block.empty()) s->push(std::move(block));
-    } catch (const std::exception&) {  // no Lua on this thread: stream_send rethrows it there
-      s->error = std::current_exception();
-    }
-    std::lock_guard<std::mutex> lock(s->mu);
-    s->done = true;
-    s->cv.notify_all();
-  });
-  src.set_background([s] { s->wait_read(); });
-  return 1;
-}
-
-// stream_send(stream, dst, copy_in_sql): every byte of the source's COPY into dst's COPY; on a
-// failure of either side dst's COPY is ended (its transaction then aborted) and the error raised.
-int copy_stream_send(lua_State* L) {
-  StreamBox s = stream_arg(L, 1);
-  pg::Connection& dst = connection_arg(L, 2);
-  std::string in_sql = luaL_checkstring(L, 3);
-  if (s->taken) return luaL_argerror(L, 1, "a batch that was already sent");
-  s->taken = true;
-  try {
-    dst.copy_in(in_sql);
-  } catch (const std::exception&) {
-    s->drop();
-    throw;
-  }
-  std::exception_ptr source_error;
-  try {
-    for (;;) {
-      std::string block;
-      {
-        std::unique_lock<std::mutex> lock(s->mu);
-        s->cv.wait(lock, [&] { return s->done || !s->blocks.empty(); });
-        if (s->blocks.empty()) break;  // done, all written
-        block = std::move(s->blocks.front());
-        s->blocks.pop_front();
-        s->queued -= block.size();
-      }
-      s->cv.notify_all();
-      dst.write_copy(block.data(), block.size());
-    }
-    if (s->thread.joinable()) s->thread.join();
-    source_error = s->error;
-  } catch (const std::exception&) {
-    s->drop();
-    try {
-      dst.end_copy("copy aborted");
-    } catch (const std::exception&) {
-    }
-    throw;
-  }
-  if (source_error) {
-    try {
-      dst.end_copy("the source query failed");
-    } catch (const std::exception&) {
-      // dst reports the abort itself; the source's error is the one to show
-    }
-    std::rethrow_exception(source_error);
-  }
-  return 0;
-}
-
-// stream_end(dst) -> rows: ends dst's COPY, which says how many rows it took.
-int copy_stream_end(lua_State* L) {
-  pg::Connection& dst = connection_arg(L, 1);
-  lua_pushinteger(L, dst.end_copy().affected());
-  return 1;
-}
 
 // The column types of a query, from a zero-row run of it.
 std::vector<const pg::TypeDesc*> describe(pg::Connection& conn, const std::string& select_sql,
@@ -1761,15 +1598,11 @@ int copy_columns_of(lua_State* L) {
 }
 
 const luaL_Reg kRowFunctions[] = {
-    {"stream", guarded<copy_stream>},
-    {"stream_send", guarded<copy_stream_send>},
-    {"stream_end", guarded<copy_stream_end>},
     {"read", guarded<copy_read>},
     {"read_plan", guarded<copy_read_plan>},
     {"fetch", guarded<copy_fetch>},
     {"take", guarded<copy_take>},
     {"discard", guarded<pending_gc>},
-    {"drop_stream", guarded<stream_gc>},
     {"write", guarded<copy_write>},
     {"write_plan", guarded<copy_write_plan>},
     {"materialize", guarded<copy_materialize>},
@@ -1792,12 +1625,6 @@ void add_copy_rows(lua_State* L) {
   lua_pop(L, 1);
   if (luaL_newmetatable(L, kWritePlan)) {
     lua_pushcfunction(L, write_plan_gc);
-    lua_setfield(L, -2, "__gc");
-    lua::protect_metatable(L, -1);
-  }
-  lua_pop(L, 1);
-  if (luaL_newmetatable(L, kStream)) {
-    lua_pushcfunction(L, stream_gc);
     lua_setfield(L, -2, "__gc");
     lua::protect_metatable(L, -1);
   }

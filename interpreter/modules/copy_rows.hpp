@@ -1,13 +1,8 @@
 // The rows of copy.table's data path, for the Lua module "copy.core" (mod_copy.cpp adds these
-// functions to it): a plain batch read on a thread and written as it comes, a transform's batch
-// read with COPY binary into lazy Lua rows (a column decoded when the transform reads it), and
-// Lua rows written back with COPY binary (a column the transform did not set as the source sent
-// it), or COPY text when a value has no binary form weir writes. The binary format itself:
-// pg/copy_binary.hpp.
-//   stream(src, copy_out_sql) -> stream                 that COPY read on a thread of its own,
-//   stream_send(stream, dst, copy_in_sql)               written to dst's COPY as it comes;
-//   stream_end(dst) -> rows                             src is free in between (see Stream)
-//   drop_stream(stream)                                 a stream no one will send
+// functions to it): a transform's batch read with COPY binary into lazy Lua rows (a column decoded
+// when the transform reads it), and Lua rows written back with COPY binary (a column the transform
+// did not set as the source sent it), or COPY text when a value has no binary form weir writes. The
+// binary format itself: pg/copy_binary.hpp.
 //   read(src, select_sql [, plan [, lazy]]) -> rows, columns
 //                                                       a batch as typed Lua rows: COPY text, or
 //                                                       with a plan COPY binary decoded in C++

@@ -12,8 +12,8 @@
 //   batch_send_whole(reader, dst, sql) -> rows, key     that batch with one query (its COPYs in it)
 //   batch_key(reader) -> key | nil                      the last key of the batch sent or failed on
 //   drop_batches(reader)                                nobody will send the rest
-//   stream, stream_send, stream_end, drop_stream, read, read_plan, fetch, take, discard,
-//   write, write_plan, materialize, columns_of   the rows themselves: see copy_rows.hpp
+//   read, read_plan, fetch, take, discard, write, write_plan, materialize, columns_of
+//                                                       the rows themselves: see copy_rows.hpp
 //   uuid_v5(namespace_uuid, name) -> uuid               name-based UUID (RFC 4122 v5)
 //   target_of(conn) -> string                           a connection's target, for a worker
 //   spawn(code, env_value) -> worker                    `weir run -e code` with WEIR_COPY_SPEC set,
