@@ -245,6 +245,20 @@ local function primary_key(dst, target)
      WHERE i.indrelid = pg_catalog.to_regclass($1) AND i.indisprimary]], target)
 end
 
+-- Whether `keys` is unique in the table `source`: a valid unique index on some of its columns,
+-- with no predicate or expression (its INCLUDE columns not counted).
+local function unique_key(src, source, keys)
+  return src:value([[
+    SELECT EXISTS (
+      SELECT FROM pg_catalog.pg_index i
+       WHERE i.indrelid = pg_catalog.to_regclass($1) AND i.indisunique AND i.indisvalid
+         AND i.indpred IS NULL AND i.indexprs IS NULL
+         AND NOT EXISTS (
+           SELECT FROM unnest((i.indkey::int2[])[0:i.indnkeyatts - 1]) AS k (attnum)
+             LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+            WHERE a.attname IS NULL OR NOT (a.attname::text = ANY ($2::text[]))))]], source, db.array(keys)) == true
+end
+
 local function literal_tuple(conn, values)
   local out = {}
   for i, v in ipairs(values) do out[i] = conn:quote_literal(v) end
@@ -1152,7 +1166,13 @@ local function copy_table(o)
   end
 
   local function run_stream()
-    if not o.transform and not o.pause_ms and not o.throttle then return run_plain() end
+    -- The plain reader cuts a batch after any row, so the key must be unique (a batch of
+    -- next_hi's ends on a whole key value); and it reads on while the target writes, so not
+    -- over the target's own connection (the reader would have to read the whole source first).
+    if not o.transform and not o.pause_ms and not o.throttle and src ~= dst and o.source and
+      unique_key(src, source_sql, keys) then
+      return run_plain()
+    end
     while true do
       local ok, hi = pcall(function()
         if ahead then return ahead.hi end  -- already known: its rows are being read

@@ -683,6 +683,37 @@ T.case("table names are taken exactly as written, in the check as in the copy", 
   db:exec [[DROP TABLE "Mixed"]]
 end)
 
+T.case("a key with repeated values: no row lost at a batch's end, a span's end, a failed batch or a resume", function()
+  src:exec [[DROP TABLE IF EXISTS ev, ev2;
+             CREATE TABLE ev (g int, id int, v int);
+             INSERT INTO ev VALUES (1, 1, 1), (1, 2, 2), (1, 3, 3), (2, 4, -1);
+             CREATE TABLE ev2 (g int, id int);
+             INSERT INTO ev2 SELECT i / 2, i FROM generate_series(1, 50003) i]]
+  local function target()
+    db:exec [[DROP TABLE IF EXISTS ev, ev2; DROP SCHEMA IF EXISTS weir CASCADE;
+              CREATE TABLE ev (g int, id int PRIMARY KEY, v int CHECK (v > 0));
+              CREATE TABLE ev2 (g int, id int PRIMARY KEY)]]
+  end
+  -- a failed batch that cuts key 1's rows
+  target()
+  local st = copy.table { from = src, source = "ev", target = "ev", key = "g", batch = 2 }
+  T.eq({ st.written, st.quarantined }, { 3, 1 })
+  T.eq(db:value "SELECT string_agg(id::text, ',' ORDER BY id) FROM ev", "1,2,3")
+  -- no failure, a key's rows across the end of a span of 50,000 rows
+  st = copy.table { from = src, source = "ev2", target = "ev2", key = "g", batch = 1000 }
+  T.eq(st.written, 50003)
+  T.eq(db:value "SELECT count(*) FROM ev2", 50003)
+  -- resumed after a failure: the checkpoint never falls inside a key's rows
+  target()
+  local o = { from = src, source = "ev", target = "ev", key = "g", batch = 2, checkpoint = "ev", on_error = "fail" }
+  T.ok(not pcall(copy.table, o))
+  src:exec "UPDATE ev SET v = 4 WHERE id = 4"
+  copy.table(o)
+  T.eq(db:value "SELECT string_agg(id::text, ',' ORDER BY id) FROM ev", "1,2,3,4")
+  src:exec "DROP TABLE ev, ev2"
+  db:exec "DROP TABLE ev, ev2"
+end)
+
 src:close()
 db:exec "DROP DATABASE IF EXISTS copy_src WITH (FORCE)"
 T.done()
