@@ -259,6 +259,20 @@ local function unique_key(src, source, keys)
             WHERE a.attname IS NULL OR NOT (a.attname::text = ANY ($2::text[]))))]], source, db.array(keys)) == true
 end
 
+-- SQLSTATE classes that say nothing about a row: the connection (08), a transaction rollback
+-- (40: serialization failure, deadlock), resources (53), a lock or object state (55:
+-- lock_timeout), an operator or timeout (57: statement_timeout, cancel, shutdown), the system
+-- (58, XX).
+local NOT_ROW_ERRORS = { ["08"] = true, ["40"] = true, ["53"] = true, ["55"] = true, ["57"] = true,
+                         ["58"] = true, XX = true }
+
+-- Whether a failed write's error may be a row's fault, so that its batch is written again to
+-- find the bad rows; any other error stops the copy at its batch (a rerun resumes there) —
+-- a lock_timeout must not make every row of a batch "bad".
+local function row_error(err)
+  return type(err) == "table" and type(err.sqlstate) == "string" and not NOT_ROW_ERRORS[err.sqlstate:sub(1, 2)]
+end
+
 local function literal_tuple(conn, values)
   local out = {}
   for i, v in ipairs(values) do out[i] = conn:quote_literal(v) end
@@ -848,7 +862,7 @@ local function copy_table(o)
         part_savepoint = "kept"
         return true, res
       end
-      if type(res) ~= "table" or not res.sqlstate then error(res, 0) end
+      if not row_error(res) then error(res, 0) end
       dst:exec("ROLLBACK TO SAVEPOINT " .. SAVEPOINT_PART)
       return false, res
     end
@@ -1010,7 +1024,7 @@ local function copy_table(o)
     end
     if ok == false then
       local err = read
-      local sql_failure = type(err) == "table" and err.sqlstate and dst:transaction_status() ~= "closed"
+      local sql_failure = row_error(err) and dst:transaction_status() ~= "closed"
       rollback()
       -- A failed batch is written again row by row, to quarantine its bad rows or, with
       -- on_error = "fail", to find the first one (then rolled back with the whole batch).
@@ -1123,7 +1137,7 @@ local function copy_table(o)
       local err = read
       hi = core.batch_key(reader)
       failed_hi = hi
-      local sql_failure = type(err) == "table" and err.sqlstate and dst:transaction_status() ~= "closed"
+      local sql_failure = row_error(err) and dst:transaction_status() ~= "closed"
       rollback()
       if not sql_failure or not hi then error(err, 0) end
       drop_readers()
