@@ -621,16 +621,19 @@ local function copy_table(o)
     return out
   end
 
-  -- Whether every element of a transform's list of rows is a row; with `where`, the first
-  -- element that is not and its type.
-  local function list_ok(list, where)
-    for i = 1, #list do
-      if type(list[i]) ~= "table" then
-        if where then return i, type(list[i]) end
-        return false
+  -- Why a transform's non-nil result is neither a row nor a list of rows, or nil when it is
+  -- one: the write would stop at anything else and lose the rows after it.
+  local function not_a_row(res)
+    if type(res) ~= "table" then
+      return ("returned a %s, not a row (a table), a list of rows or nil"):format(type(res))
+    end
+    if type(res[1]) ~= "table" then return nil end
+    for i = 2, #res do
+      if type(res[i]) ~= "table" then
+        return ("returned a list whose element %d is a %s, not a row"):format(i, type(res[i]))
       end
     end
-    return true
+    return nil
   end
 
   -- Transforms source rows: returns output rows, the source row of each (for its key, which
@@ -653,22 +656,14 @@ local function copy_table(o)
     end
     for _, row in ipairs(rows) do
       local ok, res = pcall(o.transform, row)
-      if ok and res ~= nil and type(res) ~= "table" then
-        -- not a row: a bad row, never one the write would stop at
-        ok, res = false, ("returned a %s, not a row (a table), a list of rows or nil"):format(type(res))
-      end
+      local wrong = ok and res ~= nil and not_a_row(res)
+      if wrong then ok, res = false, wrong end  -- a bad row, never one the write would stop at
       if not ok then
         local text = "transform raised: " .. tostring(type(res) == "table" and res.message or res)
         if on_error == "fail" then error(setmetatable({ key = key_of(row), err = text }, RowFailure), 0) end
         quarantine(key_of(row), row, text)
       elseif res == nil then
         stats.skipped = stats.skipped + 1
-      elseif type(res) == "table" and res[1] ~= nil and type(res[1]) == "table" and not list_ok(res) then
-        -- a list with something other than a row in it: the write would stop there and lose the rest
-        local text = ("transform raised: returned a list whose element %d is a %s, not a row"):format(
-          list_ok(res, true))
-        if on_error == "fail" then error(setmetatable({ key = key_of(row), err = text }, RowFailure), 0) end
-        quarantine(key_of(row), row, text)
       else
         if type(res) == "table" and res[1] ~= nil and type(res[1]) == "table" then
           for _, r in ipairs(res) do
