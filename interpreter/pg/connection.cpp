@@ -572,21 +572,30 @@ void Connection::on_notice(void* self, const PGresult* r) {
   if (c->sink_) c->sink_(c->sink_ctx_, severity, message);
 }
 
-Result Connection::check(PGresult* r, const std::string& sql) {
-  Result result(r);
-  if (!r) {
-    throw ConnectionError("connection lost: " + one_line(PQerrorMessage(conn_)));
-  }
+namespace {
+
+// Whether a result is a success: a command, rows, nothing, or a COPY started.
+bool succeeded(const PGresult* r) {
   switch (PQresultStatus(r)) {
     case PGRES_COMMAND_OK:
     case PGRES_TUPLES_OK:
     case PGRES_EMPTY_QUERY:
     case PGRES_COPY_IN:
     case PGRES_COPY_OUT:
-      return result;
+      return true;
     default:
-      break;
+      return false;
   }
+}
+
+}  // namespace
+
+Result Connection::check(PGresult* r, const std::string& sql) {
+  Result result(r);
+  if (!r) {
+    throw ConnectionError("connection lost: " + one_line(PQerrorMessage(conn_)));
+  }
+  if (succeeded(r)) return result;
   std::string state = field(r, PG_DIAG_SQLSTATE);
   if (state.empty() && PQstatus(conn_) != CONNECTION_OK) {
     throw ConnectionError("connection lost: " + one_line(PQerrorMessage(conn_)));
@@ -669,16 +678,7 @@ Result Connection::next_result() {
   Running running(cancel_);
   PGresult* r = PQgetResult(conn_);
   if (!r) return Result();
-  switch (PQresultStatus(r)) {
-    case PGRES_COMMAND_OK:
-    case PGRES_TUPLES_OK:
-    case PGRES_EMPTY_QUERY:
-    case PGRES_COPY_IN:
-    case PGRES_COPY_OUT:
-      return Result(r);
-    default:
-      break;
-  }
+  if (succeeded(r)) return Result(r);
   while (PGresult* extra = PQgetResult(conn_))
     PQclear(extra);
   return check(r, copy_sql_);
