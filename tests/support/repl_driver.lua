@@ -69,16 +69,21 @@ function M.new(opts)
   function R.same_as_psql(commands, o)
     o = o or {}
     local url = o.url or opts.url
-    local input, args = {}, {}
-    for _, c in ipairs(commands) do
-      input[#input + 1] = 'local _ = io.write("' .. MARK:gsub("\n", "\\n") .. '")'
-      input[#input + 1] = c
-      args[#args + 1] = "-c " .. q("\\echo " .. MARK:gsub("\n", "")) .. " -c " .. q(c)
+    -- `cmds` in one REPL session and one psql: the REPL's exit code, its sections, stderr,
+    -- and psql's sections (psql must succeed)
+    local function both(cmds)
+      local input, args = {}, {}
+      for _, c in ipairs(cmds) do
+        input[#input + 1] = 'local _ = io.write("' .. MARK:gsub("\n", "\\n") .. '")'
+        input[#input + 1] = c
+        args[#args + 1] = "-c " .. q("\\echo " .. MARK:gsub("\n", "")) .. " -c " .. q(c)
+      end
+      local rc, mine, err = R.repl(lines(input), { url = url, env = o.env })
+      local prc, theirs, perr = R.psql(url, table.concat(args, " "))
+      T.eq(prc, 0, "psql: " .. perr)
+      return rc, split(mine), err, split(theirs)
     end
-    local rc, mine, err = R.repl(lines(input), { url = url, env = o.env })
-    local prc, theirs, perr = R.psql(url, table.concat(args, " "))
-    T.eq(prc, 0, "psql: " .. perr)
-    local a, b = split(mine), split(theirs)
+    local rc, a, err, b = both(commands)
     T.eq(#b, #commands, "psql printed one section per command")
     -- A command whose output differs is run again on its own, weir and psql back to back, up
     -- to three times: sizes of shared catalogs (\dt+ *.*) move while other suites create and drop
@@ -86,10 +91,8 @@ function M.new(opts)
     -- when nothing else moves fails.
     local function again(c)
       for _ = 1, 3 do
-        local _, m = R.repl(lines { 'local _ = io.write("' .. MARK:gsub("\n", "\\n") .. '")', c },
-                            { url = url, env = o.env })
-        local _, t = R.psql(url, "-c " .. q("\\echo " .. MARK:gsub("\n", "")) .. " -c " .. q(c))
-        if split(m)[1] == split(t)[1] then return true end
+        local _, m, _, t = both { c }
+        if m[1] == t[1] then return true end
       end
       return false
     end
