@@ -489,12 +489,13 @@ T.case("a transform returning a list with an element that is not a row has a bad
 end)
 
 T.case("a bad row holding an infinite or NaN float is quarantined, its value kept as PostgreSQL spells it", function()
-  db:exec [[CREATE TABLE cb_inf_a (id int PRIMARY KEY, f float8);
-            CREATE TABLE cb_inf_b (id int PRIMARY KEY, f float8 CHECK (f < 100));
-            INSERT INTO cb_inf_a VALUES (1, 1), (2, '-Infinity'), (3, 'Infinity'), (4, 'NaN'), (5, 5)]]
+  db:exec [[CREATE TABLE cb_inf_a (id int PRIMARY KEY, f float8, fa float8[]);
+            CREATE TABLE cb_inf_b (id int PRIMARY KEY, f float8 CHECK (f < 100), fa float8[]);
+            INSERT INTO cb_inf_a VALUES (1, 1, NULL), (2, '-Infinity', NULL), (3, 'Infinity', '{1,-Infinity}'),
+                                        (4, 'NaN', NULL), (5, 5, NULL)]]
   local st = copy.table {
     from = db, source = "cb_inf_a", to = db, target = "cb_inf_b", name = "cb_inf",
-    transform = function(row) return { id = row.id, f = row.f } end,
+    transform = function(row) return { id = row.id, f = row.f, fa = row.fa } end,
   }
   T.eq(st.written, 3)
   T.eq(st.quarantined, 2)
@@ -502,6 +503,8 @@ T.case("a bad row holding an infinite or NaN float is quarantined, its value kep
   T.eq(#q, 2)
   T.eq(db:value("SELECT string_agg(row->>'f', ',' ORDER BY id) FROM weir.quarantine WHERE copy = 'cb_inf'"),
        "Infinity,NaN")
+  T.eq(db:value("SELECT row->'fa'->>1 FROM weir.quarantine WHERE copy = 'cb_inf' AND row->>'f' = 'Infinity'"),
+       "-Infinity", "inside an array too")
   T.eq(db:value("SELECT string_agg(id::text, ',' ORDER BY id) FROM cb_inf_b"), "1,2,5")
 end)
 
