@@ -6,8 +6,9 @@
 # Must run as root (or with sudo available). Used by the README commands and by .ci/run.
 set -euo pipefail
 
-# What each is for: docs/install.md. weir links libpq directly (not libpqxx) and libpg_query
-# carries its own protobuf code, so neither libpqxx-dev nor libprotobuf-c-dev is here.
+# What each is for: docs/install.md. weir links libpq directly (not libpqxx). libpg_query carries
+# its own protobuf runtime, but its scanner header includes <protobuf-c/protobuf-c.h>, which only
+# libprotobuf-c-dev ships: the build needs that header, the binary links no libprotobuf-c.
 packages=(
   build-essential cmake pkg-config git
   liblua5.4-dev lua5.4
@@ -15,7 +16,7 @@ packages=(
   nlohmann-json3-dev
   catch2
   postgresql-15 postgresql-client-15 postgresql-contrib
-  libpg-query-dev
+  libpg-query-dev libprotobuf-c-dev
   libedit-dev
   libpcre2-dev
   json-schema-test-suite
