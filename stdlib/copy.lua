@@ -756,7 +756,7 @@ local function copy_table(o)
     end
     if read_ahead then
       local next = next_hi(hi)
-      if next then ahead = { hi = next, pending = core.fetch(src, source_select(hi, next, false)) } end
+      if next then ahead = { last = hi, hi = next, pending = core.fetch(src, source_select(hi, next, false)) } end
     end
     local out, _, cols = transformed(rows)
     return #rows, write_rows(out, cols)
@@ -830,7 +830,7 @@ local function copy_table(o)
     end
     if first_try and read_ahead then
       local next = next_hi(hi)
-      if next then ahead = { hi = next, pending = core.fetch(src, source_select(hi, next, false)) } end
+      if next then ahead = { last = hi, hi = next, pending = core.fetch(src, source_select(hi, next, false)) } end
     end
     local out, out_src, cols
     if o.transform then
@@ -1058,6 +1058,215 @@ local function copy_table(o)
     counter:add(read, quarantined_note())
   end
 
+  -- Pipelined batches (transform path, mode "insert"): while batch N goes to the target on a
+  -- thread (its COPY, checkpoint, counters and COMMIT as one query, core.write_start), Lua
+  -- reads and transforms batch N+1, so the target and the transform work at once. Exactly once
+  -- as before: each batch's checkpoint commits with its rows, and a batch counts as done only
+  -- once its COMMIT has answered. A statement the transform runs on the target waits for
+  -- batch N and runs in batch N+1's transaction, as it would without the pipeline. When batch
+  -- N fails, batch N+1's transform is thrown away (its rows read again), batch N is written
+  -- again row by row (slow_batch), and the copy goes on from there. Not over one connection for
+  -- source and target, and not with a BEFORE INSERT row trigger on the target: its COPY's count,
+  -- which the counters need before the COPY, may then differ from the rows sent.
+  local function ids_sql(batch_ids)
+    if #batch_ids == 0 then return "" end
+    local values = {}
+    for i, m in ipairs(batch_ids) do
+      values[i] = "(" .. dst:quote_literal(m[1]) .. ", " .. dst:quote_literal(m[2]) .. ", " ..
+        dst:quote_literal(m[3]) .. "::uuid)"
+    end
+    return "INSERT INTO " .. S .. ".id_map (namespace, legacy_id, new_id) VALUES " .. table.concat(values, ", ") ..
+      " ON CONFLICT DO NOTHING;\n"
+  end
+  local pipelined = o.transform ~= nil and mode == "insert" and read_ahead and not rawequal(src, dst) and not dst:value([[
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
+                    WHERE t.tgrelid IN (SELECT relid FROM pg_catalog.pg_partition_tree($1::regclass))
+                      AND NOT t.tgisinternal AND t.tgenabled <> 'D' AND t.tgtype & 7 = 7)]], target_sql)
+  local inflight  -- the batch being written: { writing, last, hi, read, written, q0, s0 }
+
+  -- With a unique key of types whose Lua values are exact (integers, text, numeric, uuid,
+  -- dates and times as the server's text), a batch is the next `batch` rows after the last
+  -- key, its end the last row's key: no query for a batch's end. Otherwise (a key with repeated
+  -- values would lose the rest of a value's rows at a batch's end) next_hi finds it.
+  local EXACT_KEY = { int2 = true, int4 = true, int8 = true, oid = true, text = true, varchar = true, uuid = true,
+    numeric = true, date = true, timestamp = true, timestamptz = true }
+  local limit_reads = false
+  if pipelined and o.source and unique_key(src, source_sql, keys) then
+    limit_reads = true
+    for _, c in ipairs(src_cols) do
+      for _, k in ipairs(keys) do
+        if c.name == k and not EXACT_KEY[c.type] then limit_reads = false end
+      end
+    end
+  end
+  local function limit_select(after)
+    local cols = read_plan:list()
+    return "SELECT " .. cols .. " FROM " .. from_sql .. range_where(after, nil) .. " ORDER BY " .. key_list ..
+      " LIMIT " .. batch
+  end
+
+  -- The batch after `last`, read and transformed (while `inflight` is written): what start_write
+  -- needs, or nil when no row is left. `transforming_hi`: its last key, once known.
+  local transforming_hi
+  local opening = outer_tx and "SAVEPOINT weir_copy_batch" or "BEGIN"
+  local guard  -- with no batch in flight: opens the batch's transaction if its transform uses the target
+  local function transform_batch(last)
+    transforming_hi = nil
+    if not inflight then guard = core.begin_on_use(dst, opening) end
+    local q0, s0 = stats.quarantined, stats.skipped
+    held, held_bytes, part_savepoint = {}, 0, nil
+    current_batch = { ids = { conn = dst, schema = schema, copy = ids_run } }
+    local rows, hi
+    if ahead and rawequal(ahead.last, last) then
+      local a = ahead
+      ahead = nil
+      rows, hi = core.take(a.pending, read_plan, true), a.hi
+    else
+      drop_ahead()
+      if limit_reads then
+        rows = (core.read(src, limit_select(last), read_plan, true))
+      else
+        hi = next_hi(last)
+        if not hi then return nil end
+        rows = read_rows(last, hi)
+      end
+    end
+    if not hi then
+      if #rows == 0 then return nil end
+      local row = rows[#rows]
+      hi = {}
+      -- (read before the transform changes the row; as text, as next_hi gives a key)
+      for i, k in ipairs(keys) do hi[i] = tostring(row[k]) end
+    end
+    transforming_hi = hi
+    if limit_reads then
+      ahead = { last = hi, pending = core.fetch(src, limit_select(hi)) }
+    else
+      local next = next_hi(hi)
+      if next then ahead = { last = hi, hi = next, pending = core.fetch(src, source_select(hi, next, false)) } end
+    end
+    local out, _, cols = transformed(rows)
+    return { last = last, hi = hi, read = #rows, out = out, cols = cols, q0 = q0, s0 = s0 }
+  end
+
+  -- Sends batch `b` (transform_batch's) as one query on a thread; `began` when a statement
+  -- of its transform opened its transaction already.
+  local function start_write(b, began)
+    local id = table.concat(b.cols, "\0")
+    local plan = write_plans[id]
+    if not plan then
+      plan = core.write_plan(dst, into, b.cols)
+      write_plans[id] = plan
+    end
+    local finish = outer_tx and "RELEASE SAVEPOINT weir_copy_batch" or "COMMIT"
+    local was = cp.last
+    cp.last = b.hi
+    local after = ids_sql(current_batch.ids) .. held_sql() .. progress_sql(b.read, #b.out, b.q0) .. ";\n" .. finish
+    cp.last = was
+    open_batch = true
+    b.written = #b.out
+    b.writing = core.write_start(dst, into, b.cols, b.out, plan, began and "" or (opening .. ";\n"), after, opening)
+    b.out = nil
+    inflight = b
+  end
+
+  -- Waits for the batch in flight. True when it committed (and is counted done), or false when
+  -- it failed and was written again row by row: what was transformed since is to be done again.
+  local function finish_write()
+    local b = inflight
+    if not b then return true end
+    inflight = nil
+    local ok, n, began = pcall(core.write_finish, b.writing)
+    if ok then
+      open_batch, deferred_begin = began, false
+      cp.last = b.hi
+      batch_done(b.read, n, b.hi)
+      return true
+    end
+    local err = n
+    open_batch, deferred_begin = true, false
+    local sql_failure = row_error(err) and dst:transaction_status() ~= "closed"
+    rollback()
+    drop_ahead()
+    if not sql_failure then
+      error(("copy.table %s: %s failed%s"):format(name, describe_range(last, b.hi), failure_text(err, keys)), 0)
+    end
+    stats.quarantined, stats.skipped = b.q0, b.s0
+    held, held_bytes, part_savepoint = {}, 0, nil
+    current_batch = { ids = { conn = dst, schema = schema, copy = ids_run } }
+    local ok2, read, written, at_once = pcall(function()
+      begin()
+      local r, w, a = slow_batch(b.last, b.hi, false)
+      flush_ids(current_batch.ids)
+      cp.last = b.hi
+      commit(held_sql() .. progress_sql(r, w, b.q0))
+      part_savepoint = nil
+      return r, w, a
+    end)
+    current_batch = nil
+    if not ok2 then
+      rollback()
+      error(("copy.table %s: %s failed%s"):format(name, describe_range(last, b.hi), failure_text(read, keys)), 0)
+    end
+    last_had_bad = not at_once
+    batch_done(read, written, b.hi)
+    return false
+  end
+
+  local function run_pipelined()
+    while true do
+      if last_had_bad and on_error == "quarantine" then
+        -- as run_stream: the batch after one with a rejected row goes under a savepoint at once
+        if finish_write() then
+          local ok, hi = pcall(function()
+            if ahead and rawequal(ahead.last, last) and ahead.hi then return ahead.hi end
+            drop_ahead()
+            return next_hi(last)
+          end)
+          if not ok then
+            drop_ahead()
+            error(("copy.table %s: %s failed: %s"):format(name, describe_range(last, nil), error_line(hi)), 0)
+          end
+          if not hi then break end
+          local ok2, read, written = pcall(one_batch, hi)
+          current_batch = nil
+          if not ok2 then
+            drop_ahead()
+            rollback()
+            error(("copy.table %s: %s failed%s"):format(name, describe_range(last, hi), failure_text(read, keys)), 0)
+          end
+          batch_done(read, written, hi)
+        end
+      else
+        local ok, b = pcall(transform_batch, inflight and inflight.hi or last)
+        if finish_write() then
+          if guard then
+            local _, began = core.write_finish(guard)
+            guard = nil
+            if began then open_batch = true end
+          end
+          -- (otherwise the batch in flight failed and was written again: this one is read again)
+          if not ok then
+            current_batch = nil
+            drop_ahead()
+            rollback()
+            error(("copy.table %s: %s failed%s"):format(name, describe_range(last, transforming_hi), failure_text(b, keys)), 0)
+          end
+          if not b then break end
+          local ok2, err = pcall(start_write, b, open_batch)
+          if not ok2 then
+            current_batch = nil
+            drop_ahead()
+            rollback()
+            error(("copy.table %s: %s failed%s"):format(name, describe_range(last, b.hi), failure_text(err, keys)), 0)
+          end
+        end
+        current_batch = nil
+      end
+    end
+    current_batch = nil
+  end
+
   -- Without a transform, pause_ms or throttle, the source is read as key-ordered statements of
   -- `span` rows, a whole number of batches, on a thread that cuts them into batches as the rows
   -- come (core.batches, which also gives each batch's last key) and asks the next statement,
@@ -1182,6 +1391,7 @@ local function copy_table(o)
       unique_key(src, source_sql, keys) then
       return run_plain()
     end
+    if pipelined then return run_pipelined() end
     while true do
       local ok, hi = pcall(function()
         if ahead then return ahead.hi end  -- already known: its rows are being read

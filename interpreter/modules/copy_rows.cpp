@@ -821,7 +821,7 @@ int copy_fetch(lua_State* L) {
       p->error = std::current_exception();
     }
   });
-  src.set_background([p] { p->finish(); });
+  src.set_background([p](bool) { p->finish(); });
   return 1;
 }
 
@@ -1556,6 +1556,167 @@ int copy_write(lua_State* L) {
   return 2;
 }
 
+// ---- writing on a thread: batch N goes to the target while the transform takes batch N+1 ----
+
+const char* const kWriting = "weir.CopyWriting";
+
+// One batch's write in flight: the rows encoded on the Lua thread, then one query (the batch's
+// opening, its COPY, its checkpoint and counters, its end) sent and answered on a thread of its
+// own. The connection holds it too (its background wait), so either may go first.
+struct Writing {
+  std::thread thread;
+  long long affected = 0;  // the COPY's rows
+  std::exception_ptr error;
+  std::string begin_sql;    // opens the next batch when a statement needs the connection first
+  bool collected = false;   // write_finish has run (only the Lua thread sets these three)
+  bool began_next = false;  // begin_sql ran for a statement of the next batch's transform
+  void finish() {
+    if (thread.joinable()) thread.join();
+  }
+  ~Writing() { finish(); }
+};
+
+using WritingBox = std::shared_ptr<Writing>;
+
+int writing_gc(lua_State* L) {
+  auto* box = static_cast<WritingBox*>(luaL_testudata(L, 1, kWriting));
+  if (box && *box) {
+    (*box)->finish();
+    box->reset();
+  }
+  return 0;
+}
+
+// Sends `sql` (a COPY … FROM STDIN among its statements) and `data` as the COPY's rows,
+// reading every result; the COPY's rows in `affected`. Throws the first error, as
+// BatchReader::send_whole_batch does.
+void send_batch(pg::Connection& dst, const std::string& sql, const std::string& data,
+                long long& affected) {
+  bool in_copy = false;
+  try {
+    dst.send_query(sql);
+    for (;;) {
+      pg::Result r = dst.next_result();
+      if (!r.get()) break;
+      if (PQresultStatus(r.get()) == PGRES_COPY_IN) {
+        in_copy = true;
+        for (size_t at = 0; at < data.size(); at += kStreamBlock)
+          dst.write_copy(data.data() + at, std::min(kStreamBlock, data.size() - at));
+        dst.copy_done();
+        in_copy = false;
+      } else if (r.command().compare(0, 5, "COPY ") == 0) {
+        affected += r.affected();
+      }
+    }
+  } catch (const std::exception&) {
+    try {
+      if (in_copy) dst.copy_done("copy aborted");
+      for (pg::Result r;
+           (r = dst.next_result()).get() && PQresultStatus(r.get()) != PGRES_COPY_IN;) {
+      }
+    } catch (const std::exception&) {
+      // the first error is the one to show
+    }
+    throw;
+  }
+}
+
+// Makes `w` dst's background work: a statement from Lua waits for the write, then is refused
+// when it failed, or comes after w's begin_sql when it succeeded (once, until write_finish).
+void arm(pg::Connection& dst, const WritingBox& w) {
+  pg::Connection* conn = &dst;
+  dst.set_background([w, conn](bool for_use) {
+    w->finish();
+    if (!for_use || w->collected || w->began_next) return;
+    if (w->error) {
+      throw std::runtime_error(
+          "the batch before this one failed to write, so its target takes no statement until "
+          "copy.table has written that batch again");
+    }
+    conn->exec(w->begin_sql);
+    w->began_next = true;
+  });
+}
+
+// write_start(dst, table, columns, rows, plan, before_sql, after_sql, begin_sql) -> writing, form
+// The rows are encoded here (COPY binary, or COPY text when a value has no binary form, as
+// write() decides); then `before_sql`, the COPY and `after_sql` go to dst as one query on a
+// thread. Until write_finish, a statement from Lua on dst first waits for the write; when it
+// succeeded, that statement's batch is opened with `begin_sql` first (write_finish tells); when
+// it failed, the statement is refused.
+int copy_write_start(lua_State* L) {
+  pg::Connection& dst = connection_arg(L, 1);
+  std::string table = luaL_checkstring(L, 2);
+  std::vector<std::string> columns = column_list(L, 3);
+  luaL_checktype(L, 4, LUA_TTABLE);
+  auto* plan_box = static_cast<WritePlan**>(luaL_checkudata(L, 5, kWritePlan));
+  if (!*plan_box || (*plan_box)->columns != columns)
+    return luaL_argerror(L, 5, "a write plan of other columns");
+  const WritePlan& plan = **plan_box;
+  std::string before = luaL_checkstring(L, 6);
+  std::string after = luaL_checkstring(L, 7);
+  std::string begin_sql = luaL_checkstring(L, 8);
+  luaL_checkstack(L, static_cast<int>(plan.columns.size()) + 8, "too many columns");
+  lua_settop(L, 8);
+  int names = lua_gettop(L) + 1;
+  for (const auto& c : plan.columns)
+    lua_pushlstring(L, c.data(), c.size());
+  std::string data;
+  lua_Integer n = 0;
+  bool binary = encode_binary(L, plan, 4, names, data, n);
+  if (!binary) {
+    lua_settop(L, names + static_cast<int>(plan.columns.size()) - 1);
+    data.clear();
+    encode_text(L, plan, 4, names, data, n);
+  }
+  std::string sql = before + "COPY " + table + " (" + plan.list + ") FROM STDIN" +
+                    (binary ? " (FORMAT binary)" : "") + ";\n" + after;
+  auto* box = static_cast<WritingBox*>(lua_newuserdatauv(L, sizeof(WritingBox), 0));
+  new (box) WritingBox(std::make_shared<Writing>());
+  luaL_setmetatable(L, kWriting);
+  WritingBox w = *box;
+  w->begin_sql = std::move(begin_sql);
+  pg::Connection* conn = &dst;
+  w->thread = std::thread([w, conn, sql = std::move(sql), data = std::move(data)] {
+    try {
+      send_batch(*conn, sql, data, w->affected);
+    } catch (const std::exception&) {  // no Lua on this thread: write_finish rethrows it there
+      w->error = std::current_exception();
+    }
+  });
+  arm(dst, w);
+  lua_pushstring(L, binary ? "binary" : "text");  // for tests: which form the rows went in
+  return 2;
+}
+
+// begin_on_use(dst, begin_sql) -> writing: nothing to write, but the next statement from Lua on
+// dst first runs `begin_sql` (write_finish tells whether one did): a batch's transaction opened
+// only when its transform uses the target.
+int copy_begin_on_use(lua_State* L) {
+  pg::Connection& dst = connection_arg(L, 1);
+  std::string begin_sql = luaL_checkstring(L, 2);
+  auto* box = static_cast<WritingBox*>(lua_newuserdatauv(L, sizeof(WritingBox), 0));
+  new (box) WritingBox(std::make_shared<Writing>());
+  luaL_setmetatable(L, kWriting);
+  (*box)->begin_sql = std::move(begin_sql);
+  arm(dst, *box);
+  return 1;
+}
+
+// write_finish(writing) -> rows, began_next: waits for the write and raises its error; rows are
+// the COPY's; began_next says a statement of the next batch opened its transaction already.
+int copy_write_finish(lua_State* L) {
+  auto* box = static_cast<WritingBox*>(luaL_checkudata(L, 1, kWriting));
+  if (!*box) return luaL_argerror(L, 1, "a write that was already finished");
+  Writing& w = **box;
+  w.finish();
+  w.collected = true;
+  if (w.error) std::rethrow_exception(w.error);
+  lua_pushinteger(L, static_cast<lua_Integer>(w.affected));
+  lua_pushboolean(L, w.began_next);
+  return 2;
+}
+
 // columns_of(rows, seen): seen[key] = true for each string key of each row in the list `rows`,
 // a lazy row's pending columns included (without decoding them).
 int copy_columns_of(lua_State* L) {
@@ -1605,6 +1766,9 @@ const luaL_Reg kRowFunctions[] = {
     {"discard", guarded<pending_gc>},
     {"write", guarded<copy_write>},
     {"write_plan", guarded<copy_write_plan>},
+    {"write_start", guarded<copy_write_start>},
+    {"write_finish", guarded<copy_write_finish>},
+    {"begin_on_use", guarded<copy_begin_on_use>},
     {"materialize", guarded<copy_materialize>},
     {"columns_of", guarded<copy_columns_of>},
     {nullptr, nullptr},
@@ -1631,6 +1795,12 @@ void add_copy_rows(lua_State* L) {
   lua_pop(L, 1);
   if (luaL_newmetatable(L, kLazyBatch)) {
     lua_pushcfunction(L, lazy_batch_gc);
+    lua_setfield(L, -2, "__gc");
+    lua::protect_metatable(L, -1);
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, kWriting)) {
+    lua_pushcfunction(L, writing_gc);
     lua_setfield(L, -2, "__gc");
     lua::protect_metatable(L, -1);
   }

@@ -128,7 +128,7 @@ int copy_batches(lua_State* L) {
   luaL_setmetatable(L, kBatches);
   *box = std::make_shared<pg::BatchReader>(src, std::move(sql), o);
   std::weak_ptr<pg::BatchReader> reader = *box;
-  src.set_background([reader] {
+  src.set_background([reader](bool) {
     if (auto r = reader.lock()) r->wait_read();
   });
   return 1;

@@ -76,7 +76,7 @@ pg::Connection& live(lua_State* L, int idx) {
     box->conn = std::make_unique<pg::Connection>(box->target);
     box->conn->set_notice_sink(notice_to_stderr, &lua::host(L));
   }
-  box->conn->wait_background();  // a copy's read-ahead on this connection ends first
+  box->conn->wait_background(true);  // a copy's read-ahead or write on this connection ends first
   return *box->conn;
 }
 

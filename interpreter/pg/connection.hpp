@@ -132,15 +132,18 @@ class Connection {
   PGconn* raw() const { return conn_; }
   // Asks the server to cancel the running statement; safe to call from another thread.
   void cancel() const;
-  // Work another thread is doing on this connection (copy.table reading its next batch ahead):
-  // `wait` waits for it to end. Every use from Lua (mod_db's live()) and the destructor call
-  // wait_background() first, so nothing else touches the connection while that thread does.
-  void set_background(std::function<void()> wait) { background_ = std::move(wait); }
-  void wait_background() {
+  // Work another thread is doing on this connection (copy.table reading its next batch ahead,
+  // or writing its last batch while the transform takes the next): `wait` waits for it to end.
+  // Every use from Lua (mod_db's live()) and the destructor call wait_background() first, so
+  // nothing else touches the connection while that thread does. `for_use` is true when a
+  // statement is about to run on the connection (live()), false from the destructor: a wait
+  // may then prepare the connection for that statement, or throw to refuse it.
+  void set_background(std::function<void(bool for_use)> wait) { background_ = std::move(wait); }
+  void wait_background(bool for_use = false) {
     if (!background_) return;
-    std::function<void()> wait = std::move(background_);
+    std::function<void(bool)> wait = std::move(background_);
     background_ = nullptr;
-    wait();
+    wait(for_use);
   }
   void set_notice_sink(NoticeSink sink, void* ctx) {
     sink_ = sink;
@@ -161,7 +164,7 @@ class Connection {
   std::unordered_map<Oid, TypeDesc> types_;
   NoticeSink sink_ = nullptr;
   void* sink_ctx_ = nullptr;
-  std::function<void()> background_;
+  std::function<void(bool)> background_;
 };
 
 // What a connection attempt asks while it waits for the server: true ends it with a

@@ -103,14 +103,19 @@ print(json.encode(st))
   f:close()
 end
 
-T.case("SIGKILL again and again at batch = 1000, read ahead: whole batches, exact checkpoint and counters", function()
-  local dst, dst_url = database("kill_dst7")
+-- Kills weir running `script` (named `name`) again and again, each time a random moment after
+-- it committed a batch, then runs it to the end: only whole batches of 1,000 rows, the
+-- checkpoint at the last committed key and the counters exact after every kill; the target
+-- equal to `expected` (the source's rows as the script writes them) at the end. `after_kill`
+-- checks more after each kill.
+local function kill_again_and_again(script, name, dbname, expected, after_kill)
+  local dst, dst_url = database(dbname)
   dst:exec(TARGET)
-  local cmd = q(weir_bin) .. " run --db " .. q(dst_url) .. " " .. q(SCRIPT_FAST) .. " " .. q(src_url) .. " fast"
+  local cmd = q(weir_bin) .. " run --db " .. q(dst_url) .. " " .. q(script) .. " " .. q(src_url) .. " " .. name
   math.randomseed(os.time() + 7)
   local landed, points, before = 0, {}, 0
   for i = 1, 40 do
-    local pidfile = tmp .. "/fastpid" .. i
+    local pidfile = tmp .. "/" .. name .. "pid" .. i
     sh("(" .. cmd .. " >/dev/null 2>&1 & echo $! > " .. q(pidfile) .. ")")
     -- once this run has committed a batch, a random moment later (batches are a few ms each)
     local deadline = weir.clock() + 20
@@ -126,23 +131,61 @@ T.case("SIGKILL again and again at batch = 1000, read ahead: whole batches, exac
     local what = "after kill " .. i .. " (" .. points[i] .. ")"
     T.eq(n % 1000, 0, what .. " only whole batches are there: " .. n)
     T.eq(dst:value "SELECT count(DISTINCT id) FROM orders", n, what)
-    local cp = dst:value "SELECT value FROM weir.checkpoints WHERE key = 'copy/fast'"
+    local cp = dst:value("SELECT value FROM weir.checkpoints WHERE key = $1", "copy/" .. name)
     if n > 0 and n < ROWS then
       T.eq(tonumber(cp.last[1]), n, what .. ": the checkpoint is the last committed key")
       landed = landed + 1
     end
     if n > 0 then
-      T.eq(dst:value "SELECT rows_written FROM weir.copies WHERE name = 'fast'", n, what .. ": counted once")
+      T.eq(dst:value("SELECT rows_written FROM weir.copies WHERE name = $1", name), n, what .. ": counted once")
     end
+    if after_kill then after_kill(dst, n, what) end
     if n == ROWS then break end
   end
   T.ok(landed >= 10, "kills landed mid-copy: " .. landed .. " (" .. table.concat(points, ", ") .. ")")
   local rc, _, err = sh(cmd)
   T.eq(rc, 0, err)
-  local a, b = dst:one(SUM), src:one(SUM)
+  local a, b = dst:one(SUM), src:one(expected)
   T.eq({ a.n, a.ids, a.sum }, { b.n, b.ids, b.sum })
-  T.eq(dst:value "SELECT rows_written FROM weir.copies WHERE name = 'fast'", ROWS)
+  T.eq(dst:value("SELECT rows_written FROM weir.copies WHERE name = $1", name), ROWS)
+  if after_kill then after_kill(dst, ROWS, "at the end") end
   dst:close()
+end
+
+T.case("SIGKILL again and again at batch = 1000, read ahead: whole batches, exact checkpoint and counters", function()
+  kill_again_and_again(SCRIPT_FAST, "fast", "kill_dst7", SUM)
+end)
+
+-- With a transform, batch N is written on a thread while batch N+1 is read and transformed; a
+-- statement the transform runs on the target (here: one row in `seen` for every 100th order)
+-- waits for batch N and belongs to batch N+1's transaction, so it lands exactly when its
+-- batch does.
+local SCRIPT_PIPE = tmp .. "/copy_pipe.lua"
+do
+  local f = assert(io.open(SCRIPT_PIPE, "w"))
+  f:write([[
+local src <close> = weir.connect(arg[1])
+db:exec "CREATE TABLE IF NOT EXISTS seen (id bigint, xid bigint DEFAULT pg_catalog.txid_current())"
+local st = copy.table { from = src, source = "orders", target = "orders", batch = 1000, checkpoint = arg[2],
+  transform = function(row)
+    if row.id % 100 == 0 then db:exec("INSERT INTO seen (id) VALUES ($1)", row.id) end
+    row.patient_name = string.upper(row.patient_name)
+    return row
+  end }
+print(json.encode(st))
+]])
+  f:close()
+end
+
+T.case("SIGKILL again and again with a transform that writes to the target too: its statements land with their batch", function()
+  local expected = "SELECT count(*) AS n, count(DISTINCT id) AS ids, md5(string_agg(t::text, '|' ORDER BY id)) AS sum " ..
+    "FROM (SELECT id, office_id, upper(patient_name) AS patient_name, status, amount, created_at, meta FROM orders) t"
+  kill_again_and_again(SCRIPT_PIPE, "pipe", "kill_dst8", expected, function(dst, n, what)
+    if dst:value "SELECT pg_catalog.to_regclass('seen') IS NULL" then return end
+    T.eq(dst:value "SELECT count(*) FROM seen", n // 100, what .. ": one row in seen per copied 100th order")
+    T.eq(dst:value "SELECT count(*) FROM seen s LEFT JOIN orders o USING (id) WHERE o.id IS NULL", 0,
+      what .. ": seen names only copied orders")
+  end)
 end)
 
 T.case("the target session terminated mid-copy: one line naming the batch; the re-run resumes", function()
