@@ -703,6 +703,12 @@ local function copy_table(o)
     return "BEGIN; " .. sql
   end
 
+  -- The key's columns of the source itself: an ORDER BY of a bare name would sort by the
+  -- select list's column of that name, which is the key's text for a date or a time.
+  local src_order_list = {}
+  for i, k in ipairs(keys) do src_order_list[i] = "weir_src." .. src:quote_ident(k) end
+  local src_order = table.concat(src_order_list, ", ")
+
   -- A batch's rows. The key range fixes which rows; rows that pass through Lua come in key
   -- order (parents before the replies that reference them when a failed batch is written in
   -- halves), while a COPY-to-COPY batch is one statement whose order does not matter, so the
@@ -710,7 +716,7 @@ local function copy_table(o)
   local function source_select(last, hi, as_binary)
     local cols = as_binary and table.concat(select_list, ", ") or (read_plan and read_plan:list()) or "*"
     return "SELECT " .. cols .. " FROM " .. from_sql .. range_where(last, hi) ..
-      (as_binary and "" or (" ORDER BY " .. key_list))
+      (as_binary and "" or (" ORDER BY " .. src_order))
   end
 
   -- A batch's rows for Lua: COPY binary decoded in C++ (json columns left for the transform to
@@ -1066,8 +1072,9 @@ local function copy_table(o)
   -- batch N and runs in batch N+1's transaction, as it would without the pipeline. When batch
   -- N fails, batch N+1's transform is thrown away (its rows read again), batch N is written
   -- again row by row (slow_batch), and the copy goes on from there. Not over one connection for
-  -- source and target, and not with a BEFORE INSERT row trigger on the target: its COPY's count,
-  -- which the counters need before the COPY, may then differ from the rows sent.
+  -- source and target, and not with a BEFORE or INSTEAD OF INSERT row trigger on the target or
+  -- a partition: its COPY's count, which the counters need before the COPY, may then differ
+  -- from the rows sent.
   local function ids_sql(batch_ids)
     if #batch_ids == 0 then return "" end
     local values = {}
@@ -1080,16 +1087,19 @@ local function copy_table(o)
   end
   local pipelined = o.transform ~= nil and mode == "insert" and read_ahead and not rawequal(src, dst) and not dst:value([[
     SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
-                    WHERE t.tgrelid IN (SELECT relid FROM pg_catalog.pg_partition_tree($1::regclass))
-                      AND NOT t.tgisinternal AND t.tgenabled <> 'D' AND t.tgtype & 7 = 7)]], target_sql)
+                    WHERE (t.tgrelid = $1::regclass
+                           OR t.tgrelid IN (SELECT relid FROM pg_catalog.pg_partition_tree($1::regclass)))
+                      AND NOT t.tgisinternal AND t.tgenabled <> 'D'
+                      AND t.tgtype & 5 = 5 AND t.tgtype & 66 <> 0)]], target_sql)
   local inflight  -- the batch being written: { writing, last, hi, read, written, q0, s0 }
 
-  -- With a unique key of types whose Lua values are exact (integers, text, numeric, uuid,
-  -- dates and times as the server's text), a batch is the next `batch` rows after the last
-  -- key, its end the last row's key: no query for a batch's end. Otherwise (a key with repeated
-  -- values would lose the rest of a value's rows at a batch's end) next_hi finds it.
+  -- With a unique key of types whose Lua values are exact (integers, text, numeric, uuid), a
+  -- batch is the next `batch` rows after the last key, its end the last row's key: no query for
+  -- a batch's end. Otherwise (a key with repeated values would lose the rest of a value's rows
+  -- at a batch's end; a date or time is the session's text of it, which need not sort as the
+  -- value does) next_hi finds it.
   local EXACT_KEY = { int2 = true, int4 = true, int8 = true, oid = true, text = true, varchar = true, uuid = true,
-    numeric = true, date = true, timestamp = true, timestamptz = true }
+    numeric = true }
   local limit_reads = false
   if pipelined and o.source and unique_key(src, source_sql, keys) then
     limit_reads = true
@@ -1101,7 +1111,7 @@ local function copy_table(o)
   end
   local function limit_select(after)
     local cols = read_plan:list()
-    return "SELECT " .. cols .. " FROM " .. from_sql .. range_where(after, nil) .. " ORDER BY " .. key_list ..
+    return "SELECT " .. cols .. " FROM " .. from_sql .. range_where(after, nil) .. " ORDER BY " .. src_order ..
       " LIMIT " .. batch
   end
 
@@ -1152,20 +1162,31 @@ local function copy_table(o)
   -- Sends batch `b` (transform_batch's) as one query on a thread; `began` when a statement
   -- of its transform opened its transaction already.
   local function start_write(b, began)
+    local finish = outer_tx and "RELEASE SAVEPOINT weir_copy_batch" or "COMMIT"
+    local was = cp.last
+    cp.last = b.hi
+    local after = ids_sql(current_batch.ids) .. held_sql() .. progress_sql(b.read, #b.out, b.q0) .. ";\n" .. finish
+    cp.last = was
+    open_batch = began
+    local before = began and "" or (opening .. ";\n")
+    if #b.out == 0 then
+      -- nothing to COPY (every row skipped or quarantined): its accounting at once
+      open_batch = true
+      dst:exec(before .. after)
+      open_batch = false
+      cp.last = b.hi
+      batch_done(b.read, 0, b.hi)
+      return
+    end
     local id = table.concat(b.cols, "\0")
     local plan = write_plans[id]
     if not plan then
       plan = core.write_plan(dst, into, b.cols)
       write_plans[id] = plan
     end
-    local finish = outer_tx and "RELEASE SAVEPOINT weir_copy_batch" or "COMMIT"
-    local was = cp.last
-    cp.last = b.hi
-    local after = ids_sql(current_batch.ids) .. held_sql() .. progress_sql(b.read, #b.out, b.q0) .. ";\n" .. finish
-    cp.last = was
-    open_batch = true
     b.written = #b.out
-    b.writing = core.write_start(dst, into, b.cols, b.out, plan, began and "" or (opening .. ";\n"), after, opening)
+    b.writing = core.write_start(dst, into, b.cols, b.out, plan, before, after, opening)
+    open_batch = true
     b.out = nil
     inflight = b
   end
@@ -1189,6 +1210,7 @@ local function copy_table(o)
     rollback()
     drop_ahead()
     if not sql_failure then
+      current_batch = nil
       error(("copy.table %s: %s failed%s"):format(name, describe_range(last, b.hi), failure_text(err, keys)), 0)
     end
     stats.quarantined, stats.skipped = b.q0, b.s0

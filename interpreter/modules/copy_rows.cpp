@@ -1652,13 +1652,15 @@ void send_batch(pg::Connection& dst, const std::string& sql, const std::string& 
 }
 
 // Makes `w` dst's background work: a statement from Lua waits for the write, then is refused
-// when it failed, or comes after w's begin_sql when it succeeded (once, until write_finish).
+// when it failed (every statement, until write_finish), or comes after w's begin_sql when it
+// succeeded (once).
 void arm(pg::Connection& dst, const WritingBox& w) {
   pg::Connection* conn = &dst;
   dst.set_background([w, conn](bool for_use) {
     w->finish();
     if (!for_use || w->collected || w->began_next) return;
     if (w->error) {
+      arm(*conn, w);  // the next statement is refused too
       throw std::runtime_error(
           "the batch before this one failed to write, so its target takes no statement until "
           "copy.table has written that batch again");

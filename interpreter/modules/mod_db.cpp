@@ -510,6 +510,8 @@ int db_close(lua_State* L) {
 
 int db_in_transaction(lua_State* L) {
   ConnBox* box = check_box(L, kSelf);
+  // a copy's write on this connection ends first (and may open the transaction it is asked about)
+  if (box->conn && !box->closed) box->conn->wait_background(true);
   lua_pushboolean(L, box->conn && box->conn->in_transaction());
   return 1;
 }
@@ -521,6 +523,7 @@ int db_transaction_status(lua_State* L) {
   if (box->closed) {
     s = "closed";
   } else if (box->conn) {
+    box->conn->wait_background(true);  // as db_in_transaction
     switch (PQtransactionStatus(box->conn->raw())) {
       case PQTRANS_ACTIVE:
         s = "active";

@@ -759,16 +759,22 @@ T.case("with a transform, a batch that fails while the next is transformed is wr
     CREATE TABLE prows (id int PRIMARY KEY, a int);
     INSERT INTO prows SELECT g, CASE WHEN g IN (13, 27) THEN -1 ELSE g END FROM generate_series(1, 40) g;
   ]]
-  for _, touches in ipairs { false, true } do
+  for _, touches in ipairs { false, true, "tx" } do
     db:exec [[
       DROP TABLE IF EXISTS prows, pseen; DROP SCHEMA IF EXISTS weir CASCADE;
       CREATE TABLE prows (id bigint PRIMARY KEY, a int CHECK (a >= 0), xid bigint DEFAULT pg_catalog.txid_current());
       CREATE TABLE pseen (id bigint, xid bigint DEFAULT pg_catalog.txid_current());
     ]]
-    local what = touches and "a transform writing to the target" or "a transform of the row alone"
+    local what = touches == "tx" and "a transform writing to the target in db:tx" or
+      touches and "a transform writing to the target" or "a transform of the row alone"
     local st = copy.table { from = psrc, source = "prows", target = "prows", batch = 10, checkpoint = "p",
       transform = function(r)
-        if touches then db:exec("INSERT INTO pseen (id) VALUES ($1)", r.id) end
+        if touches == "tx" then
+          -- a savepoint in the batch's transaction, not a transaction of its own
+          db:tx(function() db:exec("INSERT INTO pseen (id) VALUES ($1)", r.id) end)
+        elseif touches then
+          db:exec("INSERT INTO pseen (id) VALUES ($1)", r.id)
+        end
         r.a = r.a * 2
         return r
       end }
@@ -784,6 +790,56 @@ T.case("with a transform, a batch that fails while the next is transformed is wr
       T.eq(db:value "SELECT count(*) FROM prows p JOIN pseen s USING (id) WHERE s.xid <> p.xid", 0, what)
     end
   end
+end)
+
+T.case("with a transform: rows a BEFORE INSERT trigger drops, a batch with no row to write, a timestamp key", function()
+  local tsrc <close> = database("copy_tsrc")
+  tsrc:exec [[
+    CREATE TABLE trows (id int PRIMARY KEY, a int);
+    INSERT INTO trows SELECT g, g FROM generate_series(1, 40) g;
+    CREATE TABLE tstamps (ts timestamptz PRIMARY KEY, n int);
+    -- around the end of summer time in Berlin: the session's text of these sorts otherwise
+    INSERT INTO tstamps SELECT timestamptz '2020-10-24 23:00:00+00' + g * interval '15 minutes', g
+      FROM generate_series(1, 24) g;
+  ]]
+  db:exec [[
+    DROP TABLE IF EXISTS trows, tstamps; DROP SCHEMA IF EXISTS weir CASCADE;
+    CREATE TABLE trows (id bigint PRIMARY KEY, a int);
+    CREATE FUNCTION trows_even() RETURNS trigger LANGUAGE plpgsql AS
+      $$ BEGIN IF NEW.id % 2 = 0 THEN RETURN NULL; END IF; RETURN NEW; END $$;
+    CREATE TRIGGER trows_even BEFORE INSERT ON trows FOR EACH ROW EXECUTE FUNCTION trows_even();
+    CREATE TABLE tstamps (ts timestamptz PRIMARY KEY, n int);
+  ]]
+  -- the trigger drops the even rows: the counters say what the target took
+  local st = copy.table { from = tsrc, source = "trows", target = "trows", batch = 10, checkpoint = "t1",
+    transform = function(r) return r end }
+  T.eq({ st.read, st.written }, { 40, 20 })
+  T.eq(db:value "SELECT count(*) FROM trows", 20)
+  T.eq(db:value "SELECT rows_written FROM weir.copies WHERE name = 't1'", 20)
+  db:exec "DROP TRIGGER trows_even ON trows; TRUNCATE trows"
+  -- batch 2 (ids 11 to 20) has no row to write, alone and inside the caller's transaction
+  for _, outer in ipairs { false, true } do
+    db:exec "TRUNCATE trows; DROP SCHEMA IF EXISTS weir CASCADE"
+    local function run()
+      return copy.table { from = tsrc, source = "trows", target = "trows", batch = 10, checkpoint = "t2",
+        transform = function(r)
+          if r.id > 10 and r.id <= 20 then return nil end
+          return r
+        end }
+    end
+    local st2 = outer and db:tx(run) or run()
+    local what = outer and "inside db:tx" or "alone"
+    T.eq({ st2.read, st2.written, st2.skipped, st2.batches }, { 40, 30, 10, 4 }, what)
+    T.eq(db:value "SELECT count(*) FROM trows", 30, what)
+    T.eq(db:value "SELECT rows_read FROM weir.copies WHERE name = 't2'", 40, what)
+  end
+  -- a timestamptz key read in a session whose time zone changes its offset among the rows
+  tsrc:exec "SET TimeZone = 'Europe/Berlin'"
+  local st3 = copy.table { from = tsrc, source = "tstamps", target = "tstamps", key = "ts", batch = 5,
+    checkpoint = "t3", transform = function(r) return r end }
+  T.eq({ st3.read, st3.written }, { 24, 24 })
+  T.eq(db:value "SELECT string_agg(n::text, ',' ORDER BY ts) FROM tstamps",
+    tsrc:value "SELECT string_agg(n::text, ',' ORDER BY ts) FROM tstamps")
 end)
 
 T.done()
