@@ -1064,6 +1064,26 @@ local function copy_table(o)
     counter:add(read, quarantined_note())
   end
 
+  -- One batch written before the next is transformed: its last key from `find_hi` (nil when
+  -- nothing is left: returns false), then one_batch; errors name the batch.
+  local function batch_in_turn(find_hi)
+    local ok, hi = pcall(find_hi)
+    if not ok then
+      drop_ahead()
+      error(("copy.table %s: %s failed: %s"):format(name, describe_range(last, nil), error_line(hi)), 0)
+    end
+    if not hi then return false end
+    local ok2, read, written = pcall(one_batch, hi)
+    current_batch = nil
+    if not ok2 then
+      drop_ahead()
+      rollback()
+      error(("copy.table %s: %s failed%s"):format(name, describe_range(last, hi), failure_text(read, keys)), 0)
+    end
+    batch_done(read, written, hi)
+    return true
+  end
+
   -- Pipelined batches (transform path, mode "insert"): while batch N goes to the target on a
   -- thread (its COPY, checkpoint, counters and COMMIT as one query, core.write_start), Lua
   -- reads and transforms batch N+1, so the target and the transform work at once. Exactly once
@@ -1239,25 +1259,12 @@ local function copy_table(o)
     while true do
       if last_had_bad and on_error == "quarantine" then
         -- as run_stream: the batch after one with a rejected row goes under a savepoint at once
-        if finish_write() then
-          local ok, hi = pcall(function()
-            if ahead and rawequal(ahead.last, last) and ahead.hi then return ahead.hi end
-            drop_ahead()
-            return next_hi(last)
-          end)
-          if not ok then
-            drop_ahead()
-            error(("copy.table %s: %s failed: %s"):format(name, describe_range(last, nil), error_line(hi)), 0)
-          end
-          if not hi then break end
-          local ok2, read, written = pcall(one_batch, hi)
-          current_batch = nil
-          if not ok2 then
-            drop_ahead()
-            rollback()
-            error(("copy.table %s: %s failed%s"):format(name, describe_range(last, hi), failure_text(read, keys)), 0)
-          end
-          batch_done(read, written, hi)
+        if finish_write() and not batch_in_turn(function()
+          if ahead and rawequal(ahead.last, last) and ahead.hi then return ahead.hi end
+          drop_ahead()
+          return next_hi(last)
+        end) then
+          break
         end
       else
         local ok, b = pcall(transform_batch, inflight and inflight.hi or last)
@@ -1414,27 +1421,13 @@ local function copy_table(o)
       return run_plain()
     end
     if pipelined then return run_pipelined() end
-    while true do
-      local ok, hi = pcall(function()
-        if ahead then return ahead.hi end  -- already known: its rows are being read
-        if o.throttle then
-          while src:value(o.throttle) == true do weir.sleep(1) end
-        end
-        return next_hi(last)
-      end)
-      if not ok then
-        drop_ahead()
-        error(("copy.table %s: %s failed: %s"):format(name, describe_range(last, nil), error_line(hi)), 0)
+    while batch_in_turn(function()
+      if ahead then return ahead.hi end  -- already known: its rows are being read
+      if o.throttle then
+        while src:value(o.throttle) == true do weir.sleep(1) end
       end
-      if not hi then break end
-      local ok2, read, written = pcall(one_batch, hi)
-      current_batch = nil
-      if not ok2 then
-        drop_ahead()
-        rollback()
-        error(("copy.table %s: %s failed%s"):format(name, describe_range(last, hi), failure_text(read, keys)), 0)
-      end
-      batch_done(read, written, hi)
+      return next_hi(last)
+    end) do
       if o.pause_ms then weir.sleep(o.pause_ms / 1000) end
     end
   end

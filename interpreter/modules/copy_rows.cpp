@@ -1617,40 +1617,6 @@ int writing_gc(lua_State* L) {
   return 0;
 }
 
-// Sends `sql` (a COPY … FROM STDIN among its statements) and `data` as the COPY's rows,
-// reading every result; the COPY's rows in `affected`. Throws the first error, as
-// BatchReader::send_whole_batch does.
-void send_batch(pg::Connection& dst, const std::string& sql, const std::string& data,
-                long long& affected) {
-  bool in_copy = false;
-  try {
-    dst.send_query(sql);
-    for (;;) {
-      pg::Result r = dst.next_result();
-      if (!r.get()) break;
-      if (PQresultStatus(r.get()) == PGRES_COPY_IN) {
-        in_copy = true;
-        for (size_t at = 0; at < data.size(); at += kStreamBlock)
-          dst.write_copy(data.data() + at, std::min(kStreamBlock, data.size() - at));
-        dst.copy_done();
-        in_copy = false;
-      } else if (r.command().compare(0, 5, "COPY ") == 0) {
-        affected += r.affected();
-      }
-    }
-  } catch (const std::exception&) {
-    try {
-      if (in_copy) dst.copy_done("copy aborted");
-      for (pg::Result r;
-           (r = dst.next_result()).get() && PQresultStatus(r.get()) != PGRES_COPY_IN;) {
-      }
-    } catch (const std::exception&) {
-      // the first error is the one to show
-    }
-    throw;
-  }
-}
-
 // Makes `w` dst's background work: a statement from Lua waits for the write, then is refused
 // when it failed (every statement, until write_finish), or comes after w's begin_sql when it
 // succeeded (once).
@@ -1711,7 +1677,10 @@ int copy_write_start(lua_State* L) {
   pg::Connection* conn = &dst;
   w->thread = std::thread([w, conn, sql = std::move(sql), data = std::move(data)] {
     try {
-      send_batch(*conn, sql, data, w->affected);
+      w->affected = conn->send_with_copies(sql, [&] {
+        for (size_t at = 0; at < data.size(); at += kStreamBlock)
+          conn->write_copy(data.data() + at, std::min(kStreamBlock, data.size() - at));
+      });
     } catch (const std::exception&) {  // no Lua on this thread: write_finish rethrows it there
       w->error = std::current_exception();
     }

@@ -684,6 +684,36 @@ Result Connection::next_result() {
   return check(r, copy_sql_);
 }
 
+long long Connection::send_with_copies(const std::string& sql, const std::function<void()>& rows) {
+  long long copied = 0;
+  bool in_copy = false;
+  try {
+    send_query(sql);
+    for (;;) {
+      Result r = next_result();
+      if (!r.get()) break;
+      if (PQresultStatus(r.get()) == PGRES_COPY_IN) {
+        in_copy = true;
+        rows();
+        copy_done();
+        in_copy = false;
+      } else if (r.command().compare(0, 5, "COPY ") == 0) {
+        copied += r.affected();
+      }
+    }
+  } catch (const std::exception&) {
+    try {
+      if (in_copy) copy_done("copy aborted");
+      for (Result r; (r = next_result()).get() && PQresultStatus(r.get()) != PGRES_COPY_IN;) {
+      }
+    } catch (const std::exception&) {
+      // the first error is the one to show
+    }
+    throw;
+  }
+  return copied;
+}
+
 void Connection::copy_done(const char* error) {
   Running running(cancel_);
   if (PQputCopyEnd(conn_, error) != 1)

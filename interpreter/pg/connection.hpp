@@ -115,6 +115,11 @@ class Connection {
   Result next_result();
   // Ends the COPY … FROM STDIN in progress (with `error`, aborts it) without waiting.
   void copy_done(const char* error = nullptr);
+  // send_query(sql), then every result in turn: each COPY … FROM STDIN among the statements
+  // gets its rows from `rows` (which write_copy's them; copy_done follows). Returns the rows
+  // the COPYs took. On a failure, a COPY in progress is aborted and the results left are read
+  // before the first error is rethrown.
+  long long send_with_copies(const std::string& sql, const std::function<void()>& rows);
   // Rows the last COPY … TO STDOUT reported once read_copy reached its end.
   long long copied_out() const { return copied_out_; }
 

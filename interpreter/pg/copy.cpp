@@ -329,35 +329,16 @@ bool BatchReader::batch_complete(long long& rows, std::vector<std::string>& key,
 
 long long BatchReader::send_whole_batch(Connection& dst, const std::string& sql) {
   batch_key_.clear();
-  long long rows = 0;
-  bool in_copy = false;
   Chunk chunk;
   try {
-    dst.send_query(sql);
-    for (;;) {
-      Result r = dst.next_result();
-      if (!r.get()) break;
-      if (PQresultStatus(r.get()) == PGRES_COPY_IN) {
-        in_copy = true;
-        do {
-          if (!pop(chunk)) throw malformed("the batch ended early");
-          dst.write_copy(chunk.bytes.data(), chunk.bytes.size());
-          if (chunk.batch_end) batch_key_ = chunk.key;
-        } while (!chunk.piece_end);
-        dst.copy_done();
-        in_copy = false;
-      } else if (r.command().compare(0, 5, "COPY ") == 0) {
-        rows += r.affected();
-      }
-    }
+    return dst.send_with_copies(sql, [&] {
+      do {
+        if (!pop(chunk)) throw malformed("the batch ended early");
+        dst.write_copy(chunk.bytes.data(), chunk.bytes.size());
+        if (chunk.batch_end) batch_key_ = chunk.key;
+      } while (!chunk.piece_end);
+    });
   } catch (const std::exception&) {
-    try {
-      if (in_copy) dst.copy_done("copy aborted");
-      for (Result r; (r = dst.next_result()).get() && PQresultStatus(r.get()) != PGRES_COPY_IN;) {
-      }
-    } catch (const std::exception&) {
-      // the first error is the one to show
-    }
     if (!chunk.batch_end) {
       while (pop(chunk))
         if (chunk.batch_end) break;
@@ -365,7 +346,6 @@ long long BatchReader::send_whole_batch(Connection& dst, const std::string& sql)
     if (chunk.batch_end) batch_key_ = chunk.key;
     throw;
   }
-  return rows;
 }
 
 void BatchReader::wait_read() {
