@@ -192,7 +192,7 @@ T.case("the target session terminated mid-copy: one line naming the batch; the r
   local dst, dst_url = database("kill_dst2")
   dst:exec(TARGET)
   local errfile = tmp .. "/term.err"
-  sh("(" .. run_cmd(dst_url, "term") .. " >/dev/null 2>" .. q(errfile) .. "; echo $? > " .. q(tmp .. "/term.rc") ..
+  sh("(" .. run_cmd(dst_url, "term") .. " >/dev/null 2>" .. q(errfile) .. "; " .. shell.save_rc(tmp .. "/term.rc") ..
     ") >/dev/null 2>&1 &")
   -- wait for some batches, then end weir's session on the target
   local deadline = weir.clock() + 20
@@ -231,7 +231,7 @@ print(json.encode(st))
   f:close()
   local function cmd(n)
     return q(weir_bin) .. " run --db " .. q(dst_url) .. " " .. q(shared) .. " " .. q(src_url) ..
-      " >" .. q(tmp .. "/out" .. n) .. " 2>" .. q(tmp .. "/err" .. n) .. "; echo $? > " .. q(tmp .. "/rc" .. n)
+      " >" .. q(tmp .. "/out" .. n) .. " 2>" .. q(tmp .. "/err" .. n) .. "; " .. shell.save_rc(tmp .. "/rc" .. n)
   end
   -- a third process, killed while it holds a range: its range goes back to the others
   sh("(" .. q(weir_bin) .. " run --db " .. q(dst_url) .. " " .. q(shared) .. " " .. q(src_url) ..
@@ -308,7 +308,7 @@ local function start_held_copy(dst, dst_url, tag)
   local rcfile, pidfile = tmp .. "/rc_" .. tag, tmp .. "/pid_" .. tag
   sh("(TMPDIR=" .. q(tmpdir) .. " " .. q(weir_bin) .. " run --db " .. q(dst_url) .. " " .. q(WORKERS) .. " " ..
     q(src_url) .. " >/dev/null 2>" .. q(tmp .. "/err_" .. tag) .. " & echo $! > " .. q(pidfile) ..
-    "; wait $!; echo $? > " .. q(rcfile) .. ") >/dev/null 2>&1 &")
+    "; wait $!; " .. shell.save_rc(rcfile) .. ") >/dev/null 2>&1 &")
   wait_until("the copy's three processes holding at the lock", function()
     return dst:value [[SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
                         AND wait_event_type = 'Lock' AND wait_event = 'advisory']] == 3

@@ -115,8 +115,8 @@ print(n)
   os.remove(stop)
   for _, shape in ipairs { "old", "new" } do
     sh("(" .. q(weir_bin) .. " run --db " .. q(p.url) .. " " .. q(writer) .. " " .. shape .. " " .. q(stop) ..
-      " >" .. q(tmp .. "/" .. shape .. ".out") .. " 2>" .. q(tmp .. "/" .. shape .. ".err") .. "; echo $? >" ..
-      q(tmp .. "/" .. shape .. ".rc") .. ") >/dev/null 2>&1 &")
+      " >" .. q(tmp .. "/" .. shape .. ".out") .. " 2>" .. q(tmp .. "/" .. shape .. ".err") .. "; " ..
+      shell.save_rc(tmp .. "/" .. shape .. ".rc") .. ") >/dev/null 2>&1 &")
   end
   local writes = function() return p.value "SELECT count(*) FROM inserted" end
   local deadline = weir.clock() + 20

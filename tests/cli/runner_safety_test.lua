@@ -19,7 +19,7 @@ local function background(p, args, tag)
   os.remove(rcfile)
   -- nothing of the background job may hold sh's pipe open, or sh waits for the job to end
   sh("cd " .. q(p.dir) .. " && ( (" .. q(weir_bin) .. " " .. args .. " --db " .. q(p.url) .. " 2>" .. q(err) ..
-    " >/dev/null; echo $? > " .. q(rcfile) .. ") </dev/null >/dev/null 2>&1 & echo $! > " .. q(pidfile) .. " )")
+    " >/dev/null; " .. shell.save_rc(rcfile) .. ") </dev/null >/dev/null 2>&1 & echo $! > " .. q(pidfile) .. " )")
   local job = { err = err, rcfile = rcfile }
   -- the pid of weir itself: the subshell's only child
   local sub = io.open(pidfile):read("l")

@@ -25,6 +25,13 @@ function S.sh(cmd)
   return tonumber(out:match("__rc=(%d+)\n$")), out:gsub("__rc=%d+\n$", ""), err
 end
 
+---The shell words that save the last command's exit code in the file at `path` (for a job run
+---in the background): written beside it and renamed into place, so that a test that sees the
+---file never reads it before its number is in it.
+function S.save_rc(path)
+  return "echo $? > " .. S.q(path .. ".tmp") .. " && mv " .. S.q(path .. ".tmp") .. " " .. S.q(path)
+end
+
 ---Writes `text` to the file at `path`; returns the path.
 function S.write(path, text)
   local f = assert(io.open(path, "w"))
