@@ -456,6 +456,20 @@ T.case("verify catches a move that lost an index, a row, an enum or a foreign ke
   end
 end)
 
+T.case("performance fails when a query no longer uses the indexes it used before the move", function()
+  local url, conn <close> = fresh_db()
+  T.eq((load_fixture(url)), 0)
+  local rc, _, err = run_weir(url, "up --to " .. ID .. ":move")
+  T.eq(rc, 0, err)
+  conn:exec "DROP INDEX feature_planner.feature_refinements_plan_id_idx"
+  rc, _, err = run_weir(url, "up --to " .. ID .. ":performance")
+  T.eq(rc, 1, err)
+  -- (which index takes the dropped one's place is the planner's choice)
+  T.contains(err, ID .. ":performance: up failed: verify failed: completed_with_refinements uses ")
+  T.contains(err, " after the move, feature_plans_status_idx, feature_refinements_plan_id_idx before:")
+  T.eq(phase_state(conn, "performance") ~= "done", true)
+end)
+
 -- The README's compatibility window: views up, the application writes through them, the flag
 -- off, `weir up` again drops them.
 T.case("the README's compatibility window: up stops before drop_compat until the flag is off", function()

@@ -499,8 +499,12 @@ return migration "001_feature_planner_schema" {
         local b, a = before[name], after[name]
         if not b then return false, "census recorded no plan for " .. name end
         if #a.indexes == 0 then return false, name .. " uses no index in " .. SCHEMA .. ":\n" .. a.plan end
-        if a.plan ~= b.plan then
-          return false, ("%s is planned differently than before the move:\nbefore:\n%s\nafter:\n%s"):format(name, b.plan, a.plan)
+        -- the indexes, not the whole plan: a join's method follows the tables' statistics, which
+        -- autovacuum may gather again between the census and now (a hash join for a nested loop)
+        local bi, ai = table.concat(b.indexes, ", "), table.concat(a.indexes, ", ")
+        if ai ~= bi then
+          return false, ("%s uses %s after the move, %s before:\nbefore:\n%s\nafter:\n%s"):format(name,
+            ai, bi, b.plan, a.plan)
         end
       end
       return true
